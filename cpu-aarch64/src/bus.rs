@@ -1,0 +1,65 @@
+//! How the CPU reaches memory and devices: the [`Bus`] trait the system
+//! implements. The CPU crate knows nothing of RAM layout or devices.
+
+use std::fmt;
+
+/// A guest physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PhysAddr(pub u64);
+
+impl fmt::Display for PhysAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// Who is asking: the accessing core (devices with banked registers, such
+/// as the GIC CPU interface, need it) and what kind of access it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requester {
+    /// Index of the accessing core within the machine.
+    pub cpu: usize,
+    /// Instruction fetch, data read/write, or a debugger/loader access.
+    pub kind: AccessKind,
+}
+
+/// The kind of a bus access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    /// Instruction fetch.
+    Fetch,
+    /// Data access by a load/store instruction.
+    Data,
+    /// Access on behalf of a debugger, loader or semihosting call: never
+    /// has device side effects beyond what a data access would have.
+    Debug,
+}
+
+/// Why a bus access failed; the CPU turns it into a synchronous external
+/// abort for the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// Nothing is mapped at this address.
+    #[error("no memory or device at {0}")]
+    Unmapped(PhysAddr),
+    /// A device refused the access (e.g. wrong size for its registers).
+    #[error("device at {0} rejected a {1}-byte access")]
+    DeviceError(PhysAddr, u8),
+}
+
+/// The system side of the CPU: physical memory and MMIO.
+///
+/// `size` is 1, 2, 4 or 8 and the access never crosses a naturally aligned
+/// 8-byte boundary (the CPU splits anything else). Values are little-endian
+/// and zero-extended.
+pub trait Bus {
+    /// Reads `size` bytes at `pa`.
+    fn read(&mut self, req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError>;
+    /// Writes the low `size` bytes of `value` at `pa`.
+    fn write(&mut self, req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError>;
+    /// Fetches one instruction word at a 4-byte aligned `pa`.
+    fn fetch(&mut self, cpu: usize, pa: PhysAddr) -> Result<u32, BusError> {
+        let req = Requester { cpu, kind: AccessKind::Fetch };
+        self.read(req, pa, 4).map(|v| v as u32)
+    }
+}

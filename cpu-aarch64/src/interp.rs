@@ -1,0 +1,626 @@
+//! The reference engine: an [`Emitter`] that evaluates each operation on
+//! the spot, and the fetch/decode/execute loop around it.
+
+use crate::bus::{AccessKind, Bus, PhysAddr, Requester};
+use crate::exception::{Exception, Fault};
+use crate::isa::{condition_holds, sext};
+use crate::sem::{self, Barrier, BinOp, BranchKind, Emitter, Hint, InsnException, MemAccess, SysRegId, UnOp, Width};
+use crate::state::Cpu;
+use crate::sysreg::{sctlr, SysReg, SysRegError, DCZVA_BYTES};
+
+/// Why an instruction stopped before completing normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// An exception was taken; the core is already at the vector.
+    Exception,
+    /// `HLT #0xF000` with semihosting enabled: PC still points at the HLT.
+    Semihosting,
+    /// WFI/WFE completed: the core may sleep until an event or interrupt.
+    WaitForInterrupt,
+    /// The guest asked for something this build does not implement.
+    Unsupported(String),
+}
+
+/// What [`Cpu::run`] returns when it stops early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepEvent {
+    /// The instruction budget ran out.
+    Budget,
+    /// A semihosting call is pending: service it, write X0, then call
+    /// [`Cpu::finish_semihosting`].
+    Semihosting,
+    /// The core executed WFI/WFE.
+    WaitForInterrupt,
+    /// The guest cannot make progress: an exception loop (a fault at the
+    /// vector itself), or a feature this build lacks.
+    Fatal(String),
+}
+
+/// Consecutive exceptions without a retired instruction after which the
+/// guest is declared stuck (e.g. VBAR points at unmapped memory).
+const EXCEPTION_LOOP_LIMIT: u32 = 64;
+
+/// The evaluating emitter: values are plain `u64`s.
+pub struct Eval<'a, B: Bus + ?Sized> {
+    cpu: &'a mut Cpu,
+    bus: &'a mut B,
+    pc: u64,
+    next_pc: u64,
+}
+
+impl<B: Bus + ?Sized> Eval<'_, B> {
+    fn fault(&mut self, exc: Exception) -> StopReason {
+        self.cpu.take_exception(exc, self.pc);
+        StopReason::Exception
+    }
+
+    /// The address checks every data access makes before reaching the bus:
+    /// alignment, then translation (identity with the MMU off, checked
+    /// against the 48-bit physical address range).
+    fn data_address(&mut self, va: u64, size: u8, acc: MemAccess, write: bool, exclusive: bool) -> Result<PhysAddr, StopReason> {
+        let sctlr = self.cpu.sys.get(SysReg::SCTLR_EL1);
+        let mmu_on = sctlr & sctlr::M != 0;
+        // With the MMU off all data accesses are Device-nGnRnE, where an
+        // unaligned access is an alignment fault; ordered and exclusive
+        // accesses must always be aligned.
+        let unaligned = va & (u64::from(size) - 1) != 0;
+        if unaligned && (!mmu_on || sctlr & sctlr::A != 0 || acc.ordered || exclusive) {
+            return Err(self.fault(Exception::DataAbort { va, fault: Fault::Alignment, write }));
+        }
+        if va >> 48 != 0 {
+            return Err(self.fault(Exception::DataAbort { va, fault: Fault::AddressSize(0), write }));
+        }
+        Ok(PhysAddr(va))
+    }
+
+    fn req(&self) -> Requester {
+        Requester { cpu: self.cpu.id, kind: AccessKind::Data }
+    }
+
+    fn read_mem(&mut self, va: u64, size: u8, acc: MemAccess, exclusive: bool) -> Result<u64, StopReason> {
+        let pa = self.data_address(va, size, acc, false, exclusive)?;
+        let req = self.req();
+        match self.bus.read(req, pa, size) {
+            Ok(v) => Ok(v),
+            Err(_) => Err(self.fault(Exception::DataAbort { va, fault: Fault::External, write: false })),
+        }
+    }
+
+    fn write_mem(&mut self, va: u64, v: u64, size: u8, acc: MemAccess, exclusive: bool) -> Result<(), StopReason> {
+        let pa = self.data_address(va, size, acc, true, exclusive)?;
+        let req = self.req();
+        match self.bus.write(req, pa, size, v) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.fault(Exception::DataAbort { va, fault: Fault::External, write: true })),
+        }
+    }
+
+    fn sysreg_result<T>(&mut self, r: Result<T, SysRegError>) -> Result<T, StopReason> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(SysRegError::Undefined) => Err(self.fault(Exception::Undefined)),
+            Err(SysRegError::Unsupported(msg)) => Err(StopReason::Unsupported(msg)),
+        }
+    }
+}
+
+fn crc32(acc: u64, val: u64, bytes: u8, castagnoli: bool) -> u64 {
+    let poly: u32 = if castagnoli { 0x82f6_3b78 } else { 0xedb8_8320 };
+    let mut crc = acc as u32;
+    for i in 0..bytes {
+        crc ^= u32::from((val >> (8 * i)) as u8);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (poly & (crc & 1).wrapping_neg());
+        }
+    }
+    u64::from(crc)
+}
+
+/// Evaluates one [`BinOp`]; shared with anything that folds constants.
+pub fn eval_bin(op: BinOp, a: u64, b: u64) -> u64 {
+    match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::And => a & b,
+        BinOp::Or => a | b,
+        BinOp::Xor => a ^ b,
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::UMulH => ((u128::from(a) * u128::from(b)) >> 64) as u64,
+        BinOp::SMulH => ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
+        BinOp::Shl => a.wrapping_shl(b as u32),
+        BinOp::Lshr => a.wrapping_shr(b as u32),
+        BinOp::Asr(Width::W64) => ((a as i64).wrapping_shr(b as u32)) as u64,
+        BinOp::Asr(Width::W32) => u64::from(((a as i32).wrapping_shr(b as u32)) as u32),
+        BinOp::Ror(Width::W64) => a.rotate_right(b as u32),
+        BinOp::Ror(Width::W32) => u64::from((a as u32).rotate_right(b as u32)),
+        BinOp::UDiv(Width::W64) => a.checked_div(b).unwrap_or(0),
+        BinOp::UDiv(Width::W32) => u64::from((a as u32).checked_div(b as u32).unwrap_or(0)),
+        BinOp::SDiv(Width::W64) => {
+            if b == 0 {
+                0
+            } else {
+                (a as i64).wrapping_div(b as i64) as u64
+            }
+        }
+        BinOp::SDiv(Width::W32) => {
+            if b as u32 == 0 {
+                0
+            } else {
+                u64::from((a as i32).wrapping_div(b as i32) as u32)
+            }
+        }
+        BinOp::Crc32 { bytes, castagnoli } => crc32(a, b, bytes, castagnoli),
+        BinOp::Eq => u64::from(a == b),
+        BinOp::Ne => u64::from(a != b),
+    }
+}
+
+/// Evaluates one [`UnOp`].
+pub fn eval_un(op: UnOp, a: u64) -> u64 {
+    match op {
+        UnOp::Not => !a,
+        UnOp::Zext(64) | UnOp::Sext(64) => a,
+        UnOp::Zext(n) => a & ((1u64 << n) - 1),
+        UnOp::Sext(n) => sext(a, u32::from(n)),
+        UnOp::Clz(Width::W64) => u64::from(a.leading_zeros()),
+        UnOp::Clz(Width::W32) => u64::from((a as u32).leading_zeros()),
+        UnOp::Cls(Width::W64) => u64::from((a ^ ((a as i64) >> 1) as u64).leading_zeros() - 1),
+        UnOp::Cls(Width::W32) => {
+            let x = a as u32;
+            u64::from((x ^ ((x as i32) >> 1) as u32).leading_zeros() - 1)
+        }
+        UnOp::Rbit(Width::W64) => a.reverse_bits(),
+        UnOp::Rbit(Width::W32) => u64::from((a as u32).reverse_bits()),
+        UnOp::Rev16 => ((a & 0x00ff_00ff_00ff_00ff) << 8) | ((a >> 8) & 0x00ff_00ff_00ff_00ff),
+        UnOp::Rev32 => u64::from((a as u32).swap_bytes()) | (u64::from(((a >> 32) as u32).swap_bytes()) << 32),
+        UnOp::Rev64 => a.swap_bytes(),
+    }
+}
+
+/// `AddWithCarry` at width `w`: (result, NZCV in bits 31:28).
+pub fn add_with_carry(a: u64, b: u64, carry: u64, w: Width) -> (u64, u64) {
+    let (bits, mask) = match w {
+        Width::W64 => (64, u64::MAX),
+        Width::W32 => (32, 0xffff_ffff),
+    };
+    let wide = u128::from(a & mask) + u128::from(b & mask) + u128::from(carry & 1);
+    let r = (wide as u64) & mask;
+    let n = (r >> (bits - 1)) & 1;
+    let z = u64::from(r == 0);
+    let c = ((wide >> bits) & 1) as u64;
+    let v = (((a ^ r) & (b ^ r)) >> (bits - 1)) & 1;
+    (r, (n << 31) | (z << 30) | (c << 29) | (v << 28))
+}
+
+impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
+    type V = u64;
+    type Stop = StopReason;
+
+    #[inline]
+    fn pc(&self) -> u64 {
+        self.pc
+    }
+    #[inline]
+    fn imm(&mut self, v: u64) -> u64 {
+        v
+    }
+    #[inline]
+    fn get_x(&mut self, r: u32) -> u64 {
+        self.cpu.x[r as usize]
+    }
+    #[inline]
+    fn set_x(&mut self, r: u32, v: u64) {
+        self.cpu.x[r as usize] = v;
+    }
+    #[inline]
+    fn get_sp(&mut self) -> u64 {
+        self.cpu.sp()
+    }
+    #[inline]
+    fn set_sp(&mut self, v: u64) {
+        self.cpu.set_sp(v);
+    }
+    #[inline]
+    fn get_nzcv(&mut self) -> u64 {
+        u64::from(self.cpu.pstate.nzcv)
+    }
+    #[inline]
+    fn set_nzcv(&mut self, v: u64) {
+        self.cpu.pstate.nzcv = (v as u32) & 0xf000_0000;
+    }
+    #[inline]
+    fn bin(&mut self, op: BinOp, a: u64, b: u64) -> u64 {
+        eval_bin(op, a, b)
+    }
+    #[inline]
+    fn un(&mut self, op: UnOp, a: u64) -> u64 {
+        eval_un(op, a)
+    }
+    #[inline]
+    fn add_with_carry(&mut self, a: u64, b: u64, carry: u64, w: Width) -> (u64, u64) {
+        add_with_carry(a, b, carry, w)
+    }
+    #[inline]
+    fn logic_flags(&mut self, r: u64, w: Width) -> u64 {
+        let n = (r >> (w.bits() - 1)) & 1;
+        (n << 31) | (u64::from(r == 0) << 30)
+    }
+    #[inline]
+    fn cond_holds(&mut self, nzcv: u64, cond: u32) -> u64 {
+        u64::from(condition_holds(cond, nzcv))
+    }
+    #[inline]
+    fn select(&mut self, c: u64, a: u64, b: u64) -> u64 {
+        if c != 0 {
+            a
+        } else {
+            b
+        }
+    }
+
+    fn load(&mut self, addr: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
+        self.read_mem(addr, size, acc, false)
+    }
+
+    fn store(&mut self, addr: u64, v: u64, size: u8, acc: MemAccess) -> Result<(), StopReason> {
+        self.write_mem(addr, v, size, acc, false)?;
+        // A store by this core to the monitored block clears its monitor
+        // only through a store-exclusive; plain stores leave the local
+        // monitor alone (IMPLEMENTATION DEFINED; QEMU does the same).
+        Ok(())
+    }
+
+    fn load_exclusive(&mut self, addr: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
+        let v = self.read_mem(addr, size, acc, true)?;
+        self.cpu.monitor = Some((addr, size));
+        Ok(v)
+    }
+
+    fn store_exclusive(&mut self, addr: u64, v: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
+        // Faults (alignment, translation) are checked whether or not the
+        // monitor is armed, as the architecture requires.
+        self.data_address(addr, size, acc, true, true)?;
+        let armed = self.cpu.monitor.take() == Some((addr, size));
+        if !armed {
+            return Ok(1);
+        }
+        self.write_mem(addr, v, size, acc, true)?;
+        Ok(0)
+    }
+
+    fn check_sp_alignment(&mut self, sp: u64) -> Result<(), StopReason> {
+        let bit = if self.cpu.pstate.el == 0 { sctlr::SA0 } else { sctlr::SA };
+        if sp & 0xf != 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & bit != 0 {
+            return Err(self.fault(Exception::SpAlignment));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn branch(&mut self, target: u64) {
+        self.next_pc = target;
+    }
+    #[inline]
+    fn branch_indirect(&mut self, target: u64, _kind: BranchKind) {
+        self.next_pc = target;
+    }
+    #[inline]
+    fn branch_if(&mut self, c: u64, target: u64) {
+        if c != 0 {
+            self.next_pc = target;
+        }
+    }
+
+    fn raise(&mut self, e: InsnException) -> Result<(), StopReason> {
+        let exc = match e {
+            InsnException::Undefined => Exception::Undefined,
+            InsnException::Svc(imm) => {
+                if self.cpu.pstate.el > 1 {
+                    // unreachable today: no EL2/EL3
+                    return Err(self.fault(Exception::Undefined));
+                }
+                Exception::Svc(imm)
+            }
+            // No EL2 or EL3: HVC and SMC are UNDEFINED.
+            InsnException::Hvc(_) | InsnException::Smc(_) => Exception::Undefined,
+            InsnException::Brk(imm) => Exception::Brk(imm),
+        };
+        Err(self.fault(exc))
+    }
+
+    fn read_sysreg(&mut self, id: SysRegId) -> Result<u64, StopReason> {
+        let r = self.cpu.sys.read(id, &self.cpu.pstate, self.cpu.sp_el[0]);
+        self.sysreg_result(r)
+    }
+
+    fn write_sysreg(&mut self, id: SysRegId, v: u64) -> Result<(), StopReason> {
+        let cpu = &mut *self.cpu;
+        let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el[0]);
+        self.sysreg_result(r)
+    }
+
+    fn write_pstate_field(&mut self, op1: u32, op2: u32, imm: u32) -> Result<(), StopReason> {
+        let el = self.cpu.pstate.el;
+        let uma = self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UMA != 0;
+        match (op1, op2) {
+            (0, 5) if el > 0 => self.cpu.pstate.sp = imm & 1 == 1,
+            (3, 6) if el > 0 || uma => self.cpu.pstate.daif |= imm & 0xf,
+            (3, 7) if el > 0 || uma => self.cpu.pstate.daif &= !imm & 0xf,
+            _ => return Err(self.fault(Exception::Undefined)),
+        }
+        Ok(())
+    }
+
+    fn sys(&mut self, id: SysRegId, v: u64) -> Result<(), StopReason> {
+        let (_, op1, crn, crm, op2) = id.fields();
+        let el = self.cpu.pstate.el;
+        match (op1, crn, crm, op2) {
+            // DC ZVA: zero a 64-byte block (EL0 only with SCTLR_EL1.DZE).
+            (3, 7, 4, 1) => {
+                if el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::DZE == 0 {
+                    return Err(self.fault(Exception::Undefined));
+                }
+                let base = v & !(DCZVA_BYTES - 1);
+                // With the MMU off the block is Device memory, where DC ZVA
+                // is an alignment fault.
+                if self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::M == 0 {
+                    return Err(self.fault(Exception::DataAbort { va: v, fault: Fault::Alignment, write: true }));
+                }
+                for off in (0..DCZVA_BYTES).step_by(8) {
+                    self.write_mem(base + off, 0, 8, MemAccess::default(), false)?;
+                }
+                Ok(())
+            }
+            // EL0-accessible cache maintenance by VA (CVAU, CIVAC, CVAC,
+            // CVAP, IVAU): no caches are modelled, so nothing to do.
+            (3, 7, 11 | 14 | 10 | 12, 1) | (3, 7, 5, 1) => Ok(()),
+            // Everything else (DC by set/way, IC IALLU[IS], TLBI, AT) is
+            // EL1-only.
+            _ if el == 0 => Err(self.fault(Exception::Undefined)),
+            (0, 7, 6, 1 | 2) | (0, 7, 10 | 14, 2) | (0, 7, 1 | 5, 0) => Ok(()),
+            // TLB maintenance: no TLB exists while the MMU is off.
+            (0, 8, _, _) => Ok(()),
+            // AT S1E1R/W, S1E0R/W: with the MMU off, VA = PA.
+            (0, 7, 8, 0..=3) => {
+                self.cpu.sys.set(SysReg::PAR_EL1, v & 0x0000_ffff_ffff_f000);
+                Ok(())
+            }
+            _ => {
+                tracing::warn!("guest SYS #{op1}, C{crn}, C{crm}, #{op2} is not implemented: UNDEFINED");
+                Err(self.fault(Exception::Undefined))
+            }
+        }
+    }
+
+    fn eret(&mut self) -> Result<(), StopReason> {
+        if self.cpu.pstate.el == 0 {
+            return Err(self.fault(Exception::Undefined));
+        }
+        self.cpu.exception_return();
+        self.next_pc = self.cpu.pc;
+        Ok(())
+    }
+
+    fn hint(&mut self, h: Hint) -> Result<(), StopReason> {
+        match h {
+            Hint::Wfi | Hint::Wfe => {
+                self.cpu.pc = self.next_pc;
+                Err(StopReason::WaitForInterrupt)
+            }
+            Hint::Yield | Hint::Sev | Hint::Sevl => Ok(()),
+        }
+    }
+
+    fn barrier(&mut self, _b: Barrier) {}
+
+    fn clear_exclusive(&mut self) {
+        self.cpu.monitor = None;
+    }
+
+    fn halt(&mut self, imm: u16) -> Result<(), StopReason> {
+        if imm == 0xf000 && self.cpu.config.semihosting && self.cpu.pstate.el > 0 {
+            return Err(StopReason::Semihosting);
+        }
+        // Halting debug is not enabled, so HLT is UNDEFINED.
+        Err(self.fault(Exception::Undefined))
+    }
+}
+
+impl Cpu {
+    /// Runs up to `budget` instructions on the interpreter. Returns the
+    /// number retired and why it stopped.
+    pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, budget: u64) -> (u64, StepEvent) {
+        let start = self.icount;
+        let mut exceptions_in_a_row = 0u32;
+        while self.icount - start < budget {
+            match self.step(bus) {
+                Ok(()) => exceptions_in_a_row = 0,
+                Err(StopReason::Exception) => {
+                    exceptions_in_a_row += 1;
+                    if exceptions_in_a_row >= EXCEPTION_LOOP_LIMIT {
+                        let esr = self.sys.get(SysReg::ESR_EL1);
+                        let elr = self.sys.get(SysReg::ELR_EL1);
+                        let far = self.sys.get(SysReg::FAR_EL1);
+                        let msg = format!(
+                            "core {} is stuck taking exceptions without executing an instruction: \
+                             PC={:#x} ESR_EL1={esr:#x} ELR_EL1={elr:#x} FAR_EL1={far:#x} VBAR_EL1={:#x}",
+                            self.id,
+                            self.pc,
+                            self.sys.get(SysReg::VBAR_EL1)
+                        );
+                        return (self.icount - start, StepEvent::Fatal(msg));
+                    }
+                }
+                Err(StopReason::Semihosting) => return (self.icount - start, StepEvent::Semihosting),
+                Err(StopReason::WaitForInterrupt) => return (self.icount - start, StepEvent::WaitForInterrupt),
+                Err(StopReason::Unsupported(msg)) => return (self.icount - start, StepEvent::Fatal(msg)),
+            }
+        }
+        (self.icount - start, StepEvent::Budget)
+    }
+
+    /// Executes one instruction (or takes the exception it raises).
+    pub fn step<B: Bus + ?Sized>(&mut self, bus: &mut B) -> Result<(), StopReason> {
+        let pc = self.pc;
+        if self.pstate.il {
+            self.take_exception(Exception::IllegalState, pc);
+            return Err(StopReason::Exception);
+        }
+        if pc & 3 != 0 {
+            self.take_exception(Exception::PcAlignment, pc);
+            return Err(StopReason::Exception);
+        }
+        if pc >> 48 != 0 {
+            self.take_exception(Exception::InstructionAbort { va: pc, fault: Fault::AddressSize(0) }, pc);
+            return Err(StopReason::Exception);
+        }
+        let raw = match bus.fetch(self.id, PhysAddr(pc)) {
+            Ok(w) => w,
+            Err(_) => {
+                self.take_exception(Exception::InstructionAbort { va: pc, fault: Fault::External }, pc);
+                return Err(StopReason::Exception);
+            }
+        };
+        let op = self.decode_cached(raw);
+        let mut ev = Eval { cpu: self, bus, pc, next_pc: pc.wrapping_add(4) };
+        let r = match op {
+            Some(op) => sem::translate(&mut ev, op, raw),
+            None => ev.raise(InsnException::Undefined),
+        };
+        let next = ev.next_pc;
+        match r {
+            Ok(()) => {
+                self.pc = next;
+                self.icount += 1;
+                Ok(())
+            }
+            Err(StopReason::WaitForInterrupt) => {
+                self.icount += 1;
+                Err(StopReason::WaitForInterrupt)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Completes a semihosting call: X0 = `result`, PC past the HLT.
+    pub fn finish_semihosting(&mut self, result: u64) {
+        self.x[0] = result;
+        self.pc = self.pc.wrapping_add(4);
+        self.icount += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::BusError;
+    use crate::state::CpuConfig;
+
+    /// Flat RAM at `BASE` for tests.
+    struct Ram(Vec<u8>);
+    const BASE: u64 = 0x4000_0000;
+
+    impl Bus for Ram {
+        fn read(&mut self, _req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
+            let off = pa.0.checked_sub(BASE).ok_or(BusError::Unmapped(pa))? as usize;
+            let bytes = self.0.get(off..off + size as usize).ok_or(BusError::Unmapped(pa))?;
+            Ok(bytes.iter().rev().fold(0, |acc, &b| (acc << 8) | u64::from(b)))
+        }
+        fn write(&mut self, _req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError> {
+            let off = pa.0.checked_sub(BASE).ok_or(BusError::Unmapped(pa))? as usize;
+            let bytes = self.0.get_mut(off..off + size as usize).ok_or(BusError::Unmapped(pa))?;
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = (value >> (8 * i)) as u8;
+            }
+            Ok(())
+        }
+    }
+
+    fn machine(words: &[u32]) -> (Cpu, Ram) {
+        let mut ram = Ram(vec![0; 0x10000]);
+        for (i, w) in words.iter().enumerate() {
+            ram.0[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        (Cpu::new(0, CpuConfig::cortex_a57(0), BASE), ram)
+    }
+
+    fn run_to_hlt(words: &[u32]) -> Cpu {
+        let (mut cpu, mut ram) = machine(words);
+        let (_, ev) = cpu.run(&mut ram, 10_000);
+        assert_eq!(ev, StepEvent::Semihosting, "program did not reach HLT; pc={:#x}", cpu.pc);
+        cpu
+    }
+
+    const HLT: u32 = 0xd45e_0000;
+
+    #[test]
+    fn counted_loop() {
+        // movz x0,#5; movz x1,#0; loop: add x1,x1,x0; subs x0,x0,#1; b.ne loop; hlt
+        let cpu = run_to_hlt(&[0xd280_00a0, 0xd280_0001, 0x8b00_0021, 0xf100_0400, 0x54ff_ffc1, HLT]);
+        assert_eq!(cpu.x[1], 15);
+        assert_eq!(cpu.x[0], 0);
+        assert_eq!(cpu.pstate.nzcv, 0x6000_0000, "Z and C set by the final subs");
+        assert_eq!(cpu.icount, 2 + 5 * 3);
+    }
+
+    #[test]
+    fn store_load_pair_and_writeback() {
+        // mov sp from x0 via add: movz x0,#0x4000,lsl#16 ; add x0,x0,#0x1000 ; mov sp,x0
+        // movz x1,#0x1234 ; movn x2,#0 ; stp x1,x2,[sp,#-16]! ; ldp x3,x4,[sp],#16 ; hlt
+        let cpu = run_to_hlt(&[
+            0xd2a8_0000, // movz x0, #0x4000, lsl #16
+            0x9140_0400, // add x0, x0, #1, lsl #12
+            0x9100_001f, // mov sp, x0
+            0xd282_4681, // movz x1, #0x1234
+            0x9280_0002, // movn x2, #0
+            0xa9bf_0be1, // stp x1, x2, [sp, #-16]!
+            0xa8c1_13e3, // ldp x3, x4, [sp], #16
+            HLT,
+        ]);
+        assert_eq!(cpu.x[3], 0x1234);
+        assert_eq!(cpu.x[4], u64::MAX);
+        assert_eq!(cpu.sp(), 0x4000_1000);
+    }
+
+    #[test]
+    fn undefined_instruction_takes_the_sync_vector() {
+        // VBAR_EL1 = BASE + 0x800 (msr vbar_el1, x0), then UDF #0.
+        let mut words = vec![0xd2a8_0000, 0x9120_0000, 0xd518_c000, 0x0000_0000];
+        words.resize(0x1000 / 4, 0);
+        words[(0x800 + 0x200) / 4] = HLT;
+        let cpu = run_to_hlt(&words);
+        assert_eq!(cpu.sys.get(SysReg::ESR_EL1), 1 << 25, "EC=0 (unknown), IL=1");
+        assert_eq!(cpu.sys.get(SysReg::ELR_EL1), BASE + 12);
+        assert_eq!(cpu.sys.get(SysReg::SPSR_EL1), 0x3c5, "EL1h with DAIF masked");
+        assert_eq!(cpu.pc, BASE + 0xa00);
+    }
+
+    #[test]
+    fn unaligned_access_with_mmu_off_is_an_alignment_fault() {
+        // x0 = BASE+0x1001 ; ldr x1,[x0] -> data abort, vector at VBAR=0 is
+        // unmapped -> the exception-loop detector reports it.
+        let (mut cpu, mut ram) = machine(&[0xd2a8_0000, 0x9104_0400, 0xf940_0001]);
+        let (_, ev) = cpu.run(&mut ram, 100);
+        let StepEvent::Fatal(msg) = ev else { panic!("expected a fatal exception loop, got {ev:?}") };
+        assert!(msg.contains("stuck taking exceptions"), "{msg}");
+        assert_eq!(cpu.sys.get(SysReg::ELR_EL1), 0x200, "last fault was the fetch at the EL1h sync vector");
+        assert_eq!(cpu.sys.get(SysReg::ESR_EL1), (0x21 << 26) | (1 << 25) | 0x10, "instruction abort, same EL, external");
+    }
+
+    #[test]
+    fn alu_reference_functions() {
+        assert_eq!(add_with_carry(u64::MAX, 1, 0, Width::W64), (0, 0x6000_0000));
+        assert_eq!(add_with_carry(0x7fff_ffff, 1, 0, Width::W32), (0x8000_0000, 0x9000_0000));
+        assert_eq!(eval_bin(BinOp::SDiv(Width::W64), i64::MIN as u64, u64::MAX), i64::MIN as u64);
+        assert_eq!(eval_bin(BinOp::SDiv(Width::W32), 7, 0), 0);
+        assert_eq!(eval_bin(BinOp::Asr(Width::W32), 0x8000_0000, 4), 0xf800_0000);
+        assert_eq!(eval_un(UnOp::Cls(Width::W64), 0), 63);
+        assert_eq!(eval_un(UnOp::Cls(Width::W32), 0xffff_ffff), 31);
+        assert_eq!(eval_un(UnOp::Rev32, 0x0102_0304_0506_0708), 0x0403_0201_0807_0605);
+        // CRC-32 of "123456789" (with the conventional pre/post inversion).
+        let crc = b"123456789".iter().fold(0xffff_ffffu64, |c, &b| crc32(c, u64::from(b), 1, false));
+        assert_eq!(crc ^ 0xffff_ffff, 0xcbf4_3926);
+        let crc = b"123456789".iter().fold(0xffff_ffffu64, |c, &b| crc32(c, u64::from(b), 1, true));
+        assert_eq!(crc ^ 0xffff_ffff, 0xe306_9283);
+    }
+}

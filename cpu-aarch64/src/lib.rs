@@ -1,0 +1,31 @@
+//! The AArch64 CPU of Preboard.
+//!
+//! ```text
+//!  isa/a64.isa ──build.rs──▶ isa::{Op, ROWS, Visitor, decode, dispatch}
+//!                                   │ (one visitor per consumer)
+//!        ┌──────────────────────────┼──────────────────────────┐
+//!        ▼                          ▼                          ▼
+//!  sem::Translate<E: Emitter>   disasm::Disasm            (tests, fuzzers)
+//!  instruction semantics, written once
+//!        │ E = interp::Eval  (evaluates on the spot: the reference engine)
+//!        │ E = jit IR builder (later: compiles to host code)
+//!        ▼
+//!  state::Cpu (registers, PSTATE, system registers) ──▶ bus::Bus (the system)
+//! ```
+//!
+//! This crate depends on no other Preboard crate: memory and devices are
+//! reached only through the [`bus::Bus`] trait.
+#![deny(missing_docs)]
+
+pub mod bus;
+pub mod disasm;
+pub mod exception;
+pub mod interp;
+pub mod isa;
+pub mod sem;
+pub mod state;
+pub mod sysreg;
+
+pub use bus::{AccessKind, Bus, BusError, PhysAddr, Requester};
+pub use interp::{StepEvent, StopReason};
+pub use state::Cpu;

@@ -1,0 +1,303 @@
+//! The system register file: one table row per register (encoding, name,
+//! EL0 access, read/write rules, reset value). MRS/MSR of anything not in
+//! the table is UNDEFINED to the guest and logged once with its encoding.
+
+use crate::sem::SysRegId;
+use crate::state::{CpuConfig, PState};
+use std::collections::HashSet;
+
+/// How software may access a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write.
+    RW,
+    /// Read only (MSR is UNDEFINED).
+    RO,
+    /// Write only (MRS is UNDEFINED).
+    WO,
+}
+
+/// Who may access a register from EL0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum El0 {
+    /// Never (UNDEFINED at EL0).
+    No,
+    /// Always.
+    Yes,
+    /// When SCTLR_EL1.UMA is set (DAIF).
+    Uma,
+    /// When SCTLR_EL1.UCT is set (CTR_EL0).
+    Uct,
+    /// Read always, write never (TPIDRRO_EL0).
+    ReadOnly,
+}
+
+/// One row of the register table.
+#[derive(Debug)]
+pub struct SysRegInfo {
+    /// The register.
+    pub reg: SysReg,
+    /// Architectural name.
+    pub name: &'static str,
+    /// Encoding.
+    pub id: SysRegId,
+    /// EL0 access rule.
+    pub el0: El0,
+    /// Access rule at EL1.
+    pub access: Access,
+}
+
+macro_rules! sysregs {
+    ($($name:ident = ($op0:expr, $op1:expr, $crn:expr, $crm:expr, $op2:expr), $el0:ident, $acc:ident;)*) => {
+        /// The implemented system registers.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms, missing_docs)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum SysReg { $($name),* }
+
+        /// The register table, in `SysReg` order.
+        pub static SYSREGS: &[SysRegInfo] = &[
+            $(SysRegInfo {
+                reg: SysReg::$name,
+                name: stringify!($name),
+                id: SysRegId::new($op0, $op1, $crn, $crm, $op2),
+                el0: El0::$el0,
+                access: Access::$acc,
+            }),*
+        ];
+    };
+}
+
+sysregs! {
+    MIDR_EL1 = (3, 0, 0, 0, 0), No, RO;
+    MPIDR_EL1 = (3, 0, 0, 0, 5), No, RO;
+    REVIDR_EL1 = (3, 0, 0, 0, 6), No, RO;
+    ID_AA64PFR0_EL1 = (3, 0, 0, 4, 0), No, RO;
+    ID_AA64PFR1_EL1 = (3, 0, 0, 4, 1), No, RO;
+    ID_AA64DFR0_EL1 = (3, 0, 0, 5, 0), No, RO;
+    ID_AA64DFR1_EL1 = (3, 0, 0, 5, 1), No, RO;
+    ID_AA64AFR0_EL1 = (3, 0, 0, 5, 4), No, RO;
+    ID_AA64AFR1_EL1 = (3, 0, 0, 5, 5), No, RO;
+    ID_AA64ISAR0_EL1 = (3, 0, 0, 6, 0), No, RO;
+    ID_AA64ISAR1_EL1 = (3, 0, 0, 6, 1), No, RO;
+    ID_AA64MMFR0_EL1 = (3, 0, 0, 7, 0), No, RO;
+    ID_AA64MMFR1_EL1 = (3, 0, 0, 7, 1), No, RO;
+    ID_AA64MMFR2_EL1 = (3, 0, 0, 7, 2), No, RO;
+    SCTLR_EL1 = (3, 0, 1, 0, 0), No, RW;
+    ACTLR_EL1 = (3, 0, 1, 0, 1), No, RW;
+    CPACR_EL1 = (3, 0, 1, 0, 2), No, RW;
+    TTBR0_EL1 = (3, 0, 2, 0, 0), No, RW;
+    TTBR1_EL1 = (3, 0, 2, 0, 1), No, RW;
+    TCR_EL1 = (3, 0, 2, 0, 2), No, RW;
+    SPSR_EL1 = (3, 0, 4, 0, 0), No, RW;
+    ELR_EL1 = (3, 0, 4, 0, 1), No, RW;
+    SP_EL0 = (3, 0, 4, 1, 0), No, RW;
+    SPSEL = (3, 0, 4, 2, 0), No, RW;
+    CURRENTEL = (3, 0, 4, 2, 2), No, RO;
+    NZCV = (3, 3, 4, 2, 0), Yes, RW;
+    DAIF = (3, 3, 4, 2, 1), Uma, RW;
+    AFSR0_EL1 = (3, 0, 5, 1, 0), No, RW;
+    AFSR1_EL1 = (3, 0, 5, 1, 1), No, RW;
+    ESR_EL1 = (3, 0, 5, 2, 0), No, RW;
+    FAR_EL1 = (3, 0, 6, 0, 0), No, RW;
+    PAR_EL1 = (3, 0, 7, 4, 0), No, RW;
+    MAIR_EL1 = (3, 0, 10, 2, 0), No, RW;
+    AMAIR_EL1 = (3, 0, 10, 3, 0), No, RW;
+    VBAR_EL1 = (3, 0, 12, 0, 0), No, RW;
+    CONTEXTIDR_EL1 = (3, 0, 13, 0, 1), No, RW;
+    TPIDR_EL1 = (3, 0, 13, 0, 4), No, RW;
+    TPIDR_EL0 = (3, 3, 13, 0, 2), Yes, RW;
+    TPIDRRO_EL0 = (3, 3, 13, 0, 3), ReadOnly, RW;
+    CTR_EL0 = (3, 3, 0, 0, 1), Uct, RO;
+    DCZID_EL0 = (3, 3, 0, 0, 7), Yes, RO;
+    CCSIDR_EL1 = (3, 1, 0, 0, 0), No, RO;
+    CLIDR_EL1 = (3, 1, 0, 0, 1), No, RO;
+    CSSELR_EL1 = (3, 2, 0, 0, 0), No, RW;
+    MDSCR_EL1 = (2, 0, 0, 2, 2), No, RW;
+    OSLAR_EL1 = (2, 0, 1, 0, 4), No, WO;
+    OSLSR_EL1 = (2, 0, 1, 1, 4), No, RO;
+    OSDLR_EL1 = (2, 0, 1, 3, 4), No, RW;
+}
+
+impl SysReg {
+    /// The table row of this register.
+    pub fn info(self) -> &'static SysRegInfo {
+        &SYSREGS[self as usize]
+    }
+
+    /// The register with encoding `id`, if implemented.
+    pub fn from_id(id: SysRegId) -> Option<SysReg> {
+        SYSREGS.iter().find(|r| r.id == id).map(|r| r.reg)
+    }
+}
+
+/// SCTLR_EL1 bits used by the core.
+pub mod sctlr {
+    /// MMU enable.
+    pub const M: u64 = 1 << 0;
+    /// Alignment check enable.
+    pub const A: u64 = 1 << 1;
+    /// SP alignment check at EL1.
+    pub const SA: u64 = 1 << 3;
+    /// SP alignment check at EL0.
+    pub const SA0: u64 = 1 << 4;
+    /// EL0 access to DAIF.
+    pub const UMA: u64 = 1 << 9;
+    /// EL0 access to CTR_EL0.
+    pub const UCT: u64 = 1 << 15;
+    /// EL0 DC ZVA allowed.
+    pub const DZE: u64 = 1 << 14;
+}
+
+/// Why an MRS/MSR failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SysRegError {
+    /// UNDEFINED to the guest.
+    Undefined,
+    /// The write asks for something this build does not implement; the
+    /// emulator stops with this message instead of misbehaving silently.
+    Unsupported(String),
+}
+
+/// Values of the plain (storage-backed) registers of one core. PSTATE
+/// views (NZCV, DAIF, SPSel, CurrentEL) and SP_EL0 live in the core state.
+#[derive(Clone, Debug)]
+pub struct SysRegs {
+    vals: Vec<u64>,
+    warned: HashSet<SysRegId>,
+}
+
+/// Bytes zeroed by DC ZVA: 4 << DCZID_EL0.BS words.
+pub const DCZVA_BYTES: u64 = 64;
+
+impl SysRegs {
+    /// Reset values for a core with configuration `cfg`.
+    pub fn new(cfg: &CpuConfig) -> Self {
+        let mut s = SysRegs { vals: vec![0; SYSREGS.len()], warned: HashSet::new() };
+        s.set(SysReg::MIDR_EL1, cfg.midr);
+        s.set(SysReg::MPIDR_EL1, cfg.mpidr);
+        // EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD not
+        // implemented (0xF) -- they arrive with the FP/SIMD work; no GIC
+        // system-register interface.
+        s.set(SysReg::ID_AA64PFR0_EL1, 0x0000_0000_00ff_0011);
+        // CRC32 instructions implemented; nothing else in ISAR0/ISAR1 yet.
+        s.set(SysReg::ID_AA64ISAR0_EL1, 1 << 16);
+        // 48-bit PA range; granules advertised as not supported until the
+        // MMU lands (TGran4 = 0xF, TGran64 = 0xF, TGran16 = 0).
+        s.set(SysReg::ID_AA64MMFR0_EL1, (0xf << 28) | (0xf << 24) | 5);
+        // Debug architecture v8.0 (no breakpoints/watchpoints beyond the
+        // architectural minimum are usable yet).
+        s.set(SysReg::ID_AA64DFR0_EL1, 0x6);
+        // The Cortex-A57 reset value QEMU uses: RES1 bits, SA, SA0, ...
+        s.set(SysReg::SCTLR_EL1, 0x00c5_0838);
+        // IminLine = DminLine = 4 words << 4 = 64 bytes, VIPT I-cache.
+        s.set(SysReg::CTR_EL0, 0x8444_c004);
+        // DC ZVA permitted, block of 2^4 words = 64 bytes.
+        s.set(SysReg::DCZID_EL0, 4);
+        // One level of separate I and D caches, LoC = LoUU = LoUIS = 1.
+        s.set(SysReg::CLIDR_EL1, 0x0a20_0023);
+        s.set(SysReg::OSLSR_EL1, 0x8); // OS lock implemented and unlocked
+        s
+    }
+
+    /// Raw stored value.
+    #[inline]
+    pub fn get(&self, r: SysReg) -> u64 {
+        self.vals[r as usize]
+    }
+
+    /// Stores a raw value (no side effects).
+    #[inline]
+    pub fn set(&mut self, r: SysReg, v: u64) {
+        self.vals[r as usize] = v;
+    }
+
+    fn warn_once(&mut self, id: SysRegId, what: &str) {
+        if self.warned.insert(id) {
+            let (op0, op1, crn, crm, op2) = id.fields();
+            tracing::warn!("guest {what} of unimplemented system register S{op0}_{op1}_C{crn}_C{crm}_{op2}: UNDEFINED");
+        }
+    }
+
+    fn check_el0(&self, info: &SysRegInfo, write: bool) -> bool {
+        let sctlr = self.get(SysReg::SCTLR_EL1);
+        match info.el0 {
+            El0::No => false,
+            El0::Yes => true,
+            El0::Uma => sctlr & sctlr::UMA != 0,
+            El0::Uct => sctlr & sctlr::UCT != 0,
+            El0::ReadOnly => !write,
+        }
+    }
+
+    /// MRS: the value of register `id` as seen from `pstate`, or UNDEFINED.
+    pub fn read(&mut self, id: SysRegId, pstate: &PState, sp_el0: u64) -> Result<u64, SysRegError> {
+        let Some(reg) = SysReg::from_id(id) else {
+            self.warn_once(id, "read");
+            return Err(SysRegError::Undefined);
+        };
+        let info = reg.info();
+        if info.access == Access::WO || (pstate.el == 0 && !self.check_el0(info, false)) {
+            return Err(SysRegError::Undefined);
+        }
+        Ok(match reg {
+            SysReg::NZCV => u64::from(pstate.nzcv),
+            SysReg::DAIF => u64::from(pstate.daif) << 6,
+            SysReg::SPSEL => u64::from(pstate.sp),
+            SysReg::CURRENTEL => u64::from(pstate.el) << 2,
+            SysReg::SP_EL0 => {
+                // Accessing SP_EL0 while it is the current SP is UNDEFINED.
+                if !pstate.sp {
+                    return Err(SysRegError::Undefined);
+                }
+                sp_el0
+            }
+            SysReg::CCSIDR_EL1 => {
+                // 64-byte lines, 4 ways, 128 sets for either cache.
+                (127 << 13) | (3 << 3) | 2
+            }
+            r => self.get(r),
+        })
+    }
+
+    /// MSR: writes register `id` from `pstate`. PSTATE views and SP_EL0
+    /// are written through `pstate` / `sp_el0`.
+    pub fn write(&mut self, id: SysRegId, v: u64, pstate: &mut PState, sp_el0: &mut u64) -> Result<(), SysRegError> {
+        let Some(reg) = SysReg::from_id(id) else {
+            self.warn_once(id, "write");
+            return Err(SysRegError::Undefined);
+        };
+        let info = reg.info();
+        if info.access == Access::RO || (pstate.el == 0 && !self.check_el0(info, true)) {
+            return Err(SysRegError::Undefined);
+        }
+        match reg {
+            SysReg::NZCV => pstate.nzcv = (v as u32) & 0xf000_0000,
+            SysReg::DAIF => pstate.daif = ((v >> 6) & 0xf) as u32,
+            SysReg::SPSEL => pstate.sp = v & 1 == 1,
+            SysReg::SP_EL0 => {
+                if !pstate.sp {
+                    return Err(SysRegError::Undefined);
+                }
+                *sp_el0 = v;
+            }
+            SysReg::SCTLR_EL1 => {
+                if v & sctlr::M != 0 {
+                    return Err(SysRegError::Unsupported(format!(
+                        "guest set SCTLR_EL1.M ({v:#x}): the MMU is not implemented in this build yet"
+                    )));
+                }
+                self.set(reg, v);
+            }
+            SysReg::OSLAR_EL1 => {
+                let oslk = v & 1;
+                let cur = self.get(SysReg::OSLSR_EL1);
+                self.set(SysReg::OSLSR_EL1, (cur & !2) | (oslk << 1));
+            }
+            SysReg::SPSR_EL1 => self.set(reg, v & 0xf03f_03df),
+            SysReg::VBAR_EL1 => self.set(reg, v & !0x7ff),
+            SysReg::CSSELR_EL1 => self.set(reg, v & 0xf),
+            r => self.set(r, v),
+        }
+        Ok(())
+    }
+}
