@@ -169,7 +169,14 @@ fn main() {
         let args: Vec<String> = r
             .fields
             .iter()
-            .map(|f| format!("(raw >> {}) & {:#x}", f.lsb, (1u64 << f.width) - 1))
+            .map(|f| {
+                let mask = (1u64 << f.width) - 1;
+                if f.lsb == 0 {
+                    format!("raw & {mask:#x}")
+                } else {
+                    format!("(raw >> {}) & {mask:#x}", f.lsb)
+                }
+            })
             .collect();
         writeln!(o, "        Op::{} => v.{}({}),", r.name, r.name.to_lowercase(), args.join(", ")).unwrap();
     }

@@ -432,21 +432,31 @@ impl Cpu {
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, budget: u64) -> (u64, StepEvent) {
         let start = self.icount;
         let mut exceptions_in_a_row = 0u32;
+        let mut first = (0u64, 0u64, 0u64);
         while self.icount - start < budget {
             match self.step(bus) {
                 Ok(()) => exceptions_in_a_row = 0,
                 Err(StopReason::Exception) => {
                     exceptions_in_a_row += 1;
+                    let syndrome = (
+                        self.sys.get(SysReg::ESR_EL1),
+                        self.sys.get(SysReg::ELR_EL1),
+                        self.sys.get(SysReg::FAR_EL1),
+                    );
+                    if exceptions_in_a_row == 1 {
+                        first = syndrome;
+                    }
                     if exceptions_in_a_row >= EXCEPTION_LOOP_LIMIT {
-                        let esr = self.sys.get(SysReg::ESR_EL1);
-                        let elr = self.sys.get(SysReg::ELR_EL1);
-                        let far = self.sys.get(SysReg::FAR_EL1);
+                        let (esr, elr, far) = syndrome;
                         let msg = format!(
-                            "core {} is stuck taking exceptions without executing an instruction: \
-                             PC={:#x} ESR_EL1={esr:#x} ELR_EL1={elr:#x} FAR_EL1={far:#x} VBAR_EL1={:#x}",
+                            "core {} is stuck taking exceptions without executing an instruction \
+                             (VBAR_EL1={:#x}): the first was ESR_EL1={:#x} at ELR_EL1={:#x} FAR_EL1={:#x}, \
+                             the last ESR_EL1={esr:#x} at ELR_EL1={elr:#x} FAR_EL1={far:#x}",
                             self.id,
-                            self.pc,
-                            self.sys.get(SysReg::VBAR_EL1)
+                            self.sys.get(SysReg::VBAR_EL1),
+                            first.0,
+                            first.1,
+                            first.2,
                         );
                         return (self.icount - start, StepEvent::Fatal(msg));
                     }

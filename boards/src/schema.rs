@@ -1,0 +1,937 @@
+//! The RON board description: types, parsing and validation.
+//!
+//! A board file is one `Board(...)` struct (the name is optional):
+//!
+//! ```ron
+//! (
+//!     name: "virt",
+//!     model: "Preboard virt",
+//!     compatible: ["linux,dummy-virt"],
+//!     cpus: (count: 1, model: "cortex-a57"),
+//!     memory: [(name: "ram", base: 0x4000_0000, size: 0x0800_0000)],
+//!     devices: [Pl011(name: "uart0", base: 0x0900_0000, size: 0x1000)],
+//!     chosen: (stdout: "uart0", bootargs: ""),
+//! )
+//! ```
+//!
+//! Every error, syntactic or semantic, is one [`BoardError`] whose message
+//! starts with `file:line:col`. Syntax and type errors carry the position
+//! `ron` reports; semantic errors (overlaps, alignment, ...) are located by a
+//! small scanner ([`locate`]) that records where each field and list entry
+//! starts in the source, so they point at the offending entry too.
+//!
+//! See `boards/README.md` for the full schema and the validation rules.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use soc::device::MmioRegion;
+
+/// Largest CPU count a board (or `--smp`) may ask for.
+pub const MAX_CPUS: u32 = 64;
+
+/// RAM regions must start and end on this boundary (64 KiB, the largest
+/// AArch64 translation granule, so any guest page size can map them).
+pub const RAM_ALIGN: u64 = 0x1_0000;
+
+/// Device windows must start on this boundary (4 KiB, the smallest page), or,
+/// for windows smaller than that, on their size rounded up to a power of two
+/// (QEMU's virt packs 0x200-byte virtio-mmio transports this way).
+pub const DEVICE_ALIGN: u64 = 0x1000;
+
+/// Affinity CPUs are grouped by: core `i` has Aff0 = `i % 8`, Aff1 = `i / 8`
+/// (as QEMU's virt does with a GICv2, whose target lists hold 8 CPUs).
+pub const CPUS_PER_CLUSTER: u32 = 8;
+
+/// The MPIDR_EL1 affinity fields (Aff3..Aff0, without the RES1/U/MT bits) of
+/// core `index`. The machine programs each core's MPIDR with this and the
+/// device tree uses it as the `reg` of `cpu@N`, so the two cannot disagree.
+pub fn mpidr_affinity(index: u32) -> u64 {
+    u64::from(index / CPUS_PER_CLUSTER) << 8 | u64::from(index % CPUS_PER_CLUSTER)
+}
+
+// ---------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------
+
+/// A parsed and validated board description. Equality compares the board,
+/// not where it was read from.
+#[derive(Clone, Debug, Eq, Deserialize)]
+#[serde(rename = "Board", deny_unknown_fields)]
+pub struct BoardSpec {
+    /// Short board name, e.g. `virt`.
+    pub name: String,
+    /// The device tree root's `model` string.
+    pub model: String,
+    /// The device tree root's `compatible` list, most specific first.
+    pub compatible: Vec<String>,
+    /// Cores.
+    pub cpus: CpuSpec,
+    /// RAM regions; the first is the main RAM that `-m` resizes.
+    pub memory: Vec<MemoryRegion>,
+    /// Memory-mapped devices, in device-tree order.
+    pub devices: Vec<DeviceSpec>,
+    /// What goes into `/chosen`.
+    pub chosen: ChosenSpec,
+    /// Where the description came from (a path or `<builtin>/virt.ron`).
+    #[serde(skip)]
+    origin: String,
+    /// Where each field and entry starts in the source.
+    #[serde(skip)]
+    locs: locate::SourceMap,
+}
+
+/// The cores of a board.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Cpus", deny_unknown_fields)]
+pub struct CpuSpec {
+    /// Number of cores, `1..=MAX_CPUS`.
+    pub count: u32,
+    /// Core model, e.g. `cortex-a57`; the device tree says `arm,<model>`.
+    pub model: String,
+}
+
+/// One RAM region.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Memory", deny_unknown_fields)]
+pub struct MemoryRegion {
+    /// Name used in errors, e.g. `ram`.
+    pub name: String,
+    /// Guest physical base address.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// `/chosen` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Chosen", deny_unknown_fields)]
+pub struct ChosenSpec {
+    /// Name of the device the guest's console goes to (`stdout-path`).
+    pub stdout: String,
+    /// Default kernel command line; `--append` replaces it.
+    #[serde(default)]
+    pub bootargs: String,
+}
+
+/// One device, externally tagged by kind so it reads naturally in RON:
+/// `Pl011(name: "uart0", base: 0x0900_0000, size: 0x1000)`.
+///
+/// Each kind has its own field struct, so a kind can grow fields of its own
+/// and errors name the kind (`unknown field `foo` in `Pl011``).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Device")]
+#[non_exhaustive]
+pub enum DeviceSpec {
+    /// ARM PrimeCell PL011 UART.
+    Pl011(Pl011Spec),
+}
+
+/// Fields of a [`DeviceSpec::Pl011`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Pl011", deny_unknown_fields)]
+pub struct Pl011Spec {
+    /// Instance name, e.g. `uart0`.
+    pub name: String,
+    /// Base of the register window.
+    pub base: u64,
+    /// Size of the register window (0x1000 on real parts).
+    pub size: u64,
+    /// Interrupt numbers (SPIs). Must be empty until the board has an
+    /// interrupt controller.
+    #[serde(default)]
+    pub interrupts: Vec<u32>,
+}
+
+impl DeviceSpec {
+    /// The kind as written in RON, e.g. `Pl011`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeviceSpec::Pl011(_) => "Pl011",
+        }
+    }
+
+    /// Instance name.
+    pub fn name(&self) -> &str {
+        match self {
+            DeviceSpec::Pl011(d) => &d.name,
+        }
+    }
+
+    /// The MMIO windows the device occupies, with the field (relative to the
+    /// entry) each one's base was given in, for error positions.
+    fn windows(&self) -> Vec<(&'static str, MmioRegion)> {
+        match self {
+            DeviceSpec::Pl011(d) => vec![("base", MmioRegion { base: d.base, size: d.size })],
+        }
+    }
+
+    /// The MMIO windows the device occupies.
+    pub fn mmio(&self) -> Vec<MmioRegion> {
+        self.windows().into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The interrupts the device raises.
+    pub fn interrupts(&self) -> &[u32] {
+        match self {
+            DeviceSpec::Pl011(d) => &d.interrupts,
+        }
+    }
+}
+
+impl PartialEq for BoardSpec {
+    fn eq(&self, o: &Self) -> bool {
+        let BoardSpec { name, model, compatible, cpus, memory, devices, chosen, origin: _, locs: _ } = self;
+        (name, model, compatible, cpus, memory, devices, chosen)
+            == (&o.name, &o.model, &o.compatible, &o.cpus, &o.memory, &o.devices, &o.chosen)
+    }
+}
+
+impl BoardSpec {
+    /// Where the description came from: a file path or `<builtin>/NAME.ron`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The main RAM region (the first one), which `-m` resizes.
+    pub fn ram(&self) -> &MemoryRegion {
+        // Validation guarantees at least one region.
+        &self.memory[0]
+    }
+
+    /// The device called `name`, if any.
+    pub fn device(&self, name: &str) -> Option<&DeviceSpec> {
+        self.devices.iter().find(|d| d.name() == name)
+    }
+
+    /// Resizes the main RAM (the `-m` option). On error the board is left
+    /// unchanged and the message names `-m`.
+    pub fn set_ram_size(&mut self, size: u64) -> Result<(), BoardError> {
+        let mut next = self.clone();
+        next.memory[0].size = size;
+        match next.validate() {
+            Ok(()) => {
+                *self = next;
+                Ok(())
+            }
+            Err(p) => Err(BoardError::Override {
+                option: "-m",
+                value: format!("{size:#x}"),
+                message: p.message,
+            }),
+        }
+    }
+
+    /// Sets the number of cores (the `--smp` option). On error the board is
+    /// left unchanged and the message names `--smp`.
+    pub fn set_cpu_count(&mut self, count: u32) -> Result<(), BoardError> {
+        let mut next = self.clone();
+        next.cpus.count = count;
+        match next.validate() {
+            Ok(()) => {
+                *self = next;
+                Ok(())
+            }
+            Err(p) => Err(BoardError::Override {
+                option: "--smp",
+                value: count.to_string(),
+                message: p.message,
+            }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// Why a board could not be loaded or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    /// A problem in a board description, located in its source text.
+    #[error("{origin}:{line}:{col}: {message}")]
+    At {
+        /// File path or `<builtin>/NAME.ron`.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        col: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The board file could not be read.
+    #[error("cannot read board file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command-line override (`-m`, `--smp`) does not fit the board.
+    #[error("{option} {value}: {message}")]
+    Override {
+        /// The option, e.g. `--smp`.
+        option: &'static str,
+        /// The value given, as shown to the user.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--board` named neither a builtin board nor a `.ron` file.
+    #[error("unknown board `{name}`: not a builtin board (builtin: {}) and not a path to a .ron file", builtin_boards().join(", "))]
+    UnknownBoard {
+        /// What was asked for.
+        name: String,
+    },
+}
+
+impl BoardError {
+    /// `(line, col)` for errors located in a board file.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            BoardError::At { line, col, .. } => Some((*line, *col)),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------
+
+const BUILTIN: &[(&str, &str)] = &[("virt", include_str!("../virt.ron"))];
+
+/// Names of the builtin boards.
+pub fn builtin_boards() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// The RON source of builtin board `name`.
+pub fn builtin_board(name: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Reads and parses a board file.
+pub fn load_board_file(path: &Path) -> Result<BoardSpec, BoardError> {
+    let src = std::fs::read_to_string(path)
+        .map_err(|source| BoardError::Io { path: path.to_path_buf(), source })?;
+    parse_board(&src, &path.display().to_string())
+}
+
+/// Resolves a `--board` argument: a builtin board name, or else a path to a
+/// `.ron` file.
+pub fn resolve_board(arg: &str) -> Result<BoardSpec, BoardError> {
+    if let Some(src) = builtin_board(arg) {
+        return parse_board(src, &format!("<builtin>/{arg}.ron"));
+    }
+    let path = Path::new(arg);
+    if path.extension().is_some_and(|e| e == "ron") || path.exists() {
+        return load_board_file(path);
+    }
+    Err(BoardError::UnknownBoard { name: arg.to_string() })
+}
+
+/// Parses and validates a board description. `origin` names the source in
+/// error messages (usually the file path).
+pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
+    let options = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+    let mut spec: BoardSpec = options.from_str(src).map_err(|e| {
+        let mut at = locate::Pos { line: e.span.start.line, col: e.span.start.col };
+        if let ron::Error::MissingStructField { .. } = e.code {
+            // ron points at the closing paren; the entry's start reads better.
+            at = locate::scan(src).struct_closed_at(at).unwrap_or(at);
+        }
+        BoardError::At { origin: origin.to_string(), line: at.line, col: at.col, message: ron_message(&e.code) }
+    })?;
+    spec.origin = origin.to_string();
+    spec.locs = locate::scan(src);
+    spec.validate().map_err(|p| {
+        let pos = spec.locs.find(&p.at);
+        BoardError::At { origin: origin.to_string(), line: pos.line, col: pos.col, message: p.message }
+    })?;
+    Ok(spec)
+}
+
+/// Rephrases a ron error in this crate's voice, keeping the facts.
+fn ron_message(code: &ron::Error) -> String {
+    fn list(names: &[&str]) -> String {
+        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    }
+    fn within(outer: &Option<String>) -> String {
+        outer.as_ref().map(|o| format!(" in `{o}`")).unwrap_or_default()
+    }
+    match code {
+        ron::Error::NoSuchEnumVariant { expected, found, outer } if outer.as_deref() == Some("Device") => {
+            format!("unknown device kind `{found}` (known kinds: {})", list(expected))
+        }
+        ron::Error::NoSuchEnumVariant { expected, found, outer } => {
+            format!("unknown variant `{found}`{} (expected one of {})", within(outer), list(expected))
+        }
+        ron::Error::NoSuchStructField { expected, found, outer } => {
+            format!("unknown field `{found}`{} (expected one of {})", within(outer), list(expected))
+        }
+        ron::Error::MissingStructField { field, outer } => {
+            format!("missing field `{field}`{}", within(outer))
+        }
+        ron::Error::DuplicateStructField { field, outer } => {
+            format!("field `{field}` given twice{}", within(outer))
+        }
+        ron::Error::ExpectedDifferentStructName { expected, found } => {
+            format!("expected `{expected}(...)`, found `{found}(...)`")
+        }
+        ron::Error::Eof => "unexpected end of file".to_string(),
+        ron::Error::ExpectedComma => "expected `,`".to_string(),
+        ron::Error::ExpectedArrayEnd => "expected `]`".to_string(),
+        ron::Error::IntegerOutOfBounds => "integer out of range for this field".to_string(),
+        other => {
+            let s = other.to_string();
+            let mut chars = s.chars();
+            match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).collect(),
+                None => "invalid board description".to_string(),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------
+
+/// A semantic problem: the source path of the offending value (e.g.
+/// `devices[1].base`, located with [`locate::SourceMap::find`]) and a message.
+struct Problem {
+    at: String,
+    message: String,
+}
+
+fn problem(at: impl Into<String>, message: impl Into<String>) -> Result<(), Problem> {
+    Err(Problem { at: at.into(), message: message.into() })
+}
+
+/// One address window with what it belongs to, for overlap checks.
+struct Window {
+    what: String,
+    name: String,
+    entry: String,
+    base_at: String,
+    base: u64,
+    size: u64,
+}
+
+impl Window {
+    fn end(&self) -> u64 {
+        // Sizes are checked for overflow before windows are compared.
+        self.base.saturating_add(self.size)
+    }
+}
+
+fn range(base: u64, size: u64) -> String {
+    match base.checked_add(size) {
+        Some(end) => format!("[{base:#x}, {end:#x})"),
+        None => format!("[{base:#x}, {base:#x} + {size:#x})"),
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.len() <= 31
+}
+
+impl BoardSpec {
+    fn here(&self, path: &str) -> String {
+        let p = self.locs.find(path);
+        format!("{}:{}:{}", self.origin, p.line, p.col)
+    }
+
+    fn validate(&self) -> Result<(), Problem> {
+        if !valid_name(&self.name) {
+            return problem("name", format!("board name {:?} must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter", self.name));
+        }
+        if self.model.is_empty() || self.model.contains('\0') {
+            return problem("model", "`model` must be a non-empty string without NUL characters");
+        }
+        if self.compatible.is_empty() {
+            return problem("compatible", "`compatible` must list at least one string");
+        }
+        for (i, c) in self.compatible.iter().enumerate() {
+            if c.is_empty() || c.contains('\0') {
+                return problem(format!("compatible[{i}]"), "compatible strings must be non-empty and contain no NUL characters");
+            }
+        }
+        if !(1..=MAX_CPUS).contains(&self.cpus.count) {
+            return problem("cpus.count", format!("the CPU count must be between 1 and {MAX_CPUS}, not {}", self.cpus.count));
+        }
+        let m = &self.cpus.model;
+        if m.is_empty() || !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return problem("cpus.model", format!("CPU model {m:?} must be lower-case letters, digits and `-`, e.g. \"cortex-a57\""));
+        }
+        if self.memory.is_empty() {
+            return problem("memory", "`memory` must list at least one RAM region (the first is the main RAM)");
+        }
+
+        let mut windows = Vec::new();
+        for (i, r) in self.memory.iter().enumerate() {
+            let entry = format!("memory[{i}]");
+            self.check_name(&entry, &r.name)?;
+            if r.size == 0 {
+                return problem(format!("{entry}.size"), format!("memory region `{}` has size 0", r.name));
+            }
+            if r.base.checked_add(r.size).is_none() {
+                return problem(format!("{entry}.size"), format!("memory region `{}` {} runs past the end of the address space", r.name, range(r.base, r.size)));
+            }
+            if r.base % RAM_ALIGN != 0 {
+                return problem(format!("{entry}.base"), format!("memory region `{}` base {:#x} is not 64 KiB aligned", r.name, r.base));
+            }
+            if r.size % RAM_ALIGN != 0 {
+                return problem(format!("{entry}.size"), format!("memory region `{}` size {:#x} is not a multiple of 64 KiB", r.name, r.size));
+            }
+            windows.push(Window { what: "memory region".into(), name: r.name.clone(), base_at: format!("{entry}.base"), entry, base: r.base, size: r.size });
+        }
+
+        for (i, d) in self.devices.iter().enumerate() {
+            let entry = format!("devices[{i}]");
+            self.check_name(&entry, d.name())?;
+            for (field, w) in d.windows() {
+                let size_field = field.replace("base", "size");
+                if w.size == 0 {
+                    return problem(format!("{entry}.{size_field}"), format!("device `{}` has size 0", d.name()));
+                }
+                if w.base.checked_add(w.size).is_none() {
+                    return problem(format!("{entry}.{size_field}"), format!("device `{}` {} runs past the end of the address space", d.name(), range(w.base, w.size)));
+                }
+                let align = w.size.checked_next_power_of_two().unwrap_or(DEVICE_ALIGN).min(DEVICE_ALIGN);
+                if w.base % align != 0 {
+                    return problem(format!("{entry}.{field}"), format!("device `{}` base {:#x} is not aligned to {align:#x}", d.name(), w.base));
+                }
+                windows.push(Window { what: "device".into(), name: d.name().to_string(), entry: entry.clone(), base_at: format!("{entry}.{field}"), base: w.base, size: w.size });
+            }
+            if !d.interrupts().is_empty() {
+                return problem(format!("{entry}.interrupts"), format!("device `{}` lists interrupts, but this board has no interrupt controller to deliver them", d.name()));
+            }
+        }
+
+        // Duplicate names: memory regions and devices share one namespace.
+        let mut names: Vec<(&str, String)> = Vec::new();
+        for (i, r) in self.memory.iter().enumerate() {
+            names.push((&r.name, format!("memory[{i}]")));
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            names.push((d.name(), format!("devices[{i}]")));
+        }
+        for (j, (name, entry)) in names.iter().enumerate() {
+            if let Some((_, first)) = names[..j].iter().find(|(n, _)| n == name) {
+                return problem(format!("{entry}.name"), format!("name `{name}` is already used at {}", self.here(first)));
+            }
+        }
+
+        for (j, b) in windows.iter().enumerate() {
+            for a in &windows[..j] {
+                if a.base < b.end() && b.base < a.end() {
+                    return problem(
+                        b.base_at.clone(),
+                        format!(
+                            "{} `{}` {} overlaps {} `{}` {} (defined at {})",
+                            b.what, b.name, range(b.base, b.size), a.what, a.name, range(a.base, a.size), self.here(&a.entry)
+                        ),
+                    );
+                }
+            }
+        }
+
+        let stdout = &self.chosen.stdout;
+        if self.device(stdout).is_none() {
+            let known: Vec<&str> = self.devices.iter().map(|d| d.name()).collect();
+            let hint = if self.memory.iter().any(|r| &r.name == stdout) {
+                format!("`{stdout}` is a memory region, not a device")
+            } else if known.is_empty() {
+                "the board has no devices".to_string()
+            } else {
+                format!("devices: {}", known.join(", "))
+            };
+            return problem("chosen.stdout", format!("stdout names no device `{stdout}` ({hint})"));
+        }
+        if self.chosen.bootargs.contains('\0') {
+            return problem("chosen.bootargs", "bootargs must not contain NUL characters");
+        }
+        Ok(())
+    }
+
+    fn check_name(&self, entry: &str, name: &str) -> Result<(), Problem> {
+        if valid_name(name) {
+            Ok(())
+        } else {
+            problem(format!("{entry}.name"), format!("name {name:?} must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter"))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Source positions
+// ---------------------------------------------------------------------------
+
+/// Finds where each value starts in RON text, keyed by path: `cpus.count`,
+/// `devices[1]` (the entry, e.g. where `Pl011` is written), `devices[1].base`.
+///
+/// It runs only on text `ron` has already accepted, so it can be a plain
+/// scanner; on anything else it stops early and never panics.
+pub(crate) mod locate {
+    use std::collections::HashMap;
+
+    /// A 1-based position; columns count characters, as ron's do.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Pos {
+        pub line: usize,
+        pub col: usize,
+    }
+
+    /// Path → start of the value, plus the extent of every `(...)`.
+    #[derive(Clone, Default, PartialEq, Eq)]
+    pub struct SourceMap {
+        map: HashMap<String, Pos>,
+        /// `(start, closing paren)` of each struct or tuple; `start` is where
+        /// its name (`Pl011`) or `(` is.
+        parens: Vec<(Pos, Pos)>,
+    }
+
+    impl std::fmt::Debug for SourceMap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SourceMap({} positions)", self.map.len())
+        }
+    }
+
+    impl SourceMap {
+        /// The position of `path`, or of its nearest recorded ancestor (a
+        /// field left at its default is reported at its entry).
+        pub fn find(&self, path: &str) -> Pos {
+            let mut p = path;
+            loop {
+                if let Some(pos) = self.map.get(p) {
+                    return *pos;
+                }
+                match p.rfind(['.', '[']) {
+                    Some(i) => p = &p[..i],
+                    None => return self.map.get("").copied().unwrap_or(Pos { line: 1, col: 1 }),
+                }
+            }
+        }
+
+        /// The start of the struct whose closing paren is at `close` (ron
+        /// reports a missing field there).
+        pub fn struct_closed_at(&self, close: Pos) -> Option<Pos> {
+            self.parens.iter().find(|(_, c)| *c == close).map(|(start, _)| *start)
+        }
+    }
+
+    const MAX_DEPTH: usize = 64;
+
+    struct Scanner {
+        chars: Vec<char>,
+        i: usize,
+        line: usize,
+        col: usize,
+        map: HashMap<String, Pos>,
+        parens: Vec<(Pos, Pos)>,
+    }
+
+    /// Scans `src`.
+    pub fn scan(src: &str) -> SourceMap {
+        let mut s = Scanner {
+            chars: src.chars().collect(),
+            i: 0,
+            line: 1,
+            col: 1,
+            map: HashMap::new(),
+            parens: Vec::new(),
+        };
+        s.value(String::new(), 0);
+        SourceMap { map: s.map, parens: s.parens }
+    }
+
+    fn is_ident_char(c: char) -> bool {
+        c.is_alphanumeric() || c == '_'
+    }
+
+    fn join(path: &str, field: &str) -> String {
+        if path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        }
+    }
+
+    impl Scanner {
+        fn peek(&self) -> Option<char> {
+            self.chars.get(self.i).copied()
+        }
+
+        fn peek_at(&self, k: usize) -> Option<char> {
+            self.chars.get(self.i + k).copied()
+        }
+
+        fn bump(&mut self) -> Option<char> {
+            let c = self.peek()?;
+            self.i += 1;
+            if c == '\n' {
+                self.line += 1;
+                self.col = 1;
+            } else {
+                self.col += 1;
+            }
+            Some(c)
+        }
+
+        fn pos(&self) -> Pos {
+            Pos { line: self.line, col: self.col }
+        }
+
+        fn skip_trivia(&mut self) {
+            loop {
+                match (self.peek(), self.peek_at(1)) {
+                    (Some(c), _) if c.is_whitespace() => {
+                        self.bump();
+                    }
+                    (Some('/'), Some('/')) => {
+                        while self.peek().is_some_and(|c| c != '\n') {
+                            self.bump();
+                        }
+                    }
+                    (Some('/'), Some('*')) => {
+                        self.bump();
+                        self.bump();
+                        let mut depth = 1usize;
+                        while depth > 0 {
+                            match (self.peek(), self.peek_at(1)) {
+                                (None, _) => return,
+                                (Some('*'), Some('/')) => {
+                                    self.bump();
+                                    self.bump();
+                                    depth -= 1;
+                                }
+                                (Some('/'), Some('*')) => {
+                                    self.bump();
+                                    self.bump();
+                                    depth += 1;
+                                }
+                                _ => {
+                                    self.bump();
+                                }
+                            }
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        }
+
+        fn ident(&mut self) -> String {
+            let mut s = String::new();
+            if self.peek() == Some('r') && self.peek_at(1) == Some('#') {
+                self.bump();
+                self.bump();
+            }
+            while let Some(c) = self.peek().filter(|&c| is_ident_char(c)) {
+                s.push(c);
+                self.bump();
+            }
+            s
+        }
+
+        /// A quoted string or char body, after the opening quote.
+        fn quoted(&mut self, quote: char) {
+            while let Some(c) = self.bump() {
+                if c == '\\' {
+                    self.bump();
+                } else if c == quote {
+                    return;
+                }
+            }
+        }
+
+        /// A raw string `r#"..."#`, at the `r`.
+        fn raw_string(&mut self) {
+            self.bump();
+            let mut hashes = 0;
+            while self.peek() == Some('#') {
+                hashes += 1;
+                self.bump();
+            }
+            if self.bump() != Some('"') {
+                return;
+            }
+            while let Some(c) = self.bump() {
+                if c == '"' {
+                    let mut n = 0;
+                    while n < hashes && self.peek() == Some('#') {
+                        n += 1;
+                        self.bump();
+                    }
+                    if n == hashes {
+                        return;
+                    }
+                }
+            }
+        }
+
+        fn is_raw_string_start(&self, k: usize) -> bool {
+            let mut j = k + 1;
+            while self.peek_at(j) == Some('#') {
+                j += 1;
+            }
+            self.peek_at(j) == Some('"')
+        }
+
+        fn value(&mut self, path: String, depth: usize) {
+            if depth > MAX_DEPTH {
+                return;
+            }
+            self.skip_trivia();
+            let start = self.pos();
+            let Some(c) = self.peek() else { return };
+            self.map.entry(path.clone()).or_insert(start);
+            match c {
+                '(' => self.parens(&path, depth, start),
+                '[' => {
+                    self.bump();
+                    let _ = self.seq(&path, ']', depth);
+                }
+                '{' => {
+                    self.bump();
+                    let _ = self.seq(&path, '}', depth);
+                }
+                '"' => {
+                    self.bump();
+                    self.quoted('"');
+                }
+                '\'' => {
+                    self.bump();
+                    self.quoted('\'');
+                }
+                'b' if self.peek_at(1) == Some('"') => {
+                    self.bump();
+                    self.bump();
+                    self.quoted('"');
+                }
+                'b' if self.peek_at(1) == Some('r') && self.is_raw_string_start(1) => {
+                    self.bump();
+                    self.raw_string();
+                }
+                'r' if self.is_raw_string_start(0) => self.raw_string(),
+                c if c.is_alphabetic() || c == '_' => {
+                    self.ident();
+                    self.skip_trivia();
+                    if self.peek() == Some('(') {
+                        self.parens(&path, depth, start);
+                    }
+                }
+                _ => {
+                    let from = self.i;
+                    while self.peek().is_some_and(|c| c.is_alphanumeric() || "_.+-".contains(c)) {
+                        self.bump();
+                    }
+                    if self.i == from {
+                        self.bump();
+                    }
+                }
+            }
+        }
+
+        /// `( ... )`: named fields (`a: 1, b: 2`) or a tuple (`1, 2`).
+        fn parens(&mut self, path: &str, depth: usize, start: Pos) {
+            self.bump(); // '('
+            self.skip_trivia();
+            let is_struct = {
+                let save = (self.i, self.line, self.col);
+                let named = !self.ident().is_empty() && {
+                    self.skip_trivia();
+                    self.peek() == Some(':')
+                };
+                (self.i, self.line, self.col) = save;
+                named
+            };
+            if !is_struct {
+                if let Some(close) = self.seq(path, ')', depth) {
+                    self.parens.push((start, close));
+                }
+                return;
+            }
+            loop {
+                self.skip_trivia();
+                if self.peek() == Some(')') {
+                    self.parens.push((start, self.pos()));
+                    self.bump();
+                    return;
+                }
+                let key = self.ident();
+                self.skip_trivia();
+                if key.is_empty() || self.peek() != Some(':') {
+                    return;
+                }
+                self.bump();
+                self.value(join(path, &key), depth + 1);
+                self.skip_trivia();
+                if self.peek() == Some(',') {
+                    self.bump();
+                }
+            }
+        }
+
+        /// A comma-separated sequence up to `close`, after the opener;
+        /// returns where `close` is.
+        fn seq(&mut self, path: &str, close: char, depth: usize) -> Option<Pos> {
+            let mut index = 0;
+            loop {
+                self.skip_trivia();
+                match self.peek() {
+                    None => return None,
+                    Some(c) if c == close => {
+                        let at = self.pos();
+                        self.bump();
+                        return Some(at);
+                    }
+                    _ => {}
+                }
+                let before = self.i;
+                self.value(format!("{path}[{index}]"), depth + 1);
+                index += 1;
+                self.skip_trivia();
+                match self.peek() {
+                    Some(',') => {
+                        self.bump();
+                    }
+                    Some(':') => {
+                        // Map entry `k: v`.
+                        self.bump();
+                        self.value(format!("{path}[{}]", index - 1), depth + 1);
+                        self.skip_trivia();
+                        if self.peek() == Some(',') {
+                            self.bump();
+                        }
+                    }
+                    _ => {}
+                }
+                if self.i == before {
+                    return None;
+                }
+            }
+        }
+    }
+
+    impl std::fmt::Display for Pos {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}:{}", self.line, self.col)
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.kind(), self.name())
+    }
+}

@@ -1,0 +1,407 @@
+//! Board descriptions: parsing, validation errors (message and position),
+//! CLI overrides, and robustness against garbage.
+
+use boards::{builtin_board, parse_board, resolve_board, BoardError, DeviceSpec};
+
+/// A valid two-UART board; cases below edit one spot of it.
+const BASE: &str = r#"Board(
+    name: "test",
+    model: "Test board",
+    compatible: ["test,board"],
+    cpus: (count: 2, model: "cortex-a57"),
+    memory: [
+        (name: "ram", base: 0x4000_0000, size: 0x0800_0000),
+    ],
+    devices: [
+        Pl011(name: "uart0", base: 0x0900_0000, size: 0x1000),
+        Pl011(name: "uart1", base: 0x0904_0000, size: 0x1000),
+    ],
+    chosen: (stdout: "uart0", bootargs: "console=ttyAMA0"),
+)
+"#;
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from:?} is not in BASE");
+    BASE.replacen(from, to, 1)
+}
+
+fn err(src: &str) -> String {
+    match parse_board(src, "test.ron") {
+        Ok(b) => panic!("expected an error, parsed {b:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `(name, source, expected error)`; every message starts with
+/// `test.ron:LINE:COL`.
+fn cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        // --- syntax and shape, positions from ron ---
+        (
+            "missing comma",
+            edit("size: 0x1000),\n        Pl011(name: \"uart1\"", "size: 0x1000)\n        Pl011(name: \"uart1\""),
+            "test.ron:11:9: expected `,`",
+        ),
+        ("empty file", String::new(), "test.ron:1:1: expected opening `(` for struct `Board`"),
+        (
+            "truncated",
+            BASE[..BASE.find("devices").unwrap()].to_string(),
+            "test.ron:8:7: unexpected end of file",
+        ),
+        ("trailing text", format!("{BASE}x"), "test.ron:14:2: non-whitespace trailing characters"),
+        (
+            "unclosed string",
+            edit("\"console=ttyAMA0\"),", "\"console=ttyAMA0),"),
+            "test.ron:13:41: expected end of string",
+        ),
+        ("wrong struct name", edit("Board(", "Bored("), "test.ron:1:1: expected `Board(...)`, found `Bored(...)`"),
+        // --- missing / unknown / duplicate fields, unknown kinds ---
+        (
+            "missing device field",
+            edit("(name: \"uart1\", base: 0x0904_0000, size: 0x1000)", "(name: \"uart1\", base: 0x0904_0000)"),
+            "test.ron:11:9: missing field `size` in `Pl011`",
+        ),
+        (
+            "missing board field",
+            edit("    chosen: (stdout: \"uart0\", bootargs: \"console=ttyAMA0\"),\n", ""),
+            "test.ron:1:1: missing field `chosen` in `Board`",
+        ),
+        (
+            "missing chosen field",
+            edit("(stdout: \"uart0\", bootargs: \"console=ttyAMA0\")", "()"),
+            "test.ron:13:13: missing field `stdout` in `Chosen`",
+        ),
+        (
+            "unknown device field",
+            edit("base: 0x0904_0000, size: 0x1000)", "base: 0x0904_0000, size: 0x1000, colour: 3)"),
+            "test.ron:11:63: unknown field `colour` in `Pl011` (expected one of `name`, `base`, `size`, `interrupts`)",
+        ),
+        (
+            "unknown board field",
+            edit("    chosen:", "    colour: 1,\n    chosen:"),
+            "test.ron:13:5: unknown field `colour` in `Board` (expected one of `name`, `model`, `compatible`, `cpus`, `memory`, `devices`, `chosen`)",
+        ),
+        (
+            "unknown device kind",
+            edit("Pl011(name: \"uart1\"", "Pl012(name: \"uart1\""),
+            "test.ron:11:9: unknown device kind `Pl012` (known kinds: `Pl011`)",
+        ),
+        ("duplicate field", edit("count: 2,", "count: 2, count: 3,"), "test.ron:5:22: field `count` given twice in `Cpus`"),
+        // --- types and ranges ---
+        ("string for integer", edit("count: 2", "count: \"two\""), "test.ron:5:18: expected integer"),
+        ("negative count", edit("count: 2", "count: -2"), "test.ron:5:20: integer out of range for this field"),
+        (
+            "integer too large",
+            edit("size: 0x0800_0000", "size: 0x1_0000_0000_0000_0000"),
+            "test.ron:7:50: integer out of range for this field",
+        ),
+        // --- alignment, sizes, overflow ---
+        (
+            "misaligned device",
+            edit("base: 0x0904_0000", "base: 0x0904_0800"),
+            "test.ron:11:36: device `uart1` base 0x9040800 is not aligned to 0x1000",
+        ),
+        (
+            "misaligned small device",
+            edit("base: 0x0904_0000, size: 0x1000", "base: 0x0904_0100, size: 0x200"),
+            "test.ron:11:36: device `uart1` base 0x9040100 is not aligned to 0x200",
+        ),
+        (
+            "misaligned RAM",
+            edit("base: 0x4000_0000", "base: 0x4000_8000"),
+            "test.ron:7:29: memory region `ram` base 0x40008000 is not 64 KiB aligned",
+        ),
+        (
+            "RAM size not 64K",
+            edit("size: 0x0800_0000", "size: 0x0800_1000"),
+            "test.ron:7:48: memory region `ram` size 0x8001000 is not a multiple of 64 KiB",
+        ),
+        (
+            "zero device size",
+            edit("base: 0x0904_0000, size: 0x1000", "base: 0x0904_0000, size: 0"),
+            "test.ron:11:55: device `uart1` has size 0",
+        ),
+        ("zero RAM size", edit("size: 0x0800_0000", "size: 0"), "test.ron:7:48: memory region `ram` has size 0"),
+        (
+            "device past 2^64",
+            edit("base: 0x0904_0000, size: 0x1000", "base: 0xffff_ffff_ffff_f000, size: 0x2000"),
+            "test.ron:11:65: device `uart1` [0xfffffffffffff000, 0xfffffffffffff000 + 0x2000) runs past the end of the address space",
+        ),
+        (
+            "RAM past 2^64",
+            edit("base: 0x4000_0000, size: 0x0800_0000", "base: 0xffff_ffff_ffff_0000, size: 0x2_0000"),
+            "test.ron:7:58: memory region `ram` [0xffffffffffff0000, 0xffffffffffff0000 + 0x20000) runs past the end of the address space",
+        ),
+        // --- overlaps, naming both ---
+        (
+            "RAM overlaps RAM",
+            edit("size: 0x0800_0000),\n", "size: 0x0800_0000),\n        (name: \"ram2\", base: 0x4700_0000, size: 0x0100_0000),\n"),
+            "test.ron:8:30: memory region `ram2` [0x47000000, 0x48000000) overlaps memory region `ram` [0x40000000, 0x48000000) (defined at test.ron:7:9)",
+        ),
+        (
+            "device overlaps RAM",
+            edit("base: 0x0904_0000", "base: 0x4000_0000"),
+            "test.ron:11:36: device `uart1` [0x40000000, 0x40001000) overlaps memory region `ram` [0x40000000, 0x48000000) (defined at test.ron:7:9)",
+        ),
+        (
+            "device overlaps device",
+            edit("base: 0x0904_0000, size: 0x1000", "base: 0x08ff_f000, size: 0x2000"),
+            "test.ron:11:36: device `uart1` [0x8fff000, 0x9001000) overlaps device `uart0` [0x9000000, 0x9001000) (defined at test.ron:10:9)",
+        ),
+        // --- names ---
+        (
+            "duplicate device name",
+            edit("name: \"uart1\"", "name: \"uart0\""),
+            "test.ron:11:21: name `uart0` is already used at test.ron:10:9",
+        ),
+        (
+            "device named like RAM",
+            edit("name: \"uart1\"", "name: \"ram\""),
+            "test.ron:11:21: name `ram` is already used at test.ron:7:9",
+        ),
+        (
+            "bad device name",
+            edit("name: \"uart1\"", "name: \"uart 1\""),
+            "test.ron:11:21: name \"uart 1\" must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter",
+        ),
+        (
+            "empty board name",
+            edit("name: \"test\"", "name: \"\""),
+            "test.ron:2:11: board name \"\" must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter",
+        ),
+        // --- cpus ---
+        ("zero CPUs", edit("count: 2", "count: 0"), "test.ron:5:19: the CPU count must be between 1 and 64, not 0"),
+        ("65 CPUs", edit("count: 2", "count: 65"), "test.ron:5:19: the CPU count must be between 1 and 64, not 65"),
+        (
+            "bad CPU model",
+            edit("\"cortex-a57\"", "\"Cortex A57\""),
+            "test.ron:5:29: CPU model \"Cortex A57\" must be lower-case letters, digits and `-`, e.g. \"cortex-a57\"",
+        ),
+        // --- chosen ---
+        (
+            "stdout names nothing",
+            edit("stdout: \"uart0\"", "stdout: \"uart7\""),
+            "test.ron:13:22: stdout names no device `uart7` (devices: uart0, uart1)",
+        ),
+        (
+            "stdout names RAM",
+            edit("stdout: \"uart0\"", "stdout: \"ram\""),
+            "test.ron:13:22: stdout names no device `ram` (`ram` is a memory region, not a device)",
+        ),
+        (
+            "NUL in bootargs",
+            edit("console=ttyAMA0", "console=\\u{0}"),
+            "test.ron:13:41: bootargs must not contain NUL characters",
+        ),
+        // --- everything else ---
+        (
+            "interrupts without a controller",
+            edit("base: 0x0904_0000, size: 0x1000)", "base: 0x0904_0000, size: 0x1000, interrupts: [2])"),
+            "test.ron:11:75: device `uart1` lists interrupts, but this board has no interrupt controller to deliver them",
+        ),
+        ("empty compatible", edit("[\"test,board\"]", "[]"), "test.ron:4:17: `compatible` must list at least one string"),
+        (
+            "no RAM",
+            edit("(name: \"ram\", base: 0x4000_0000, size: 0x0800_0000),", ""),
+            "test.ron:6:13: `memory` must list at least one RAM region (the first is the main RAM)",
+        ),
+        ("empty model", edit("\"Test board\"", "\"\""), "test.ron:3:12: `model` must be a non-empty string without NUL characters"),
+    ]
+}
+
+#[test]
+fn every_error_names_file_line_and_column() {
+    let mut failures = Vec::new();
+    for (name, src, want) in cases() {
+        let got = err(&src);
+        if got != want {
+            failures.push(format!("{name}:\n   want {want}\n    got {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn errors_expose_their_position() {
+    let e = parse_board(&edit("count: 2", "count: 0"), "x.ron").unwrap_err();
+    assert_eq!(e.position(), Some((5, 19)));
+    assert!(matches!(&e, BoardError::At { origin, .. } if origin == "x.ron"));
+}
+
+#[test]
+fn base_is_valid() {
+    let b = parse_board(BASE, "test.ron").unwrap();
+    assert_eq!(b.name, "test");
+    assert_eq!(b.cpus.count, 2);
+    assert_eq!(b.ram().base, 0x4000_0000);
+    assert_eq!(b.devices.len(), 2);
+    assert_eq!(b.device("uart1").map(|d| d.kind()), Some("Pl011"));
+    assert_eq!(b.chosen.bootargs, "console=ttyAMA0");
+    assert_eq!(b.origin(), "test.ron");
+}
+
+#[test]
+fn optional_fields_and_small_devices() {
+    // No struct name, no bootargs, an explicit empty interrupt list, and a
+    // 0x200-byte window at 0x200 alignment (like QEMU's virtio-mmio slots).
+    let src = BASE
+        .replacen("Board(", "(", 1)
+        .replacen(", bootargs: \"console=ttyAMA0\"", "", 1)
+        .replacen("base: 0x0904_0000, size: 0x1000)", "base: 0x0a00_0200, size: 0x200, interrupts: [])", 1);
+    let b = parse_board(&src, "test.ron").unwrap();
+    assert_eq!(b.chosen.bootargs, "");
+    assert_eq!(b.devices[1].mmio(), [soc::device::MmioRegion { base: 0x0a00_0200, size: 0x200 }]);
+    assert!(b.devices[1].interrupts().is_empty());
+}
+
+/// Comments, raw strings and brackets inside strings must not throw the
+/// positions of later entries off.
+#[test]
+fn positions_survive_comments_and_strings() {
+    let src = r##"// header ( [ {
+/* block /* nested ) */ still comment ] */
+(
+    name: "test", model: r#"a "raw" ( model"#,
+    compatible: ["x,(y)", "z]"],
+    cpus: ( /* ( */ count: 1, model: "cortex-a57" ),
+    memory: [(name: "ram", base: 0x4000_0000, size: 0x10000)], // ) ]
+    devices: [
+        Pl011(name: "u0", base: 0x0900_0000, size: 0x1000), Pl011(
+            name: "u1",
+            size: 0x1000,
+            base: 0x0900_0800,
+        ),
+    ],
+    chosen: (stdout: "u0", bootargs: "a\"), b: ("),
+)
+"##;
+    assert_eq!(err(src), "test.ron:12:19: device `u1` base 0x9000800 is not aligned to 0x1000");
+    let missing = src.replacen("            size: 0x1000,\n", "", 1);
+    assert_eq!(err(&missing), "test.ron:9:62: missing field `size` in `Pl011`");
+}
+
+#[test]
+fn builtin_virt() {
+    let b = resolve_board("virt").unwrap();
+    assert_eq!(b.origin(), "<builtin>/virt.ron");
+    assert_eq!(b.model, "Preboard virt");
+    assert_eq!(b.compatible, ["linux,dummy-virt"]);
+    assert_eq!((b.cpus.count, b.cpus.model.as_str()), (1, "cortex-a57"));
+    assert_eq!((b.ram().name.as_str(), b.ram().base, b.ram().size), ("ram", 0x4000_0000, 128 << 20));
+    let DeviceSpec::Pl011(uart) = &b.devices[0] else { panic!("virt's first device is not a PL011") };
+    assert_eq!((uart.name.as_str(), uart.base, uart.size), ("uart0", 0x0900_0000, 0x1000));
+    assert_eq!(b.devices.len(), 1, "devices must not appear before they exist");
+    assert_eq!(b.chosen.stdout, "uart0");
+    assert!(builtin_board("nope").is_none());
+}
+
+#[test]
+fn resolve_board_paths_and_unknown_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.ron");
+    std::fs::write(&path, BASE).unwrap();
+    let b = resolve_board(path.to_str().unwrap()).unwrap();
+    assert_eq!(b.name, "test");
+    assert_eq!(b.origin(), path.display().to_string());
+
+    std::fs::write(&path, edit("count: 2", "count: 0")).unwrap();
+    let e = resolve_board(path.to_str().unwrap()).unwrap_err().to_string();
+    assert_eq!(e, format!("{}:5:19: the CPU count must be between 1 and 64, not 0", path.display()));
+
+    let missing = dir.path().join("absent.ron");
+    let e = resolve_board(missing.to_str().unwrap()).unwrap_err();
+    assert!(matches!(e, BoardError::Io { .. }), "{e}");
+    assert!(e.to_string().starts_with(&format!("cannot read board file {}: ", missing.display())), "{e}");
+
+    let e = resolve_board("virtt").unwrap_err().to_string();
+    assert_eq!(e, "unknown board `virtt`: not a builtin board (builtin: virt) and not a path to a .ron file");
+}
+
+#[test]
+fn ram_override() {
+    let mut b = resolve_board("virt").unwrap();
+    b.set_ram_size(2 << 30).unwrap();
+    assert_eq!(b.ram().size, 2 << 30);
+
+    for (size, want) in [
+        (0, "-m 0x0: memory region `ram` has size 0"),
+        (0x1234_5000, "-m 0x12345000: memory region `ram` size 0x12345000 is not a multiple of 64 KiB"),
+        (
+            u64::MAX - 0xffff,
+            "-m 0xffffffffffff0000: memory region `ram` [0x40000000, 0x40000000 + 0xffffffffffff0000) runs past the end of the address space",
+        ),
+    ] {
+        assert_eq!(b.set_ram_size(size).unwrap_err().to_string(), want);
+    }
+    assert_eq!(b.ram().size, 2 << 30, "a failed override leaves the board unchanged");
+
+    // RAM below a device: growing it runs into the device.
+    let src = BASE.replacen("base: 0x4000_0000, size: 0x0800_0000", "base: 0x0, size: 0x0800_0000", 1);
+    let mut low = parse_board(&src, "low.ron").unwrap();
+    let e = low.set_ram_size(1 << 30).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "-m 0x40000000: device `uart0` [0x9000000, 0x9001000) overlaps memory region `ram` [0x0, 0x40000000) (defined at low.ron:7:9)"
+    );
+}
+
+#[test]
+fn cpu_override() {
+    let mut b = resolve_board("virt").unwrap();
+    b.set_cpu_count(8).unwrap();
+    assert_eq!(b.cpus.count, 8);
+    b.set_cpu_count(64).unwrap();
+    assert_eq!(b.set_cpu_count(0).unwrap_err().to_string(), "--smp 0: the CPU count must be between 1 and 64, not 0");
+    assert_eq!(b.set_cpu_count(65).unwrap_err().to_string(), "--smp 65: the CPU count must be between 1 and 64, not 65");
+    assert_eq!(b.cpus.count, 64);
+}
+
+#[test]
+fn mpidr_affinity_groups_eight_per_cluster() {
+    assert_eq!(boards::mpidr_affinity(0), 0);
+    assert_eq!(boards::mpidr_affinity(7), 7);
+    assert_eq!(boards::mpidr_affinity(8), 0x100);
+    assert_eq!(boards::mpidr_affinity(63), 0x707);
+}
+
+/// Every error is an `Err` with a position, never a panic: truncations at
+/// every character, and single-character damage everywhere.
+#[test]
+fn garbage_never_panics() {
+    let virt = builtin_board("virt").unwrap();
+    let check = |src: &str| {
+        let r = std::panic::catch_unwind(|| parse_board(src, "fuzz.ron"));
+        match r {
+            Ok(Ok(_)) => {}
+            Ok(Err(BoardError::At { line, col, .. })) => assert!(line >= 1 && col >= 1),
+            Ok(Err(e)) => panic!("unexpected error kind for {src:?}: {e}"),
+            Err(_) => panic!("parse_board panicked on {src:?}"),
+        }
+    };
+    let chars: Vec<char> = virt.chars().collect();
+    let body_start = virt.find("Board(").unwrap();
+    let body_chars = virt[..body_start].chars().count();
+    for n in 0..=chars.len() {
+        check(&chars[..n].iter().collect::<String>());
+    }
+    let junk = ['(', ')', '[', ']', '{', '}', ',', ':', '"', '\'', '/', '*', '#', 'r', '0', '-', 'x', '_', ' ', '\n', 'é', '\0'];
+    for i in body_chars..chars.len() {
+        let mut deleted = chars.clone();
+        deleted.remove(i);
+        check(&deleted.iter().collect::<String>());
+        for &j in &junk {
+            let mut replaced = chars.clone();
+            replaced[i] = j;
+            check(&replaced.iter().collect::<String>());
+            let mut inserted = chars.clone();
+            inserted.insert(i, j);
+            check(&inserted.iter().collect::<String>());
+        }
+    }
+    for deep in ["[".repeat(10_000), "(".repeat(10_000), format!("(name: {})", "Some(".repeat(5_000))] {
+        check(&deep);
+    }
+    for odd in ["\u{feff}", "\"", "r#\"", "/*", "Board(name: r##\"x\"#)", "(devices: [Pl011(interrupts: [1])])"] {
+        check(odd);
+    }
+}

@@ -1,0 +1,54 @@
+//! The device side of the bus: what every memory-mapped device implements.
+//!
+//! A device is a plain state machine: it can be unit-tested by calling
+//! `read`/`write` directly, without a bus or a CPU. It declares its own
+//! resources and its own device-tree node, so the machine and the DTB the
+//! guest receives come from the same object.
+
+use crate::dt;
+
+/// One MMIO window a device occupies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioRegion {
+    /// Guest physical base address.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One register access as a device sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessInfo {
+    /// The accessing core (for banked registers).
+    pub cpu: usize,
+    /// Index into [`Device::regions`] of the window that was hit.
+    pub region: usize,
+    /// Byte offset within that window.
+    pub offset: u64,
+    /// Access size in bytes: 1, 2, 4 or 8.
+    pub size: u8,
+    /// True for debugger/inspector accesses, which must not change device
+    /// state (e.g. must not pop a receive FIFO).
+    pub debug: bool,
+}
+
+/// A device refused an access (unsupported size or offset); the bus reports
+/// it to the CPU as an external abort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("device rejected the access")]
+pub struct AccessRejected;
+
+/// A memory-mapped device.
+pub trait Device: Send {
+    /// Instance name used in logs and errors, e.g. `uart0`.
+    fn name(&self) -> &str;
+    /// The MMIO windows this device decodes.
+    fn regions(&self) -> Vec<MmioRegion>;
+    /// Handles a read; returns the value zero-extended to 64 bits.
+    fn read(&mut self, info: AccessInfo) -> Result<u64, AccessRejected>;
+    /// Handles a write of the low `info.size` bytes of `value`.
+    fn write(&mut self, info: AccessInfo, value: u64) -> Result<(), AccessRejected>;
+    /// The device-tree node describing this device, or `None` for devices
+    /// the guest discovers otherwise.
+    fn dt_node(&self) -> Option<dt::Node>;
+}

@@ -1,0 +1,16 @@
+//! Preboard SoC: guest memory, the system bus and the devices plugged into
+//! it. Knows no execution engine, debugger or screen; the CPU reaches it
+//! through [`cpu_aarch64::bus::Bus`], which [`bus::SystemBus`] implements.
+#![deny(missing_docs)]
+
+pub mod bus;
+pub mod device;
+pub mod dt;
+pub mod pl011;
+pub mod ram;
+pub mod semihosting;
+
+pub use bus::{SystemBus, SystemBusError};
+pub use pl011::Pl011;
+pub use ram::{GuestRam, RamError, RamRegion};
+pub use semihosting::{SemihostMemory, SemihostOutcome, Semihosting};

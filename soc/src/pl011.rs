@@ -1,0 +1,688 @@
+//! Arm PrimeCell UART (PL011, ARM DDI 0183) as a pure state machine.
+//!
+//! Transmission is instantaneous: a byte written to DR goes straight to the
+//! host writer, so the transmit FIFO is always empty (FR.TXFE = 1,
+//! FR.TXFF = 0, FR.BUSY = 0). Received bytes come from the host through
+//! [`Pl011::push_rx`] into a receive FIFO of 16 entries (1 when LCR_H.FEN
+//! is clear, as on hardware).
+//!
+//! # Enable bits
+//!
+//! The TRM says data is transmitted only when CR.UARTEN and CR.TXE are set
+//! (and received only with UARTEN and RXE). CR resets to 0x300, so UARTEN
+//! is clear out of reset, yet a lot of bare-metal firmware written for QEMU
+//! writes DR without ever touching CR, and QEMU transmits regardless. We do
+//! the same: CR is stored and read back faithfully, but the enable bits do
+//! not gate data in either direction. Loopback (CR.LBE) is modelled: while
+//! it is set, transmitted bytes go to the receive FIFO instead of the host.
+//!
+//! # Interrupts
+//!
+//! Interrupt status (RIS/MIS/IMSC/ICR) is modelled; the output line is
+//! exposed as [`Pl011::irq_pending`] until the interrupt controller exists.
+//! With instantaneous transmission the TX FIFO always drains through its
+//! trigger level right after a DR write, so each DR write sets TXRIS (the
+//! PL011 transmit interrupt is level-crossing, hence clear at reset). No
+//! time is modelled, so the receive timeout (RTRIS) is raised as soon as a
+//! burst of received data arrives and cleared when the FIFO empties or by
+//! ICR, which lets drivers that wait for the timeout see short input.
+//!
+//! # Access sizes
+//!
+//! Registers are 32 bits wide. Reads of 1, 2 or 4 bytes at any offset that
+//! stays inside one register return the corresponding bytes (an APB bridge
+//! presents a narrow read as a word read and selects the lanes); writes of
+//! 1, 2 or 4 bytes must start at the register's offset and write the value
+//! zero-extended (firmware commonly uses `strb` to DR). 8-byte accesses and
+//! misaligned writes are rejected. Reserved offsets inside the window read
+//! as zero and ignore writes.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
+use crate::dt::{Node, PropValue};
+
+/// Register offsets.
+mod reg {
+    pub const DR: u64 = 0x000;
+    pub const RSR_ECR: u64 = 0x004;
+    pub const FR: u64 = 0x018;
+    pub const ILPR: u64 = 0x020;
+    pub const IBRD: u64 = 0x024;
+    pub const FBRD: u64 = 0x028;
+    pub const LCR_H: u64 = 0x02c;
+    pub const CR: u64 = 0x030;
+    pub const IFLS: u64 = 0x034;
+    pub const IMSC: u64 = 0x038;
+    pub const RIS: u64 = 0x03c;
+    pub const MIS: u64 = 0x040;
+    pub const ICR: u64 = 0x044;
+    pub const DMACR: u64 = 0x048;
+    pub const ID_BASE: u64 = 0xfe0;
+}
+
+/// UARTFR bits.
+pub mod fr {
+    /// Busy transmitting.
+    pub const BUSY: u32 = 1 << 3;
+    /// Receive FIFO empty.
+    pub const RXFE: u32 = 1 << 4;
+    /// Transmit FIFO full.
+    pub const TXFF: u32 = 1 << 5;
+    /// Receive FIFO full.
+    pub const RXFF: u32 = 1 << 6;
+    /// Transmit FIFO empty.
+    pub const TXFE: u32 = 1 << 7;
+}
+
+/// UARTCR bits.
+pub mod cr {
+    /// UART enable.
+    pub const UARTEN: u32 = 1 << 0;
+    /// Loopback enable.
+    pub const LBE: u32 = 1 << 7;
+    /// Transmit enable.
+    pub const TXE: u32 = 1 << 8;
+    /// Receive enable.
+    pub const RXE: u32 = 1 << 9;
+}
+
+/// Interrupt bits, shared by IMSC, RIS, MIS and ICR.
+pub mod int {
+    /// Receive.
+    pub const RX: u32 = 1 << 4;
+    /// Transmit.
+    pub const TX: u32 = 1 << 5;
+    /// Receive timeout.
+    pub const RT: u32 = 1 << 6;
+    /// Overrun error.
+    pub const OE: u32 = 1 << 10;
+    /// All eleven interrupt bits.
+    pub const ALL: u32 = 0x7ff;
+}
+
+/// UARTLCR_H.FEN: FIFOs enabled.
+const LCR_H_FEN: u32 = 1 << 4;
+/// UARTRSR.OE: overrun error.
+const RSR_OE: u32 = 1 << 3;
+/// Receive FIFO depth with FIFOs enabled.
+const FIFO_DEPTH: usize = 16;
+/// CR reset value: TXE | RXE.
+const CR_RESET: u32 = 0x300;
+/// IFLS reset value: both triggers at half full.
+const IFLS_RESET: u32 = 0x12;
+/// UARTPeriphID0-3 then UARTPCellID0-3.
+const ID_REGS: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+
+/// A PL011 UART.
+pub struct Pl011 {
+    name: String,
+    base: u64,
+    size: u64,
+    out: Box<dyn Write + Send>,
+    out_failed: bool,
+    rx: VecDeque<u8>,
+    rsr: u32,
+    ilpr: u32,
+    ibrd: u32,
+    fbrd: u32,
+    lcr_h: u32,
+    cr: u32,
+    ifls: u32,
+    imsc: u32,
+    ris: u32,
+    dmacr: u32,
+}
+
+impl Pl011 {
+    /// A UART called `name` decoding `[base, base + size)` (normally
+    /// 0x1000 bytes), transmitting to `out`.
+    pub fn new(name: &str, base: u64, size: u64, out: Box<dyn Write + Send>) -> Self {
+        Pl011 {
+            name: name.into(),
+            base,
+            size,
+            out,
+            out_failed: false,
+            rx: VecDeque::with_capacity(FIFO_DEPTH),
+            rsr: 0,
+            ilpr: 0,
+            ibrd: 0,
+            fbrd: 0,
+            lcr_h: 0,
+            cr: CR_RESET,
+            ifls: IFLS_RESET,
+            imsc: 0,
+            ris: 0,
+            dmacr: 0,
+        }
+    }
+
+    /// Receive FIFO capacity in the current mode: 16, or 1 with FIFOs off.
+    fn rx_depth(&self) -> usize {
+        if self.lcr_h & LCR_H_FEN != 0 {
+            FIFO_DEPTH
+        } else {
+            1
+        }
+    }
+
+    /// FIFO level at which RXRIS asserts, from IFLS.RXIFLSEL.
+    fn rx_trigger(&self) -> usize {
+        if self.lcr_h & LCR_H_FEN == 0 {
+            return 1;
+        }
+        // 1/8, 1/4, 1/2, 3/4, 7/8 of 16; reserved encodings act as 1/2.
+        match (self.ifls >> 3) & 7 {
+            0 => 2,
+            1 => 4,
+            3 => 12,
+            4 => 14,
+            _ => 8,
+        }
+    }
+
+    /// Room left in the receive FIFO.
+    pub fn rx_space(&self) -> usize {
+        self.rx_depth().saturating_sub(self.rx.len())
+    }
+
+    /// Number of bytes waiting in the receive FIFO.
+    pub fn rx_level(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Queues host input. Accepts as many bytes as fit in the receive FIFO
+    /// and returns how many; the caller keeps the rest and retries when the
+    /// guest has read some (so host input is never lost to an overrun).
+    pub fn push_rx(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.rx_space());
+        self.rx.extend(&bytes[..n]);
+        if n > 0 {
+            self.update_rx_interrupts();
+            self.ris |= int::RT;
+        }
+        n
+    }
+
+    /// Raw interrupt status (UARTRIS).
+    pub fn raw_interrupts(&self) -> u32 {
+        self.ris
+    }
+
+    /// Masked interrupt status (UARTMIS).
+    pub fn masked_interrupts(&self) -> u32 {
+        self.ris & self.imsc
+    }
+
+    /// The combined interrupt output UARTINTR.
+    pub fn irq_pending(&self) -> bool {
+        self.masked_interrupts() != 0
+    }
+
+    /// The control register (UARTCR).
+    pub fn control(&self) -> u32 {
+        self.cr
+    }
+
+    fn update_rx_interrupts(&mut self) {
+        if self.rx.len() >= self.rx_trigger() {
+            self.ris |= int::RX;
+        } else {
+            self.ris &= !int::RX;
+        }
+        if self.rx.is_empty() {
+            self.ris &= !int::RT;
+        }
+    }
+
+    fn flag_register(&self) -> u32 {
+        let mut v = fr::TXFE;
+        if self.rx.is_empty() {
+            v |= fr::RXFE;
+        }
+        if self.rx.len() >= self.rx_depth() {
+            v |= fr::RXFF;
+        }
+        v
+    }
+
+    fn transmit(&mut self, byte: u8) {
+        self.ris |= int::TX;
+        if self.cr & cr::LBE != 0 {
+            if self.rx.len() < self.rx_depth() {
+                self.rx.push_back(byte);
+                self.update_rx_interrupts();
+                self.ris |= int::RT;
+            } else {
+                self.rsr |= RSR_OE;
+                self.ris |= int::OE;
+            }
+            return;
+        }
+        let res = self.out.write_all(&[byte]).and_then(|()| self.out.flush());
+        if let Err(e) = res {
+            if !self.out_failed {
+                tracing::warn!(uart = %self.name, error = %e, "PL011 output failed; further errors are not reported");
+                self.out_failed = true;
+            }
+        }
+    }
+
+    /// Value of the 32-bit register at `offset` (4-aligned). `debug` reads
+    /// have no side effects.
+    fn read_reg(&mut self, offset: u64, debug: bool) -> u32 {
+        match offset {
+            reg::DR => {
+                if debug {
+                    return self.rx.front().copied().map_or(0, u32::from);
+                }
+                let v = self.rx.pop_front().map_or(0, u32::from);
+                self.update_rx_interrupts();
+                v
+            }
+            reg::RSR_ECR => self.rsr,
+            reg::FR => self.flag_register(),
+            reg::ILPR => self.ilpr,
+            reg::IBRD => self.ibrd,
+            reg::FBRD => self.fbrd,
+            reg::LCR_H => self.lcr_h,
+            reg::CR => self.cr,
+            reg::IFLS => self.ifls,
+            reg::IMSC => self.imsc,
+            reg::RIS => self.ris,
+            reg::MIS => self.masked_interrupts(),
+            reg::DMACR => self.dmacr,
+            o if (reg::ID_BASE..reg::ID_BASE + 0x20).contains(&o) => {
+                ID_REGS[((o - reg::ID_BASE) / 4) as usize]
+            }
+            // ICR is write-only; reserved and test registers read as zero.
+            _ => {
+                tracing::debug!(uart = %self.name, offset = format_args!("{offset:#x}"), "PL011 read of unmodelled offset");
+                0
+            }
+        }
+    }
+
+    fn write_reg(&mut self, offset: u64, value: u32) {
+        match offset {
+            reg::DR => self.transmit(value as u8),
+            reg::RSR_ECR => self.rsr = 0,
+            reg::ILPR => self.ilpr = value & 0xff,
+            reg::IBRD => self.ibrd = value & 0xffff,
+            reg::FBRD => self.fbrd = value & 0x3f,
+            reg::LCR_H => {
+                self.lcr_h = value & 0xff;
+                self.update_rx_interrupts();
+            }
+            reg::CR => self.cr = value & 0xff87,
+            reg::IFLS => {
+                self.ifls = value & 0x3f;
+                self.update_rx_interrupts();
+            }
+            reg::IMSC => self.imsc = value & int::ALL,
+            reg::ICR => self.ris &= !(value & int::ALL),
+            reg::DMACR => self.dmacr = value & 0x7,
+            // FR, RIS, MIS and the ID registers are read-only.
+            _ => {
+                tracing::debug!(uart = %self.name, offset = format_args!("{offset:#x}"), "PL011 write to read-only or unmodelled offset ignored");
+            }
+        }
+    }
+}
+
+impl Device for Pl011 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn regions(&self) -> Vec<MmioRegion> {
+        vec![MmioRegion {
+            base: self.base,
+            size: self.size,
+        }]
+    }
+
+    fn read(&mut self, info: AccessInfo) -> Result<u64, AccessRejected> {
+        let lane = info.offset & 3;
+        if !matches!(info.size, 1 | 2 | 4) || lane + u64::from(info.size) > 4 {
+            return Err(AccessRejected);
+        }
+        let word = self.read_reg(info.offset & !3, info.debug);
+        let v = u64::from(word) >> (8 * lane);
+        Ok(v & ((1u64 << (8 * u32::from(info.size))) - 1))
+    }
+
+    fn write(&mut self, info: AccessInfo, value: u64) -> Result<(), AccessRejected> {
+        if !matches!(info.size, 1 | 2 | 4) || info.offset & 3 != 0 {
+            return Err(AccessRejected);
+        }
+        let mask = (1u64 << (8 * u32::from(info.size))) - 1;
+        self.write_reg(info.offset, (value & mask) as u32);
+        Ok(())
+    }
+
+    fn dt_node(&self) -> Option<Node> {
+        Some(
+            Node::with_unit("pl011", self.base)
+                .strings("compatible", &["arm,pl011", "arm,primecell"])
+                .reg64(&[(self.base, self.size)])
+                .strings("clock-names", &["uartclk", "apb_pclk"])
+                .prop(
+                    "clocks",
+                    PropValue::PhandleRefs(vec!["apb_pclk".into(), "apb_pclk".into()]),
+                ),
+        )
+    }
+}
+
+impl std::fmt::Debug for Pl011 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pl011")
+            .field("name", &self.name)
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("cr", &format_args!("{:#x}", self.cr))
+            .field("lcr_h", &format_args!("{:#x}", self.lcr_h))
+            .field("rx_level", &self.rx.len())
+            .field("ris", &format_args!("{:#x}", self.ris))
+            .field("imsc", &format_args!("{:#x}", self.imsc))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer tests can look into.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn uart() -> (Pl011, Sink) {
+        let sink = Sink::default();
+        (
+            Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(sink.clone())),
+            sink,
+        )
+    }
+
+    fn acc(offset: u64, size: u8) -> AccessInfo {
+        AccessInfo {
+            cpu: 0,
+            region: 0,
+            offset,
+            size,
+            debug: false,
+        }
+    }
+
+    fn rd(u: &mut Pl011, offset: u64) -> u64 {
+        u.read(acc(offset, 4)).unwrap()
+    }
+
+    fn wr(u: &mut Pl011, offset: u64, v: u64) {
+        u.write(acc(offset, 4), v).unwrap()
+    }
+
+    #[test]
+    fn reset_values() {
+        let (mut u, _) = uart();
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFE));
+        assert_eq!(rd(&mut u, reg::CR), 0x300);
+        assert_eq!(rd(&mut u, reg::IFLS), 0x12);
+        for off in [
+            reg::RSR_ECR,
+            reg::ILPR,
+            reg::IBRD,
+            reg::FBRD,
+            reg::LCR_H,
+            reg::IMSC,
+            reg::RIS,
+            reg::MIS,
+        ] {
+            assert_eq!(rd(&mut u, off), 0, "offset {off:#x}");
+        }
+        assert_eq!(rd(&mut u, reg::DR), 0);
+    }
+
+    #[test]
+    fn id_registers() {
+        let (mut u, _) = uart();
+        let ids: Vec<u64> = (0..8).map(|i| rd(&mut u, 0xfe0 + 4 * i)).collect();
+        assert_eq!(ids, [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1]);
+        wr(&mut u, 0xfe0, 0xff);
+        assert_eq!(rd(&mut u, 0xfe0), 0x11);
+    }
+
+    #[test]
+    fn transmit_without_enabling_and_with_strb() {
+        let (mut u, sink) = uart();
+        // Firmware written for QEMU writes DR straight out of reset.
+        for &b in b"hi" {
+            u.write(acc(reg::DR, 1), u64::from(b)).unwrap();
+        }
+        wr(&mut u, reg::DR, 0xffff_ff00 | u64::from(b'!'));
+        u.write(acc(reg::DR, 2), u64::from(b'\n')).unwrap();
+        assert_eq!(&*sink.0.lock().unwrap(), b"hi!\n");
+        assert_eq!(rd(&mut u, reg::FR) & u64::from(fr::TXFF | fr::BUSY), 0);
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::TX));
+    }
+
+    #[test]
+    fn registers_read_back_masked() {
+        let (mut u, _) = uart();
+        wr(&mut u, reg::IBRD, 0x1_0027);
+        wr(&mut u, reg::FBRD, 0xff);
+        wr(&mut u, reg::LCR_H, 0x170);
+        wr(&mut u, reg::CR, 0xffff_ffff);
+        wr(&mut u, reg::ILPR, 0x1ff);
+        wr(&mut u, reg::DMACR, 0xf);
+        wr(&mut u, reg::IMSC, 0xffff);
+        assert_eq!(rd(&mut u, reg::IBRD), 0x27);
+        assert_eq!(rd(&mut u, reg::FBRD), 0x3f);
+        assert_eq!(rd(&mut u, reg::LCR_H), 0x70);
+        assert_eq!(rd(&mut u, reg::CR), 0xff87);
+        assert_eq!(rd(&mut u, reg::ILPR), 0xff);
+        assert_eq!(rd(&mut u, reg::DMACR), 0x7);
+        assert_eq!(rd(&mut u, reg::IMSC), 0x7ff);
+        // Read-only registers ignore writes.
+        wr(&mut u, reg::FR, 0);
+        wr(&mut u, reg::RIS, 0x7ff);
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFE));
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+        // Reserved space reads as zero.
+        assert_eq!(rd(&mut u, 0x8), 0);
+        assert_eq!(rd(&mut u, 0x800), 0);
+    }
+
+    #[test]
+    fn access_sizes() {
+        let (mut u, _) = uart();
+        assert_eq!(u.read(acc(reg::DR, 8)), Err(AccessRejected));
+        assert_eq!(u.write(acc(reg::DR, 8), 0), Err(AccessRejected));
+        assert_eq!(u.read(acc(reg::CR, 1)).unwrap(), 0x00);
+        assert_eq!(u.read(acc(reg::CR + 1, 1)).unwrap(), 0x03);
+        assert_eq!(u.read(acc(reg::CR, 2)).unwrap(), 0x300);
+        assert_eq!(u.read(acc(0xfe4 + 2, 2)).unwrap(), 0);
+        assert_eq!(u.read(acc(reg::CR + 2, 4)), Err(AccessRejected));
+        assert_eq!(u.read(acc(reg::CR + 3, 2)), Err(AccessRejected));
+        assert_eq!(u.write(acc(reg::CR + 1, 1), 3), Err(AccessRejected));
+        u.write(acc(reg::CR, 2), 0x301).unwrap();
+        assert_eq!(rd(&mut u, reg::CR), 0x301);
+        u.write(acc(reg::CR, 1), 0x01).unwrap();
+        assert_eq!(rd(&mut u, reg::CR), 0x001);
+    }
+
+    #[test]
+    fn rx_fifo_mode_off_holds_one_byte() {
+        let (mut u, _) = uart();
+        assert_eq!(u.rx_space(), 1);
+        assert_eq!(u.push_rx(b"ab"), 1);
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFF));
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RX | int::RT));
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'a'));
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFE));
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+        assert_eq!(u.push_rx(b"b"), 1);
+    }
+
+    #[test]
+    fn rx_fifo_trigger_levels_and_timeout() {
+        let (mut u, _) = uart();
+        wr(&mut u, reg::LCR_H, u64::from(LCR_H_FEN));
+        wr(&mut u, reg::IMSC, u64::from(int::RX | int::RT));
+        assert_eq!(u.rx_space(), 16);
+        // Below the 1/2 trigger: only the timeout interrupt.
+        assert_eq!(u.push_rx(b"1234567"), 7);
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RT));
+        assert!(u.irq_pending());
+        // Acknowledging the timeout clears it while data stays.
+        wr(&mut u, reg::ICR, u64::from(int::RT));
+        assert!(!u.irq_pending());
+        assert_eq!(u.push_rx(b"8"), 1);
+        assert_eq!(rd(&mut u, reg::MIS), u64::from(int::RX | int::RT));
+        // Reading below the trigger clears RXRIS; emptying clears RTRIS.
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'1'));
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RT));
+        for _ in 0..7 {
+            rd(&mut u, reg::DR);
+        }
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFE));
+        // Filling up: 16 accepted, FR.RXFF set, the rest left to the caller.
+        assert_eq!(u.push_rx(&[b'x'; 20]), 16);
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFF));
+        assert_eq!(u.push_rx(b"y"), 0);
+        // 1/8 trigger.
+        let (mut u, _) = uart();
+        wr(&mut u, reg::LCR_H, u64::from(LCR_H_FEN));
+        wr(&mut u, reg::IFLS, 0);
+        u.push_rx(b"a");
+        assert_eq!(rd(&mut u, reg::RIS) & u64::from(int::RX), 0);
+        u.push_rx(b"b");
+        assert_eq!(
+            rd(&mut u, reg::RIS) & u64::from(int::RX),
+            u64::from(int::RX)
+        );
+    }
+
+    #[test]
+    fn debug_reads_do_not_pop() {
+        let (mut u, _) = uart();
+        u.push_rx(b"z");
+        let dbg = AccessInfo {
+            debug: true,
+            ..acc(reg::DR, 4)
+        };
+        assert_eq!(u.read(dbg).unwrap(), u64::from(b'z'));
+        assert_eq!(u.read(dbg).unwrap(), u64::from(b'z'));
+        assert_eq!(u.rx_level(), 1);
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RX | int::RT));
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'z'));
+        assert_eq!(u.rx_level(), 0);
+    }
+
+    #[test]
+    fn loopback_and_overrun() {
+        let (mut u, sink) = uart();
+        wr(
+            &mut u,
+            reg::CR,
+            u64::from(cr::UARTEN | cr::TXE | cr::RXE | cr::LBE),
+        );
+        wr(&mut u, reg::DR, u64::from(b'q'));
+        assert!(sink.0.lock().unwrap().is_empty());
+        assert_eq!(rd(&mut u, reg::FR) & u64::from(fr::RXFE), 0);
+        // FIFO off: the second byte overruns.
+        wr(&mut u, reg::DR, u64::from(b'r'));
+        assert_eq!(rd(&mut u, reg::RSR_ECR), u64::from(RSR_OE));
+        assert_ne!(rd(&mut u, reg::RIS) & u64::from(int::OE), 0);
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'q'));
+        wr(&mut u, reg::RSR_ECR, 0);
+        assert_eq!(rd(&mut u, reg::RSR_ECR), 0);
+        wr(&mut u, reg::ICR, u64::from(int::ALL));
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+    }
+
+    #[test]
+    fn device_tree_node() {
+        let (u, _) = uart();
+        let n = u.dt_node().unwrap();
+        assert_eq!(n.name, "pl011@9000000");
+        assert_eq!(
+            n.get("compatible"),
+            Some(&PropValue::Strings(vec![
+                "arm,pl011".into(),
+                "arm,primecell".into()
+            ]))
+        );
+        assert_eq!(
+            n.get("reg"),
+            Some(&PropValue::Cells(vec![0, 0x900_0000, 0, 0x1000]))
+        );
+        assert_eq!(
+            n.get("clock-names"),
+            Some(&PropValue::Strings(vec![
+                "uartclk".into(),
+                "apb_pclk".into()
+            ]))
+        );
+        assert_eq!(
+            n.get("clocks"),
+            Some(&PropValue::PhandleRefs(vec![
+                "apb_pclk".into(),
+                "apb_pclk".into()
+            ]))
+        );
+        assert_eq!(n.get("interrupts"), None);
+        assert_eq!(
+            u.regions(),
+            [MmioRegion {
+                base: 0x900_0000,
+                size: 0x1000
+            }]
+        );
+    }
+
+    #[test]
+    fn on_the_bus() {
+        use crate::bus::SystemBus;
+        use crate::ram::GuestRam;
+        use cpu_aarch64::bus::{AccessKind, Bus, PhysAddr, Requester};
+
+        let (u, sink) = uart();
+        let mut bus = SystemBus::new(GuestRam::with_region("dram", 0x4000_0000, 0x1000).unwrap());
+        bus.add_device(Box::new(u)).unwrap();
+        let req = Requester {
+            cpu: 0,
+            kind: AccessKind::Data,
+        };
+        bus.write(req, PhysAddr(0x900_0000), 1, u64::from(b'A'))
+            .unwrap();
+        assert_eq!(
+            bus.read(req, PhysAddr(0x900_0018), 4).unwrap(),
+            u64::from(fr::TXFE | fr::RXFE)
+        );
+        assert_eq!(
+            bus.read(req, PhysAddr(0x900_0fe0), 8),
+            Err(cpu_aarch64::bus::BusError::DeviceError(
+                PhysAddr(0x900_0fe0),
+                8
+            ))
+        );
+        assert_eq!(&*sink.0.lock().unwrap(), b"A");
+        assert_eq!(bus.device("uart0").unwrap().name(), "uart0");
+    }
+}
