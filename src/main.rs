@@ -123,7 +123,10 @@ struct Failure {
 
 impl Failure {
     fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Failure { code, error: error.into() }
+        Failure {
+            code,
+            error: error.into(),
+        }
     }
 }
 
@@ -154,19 +157,28 @@ fn parse_size(s: &str) -> Result<u64, String> {
         _ => (t, 1 << 20),
     };
     let n = parse_u64(num)?;
-    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("`{s}` is not a usable memory size"))
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` is not a usable memory size"))
 }
 
 fn read_input(path: &Path, what: &str) -> Result<InputFile, Failure> {
     std::fs::read(path)
-        .map(|bytes| InputFile { path: path.to_path_buf(), bytes })
+        .map(|bytes| InputFile {
+            path: path.to_path_buf(),
+            bytes,
+        })
         .with_context(|| format!("cannot read {what} {}", path.display()))
         .map_err(|e| Failure::new(exit::NO_INPUT, e))
 }
 
 fn load_board(arg: &str, memory: Option<u64>, smp: Option<u32>) -> Result<boards::BoardSpec, Failure> {
     let bad = |e: boards::BoardError| {
-        let code = if matches!(e, boards::BoardError::Io { .. }) { exit::NO_INPUT } else { exit::BAD_INPUT };
+        let code = if matches!(e, boards::BoardError::Io { .. }) {
+            exit::NO_INPUT
+        } else {
+            exit::BAD_INPUT
+        };
         Failure::new(code, e)
     };
     let mut spec = boards::resolve_board(arg).map_err(bad)?;
@@ -189,10 +201,17 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let board = load_board(&args.board.board, args.board.memory, args.board.smp)?;
     let kernel = match &args.kernel {
         Some(p) => read_input(p, "kernel")?,
-        None => InputFile { path: PathBuf::from("<bundled demo firmware>"), bytes: DEMO_FIRMWARE.to_vec() },
+        None => InputFile {
+            path: PathBuf::from("<bundled demo firmware>"),
+            bytes: DEMO_FIRMWARE.to_vec(),
+        },
     };
     let initrd = args.initrd.as_deref().map(|p| read_input(p, "initrd")).transpose()?;
-    let dtb = args.dtb.as_deref().map(|p| read_input(p, "device tree blob")).transpose()?;
+    let dtb = args
+        .dtb
+        .as_deref()
+        .map(|p| read_input(p, "device tree blob"))
+        .transpose()?;
     let kernel_format = match args.load_addr {
         Some(load_addr) => ImageFormat::Raw { load_addr },
         None => ImageFormat::Auto,
@@ -211,25 +230,41 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(p) = &args.dump_dtb {
         write_file(p, machine.dtb())?;
     }
-    tracing::info!(entry = format_args!("{:#x}", machine.image.entry), dtb = format_args!("{:#x}", machine.layout.dtb.start), "starting core 0");
+    tracing::info!(
+        entry = format_args!("{:#x}", machine.image.entry),
+        dtb = format_args!("{:#x}", machine.layout.dtb.start),
+        "starting core 0"
+    );
     let started = std::time::Instant::now();
     let outcome = machine.run(args.max_insns);
     let secs = started.elapsed().as_secs_f64();
     let n = machine.instructions();
-    tracing::info!("{n} instructions in {secs:.3} s ({:.1} MIPS)", n as f64 / secs.max(1e-9) / 1e6);
+    tracing::info!(
+        "{n} instructions in {secs:.3} s ({:.1} MIPS)",
+        n as f64 / secs.max(1e-9) / 1e6
+    );
     match outcome {
         Ok(RunOutcome::Exited(code)) => Ok(code as u8),
-        Ok(RunOutcome::InstructionLimit) => {
-            Err(Failure::new(exit::LIMIT, anyhow::anyhow!("stopped after --max-insns {} instructions", n)))
+        Ok(RunOutcome::InstructionLimit) => Err(Failure::new(
+            exit::LIMIT,
+            anyhow::anyhow!("stopped after --max-insns {} instructions", n),
+        )),
+        Err(e @ (MachineError::GuestFatal { .. } | MachineError::Deadlock { .. })) => {
+            Err(Failure::new(exit::GUEST_FATAL, e))
         }
-        Err(e @ (MachineError::GuestFatal { .. } | MachineError::Deadlock { .. })) => Err(Failure::new(exit::GUEST_FATAL, e)),
         Err(e) => Err(Failure::new(exit::BAD_INPUT, e)),
     }
 }
 
 fn board_dts(args: DtsArgs) -> Result<u8, Failure> {
     let board = load_board(&args.board, args.memory, args.smp)?;
-    let dt = board_device_tree(&board, &BootInfo { bootargs: args.append, initrd: None });
+    let dt = board_device_tree(
+        &board,
+        &BootInfo {
+            bootargs: args.append,
+            initrd: None,
+        },
+    );
     if let Some(p) = &args.dump_dtb {
         let blob = boards::to_dtb(&dt).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
         write_file(p, &blob)?;
@@ -238,11 +273,24 @@ fn board_dts(args: DtsArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// The error and its causes on one line, leaving out a cause whose text an
+/// outer message already includes.
+fn describe(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if msg.is_empty() {
+            msg = c;
+        } else if !msg.contains(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PREBOARD_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PREBOARD_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -259,7 +307,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("preboard: error: {:#}", f.error);
+            eprintln!("preboard: error: {}", describe(&f.error));
             ExitCode::from(if f.code == 0 { exit::USAGE } else { f.code })
         }
     }

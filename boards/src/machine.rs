@@ -52,7 +52,7 @@ pub struct MachineConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
     /// RAM layout problem.
-    #[error("board {board}: {source}")]
+    #[error("board {board}")]
     Ram {
         /// Board name.
         board: String,
@@ -60,7 +60,7 @@ pub enum MachineError {
         source: soc::ram::RamError,
     },
     /// Device placement problem.
-    #[error("board {board}: {source}")]
+    #[error("board {board}")]
     Bus {
         /// Board name.
         board: String,
@@ -71,7 +71,7 @@ pub enum MachineError {
     #[error(transparent)]
     Load(#[from] loader::LoadError),
     /// Device tree rendering problem.
-    #[error("device tree: {0}")]
+    #[error("device tree")]
     Dtb(#[from] DtbError),
     /// A user-supplied DTB is not a valid flattened device tree.
     #[error("{path}: not a valid device tree blob: {reason}")]
@@ -180,16 +180,27 @@ impl Machine {
         let mut ram = GuestRam::new();
         for m in &board.memory {
             ram.add_region(&m.name, m.base, m.size)
-                .map_err(|source| MachineError::Ram { board: board.name.clone(), source })?;
+                .map_err(|source| MachineError::Ram {
+                    board: board.name.clone(),
+                    source,
+                })?;
         }
         let main_ram = (board.ram().base, board.ram().size);
-        let image = loader::load_kernel(&cfg.kernel.path, &cfg.kernel.bytes, cfg.kernel_format, &mut RamTarget(&mut ram))?;
+        let image = loader::load_kernel(
+            &cfg.kernel.path,
+            &cfg.kernel.bytes,
+            cfg.kernel_format,
+            &mut RamTarget(&mut ram),
+        )?;
 
         let devices = build_devices(board, cfg.console);
         // The DTB's size depends on the initrd range written into it, not on
         // where it goes; render once with a provisional range to size it.
         let initrd_len = cfg.initrd.as_ref().map(|f| f.bytes.len() as u64);
-        let provisional = BootInfo { bootargs: cfg.append.clone(), initrd: initrd_len.map(|l| (0, l)) };
+        let provisional = BootInfo {
+            bootargs: cfg.append.clone(),
+            initrd: initrd_len.map(|l| (0, l)),
+        };
         let (dt, dtb_len) = match &cfg.dtb {
             Some(f) => {
                 validate_dtb(f)?;
@@ -208,17 +219,27 @@ impl Machine {
         let (dt, dtb) = match (&cfg.dtb, dt) {
             (Some(f), _) => (None, f.bytes.clone()),
             (None, _) => {
-                let boot = BootInfo { bootargs: cfg.append.clone(), initrd: layout.initrd.map(|s| (s.start, s.end())) };
+                let boot = BootInfo {
+                    bootargs: cfg.append.clone(),
+                    initrd: layout.initrd.map(|s| (s.start, s.end())),
+                };
                 let dt = device_tree(board, &devices, &boot);
                 let blob = to_dtb(&dt)?;
                 (Some(dt), blob)
             }
         };
-        ram.write_bytes(layout.dtb.start, &dtb).map_err(|source| MachineError::Ram { board: board.name.clone(), source })?;
+        ram.write_bytes(layout.dtb.start, &dtb)
+            .map_err(|source| MachineError::Ram {
+                board: board.name.clone(),
+                source,
+            })?;
 
         let mut bus = SystemBus::new(ram);
         for d in devices {
-            bus.add_device(d).map_err(|source| MachineError::Bus { board: board.name.clone(), source })?;
+            bus.add_device(d).map_err(|source| MachineError::Bus {
+                board: board.name.clone(),
+                source,
+            })?;
         }
 
         let n = board.cpus.count as usize;
@@ -311,7 +332,10 @@ impl Machine {
     fn semihost(&mut self, i: usize) -> Option<i32> {
         let cpu = &mut self.cpus[i];
         let (op, param) = (cpu.x[0], cpu.x[1]);
-        match self.semihosting.handle(op, param, &mut self.bus, &mut *self.semihost_console) {
+        match self
+            .semihosting
+            .handle(op, param, &mut self.bus, &mut *self.semihost_console)
+        {
             SemihostOutcome::Return(v) => {
                 cpu.finish_semihosting(v);
                 None
@@ -325,5 +349,8 @@ impl Machine {
 }
 
 fn validate_dtb(f: &InputFile) -> Result<(), MachineError> {
-    fdt::Fdt::new(&f.bytes).map(|_| ()).map_err(|e| MachineError::BadDtb { path: f.path.clone(), reason: format!("{e:?}") })
+    fdt::Fdt::new(&f.bytes).map(|_| ()).map_err(|e| MachineError::BadDtb {
+        path: f.path.clone(),
+        reason: format!("{e:?}"),
+    })
 }

@@ -77,9 +77,7 @@ pub enum SystemBusError {
         base: u64,
     },
     /// A device window runs past the end of the 64-bit address space.
-    #[error(
-        "device {device:?} window at {base:#x} size {size:#x} overflows the 64-bit address space"
-    )]
+    #[error("device {device:?} window at {base:#x} size {size:#x} overflows the 64-bit address space")]
     Overflow {
         /// Device name.
         device: String,
@@ -140,12 +138,7 @@ impl SystemBus {
     }
 
     /// Adds a RAM region, rejecting overlaps with RAM or any device window.
-    pub fn add_ram_region(
-        &mut self,
-        name: &str,
-        base: u64,
-        size: u64,
-    ) -> Result<(), SystemBusError> {
+    pub fn add_ram_region(&mut self, name: &str, base: u64, size: u64) -> Result<(), SystemBusError> {
         if let Some(end) = base.checked_add(size) {
             if let Some(w) = self.windows.iter().find(|w| base < w.end && w.base < end) {
                 return Err(SystemBusError::RamOverlapsDevice {
@@ -179,20 +172,12 @@ impl SystemBus {
                     base: r.base,
                 });
             }
-            let end = r
-                .base
-                .checked_add(r.size)
-                .ok_or_else(|| SystemBusError::Overflow {
-                    device: name.clone(),
-                    base: r.base,
-                    size: r.size,
-                })?;
-            if let Some(ram) = self
-                .ram
-                .regions()
-                .iter()
-                .find(|m| r.base < m.end() && m.base() < end)
-            {
+            let end = r.base.checked_add(r.size).ok_or_else(|| SystemBusError::Overflow {
+                device: name.clone(),
+                base: r.base,
+                size: r.size,
+            })?;
+            if let Some(ram) = self.ram.regions().iter().find(|m| r.base < m.end() && m.base() < end) {
                 return Err(SystemBusError::OverlapsRam {
                     device: name,
                     base: r.base,
@@ -247,10 +232,7 @@ impl SystemBus {
 
     /// The device called `name`, mutable.
     pub fn device_mut(&mut self, name: &str) -> Option<&mut (dyn Device + 'static)> {
-        self.devices
-            .iter_mut()
-            .find(|d| d.name() == name)
-            .map(|d| d.as_mut())
+        self.devices.iter_mut().find(|d| d.name() == name).map(|d| d.as_mut())
     }
 
     /// The device-tree nodes of all devices that have one, in the order the
@@ -275,12 +257,7 @@ impl SystemBus {
         Ok(w)
     }
 
-    fn device_access(
-        &mut self,
-        req: Requester,
-        pa: PhysAddr,
-        size: u8,
-    ) -> Result<(Window, AccessInfo), BusError> {
+    fn device_access(&mut self, req: Requester, pa: PhysAddr, size: u8) -> Result<(Window, AccessInfo), BusError> {
         let w = self.find_window(pa.0, size).map_err(|partial| {
             if partial {
                 BusError::DeviceError(pa, size)
@@ -330,13 +307,7 @@ impl Bus for SystemBus {
     }
 
     #[inline]
-    fn write(
-        &mut self,
-        req: Requester,
-        pa: PhysAddr,
-        size: u8,
-        value: u64,
-    ) -> Result<(), BusError> {
+    fn write(&mut self, req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError> {
         if self.ram.write_fast(pa.0, size, value) {
             return Ok(());
         }
@@ -355,14 +326,7 @@ impl std::fmt::Debug for SystemBus {
         let windows: Vec<_> = self
             .windows
             .iter()
-            .map(|w| {
-                format!(
-                    "{} [{:#x}, {:#x})",
-                    self.devices[w.device].name(),
-                    w.base,
-                    w.end
-                )
-            })
+            .map(|w| format!("{} [{:#x}, {:#x})", self.devices[w.device].name(), w.base, w.end))
             .collect();
         f.debug_struct("SystemBus")
             .field("ram", &self.ram)
@@ -392,10 +356,7 @@ mod tests {
             let log = Arc::new(Mutex::new(Vec::new()));
             let p = Probe {
                 name: name.into(),
-                regions: regions
-                    .iter()
-                    .map(|&(base, size)| MmioRegion { base, size })
-                    .collect(),
+                regions: regions.iter().map(|&(base, size)| MmioRegion { base, size }).collect(),
                 log: log.clone(),
                 reject_size: None,
             };
@@ -445,10 +406,7 @@ mod tests {
         let mut b = bus();
         b.write(data(0), PhysAddr(0x4000_0010), 8, 0x1122_3344_5566_7788)
             .unwrap();
-        assert_eq!(
-            b.read(data(0), PhysAddr(0x4000_0014), 4).unwrap(),
-            0x1122_3344
-        );
+        assert_eq!(b.read(data(0), PhysAddr(0x4000_0014), 4).unwrap(), 0x1122_3344);
         assert_eq!(b.fetch(0, PhysAddr(0x4000_0010)).unwrap(), 0x5566_7788);
         assert_eq!(b.ram().read_u8(0x4000_0017).unwrap(), 0x11);
         b.ram_mut().write_bytes(0x4000_0020, &[1, 2]).unwrap();
@@ -458,10 +416,7 @@ mod tests {
     #[test]
     fn unmapped_and_bad_size() {
         let mut b = bus();
-        assert_eq!(
-            b.read(data(0), PhysAddr(0), 4),
-            Err(BusError::Unmapped(PhysAddr(0)))
-        );
+        assert_eq!(b.read(data(0), PhysAddr(0), 4), Err(BusError::Unmapped(PhysAddr(0))));
         assert_eq!(
             b.write(data(0), PhysAddr(u64::MAX), 8, 0),
             Err(BusError::Unmapped(PhysAddr(u64::MAX)))
@@ -485,10 +440,7 @@ mod tests {
         let (q, _) = Probe::boxed("other", &[(0x900_1000, 0x1000)]);
         b.add_device(q).unwrap();
 
-        assert_eq!(
-            b.read(data(3), PhysAddr(0x900_0018), 4).unwrap(),
-            0xa5a5_a518
-        );
+        assert_eq!(b.read(data(3), PhysAddr(0x900_0018), 4).unwrap(), 0xa5a5_a518);
         b.write(
             Requester {
                 cpu: 1,
@@ -577,24 +529,13 @@ mod tests {
             "device \"bad\" window [0x3ffff000, 0x40001000) overlaps RAM region \"dram\" [0x40000000, 0x40010000)"
         );
         let (q, _) = Probe::boxed("self", &[(0x100, 0x100), (0x180, 0x10)]);
-        assert!(
-            matches!(b.add_device(q), Err(SystemBusError::OverlapsDevice { other, .. }) if other == "self")
-        );
+        assert!(matches!(b.add_device(q), Err(SystemBusError::OverlapsDevice { other, .. }) if other == "self"));
         let (q, _) = Probe::boxed("zero", &[(0x100, 0)]);
-        assert!(matches!(
-            b.add_device(q),
-            Err(SystemBusError::ZeroSize { .. })
-        ));
+        assert!(matches!(b.add_device(q), Err(SystemBusError::ZeroSize { .. })));
         let (q, _) = Probe::boxed("wrap", &[(u64::MAX, 2)]);
-        assert!(matches!(
-            b.add_device(q),
-            Err(SystemBusError::Overflow { .. })
-        ));
+        assert!(matches!(b.add_device(q), Err(SystemBusError::Overflow { .. })));
         let (q, _) = Probe::boxed("uart0", &[(0x100, 0x10)]);
-        assert_eq!(
-            b.add_device(q),
-            Err(SystemBusError::DuplicateName("uart0".into()))
-        );
+        assert_eq!(b.add_device(q), Err(SystemBusError::DuplicateName("uart0".into())));
         // Failed additions left nothing behind.
         assert_eq!(b.devices().count(), 1);
         assert_eq!(
@@ -623,10 +564,7 @@ mod tests {
         }
         for i in 0..32u64 {
             let base = 0x1000_0000 + i * 0x2000;
-            assert_eq!(
-                b.read(data(0), PhysAddr(base + 0xffc), 4).unwrap(),
-                0xa5a5_a500 | 0xffc
-            );
+            assert_eq!(b.read(data(0), PhysAddr(base + 0xffc), 4).unwrap(), 0xa5a5_a500 | 0xffc);
             assert_eq!(
                 b.read(data(0), PhysAddr(base + 0x1000), 4),
                 Err(BusError::Unmapped(PhysAddr(base + 0x1000)))

@@ -60,10 +60,7 @@ impl Node {
 
     /// Adds a string-list property.
     pub fn strings(self, name: &str, values: &[&str]) -> Self {
-        self.prop(
-            name,
-            PropValue::Strings(values.iter().map(|s| s.to_string()).collect()),
-        )
+        self.prop(name, PropValue::Strings(values.iter().map(|s| s.to_string()).collect()))
     }
 
     /// Adds a cell-list property.

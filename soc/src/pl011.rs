@@ -294,9 +294,7 @@ impl Pl011 {
             reg::RIS => self.ris,
             reg::MIS => self.masked_interrupts(),
             reg::DMACR => self.dmacr,
-            o if (reg::ID_BASE..reg::ID_BASE + 0x20).contains(&o) => {
-                ID_REGS[((o - reg::ID_BASE) / 4) as usize]
-            }
+            o if (reg::ID_BASE..reg::ID_BASE + 0x20).contains(&o) => ID_REGS[((o - reg::ID_BASE) / 4) as usize],
             // ICR is write-only; reserved and test registers read as zero.
             _ => {
                 tracing::debug!(uart = %self.name, offset = format_args!("{offset:#x}"), "PL011 read of unmodelled offset");
@@ -412,10 +410,7 @@ mod tests {
 
     fn uart() -> (Pl011, Sink) {
         let sink = Sink::default();
-        (
-            Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(sink.clone())),
-            sink,
-        )
+        (Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(sink.clone())), sink)
     }
 
     fn acc(offset: u64, size: u8) -> AccessInfo {
@@ -572,10 +567,7 @@ mod tests {
         u.push_rx(b"a");
         assert_eq!(rd(&mut u, reg::RIS) & u64::from(int::RX), 0);
         u.push_rx(b"b");
-        assert_eq!(
-            rd(&mut u, reg::RIS) & u64::from(int::RX),
-            u64::from(int::RX)
-        );
+        assert_eq!(rd(&mut u, reg::RIS) & u64::from(int::RX), u64::from(int::RX));
     }
 
     #[test]
@@ -597,11 +589,7 @@ mod tests {
     #[test]
     fn loopback_and_overrun() {
         let (mut u, sink) = uart();
-        wr(
-            &mut u,
-            reg::CR,
-            u64::from(cr::UARTEN | cr::TXE | cr::RXE | cr::LBE),
-        );
+        wr(&mut u, reg::CR, u64::from(cr::UARTEN | cr::TXE | cr::RXE | cr::LBE));
         wr(&mut u, reg::DR, u64::from(b'q'));
         assert!(sink.0.lock().unwrap().is_empty());
         assert_eq!(rd(&mut u, reg::FR) & u64::from(fr::RXFE), 0);
@@ -623,28 +611,16 @@ mod tests {
         assert_eq!(n.name, "pl011@9000000");
         assert_eq!(
             n.get("compatible"),
-            Some(&PropValue::Strings(vec![
-                "arm,pl011".into(),
-                "arm,primecell".into()
-            ]))
+            Some(&PropValue::Strings(vec!["arm,pl011".into(), "arm,primecell".into()]))
         );
-        assert_eq!(
-            n.get("reg"),
-            Some(&PropValue::Cells(vec![0, 0x900_0000, 0, 0x1000]))
-        );
+        assert_eq!(n.get("reg"), Some(&PropValue::Cells(vec![0, 0x900_0000, 0, 0x1000])));
         assert_eq!(
             n.get("clock-names"),
-            Some(&PropValue::Strings(vec![
-                "uartclk".into(),
-                "apb_pclk".into()
-            ]))
+            Some(&PropValue::Strings(vec!["uartclk".into(), "apb_pclk".into()]))
         );
         assert_eq!(
             n.get("clocks"),
-            Some(&PropValue::PhandleRefs(vec![
-                "apb_pclk".into(),
-                "apb_pclk".into()
-            ]))
+            Some(&PropValue::PhandleRefs(vec!["apb_pclk".into(), "apb_pclk".into()]))
         );
         assert_eq!(n.get("interrupts"), None);
         assert_eq!(
@@ -669,18 +645,14 @@ mod tests {
             cpu: 0,
             kind: AccessKind::Data,
         };
-        bus.write(req, PhysAddr(0x900_0000), 1, u64::from(b'A'))
-            .unwrap();
+        bus.write(req, PhysAddr(0x900_0000), 1, u64::from(b'A')).unwrap();
         assert_eq!(
             bus.read(req, PhysAddr(0x900_0018), 4).unwrap(),
             u64::from(fr::TXFE | fr::RXFE)
         );
         assert_eq!(
             bus.read(req, PhysAddr(0x900_0fe0), 8),
-            Err(cpu_aarch64::bus::BusError::DeviceError(
-                PhysAddr(0x900_0fe0),
-                8
-            ))
+            Err(cpu_aarch64::bus::BusError::DeviceError(PhysAddr(0x900_0fe0), 8))
         );
         assert_eq!(&*sink.0.lock().unwrap(), b"A");
         assert_eq!(bus.device("uart0").unwrap().name(), "uart0");

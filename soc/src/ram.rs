@@ -30,9 +30,7 @@ pub enum RamError {
         base: u64,
     },
     /// `base + size` does not fit in the 64-bit physical address space.
-    #[error(
-        "RAM region {name:?}: base {base:#x} + size {size:#x} overflows the 64-bit address space"
-    )]
+    #[error("RAM region {name:?}: base {base:#x} + size {size:#x} overflows the 64-bit address space")]
     Overflow {
         /// Region name.
         name: String,
@@ -40,6 +38,16 @@ pub enum RamError {
         base: u64,
         /// Region size.
         size: u64,
+    },
+    /// The host refused to back the region with memory.
+    #[error("RAM region {name:?}: cannot allocate {size:#x} bytes of host memory: {reason}")]
+    HostAlloc {
+        /// Region name.
+        name: String,
+        /// Region size.
+        size: u64,
+        /// The host's reason.
+        reason: String,
     },
     /// The region is larger than the host can index.
     #[error("RAM region {name:?}: size {size:#x} does not fit in host memory")]
@@ -89,7 +97,9 @@ pub enum RamError {
 pub struct RamRegion {
     name: String,
     base: u64,
-    data: Vec<u8>,
+    /// Anonymous mapping: zero pages are materialised only when touched,
+    /// and a size the host cannot back is an error rather than an abort.
+    data: memmap2::MmapMut,
 }
 
 impl RamRegion {
@@ -201,10 +211,18 @@ impl GuestRam {
                 other_end: other.end(),
             });
         }
+        let data = memmap2::MmapOptions::new()
+            .len(len)
+            .map_anon()
+            .map_err(|e| RamError::HostAlloc {
+                name: name.into(),
+                size,
+                reason: e.to_string(),
+            })?;
         self.regions.push(RamRegion {
             name: name.into(),
             base,
-            data: vec![0u8; len],
+            data,
         });
         Ok(())
     }
@@ -243,19 +261,17 @@ impl GuestRam {
 
     /// The host bytes backing `[addr, addr + len)`.
     pub fn slice(&self, addr: u64, len: usize) -> Result<&[u8], RamError> {
-        let (i, off) = self.locate(addr, len as u64).ok_or(RamError::OutOfRange {
-            addr,
-            len: len as u64,
-        })?;
+        let (i, off) = self
+            .locate(addr, len as u64)
+            .ok_or(RamError::OutOfRange { addr, len: len as u64 })?;
         Ok(&self.regions[i].data[off..off + len])
     }
 
     /// The host bytes backing `[addr, addr + len)`, mutable.
     pub fn slice_mut(&mut self, addr: u64, len: usize) -> Result<&mut [u8], RamError> {
-        let (i, off) = self.locate(addr, len as u64).ok_or(RamError::OutOfRange {
-            addr,
-            len: len as u64,
-        })?;
+        let (i, off) = self
+            .locate(addr, len as u64)
+            .ok_or(RamError::OutOfRange { addr, len: len as u64 })?;
         Ok(&mut self.regions[i].data[off..off + len])
     }
 
@@ -330,10 +346,9 @@ impl GuestRam {
 
     #[inline(always)]
     fn read_array<const N: usize>(&self, addr: u64) -> Result<[u8; N], RamError> {
-        let (i, off) = self.locate(addr, N as u64).ok_or(RamError::OutOfRange {
-            addr,
-            len: N as u64,
-        })?;
+        let (i, off) = self
+            .locate(addr, N as u64)
+            .ok_or(RamError::OutOfRange { addr, len: N as u64 })?;
         let mut out = [0u8; N];
         out.copy_from_slice(&self.regions[i].data[off..off + N]);
         Ok(out)
@@ -341,10 +356,9 @@ impl GuestRam {
 
     #[inline(always)]
     fn write_array<const N: usize>(&mut self, addr: u64, bytes: [u8; N]) -> Result<(), RamError> {
-        let (i, off) = self.locate(addr, N as u64).ok_or(RamError::OutOfRange {
-            addr,
-            len: N as u64,
-        })?;
+        let (i, off) = self
+            .locate(addr, N as u64)
+            .ok_or(RamError::OutOfRange { addr, len: N as u64 })?;
         self.regions[i].data[off..off + N].copy_from_slice(&bytes);
         Ok(())
     }

@@ -83,17 +83,13 @@ pub trait SemihostMemory {
 
 impl SemihostMemory for GuestRam {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), BadGuestAddress> {
-        self.read_bytes(addr, buf).map_err(|_| BadGuestAddress {
-            addr,
-            len: buf.len(),
-        })
+        self.read_bytes(addr, buf)
+            .map_err(|_| BadGuestAddress { addr, len: buf.len() })
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), BadGuestAddress> {
-        self.write_bytes(addr, data).map_err(|_| BadGuestAddress {
-            addr,
-            len: data.len(),
-        })
+        self.write_bytes(addr, data)
+            .map_err(|_| BadGuestAddress { addr, len: data.len() })
     }
 }
 
@@ -179,11 +175,7 @@ impl Semihosting {
                 _ => 0,
             }),
             op::SYS_CLOCK => Return((self.start.elapsed().as_millis() / 10) as u64),
-            op::SYS_TIME => Return(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-            ),
+            op::SYS_TIME => Return(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
             op::SYS_ERRNO => Return(0),
             op::SYS_HEAPINFO => Return(match heapinfo(param, mem) {
                 Ok(()) => 0,
@@ -193,9 +185,7 @@ impl Semihosting {
                 // QEMU's convention (arm-compat-semi): only
                 // ADP_Stopped_ApplicationExit is a normal exit, with the
                 // subcode as the status; any other reason exits with 1.
-                Ok([ADP_STOPPED_APPLICATION_EXIT, subcode]) => {
-                    SemihostOutcome::Exit(subcode as i32)
-                }
+                Ok([ADP_STOPPED_APPLICATION_EXIT, subcode]) => SemihostOutcome::Exit(subcode as i32),
                 Ok([reason, subcode]) => {
                     tracing::info!(
                         reason = format_args!("{reason:#x}"),
@@ -234,10 +224,7 @@ impl Semihosting {
 }
 
 /// Reads `N` consecutive little-endian u64s at `addr`.
-fn read_words<const N: usize>(
-    mem: &mut dyn SemihostMemory,
-    addr: u64,
-) -> Result<[u64; N], BadGuestAddress> {
+fn read_words<const N: usize>(mem: &mut dyn SemihostMemory, addr: u64) -> Result<[u64; N], BadGuestAddress> {
     let mut out = [0u64; N];
     let mut b = [0u8; 8];
     for (i, w) in out.iter_mut().enumerate() {
@@ -288,18 +275,13 @@ fn read_prefix(mem: &mut dyn SemihostMemory, addr: u64, buf: &mut [u8]) -> usize
     done
 }
 
-fn write0(
-    addr: u64,
-    mem: &mut dyn SemihostMemory,
-    console: &mut dyn Write,
-) -> Result<(), BadGuestAddress> {
+fn write0(addr: u64, mem: &mut dyn SemihostMemory, console: &mut dyn Write) -> Result<(), BadGuestAddress> {
     let mut buf = [0u8; CHUNK as usize];
     let mut total = 0usize;
     while total < WRITE0_MAX {
-        let a = addr.checked_add(total as u64).ok_or(BadGuestAddress {
-            addr,
-            len: total + 1,
-        })?;
+        let a = addr
+            .checked_add(total as u64)
+            .ok_or(BadGuestAddress { addr, len: total + 1 })?;
         let want = ((CHUNK - a % CHUNK) as usize).min(WRITE0_MAX - total);
         let got = read_prefix(mem, a, &mut buf[..want]);
         if let Some(nul) = buf[..got].iter().position(|&b| b == 0) {
@@ -324,13 +306,7 @@ fn write0(
 
 /// SYS_WRITE: returns the number of bytes *not* written (0 on success), or
 /// -1 for a handle other than stdout/stderr.
-fn sys_write(
-    handle: u64,
-    buf: u64,
-    len: u64,
-    mem: &mut dyn SemihostMemory,
-    console: &mut dyn Write,
-) -> u64 {
+fn sys_write(handle: u64, buf: u64, len: u64, mem: &mut dyn SemihostMemory, console: &mut dyn Write) -> u64 {
     if !matches!(handle, 1 | 2) {
         return MINUS_ONE;
     }
@@ -390,12 +366,7 @@ mod tests {
         GuestRam::with_region("dram", BASE, SIZE).unwrap()
     }
 
-    fn call(
-        sh: &mut Semihosting,
-        ram: &mut GuestRam,
-        op: u64,
-        param: u64,
-    ) -> (SemihostOutcome, Vec<u8>) {
+    fn call(sh: &mut Semihosting, ram: &mut GuestRam, op: u64, param: u64) -> (SemihostOutcome, Vec<u8>) {
         let mut out = Vec::new();
         let r = sh.handle(op, param, ram, &mut out);
         (r, out)
@@ -416,10 +387,7 @@ mod tests {
             (SemihostOutcome::Return(0), b"k".to_vec())
         );
         // w0 only: upper bits of x0 are ignored.
-        assert_eq!(
-            call(&mut sh, &mut ram, 0xdead_0000_0000_0003, BASE + 5).1,
-            b"k"
-        );
+        assert_eq!(call(&mut sh, &mut ram, 0xdead_0000_0000_0003, BASE + 5).1, b"k");
         assert_eq!(
             call(&mut sh, &mut ram, op::SYS_WRITEC, 0),
             (SemihostOutcome::Return(MINUS_ONE), vec![])
@@ -429,8 +397,7 @@ mod tests {
     #[test]
     fn write0() {
         let (mut sh, mut ram) = (Semihosting::new(), ram());
-        ram.write_bytes(BASE + 0x100, b"hello, world\n\0junk")
-            .unwrap();
+        ram.write_bytes(BASE + 0x100, b"hello, world\n\0junk").unwrap();
         assert_eq!(
             call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + 0x100),
             (SemihostOutcome::Return(0), b"hello, world\n".to_vec())
@@ -438,15 +405,9 @@ mod tests {
         // A long string crossing several chunks.
         let long: Vec<u8> = (0..1000).map(|i| b'a' + (i % 26) as u8).collect();
         ram.write_bytes(BASE + 0x1003, &long).unwrap();
-        assert_eq!(
-            call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + 0x1003).1,
-            long
-        );
+        assert_eq!(call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + 0x1003).1, long);
         // Empty string.
-        assert_eq!(
-            call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + 0x2000).1,
-            b""
-        );
+        assert_eq!(call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + 0x2000).1, b"");
         // Unmapped pointer.
         assert_eq!(
             call(&mut sh, &mut ram, op::SYS_WRITE0, 0x10),
@@ -454,10 +415,7 @@ mod tests {
         );
         // A string ending exactly at the last byte of RAM, and one running off it.
         ram.write_bytes(BASE + SIZE - 4, b"end\0").unwrap();
-        assert_eq!(
-            call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + SIZE - 4).1,
-            b"end"
-        );
+        assert_eq!(call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + SIZE - 4).1, b"end");
         ram.write_bytes(BASE + SIZE - 4, b"over").unwrap();
         assert_eq!(
             call(&mut sh, &mut ram, op::SYS_WRITE0, BASE + SIZE - 4),
@@ -548,39 +506,23 @@ mod tests {
             put_words(&mut ram, BASE, &[ADP_STOPPED_APPLICATION_EXIT, 0]);
             assert_eq!(call(&mut sh, &mut ram, o, BASE).0, SemihostOutcome::Exit(0));
             put_words(&mut ram, BASE, &[ADP_STOPPED_APPLICATION_EXIT, 42]);
-            assert_eq!(
-                call(&mut sh, &mut ram, o, BASE).0,
-                SemihostOutcome::Exit(42)
-            );
+            assert_eq!(call(&mut sh, &mut ram, o, BASE).0, SemihostOutcome::Exit(42));
             // Truncated to 32 bits.
-            put_words(
-                &mut ram,
-                BASE,
-                &[ADP_STOPPED_APPLICATION_EXIT, 0x1_ffff_ffff],
-            );
-            assert_eq!(
-                call(&mut sh, &mut ram, o, BASE).0,
-                SemihostOutcome::Exit(-1)
-            );
+            put_words(&mut ram, BASE, &[ADP_STOPPED_APPLICATION_EXIT, 0x1_ffff_ffff]);
+            assert_eq!(call(&mut sh, &mut ram, o, BASE).0, SemihostOutcome::Exit(-1));
             // ADP_Stopped_RunTimeErrorUnknown and friends: status 1.
             put_words(&mut ram, BASE, &[0x20023, 0]);
             assert_eq!(call(&mut sh, &mut ram, o, BASE).0, SemihostOutcome::Exit(1));
             // Unreadable block.
             assert_eq!(call(&mut sh, &mut ram, o, 0).0, SemihostOutcome::Exit(1));
-            assert_eq!(
-                call(&mut sh, &mut ram, o, BASE + SIZE - 8).0,
-                SemihostOutcome::Exit(1)
-            );
+            assert_eq!(call(&mut sh, &mut ram, o, BASE + SIZE - 8).0, SemihostOutcome::Exit(1));
         }
     }
 
     #[test]
     fn clock_time_errno() {
         let (mut sh, mut ram) = (Semihosting::new(), ram());
-        assert_eq!(
-            call(&mut sh, &mut ram, op::SYS_ERRNO, 0).0,
-            SemihostOutcome::Return(0)
-        );
+        assert_eq!(call(&mut sh, &mut ram, op::SYS_ERRNO, 0).0, SemihostOutcome::Return(0));
         let SemihostOutcome::Return(t) = call(&mut sh, &mut ram, op::SYS_TIME, 0).0 else {
             panic!()
         };
@@ -661,10 +603,7 @@ mod tests {
     fn unknown_op_returns_minus_one_and_warns_once() {
         let (mut sh, mut ram) = (Semihosting::new(), ram());
         for _ in 0..3 {
-            assert_eq!(
-                call(&mut sh, &mut ram, 0x0e, 0).0,
-                SemihostOutcome::Return(MINUS_ONE)
-            );
+            assert_eq!(call(&mut sh, &mut ram, 0x0e, 0).0, SemihostOutcome::Return(MINUS_ONE));
         }
         assert_eq!(sh.warned, [0x0e]);
     }
@@ -675,9 +614,6 @@ mod tests {
         bus.ram_mut().write_bytes(BASE, b"bus\0").unwrap();
         let mut out = Vec::new();
         let r = Semihosting::new().handle(op::SYS_WRITE0, BASE, &mut bus, &mut out);
-        assert_eq!(
-            (r, out.as_slice()),
-            (SemihostOutcome::Return(0), &b"bus"[..])
-        );
+        assert_eq!((r, out.as_slice()), (SemihostOutcome::Return(0), &b"bus"[..]));
     }
 }
