@@ -40,7 +40,9 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
         .string("model", &spec.model)
         .prop("compatible", PropValue::Strings(spec.compatible.clone()));
 
-    let mut cpus = Node::new("cpus").cells("#address-cells", &[1]).cells("#size-cells", &[0]);
+    let mut cpus = Node::new("cpus")
+        .cells("#address-cells", &[1])
+        .cells("#size-cells", &[0]);
     let compatible = format!("arm,{}", spec.cpus.model);
     for i in 0..spec.cpus.count {
         let aff = mpidr_affinity(i);
@@ -56,7 +58,9 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
 
     for r in &spec.memory {
         root = root.child(
-            Node::with_unit("memory", r.base).string("device_type", "memory").reg64(&[(r.base, r.size)]),
+            Node::with_unit("memory", r.base)
+                .string("device_type", "memory")
+                .reg64(&[(r.base, r.size)]),
         );
     }
 
@@ -90,7 +94,9 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
     }
     match stdout_path {
         Some(path) => chosen = chosen.string("stdout-path", &path),
-        None => tracing::warn!(stdout = %spec.chosen.stdout, "no device node for the stdout device; /chosen has no stdout-path"),
+        None => {
+            tracing::warn!(stdout = %spec.chosen.stdout, "no device node for the stdout device; /chosen has no stdout-path")
+        }
     }
     if let Some((start, end)) = boot.initrd {
         chosen = chosen
@@ -102,7 +108,9 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
 
 /// Whether `node` or a descendant refers to `label`.
 fn references(node: &Node, label: &str) -> bool {
-    node.props.iter().any(|(_, v)| matches!(v, PropValue::PhandleRefs(l) if l.iter().any(|l| l == label)))
+    node.props
+        .iter()
+        .any(|(_, v)| matches!(v, PropValue::PhandleRefs(l) if l.iter().any(|l| l == label)))
         || node.children.iter().any(|c| references(c, label))
 }
 
@@ -165,7 +173,11 @@ fn phandles(root: &Node) -> Result<HashMap<String, (u32, String)>, DtbError> {
         }
         if let Some(label) = &n.label {
             if let Some((_, first)) = out.get(label) {
-                return Err(DtbError::DuplicateLabel { label: label.clone(), first: first.clone(), second: path });
+                return Err(DtbError::DuplicateLabel {
+                    label: label.clone(),
+                    first: first.clone(),
+                    second: path,
+                });
             }
             let next = out.len() as u32 + 1;
             out.insert(label.clone(), (next, path.clone()));
@@ -183,10 +195,17 @@ fn phandles(root: &Node) -> Result<HashMap<String, (u32, String)>, DtbError> {
 /// Renders `root` as a flattened device tree blob (version 17).
 pub fn to_dtb(root: &Node) -> Result<Vec<u8>, DtbError> {
     let phandles = phandles(root)?;
-    let mut w = vm_fdt::FdtWriter::new()
-        .map_err(|source| DtbError::Writer { node: "/".into(), prop: None, source })?;
+    let mut w = vm_fdt::FdtWriter::new().map_err(|source| DtbError::Writer {
+        node: "/".into(),
+        prop: None,
+        source,
+    })?;
     write_node(&mut w, root, "", "/", &phandles)?;
-    w.finish().map_err(|source| DtbError::Writer { node: "/".into(), prop: None, source })
+    w.finish().map_err(|source| DtbError::Writer {
+        node: "/".into(),
+        prop: None,
+        source,
+    })
 }
 
 fn write_node(
@@ -196,7 +215,11 @@ fn write_node(
     path: &str,
     phandles: &HashMap<String, (u32, String)>,
 ) -> Result<(), DtbError> {
-    let node_err = |source| DtbError::Writer { node: path.to_string(), prop: None, source };
+    let node_err = |source| DtbError::Writer {
+        node: path.to_string(),
+        prop: None,
+        source,
+    };
     let handle = w.begin_node(name).map_err(node_err)?;
     for (prop, value) in &n.props {
         let bytes = match value {
@@ -221,14 +244,20 @@ fn write_node(
             }
             other => value_bytes(other),
         };
-        w.property(prop, &bytes)
-            .map_err(|source| DtbError::Writer { node: path.to_string(), prop: Some(prop.clone()), source })?;
+        w.property(prop, &bytes).map_err(|source| DtbError::Writer {
+            node: path.to_string(),
+            prop: Some(prop.clone()),
+            source,
+        })?;
     }
     if let Some(label) = &n.label {
         // `phandles` holds every label in the tree.
         let ph = phandles.get(label).map_or(0, |(ph, _)| *ph);
-        w.property_phandle(ph)
-            .map_err(|source| DtbError::Writer { node: path.to_string(), prop: Some("phandle".into()), source })?;
+        w.property_phandle(ph).map_err(|source| DtbError::Writer {
+            node: path.to_string(),
+            prop: Some("phandle".into()),
+            source,
+        })?;
     }
     for c in &n.children {
         write_node(w, c, &c.name, &child_path(path, &c.name), phandles)?;
@@ -277,7 +306,11 @@ pub fn to_dts(root: &Node) -> String {
 
 fn dts_node(out: &mut String, n: &Node, depth: usize, phandles: &HashMap<&str, u32>) {
     let indent = "\t".repeat(depth);
-    let name = if depth == 0 && (n.name.is_empty() || n.name == "/") { "/" } else { n.name.as_str() };
+    let name = if depth == 0 && (n.name.is_empty() || n.name == "/") {
+        "/"
+    } else {
+        n.name.as_str()
+    };
     let label = n.label.as_ref().map(|l| format!("{l}: ")).unwrap_or_default();
     let _ = writeln!(out, "{indent}{label}{name} {{");
     for (prop, value) in &n.props {
@@ -300,11 +333,17 @@ fn dts_prop(name: &str, v: &PropValue) -> String {
     let value = match v {
         PropValue::Empty => return format!("{name};"),
         PropValue::Cells(c) => {
-            format!("<{}>", c.iter().map(|c| format!("{c:#04x}")).collect::<Vec<_>>().join(" "))
+            format!(
+                "<{}>",
+                c.iter().map(|c| format!("{c:#04x}")).collect::<Vec<_>>().join(" ")
+            )
         }
         PropValue::Strings(s) => s.iter().map(|s| dts_string(s)).collect::<Vec<_>>().join(", "),
         PropValue::Bytes(b) => {
-            format!("[{}]", b.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
+            format!(
+                "[{}]",
+                b.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+            )
         }
         PropValue::PhandleRefs(l) => {
             format!("<{}>", l.iter().map(|l| format!("&{l}")).collect::<Vec<_>>().join(" "))
@@ -379,7 +418,9 @@ mod tests {
 
     #[test]
     fn duplicate_label_is_an_error() {
-        let root = Node::new("").child(Node::new("a").labelled("x")).child(Node::new("b").labelled("x"));
+        let root = Node::new("")
+            .child(Node::new("a").labelled("x"))
+            .child(Node::new("b").labelled("x"));
         let e = to_dtb(&root).unwrap_err().to_string();
         assert_eq!(e, "label `x` is on both /a and /b");
     }
@@ -387,8 +428,14 @@ mod tests {
     #[test]
     fn writer_errors_name_node_and_property() {
         let root = Node::new("").child(Node::new("a").string("bad", "x\0y"));
-        assert_eq!(to_dtb(&root).unwrap_err().to_string(), format!("/a: property `bad`: {}", vm_fdt::Error::InvalidString));
+        assert_eq!(
+            to_dtb(&root).unwrap_err().to_string(),
+            format!("/a: property `bad`: {}", vm_fdt::Error::InvalidString)
+        );
         let root = Node::new("").child(Node::new("9bad"));
-        assert_eq!(to_dtb(&root).unwrap_err().to_string(), format!("/9bad: {}", vm_fdt::Error::InvalidNodeName));
+        assert_eq!(
+            to_dtb(&root).unwrap_err().to_string(),
+            format!("/9bad: {}", vm_fdt::Error::InvalidNodeName)
+        );
     }
 }

@@ -16,11 +16,11 @@
 
 pub mod fdt_out;
 pub mod loader;
-pub mod schema;
 pub mod machine;
+pub mod schema;
 
 pub use fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError};
 pub use schema::{
-    builtin_board, builtin_boards, load_board_file, mpidr_affinity, parse_board, resolve_board,
-    BoardError, BoardSpec, ChosenSpec, CpuSpec, DeviceSpec, MemoryRegion, Pl011Spec, MAX_CPUS,
+    builtin_board, builtin_boards, load_board_file, mpidr_affinity, parse_board, resolve_board, BoardError, BoardSpec,
+    ChosenSpec, CpuSpec, DeviceSpec, MemoryRegion, Pl011Spec, MAX_CPUS,
 };

@@ -245,7 +245,11 @@ impl Machine {
         let n = board.cpus.count as usize;
         let cpus: Vec<Cpu> = (0..n)
             .map(|i| {
-                let mut c = Cpu::new(i, CpuConfig::cortex_a57(i), image.entry);
+                let mut c = Cpu::new(
+                    i,
+                    CpuConfig::cortex_a57(crate::schema::mpidr_affinity(i as u32)),
+                    image.entry,
+                );
                 if i == 0 {
                     c.x[0] = layout.dtb.start;
                 }

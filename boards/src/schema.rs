@@ -163,7 +163,13 @@ impl DeviceSpec {
     /// entry) each one's base was given in, for error positions.
     fn windows(&self) -> Vec<(&'static str, MmioRegion)> {
         match self {
-            DeviceSpec::Pl011(d) => vec![("base", MmioRegion { base: d.base, size: d.size })],
+            DeviceSpec::Pl011(d) => vec![(
+                "base",
+                MmioRegion {
+                    base: d.base,
+                    size: d.size,
+                },
+            )],
         }
     }
 
@@ -182,9 +188,27 @@ impl DeviceSpec {
 
 impl PartialEq for BoardSpec {
     fn eq(&self, o: &Self) -> bool {
-        let BoardSpec { name, model, compatible, cpus, memory, devices, chosen, origin: _, locs: _ } = self;
+        let BoardSpec {
+            name,
+            model,
+            compatible,
+            cpus,
+            memory,
+            devices,
+            chosen,
+            origin: _,
+            locs: _,
+        } = self;
         (name, model, compatible, cpus, memory, devices, chosen)
-            == (&o.name, &o.model, &o.compatible, &o.cpus, &o.memory, &o.devices, &o.chosen)
+            == (
+                &o.name,
+                &o.model,
+                &o.compatible,
+                &o.cpus,
+                &o.memory,
+                &o.devices,
+                &o.chosen,
+            )
     }
 }
 
@@ -195,8 +219,11 @@ impl BoardSpec {
     }
 
     /// The main RAM region (the first one), which `-m` resizes.
+    ///
+    /// # Panics
+    ///
+    /// If `memory` was emptied after parsing; a parsed board always has RAM.
     pub fn ram(&self) -> &MemoryRegion {
-        // Validation guarantees at least one region.
         &self.memory[0]
     }
 
@@ -209,7 +236,14 @@ impl BoardSpec {
     /// unchanged and the message names `-m`.
     pub fn set_ram_size(&mut self, size: u64) -> Result<(), BoardError> {
         let mut next = self.clone();
-        next.memory[0].size = size;
+        let Some(ram) = next.memory.first_mut() else {
+            return Err(BoardError::Override {
+                option: "-m",
+                value: format!("{size:#x}"),
+                message: "the board has no RAM region to resize".into(),
+            });
+        };
+        ram.size = size;
         match next.validate() {
             Ok(()) => {
                 *self = next;
@@ -316,8 +350,10 @@ pub fn builtin_board(name: &str) -> Option<&'static str> {
 
 /// Reads and parses a board file.
 pub fn load_board_file(path: &Path) -> Result<BoardSpec, BoardError> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|source| BoardError::Io { path: path.to_path_buf(), source })?;
+    let src = std::fs::read_to_string(path).map_err(|source| BoardError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_board(&src, &path.display().to_string())
 }
 
@@ -337,21 +373,33 @@ pub fn resolve_board(arg: &str) -> Result<BoardSpec, BoardError> {
 /// Parses and validates a board description. `origin` names the source in
 /// error messages (usually the file path).
 pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
-    let options = ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+    let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
     let mut spec: BoardSpec = options.from_str(src).map_err(|e| {
-        let mut at = locate::Pos { line: e.span.start.line, col: e.span.start.col };
+        let mut at = locate::Pos {
+            line: e.span.start.line,
+            col: e.span.start.col,
+        };
         if let ron::Error::MissingStructField { .. } = e.code {
             // ron points at the closing paren; the entry's start reads better.
             at = locate::scan(src).struct_closed_at(at).unwrap_or(at);
         }
-        BoardError::At { origin: origin.to_string(), line: at.line, col: at.col, message: ron_message(&e.code) }
+        BoardError::At {
+            origin: origin.to_string(),
+            line: at.line,
+            col: at.col,
+            message: ron_message(&e.code),
+        }
     })?;
     spec.origin = origin.to_string();
     spec.locs = locate::scan(src);
     spec.validate().map_err(|p| {
         let pos = spec.locs.find(&p.at);
-        BoardError::At { origin: origin.to_string(), line: pos.line, col: pos.col, message: p.message }
+        BoardError::At {
+            origin: origin.to_string(),
+            line: pos.line,
+            col: pos.col,
+            message: p.message,
+        }
     })?;
     Ok(spec)
 }
@@ -369,10 +417,18 @@ fn ron_message(code: &ron::Error) -> String {
             format!("unknown device kind `{found}` (known kinds: {})", list(expected))
         }
         ron::Error::NoSuchEnumVariant { expected, found, outer } => {
-            format!("unknown variant `{found}`{} (expected one of {})", within(outer), list(expected))
+            format!(
+                "unknown variant `{found}`{} (expected one of {})",
+                within(outer),
+                list(expected)
+            )
         }
         ron::Error::NoSuchStructField { expected, found, outer } => {
-            format!("unknown field `{found}`{} (expected one of {})", within(outer), list(expected))
+            format!(
+                "unknown field `{found}`{} (expected one of {})",
+                within(outer),
+                list(expected)
+            )
         }
         ron::Error::MissingStructField { field, outer } => {
             format!("missing field `{field}`{}", within(outer))
@@ -410,7 +466,10 @@ struct Problem {
 }
 
 fn problem(at: impl Into<String>, message: impl Into<String>) -> Result<(), Problem> {
-    Err(Problem { at: at.into(), message: message.into() })
+    Err(Problem {
+        at: at.into(),
+        message: message.into(),
+    })
 }
 
 /// One address window with what it belongs to, for overlap checks.
@@ -452,7 +511,13 @@ impl BoardSpec {
 
     fn validate(&self) -> Result<(), Problem> {
         if !valid_name(&self.name) {
-            return problem("name", format!("board name {:?} must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter", self.name));
+            return problem(
+                "name",
+                format!(
+                    "board name {:?} must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter",
+                    self.name
+                ),
+            );
         }
         if self.model.is_empty() || self.model.contains('\0') {
             return problem("model", "`model` must be a non-empty string without NUL characters");
@@ -462,18 +527,37 @@ impl BoardSpec {
         }
         for (i, c) in self.compatible.iter().enumerate() {
             if c.is_empty() || c.contains('\0') {
-                return problem(format!("compatible[{i}]"), "compatible strings must be non-empty and contain no NUL characters");
+                return problem(
+                    format!("compatible[{i}]"),
+                    "compatible strings must be non-empty and contain no NUL characters",
+                );
             }
         }
         if !(1..=MAX_CPUS).contains(&self.cpus.count) {
-            return problem("cpus.count", format!("the CPU count must be between 1 and {MAX_CPUS}, not {}", self.cpus.count));
+            return problem(
+                "cpus.count",
+                format!(
+                    "the CPU count must be between 1 and {MAX_CPUS}, not {}",
+                    self.cpus.count
+                ),
+            );
         }
         let m = &self.cpus.model;
-        if m.is_empty() || !m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return problem("cpus.model", format!("CPU model {m:?} must be lower-case letters, digits and `-`, e.g. \"cortex-a57\""));
+        if m.is_empty()
+            || !m
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return problem(
+                "cpus.model",
+                format!("CPU model {m:?} must be lower-case letters, digits and `-`, e.g. \"cortex-a57\""),
+            );
         }
         if self.memory.is_empty() {
-            return problem("memory", "`memory` must list at least one RAM region (the first is the main RAM)");
+            return problem(
+                "memory",
+                "`memory` must list at least one RAM region (the first is the main RAM)",
+            );
         }
 
         let mut windows = Vec::new();
@@ -481,18 +565,44 @@ impl BoardSpec {
             let entry = format!("memory[{i}]");
             self.check_name(&entry, &r.name)?;
             if r.size == 0 {
-                return problem(format!("{entry}.size"), format!("memory region `{}` has size 0", r.name));
+                return problem(
+                    format!("{entry}.size"),
+                    format!("memory region `{}` has size 0", r.name),
+                );
             }
             if r.base.checked_add(r.size).is_none() {
-                return problem(format!("{entry}.size"), format!("memory region `{}` {} runs past the end of the address space", r.name, range(r.base, r.size)));
+                return problem(
+                    format!("{entry}.size"),
+                    format!(
+                        "memory region `{}` {} runs past the end of the address space",
+                        r.name,
+                        range(r.base, r.size)
+                    ),
+                );
             }
             if r.base % RAM_ALIGN != 0 {
-                return problem(format!("{entry}.base"), format!("memory region `{}` base {:#x} is not 64 KiB aligned", r.name, r.base));
+                return problem(
+                    format!("{entry}.base"),
+                    format!("memory region `{}` base {:#x} is not 64 KiB aligned", r.name, r.base),
+                );
             }
             if r.size % RAM_ALIGN != 0 {
-                return problem(format!("{entry}.size"), format!("memory region `{}` size {:#x} is not a multiple of 64 KiB", r.name, r.size));
+                return problem(
+                    format!("{entry}.size"),
+                    format!(
+                        "memory region `{}` size {:#x} is not a multiple of 64 KiB",
+                        r.name, r.size
+                    ),
+                );
             }
-            windows.push(Window { what: "memory region".into(), name: r.name.clone(), base_at: format!("{entry}.base"), entry, base: r.base, size: r.size });
+            windows.push(Window {
+                what: "memory region".into(),
+                name: r.name.clone(),
+                base_at: format!("{entry}.base"),
+                entry,
+                base: r.base,
+                size: r.size,
+            });
         }
 
         for (i, d) in self.devices.iter().enumerate() {
@@ -501,19 +611,49 @@ impl BoardSpec {
             for (field, w) in d.windows() {
                 let size_field = field.replace("base", "size");
                 if w.size == 0 {
-                    return problem(format!("{entry}.{size_field}"), format!("device `{}` has size 0", d.name()));
+                    return problem(
+                        format!("{entry}.{size_field}"),
+                        format!("device `{}` has size 0", d.name()),
+                    );
                 }
                 if w.base.checked_add(w.size).is_none() {
-                    return problem(format!("{entry}.{size_field}"), format!("device `{}` {} runs past the end of the address space", d.name(), range(w.base, w.size)));
+                    return problem(
+                        format!("{entry}.{size_field}"),
+                        format!(
+                            "device `{}` {} runs past the end of the address space",
+                            d.name(),
+                            range(w.base, w.size)
+                        ),
+                    );
                 }
-                let align = w.size.checked_next_power_of_two().unwrap_or(DEVICE_ALIGN).min(DEVICE_ALIGN);
+                let align = w
+                    .size
+                    .checked_next_power_of_two()
+                    .unwrap_or(DEVICE_ALIGN)
+                    .min(DEVICE_ALIGN);
                 if w.base % align != 0 {
-                    return problem(format!("{entry}.{field}"), format!("device `{}` base {:#x} is not aligned to {align:#x}", d.name(), w.base));
+                    return problem(
+                        format!("{entry}.{field}"),
+                        format!("device `{}` base {:#x} is not aligned to {align:#x}", d.name(), w.base),
+                    );
                 }
-                windows.push(Window { what: "device".into(), name: d.name().to_string(), entry: entry.clone(), base_at: format!("{entry}.{field}"), base: w.base, size: w.size });
+                windows.push(Window {
+                    what: "device".into(),
+                    name: d.name().to_string(),
+                    entry: entry.clone(),
+                    base_at: format!("{entry}.{field}"),
+                    base: w.base,
+                    size: w.size,
+                });
             }
             if !d.interrupts().is_empty() {
-                return problem(format!("{entry}.interrupts"), format!("device `{}` lists interrupts, but this board has no interrupt controller to deliver them", d.name()));
+                return problem(
+                    format!("{entry}.interrupts"),
+                    format!(
+                        "device `{}` lists interrupts, but this board has no interrupt controller to deliver them",
+                        d.name()
+                    ),
+                );
             }
         }
 
@@ -527,7 +667,10 @@ impl BoardSpec {
         }
         for (j, (name, entry)) in names.iter().enumerate() {
             if let Some((_, first)) = names[..j].iter().find(|(n, _)| n == name) {
-                return problem(format!("{entry}.name"), format!("name `{name}` is already used at {}", self.here(first)));
+                return problem(
+                    format!("{entry}.name"),
+                    format!("name `{name}` is already used at {}", self.here(first)),
+                );
             }
         }
 
@@ -538,7 +681,13 @@ impl BoardSpec {
                         b.base_at.clone(),
                         format!(
                             "{} `{}` {} overlaps {} `{}` {} (defined at {})",
-                            b.what, b.name, range(b.base, b.size), a.what, a.name, range(a.base, a.size), self.here(&a.entry)
+                            b.what,
+                            b.name,
+                            range(b.base, b.size),
+                            a.what,
+                            a.name,
+                            range(a.base, a.size),
+                            self.here(&a.entry)
                         ),
                     );
                 }
@@ -567,7 +716,10 @@ impl BoardSpec {
         if valid_name(name) {
             Ok(())
         } else {
-            problem(format!("{entry}.name"), format!("name {name:?} must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter"))
+            problem(
+                format!("{entry}.name"),
+                format!("name {name:?} must be 1-31 ASCII letters, digits, `_` or `-`, starting with a letter"),
+            )
         }
     }
 }
@@ -651,7 +803,10 @@ pub(crate) mod locate {
             parens: Vec::new(),
         };
         s.value(String::new(), 0);
-        SourceMap { map: s.map, parens: s.parens }
+        SourceMap {
+            map: s.map,
+            parens: s.parens,
+        }
     }
 
     fn is_ident_char(c: char) -> bool {
@@ -688,7 +843,10 @@ pub(crate) mod locate {
         }
 
         fn pos(&self) -> Pos {
-            Pos { line: self.line, col: self.col }
+            Pos {
+                line: self.line,
+                col: self.col,
+            }
         }
 
         fn skip_trivia(&mut self) {

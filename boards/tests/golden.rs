@@ -13,25 +13,12 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use boards::{device_tree, resolve_board, to_dtb, to_dts, BootInfo, BoardSpec, DeviceSpec};
-use soc::device::Device;
+use boards::{device_tree, resolve_board, to_dtb, to_dts, BoardSpec, BootInfo};
 use soc::dt::Node;
 
-/// The board's devices, as the machine will build them (output discarded).
-fn devices(spec: &BoardSpec) -> Vec<Box<dyn Device>> {
-    spec.devices
-        .iter()
-        .map(|d| match d {
-            DeviceSpec::Pl011(p) => {
-                Box::new(soc::Pl011::new(&p.name, p.base, p.size, Box::new(std::io::sink()))) as Box<dyn Device>
-            }
-            other => panic!("test helper does not know {other}"),
-        })
-        .collect()
-}
-
+/// The tree the machine hands its guest (devices built by the machine).
 fn tree(spec: &BoardSpec, boot: &BootInfo) -> Node {
-    device_tree(spec, &devices(spec), boot)
+    boards::machine::board_device_tree(spec, boot)
 }
 
 fn virt() -> BoardSpec {
@@ -68,7 +55,11 @@ fn check_golden(name: &str, actual: &str) {
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run with PREBOARD_BLESS=1 to create it)", path.display()));
     if expected != actual {
-        let line = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         panic!(
             "{} differs from the output, first at line {}:\n  golden: {:?}\n  actual: {:?}\n\
              --- full output ---\n{actual}\n(if the change is intended: PREBOARD_BLESS=1 cargo test -p boards --test golden)",
@@ -88,7 +79,10 @@ fn parse_hex(text: &str) -> Vec<u8> {
         .filter(|c| !c.is_whitespace())
         .collect();
     assert!(digits.len() % 2 == 0, "odd number of hex digits");
-    (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap()).collect()
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn be32(b: &[u8], off: usize) -> u32 {
@@ -96,7 +90,10 @@ fn be32(b: &[u8], off: usize) -> u32 {
 }
 
 fn words(b: &[u8]) -> String {
-    b.chunks(4).map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect::<Vec<_>>().join(" ")
+    b.chunks(4)
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A property value as a comment: strings if it reads as strings, else cells
@@ -107,15 +104,20 @@ fn describe(v: &[u8]) -> String {
         return String::new();
     }
     if v.last() == Some(&0) && v[..v.len() - 1].split(|&b| b == 0).all(printable) {
-        let parts: Vec<String> =
-            v[..v.len() - 1].split(|&b| b == 0).map(|s| format!("{:?}", String::from_utf8_lossy(s))).collect();
+        let parts: Vec<String> = v[..v.len() - 1]
+            .split(|&b| b == 0)
+            .map(|s| format!("{:?}", String::from_utf8_lossy(s)))
+            .collect();
         return format!(" = {}", parts.join(", "));
     }
     if v.len() % 4 == 0 {
         let cells: Vec<String> = v.chunks(4).map(|c| format!("{:#04x}", be32(c, 0))).collect();
         return format!(" = <{}>", cells.join(" "));
     }
-    format!(" = [{}]", v.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
+    format!(
+        " = [{}]",
+        v.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    )
 }
 
 /// Annotated hex dump of a DTB: one line per header field, reservation
@@ -131,8 +133,16 @@ fn annotate(dtb: &[u8], title: &str) -> String {
         }
     }
     let fields = [
-        "magic", "totalsize", "off_dt_struct", "off_dt_strings", "off_mem_rsvmap", "version",
-        "last_comp_version", "boot_cpuid_phys", "size_dt_strings", "size_dt_struct",
+        "magic",
+        "totalsize",
+        "off_dt_struct",
+        "off_dt_strings",
+        "off_mem_rsvmap",
+        "version",
+        "last_comp_version",
+        "boot_cpuid_phys",
+        "size_dt_strings",
+        "size_dt_struct",
     ];
     let h: Vec<u32> = (0..fields.len()).map(|i| be32(dtb, i * 4)).collect();
     let (off_struct, off_strings, off_rsv) = (h[2] as usize, h[3] as usize, h[4] as usize);
@@ -155,7 +165,11 @@ fn annotate(dtb: &[u8], title: &str) -> String {
     loop {
         let entry = &dtb[pos..pos + 16];
         let end = entry.iter().all(|&b| b == 0);
-        let what = if end { "end".to_string() } else { format!("reserve {} size {}", words(&entry[..8]), words(&entry[8..])) };
+        let what = if end {
+            "end".to_string()
+        } else {
+            format!("reserve {} size {}", words(&entry[..8]), words(&entry[8..]))
+        };
         line(&mut out, entry, &what);
         pos += 16;
         if end {
@@ -208,7 +222,11 @@ fn annotate(dtb: &[u8], title: &str) -> String {
     let mut off = 0;
     while off < strings.len() {
         let len = strings[off..].iter().position(|&b| b == 0).unwrap() + 1;
-        line(&mut out, &strings[off..off + len], &format!("{off:#06x} {:?}", name_at(off)));
+        line(
+            &mut out,
+            &strings[off..off + len],
+            &format!("{off:#06x} {:?}", name_at(off)),
+        );
         off += len;
     }
     pos = off_strings + strings.len();
@@ -222,7 +240,11 @@ fn check_golden_dtb(name: &str, title: &str, dtb: &[u8]) {
     if !blessing() {
         let path = golden_dir().join(name);
         if let Ok(golden) = std::fs::read_to_string(&path) {
-            assert!(parse_hex(&golden) == dtb, "{} does not match the DTB byte for byte", path.display());
+            assert!(
+                parse_hex(&golden) == dtb,
+                "{} does not match the DTB byte for byte",
+                path.display()
+            );
         }
     }
     check_golden(name, &annotated);
@@ -285,7 +307,11 @@ fn fdt_crate_reads_virt() {
     let fdt = fdt::Fdt::new(&dtb).unwrap();
     assert_eq!(fdt.root().model(), "Preboard virt");
     assert_eq!(fdt.root().compatible().first(), "linux,dummy-virt");
-    let regions: Vec<_> = fdt.memory().regions().map(|r| (r.starting_address as usize, r.size)).collect();
+    let regions: Vec<_> = fdt
+        .memory()
+        .regions()
+        .map(|r| (r.starting_address as usize, r.size))
+        .collect();
     assert_eq!(regions, [(0x4000_0000, Some(128 << 20))]);
     let chosen = fdt.chosen();
     assert_eq!(chosen.bootargs(), None);
@@ -302,16 +328,31 @@ fn overrides_reach_the_device_tree() {
     let (spec, boot) = virt_loaded();
     let dtb = to_dtb(&tree(&spec, &boot)).unwrap();
     let fdt = fdt::Fdt::new(&dtb).unwrap();
-    let regions: Vec<_> = fdt.memory().regions().map(|r| (r.starting_address as usize, r.size)).collect();
+    let regions: Vec<_> = fdt
+        .memory()
+        .regions()
+        .map(|r| (r.starting_address as usize, r.size))
+        .collect();
     assert_eq!(regions, [(0x4000_0000, Some(1 << 30))]);
     let cpus: Vec<_> = fdt.cpus().map(|c| c.ids().first()).collect();
     assert_eq!(cpus, [0, 1, 2, 3]);
-    assert!(fdt.cpus().all(|c| c.property("compatible").unwrap().as_str() == Some("arm,cortex-a57")));
+    assert!(fdt
+        .cpus()
+        .all(|c| c.property("compatible").unwrap().as_str() == Some("arm,cortex-a57")));
     let chosen = fdt.chosen();
-    assert_eq!(chosen.bootargs(), Some("console=ttyAMA0 earlycon root=/dev/ram \"quoted\""));
+    assert_eq!(
+        chosen.bootargs(),
+        Some("console=ttyAMA0 earlycon root=/dev/ram \"quoted\"")
+    );
     let chosen_node = fdt.find_node("/chosen").unwrap();
-    assert_eq!(chosen_node.property("linux,initrd-start").unwrap().as_usize(), Some(0x4800_0000));
-    assert_eq!(chosen_node.property("linux,initrd-end").unwrap().as_usize(), Some(0x4812_3456));
+    assert_eq!(
+        chosen_node.property("linux,initrd-start").unwrap().as_usize(),
+        Some(0x4800_0000)
+    );
+    assert_eq!(
+        chosen_node.property("linux,initrd-end").unwrap().as_usize(),
+        Some(0x4812_3456)
+    );
 }
 
 #[test]
@@ -320,7 +361,12 @@ fn cpus_past_one_cluster_use_aff1() {
     spec.set_cpu_count(10).unwrap();
     let dtb = to_dtb(&tree(&spec, &BootInfo::default())).unwrap();
     let fdt = fdt::Fdt::new(&dtb).unwrap();
-    let names: Vec<_> = fdt.find_node("/cpus").unwrap().children().map(|c| c.name.to_string()).collect();
+    let names: Vec<_> = fdt
+        .find_node("/cpus")
+        .unwrap()
+        .children()
+        .map(|c| c.name.to_string())
+        .collect();
     assert_eq!(names[7..], ["cpu@7", "cpu@100", "cpu@101"]);
     let ids: Vec<_> = fdt.cpus().map(|c| c.ids().first()).collect();
     assert_eq!(ids[8..], [0x100, 0x101]);

@@ -247,10 +247,20 @@ fn optional_fields_and_small_devices() {
     let src = BASE
         .replacen("Board(", "(", 1)
         .replacen(", bootargs: \"console=ttyAMA0\"", "", 1)
-        .replacen("base: 0x0904_0000, size: 0x1000)", "base: 0x0a00_0200, size: 0x200, interrupts: [])", 1);
+        .replacen(
+            "base: 0x0904_0000, size: 0x1000)",
+            "base: 0x0a00_0200, size: 0x200, interrupts: [])",
+            1,
+        );
     let b = parse_board(&src, "test.ron").unwrap();
     assert_eq!(b.chosen.bootargs, "");
-    assert_eq!(b.devices[1].mmio(), [soc::device::MmioRegion { base: 0x0a00_0200, size: 0x200 }]);
+    assert_eq!(
+        b.devices[1].mmio(),
+        [soc::device::MmioRegion {
+            base: 0x0a00_0200,
+            size: 0x200
+        }]
+    );
     assert!(b.devices[1].interrupts().is_empty());
 }
 
@@ -275,9 +285,12 @@ fn positions_survive_comments_and_strings() {
     chosen: (stdout: "u0", bootargs: "a\"), b: ("),
 )
 "##;
-    assert_eq!(err(src), "test.ron:12:19: device `u1` base 0x9000800 is not aligned to 0x1000");
+    assert_eq!(
+        err(src),
+        "test.ron:12:19: device `u1` base 0x9000800 is not aligned to 0x1000"
+    );
     let missing = src.replacen("            size: 0x1000,\n", "", 1);
-    assert_eq!(err(&missing), "test.ron:9:62: missing field `size` in `Pl011`");
+    assert_eq!(err(&missing), "test.ron:9:61: missing field `size` in `Pl011`");
 }
 
 #[test]
@@ -287,9 +300,17 @@ fn builtin_virt() {
     assert_eq!(b.model, "Preboard virt");
     assert_eq!(b.compatible, ["linux,dummy-virt"]);
     assert_eq!((b.cpus.count, b.cpus.model.as_str()), (1, "cortex-a57"));
-    assert_eq!((b.ram().name.as_str(), b.ram().base, b.ram().size), ("ram", 0x4000_0000, 128 << 20));
-    let DeviceSpec::Pl011(uart) = &b.devices[0] else { panic!("virt's first device is not a PL011") };
-    assert_eq!((uart.name.as_str(), uart.base, uart.size), ("uart0", 0x0900_0000, 0x1000));
+    assert_eq!(
+        (b.ram().name.as_str(), b.ram().base, b.ram().size),
+        ("ram", 0x4000_0000, 128 << 20)
+    );
+    let DeviceSpec::Pl011(uart) = &b.devices[0] else {
+        panic!("virt's first device is not a PL011")
+    };
+    assert_eq!(
+        (uart.name.as_str(), uart.base, uart.size),
+        ("uart0", 0x0900_0000, 0x1000)
+    );
     assert_eq!(b.devices.len(), 1, "devices must not appear before they exist");
     assert_eq!(b.chosen.stdout, "uart0");
     assert!(builtin_board("nope").is_none());
@@ -306,15 +327,25 @@ fn resolve_board_paths_and_unknown_names() {
 
     std::fs::write(&path, edit("count: 2", "count: 0")).unwrap();
     let e = resolve_board(path.to_str().unwrap()).unwrap_err().to_string();
-    assert_eq!(e, format!("{}:5:19: the CPU count must be between 1 and 64, not 0", path.display()));
+    assert_eq!(
+        e,
+        format!("{}:5:19: the CPU count must be between 1 and 64, not 0", path.display())
+    );
 
     let missing = dir.path().join("absent.ron");
     let e = resolve_board(missing.to_str().unwrap()).unwrap_err();
     assert!(matches!(e, BoardError::Io { .. }), "{e}");
-    assert!(e.to_string().starts_with(&format!("cannot read board file {}: ", missing.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("cannot read board file {}: ", missing.display())),
+        "{e}"
+    );
 
     let e = resolve_board("virtt").unwrap_err().to_string();
-    assert_eq!(e, "unknown board `virtt`: not a builtin board (builtin: virt) and not a path to a .ron file");
+    assert_eq!(
+        e,
+        "unknown board `virtt`: not a builtin board (builtin: virt) and not a path to a .ron file"
+    );
 }
 
 #[test]
@@ -336,7 +367,11 @@ fn ram_override() {
     assert_eq!(b.ram().size, 2 << 30, "a failed override leaves the board unchanged");
 
     // RAM below a device: growing it runs into the device.
-    let src = BASE.replacen("base: 0x4000_0000, size: 0x0800_0000", "base: 0x0, size: 0x0800_0000", 1);
+    let src = BASE.replacen(
+        "base: 0x4000_0000, size: 0x0800_0000",
+        "base: 0x0, size: 0x0800_0000",
+        1,
+    );
     let mut low = parse_board(&src, "low.ron").unwrap();
     let e = low.set_ram_size(1 << 30).unwrap_err().to_string();
     assert_eq!(
@@ -351,8 +386,14 @@ fn cpu_override() {
     b.set_cpu_count(8).unwrap();
     assert_eq!(b.cpus.count, 8);
     b.set_cpu_count(64).unwrap();
-    assert_eq!(b.set_cpu_count(0).unwrap_err().to_string(), "--smp 0: the CPU count must be between 1 and 64, not 0");
-    assert_eq!(b.set_cpu_count(65).unwrap_err().to_string(), "--smp 65: the CPU count must be between 1 and 64, not 65");
+    assert_eq!(
+        b.set_cpu_count(0).unwrap_err().to_string(),
+        "--smp 0: the CPU count must be between 1 and 64, not 0"
+    );
+    assert_eq!(
+        b.set_cpu_count(65).unwrap_err().to_string(),
+        "--smp 65: the CPU count must be between 1 and 64, not 65"
+    );
     assert_eq!(b.cpus.count, 64);
 }
 
@@ -384,7 +425,9 @@ fn garbage_never_panics() {
     for n in 0..=chars.len() {
         check(&chars[..n].iter().collect::<String>());
     }
-    let junk = ['(', ')', '[', ']', '{', '}', ',', ':', '"', '\'', '/', '*', '#', 'r', '0', '-', 'x', '_', ' ', '\n', 'é', '\0'];
+    let junk = [
+        '(', ')', '[', '}', ',', ':', '"', '\'', '/', '*', '#', 'r', '0', '-', '\n', 'é', '\0',
+    ];
     for i in body_chars..chars.len() {
         let mut deleted = chars.clone();
         deleted.remove(i);
@@ -398,10 +441,31 @@ fn garbage_never_panics() {
             check(&inserted.iter().collect::<String>());
         }
     }
-    for deep in ["[".repeat(10_000), "(".repeat(10_000), format!("(name: {})", "Some(".repeat(5_000))] {
+    for deep in [
+        "[".repeat(10_000),
+        "(".repeat(10_000),
+        format!("(name: {})", "Some(".repeat(5_000)),
+    ] {
         check(&deep);
     }
-    for odd in ["\u{feff}", "\"", "r#\"", "/*", "Board(name: r##\"x\"#)", "(devices: [Pl011(interrupts: [1])])"] {
+    for odd in [
+        "\u{feff}",
+        "\"",
+        "r#\"",
+        "/*",
+        "Board(name: r##\"x\"#)",
+        "(devices: [Pl011(interrupts: [1])])",
+    ] {
         check(odd);
     }
+}
+
+/// The annotated example in README.md is a valid board, equal to virt.
+#[test]
+fn readme_example_parses() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```ron\n").expect("README has a ```ron block") + "```ron\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let example = parse_board(&readme[start..start + len], "README.md").unwrap();
+    assert_eq!(example, resolve_board("virt").unwrap());
 }

@@ -54,17 +54,16 @@ pub struct CpuConfig {
 }
 
 impl CpuConfig {
-    /// A Cortex-A57 (r1p0, MIDR as QEMU reports it) with affinity `index`.
-    pub fn cortex_a57(index: usize) -> Self {
-        CpuConfig { midr: 0x411f_d070, mpidr: mpidr_for(index), semihosting: true }
+    /// A Cortex-A57 (r1p0, MIDR as QEMU reports it) whose MPIDR_EL1
+    /// affinity fields are `affinity` (Aff3..Aff0 as in the device tree's
+    /// cpu `reg`); bit 31 (RES1) is added here.
+    pub fn cortex_a57(affinity: u64) -> Self {
+        CpuConfig {
+            midr: 0x411f_d070,
+            mpidr: (1 << 31) | affinity,
+            semihosting: true,
+        }
     }
-}
-
-/// MPIDR_EL1 for core `index`: Aff0 = index % 16, Aff1 = index / 16
-/// (clusters of 16, like QEMU `virt`), bit 31 RES1.
-pub fn mpidr_for(index: usize) -> u64 {
-    let i = index as u64;
-    (1 << 31) | ((i / 16) << 8) | (i % 16)
 }
 
 /// Size of the decoded-instruction cache (entries, a power of two).
@@ -107,7 +106,14 @@ impl Cpu {
             x: [0; 31],
             sp_el: [0; 4],
             pc: entry,
-            pstate: PState { nzcv: 0, daif: 0xf, el: 1, sp: true, il: false, ss: false },
+            pstate: PState {
+                nzcv: 0,
+                daif: 0xf,
+                el: 1,
+                sp: true,
+                il: false,
+                ss: false,
+            },
             sys,
             config,
             monitor: None,
