@@ -40,7 +40,10 @@ fn parse(text: &str) -> Vec<Row> {
         };
         let mut words = spec.split_whitespace();
         let name = words.next().unwrap_or_else(|| fail(line, "missing name")).to_string();
-        if !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
             fail(line, "row names are UPPER_SNAKE_CASE");
         }
         let mut bit: i32 = 32;
@@ -48,7 +51,9 @@ fn parse(text: &str) -> Vec<Row> {
         let mut fields = Vec::new();
         for w in words {
             if let Some((fname, width)) = w.split_once(':') {
-                let width: u32 = width.parse().unwrap_or_else(|_| fail(line, &format!("bad field width in `{w}`")));
+                let width: u32 = width
+                    .parse()
+                    .unwrap_or_else(|_| fail(line, &format!("bad field width in `{w}`")));
                 bit -= width as i32;
                 if bit < 0 || width == 0 {
                     fail(line, "pattern longer than 32 bits");
@@ -56,7 +61,11 @@ fn parse(text: &str) -> Vec<Row> {
                 if fields.iter().any(|f: &Field| f.name == fname) {
                     fail(line, &format!("field `{fname}` named twice"));
                 }
-                fields.push(Field { name: fname.to_string(), lsb: bit as u32, width });
+                fields.push(Field {
+                    name: fname.to_string(),
+                    lsb: bit as u32,
+                    width,
+                });
             } else {
                 for c in w.chars() {
                     bit -= 1;
@@ -94,7 +103,15 @@ fn parse(text: &str) -> Vec<Row> {
         if rows.iter().any(|r| r.name == name) {
             fail(line, &format!("row `{name}` defined twice"));
         }
-        rows.push(Row { name, line, mask, value, fields, examples, overrides });
+        rows.push(Row {
+            name,
+            line,
+            mask,
+            value,
+            fields,
+            examples,
+            overrides,
+        });
     }
     for r in &rows {
         for o in &r.overrides {
@@ -124,9 +141,19 @@ fn main() {
 
     o.push_str("/// Every row of the table, in match order.\npub static ROWS: &[Row] = &[\n");
     for r in &rows {
-        write!(o, "    Row {{ op: Op::{}, name: {:?}, line: {}, mask: {:#010x}, value: {:#010x}, fields: &[", r.name, r.name, r.line, r.mask, r.value).unwrap();
+        write!(
+            o,
+            "    Row {{ op: Op::{}, name: {:?}, line: {}, mask: {:#010x}, value: {:#010x}, fields: &[",
+            r.name, r.name, r.line, r.mask, r.value
+        )
+        .unwrap();
         for f in &r.fields {
-            write!(o, "Field {{ name: {:?}, lsb: {}, width: {} }}, ", f.name, f.lsb, f.width).unwrap();
+            write!(
+                o,
+                "Field {{ name: {:?}, lsb: {}, width: {} }}, ",
+                f.name, f.lsb, f.width
+            )
+            .unwrap();
         }
         o.push_str("], examples: &[");
         for e in &r.examples {
@@ -141,10 +168,19 @@ fn main() {
     o.push_str("];\n\n");
 
     o.push_str("/// One method per table row; arguments are the row's fields in pattern order.\n");
-    o.push_str("#[allow(clippy::too_many_arguments)]\npub trait Visitor {\n    /// What each method returns.\n    type Out;\n");
+    o.push_str(
+        "#[allow(clippy::too_many_arguments)]\npub trait Visitor {\n    /// What each method returns.\n    type Out;\n",
+    );
     for r in &rows {
         let args: Vec<String> = r.fields.iter().map(|f| format!("{}: u32", f.name)).collect();
-        writeln!(o, "    /// Row `{}`.\n    fn {}(&mut self, {}) -> Self::Out;", r.name, r.name.to_lowercase(), args.join(", ")).unwrap();
+        writeln!(
+            o,
+            "    /// Row `{}`.\n    fn {}(&mut self, {}) -> Self::Out;",
+            r.name,
+            r.name.to_lowercase(),
+            args.join(", ")
+        )
+        .unwrap();
     }
     o.push_str("}\n\n");
 
@@ -178,7 +214,14 @@ fn main() {
                 }
             })
             .collect();
-        writeln!(o, "        Op::{} => v.{}({}),", r.name, r.name.to_lowercase(), args.join(", ")).unwrap();
+        writeln!(
+            o,
+            "        Op::{} => v.{}({}),",
+            r.name,
+            r.name.to_lowercase(),
+            args.join(", ")
+        )
+        .unwrap();
     }
     o.push_str("    }\n}\n");
 

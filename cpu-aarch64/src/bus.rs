@@ -59,7 +59,10 @@ pub trait Bus {
     fn write(&mut self, req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError>;
     /// Fetches one instruction word at a 4-byte aligned `pa`.
     fn fetch(&mut self, cpu: usize, pa: PhysAddr) -> Result<u32, BusError> {
-        let req = Requester { cpu, kind: AccessKind::Fetch };
+        let req = Requester {
+            cpu,
+            kind: AccessKind::Fetch,
+        };
         self.read(req, pa, 4).map(|v| v as u32)
     }
 }

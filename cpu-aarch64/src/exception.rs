@@ -91,7 +91,9 @@ impl Exception {
             Exception::Svc(imm) => (ec::SVC64, u32::from(imm)),
             Exception::Brk(imm) => (ec::BRK64, u32::from(imm)),
             Exception::InstructionAbort { fault, .. } => (ec::IABT_LOWER + lower, fault.fsc()),
-            Exception::DataAbort { fault, write, .. } => (ec::DABT_LOWER + lower, fault.fsc() | (u32::from(write) << 6)),
+            Exception::DataAbort { fault, write, .. } => {
+                (ec::DABT_LOWER + lower, fault.fsc() | (u32::from(write) << 6))
+            }
             Exception::PcAlignment => (ec::PC_ALIGN, 0),
             Exception::SpAlignment => (ec::SP_ALIGN, 0),
             Exception::IllegalState => (ec::ILLEGAL_STATE, 0),

@@ -57,7 +57,14 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
     /// The address checks every data access makes before reaching the bus:
     /// alignment, then translation (identity with the MMU off, checked
     /// against the 48-bit physical address range).
-    fn data_address(&mut self, va: u64, size: u8, acc: MemAccess, write: bool, exclusive: bool) -> Result<PhysAddr, StopReason> {
+    fn data_address(
+        &mut self,
+        va: u64,
+        size: u8,
+        acc: MemAccess,
+        write: bool,
+        exclusive: bool,
+    ) -> Result<PhysAddr, StopReason> {
         let sctlr = self.cpu.sys.get(SysReg::SCTLR_EL1);
         let mmu_on = sctlr & sctlr::M != 0;
         // With the MMU off all data accesses are Device-nGnRnE, where an
@@ -65,16 +72,27 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         // accesses must always be aligned.
         let unaligned = va & (u64::from(size) - 1) != 0;
         if unaligned && (!mmu_on || sctlr & sctlr::A != 0 || acc.ordered || exclusive) {
-            return Err(self.fault(Exception::DataAbort { va, fault: Fault::Alignment, write }));
+            return Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::Alignment,
+                write,
+            }));
         }
         if va >> 48 != 0 {
-            return Err(self.fault(Exception::DataAbort { va, fault: Fault::AddressSize(0), write }));
+            return Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::AddressSize(0),
+                write,
+            }));
         }
         Ok(PhysAddr(va))
     }
 
     fn req(&self) -> Requester {
-        Requester { cpu: self.cpu.id, kind: AccessKind::Data }
+        Requester {
+            cpu: self.cpu.id,
+            kind: AccessKind::Data,
+        }
     }
 
     fn read_mem(&mut self, va: u64, size: u8, acc: MemAccess, exclusive: bool) -> Result<u64, StopReason> {
@@ -82,7 +100,11 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         let req = self.req();
         match self.bus.read(req, pa, size) {
             Ok(v) => Ok(v),
-            Err(_) => Err(self.fault(Exception::DataAbort { va, fault: Fault::External, write: false })),
+            Err(_) => Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::External,
+                write: false,
+            })),
         }
     }
 
@@ -91,7 +113,11 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         let req = self.req();
         match self.bus.write(req, pa, size, v) {
             Ok(()) => Ok(()),
-            Err(_) => Err(self.fault(Exception::DataAbort { va, fault: Fault::External, write: true })),
+            Err(_) => Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::External,
+                write: true,
+            })),
         }
     }
 
@@ -364,7 +390,11 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
                 // With the MMU off the block is Device memory, where DC ZVA
                 // is an alignment fault.
                 if self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::M == 0 {
-                    return Err(self.fault(Exception::DataAbort { va: v, fault: Fault::Alignment, write: true }));
+                    return Err(self.fault(Exception::DataAbort {
+                        va: v,
+                        fault: Fault::Alignment,
+                        write: true,
+                    }));
                 }
                 for off in (0..DCZVA_BYTES).step_by(8) {
                     self.write_mem(base + off, 0, 8, MemAccess::default(), false)?;
@@ -481,18 +511,35 @@ impl Cpu {
             return Err(StopReason::Exception);
         }
         if pc >> 48 != 0 {
-            self.take_exception(Exception::InstructionAbort { va: pc, fault: Fault::AddressSize(0) }, pc);
+            self.take_exception(
+                Exception::InstructionAbort {
+                    va: pc,
+                    fault: Fault::AddressSize(0),
+                },
+                pc,
+            );
             return Err(StopReason::Exception);
         }
         let raw = match bus.fetch(self.id, PhysAddr(pc)) {
             Ok(w) => w,
             Err(_) => {
-                self.take_exception(Exception::InstructionAbort { va: pc, fault: Fault::External }, pc);
+                self.take_exception(
+                    Exception::InstructionAbort {
+                        va: pc,
+                        fault: Fault::External,
+                    },
+                    pc,
+                );
                 return Err(StopReason::Exception);
             }
         };
         let op = self.decode_cached(raw);
-        let mut ev = Eval { cpu: self, bus, pc, next_pc: pc.wrapping_add(4) };
+        let mut ev = Eval {
+            cpu: self,
+            bus,
+            pc,
+            next_pc: pc.wrapping_add(4),
+        };
         let r = match op {
             Some(op) => sem::translate(&mut ev, op, raw),
             None => ev.raise(InsnException::Undefined),
@@ -557,7 +604,12 @@ mod tests {
     fn run_to_hlt(words: &[u32]) -> Cpu {
         let (mut cpu, mut ram) = machine(words);
         let (_, ev) = cpu.run(&mut ram, 10_000);
-        assert_eq!(ev, StepEvent::Semihosting, "program did not reach HLT; pc={:#x}", cpu.pc);
+        assert_eq!(
+            ev,
+            StepEvent::Semihosting,
+            "program did not reach HLT; pc={:#x}",
+            cpu.pc
+        );
         cpu
     }
 
@@ -611,26 +663,46 @@ mod tests {
         // unmapped -> the exception-loop detector reports it.
         let (mut cpu, mut ram) = machine(&[0xd2a8_0000, 0x9104_0400, 0xf940_0001]);
         let (_, ev) = cpu.run(&mut ram, 100);
-        let StepEvent::Fatal(msg) = ev else { panic!("expected a fatal exception loop, got {ev:?}") };
+        let StepEvent::Fatal(msg) = ev else {
+            panic!("expected a fatal exception loop, got {ev:?}")
+        };
         assert!(msg.contains("stuck taking exceptions"), "{msg}");
-        assert_eq!(cpu.sys.get(SysReg::ELR_EL1), 0x200, "last fault was the fetch at the EL1h sync vector");
-        assert_eq!(cpu.sys.get(SysReg::ESR_EL1), (0x21 << 26) | (1 << 25) | 0x10, "instruction abort, same EL, external");
+        assert_eq!(
+            cpu.sys.get(SysReg::ELR_EL1),
+            0x200,
+            "last fault was the fetch at the EL1h sync vector"
+        );
+        assert_eq!(
+            cpu.sys.get(SysReg::ESR_EL1),
+            (0x21 << 26) | (1 << 25) | 0x10,
+            "instruction abort, same EL, external"
+        );
     }
 
     #[test]
     fn alu_reference_functions() {
         assert_eq!(add_with_carry(u64::MAX, 1, 0, Width::W64), (0, 0x6000_0000));
-        assert_eq!(add_with_carry(0x7fff_ffff, 1, 0, Width::W32), (0x8000_0000, 0x9000_0000));
-        assert_eq!(eval_bin(BinOp::SDiv(Width::W64), i64::MIN as u64, u64::MAX), i64::MIN as u64);
+        assert_eq!(
+            add_with_carry(0x7fff_ffff, 1, 0, Width::W32),
+            (0x8000_0000, 0x9000_0000)
+        );
+        assert_eq!(
+            eval_bin(BinOp::SDiv(Width::W64), i64::MIN as u64, u64::MAX),
+            i64::MIN as u64
+        );
         assert_eq!(eval_bin(BinOp::SDiv(Width::W32), 7, 0), 0);
         assert_eq!(eval_bin(BinOp::Asr(Width::W32), 0x8000_0000, 4), 0xf800_0000);
         assert_eq!(eval_un(UnOp::Cls(Width::W64), 0), 63);
         assert_eq!(eval_un(UnOp::Cls(Width::W32), 0xffff_ffff), 31);
         assert_eq!(eval_un(UnOp::Rev32, 0x0102_0304_0506_0708), 0x0403_0201_0807_0605);
         // CRC-32 of "123456789" (with the conventional pre/post inversion).
-        let crc = b"123456789".iter().fold(0xffff_ffffu64, |c, &b| crc32(c, u64::from(b), 1, false));
+        let crc = b"123456789"
+            .iter()
+            .fold(0xffff_ffffu64, |c, &b| crc32(c, u64::from(b), 1, false));
         assert_eq!(crc ^ 0xffff_ffff, 0xcbf4_3926);
-        let crc = b"123456789".iter().fold(0xffff_ffffu64, |c, &b| crc32(c, u64::from(b), 1, true));
+        let crc = b"123456789"
+            .iter()
+            .fold(0xffff_ffffu64, |c, &b| crc32(c, u64::from(b), 1, true));
         assert_eq!(crc ^ 0xffff_ffff, 0xe306_9283);
     }
 }

@@ -172,7 +172,10 @@ pub const DCZVA_BYTES: u64 = 64;
 impl SysRegs {
     /// Reset values for a core with configuration `cfg`.
     pub fn new(cfg: &CpuConfig) -> Self {
-        let mut s = SysRegs { vals: vec![0; SYSREGS.len()], warned: HashSet::new() };
+        let mut s = SysRegs {
+            vals: vec![0; SYSREGS.len()],
+            warned: HashSet::new(),
+        };
         s.set(SysReg::MIDR_EL1, cfg.midr);
         s.set(SysReg::MPIDR_EL1, cfg.mpidr);
         // EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD not

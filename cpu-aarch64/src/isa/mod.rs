@@ -78,7 +78,13 @@ pub fn decode_bit_masks(n: u32, imms: u32, immr: u32, immediate: bool, datasize:
     let emask = ones(esize);
     let welem = ones(s + 1);
     let telem = ones(d + 1);
-    let ror = |v: u64, r: u32| if r == 0 { v } else { ((v >> r) | (v << (esize - r))) & emask };
+    let ror = |v: u64, r: u32| {
+        if r == 0 {
+            v
+        } else {
+            ((v >> r) | (v << (esize - r))) & emask
+        }
+    };
     let welem = ror(welem, r);
     let replicate = |e: u64| {
         let mut out = 0u64;
@@ -101,7 +107,9 @@ pub fn sext(v: u64, bits: u32) -> u64 {
 }
 
 /// Condition-code mnemonics, indexed by the 4-bit `cond` field.
-pub const COND_NAMES: [&str; 16] = ["eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv"];
+pub const COND_NAMES: [&str; 16] = [
+    "eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv",
+];
 
 /// Evaluates condition `cond` against NZCV held in bits 31:28 of `nzcv`
 /// (Arm ARM `ConditionHolds`).

@@ -184,7 +184,17 @@ impl<E: Emitter> Translate<'_, E> {
     /// `offset` is added before the access unless `post`; `wback` writes the
     /// updated address back to the base register.
     #[allow(clippy::too_many_arguments)]
-    fn ldst(&mut self, size: u32, opc: u32, rn: u32, rt: u32, offset: E::V, post: bool, wback: bool, acc: MemAccess) -> SemResult<E> {
+    fn ldst(
+        &mut self,
+        size: u32,
+        opc: u32,
+        rn: u32,
+        rt: u32,
+        offset: E::V,
+        post: bool,
+        wback: bool,
+        acc: MemAccess,
+    ) -> SemResult<E> {
         // Decode size:opc into (is load, sign-extend, destination width).
         enum Kind {
             Store,
@@ -193,10 +203,19 @@ impl<E: Emitter> Translate<'_, E> {
         }
         let kind = match (opc, size) {
             (0, _) => Kind::Store,
-            (1, _) => Kind::Load { signed: false, w: if size == 3 { Width::W64 } else { Width::W32 } },
+            (1, _) => Kind::Load {
+                signed: false,
+                w: if size == 3 { Width::W64 } else { Width::W32 },
+            },
             (2, 3) => Kind::Prefetch,
-            (2, _) => Kind::Load { signed: true, w: Width::W64 },
-            (3, 0 | 1) => Kind::Load { signed: true, w: Width::W32 },
+            (2, _) => Kind::Load {
+                signed: true,
+                w: Width::W64,
+            },
+            (3, 0 | 1) => Kind::Load {
+                signed: true,
+                w: Width::W32,
+            },
             _ => return self.undef(),
         };
         if matches!(kind, Kind::Prefetch) && (wback || acc.unprivileged) {
@@ -238,7 +257,11 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
     fn adr(&mut self, op: u32, immlo: u32, immhi: u32, rd: u32) -> Self::Out {
         let imm = sext(u64::from((immhi << 2) | immlo), 21);
         let pc = self.e.pc();
-        let v = if op == 1 { (pc & !0xfff).wrapping_add(imm << 12) } else { pc.wrapping_add(imm) };
+        let v = if op == 1 {
+            (pc & !0xfff).wrapping_add(imm << 12)
+        } else {
+            pc.wrapping_add(imm)
+        };
         let v = self.e.imm(v);
         self.set_xzr(rd, v, Width::W64);
         Ok(())
@@ -496,10 +519,24 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         Ok(())
     }
 
-    fn ldst_excl(&mut self, size: u32, o2: u32, l: u32, o1: u32, rs: u32, o0: u32, _rt2: u32, rn: u32, rt: u32) -> Self::Out {
+    fn ldst_excl(
+        &mut self,
+        size: u32,
+        o2: u32,
+        l: u32,
+        o1: u32,
+        rs: u32,
+        o0: u32,
+        _rt2: u32,
+        rn: u32,
+        rt: u32,
+    ) -> Self::Out {
         let bytes = 1u8 << size;
         let w = if size == 3 { Width::W64 } else { Width::W32 };
-        let acc = MemAccess { unprivileged: false, ordered: o0 == 1 };
+        let acc = MemAccess {
+            unprivileged: false,
+            ordered: o0 == 1,
+        };
         if o1 == 1 {
             // Exclusive pairs (and, with o2 = 1, CAS/CASP): not yet.
             return self.undef();
@@ -580,7 +617,11 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
             // the second leaves the registers as they were.
             let a = self.e.load(addr, bytes, acc)?;
             let b = self.e.load(addr2, bytes, acc)?;
-            let (a, b) = if signed { (self.e.un(UnOp::Sext(32), a), self.e.un(UnOp::Sext(32), b)) } else { (a, b) };
+            let (a, b) = if signed {
+                (self.e.un(UnOp::Sext(32), a), self.e.un(UnOp::Sext(32), b))
+            } else {
+                (a, b)
+            };
             if wback {
                 self.write_base(rn, moved);
             }
@@ -603,7 +644,10 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
             return self.undef();
         }
         let off = self.e.imm(sext(u64::from(imm9), 9));
-        let acc = MemAccess { unprivileged: idx == 2, ordered: false };
+        let acc = MemAccess {
+            unprivileged: idx == 2,
+            ordered: false,
+        };
         match idx {
             0 | 2 => self.ldst(size, opc, rn, rt, off, false, false, acc),
             1 => self.ldst(size, opc, rn, rt, off, true, true, acc),
@@ -627,7 +671,17 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         self.ldst(size, opc, rn, rt, off, false, false, MemAccess::default())
     }
 
-    fn logical_reg(&mut self, sf: u32, opc: u32, shift: u32, n: u32, rm: u32, imm6: u32, rn: u32, rd: u32) -> Self::Out {
+    fn logical_reg(
+        &mut self,
+        sf: u32,
+        opc: u32,
+        shift: u32,
+        n: u32,
+        rm: u32,
+        imm6: u32,
+        rn: u32,
+        rd: u32,
+    ) -> Self::Out {
         let w = Width::from_sf(sf);
         if sf == 0 && imm6 >= 32 {
             return self.undef();
@@ -646,7 +700,17 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         Ok(())
     }
 
-    fn addsub_shift(&mut self, sf: u32, op: u32, s: u32, shift: u32, rm: u32, imm6: u32, rn: u32, rd: u32) -> Self::Out {
+    fn addsub_shift(
+        &mut self,
+        sf: u32,
+        op: u32,
+        s: u32,
+        shift: u32,
+        rm: u32,
+        imm6: u32,
+        rn: u32,
+        rd: u32,
+    ) -> Self::Out {
         let w = Width::from_sf(sf);
         if shift == 3 || (sf == 0 && imm6 >= 32) {
             return self.undef();
@@ -662,7 +726,18 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         Ok(())
     }
 
-    fn addsub_ext(&mut self, sf: u32, op: u32, s: u32, opt: u32, rm: u32, option: u32, imm3: u32, rn: u32, rd: u32) -> Self::Out {
+    fn addsub_ext(
+        &mut self,
+        sf: u32,
+        op: u32,
+        s: u32,
+        opt: u32,
+        rm: u32,
+        option: u32,
+        imm3: u32,
+        rn: u32,
+        rd: u32,
+    ) -> Self::Out {
         let w = Width::from_sf(sf);
         if opt != 0 || imm3 > 4 {
             return self.undef();
@@ -698,13 +773,29 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         Ok(())
     }
 
-    fn cond_cmp(&mut self, sf: u32, op: u32, s: u32, rm: u32, cond: u32, imm: u32, o2: u32, rn: u32, o3: u32, nzcv: u32) -> Self::Out {
+    fn cond_cmp(
+        &mut self,
+        sf: u32,
+        op: u32,
+        s: u32,
+        rm: u32,
+        cond: u32,
+        imm: u32,
+        o2: u32,
+        rn: u32,
+        o3: u32,
+        nzcv: u32,
+    ) -> Self::Out {
         let w = Width::from_sf(sf);
         if s != 1 || o2 != 0 || o3 != 0 {
             return self.undef();
         }
         let a = self.xzr(rn, w);
-        let b = if imm == 1 { self.e.imm(u64::from(rm)) } else { self.xzr(rm, w) };
+        let b = if imm == 1 {
+            self.e.imm(u64::from(rm))
+        } else {
+            self.xzr(rm, w)
+        };
         let (_, flags) = self.add_sub(a, b, op == 1, w);
         let old = self.e.get_nzcv();
         let holds = self.e.cond_holds(old, cond);
@@ -792,12 +883,22 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
                 if (sz == 3) != (sf == 1) {
                     return self.undef();
                 }
-                BinOp::Crc32 { bytes: 1 << sz, castagnoli: opcode & 4 != 0 }
+                BinOp::Crc32 {
+                    bytes: 1 << sz,
+                    castagnoli: opcode & 4 != 0,
+                }
             }
             _ => return self.undef(),
         };
         let a = self.xzr(rn, w);
-        let b = self.xzr(rm, if matches!(op, BinOp::Crc32 { .. }) { Width::W64 } else { w });
+        let b = self.xzr(
+            rm,
+            if matches!(op, BinOp::Crc32 { .. }) {
+                Width::W64
+            } else {
+                w
+            },
+        );
         let b = if matches!(op, BinOp::Shl | BinOp::Lshr | BinOp::Asr(_) | BinOp::Ror(_)) {
             // Variable shifts use the amount modulo the width.
             let m = self.e.imm(u64::from(w.bits() - 1));
