@@ -311,6 +311,13 @@ impl Machine {
                 };
                 progressed = true;
                 let (_, ev) = self.cpus[i].run(&mut self.bus, budget);
+                if self.powered.iter().filter(|&&p| p).count() > 1 {
+                    // Another core runs next and may store to this core's
+                    // monitored block: clearing the monitor at every switch
+                    // makes a later STXR fail, which the architecture allows
+                    // (and which cannot miss a conflicting store).
+                    self.cpus[i].monitor = None;
+                }
                 match ev {
                     StepEvent::Budget => {}
                     StepEvent::Semihosting => {

@@ -4,7 +4,9 @@
 use crate::bus::{AccessKind, Bus, PhysAddr, Requester};
 use crate::exception::{Exception, Fault};
 use crate::isa::{condition_holds, sext};
-use crate::sem::{self, Barrier, BinOp, BranchKind, Emitter, Hint, InsnException, MemAccess, SysRegId, UnOp, Width};
+use crate::sem::{
+    self, AtomicOp, Barrier, BinOp, BranchKind, Emitter, Hint, InsnException, MemAccess, SysRegId, UnOp, Width,
+};
 use crate::state::Cpu;
 use crate::sysreg::{sctlr, SysReg, SysRegError, DCZVA_BYTES};
 
@@ -36,6 +38,16 @@ pub enum StepEvent {
     Fatal(String),
 }
 
+/// The memory type of a translated access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MemType {
+    /// Device memory: no unaligned accesses, no speculation.
+    Device,
+    /// Normal memory. Reachable once the MMU lands.
+    #[allow(dead_code)]
+    Normal,
+}
+
 /// Consecutive exceptions without a retired instruction after which the
 /// guest is declared stuck (e.g. VBAR points at unmapped memory).
 const EXCEPTION_LOOP_LIMIT: u32 = 64;
@@ -54,29 +66,13 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         StopReason::Exception
     }
 
-    /// The address checks every data access makes before reaching the bus:
-    /// alignment, then translation (identity with the MMU off, checked
-    /// against the 48-bit physical address range).
-    fn data_address(
-        &mut self,
-        va: u64,
-        size: u8,
-        acc: MemAccess,
-        write: bool,
-        exclusive: bool,
-    ) -> Result<PhysAddr, StopReason> {
-        let sctlr = self.cpu.sys.get(SysReg::SCTLR_EL1);
-        let mmu_on = sctlr & sctlr::M != 0;
-        // With the MMU off all data accesses are Device-nGnRnE, where an
-        // unaligned access is an alignment fault; ordered and exclusive
-        // accesses must always be aligned.
-        let unaligned = va & (u64::from(size) - 1) != 0;
-        if unaligned && (!mmu_on || sctlr & sctlr::A != 0 || acc.ordered || exclusive) {
-            return Err(self.fault(Exception::DataAbort {
-                va,
-                fault: Fault::Alignment,
-                write,
-            }));
+    /// Translates a data address: identity with the MMU off (checked
+    /// against the 48-bit physical address range), where every data access
+    /// is to Device-nGnRnE memory. The MMU's stage-1 walk slots in here.
+    fn translate_data(&mut self, va: u64, write: bool) -> Result<(PhysAddr, MemType), StopReason> {
+        if self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::M != 0 {
+            // Unreachable: setting SCTLR_EL1.M stops the machine (sysreg.rs).
+            return Err(StopReason::Unsupported("stage 1 translation is not implemented".into()));
         }
         if va >> 48 != 0 {
             return Err(self.fault(Exception::DataAbort {
@@ -85,7 +81,32 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
                 write,
             }));
         }
-        Ok(PhysAddr(va))
+        Ok((PhysAddr(va), MemType::Device))
+    }
+
+    /// Alignment then translation for an access of `size` bytes at `va`.
+    /// Unaligned accesses fault on Device memory, when SCTLR_ELx.A is set,
+    /// and for atomic/ordered accesses; otherwise (Normal memory) they are
+    /// split into byte accesses by the callers.
+    fn data_access(&mut self, va: u64, size: u8, acc: MemAccess, write: bool) -> Result<(PhysAddr, bool), StopReason> {
+        let unaligned = va & (u64::from(size) - 1) != 0;
+        let strict = self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::A != 0 || acc.ordered || acc.atomic;
+        if unaligned && strict {
+            return Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::Alignment,
+                write,
+            }));
+        }
+        let (pa, mem) = self.translate_data(va, write)?;
+        if unaligned && mem == MemType::Device {
+            return Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::Alignment,
+                write,
+            }));
+        }
+        Ok((pa, unaligned))
     }
 
     fn req(&self) -> Requester {
@@ -95,30 +116,70 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         }
     }
 
-    fn read_mem(&mut self, va: u64, size: u8, acc: MemAccess, exclusive: bool) -> Result<u64, StopReason> {
-        let pa = self.data_address(va, size, acc, false, exclusive)?;
+    fn bus_read(&mut self, va: u64, pa: PhysAddr, size: u8) -> Result<u64, StopReason> {
         let req = self.req();
-        match self.bus.read(req, pa, size) {
-            Ok(v) => Ok(v),
-            Err(_) => Err(self.fault(Exception::DataAbort {
+        self.bus.read(req, pa, size).map_err(|_| {
+            self.fault(Exception::DataAbort {
                 va,
                 fault: Fault::External,
                 write: false,
-            })),
-        }
+            })
+        })
     }
 
-    fn write_mem(&mut self, va: u64, v: u64, size: u8, acc: MemAccess, exclusive: bool) -> Result<(), StopReason> {
-        let pa = self.data_address(va, size, acc, true, exclusive)?;
+    fn bus_write(&mut self, va: u64, pa: PhysAddr, size: u8, v: u64) -> Result<(), StopReason> {
         let req = self.req();
-        match self.bus.write(req, pa, size, v) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(self.fault(Exception::DataAbort {
+        self.bus.write(req, pa, size, v).map_err(|_| {
+            self.fault(Exception::DataAbort {
                 va,
                 fault: Fault::External,
                 write: true,
-            })),
+            })
+        })
+    }
+
+    fn read_mem(&mut self, va: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
+        let (pa, unaligned) = self.data_access(va, size, acc, false)?;
+        if !unaligned {
+            return self.bus_read(va, pa, size);
         }
+        // Unaligned Normal access: byte by byte, each byte translated on
+        // its own (the access may cross a page).
+        let mut v = 0u64;
+        for i in 0..u64::from(size) {
+            let (pa, _) = self.translate_data(va.wrapping_add(i), false)?;
+            v |= self.bus_read(va, pa, 1)? << (8 * i);
+        }
+        Ok(v)
+    }
+
+    fn write_mem(&mut self, va: u64, v: u64, size: u8, acc: MemAccess) -> Result<(), StopReason> {
+        let (pa, unaligned) = self.data_access(va, size, acc, true)?;
+        if !unaligned {
+            return self.bus_write(va, pa, size, v);
+        }
+        // Translate every byte before writing any, so a fault leaves memory
+        // untouched.
+        let mut pas = [PhysAddr(0); 8];
+        for (i, slot) in pas.iter_mut().enumerate().take(usize::from(size)) {
+            *slot = self.translate_data(va.wrapping_add(i as u64), true)?.0;
+        }
+        for (i, pa) in pas.iter().enumerate().take(usize::from(size)) {
+            self.bus_write(va, *pa, 1, v >> (8 * i))?;
+        }
+        Ok(())
+    }
+
+    /// Checks alignment of a `total`-byte atomic access at `va` (pairs).
+    fn check_atomic_alignment(&mut self, va: u64, total: u64, write: bool) -> Result<(), StopReason> {
+        if va & (total - 1) != 0 {
+            return Err(self.fault(Exception::DataAbort {
+                va,
+                fault: Fault::Alignment,
+                write,
+            }));
+        }
+        Ok(())
     }
 
     fn sysreg_result<T>(&mut self, r: Result<T, SysRegError>) -> Result<T, StopReason> {
@@ -179,6 +240,26 @@ pub fn eval_bin(op: BinOp, a: u64, b: u64) -> u64 {
         BinOp::Eq => u64::from(a == b),
         BinOp::Ne => u64::from(a != b),
     }
+}
+
+/// The new memory value of an LSE atomic at `size` bytes.
+pub fn eval_atomic(op: AtomicOp, old: u64, v: u64, size: u8) -> u64 {
+    let bits = u32::from(size) * 8;
+    let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let (so, sv) = (sext(old, bits) as i64, sext(v, bits) as i64);
+    let (uo, uv) = (old & mask, v & mask);
+    let r = match op {
+        AtomicOp::Add => old.wrapping_add(v),
+        AtomicOp::Clr => old & !v,
+        AtomicOp::Eor => old ^ v,
+        AtomicOp::Set => old | v,
+        AtomicOp::SMax => so.max(sv) as u64,
+        AtomicOp::SMin => so.min(sv) as u64,
+        AtomicOp::UMax => uo.max(uv),
+        AtomicOp::UMin => uo.min(uv),
+        AtomicOp::Swp => v,
+    };
+    r & mask
 }
 
 /// Evaluates one [`UnOp`].
@@ -285,33 +366,98 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     }
 
     fn load(&mut self, addr: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
-        self.read_mem(addr, size, acc, false)
+        self.read_mem(addr, size, acc)
     }
 
     fn store(&mut self, addr: u64, v: u64, size: u8, acc: MemAccess) -> Result<(), StopReason> {
-        self.write_mem(addr, v, size, acc, false)?;
-        // A store by this core to the monitored block clears its monitor
-        // only through a store-exclusive; plain stores leave the local
-        // monitor alone (IMPLEMENTATION DEFINED; QEMU does the same).
-        Ok(())
+        // A plain store by this core leaves its own monitor armed
+        // (IMPLEMENTATION DEFINED; QEMU does the same). Other cores' monitors
+        // are cleared by the machine whenever it switches cores.
+        self.write_mem(addr, v, size, acc)
     }
 
     fn load_exclusive(&mut self, addr: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
-        let v = self.read_mem(addr, size, acc, true)?;
+        let v = self.read_mem(addr, size, acc)?;
         self.cpu.monitor = Some((addr, size));
         Ok(v)
     }
 
     fn store_exclusive(&mut self, addr: u64, v: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
-        // Faults (alignment, translation) are checked whether or not the
+        // Faults (alignment, translation) are taken whether or not the
         // monitor is armed, as the architecture requires.
-        self.data_address(addr, size, acc, true, true)?;
-        let armed = self.cpu.monitor.take() == Some((addr, size));
-        if !armed {
+        self.data_access(addr, size, acc, true)?;
+        if self.cpu.monitor.take() != Some((addr, size)) {
             return Ok(1);
         }
-        self.write_mem(addr, v, size, acc, true)?;
+        self.write_mem(addr, v, size, acc)?;
         Ok(0)
+    }
+
+    fn load_exclusive_pair(&mut self, addr: u64, size: u8, acc: MemAccess) -> Result<(u64, u64), StopReason> {
+        self.check_atomic_alignment(addr, 2 * u64::from(size), false)?;
+        let a = self.read_mem(addr, size, acc)?;
+        let b = self.read_mem(addr.wrapping_add(u64::from(size)), size, acc)?;
+        self.cpu.monitor = Some((addr, 2 * size));
+        Ok((a, b))
+    }
+
+    fn store_exclusive_pair(&mut self, addr: u64, a: u64, b: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
+        self.check_atomic_alignment(addr, 2 * u64::from(size), true)?;
+        let second = addr.wrapping_add(u64::from(size));
+        self.data_access(addr, size, acc, true)?;
+        self.data_access(second, size, acc, true)?;
+        if self.cpu.monitor.take() != Some((addr, 2 * size)) {
+            return Ok(1);
+        }
+        self.write_mem(addr, a, size, acc)?;
+        self.write_mem(second, b, size, acc)?;
+        Ok(0)
+    }
+
+    fn atomic_rmw(&mut self, op: AtomicOp, addr: u64, v: u64, size: u8, acc: MemAccess) -> Result<u64, StopReason> {
+        // The write side is checked first so a fault leaves memory as it was
+        // (with one core running at a time the access is atomic).
+        self.data_access(addr, size, acc, true)?;
+        let old = self.read_mem(addr, size, acc)?;
+        let new = eval_atomic(op, old, v, size);
+        self.write_mem(addr, new, size, acc)?;
+        Ok(old)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        addr: u64,
+        expected: u64,
+        new: u64,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<u64, StopReason> {
+        self.data_access(addr, size, acc, true)?;
+        let old = self.read_mem(addr, size, acc)?;
+        if old == expected {
+            self.write_mem(addr, new, size, acc)?;
+        }
+        Ok(old)
+    }
+
+    fn compare_and_swap_pair(
+        &mut self,
+        addr: u64,
+        expected: (u64, u64),
+        new: (u64, u64),
+        acc: MemAccess,
+    ) -> Result<(u64, u64), StopReason> {
+        self.check_atomic_alignment(addr, 16, true)?;
+        let hi_addr = addr.wrapping_add(8);
+        self.data_access(addr, 8, acc, true)?;
+        self.data_access(hi_addr, 8, acc, true)?;
+        let lo = self.read_mem(addr, 8, acc)?;
+        let hi = self.read_mem(hi_addr, 8, acc)?;
+        if (lo, hi) == expected {
+            self.write_mem(addr, new.0, 8, acc)?;
+            self.write_mem(hi_addr, new.1, 8, acc)?;
+        }
+        Ok((lo, hi))
     }
 
     fn check_sp_alignment(&mut self, sp: u64) -> Result<(), StopReason> {
@@ -397,7 +543,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
                     }));
                 }
                 for off in (0..DCZVA_BYTES).step_by(8) {
-                    self.write_mem(base + off, 0, 8, MemAccess::default(), false)?;
+                    self.write_mem(base + off, 0, 8, MemAccess::default())?;
                 }
                 Ok(())
             }

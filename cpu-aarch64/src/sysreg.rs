@@ -182,8 +182,10 @@ impl SysRegs {
         // implemented (0xF) -- they arrive with the FP/SIMD work; no GIC
         // system-register interface.
         s.set(SysReg::ID_AA64PFR0_EL1, 0x0000_0000_00ff_0011);
-        // CRC32 instructions implemented; nothing else in ISAR0/ISAR1 yet.
-        s.set(SysReg::ID_AA64ISAR0_EL1, 1 << 16);
+        // ISAR0: CRC32 (bits 19:16 = 1), LSE atomics (Atomic, bits 23:20 = 2).
+        s.set(SysReg::ID_AA64ISAR0_EL1, (2 << 20) | (1 << 16));
+        // ISAR1: LDAPR (LRCPC, bits 23:20 = 1). No PAC, BTI, etc.
+        s.set(SysReg::ID_AA64ISAR1_EL1, 1 << 20);
         // 48-bit PA range; granules advertised as not supported until the
         // MMU lands (TGran4 = 0xF, TGran64 = 0xF, TGran16 = 0).
         s.set(SysReg::ID_AA64MMFR0_EL1, (0xf << 28) | (0xf << 24) | 5);

@@ -112,6 +112,32 @@ pub struct MemAccess {
     pub unprivileged: bool,
     /// Load-acquire / store-release ordering (also requires alignment).
     pub ordered: bool,
+    /// A single-copy atomic access (exclusives, LSE atomics): must be
+    /// naturally aligned whatever the memory type.
+    pub atomic: bool,
+}
+
+/// The read-modify-write operations of the LSE atomics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    /// LDADD: old + v.
+    Add,
+    /// LDCLR: old AND NOT v.
+    Clr,
+    /// LDEOR: old XOR v.
+    Eor,
+    /// LDSET: old OR v.
+    Set,
+    /// LDSMAX: signed maximum at the access size.
+    SMax,
+    /// LDSMIN: signed minimum at the access size.
+    SMin,
+    /// LDUMAX: unsigned maximum.
+    UMax,
+    /// LDUMIN: unsigned minimum.
+    UMin,
+    /// SWP: v.
+    Swp,
 }
 
 /// Branch kinds, so a JIT can predict returns and calls.
@@ -237,6 +263,52 @@ pub trait Emitter {
     /// Store-exclusive: stores only if the monitor is armed for `addr`;
     /// returns 0 on success, 1 on failure. Always disarms the monitor.
     fn store_exclusive(&mut self, addr: Self::V, v: Self::V, size: u8, acc: MemAccess) -> Result<Self::V, Self::Stop>;
+    /// Load-exclusive of two `size`-byte elements at `addr` (LDXP): one
+    /// access of `2 * size` bytes, arming the monitor for all of it.
+    fn load_exclusive_pair(
+        &mut self,
+        addr: Self::V,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<(Self::V, Self::V), Self::Stop>;
+    /// Store-exclusive of two elements (STXP); returns 0 on success.
+    fn store_exclusive_pair(
+        &mut self,
+        addr: Self::V,
+        a: Self::V,
+        b: Self::V,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<Self::V, Self::Stop>;
+    /// Atomic read-modify-write: memory becomes `op(old, v)` at `size`;
+    /// returns `old` (zero-extended).
+    fn atomic_rmw(
+        &mut self,
+        op: AtomicOp,
+        addr: Self::V,
+        v: Self::V,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<Self::V, Self::Stop>;
+    /// Compare and swap: if memory equals `expected` (at `size`), write
+    /// `new`; returns the old value either way.
+    fn compare_and_swap(
+        &mut self,
+        addr: Self::V,
+        expected: Self::V,
+        new: Self::V,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<Self::V, Self::Stop>;
+    /// 128-bit compare and swap of a register pair (CASP X): compares and
+    /// replaces `[addr] = lo`, `[addr + 8] = hi` as one access.
+    fn compare_and_swap_pair(
+        &mut self,
+        addr: Self::V,
+        expected: (Self::V, Self::V),
+        new: (Self::V, Self::V),
+        acc: MemAccess,
+    ) -> Result<(Self::V, Self::V), Self::Stop>;
     /// Checks that `sp` (about to be used as a load/store base) is 16-byte
     /// aligned when SCTLR_ELx.SA requires it.
     fn check_sp_alignment(&mut self, sp: Self::V) -> Result<(), Self::Stop>;

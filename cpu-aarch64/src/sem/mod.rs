@@ -527,41 +527,155 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         o1: u32,
         rs: u32,
         o0: u32,
-        _rt2: u32,
+        rt2: u32,
         rn: u32,
         rt: u32,
     ) -> Self::Out {
         let bytes = 1u8 << size;
         let w = if size == 3 { Width::W64 } else { Width::W32 };
+        // L = acquire on the load side; o0 = release (stores) / acquire
+        // (LDAXR, LDAR) -- ordering is free in a sequential engine, but
+        // every one of these must be aligned.
         let acc = MemAccess {
             unprivileged: false,
-            ordered: o0 == 1,
+            ordered: o0 == 1 || l == 1,
+            atomic: true,
         };
-        if o1 == 1 {
-            // Exclusive pairs (and, with o2 = 1, CAS/CASP): not yet.
+        match (o2, o1) {
+            // LDXR/LDAXR/STXR/STLXR
+            (0, 0) => {
+                let addr = self.base(rn)?;
+                if l == 1 {
+                    let v = self.e.load_exclusive(addr, bytes, acc)?;
+                    self.set_xzr(rt, v, w);
+                } else {
+                    let v = self.xzr(rt, Width::W64);
+                    let status = self.e.store_exclusive(addr, v, bytes, acc)?;
+                    self.set_xzr(rs, status, Width::W32);
+                }
+            }
+            // LDXP/LDAXP/STXP/STLXP (32- and 64-bit elements)
+            (0, 1) if size >= 2 => {
+                let addr = self.base(rn)?;
+                if l == 1 {
+                    let (a, b) = self.e.load_exclusive_pair(addr, bytes, acc)?;
+                    self.set_xzr(rt, a, w);
+                    self.set_xzr(rt2, b, w);
+                } else {
+                    let a = self.xzr(rt, w);
+                    let b = self.xzr(rt2, w);
+                    let status = self.e.store_exclusive_pair(addr, a, b, bytes, acc)?;
+                    self.set_xzr(rs, status, Width::W32);
+                }
+            }
+            // CASP/CASPA/CASPL/CASPAL: even register pairs only.
+            (0, 1) => {
+                if rt2 != 31 || rs & 1 == 1 || rt & 1 == 1 {
+                    return self.undef();
+                }
+                let addr = self.base(rn)?;
+                if size == 0 {
+                    // Two W registers: one 64-bit access, Rs/Rt in the low half.
+                    let cat = |t: &mut Self, lo: u32| {
+                        let a = t.xzr(lo, Width::W32);
+                        let b = t.xzr(lo + 1, Width::W32);
+                        let sh = t.e.imm(32);
+                        let b = t.e.bin(BinOp::Shl, b, sh);
+                        t.e.bin(BinOp::Or, a, b)
+                    };
+                    let expected = cat(self, rs);
+                    let new = cat(self, rt);
+                    let old = self.e.compare_and_swap(addr, expected, new, 8, acc)?;
+                    let sh = self.e.imm(32);
+                    let hi = self.e.bin(BinOp::Lshr, old, sh);
+                    self.set_xzr(rs, old, Width::W32);
+                    self.set_xzr(rs + 1, hi, Width::W32);
+                } else {
+                    let expected = (self.xzr(rs, Width::W64), self.xzr(rs + 1, Width::W64));
+                    let new = (self.xzr(rt, Width::W64), self.xzr(rt + 1, Width::W64));
+                    let (lo, hi) = self.e.compare_and_swap_pair(addr, expected, new, acc)?;
+                    self.set_xzr(rs, lo, Width::W64);
+                    self.set_xzr(rs + 1, hi, Width::W64);
+                }
+            }
+            // LDAR/STLR; LDLAR/STLLR (o0 = 0) need FEAT_LOR, not advertised.
+            (1, 0) => {
+                if o0 == 0 {
+                    return self.undef();
+                }
+                let addr = self.base(rn)?;
+                if l == 1 {
+                    let v = self.e.load(addr, bytes, acc)?;
+                    self.set_xzr(rt, v, w);
+                } else {
+                    let v = self.xzr(rt, Width::W64);
+                    self.e.store(addr, v, bytes, acc)?;
+                }
+            }
+            // CAS/CASA/CASL/CASAL, all sizes.
+            _ => {
+                if rt2 != 31 {
+                    return self.undef();
+                }
+                let addr = self.base(rn)?;
+                let expected = self.xzr(rs, w);
+                let expected = self.e.un(UnOp::Zext(bytes * 8), expected);
+                let new = self.xzr(rt, Width::W64);
+                let old = self.e.compare_and_swap(addr, expected, new, bytes, acc)?;
+                self.set_xzr(rs, old, w);
+            }
+        }
+        Ok(())
+    }
+
+    fn ldst_atomic(
+        &mut self,
+        size: u32,
+        v: u32,
+        a: u32,
+        r: u32,
+        rs: u32,
+        o3: u32,
+        opc: u32,
+        rn: u32,
+        rt: u32,
+    ) -> Self::Out {
+        if v == 1 {
             return self.undef();
         }
-        let addr = self.base(rn)?;
-        match (o2, l) {
-            (0, 1) => {
-                let v = self.e.load_exclusive(addr, bytes, acc)?;
-                self.set_xzr(rt, v, w);
-            }
-            (0, _) => {
-                let v = self.xzr(rt, Width::W64);
-                let status = self.e.store_exclusive(addr, v, bytes, acc)?;
-                self.set_xzr(rs, status, Width::W32);
-            }
-            (_, 1) if o0 == 1 => {
+        let bytes = 1u8 << size;
+        let w = if size == 3 { Width::W64 } else { Width::W32 };
+        let acc = MemAccess {
+            unprivileged: false,
+            ordered: a == 1 || r == 1,
+            atomic: true,
+        };
+        let op = match (o3, opc) {
+            (0, 0) => AtomicOp::Add,
+            (0, 1) => AtomicOp::Clr,
+            (0, 2) => AtomicOp::Eor,
+            (0, 3) => AtomicOp::Set,
+            (0, 4) => AtomicOp::SMax,
+            (0, 5) => AtomicOp::SMin,
+            (0, 6) => AtomicOp::UMax,
+            (0, 7) => AtomicOp::UMin,
+            (1, 0) => AtomicOp::Swp,
+            (1, 4) => {
+                // LDAPR (FEAT_LRCPC): a load-acquire.
+                if a != 1 || r != 0 || rs != 31 {
+                    return self.undef();
+                }
+                let addr = self.base(rn)?;
                 let v = self.e.load(addr, bytes, acc)?;
                 self.set_xzr(rt, v, w);
+                return Ok(());
             }
-            (_, 0) if o0 == 1 => {
-                let v = self.xzr(rt, Width::W64);
-                self.e.store(addr, v, bytes, acc)?;
-            }
-            _ => return self.undef(), // LDLAR/STLLR: FEAT_LOR not advertised
-        }
+            _ => return self.undef(),
+        };
+        let addr = self.base(rn)?;
+        let operand = self.xzr(rs, Width::W64);
+        let old = self.e.atomic_rmw(op, addr, operand, bytes, acc)?;
+        self.set_xzr(rt, old, w);
         Ok(())
     }
 
@@ -646,7 +760,7 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
         let off = self.e.imm(sext(u64::from(imm9), 9));
         let acc = MemAccess {
             unprivileged: idx == 2,
-            ordered: false,
+            ..MemAccess::default()
         };
         match idx {
             0 | 2 => self.ldst(size, opc, rn, rt, off, false, false, acc),
