@@ -533,12 +533,13 @@ impl<E: Emitter> Visitor for Translate<'_, E> {
     ) -> Self::Out {
         let bytes = 1u8 << size;
         let w = if size == 3 { Width::W64 } else { Width::W32 };
-        // L = acquire on the load side; o0 = release (stores) / acquire
-        // (LDAXR, LDAR) -- ordering is free in a sequential engine, but
-        // every one of these must be aligned.
+        // o0 = acquire (loads) / release (stores); for CAS/CASP, L is the
+        // acquire bit and o0 release. Ordering is free in a sequential
+        // engine, but every one of these accesses must be aligned.
+        let cas = o1 == 1 && (o2 == 1 || size < 2);
         let acc = MemAccess {
             unprivileged: false,
-            ordered: o0 == 1 || l == 1,
+            ordered: o0 == 1 || (cas && l == 1),
             atomic: true,
         };
         match (o2, o1) {
