@@ -14,6 +14,7 @@ struct Field {
 
 struct Row {
     name: String,
+    group: String,
     line: usize,
     mask: u32,
     value: u32,
@@ -28,12 +29,23 @@ fn fail(line: usize, msg: &str) -> ! {
 
 fn parse(text: &str) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
+    let mut group: Option<String> = None;
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
         let l = raw_line.trim();
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
+        if let Some(g) = l.strip_prefix("[group ").and_then(|g| g.strip_suffix(']')) {
+            if !g.chars().all(|c| c.is_ascii_lowercase() || c == '_') || g.is_empty() {
+                fail(line, "group names are lower_snake_case");
+            }
+            group = Some(g.to_string());
+            continue;
+        }
+        let Some(group) = group.clone() else {
+            fail(line, "a row before the first `[group NAME]` line");
+        };
         let (spec, rest) = match l.split_once('@') {
             Some((s, r)) => (s, r),
             None => fail(line, "missing `@ EXAMPLE` column"),
@@ -105,6 +117,7 @@ fn parse(text: &str) -> Vec<Row> {
         }
         rows.push(Row {
             name,
+            group,
             line,
             mask,
             value,
@@ -167,22 +180,58 @@ fn main() {
     }
     o.push_str("];\n\n");
 
-    o.push_str("/// One method per table row; arguments are the row's fields in pattern order.\n");
-    o.push_str(
-        "#[allow(clippy::too_many_arguments)]\npub trait Visitor {\n    /// What each method returns.\n    type Out;\n",
-    );
+    // One visitor trait per group, so each group's semantics (and
+    // disassembly) can live in a module of its own; `Visitor` is all of them.
+    let mut groups: Vec<&str> = Vec::new();
     for r in &rows {
-        let args: Vec<String> = r.fields.iter().map(|f| format!("{}: u32", f.name)).collect();
+        if !groups.contains(&r.group.as_str()) {
+            groups.push(&r.group);
+        }
+    }
+    let camel = |g: &str| -> String {
+        g.split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    o.push_str("/// The result type shared by every visitor group.\npub trait VisitorOut {\n    /// What each method returns.\n    type Out;\n}\n\n");
+    for g in &groups {
         writeln!(
             o,
-            "    /// Row `{}`.\n    fn {}(&mut self, {}) -> Self::Out;",
-            r.name,
-            r.name.to_lowercase(),
-            args.join(", ")
+            "/// Rows of group `{g}`: one method per row; arguments are the row's fields in pattern order."
         )
         .unwrap();
+        writeln!(
+            o,
+            "#[allow(clippy::too_many_arguments)]\npub trait {}Visitor: VisitorOut {{",
+            camel(g)
+        )
+        .unwrap();
+        for r in rows.iter().filter(|r| &r.group == g) {
+            let args: Vec<String> = r.fields.iter().map(|f| format!("{}: u32", f.name)).collect();
+            writeln!(
+                o,
+                "    /// Row `{}`.\n    fn {}(&mut self, {}) -> Self::Out;",
+                r.name,
+                r.name.to_lowercase(),
+                args.join(", ")
+            )
+            .unwrap();
+        }
+        o.push_str("}\n\n");
     }
-    o.push_str("}\n\n");
+    let bounds: Vec<String> = groups.iter().map(|g| format!("{}Visitor", camel(g))).collect();
+    writeln!(
+        o,
+        "/// A visitor of every row: implement each group's trait.\npub trait Visitor: {} {{}}\n",
+        bounds.join(" + ")
+    )
+    .unwrap();
+    writeln!(o, "impl<T: ?Sized + {}> Visitor for T {{}}\n", bounds.join(" + ")).unwrap();
 
     // Buckets on bits 28:25 (the A64 top-level op0 field) keep the scan short.
     o.push_str("static BUCKETS: [&[Op]; 16] = [\n");

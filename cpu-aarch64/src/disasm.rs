@@ -21,7 +21,7 @@
 //! assert_eq!(disassemble(0xffffffff, 0), ".inst 0xffffffff");
 //! ```
 
-use crate::isa::{self, decode_bit_masks, sext, Visitor, COND_NAMES};
+use crate::isa::{self, decode_bit_masks, sext, IntVisitor, VisitorOut, COND_NAMES};
 use crate::sem::SysRegId;
 use crate::sysreg::{Access, SYSREGS};
 
@@ -364,9 +364,11 @@ impl Disasm {
     }
 }
 
-impl Visitor for Disasm {
+impl VisitorOut for Disasm {
     type Out = Option<String>;
+}
 
+impl IntVisitor for Disasm {
     fn adr(&mut self, op: u32, immlo: u32, immhi: u32, rd: u32) -> Self::Out {
         let off = sext(u64::from((immhi << 2) | immlo), 21);
         Some(if op == 0 {

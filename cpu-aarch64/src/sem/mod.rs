@@ -9,7 +9,7 @@ mod emitter;
 
 pub use emitter::*;
 
-use crate::isa::{self, decode_bit_masks, sext, Visitor};
+use crate::isa::{self, decode_bit_masks, sext, IntVisitor, VisitorOut};
 
 /// Result of one instruction's semantics.
 pub type SemResult<E> = Result<(), <E as Emitter>::Stop>;
@@ -251,9 +251,11 @@ impl<E: Emitter> Translate<'_, E> {
     }
 }
 
-impl<E: Emitter> Visitor for Translate<'_, E> {
+impl<E: Emitter> VisitorOut for Translate<'_, E> {
     type Out = SemResult<E>;
+}
 
+impl<E: Emitter> IntVisitor for Translate<'_, E> {
     fn adr(&mut self, op: u32, immlo: u32, immhi: u32, rd: u32) -> Self::Out {
         let imm = sext(u64::from((immhi << 2) | immlo), 21);
         let pc = self.e.pc();
