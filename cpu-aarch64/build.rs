@@ -1,4 +1,5 @@
-//! Generates the decoder from `isa/a64.isa` (see the header of that file for
+//! Generates the decoder from the encoding table `isa/*.isa`, read in file
+//! name order (see the header of `isa/10-int.isa` for
 //! its format): the `Op` enum, the `ROWS` table, the `Visitor` trait with one
 //! method per row (fields as arguments, in pattern order), `decode` and
 //! `dispatch`. A malformed row fails the build with the file's line number.
@@ -13,6 +14,7 @@ struct Field {
 }
 
 struct Row {
+    file: String,
     name: String,
     group: String,
     line: usize,
@@ -23,12 +25,11 @@ struct Row {
     overrides: Vec<String>,
 }
 
-fn fail(line: usize, msg: &str) -> ! {
-    panic!("isa/a64.isa:{line}: {msg}");
+fn fail(file: &str, line: usize, msg: &str) -> ! {
+    panic!("{file}:{line}: {msg}");
 }
 
-fn parse(text: &str) -> Vec<Row> {
-    let mut rows: Vec<Row> = Vec::new();
+fn parse(file: &str, text: &str, rows: &mut Vec<Row>) {
     let mut group: Option<String> = None;
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
@@ -38,25 +39,28 @@ fn parse(text: &str) -> Vec<Row> {
         }
         if let Some(g) = l.strip_prefix("[group ").and_then(|g| g.strip_suffix(']')) {
             if !g.chars().all(|c| c.is_ascii_lowercase() || c == '_') || g.is_empty() {
-                fail(line, "group names are lower_snake_case");
+                fail(file, line, "group names are lower_snake_case");
             }
             group = Some(g.to_string());
             continue;
         }
         let Some(group) = group.clone() else {
-            fail(line, "a row before the first `[group NAME]` line");
+            fail(file, line, "a row before the first `[group NAME]` line");
         };
         let (spec, rest) = match l.split_once('@') {
             Some((s, r)) => (s, r),
-            None => fail(line, "missing `@ EXAMPLE` column"),
+            None => fail(file, line, "missing `@ EXAMPLE` column"),
         };
         let mut words = spec.split_whitespace();
-        let name = words.next().unwrap_or_else(|| fail(line, "missing name")).to_string();
+        let name = words
+            .next()
+            .unwrap_or_else(|| fail(file, line, "missing name"))
+            .to_string();
         if !name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         {
-            fail(line, "row names are UPPER_SNAKE_CASE");
+            fail(file, line, "row names are UPPER_SNAKE_CASE");
         }
         let mut bit: i32 = 32;
         let (mut mask, mut value) = (0u32, 0u32);
@@ -65,13 +69,13 @@ fn parse(text: &str) -> Vec<Row> {
             if let Some((fname, width)) = w.split_once(':') {
                 let width: u32 = width
                     .parse()
-                    .unwrap_or_else(|_| fail(line, &format!("bad field width in `{w}`")));
+                    .unwrap_or_else(|_| fail(file, line, &format!("bad field width in `{w}`")));
                 bit -= width as i32;
                 if bit < 0 || width == 0 {
-                    fail(line, "pattern longer than 32 bits");
+                    fail(file, line, "pattern longer than 32 bits");
                 }
                 if fields.iter().any(|f: &Field| f.name == fname) {
-                    fail(line, &format!("field `{fname}` named twice"));
+                    fail(file, line, &format!("field `{fname}` named twice"));
                 }
                 fields.push(Field {
                     name: fname.to_string(),
@@ -82,7 +86,7 @@ fn parse(text: &str) -> Vec<Row> {
                 for c in w.chars() {
                     bit -= 1;
                     if bit < 0 {
-                        fail(line, "pattern longer than 32 bits");
+                        fail(file, line, "pattern longer than 32 bits");
                     }
                     match c {
                         '0' => mask |= 1 << bit,
@@ -91,13 +95,13 @@ fn parse(text: &str) -> Vec<Row> {
                             value |= 1 << bit;
                         }
                         '-' => {}
-                        _ => fail(line, &format!("bad pattern character `{c}`")),
+                        _ => fail(file, line, &format!("bad pattern character `{c}`")),
                     }
                 }
             }
         }
         if bit != 0 {
-            fail(line, &format!("pattern has {} bits, not 32", 32 - bit));
+            fail(file, line, &format!("pattern has {} bits, not 32", 32 - bit));
         }
         let mut examples = Vec::new();
         let mut overrides = Vec::new();
@@ -105,17 +109,18 @@ fn parse(text: &str) -> Vec<Row> {
             if let Some(list) = w.strip_prefix("overrides=") {
                 overrides.extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
             } else {
-                let e = u32::from_str_radix(w, 16).unwrap_or_else(|_| fail(line, &format!("bad example `{w}`")));
+                let e = u32::from_str_radix(w, 16).unwrap_or_else(|_| fail(file, line, &format!("bad example `{w}`")));
                 examples.push(e);
             }
         }
         if examples.is_empty() {
-            fail(line, "each row needs at least one example encoding");
+            fail(file, line, "each row needs at least one example encoding");
         }
         if rows.iter().any(|r| r.name == name) {
-            fail(line, &format!("row `{name}` defined twice"));
+            fail(file, line, &format!("row `{name}` defined twice"));
         }
         rows.push(Row {
+            file: file.to_string(),
             name,
             group,
             line,
@@ -126,29 +131,41 @@ fn parse(text: &str) -> Vec<Row> {
             overrides,
         });
     }
-    for r in &rows {
+}
+
+fn check_overrides(rows: &[Row]) {
+    for r in rows {
         for o in &r.overrides {
             if !rows.iter().any(|x| &x.name == o) {
-                fail(r.line, &format!("overrides unknown row `{o}`"));
+                fail(&r.file, r.line, &format!("overrides unknown row `{o}`"));
             }
         }
     }
-    rows
 }
 
 fn main() {
-    let src = Path::new("isa/a64.isa");
-    println!("cargo:rerun-if-changed={}", src.display());
-    let text = std::fs::read_to_string(src).expect("read isa/a64.isa");
-    let rows = parse(&text);
+    println!("cargo:rerun-if-changed=isa");
+    let mut files: Vec<_> = std::fs::read_dir("isa")
+        .expect("read isa/")
+        .map(|e| e.expect("read isa/").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "isa"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for path in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let text = std::fs::read_to_string(path).expect("read an isa/*.isa file");
+        parse(&path.display().to_string(), &text, &mut rows);
+    }
+    check_overrides(&rows);
     let mut o = String::new();
-    o.push_str("// @generated by build.rs from isa/a64.isa -- do not edit.\n\n");
+    o.push_str("// @generated by build.rs from isa/*.isa -- do not edit.\n\n");
 
-    o.push_str("/// One encoding class: one row of `isa/a64.isa`.\n");
+    o.push_str("/// One encoding class: one row of the table.\n");
     o.push_str("#[allow(non_camel_case_types, clippy::upper_case_acronyms)]\n");
     o.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(u16)]\npub enum Op {\n");
     for r in &rows {
-        writeln!(o, "    /// `isa/a64.isa` line {}.\n    {},", r.line, r.name).unwrap();
+        writeln!(o, "    /// `{}` line {}.\n    {},", r.file, r.line, r.name).unwrap();
     }
     o.push_str("}\n\n");
 
@@ -156,8 +173,8 @@ fn main() {
     for r in &rows {
         write!(
             o,
-            "    Row {{ op: Op::{}, name: {:?}, line: {}, mask: {:#010x}, value: {:#010x}, fields: &[",
-            r.name, r.name, r.line, r.mask, r.value
+            "    Row {{ op: Op::{}, name: {:?}, file: {:?}, line: {}, mask: {:#010x}, value: {:#010x}, fields: &[",
+            r.name, r.name, r.file, r.line, r.mask, r.value
         )
         .unwrap();
         for f in &r.fields {

@@ -1,7 +1,7 @@
 //! Disassembly: another consumer of the encoding table.
 //!
 //! [`Disasm`] implements the generated [`Visitor`], so every row of
-//! `isa/a64.isa` is printed by exactly one method that receives the same
+//! `isa/*.isa` is printed by exactly one method that receives the same
 //! fields the semantics do. The output is the GNU / capstone syntax with the
 //! Arm ARM's preferred aliases (`mov`, `cmp`, `lsl`, `cset`, `mul`, ...).
 //!

@@ -1,7 +1,7 @@
 //! The AArch64 CPU of Preboard.
 //!
 //! ```text
-//!  isa/a64.isa ──build.rs──▶ isa::{Op, ROWS, Visitor, decode, dispatch}
+//!  isa/*.isa ──build.rs──▶ isa::{Op, ROWS, Visitor, decode, dispatch}
 //!                                   │ (one visitor per consumer)
 //!        ┌──────────────────────────┼──────────────────────────┐
 //!        ▼                          ▼                          ▼

@@ -1,6 +1,6 @@
 //! The A64 encoding table and the decoder generated from it.
 //!
-//! `isa/a64.isa` is the single source of truth; `build.rs` generates [`Op`],
+//! `isa/*.isa` (read in file-name order) is the single source of truth; `build.rs` generates [`Op`],
 //! [`ROWS`], the [`Visitor`] trait, [`decode`] and [`dispatch`] from it.
 
 #![allow(missing_docs)] // generated items carry the table's line numbers instead
@@ -23,7 +23,9 @@ pub struct Row {
     pub op: Op,
     /// The row's name in the table.
     pub name: &'static str,
-    /// Line of `isa/a64.isa` defining it.
+    /// The table file defining it (`isa/NN-group.isa`).
+    pub file: &'static str,
+    /// Line of that file.
     pub line: u32,
     /// Bits fixed by the pattern.
     pub mask: u32,

@@ -52,14 +52,16 @@ fn examples_decode_to_their_row() {
         for &e in r.examples {
             assert!(
                 r.matches(e),
-                "isa/a64.isa:{}: example {e:08x} of {} does not match its pattern",
+                "{}:{}: example {e:08x} of {} does not match its pattern",
+                r.file,
                 r.line,
                 r.name
             );
             assert_eq!(
                 decode(e),
                 Some(r.op),
-                "isa/a64.isa:{}: example {e:08x} of {} decodes to {:?}",
+                "{}:{}: example {e:08x} of {} decodes to {:?}",
+                r.file,
                 r.line,
                 r.name,
                 decode(e)
@@ -75,17 +77,19 @@ fn rows_overlap_only_where_declared() {
             let later = ROWS[i + 1..].iter().any(|b| b.name == *o);
             assert!(
                 later,
-                "isa/a64.isa:{}: {} overrides `{o}`, which is not a later row",
-                a.line, a.name
+                "{}:{}: {} overrides `{o}`, which is not a later row",
+                a.file, a.line, a.name
             );
         }
         for b in &ROWS[i + 1..] {
             if a.overlaps(b) {
                 assert!(
                     a.overrides.contains(&b.name),
-                    "isa/a64.isa:{} {} and line {} {} share encodings (e.g. {:08x}) without `overrides={}`",
+                    "{}:{} {} and {}:{} {} share encodings (e.g. {:08x}) without `overrides={}`",
+                    a.file,
                     a.line,
                     a.name,
+                    b.file,
                     b.line,
                     b.name,
                     a.value | b.value,
@@ -104,7 +108,8 @@ fn fields_and_fixed_bits_cover_32_bits_once() {
             let m = field_mask(f);
             assert!(
                 u32::from(f.lsb) + u32::from(f.width) <= 32,
-                "isa/a64.isa:{}: {}.{} runs past bit 31",
+                "{}:{}: {}.{} runs past bit 31",
+                r.file,
                 r.line,
                 r.name,
                 f.name
@@ -112,7 +117,8 @@ fn fields_and_fixed_bits_cover_32_bits_once() {
             assert_eq!(
                 seen & m,
                 0,
-                "isa/a64.isa:{}: {}.{} overlaps other bits ({:#010x})",
+                "{}:{}: {}.{} overlaps other bits ({:#010x})",
+                r.file,
                 r.line,
                 r.name,
                 f.name,
@@ -123,7 +129,8 @@ fn fields_and_fixed_bits_cover_32_bits_once() {
         assert_eq!(
             seen,
             u32::MAX,
-            "isa/a64.isa:{}: {}: bits {:#010x} are neither fixed nor in a field",
+            "{}:{}: {}: bits {:#010x} are neither fixed nor in a field",
+            r.file,
             r.line,
             r.name,
             !seen
@@ -131,7 +138,8 @@ fn fields_and_fixed_bits_cover_32_bits_once() {
         assert_eq!(
             r.value & !r.mask,
             0,
-            "isa/a64.isa:{}: {}: value has bits outside the mask",
+            "{}:{}: {}: value has bits outside the mask",
+            r.file,
             r.line,
             r.name
         );
@@ -144,7 +152,8 @@ fn fields_are_in_pattern_order() {
         for w in r.fields.windows(2) {
             assert!(
                 w[0].lsb > w[1].lsb,
-                "isa/a64.isa:{}: {}: fields out of order",
+                "{}:{}: {}: fields out of order",
+                r.file,
                 r.line,
                 r.name
             );
