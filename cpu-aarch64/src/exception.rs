@@ -67,11 +67,14 @@ pub enum Exception {
     SpAlignment,
     /// PSTATE.IL was set (after an illegal exception return).
     IllegalState,
+    /// An FP/SIMD instruction while CPACR_EL1.FPEN disables them.
+    FpAccessTrap,
 }
 
 /// Exception class values (ESR_ELx.EC).
 mod ec {
     pub const UNKNOWN: u32 = 0x00;
+    pub const FP_ACCESS: u32 = 0x07;
     pub const ILLEGAL_STATE: u32 = 0x0e;
     pub const SVC64: u32 = 0x15;
     pub const IABT_LOWER: u32 = 0x20;
@@ -97,6 +100,8 @@ impl Exception {
             Exception::PcAlignment => (ec::PC_ALIGN, 0),
             Exception::SpAlignment => (ec::SP_ALIGN, 0),
             Exception::IllegalState => (ec::ILLEGAL_STATE, 0),
+            // CV = 1, COND = 0b1110, as reported for AArch64 (and by QEMU).
+            Exception::FpAccessTrap => (ec::FP_ACCESS, 0x1e0_0000),
         };
         u64::from((class << 26) | (1 << 25) | iss)
     }

@@ -5,7 +5,8 @@ use crate::bus::{AccessKind, Bus, PhysAddr, Requester};
 use crate::exception::{Exception, Fault};
 use crate::isa::{condition_holds, sext};
 use crate::sem::{
-    self, AtomicOp, Barrier, BinOp, BranchKind, Emitter, Hint, InsnException, MemAccess, SysRegId, UnOp, Width,
+    self, AtomicOp, Barrier, BinOp, BranchKind, CryptoOp, Emitter, FpOp, FpSize, Hint, InsnException, MemAccess, QOp,
+    SatOp, SysRegId, UnOp, Width,
 };
 use crate::state::Cpu;
 use crate::sysreg::{sctlr, SysReg, SysRegError, DCZVA_BYTES};
@@ -301,6 +302,7 @@ pub fn add_with_carry(a: u64, b: u64, carry: u64, w: Width) -> (u64, u64) {
 
 impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     type V = u64;
+    type Q = u128;
     type Stop = StopReason;
 
     #[inline]
@@ -591,6 +593,65 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
 
     fn clear_exclusive(&mut self) {
         self.cpu.monitor = None;
+    }
+
+    fn check_fp_enabled(&mut self) -> Result<(), StopReason> {
+        if crate::sysreg::fp_enabled(self.cpu.sys.get(SysReg::CPACR_EL1), self.cpu.pstate.el) {
+            Ok(())
+        } else {
+            Err(self.fault(Exception::FpAccessTrap))
+        }
+    }
+    #[inline]
+    fn get_q(&mut self, r: u32) -> u128 {
+        self.cpu.v[r as usize]
+    }
+    #[inline]
+    fn set_q(&mut self, r: u32, q: u128) {
+        self.cpu.v[r as usize] = q;
+    }
+    #[inline]
+    fn q_imm(&mut self, v: u128) -> u128 {
+        v
+    }
+    #[inline]
+    fn q_lane(&mut self, q: u128, esize: u8, idx: u8) -> u64 {
+        let bits = u32::from(esize) * 8;
+        ((q >> (bits * u32::from(idx))) as u64) & crate::simd::mask(esize * 8)
+    }
+    #[inline]
+    fn q_with_lane(&mut self, q: u128, esize: u8, idx: u8, v: u64) -> u128 {
+        let bits = u32::from(esize) * 8;
+        let sh = bits * u32::from(idx);
+        let m = u128::from(crate::simd::mask(esize * 8)) << sh;
+        (q & !m) | ((u128::from(v) << sh) & m)
+    }
+    #[inline]
+    fn q_op(&mut self, op: QOp, a: u128, b: u128) -> u128 {
+        crate::simd::eval_q(op, a, b)
+    }
+    fn crypto(&mut self, op: CryptoOp, a: u128, b: u128, c: u128) -> u128 {
+        crate::crypto::eval(op, a, b, c)
+    }
+    fn fp(&mut self, op: FpOp, size: FpSize, args: &[u64]) -> u64 {
+        let fpcr = self.cpu.sys.get(SysReg::FPCR);
+        let mut flags = 0u32;
+        let r = crate::fp::eval(op, size, args, fpcr, &mut flags);
+        if flags != 0 {
+            let fpsr = self.cpu.sys.get(SysReg::FPSR);
+            self.cpu.sys.set(SysReg::FPSR, fpsr | u64::from(flags));
+        }
+        r
+    }
+    fn sat(&mut self, op: SatOp, a: u64, b: u64) -> u64 {
+        let (r, saturated) = crate::simd::eval_sat(op, a, b);
+        if saturated {
+            let fpsr = self.cpu.sys.get(SysReg::FPSR);
+            self.cpu
+                .sys
+                .set(SysReg::FPSR, fpsr | u64::from(crate::sysreg::fpsr::QC));
+        }
+        r
     }
 
     fn halt(&mut self, imm: u16) -> Result<(), StopReason> {

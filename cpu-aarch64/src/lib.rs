@@ -18,13 +18,18 @@
 #![deny(missing_docs)]
 
 pub mod bus;
+pub mod crypto;
 pub mod disasm;
 pub mod exception;
+pub mod fp;
 pub mod interp;
 pub mod isa;
 pub mod sem;
+pub mod simd;
 pub mod state;
 pub mod sysreg;
+#[cfg(feature = "testgen")]
+pub mod testgen;
 
 pub use bus::{AccessKind, Bus, BusError, PhysAddr, Requester};
 pub use interp::{StepEvent, StopReason};

@@ -77,6 +77,8 @@ pub struct Cpu {
     pub id: usize,
     /// X0..X30.
     pub x: [u64; 31],
+    /// V0..V31 (the SIMD&FP registers; B/H/S/D views are the low bits).
+    pub v: [u128; 32],
     /// SP_EL0..SP_EL3.
     pub sp_el: [u64; 4],
     /// Program counter.
@@ -104,6 +106,7 @@ impl Cpu {
         Cpu {
             id,
             x: [0; 31],
+            v: [0; 32],
             sp_el: [0; 4],
             pc: entry,
             pstate: PState {

@@ -94,6 +94,8 @@ sysregs! {
     SPSEL = (3, 0, 4, 2, 0), No, RW;
     CURRENTEL = (3, 0, 4, 2, 2), No, RO;
     NZCV = (3, 3, 4, 2, 0), Yes, RW;
+    FPCR = (3, 3, 4, 4, 0), Yes, RW;
+    FPSR = (3, 3, 4, 4, 1), Yes, RW;
     DAIF = (3, 3, 4, 2, 1), Uma, RW;
     AFSR0_EL1 = (3, 0, 5, 1, 0), No, RW;
     AFSR1_EL1 = (3, 0, 5, 1, 1), No, RW;
@@ -146,6 +148,51 @@ pub mod sctlr {
     pub const UCT: u64 = 1 << 15;
     /// EL0 DC ZVA allowed.
     pub const DZE: u64 = 1 << 14;
+}
+
+/// FPCR fields.
+pub mod fpcr {
+    /// Alternative half-precision format.
+    pub const AHP: u64 = 1 << 26;
+    /// Default NaN mode.
+    pub const DN: u64 = 1 << 25;
+    /// Flush-to-zero mode.
+    pub const FZ: u64 = 1 << 24;
+    /// Rounding mode field shift (bits 23:22).
+    pub const RMODE_SHIFT: u32 = 22;
+    /// Bits software can change: AHP, DN, FZ, RMode. Floating-point
+    /// exception trapping is not implemented, so the trap enables are RAZ/WI;
+    /// FZ16 is RES0 without FEAT_FP16.
+    pub const WRITABLE: u64 = AHP | DN | FZ | (3 << RMODE_SHIFT);
+}
+
+/// FPSR fields.
+pub mod fpsr {
+    /// Invalid operation (cumulative).
+    pub const IOC: u32 = 1 << 0;
+    /// Division by zero.
+    pub const DZC: u32 = 1 << 1;
+    /// Overflow.
+    pub const OFC: u32 = 1 << 2;
+    /// Underflow.
+    pub const UFC: u32 = 1 << 3;
+    /// Inexact.
+    pub const IXC: u32 = 1 << 4;
+    /// Input denormal (flushed to zero).
+    pub const IDC: u32 = 1 << 7;
+    /// Saturation (AdvSIMD integer).
+    pub const QC: u32 = 1 << 27;
+    /// Bits software can change (N, Z, C, V are the AArch32 comparison flags).
+    pub const WRITABLE: u64 = 0xf800_009f;
+}
+
+/// CPACR_EL1.FPEN: 0b11 lets EL0 and EL1 use FP/SIMD, 0b01 only EL1.
+pub fn fp_enabled(cpacr: u64, el: u8) -> bool {
+    match (cpacr >> 20) & 3 {
+        3 => true,
+        1 => el >= 1,
+        _ => false,
+    }
 }
 
 /// Why an MRS/MSR failed.
@@ -299,6 +346,10 @@ impl SysRegs {
                 self.set(SysReg::OSLSR_EL1, (cur & !2) | (oslk << 1));
             }
             SysReg::SPSR_EL1 => self.set(reg, v & 0xf03f_03df),
+            SysReg::FPCR => self.set(reg, v & fpcr::WRITABLE),
+            SysReg::FPSR => self.set(reg, v & fpsr::WRITABLE),
+            // FPEN (bits 21:20) is the only field: no SVE/SME, no trace.
+            SysReg::CPACR_EL1 => self.set(reg, v & (3 << 20)),
             SysReg::VBAR_EL1 => self.set(reg, v & !0x7ff),
             SysReg::CSSELR_EL1 => self.set(reg, v & 0xf),
             r => self.set(r, v),

@@ -7,6 +7,8 @@
 //! anything depending on run-time values goes through [`Emitter::select`],
 //! [`Emitter::branch_if`] or a helper.
 
+pub use super::vecops::*;
+
 /// Operand width of an integer operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Width {
@@ -219,6 +221,8 @@ impl SysRegId {
 pub trait Emitter {
     /// A 64-bit integer value.
     type V: Copy;
+    /// A 128-bit SIMD&FP register value.
+    type Q: Copy;
     /// Why an instruction stopped before completing.
     type Stop;
 
@@ -340,4 +344,27 @@ pub trait Emitter {
     fn clear_exclusive(&mut self);
     /// HLT #imm (semihosting when `imm == 0xF000` and enabled).
     fn halt(&mut self, imm: u16) -> Result<(), Self::Stop>;
+
+    // ---- SIMD&FP ----
+    /// Traps (EC 0x07) unless CPACR_EL1.FPEN allows FP/SIMD at this EL;
+    /// every FP/SIMD instruction calls it first.
+    fn check_fp_enabled(&mut self) -> Result<(), Self::Stop>;
+    /// Reads V`r` (all 128 bits).
+    fn get_q(&mut self, r: u32) -> Self::Q;
+    /// Writes V`r` (all 128 bits; scalar writes zero the rest themselves).
+    fn set_q(&mut self, r: u32, q: Self::Q);
+    /// A 128-bit constant.
+    fn q_imm(&mut self, v: u128) -> Self::Q;
+    /// Lane `idx` of `q`, `esize` bytes wide (1, 2, 4, 8), zero-extended.
+    fn q_lane(&mut self, q: Self::Q, esize: u8, idx: u8) -> Self::V;
+    /// `q` with lane `idx` (`esize` bytes) replaced by the low bits of `v`.
+    fn q_with_lane(&mut self, q: Self::Q, esize: u8, idx: u8, v: Self::V) -> Self::Q;
+    /// A whole-register operation.
+    fn q_op(&mut self, op: QOp, a: Self::Q, b: Self::Q) -> Self::Q;
+    /// A cryptographic operation (`c` unused by two-operand forms).
+    fn crypto(&mut self, op: CryptoOp, a: Self::Q, b: Self::Q, c: Self::Q) -> Self::Q;
+    /// A scalar floating-point operation under FPCR, accumulating FPSR.
+    fn fp(&mut self, op: FpOp, size: FpSize, args: &[Self::V]) -> Self::V;
+    /// A saturating integer operation; sets FPSR.QC when it saturates.
+    fn sat(&mut self, op: SatOp, a: Self::V, b: Self::V) -> Self::V;
 }

@@ -6,6 +6,8 @@
 //! pseudocode of the Arm ARM is the model; comments cite what is not obvious.
 
 mod emitter;
+pub mod probe;
+mod vecops;
 
 pub use emitter::*;
 

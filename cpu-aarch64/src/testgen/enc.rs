@@ -1,0 +1,198 @@
+//! A64 encoding facts the generator needs beyond the table's field names,
+//! and the few instructions it writes itself (the set-up preludes).
+//! Everything here is from the Arm ARM's encoding index.
+
+use crate::isa::Row;
+
+/// Value of field `name` of `row` in `raw`, if the row has it.
+pub(crate) fn field(row: &Row, raw: u32, name: &str) -> Option<u32> {
+    let f = row.fields.iter().find(|f| f.name == name)?;
+    Some((raw >> f.lsb) & mask(f.width))
+}
+
+/// `raw` with field `name` of `row` replaced by `v` (truncated to the
+/// field's width). Panics if the row has no such field.
+pub(crate) fn with_field(row: &Row, raw: u32, name: &str, v: u32) -> u32 {
+    let f = row
+        .fields
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("row {} has no field `{name}`", row.name));
+    let m = mask(f.width) << f.lsb;
+    (raw & !m) | ((v << f.lsb) & m)
+}
+
+fn mask(width: u8) -> u32 {
+    if width >= 32 {
+        u32::MAX
+    } else {
+        (1 << width) - 1
+    }
+}
+
+/// Load/store pair (LDP/STP/LDNP/STNP/LDPSW): `opc 101 V 0 idx L ...`.
+fn is_ldst_pair(raw: u32) -> bool {
+    raw & 0x3a00_0000 == 0x2800_0000
+}
+
+/// Load/store register with a 9-bit immediate (unscaled, post-index,
+/// unprivileged, pre-index): `size 111 V 00 opc 0 imm9 idx ...`.
+fn is_ldst_imm9(raw: u32) -> bool {
+    raw & 0x3b20_0000 == 0x3800_0000
+}
+
+/// The load/store exclusive class (also LDAR/STLR and CAS/CASP):
+/// `size 001000 o2 L o1 Rs o0 Rt2 Rn Rt`.
+fn is_exclusive_class(raw: u32) -> bool {
+    raw & 0x3f00_0000 == 0x0800_0000
+}
+
+/// True when the instruction writes its updated address back to Rn
+/// (pre- and post-indexed forms: idx = 01 or 11 in both classes).
+pub(crate) fn writes_back(raw: u32) -> bool {
+    let idx = if is_ldst_pair(raw) {
+        (raw >> 23) & 3
+    } else if is_ldst_imm9(raw) {
+        (raw >> 10) & 3
+    } else {
+        return false;
+    };
+    idx & 1 == 1
+}
+
+/// What an instruction of the exclusive class does with the exclusive
+/// monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exclusive {
+    /// LDXR/LDAXR/LDXP/LDAXP.
+    Load,
+    /// STXR/STLXR/STXP/STLXP: Rs receives the status.
+    Store,
+}
+
+/// The monitor role of `raw` and whether it is a pair (LDXP/STXP), or
+/// `None` for everything else (including LDAR/STLR and CAS/CASP, which
+/// share the class but are ordinary single-copy-atomic accesses).
+pub(crate) fn exclusive(raw: u32) -> Option<(Exclusive, bool)> {
+    if !is_exclusive_class(raw) {
+        return None;
+    }
+    let size = raw >> 30;
+    let o2 = (raw >> 23) & 1;
+    let l = (raw >> 22) & 1;
+    let o1 = (raw >> 21) & 1;
+    if o2 == 1 || (o1 == 1 && size < 2) {
+        return None; // LDAR/STLR/LDLAR/STLLR, CAS, CASP
+    }
+    let role = if l == 1 { Exclusive::Load } else { Exclusive::Store };
+    Some((role, o1 == 1))
+}
+
+/// True for load pairs, whose two destinations must differ (LDP, LDPSW,
+/// LDNP, LDXP, LDAXP: Rt == Rt2 is CONSTRAINED UNPREDICTABLE).
+pub(crate) fn is_load_pair(raw: u32) -> bool {
+    let l = (raw >> 22) & 1 == 1;
+    (is_ldst_pair(raw) && l) || exclusive(raw) == Some((Exclusive::Load, true))
+}
+
+/// For the exclusive class, forces the should-be-one fields the
+/// instruction does not use to ones (Rs of everything but store-exclusives
+/// and CAS/CASP; Rt2 of everything but the exclusive pairs), as an
+/// assembler would.
+pub(crate) fn canonical_exclusive_class(raw: u32) -> u32 {
+    if !is_exclusive_class(raw) {
+        return raw;
+    }
+    let size = raw >> 30;
+    let o2 = (raw >> 23) & 1;
+    let o1 = (raw >> 21) & 1;
+    let mut raw = raw;
+    let cas = o1 == 1 && (o2 == 1 || size < 2);
+    if !cas && exclusive(raw).map(|(r, _)| r) != Some(Exclusive::Store) {
+        raw |= 0x1f << 16; // Rs
+    }
+    if exclusive(raw).map(|(_, pair)| pair) != Some(true) && !cas {
+        raw |= 0x1f << 10; // Rt2
+    }
+    raw
+}
+
+/// MOVZ/MOVN/MOVK words putting the 64-bit `v` in X`r` (r < 31), shortest
+/// form.
+pub(crate) fn mov_imm(r: u32, v: u64) -> Vec<u32> {
+    debug_assert!(r < 31);
+    let halves: Vec<u32> = (0..4).map(|i| ((v >> (16 * i)) & 0xffff) as u32).collect();
+    let zeros = halves.iter().filter(|&&h| h == 0).count();
+    let ones = halves.iter().filter(|&&h| h == 0xffff).count();
+    let mut out = Vec::new();
+    if ones > zeros {
+        // MOVN of the first half that is not 0xffff (or of half 0).
+        let first = halves.iter().position(|&h| h != 0xffff).unwrap_or(0);
+        out.push(0x9280_0000 | ((first as u32) << 21) | ((!halves[first] & 0xffff) << 5) | r);
+        for (i, &h) in halves.iter().enumerate() {
+            if i != first && h != 0xffff {
+                out.push(movk(r, i as u32, h));
+            }
+        }
+    } else {
+        let first = halves.iter().position(|&h| h != 0).unwrap_or(0);
+        out.push(0xd280_0000 | ((first as u32) << 21) | (halves[first] << 5) | r);
+        for (i, &h) in halves.iter().enumerate() {
+            if i != first && h != 0 {
+                out.push(movk(r, i as u32, h));
+            }
+        }
+    }
+    out
+}
+
+/// MOVZ X`r`, #(v & 0xffff); MOVK X`r`, #(v >> 16), LSL #16: a fixed-size
+/// (two-word) load of a 32-bit value, for values fixed up after layout.
+pub(crate) fn mov_imm32_fixed(r: u32, v: u32) -> [u32; 2] {
+    [0xd280_0000 | ((v & 0xffff) << 5) | r, movk(r, 1, v >> 16)]
+}
+
+fn movk(r: u32, hw: u32, imm16: u32) -> u32 {
+    0xf280_0000 | (hw << 21) | ((imm16 & 0xffff) << 5) | r
+}
+
+/// ADD SP, X`r`, #0 (`mov sp, xr`).
+pub(crate) fn mov_sp_from(r: u32) -> u32 {
+    0x9100_0000 | (r << 5) | 31
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(writes_back(0xa9bf7bfd)); // stp x29, x30, [sp, #-16]!
+        assert!(writes_back(0xa8c17bfd)); // ldp x29, x30, [sp], #16
+        assert!(!writes_back(0xa9400820)); // ldp x0, x2, [x1]
+        assert!(writes_back(0xf8408420)); // ldr x0, [x1], #8
+        assert!(writes_back(0xf81f0c20)); // str x0, [x1, #-16]!
+        assert!(!writes_back(0xf85ff020)); // ldur x0, [x1, #-1]
+        assert!(!writes_back(0xf8627820)); // ldr x0, [x1, x2, lsl #3]
+        assert!(!writes_back(0xf8210040)); // ldadd x1, x0, [x2]
+        assert_eq!(exclusive(0xc85f7c20), Some((Exclusive::Load, false))); // ldxr
+        assert_eq!(exclusive(0xc8027c20), Some((Exclusive::Store, false))); // stxr
+        assert_eq!(exclusive(0xc87f0440), Some((Exclusive::Load, true))); // ldxp
+        assert_eq!(exclusive(0xc8dffc20), None); // ldar
+        assert_eq!(exclusive(0xc8e1fc40), None); // casal
+        assert_eq!(exclusive(0x48227c80), None); // casp
+        assert!(is_load_pair(0xa9400820));
+        assert!(!is_load_pair(0x29000820)); // stp w0, w2, [x1]
+        assert!(is_load_pair(0xc87f0440));
+        assert_eq!(canonical_exclusive_class(0xc8400020), 0xc85f7c20);
+    }
+
+    #[test]
+    fn mov_imm_forms() {
+        assert_eq!(mov_imm(1, 0), vec![0xd2800001]);
+        assert_eq!(mov_imm(0, 0x1000_8000), vec![0xd2900000, 0xf2a20000]);
+        assert_eq!(mov_imm(2, u64::MAX), vec![0x92800002]);
+        assert_eq!(mov_imm(3, 0xffff_ffff_ffff_fff0), vec![0x928001e3]);
+        assert_eq!(mov_sp_from(5), 0x910000bf);
+    }
+}

@@ -1,0 +1,292 @@
+//! Our side of the comparison: a core at EL0 set up like a Linux user
+//! process, the probe that tries one word on it, and [`Runner`], which runs
+//! whole cases.
+
+use super::{
+    background, window_hash, Case, End, Outcome, State, CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, MARKER, TAIL,
+    TEST_PC,
+};
+use crate::bus::{Bus, BusError, PhysAddr, Requester};
+use crate::interp::StopReason;
+use crate::state::{Cpu, CpuConfig, PState};
+use crate::sysreg::{sctlr, SysReg};
+
+/// SCTLR_EL1 as Linux runs user space, as far as our core reads it: SP
+/// alignment checks (SA, SA0), EL0 access to CTR_EL0 (UCT), DC ZVA (DZE)
+/// and cache maintenance (UCI, bit 26); no EL0 DAIF access (UMA clear), no
+/// strict alignment (A clear). The MMU bit stays clear: our MMU-off memory
+/// is Device memory, hence the aligned-accesses-only rule of the generator.
+pub(crate) const LINUX_SCTLR: u64 = 0x00c5_0838 | sctlr::SA | sctlr::SA0 | sctlr::UCT | sctlr::DZE | (1 << 26);
+
+/// A core prepared for EL0 runs.
+pub(crate) struct Core {
+    pub(crate) cpu: Cpu,
+    reset_pstate: PState,
+}
+
+impl Core {
+    pub(crate) fn new() -> Self {
+        let mut config = CpuConfig::cortex_a57(0);
+        config.semihosting = false; // Linux user space has none
+        let cpu = Cpu::new(0, config, TEST_PC);
+        let reset_pstate = cpu.pstate;
+        Core { cpu, reset_pstate }
+    }
+
+    /// Loads `st` and sets up EL0 (SP_EL0 selected, interrupts unmasked)
+    /// at `pc`.
+    pub(crate) fn prepare(&mut self, st: &State, pc: u64) {
+        let cpu = &mut self.cpu;
+        cpu.x = st.x;
+        cpu.sp_el = [st.sp, 0, 0, 0];
+        cpu.pc = pc;
+        cpu.pstate = self.reset_pstate;
+        cpu.pstate.el = 0;
+        cpu.pstate.sp = false;
+        cpu.pstate.daif = 0;
+        cpu.pstate.nzcv = (st.nzcv as u32) & 0xf000_0000;
+        cpu.monitor = Default::default();
+        cpu.sys.set(SysReg::SCTLR_EL1, LINUX_SCTLR);
+        cpu.sys.set(SysReg::TPIDR_EL0, st.tpidr);
+        cpu.sys.set(SysReg::TPIDRRO_EL0, 0); // what Linux gives a native task
+    }
+
+    /// Executes one instruction: `None` if it completed, else how it ended
+    /// and whether an exception was taken.
+    pub(crate) fn step<B: Bus>(&mut self, bus: &mut B) -> Option<(End, bool)> {
+        match self.cpu.step(bus) {
+            Ok(()) => None,
+            Err(StopReason::Exception) => Some((self.exception_end(), true)),
+            Err(other) => Some((End::Other(format!("interpreter stopped: {other:?}")), false)),
+        }
+    }
+
+    /// The signal Linux would deliver for the exception just taken, from
+    /// ESR_EL1's exception class.
+    fn exception_end(&self) -> End {
+        let esr = self.cpu.sys.get(SysReg::ESR_EL1);
+        let ec = (esr >> 26) & 0x3f;
+        match ec {
+            0x00 | 0x0e => End::Undefined,                 // unknown reason, illegal state
+            0x20 | 0x21 => End::Segv,                      // instruction abort
+            0x22 | 0x26 => End::Bus,                       // PC or SP alignment
+            0x24 | 0x25 if esr & 0x3f == 0x21 => End::Bus, // data abort: alignment
+            0x24 | 0x25 => End::Segv,                      // data abort: anything else
+            0x3c => End::Trap,                             // BRK
+            _ => End::Other(format!("exception ESR_EL1={esr:#x}")),
+        }
+    }
+
+    /// Registers and PC as a Linux signal frame would show them: after an
+    /// exception, the EL0 values (SP_EL0, NZCV from SPSR_EL1, PC from
+    /// ELR_EL1).
+    pub(crate) fn snapshot(&self, faulted: bool) -> (u64, State) {
+        let cpu = &self.cpu;
+        let (pc, nzcv) = if faulted {
+            (
+                cpu.sys.get(SysReg::ELR_EL1),
+                cpu.sys.get(SysReg::SPSR_EL1) & 0xf000_0000,
+            )
+        } else {
+            (cpu.pc, u64::from(cpu.pstate.nzcv))
+        };
+        let st = State {
+            x: cpu.x,
+            sp: cpu.sp_el[0],
+            nzcv,
+            tpidr: cpu.sys.get(SysReg::TPIDR_EL0),
+        };
+        (pc, st)
+    }
+}
+
+/// One data access seen by the probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Access {
+    pub(crate) addr: u64,
+    pub(crate) size: u8,
+}
+
+/// A bus that answers every data access with zero and records it, and
+/// fetches one given word.
+struct ProbeBus {
+    pc: u64,
+    word: u32,
+    accesses: Vec<Access>,
+}
+
+impl Bus for ProbeBus {
+    fn read(&mut self, _req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
+        self.accesses.push(Access { addr: pa.0, size });
+        Ok(0)
+    }
+    fn write(&mut self, _req: Requester, pa: PhysAddr, size: u8, _value: u64) -> Result<(), BusError> {
+        self.accesses.push(Access { addr: pa.0, size });
+        Ok(())
+    }
+    fn fetch(&mut self, _cpu: usize, pa: PhysAddr) -> Result<u32, BusError> {
+        if pa.0 == self.pc {
+            Ok(self.word)
+        } else {
+            Err(BusError::Unmapped(pa))
+        }
+    }
+}
+
+/// What one word did on the probe core.
+#[derive(Clone, Debug)]
+pub(crate) struct ProbeResult {
+    /// `None`: completed.
+    pub(crate) end: Option<End>,
+    pub(crate) next_pc: u64,
+    pub(crate) accesses: Vec<Access>,
+    pub(crate) after: State,
+}
+
+/// Runs single words on a scratch core to see what they do.
+pub(crate) struct Probe {
+    core: Core,
+    bus: ProbeBus,
+}
+
+impl Probe {
+    pub(crate) fn new() -> Self {
+        Probe {
+            core: Core::new(),
+            bus: ProbeBus {
+                pc: 0,
+                word: 0,
+                accesses: Vec::new(),
+            },
+        }
+    }
+
+    pub(crate) fn run(&mut self, word: u32, pc: u64, st: &State) -> ProbeResult {
+        self.core.prepare(st, pc);
+        self.bus.pc = pc;
+        self.bus.word = word;
+        self.bus.accesses.clear();
+        let stop = self.core.step(&mut self.bus);
+        let (_, after) = self.core.snapshot(matches!(stop, Some((_, true))));
+        ProbeResult {
+            end: stop.map(|(e, _)| e),
+            next_pc: self.core.cpu.pc,
+            accesses: self.bus.accesses.clone(),
+            after,
+        }
+    }
+}
+
+/// The code pages and the data window, as the harness maps them.
+struct DiffBus {
+    code: Vec<u8>,
+    window: Vec<u8>,
+}
+
+impl DiffBus {
+    fn slot(&mut self, pa: u64, size: u8) -> Option<&mut [u8]> {
+        let n = u64::from(size);
+        let (mem, off) = if pa >= CODE_BASE && pa + n <= CODE_BASE + CODE_SIZE {
+            (&mut self.code, pa - CODE_BASE)
+        } else if pa >= DATA_BASE && pa + n <= DATA_BASE + DATA_SIZE {
+            (&mut self.window, pa - DATA_BASE)
+        } else {
+            return None;
+        };
+        mem.get_mut(off as usize..(off + n) as usize)
+    }
+}
+
+impl Bus for DiffBus {
+    fn read(&mut self, _req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
+        let b = self.slot(pa.0, size).ok_or(BusError::Unmapped(pa))?;
+        Ok(b.iter().rev().fold(0, |acc, &x| (acc << 8) | u64::from(x)))
+    }
+    fn write(&mut self, _req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError> {
+        let b = self.slot(pa.0, size).ok_or(BusError::Unmapped(pa))?;
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (value >> (8 * i)) as u8;
+        }
+        Ok(())
+    }
+}
+
+/// Runs cases on our interpreter.
+pub struct Runner {
+    core: Core,
+    bus: DiffBus,
+    background: Vec<u8>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runner {
+    /// A runner with the standard [`background`].
+    pub fn new() -> Self {
+        let background = background();
+        Runner {
+            core: Core::new(),
+            bus: DiffBus {
+                code: vec![0; CODE_SIZE as usize],
+                window: background.clone(),
+            },
+            background,
+        }
+    }
+
+    /// Runs `case` from its initial state to the marker or the first
+    /// fault.
+    pub fn run(&mut self, case: &Case) -> Outcome {
+        let code = &mut self.bus.code;
+        code.fill(0);
+        let test = (TEST_PC - CODE_BASE) as usize;
+        let words = case.words.iter().chain(std::iter::once(&MARKER)).chain(TAIL.iter());
+        for (i, w) in words.enumerate() {
+            code[test + 4 * i..test + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        self.bus.window.copy_from_slice(&self.background);
+        for &(off, v) in &case.patches {
+            let off = off as usize;
+            self.bus.window[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        }
+
+        self.core.prepare(&case.init, TEST_PC);
+        let end_pc = case.end_pc();
+        // Branches only go forward, so this many steps always suffice.
+        let limit = case.words.len() + 8;
+        let mut end = End::Other(format!("did not reach the marker in {limit} steps"));
+        let mut faulted = false;
+        for _ in 0..limit {
+            if self.core.cpu.pc == end_pc {
+                end = End::Completed;
+                break;
+            }
+            if let Some((e, exception)) = self.core.step(&mut self.bus) {
+                faulted = exception;
+                end = e;
+                break;
+            }
+        }
+        let (pc, state) = self.core.snapshot(faulted);
+        Outcome {
+            end,
+            pc,
+            state,
+            window_hash: window_hash(&self.bus.window, &self.background),
+        }
+    }
+
+    /// The data window as the last [`Runner::run`] left it.
+    pub fn window(&self) -> &[u8] {
+        &self.bus.window
+    }
+
+    /// The window's contents before each case's patches.
+    pub fn background(&self) -> &[u8] {
+        &self.background
+    }
+}

@@ -1,0 +1,322 @@
+//! Random instruction-sequence generation for differential testing
+//! (behind the `testgen` cargo feature; the tests enable it).
+//!
+//! ```text
+//!  isa::ROWS ──▶ Generator::case(seed) ──▶ Case { words, initial state, window patches }
+//!                  │ draws a row, random fields, keeps words that decode to
+//!                  │ the row and that our semantics accept at EL0 (probed on
+//!                  │ a scratch core), then makes them safe to run anywhere:
+//!                  │ base/index registers set by movz/movk preludes so every
+//!                  │ access lands aligned inside the data window, forward
+//!                  │ branches only, literals inside the sequence
+//!                  ▼
+//!        ┌─────────┴──────────┐
+//!  Runner::run (interpreter)   qemu::Harness (firmware/difftest under qemu-aarch64)
+//!        └──────▶ Outcome ◀───┘   compared: X0-X30, SP, NZCV, TPIDR_EL0,
+//!                                 the data window, how the case ended
+//! ```
+//!
+//! Both sides see the same address space: the test words at [`TEST_PC`]
+//! followed by [`MARKER`] (`UDF #0xc0de`, whose SIGILL means "completed")
+//! and [`TAIL`]; a 64 KiB data window at [`DATA_BASE`] holding
+//! [`background`] plus the case's patches. Our core runs at EL0 with
+//! SCTLR_EL1 set up as Linux sets it, so privilege checks match user mode.
+//!
+//! Limitations (see firmware/README.md): data accesses are naturally
+//! aligned (our MMU-off memory is Device memory, where unaligned accesses
+//! fault but Linux user memory is Normal), the stack pointer used as a base
+//! is 16-byte aligned (QEMU does not check SP alignment), and only EL0
+//! behaviour is compared.
+
+mod enc;
+mod gen;
+mod machine;
+pub mod qemu;
+
+pub use gen::{GenStats, Generator, KnownMismatch, RowClass};
+pub use machine::Runner;
+
+use std::fmt::{self, Write as _};
+
+/// Start of the code mapping (two 4 KiB pages; the harness's trampoline
+/// sits at the end of the first).
+pub const CODE_BASE: u64 = 0x2000_0000;
+/// Size of the code mapping.
+pub const CODE_SIZE: u64 = 0x2000;
+/// Address of the first test word.
+pub const TEST_PC: u64 = CODE_BASE + 0x1000;
+/// Most instruction words a case may have (the harness's limit).
+pub const MAX_WORDS: usize = 1000;
+/// Start of the data window.
+pub const DATA_BASE: u64 = 0x1000_0000;
+/// Size of the data window.
+pub const DATA_SIZE: u64 = 0x1_0000;
+/// The word after the test words: `UDF #0xc0de`. Reaching it completes the
+/// case.
+pub const MARKER: u32 = 0x0000_c0de;
+/// Four constant words after the marker, so that literal loads near the
+/// end of a sequence read known values on both sides.
+pub const TAIL: [u32; 4] = [0x0123_4567, 0x89ab_cdef, 0xfedc_ba98, 0x7654_3210];
+
+/// The registers a case starts from and ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct State {
+    /// X0..X30.
+    pub x: [u64; 31],
+    /// SP_EL0.
+    pub sp: u64,
+    /// NZCV in bits 31:28.
+    pub nzcv: u64,
+    /// TPIDR_EL0.
+    pub tpidr: u64,
+}
+
+/// What a group of words in a case is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKind {
+    /// An instruction drawn from a table row (`word` indexes `Case::words`).
+    Row(crate::isa::Op),
+    /// `UDF #imm`: an encoding outside every row (a fault case).
+    Udf,
+}
+
+/// One instruction under test with the words that set up its registers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Index of the first word (prelude or the instruction) in `Case::words`.
+    pub start: usize,
+    /// Index of the instruction under test.
+    pub insn: usize,
+    /// Words in the group (prelude + instruction).
+    pub len: usize,
+    /// Where the instruction comes from.
+    pub kind: GroupKind,
+}
+
+/// One random test case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// The seed it was generated from (`Generator::case(seed)` rebuilds it).
+    pub seed: u64,
+    /// Instruction words, placed at [`TEST_PC`].
+    pub words: Vec<u32>,
+    /// The instructions under test and their preludes.
+    pub groups: Vec<Group>,
+    /// Initial registers.
+    pub init: State,
+    /// Data-window patches applied over [`background`]: (byte offset, 8-byte
+    /// aligned; little-endian value).
+    pub patches: Vec<(u32, u64)>,
+}
+
+impl Case {
+    /// Address of the marker: where a completed case stops.
+    pub fn end_pc(&self) -> u64 {
+        TEST_PC + 4 * self.words.len() as u64
+    }
+
+    /// The sequence as text: address, word, disassembly, and what each
+    /// word is for.
+    pub fn listing(&self) -> String {
+        let mut s = String::new();
+        for (i, &w) in self.words.iter().enumerate() {
+            let pc = TEST_PC + 4 * i as u64;
+            let what = match self.groups.iter().find(|g| g.start <= i && i < g.start + g.len) {
+                Some(g) if g.insn == i => match g.kind {
+                    GroupKind::Row(op) => {
+                        let row = &crate::isa::ROWS[op as usize];
+                        format!("<- {} ({}:{})", row.name, row.file, row.line)
+                    }
+                    GroupKind::Udf => "<- UDF (fault case)".to_string(),
+                },
+                Some(_) => "   (set-up)".to_string(),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "    {pc:#010x}: {w:08x}  {:<36} {what}",
+                crate::disasm::disassemble(w, pc)
+            );
+        }
+        let _ = writeln!(s, "    {:#010x}: {MARKER:08x}  (end marker)", self.end_pc());
+        s
+    }
+}
+
+/// How a case ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Reached the marker.
+    Completed,
+    /// Undefined instruction (SIGILL).
+    Undefined,
+    /// Translation or external abort (SIGSEGV).
+    Segv,
+    /// Alignment fault: data, SP or PC (SIGBUS).
+    Bus,
+    /// BRK (SIGTRAP).
+    Trap,
+    /// Anything else: an unexpected signal, a timeout, or an interpreter
+    /// stop that is not an exception.
+    Other(String),
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Completed => f.write_str("completed"),
+            End::Undefined => f.write_str("undefined instruction (SIGILL)"),
+            End::Segv => f.write_str("abort (SIGSEGV)"),
+            End::Bus => f.write_str("alignment fault (SIGBUS)"),
+            End::Trap => f.write_str("breakpoint (SIGTRAP)"),
+            End::Other(s) => write!(f, "other: {s}"),
+        }
+    }
+}
+
+/// The result of running a case on one side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// How it ended.
+    pub end: End,
+    /// The marker's address when completed, else the faulting instruction's.
+    pub pc: u64,
+    /// Registers at the end (at the fault, for faults).
+    pub state: State,
+    /// [`window_hash`] of the data window at the end.
+    pub window_hash: u64,
+}
+
+impl Outcome {
+    /// Every difference from `other` (`self` is QEMU's), one line each.
+    pub fn diff(&self, ours: &Outcome) -> Vec<String> {
+        let mut d = Vec::new();
+        if self.end != ours.end || self.pc != ours.pc {
+            d.push(format!(
+                "end: qemu {} at {:#x}, ours {} at {:#x}",
+                self.end, self.pc, ours.end, ours.pc
+            ));
+        }
+        for i in 0..31 {
+            if self.state.x[i] != ours.state.x[i] {
+                d.push(format!(
+                    "x{i}: qemu {:#018x}, ours {:#018x}",
+                    self.state.x[i], ours.state.x[i]
+                ));
+            }
+        }
+        let named = [
+            ("sp", self.state.sp, ours.state.sp),
+            ("nzcv", self.state.nzcv, ours.state.nzcv),
+            ("tpidr_el0", self.state.tpidr, ours.state.tpidr),
+            ("window hash", self.window_hash, ours.window_hash),
+        ];
+        for (name, q, o) in named {
+            if q != o {
+                d.push(format!("{name}: qemu {q:#018x}, ours {o:#018x}"));
+            }
+        }
+        d
+    }
+}
+
+/// SplitMix64: a small, fast generator that is plenty for test data and
+/// trivially reproducible from one seed.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        finalize(self.0)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// True with probability 1/`n`.
+    pub fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+
+    /// A value biased toward the edge cases of integer arithmetic: 0, 1,
+    /// -1, the 32- and 64-bit extremes, powers of two and their
+    /// neighbours, small numbers, 32-bit values zero- or sign-extended; the
+    /// rest uniformly random.
+    pub fn edge(&mut self) -> u64 {
+        let k = self.below(64) as u32;
+        match self.below(24) {
+            0 => 0,
+            1 => 1,
+            2 => u64::MAX,
+            3 => i64::MIN as u64,
+            4 => i64::MAX as u64,
+            5 => 0x8000_0000,
+            6 => 0x7fff_ffff,
+            7 => 0xffff_ffff,
+            8 => i32::MIN as i64 as u64,
+            9 => 1 << k,
+            10 => (1 << k) - 1,
+            11 => (1u64 << k).wrapping_neg(),
+            12 => (self.below(33) as i64 - 16) as u64,
+            13 => u64::from(self.next_u64() as u32),
+            14 => self.next_u64() as i32 as i64 as u64,
+            15 => 1 << (k & 31),
+            _ => self.next_u64(),
+        }
+    }
+}
+
+/// The SplitMix64 output function (also the window hash's mixer).
+fn finalize(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The seed of case `index` of a run with seed `run_seed`.
+pub fn case_seed(run_seed: u64, index: u64) -> u64 {
+    finalize(run_seed ^ finalize(index.wrapping_add(0x5eed)))
+}
+
+/// The data window's contents before each case's patches: fixed (the
+/// same for every case and run), edge-biased 64-bit values.
+pub fn background() -> Vec<u8> {
+    let mut rng = Rng::new(0x0062_6163_6b67_726e);
+    let mut v = Vec::with_capacity(DATA_SIZE as usize);
+    for _ in 0..DATA_SIZE / 8 {
+        v.extend_from_slice(&rng.edge().to_le_bytes());
+    }
+    v
+}
+
+/// The mixer of [`window_hash`] for word `i` holding `w`.
+fn mix(i: u64, w: u64) -> u64 {
+    finalize(w ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// The window's fingerprint, computed the same way by the harness: the sum
+/// of `mix(i, word)` over the 8-byte words that differ from `background`.
+pub fn window_hash(window: &[u8], background: &[u8]) -> u64 {
+    let mut h = 0u64;
+    for (chunk, (w, b)) in window.chunks(64).zip(background.chunks(64)).enumerate() {
+        if w == b {
+            continue;
+        }
+        for (j, (wa, ba)) in w.chunks_exact(8).zip(b.chunks_exact(8)).enumerate() {
+            if wa != ba {
+                let word = u64::from_le_bytes(wa.try_into().expect("8-byte chunk"));
+                h = h.wrapping_add(mix((chunk * 8 + j) as u64, word));
+            }
+        }
+    }
+    h
+}
