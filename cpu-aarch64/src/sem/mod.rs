@@ -6,6 +6,7 @@
 //! pseudocode of the Arm ARM is the model; comments cite what is not obvious.
 
 mod emitter;
+mod fp_ldst;
 pub mod probe;
 mod vecops;
 
@@ -686,7 +687,7 @@ impl<E: Emitter> IntVisitor for Translate<'_, E> {
 
     fn ldr_lit(&mut self, opc: u32, v: u32, imm19: u32, rt: u32) -> Self::Out {
         if v == 1 {
-            return self.undef(); // SIMD&FP: not yet
+            return self.fp_ldr_lit(opc, imm19, rt);
         }
         let addr = self.e.pc().wrapping_add(sext(u64::from(imm19) << 2, 21));
         let a = self.e.imm(addr);
@@ -711,7 +712,10 @@ impl<E: Emitter> IntVisitor for Translate<'_, E> {
     }
 
     fn ldst_pair(&mut self, opc: u32, v: u32, idx: u32, l: u32, imm7: u32, rt2: u32, rn: u32, rt: u32) -> Self::Out {
-        if v == 1 || opc == 3 || (opc == 1 && (l == 0 || idx == 0)) {
+        if v == 1 {
+            return self.fp_ldst_pair(opc, idx, l, imm7, rt2, rn, rt);
+        }
+        if opc == 3 || (opc == 1 && (l == 0 || idx == 0)) {
             return self.undef(); // SIMD&FP pairs: not yet; STGP: FEAT_MTE not advertised
         }
         let signed = opc == 1;
@@ -759,10 +763,15 @@ impl<E: Emitter> IntVisitor for Translate<'_, E> {
     }
 
     fn ldst_imm9(&mut self, size: u32, v: u32, opc: u32, imm9: u32, idx: u32, rn: u32, rt: u32) -> Self::Out {
-        if v == 1 {
-            return self.undef();
-        }
         let off = self.e.imm(sext(u64::from(imm9), 9));
+        if v == 1 {
+            return match idx {
+                0 => self.fp_ldst(size, opc, rn, rt, off, false, false),
+                1 => self.fp_ldst(size, opc, rn, rt, off, true, true),
+                3 => self.fp_ldst(size, opc, rn, rt, off, false, true),
+                _ => self.undef(), // no unprivileged SIMD&FP forms
+            };
+        }
         let acc = MemAccess {
             unprivileged: idx == 2,
             ..MemAccess::default()
@@ -775,8 +784,14 @@ impl<E: Emitter> IntVisitor for Translate<'_, E> {
     }
 
     fn ldst_reg(&mut self, size: u32, v: u32, opc: u32, rm: u32, option: u32, s: u32, rn: u32, rt: u32) -> Self::Out {
-        if v == 1 || option & 2 == 0 {
+        if option & 2 == 0 {
             return self.undef();
+        }
+        if v == 1 {
+            // The scale is the access size: 16 bytes for Q (size 0, opc 1x).
+            let scale = if opc & 2 != 0 { 4 } else { size };
+            let off = self.extend(rm, option, if s == 1 { scale } else { 0 }, Width::W64);
+            return self.fp_ldst(size, opc, rn, rt, off, false, false);
         }
         let off = self.extend(rm, option, if s == 1 { size } else { 0 }, Width::W64);
         self.ldst(size, opc, rn, rt, off, false, false, MemAccess::default())
@@ -784,7 +799,9 @@ impl<E: Emitter> IntVisitor for Translate<'_, E> {
 
     fn ldst_uimm(&mut self, size: u32, v: u32, opc: u32, imm12: u32, rn: u32, rt: u32) -> Self::Out {
         if v == 1 {
-            return self.undef();
+            let scale = if opc & 2 != 0 { 4 } else { size };
+            let off = self.e.imm(u64::from(imm12) << scale);
+            return self.fp_ldst(size, opc, rn, rt, off, false, false);
         }
         let off = self.e.imm(u64::from(imm12) << size);
         self.ldst(size, opc, rn, rt, off, false, false, MemAccess::default())
