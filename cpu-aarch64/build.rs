@@ -29,7 +29,7 @@ fn fail(file: &str, line: usize, msg: &str) -> ! {
     panic!("{file}:{line}: {msg}");
 }
 
-fn parse(file: &str, text: &str, rows: &mut Vec<Row>) {
+fn parse(file: &str, text: &str, rows: &mut Vec<Row>, groups: &mut Vec<String>) {
     let mut group: Option<String> = None;
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
@@ -40,6 +40,9 @@ fn parse(file: &str, text: &str, rows: &mut Vec<Row>) {
         if let Some(g) = l.strip_prefix("[group ").and_then(|g| g.strip_suffix(']')) {
             if !g.chars().all(|c| c.is_ascii_lowercase() || c == '_') || g.is_empty() {
                 fail(file, line, "group names are lower_snake_case");
+            }
+            if !groups.iter().any(|x| x == g) {
+                groups.push(g.to_string());
             }
             group = Some(g.to_string());
             continue;
@@ -152,10 +155,11 @@ fn main() {
         .collect();
     files.sort();
     let mut rows = Vec::new();
+    let mut groups = Vec::new();
     for path in &files {
         println!("cargo:rerun-if-changed={}", path.display());
         let text = std::fs::read_to_string(path).expect("read an isa/*.isa file");
-        parse(&path.display().to_string(), &text, &mut rows);
+        parse(&path.display().to_string(), &text, &mut rows, &mut groups);
     }
     check_overrides(&rows);
     let mut o = String::new();
@@ -199,12 +203,7 @@ fn main() {
 
     // One visitor trait per group, so each group's semantics (and
     // disassembly) can live in a module of its own; `Visitor` is all of them.
-    let mut groups: Vec<&str> = Vec::new();
-    for r in &rows {
-        if !groups.contains(&r.group.as_str()) {
-            groups.push(&r.group);
-        }
-    }
+    // (A declared group with no rows yet still gets its, empty, trait.)
     let camel = |g: &str| -> String {
         g.split('_')
             .map(|w| {

@@ -21,6 +21,11 @@
 //! assert_eq!(disassemble(0xffffffff, 0), ".inst 0xffffffff");
 //! ```
 
+mod crypto;
+mod fp;
+mod simd_fp;
+mod simd_int;
+mod simd_perm;
 use crate::isa::{self, decode_bit_masks, sext, IntVisitor, VisitorOut, COND_NAMES};
 use crate::sem::SysRegId;
 use crate::sysreg::{Access, SYSREGS};

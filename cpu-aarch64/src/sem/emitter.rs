@@ -7,7 +7,9 @@
 //! anything depending on run-time values goes through [`Emitter::select`],
 //! [`Emitter::branch_if`] or a helper.
 
-pub use super::vecops::*;
+pub use super::cryptoops::*;
+pub use super::fpops::*;
+pub use super::simdops::*;
 
 /// Operand width of an integer operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

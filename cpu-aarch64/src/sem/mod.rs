@@ -5,10 +5,17 @@
 //! sub-encodings and expresses the instruction as emitter operations. The
 //! pseudocode of the Arm ARM is the model; comments cite what is not obvious.
 
+mod crypto;
+mod cryptoops;
 mod emitter;
+mod fp;
 mod fp_ldst;
+mod fpops;
 pub mod probe;
-mod vecops;
+mod simd_fp;
+mod simd_int;
+mod simd_perm;
+mod simdops;
 
 pub use emitter::*;
 

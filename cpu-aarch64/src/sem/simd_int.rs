@@ -1,0 +1,6 @@
+//! Semantics of group `simd_int`: AdvSIMD integer arithmetic, shifts, modified immediate.
+
+use super::*;
+use crate::isa::SimdIntVisitor;
+
+impl<E: Emitter> SimdIntVisitor for Translate<'_, E> {}
