@@ -18,6 +18,8 @@ pub enum Fault {
     Permission(u8),
     /// Synchronous external abort (nothing answered at the address).
     External,
+    /// Synchronous external abort on a translation table walk at a level.
+    WalkExternal(u8),
     /// Alignment fault.
     Alignment,
 }
@@ -31,6 +33,7 @@ impl Fault {
             Fault::AccessFlag(l) => 0b001000 | u32::from(l & 3),
             Fault::Permission(l) => 0b001100 | u32::from(l & 3),
             Fault::External => 0b010000,
+            Fault::WalkExternal(l) => 0b010100 | u32::from(l & 3),
             Fault::Alignment => 0b100001,
         }
     }

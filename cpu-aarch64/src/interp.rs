@@ -4,6 +4,7 @@
 use crate::bus::{AccessKind, Bus, PhysAddr, Requester};
 use crate::exception::{Exception, Fault};
 use crate::isa::{condition_holds, sext};
+use crate::mmu::{AccessType, MemType};
 use crate::sem::{
     self, AtomicOp, Barrier, BinOp, BranchKind, CryptoOp, Emitter, FpOp, FpSize, Hint, InsnException, MemAccess, QOp,
     SatOp, SysRegId, UnOp, Width,
@@ -39,16 +40,6 @@ pub enum StepEvent {
     Fatal(String),
 }
 
-/// The memory type of a translated access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MemType {
-    /// Device memory: no unaligned accesses, no speculation.
-    Device,
-    /// Normal memory. Reachable once the MMU lands.
-    #[allow(dead_code)]
-    Normal,
-}
-
 /// Consecutive exceptions without a retired instruction after which the
 /// guest is declared stuck (e.g. VBAR points at unmapped memory).
 const EXCEPTION_LOOP_LIMIT: u32 = 64;
@@ -70,19 +61,12 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
     /// Translates a data address: identity with the MMU off (checked
     /// against the 48-bit physical address range), where every data access
     /// is to Device-nGnRnE memory. The MMU's stage-1 walk slots in here.
-    fn translate_data(&mut self, va: u64, write: bool) -> Result<(PhysAddr, MemType), StopReason> {
-        if self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::M != 0 {
-            // Unreachable: setting SCTLR_EL1.M stops the machine (sysreg.rs).
-            return Err(StopReason::Unsupported("stage 1 translation is not implemented".into()));
+    fn translate_data(&mut self, va: u64, write: bool, unprivileged: bool) -> Result<(PhysAddr, MemType), StopReason> {
+        let access = if write { AccessType::Write } else { AccessType::Read };
+        match self.cpu.translate(self.bus, va, access, unprivileged) {
+            Ok(t) => Ok(t),
+            Err(fault) => Err(self.fault(Exception::DataAbort { va, fault, write })),
         }
-        if va >> 48 != 0 {
-            return Err(self.fault(Exception::DataAbort {
-                va,
-                fault: Fault::AddressSize(0),
-                write,
-            }));
-        }
-        Ok((PhysAddr(va), MemType::Device))
     }
 
     /// Alignment then translation for an access of `size` bytes at `va`.
@@ -99,7 +83,7 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
                 write,
             }));
         }
-        let (pa, mem) = self.translate_data(va, write)?;
+        let (pa, mem) = self.translate_data(va, write, acc.unprivileged)?;
         if unaligned && mem == MemType::Device {
             return Err(self.fault(Exception::DataAbort {
                 va,
@@ -148,7 +132,7 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         // its own (the access may cross a page).
         let mut v = 0u64;
         for i in 0..u64::from(size) {
-            let (pa, _) = self.translate_data(va.wrapping_add(i), false)?;
+            let (pa, _) = self.translate_data(va.wrapping_add(i), false, acc.unprivileged)?;
             v |= self.bus_read(va, pa, 1)? << (8 * i);
         }
         Ok(v)
@@ -163,7 +147,9 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         // untouched.
         let mut pas = [PhysAddr(0); 8];
         for (i, slot) in pas.iter_mut().enumerate().take(usize::from(size)) {
-            *slot = self.translate_data(va.wrapping_add(i as u64), true)?.0;
+            *slot = self
+                .translate_data(va.wrapping_add(i as u64), true, acc.unprivileged)?
+                .0;
         }
         for (i, pa) in pas.iter().enumerate().take(usize::from(size)) {
             self.bus_write(va, *pa, 1, v >> (8 * i))?;
@@ -283,6 +269,18 @@ pub fn eval_un(op: UnOp, a: u64) -> u64 {
         UnOp::Rev32 => u64::from((a as u32).swap_bytes()) | (u64::from(((a >> 32) as u32).swap_bytes()) << 32),
         UnOp::Rev64 => a.swap_bytes(),
     }
+}
+
+/// [`Emitter::q_table`]: TBL/TBX over the concatenated `table`.
+pub fn eval_q_table(table: &[u128], idx: u128, fallback: u128) -> u128 {
+    (0..16).fold(0u128, |acc, i| {
+        let k = ((idx >> (8 * i)) & 0xff) as usize;
+        let byte = match table.get(k / 16) {
+            Some(t) => (t >> (8 * (k % 16))) & 0xff,
+            None => (fallback >> (8 * i)) & 0xff,
+        };
+        acc | (byte << (8 * i))
+    })
 }
 
 /// `AddWithCarry` at width `w`: (result, NZCV in bits 31:28).
@@ -556,11 +554,22 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
             // EL1-only.
             _ if el == 0 => Err(self.fault(Exception::Undefined)),
             (0, 7, 6, 1 | 2) | (0, 7, 10 | 14, 2) | (0, 7, 1 | 5, 0) => Ok(()),
-            // TLB maintenance: no TLB exists while the MMU is off.
-            (0, 8, _, _) => Ok(()),
-            // AT S1E1R/W, S1E0R/W: with the MMU off, VA = PA.
+            // TLB maintenance: every TLBI flushes the whole TLB (allowed:
+            // over-invalidation is always architecturally safe).
+            (0, 8, _, _) => {
+                self.cpu.tlb.flush();
+                Ok(())
+            }
+            // AT S1E1R, S1E1W, S1E0R, S1E0W: translate without faulting and
+            // report in PAR_EL1.
             (0, 7, 8, 0..=3) => {
-                self.cpu.sys.set(SysReg::PAR_EL1, v & 0x0000_ffff_ffff_f000);
+                let access = if op2 & 1 == 1 {
+                    AccessType::Write
+                } else {
+                    AccessType::Read
+                };
+                let par = self.cpu.address_translate(self.bus, v, access, op2 >= 2);
+                self.cpu.sys.set(SysReg::PAR_EL1, par);
                 Ok(())
             }
             _ => {
@@ -629,6 +638,12 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     #[inline]
     fn q_op(&mut self, op: QOp, a: u128, b: u128) -> u128 {
         crate::simd::eval_q(op, a, b)
+    }
+    fn q_table(&mut self, table: &[u128], idx: u128, fallback: u128) -> u128 {
+        eval_q_table(table, idx, fallback)
+    }
+    fn check_alignment(&mut self, addr: u64, size: u8, write: bool) -> Result<(), StopReason> {
+        self.data_access(addr, size, MemAccess::default(), write).map(|_| ())
     }
     fn crypto(&mut self, op: CryptoOp, a: u128, b: u128, c: u128) -> u128 {
         crate::crypto::eval(op, a, b, c)
@@ -717,17 +732,14 @@ impl Cpu {
             self.take_exception(Exception::PcAlignment, pc);
             return Err(StopReason::Exception);
         }
-        if pc >> 48 != 0 {
-            self.take_exception(
-                Exception::InstructionAbort {
-                    va: pc,
-                    fault: Fault::AddressSize(0),
-                },
-                pc,
-            );
-            return Err(StopReason::Exception);
-        }
-        let raw = match bus.fetch(self.id, PhysAddr(pc)) {
+        let pa = match self.translate(bus, pc, AccessType::Fetch, false) {
+            Ok((pa, _)) => pa,
+            Err(fault) => {
+                self.take_exception(Exception::InstructionAbort { va: pc, fault }, pc);
+                return Err(StopReason::Exception);
+            }
+        };
+        let raw = match bus.fetch(self.id, pa) {
             Ok(w) => w,
             Err(_) => {
                 self.take_exception(

@@ -24,6 +24,7 @@ pub mod exception;
 pub mod fp;
 pub mod interp;
 pub mod isa;
+pub mod mmu;
 pub mod sem;
 pub mod simd;
 pub mod state;

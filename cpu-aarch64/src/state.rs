@@ -94,6 +94,8 @@ pub struct Cpu {
     pub monitor: Option<(u64, u8)>,
     /// Instructions retired.
     pub icount: u64,
+    /// Stage 1 translations cached by [`Cpu::translate`].
+    pub tlb: crate::mmu::Tlb,
     /// Decoded-op cache keyed by instruction word (so it can never be stale).
     pub(crate) decoded: Box<[(u32, Option<Op>)]>,
 }
@@ -121,6 +123,7 @@ impl Cpu {
             config,
             monitor: None,
             icount: 0,
+            tlb: crate::mmu::Tlb::default(),
             decoded: vec![(0u32, None); DECODE_CACHE].into_boxed_slice(),
         }
     }

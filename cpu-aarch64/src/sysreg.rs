@@ -225,17 +225,21 @@ impl SysRegs {
         };
         s.set(SysReg::MIDR_EL1, cfg.midr);
         s.set(SysReg::MPIDR_EL1, cfg.mpidr);
-        // EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD not
-        // implemented (0xF) -- they arrive with the FP/SIMD work; no GIC
-        // system-register interface.
-        s.set(SysReg::ID_AA64PFR0_EL1, 0x0000_0000_00ff_0011);
-        // ISAR0: CRC32 (bits 19:16 = 1), LSE atomics (Atomic, bits 23:20 = 2).
-        s.set(SysReg::ID_AA64ISAR0_EL1, (2 << 20) | (1 << 16));
+        // EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD implemented
+        // without half-precision arithmetic (fields 19:16 and 23:20 = 0);
+        // no GIC system-register interface, no SVE, no RAS.
+        s.set(SysReg::ID_AA64PFR0_EL1, 0x0000_0000_0000_0011);
+        // ISAR0: AES with PMULL (bits 7:4 = 2), SHA1 (11:8 = 1), SHA2 with
+        // SHA-256 only (15:12 = 1), CRC32 (19:16 = 1), LSE atomics (23:20 = 2).
+        s.set(
+            SysReg::ID_AA64ISAR0_EL1,
+            (2 << 20) | (1 << 16) | (1 << 12) | (1 << 8) | (2 << 4),
+        );
         // ISAR1: LDAPR (LRCPC, bits 23:20 = 1). No PAC, BTI, etc.
         s.set(SysReg::ID_AA64ISAR1_EL1, 1 << 20);
-        // 48-bit PA range; granules advertised as not supported until the
-        // MMU lands (TGran4 = 0xF, TGran64 = 0xF, TGran16 = 0).
-        s.set(SysReg::ID_AA64MMFR0_EL1, (0xf << 28) | (0xf << 24) | 5);
+        // 48-bit PA range, 8-bit ASIDs, 4/16/64 KiB granules at stage 1
+        // (TGran4 = 0, TGran64 = 0, TGran16 = 1).
+        s.set(SysReg::ID_AA64MMFR0_EL1, (1 << 20) | 5);
         // Debug architecture v8.0 (no breakpoints/watchpoints beyond the
         // architectural minimum are usable yet).
         s.set(SysReg::ID_AA64DFR0_EL1, 0x6);
@@ -331,14 +335,6 @@ impl SysRegs {
                     return Err(SysRegError::Undefined);
                 }
                 *sp_el0 = v;
-            }
-            SysReg::SCTLR_EL1 => {
-                if v & sctlr::M != 0 {
-                    return Err(SysRegError::Unsupported(format!(
-                        "guest set SCTLR_EL1.M ({v:#x}): the MMU is not implemented in this build yet"
-                    )));
-                }
-                self.set(reg, v);
             }
             SysReg::OSLAR_EL1 => {
                 let oslk = v & 1;

@@ -200,7 +200,8 @@ fn decode_is_the_first_matching_row() {
         for _ in 0..2_000 {
             let w = random_in_row(r, &mut rng);
             assert_eq!(decode(w), first_match(w), "{w:08x} (in {})", r.name);
-            if r.overrides.is_empty() {
+            // A row owns all its words unless an earlier row overrides it.
+            if !ROWS.iter().any(|x| x.overrides.contains(&r.name)) {
                 assert_eq!(
                     decode(w),
                     Some(r.op),

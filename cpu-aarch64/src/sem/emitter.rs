@@ -363,6 +363,15 @@ pub trait Emitter {
     fn q_with_lane(&mut self, q: Self::Q, esize: u8, idx: u8, v: Self::V) -> Self::Q;
     /// A whole-register operation.
     fn q_op(&mut self, op: QOp, a: Self::Q, b: Self::Q) -> Self::Q;
+    /// Table lookup (TBL/TBX): byte `i` of the result is byte `idx[i]` of
+    /// the concatenation of `table` (byte 0 of `table[0]` first) when
+    /// `idx[i] < 16 * table.len()`, else byte `i` of `fallback`.
+    fn q_table(&mut self, table: &[Self::Q], idx: Self::Q, fallback: Self::Q) -> Self::Q;
+    /// Faults as an access of `size` bytes at `addr` would for its alignment
+    /// (SCTLR_ELx.A, Device memory), without accessing memory. The 16-byte
+    /// SIMD&FP accesses, made as two 8-byte accesses, check their whole
+    /// size first.
+    fn check_alignment(&mut self, addr: Self::V, size: u8, write: bool) -> Result<(), Self::Stop>;
     /// A cryptographic operation (`c` unused by two-operand forms).
     fn crypto(&mut self, op: CryptoOp, a: Self::Q, b: Self::Q, c: Self::Q) -> Self::Q;
     /// A scalar floating-point operation under FPCR, accumulating FPSR.

@@ -67,7 +67,8 @@ pub enum FpOp {
     Div,
     /// FMULX: a * b, except 0 * inf = 2 with the product's sign.
     MulX,
-    /// FNMUL: -(a * b), rounded once.
+    /// FNMUL: FPNeg(FPMul(a, b)): the product rounded, then negated (a
+    /// NaN result too).
     NegMul,
     /// FMAX (NaN-propagating).
     Max,
@@ -81,11 +82,14 @@ pub enum FpOp {
     AbsDiff,
     /// FMADD: args `[addend, n, m]` -> addend + n * m, fused.
     MulAdd,
-    /// FMSUB: `[addend, n, m]` -> addend - n * m, fused.
+    /// FMSUB: `[addend, n, m]` -> addend - n * m, fused (`n` negated
+    /// before NaN processing, as FPNeg).
     MulSub,
-    /// FNMADD: `[addend, n, m]` -> -addend - n * m, fused.
+    /// FNMADD: `[addend, n, m]` -> -addend - n * m, fused (`addend` and
+    /// `n` negated first).
     NegMulAdd,
-    /// FNMSUB: `[addend, n, m]` -> -addend + n * m, fused.
+    /// FNMSUB: `[addend, n, m]` -> -addend + n * m, fused (`addend`
+    /// negated first).
     NegMulSub,
     /// FSQRT.
     Sqrt,
@@ -107,7 +111,7 @@ pub enum FpOp {
         /// Destination format.
         to: FpSize,
     },
-    /// FCVTXN: double to single, rounding to odd.
+    /// FCVTXN: double (the op's size) to single, rounding to odd.
     ConvertOdd,
     /// FCVT{N,P,M,Z,A}{S,U} and FCVTZ{S,U} (fixed-point): to a `bits`-bit
     /// integer (32 or 64; element size for vectors) after scaling by
@@ -153,9 +157,9 @@ pub enum FpOp {
     RecipEstimate,
     /// FRSQRTE (table-exact estimate).
     RSqrtEstimate,
-    /// FRECPS: 2 - a * b, fused.
+    /// FRECPS: 2 - a * b, fused (`a` negated first, as FPNeg).
     RecipStep,
-    /// FRSQRTS: (3 - a * b) / 2, fused.
+    /// FRSQRTS: (3 - a * b) / 2, fused (`a` negated first, as FPNeg).
     RSqrtStep,
     /// FRECPX: reciprocal exponent.
     RecipExponent,

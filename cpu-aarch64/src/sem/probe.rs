@@ -145,6 +145,12 @@ impl Emitter for Probe {
     fn q_op(&mut self, _: QOp, a: u128, _: u128) -> u128 {
         a
     }
+    fn q_table(&mut self, _: &[u128], _: u128, fallback: u128) -> u128 {
+        fallback
+    }
+    fn check_alignment(&mut self, _: u64, _: u8, _: bool) -> Result<(), ()> {
+        Ok(())
+    }
     fn crypto(&mut self, _: CryptoOp, a: u128, _: u128, _: u128) -> u128 {
         a
     }

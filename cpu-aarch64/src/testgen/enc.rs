@@ -88,6 +88,72 @@ pub(crate) fn exclusive(raw: u32) -> Option<(Exclusive, bool)> {
     Some((role, o1 == 1))
 }
 
+/// The monitor slot class of an exclusive: element size (0..=3) for
+/// single registers, 4 and 5 for 32- and 64-bit pairs.
+pub(crate) fn exclusive_class(raw: u32) -> u64 {
+    let size = u64::from(raw >> 30);
+    if (raw >> 21) & 1 == 1 {
+        size + 2
+    } else {
+        size
+    }
+}
+
+/// `raw` (an exclusive) changed to slot class `class` (size and pair
+/// bits), with its unused fields made canonical.
+pub(crate) fn with_exclusive_class(raw: u32, class: u64) -> u32 {
+    let (size, pair) = if class >= 4 { (class - 2, 1) } else { (class, 0) };
+    let raw = (raw & !(0xc000_0000 | (1 << 21))) | ((size as u32) << 30) | (pair << 21);
+    canonical_exclusive_class(raw)
+}
+
+/// A load-exclusive (LDXR/LDAXR/LDXP/LDAXP) of the same slot class as
+/// `raw`, with random registers and ordering.
+pub(crate) fn exclusive_load_like(raw: u32, rng: &mut super::Rng) -> u32 {
+    let class = exclusive_class(raw);
+    let rt = rng.below(32) as u32;
+    let rt2 = if class >= 4 {
+        (rt + 1 + rng.below(31) as u32) % 32
+    } else {
+        31
+    };
+    let rn = rng.below(32) as u32;
+    let o0 = rng.below(2) as u32;
+    let ldxr = 0x0840_0000 | (31 << 16) | (o0 << 15) | (rt2 << 10) | (rn << 5) | rt;
+    with_exclusive_class(ldxr, class)
+}
+
+/// LSE atomics (LDADD...SWP, and LDAPR): `size 111 V 00 A R 1 Rs o3 opc 00`.
+fn is_atomic_class(raw: u32) -> bool {
+    raw & 0x3b20_0c00 == 0x3820_0000
+}
+
+/// LDAPR/LDAPRB/LDAPRH (FEAT_LRCPC), in the atomics class with o3:opc = 1100.
+pub(crate) fn is_ldapr(raw: u32) -> bool {
+    is_atomic_class(raw) && (raw >> 12) & 0xf == 0b1100
+}
+
+/// For accesses that must be aligned on any memory type (acquire/release,
+/// exclusives, CAS/CASP, LSE atomics; without FEAT_LSE2): the alignment
+/// required and the element size, in bytes. `None` for other accesses and
+/// for store-exclusives.
+pub(crate) fn strict_alignment(raw: u32) -> Option<(u64, u64)> {
+    let size = u64::from(raw >> 30);
+    if is_atomic_class(raw) {
+        return Some((1 << size, 1 << size));
+    }
+    if !is_exclusive_class(raw) || exclusive(raw).map(|(r, _)| r) == Some(Exclusive::Store) {
+        return None;
+    }
+    let o2 = (raw >> 23) & 1;
+    let o1 = (raw >> 21) & 1;
+    match (o2, o1) {
+        (0, 1) if size >= 2 => Some((2 << size, 1 << size)), // LDXP/LDAXP
+        (0, 1) => Some((8 << size, 4 << size)),              // CASP: register pairs
+        _ => Some((1 << size, 1 << size)),
+    }
+}
+
 /// True for load pairs, whose two destinations must differ (LDP, LDPSW,
 /// LDNP, LDXP, LDAXP: Rt == Rt2 is CONSTRAINED UNPREDICTABLE).
 pub(crate) fn is_load_pair(raw: u32) -> bool {
@@ -185,6 +251,20 @@ mod tests {
         assert!(!is_load_pair(0x29000820)); // stp w0, w2, [x1]
         assert!(is_load_pair(0xc87f0440));
         assert_eq!(canonical_exclusive_class(0xc8400020), 0xc85f7c20);
+        assert_eq!(strict_alignment(0xc87f0440), Some((16, 8))); // ldxp x0, x1
+        assert_eq!(strict_alignment(0x48227c80), Some((16, 8))); // casp x2, x3, x0, x1
+        assert_eq!(strict_alignment(0x08227c80), Some((8, 4))); // casp w2, w3, w0, w1
+        assert_eq!(strict_alignment(0xf8210040), Some((8, 8))); // ldadd
+        assert_eq!(strict_alignment(0xc8dffc20), Some((8, 8))); // ldar
+        assert_eq!(strict_alignment(0xc8027c20), None); // stxr
+        assert_eq!(strict_alignment(0xf9400020), None); // ldr
+        assert!(is_ldapr(0xf8bfc020) && is_ldapr(0x78bfc020) && !is_ldapr(0xf8210040));
+        assert_eq!(exclusive_class(0xc87f0440), 5); // ldxp x0, x1
+        assert_eq!(exclusive_class(0x085f7c20), 0); // ldxrb
+        assert_eq!(with_exclusive_class(0xc8027c20, 2), 0x88027c20); // stxr w2, w0 -> stxr w2, w0 (32-bit)
+        let ld = exclusive_load_like(0xc8220c20, &mut super::super::Rng::new(1)); // stxp
+        assert_eq!(exclusive(ld), Some((Exclusive::Load, true)));
+        assert_eq!(exclusive_class(ld), 5);
     }
 
     #[test]

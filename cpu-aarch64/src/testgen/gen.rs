@@ -4,7 +4,7 @@
 
 use super::enc::{self, Exclusive};
 use super::machine::{Access, Probe, ProbeResult};
-use super::{Case, Group, GroupKind, Rng, State, DATA_BASE, DATA_SIZE, TAIL, TEST_PC};
+use super::{Case, End, Group, GroupKind, Rng, State, DATA_BASE, DATA_SIZE, TAIL, TEST_PAGE, TEST_PC};
 use crate::isa::{self, Op, Row, ROWS};
 
 /// How the generator treats a row of the encoding table.
@@ -98,17 +98,21 @@ const EL0_SYS: [(&str, u32, u32, u32, u32); 4] = [
     // FEAT_DPB runs it).
 ];
 
-/// System registers by (op0, op1, CRn, CRm, op2).
-const NZCV: (u32, u32, u32, u32, u32) = (3, 3, 4, 2, 0);
-const TPIDR_EL0: (u32, u32, u32, u32, u32) = (3, 3, 13, 0, 2);
-const TPIDRRO_EL0: (u32, u32, u32, u32, u32) = (3, 3, 13, 0, 3);
-const CTR_EL0: (u32, u32, u32, u32, u32) = (3, 3, 0, 0, 1);
-const DCZID_EL0: (u32, u32, u32, u32, u32) = (3, 3, 0, 0, 7);
-const DAIF: (u32, u32, u32, u32, u32) = (3, 3, 4, 2, 1);
-const SCTLR_EL1: (u32, u32, u32, u32, u32) = (3, 0, 1, 0, 0);
+/// A system register by (op0, op1, CRn, CRm, op2).
+type SysRegEnc = (u32, u32, u32, u32, u32);
+/// An MRS (`true`) or MSR of a system register.
+type SysRegAccess = (bool, SysRegEnc);
 
-/// (is MRS, register) pairs EL0 may use.
-const EL0_SYSREGS: [(bool, (u32, u32, u32, u32, u32)); 7] = [
+const NZCV: SysRegEnc = (3, 3, 4, 2, 0);
+const TPIDR_EL0: SysRegEnc = (3, 3, 13, 0, 2);
+const TPIDRRO_EL0: SysRegEnc = (3, 3, 13, 0, 3);
+const CTR_EL0: SysRegEnc = (3, 3, 0, 0, 1);
+const DCZID_EL0: SysRegEnc = (3, 3, 0, 0, 7);
+const DAIF: SysRegEnc = (3, 3, 4, 2, 1);
+const SCTLR_EL1: SysRegEnc = (3, 0, 1, 0, 0);
+
+/// The MRS/MSR accesses EL0 may make.
+const EL0_SYSREGS: [SysRegAccess; 7] = [
     (true, NZCV),
     (false, NZCV),
     (true, TPIDR_EL0),
@@ -118,11 +122,10 @@ const EL0_SYSREGS: [(bool, (u32, u32, u32, u32, u32)); 7] = [
     (true, DCZID_EL0),
 ];
 
-/// (is MRS, register) pairs that are UNDEFINED at EL0 under Linux
+/// MRS/MSR accesses that are UNDEFINED at EL0 under Linux
 /// (SCTLR_EL1.UMA clear; EL1 registers; TPIDRRO_EL0 is read-only). ID
 /// registers are not here: Linux (and QEMU) emulate EL0 reads of them.
-const EL0_UNDEF_SYSREGS: [(bool, (u32, u32, u32, u32, u32)); 4] =
-    [(true, DAIF), (false, DAIF), (true, SCTLR_EL1), (false, TPIDRRO_EL0)];
+const EL0_UNDEF_SYSREGS: [SysRegAccess; 4] = [(true, DAIF), (false, DAIF), (true, SCTLR_EL1), (false, TPIDRRO_EL0)];
 
 /// The data window's last 256 bytes hold the exclusive-monitor slots: only
 /// load/store-exclusives go there, and nothing else writes there, so a
@@ -156,6 +159,20 @@ struct Pending {
     fix: Fix,
     /// Data-window bytes the instruction touches (for the patches).
     touches: Vec<Access>,
+    /// The exclusive-monitor slot class and address, for exclusives.
+    slot: Option<(u64, u64)>,
+}
+
+/// What the groups of one case know about each other.
+#[derive(Default)]
+struct CaseCtx {
+    /// Registers the case's register fields favour.
+    hot: Vec<u32>,
+    /// (class, slot) of the load-exclusives so far.
+    excl_loads: Vec<(u64, u64)>,
+    /// Groups to insert before the current one (a store-exclusive's
+    /// load-exclusive partner).
+    inserts: Vec<Pending>,
 }
 
 impl Pending {
@@ -166,6 +183,7 @@ impl Pending {
             kind,
             fix: Fix::None,
             touches: Vec::new(),
+            slot: None,
         }
     }
 }
@@ -214,18 +232,35 @@ impl Generator {
     pub fn case(&mut self, seed: u64) -> Case {
         let mut rng = Rng::new(seed);
         let n = 1 + rng.below(16) as usize;
-        let mut pending = Vec::with_capacity(n);
-        while pending.len() < n {
-            let last = pending.len() + 1 == n;
-            let g = if self.pool.is_empty() || (last && rng.one_in(8)) {
-                self.fault_group(&mut rng)
-            } else {
-                let (op, class) = self.pool[rng.below(self.pool.len() as u64) as usize];
-                self.group(op, class, &mut rng)
+        let mut pending: Vec<Pending> = Vec::with_capacity(n);
+        let mut ctx = CaseCtx {
+            hot: (0..2 + rng.below(5)).map(|_| rng.below(31) as u32).collect(),
+            ..CaseCtx::default()
+        };
+        for left in (0..n).rev() {
+            let g = loop {
+                let g = if self.pool.is_empty() || (left == 0 && rng.one_in(8)) {
+                    self.fault_group(&mut rng)
+                } else {
+                    // Rows with many unallocated or rejected encodings
+                    // (BR_REG, EXTRACT...) get enough draws to show up as
+                    // often as the others.
+                    let (op, class) = self.pool[rng.below(self.pool.len() as u64) as usize];
+                    (0..64).find_map(|_| {
+                        ctx.inserts.clear();
+                        self.group(op, class, &mut ctx, &mut rng)
+                    })
+                };
+                if let Some(g) = g {
+                    break g;
+                }
+                ctx.inserts.clear();
             };
-            if let Some(g) = g {
-                pending.push(g);
+            for extra in ctx.inserts.drain(..) {
+                let at = rng.below(pending.len() as u64 + 1) as usize;
+                pending.insert(at, extra);
             }
+            pending.push(g);
         }
         let init = State {
             x: std::array::from_fn(|_| rng.edge()),
@@ -250,7 +285,7 @@ impl Generator {
 
     /// Tries once to make a group for row `op`; `None` if the draw was
     /// rejected (the caller draws again).
-    fn group(&mut self, op: Op, class: RowClass, rng: &mut Rng) -> Option<Pending> {
+    fn group(&mut self, op: Op, class: RowClass, ctx: &mut CaseCtx, rng: &mut Rng) -> Option<Pending> {
         let row = &ROWS[op as usize];
         let raw = match class {
             RowClass::SysReg => sysreg_word(row, EL0_SYSREGS[rng.below(7) as usize], rng),
@@ -259,11 +294,21 @@ impl Generator {
                 let w = [("l", 0), ("op1", op1), ("crn", crn), ("crm", crm), ("op2", op2)]
                     .iter()
                     .fold(row.value, |w, &(f, v)| enc::with_field(row, w, f, v));
-                enc::with_field(row, w, "rt", rng.below(32) as u32)
+                enc::with_field(row, w, "rt", rng.below(31) as u32)
             }
-            _ => enc::canonical_exclusive_class(random_fields(row, rng)),
+            RowClass::Indirect if !rng.one_in(8) => {
+                // BR/BLR/RET (the other fields select pointer-authentication
+                // forms and ERET, all UNDEFINED at EL0 here).
+                let raw = random_fields(row, &ctx.hot, rng);
+                [("opc", rng.below(3) as u32), ("op2", 31), ("op3", 0), ("op4", 0)]
+                    .iter()
+                    .fold(raw, |w, &(f, v)| enc::with_field(row, w, f, v))
+            }
+            _ => enc::canonical_exclusive_class(random_fields(row, &ctx.hot, rng)),
         };
-        if isa::decode(raw) != Some(op) || self.is_known(raw) {
+        // (The decode-time check is cheap; the probe core then checks the
+        // rest, such as EL0 access rights.)
+        if isa::decode(raw) != Some(op) || crate::sem::probe::undefined_at_decode(raw) || self.is_known(raw) {
             return None;
         }
         if enc::field(row, raw, "v") == Some(1) {
@@ -272,19 +317,39 @@ impl Generator {
             return None;
         }
         if op_is(row, "HINT") {
-            // WFE/WFI wait (ours stops, QEMU returns at once): not compared.
+            // Not generated: WFE/WFI wait (ours stops, QEMU returns at
+            // once); YIELD makes QEMU user mode leave its CPU loop, which
+            // clears its exclusive monitor (Linux on hardware does not), so
+            // a later store-exclusive would fail there only.
             let hint = (enc::field(row, raw, "crm")? << 3) | enc::field(row, raw, "op2")?;
-            if hint == 2 || hint == 3 {
+            if (1..=3).contains(&hint) {
                 return None;
             }
         }
         let kind = GroupKind::Row(op);
         let st = self.random_state(rng);
         match class {
-            RowClass::Plain | RowClass::SysReg | RowClass::Sys => {
+            RowClass::Plain | RowClass::SysReg => {
                 let p = self.probe.run(raw, TEST_PC, &st);
                 (p.end.is_none() && p.next_pc == TEST_PC + 4 && p.accesses.is_empty())
                     .then(|| Pending::single(raw, kind))
+            }
+            RowClass::Sys => {
+                let p = self.probe.run(raw, TEST_PC, &st);
+                if p.end.is_some() || p.next_pc != TEST_PC + 4 {
+                    return None;
+                }
+                // Cache maintenance by VA of a window address: on hardware
+                // an unmapped one would fault.
+                let rt = enc::field(row, raw, "rt")?;
+                let mut words = enc::mov_imm(rt, DATA_BASE + rng.below(DATA_SIZE));
+                let insn = words.len();
+                words.push(raw);
+                Some(Pending {
+                    words,
+                    insn,
+                    ..Pending::single(raw, kind)
+                })
             }
             RowClass::Branch(field) => {
                 let p = self.probe.run(raw, TEST_PC, &st);
@@ -322,9 +387,10 @@ impl Generator {
                     kind,
                     fix: Fix::Indirect { at: 0, reg: rn },
                     touches: Vec::new(),
+                    slot: None,
                 })
             }
-            RowClass::Memory => self.memory_group(row, raw, rng),
+            RowClass::Memory => self.exclusive_aware_group(row, raw, ctx, rng),
             RowClass::Fault | RowClass::Excluded(_) => None,
         }
     }
@@ -332,10 +398,13 @@ impl Generator {
     /// A group that must fault at EL0, from the fault rows, MRS/MSR of
     /// registers EL0 may not access, or UDF.
     fn fault_group(&mut self, rng: &mut Rng) -> Option<Pending> {
-        let choices = self.fault_pool.len() as u64 + 2;
+        let choices = self.fault_pool.len() as u64 + 3;
         let pick = rng.below(choices) as usize;
         if pick == self.fault_pool.len() {
             return Some(Pending::single(rng.below(0x1_0000) as u32, GroupKind::Udf));
+        }
+        if pick == self.fault_pool.len() + 2 {
+            return self.misaligned_group(rng);
         }
         let raw = if pick == self.fault_pool.len() + 1 {
             let row = ROWS.iter().find(|r| class_of(r) == RowClass::SysReg)?;
@@ -343,7 +412,7 @@ impl Generator {
             sysreg_word(row, which, rng)
         } else {
             let row = &ROWS[self.fault_pool[pick] as usize];
-            let raw = random_fields(row, rng);
+            let raw = random_fields(row, &[], rng);
             if op_is(row, "PSTATE") {
                 // MSR DAIFSet/DAIFClr (UMA clear) or SPSel: UNDEFINED at
                 // EL0. (Not SSBS/DIT/...: QEMU's cortex-a76 has SSBS.)
@@ -358,6 +427,61 @@ impl Generator {
             return None;
         }
         Some(Pending::single(raw, GroupKind::Row(op)))
+    }
+
+    /// A load-acquire, store-release, load-exclusive, CAS/CASP or LSE
+    /// atomic whose address is not aligned to its size (for pairs, often
+    /// aligned to the element but not the pair): an alignment fault on
+    /// Normal memory as on Device memory, so comparable. Two QEMU 7.2
+    /// deviations are left out: store-exclusives (QEMU checks the monitor's
+    /// address first and fails them without a fault, where the
+    /// architecture checks alignment first) and LDAPR (QEMU does not check
+    /// its alignment at all).
+    fn misaligned_group(&mut self, rng: &mut Rng) -> Option<Pending> {
+        let mem: Vec<Op> = self
+            .pool
+            .iter()
+            .filter(|(_, c)| *c == RowClass::Memory)
+            .map(|(op, _)| *op)
+            .collect();
+        if mem.is_empty() {
+            return None;
+        }
+        // Most load/store encodings are not of this kind: draw until one is.
+        let (op, raw, (total, elem)) = (0..64).find_map(|_| {
+            let op = mem[rng.below(mem.len() as u64) as usize];
+            let raw = enc::canonical_exclusive_class(random_fields(&ROWS[op as usize], &[], rng));
+            enc::strict_alignment(raw)
+                .filter(|_| !enc::is_ldapr(raw))
+                .map(|a| (op, raw, a))
+        })?;
+        let row = &ROWS[op as usize];
+        let rn = enc::field(row, raw, "rn")?;
+        if total == 1 || rn == 31 || isa::decode(raw) != Some(op) || self.is_known(raw) {
+            return None; // (SP as a misaligned base: QEMU has no SP alignment check)
+        }
+        // The encoding must be one our core implements: aligned, it runs.
+        let aligned = DATA_BASE + 0x100 * (1 + rng.below(0x80));
+        let mut st = State::default();
+        if self.try_base(raw, rn, aligned, &mut st).end.is_some() {
+            return None;
+        }
+        let delta = if total > elem && rng.one_in(2) {
+            elem
+        } else {
+            1 + rng.below(total - 1)
+        };
+        let mut words = enc::mov_imm(rn, aligned + delta);
+        let insn = words.len();
+        words.push(raw);
+        Some(Pending {
+            words,
+            insn,
+            kind: GroupKind::Row(op),
+            fix: Fix::None,
+            touches: Vec::new(),
+            slot: None,
+        })
     }
 
     fn is_known(&mut self, raw: u32) -> bool {
@@ -379,10 +503,42 @@ impl Generator {
         }
     }
 
+    /// A load/store, where store-exclusives are paired with load-exclusives
+    /// of their slot class (an earlier one, or one inserted before them),
+    /// so that the store-exclusive's success path is common.
+    fn exclusive_aware_group(&mut self, row: &Row, raw: u32, ctx: &mut CaseCtx, rng: &mut Rng) -> Option<Pending> {
+        let mut raw = raw;
+        let mut slot = None;
+        if let Some((Exclusive::Store, _)) = enc::exclusive(raw) {
+            if !ctx.excl_loads.is_empty() && !rng.one_in(4) {
+                let (class, s) = ctx.excl_loads[rng.below(ctx.excl_loads.len() as u64) as usize];
+                let adopted = enc::with_exclusive_class(raw, class);
+                if isa::decode(adopted) == Some(row.op) && !self.is_known(adopted) {
+                    raw = adopted;
+                    slot = Some(s);
+                }
+            } else if rng.one_in(2) {
+                let ld = enc::exclusive_load_like(raw, rng);
+                let s = exclusive_slot(enc::exclusive_class(raw), rng);
+                if let Some(op) = isa::decode(ld).filter(|_| !self.is_known(ld)) {
+                    if let Some(p) = self.memory_group(&ROWS[op as usize], ld, rng, Some(s)) {
+                        ctx.inserts.push(p);
+                        slot = Some(s);
+                    }
+                }
+            }
+        }
+        let p = self.memory_group(row, raw, rng, slot)?;
+        if let (Some((Exclusive::Load, _)), Some(s)) = (enc::exclusive(raw), p.slot) {
+            ctx.excl_loads.push(s);
+        }
+        Some(p)
+    }
+
     /// A load/store: choose the base (and index) register values so that
     /// every access is aligned and inside the window, and reject register
     /// combinations the architecture leaves CONSTRAINED UNPREDICTABLE.
-    fn memory_group(&mut self, row: &Row, raw: u32, rng: &mut Rng) -> Option<Pending> {
+    fn memory_group(&mut self, row: &Row, raw: u32, rng: &mut Rng, slot: Option<u64>) -> Option<Pending> {
         let f = |n: &str| enc::field(row, raw, n);
         let rn = f("rn")?;
         let rt = f("rt")?;
@@ -406,6 +562,7 @@ impl Generator {
         }
         let index_reg = rm.filter(|&m| m != 31);
 
+        let mut chosen_slot = None;
         for _attempt in 0..6 {
             let mut st = State::default();
             let index = index_reg.map(|m| {
@@ -414,12 +571,10 @@ impl Generator {
                 v
             });
             let base_and_touches = match excl {
-                Some((_, pair)) => {
-                    // Slots by element size and pairness, so that two
-                    // exclusives at one address always have the same size.
-                    let size = raw >> 30;
-                    let class = u64::from(size) + if pair { 2 } else { 0 }; // 0..=5
-                    let slot = EXCL_BASE + 16 * (2 * class + rng.below(2));
+                Some(_) => {
+                    let class = enc::exclusive_class(raw);
+                    let slot = slot.unwrap_or_else(|| exclusive_slot(class, rng));
+                    chosen_slot = Some((class, slot));
                     let p = self.try_base(raw, rn, slot, &mut st);
                     (p.end.is_none() && p.accesses.iter().all(|a| in_zone(a, EXCL_BASE, DATA_BASE + DATA_SIZE))).then(
                         || {
@@ -438,7 +593,9 @@ impl Generator {
                     // A writeback form the encoding classifier does not know
                     // would slip past the Rn == Rt checks above: stop loudly.
                     let base_after = if rn == 31 { p.after.sp } else { p.after.x[rn as usize] };
-                    let overwritten = rn != 31 && [Some(rt), rt2, f("rs")].contains(&Some(rn));
+                    // (Rs + 1: CASP's second result register.)
+                    let rs = f("rs");
+                    let overwritten = rn != 31 && [Some(rt), rt2, rs, rs.map(|r| r + 1)].contains(&Some(rn));
                     assert!(
                         overwritten || base_after == base || enc::writes_back(raw),
                         "testgen: {raw:#010x} ({}) writes back its base register but enc::writes_back \
@@ -470,6 +627,7 @@ impl Generator {
                 kind: GroupKind::Row(row.op),
                 fix: Fix::None,
                 touches,
+                slot: chosen_slot,
             });
         }
         None
@@ -491,16 +649,21 @@ impl Generator {
     /// aligned one), with the accesses it makes.
     fn place(&mut self, raw: u32, rn: u32, st: &mut State, rng: &mut Rng) -> Option<(u64, ProbeResult)> {
         let (lo, hi) = (DATA_BASE, EXCL_BASE);
+        // Probe at a 16-byte aligned base; after an alignment fault, once
+        // more with the base moved so that the faulting address is aligned.
         let probe_base = DATA_BASE + 0x8000;
-        let mut residues: Vec<u64> = if rn == 31 { vec![0] } else { (0..16).collect() };
-        shuffle(&mut residues, rng);
-        let (residue, first) = residues.into_iter().find_map(|r| {
-            let p = self.try_base(raw, rn, probe_base + r, st);
-            p.end.is_none().then_some((r, p))
-        })?;
-        // Offsets of the accesses from the base, and the base range that
-        // keeps all of them inside [lo, hi).
-        let from = probe_base + residue;
+        let mut from = probe_base;
+        let mut first = self.try_base(raw, rn, from, st);
+        if let (Some(End::Bus), Some(far), false) = (&first.end, first.fault_addr, rn == 31) {
+            from = probe_base + (far.wrapping_sub(probe_base).wrapping_neg() & 15);
+            first = self.try_base(raw, rn, from, st);
+        }
+        if first.end.is_some() {
+            return None;
+        }
+        // Offsets of the accesses from the base; the base residues mod 16
+        // that keep every access (and a strict-alignment instruction's whole
+        // access) aligned; the base range that keeps all inside [lo, hi).
         let offs: Vec<(i128, i128)> = first
             .accesses
             .iter()
@@ -509,12 +672,27 @@ impl Generator {
                 (off, off + i128::from(a.size))
             })
             .collect();
+        let strict = enc::strict_alignment(raw).map_or(1, |(total, _)| total as i128);
+        let aligned = |r: i128| {
+            (r % strict == 0 || offs.is_empty())
+                && first
+                    .accesses
+                    .iter()
+                    .zip(&offs)
+                    .all(|(a, o)| (r + o.0).rem_euclid(i128::from(a.size)) == 0)
+        };
+        let residues: Vec<i128> = if rn == 31 { vec![0] } else { (0..16).collect() };
+        let ok: Vec<i128> = residues.into_iter().filter(|&r| aligned(r)).collect();
+        if ok.is_empty() {
+            return None;
+        }
+        let residue = ok[rng.below(ok.len() as u64) as usize];
         let min_off = offs.iter().map(|o| o.0).min().unwrap_or(0);
         let max_end = offs.iter().map(|o| o.1).max().unwrap_or(1);
         let bmin = i128::from(lo) - min_off;
         let bmax = i128::from(hi) - max_end;
         // Bases congruent to `residue` mod 16 in [bmin, bmax].
-        let first_ok = bmin + (i128::from(residue) - bmin).rem_euclid(16);
+        let first_ok = bmin + (residue - bmin).rem_euclid(16);
         if first_ok > bmax || first_ok < 0 {
             return None;
         }
@@ -542,7 +720,16 @@ impl Generator {
             words.extend_from_slice(&p.words);
         }
         let n = words.len();
-        let addr = |i: usize| TEST_PC + 4 * i as u64;
+        // Where in the test page the words go: half the cases at its
+        // start, the others anywhere they fit (with the marker and tail).
+        let room = TEST_PAGE / 4 - (n + 1 + TAIL.len()) as u64;
+        let start = if rng.one_in(2) {
+            0
+        } else {
+            4 * rng.below(room + 1) as u32
+        };
+        let first = TEST_PC + u64::from(start);
+        let addr = |i: usize| first + 4 * i as u64;
         // Targets: the start of any later group, or the end marker.
         let target = |gi: usize, rng: &mut Rng| {
             let j = gi + 1 + rng.below((pending.len() - gi) as u64) as usize;
@@ -565,7 +752,7 @@ impl Generator {
                     words[start..start + 2].copy_from_slice(&enc::mov_imm32_fixed(reg, t));
                 }
                 Fix::Literal { op, field } => {
-                    words[at] = self.literal_target(&ROWS[op as usize], field, words[at], at, n, rng);
+                    words[at] = self.literal_target(&ROWS[op as usize], field, words[at], first, at, n, rng);
                 }
             }
             for a in &p.touches {
@@ -578,6 +765,7 @@ impl Generator {
         }
         Case {
             seed,
+            start,
             words,
             groups,
             init,
@@ -587,12 +775,22 @@ impl Generator {
 
     /// An offset for the literal load at word `at` that reads (aligned)
     /// inside the sequence, the marker or the tail.
-    fn literal_target(&mut self, row: &Row, field: &str, raw: u32, at: usize, n: usize, rng: &mut Rng) -> u32 {
-        let lo = TEST_PC;
-        let hi = TEST_PC + 4 * (n + 1 + TAIL.len()) as u64;
+    #[allow(clippy::too_many_arguments)]
+    fn literal_target(
+        &mut self,
+        row: &Row,
+        field: &str,
+        raw: u32,
+        first: u64,
+        at: usize,
+        n: usize,
+        rng: &mut Rng,
+    ) -> u32 {
+        let lo = first;
+        let hi = first + 4 * (n + 1 + TAIL.len()) as u64;
         let mut cands: Vec<usize> = (0..n + 1 + TAIL.len()).collect();
         shuffle(&mut cands, rng);
-        let pc = TEST_PC + 4 * at as u64;
+        let pc = first + 4 * at as u64;
         let st = State::default();
         for k in cands {
             let delta = k as i64 - at as i64;
@@ -606,6 +804,14 @@ impl Generator {
         // for 4-byte loads and the 8-aligned first word for 8-byte ones.
         enc::with_field(row, raw, field, 0)
     }
+}
+
+/// One of the two 16-byte monitor slots of exclusive class `class`: by
+/// element size and pairness, so that two exclusives at one address always
+/// have the same size (a mismatch makes store-exclusive success
+/// IMPLEMENTATION DEFINED).
+fn exclusive_slot(class: u64, rng: &mut Rng) -> u64 {
+    EXCL_BASE + 16 * (2 * class + rng.below(2))
 }
 
 fn op_is(row: &Row, name: &str) -> bool {
@@ -624,8 +830,10 @@ fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
 }
 
 /// The row's fixed bits with random fields: registers favour 31 (SP/ZR)
-/// a little, wide immediates favour zero, all-ones and small values.
-fn random_fields(row: &Row, rng: &mut Rng) -> u32 {
+/// a little and the case's `hot` registers a lot (so that instructions
+/// consume each other's results), wide immediates favour zero, all-ones
+/// and small values.
+fn random_fields(row: &Row, hot: &[u32], rng: &mut Rng) -> u32 {
     let mut raw = row.value;
     for f in row.fields {
         let max = if f.width >= 32 { u32::MAX } else { (1u32 << f.width) - 1 };
@@ -633,6 +841,8 @@ fn random_fields(row: &Row, rng: &mut Rng) -> u32 {
             "rd" | "rn" | "rm" | "rt" | "rt2" | "ra" | "rs" => {
                 if rng.one_in(8) {
                     31
+                } else if !hot.is_empty() && rng.one_in(2) {
+                    hot[rng.below(hot.len() as u64) as usize]
                 } else {
                     rng.below(32) as u32
                 }
@@ -665,7 +875,7 @@ fn random_index(rng: &mut Rng) -> u64 {
 }
 
 /// MRS (`mrs` = true) or MSR of system register `reg` with a random Xt.
-fn sysreg_word(row: &Row, (mrs, reg): (bool, (u32, u32, u32, u32, u32)), rng: &mut Rng) -> u32 {
+fn sysreg_word(row: &Row, (mrs, reg): SysRegAccess, rng: &mut Rng) -> u32 {
     let (op0, op1, crn, crm, op2) = reg;
     [
         ("l", u32::from(mrs)),

@@ -2,10 +2,7 @@
 //! process, the probe that tries one word on it, and [`Runner`], which runs
 //! whole cases.
 
-use super::{
-    background, window_hash, Case, End, Outcome, State, CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, MARKER, TAIL,
-    TEST_PC,
-};
+use super::{background, mix, Case, End, Outcome, State, CODE_BASE, CODE_SIZE, DATA_BASE, DATA_SIZE, TEST_PC};
 use crate::bus::{Bus, BusError, PhysAddr, Requester};
 use crate::interp::StopReason;
 use crate::state::{Cpu, CpuConfig, PState};
@@ -141,6 +138,8 @@ pub(crate) struct ProbeResult {
     pub(crate) next_pc: u64,
     pub(crate) accesses: Vec<Access>,
     pub(crate) after: State,
+    /// FAR_EL1 after a data abort.
+    pub(crate) fault_addr: Option<u64>,
 }
 
 /// Runs single words on a scratch core to see what they do.
@@ -168,7 +167,10 @@ impl Probe {
         self.bus.accesses.clear();
         let stop = self.core.step(&mut self.bus);
         let (_, after) = self.core.snapshot(matches!(stop, Some((_, true))));
+        let fault_addr =
+            matches!(stop, Some((End::Bus | End::Segv, true))).then(|| self.core.cpu.sys.get(SysReg::FAR_EL1));
         ProbeResult {
+            fault_addr,
             end: stop.map(|(e, _)| e),
             next_pc: self.core.cpu.pc,
             accesses: self.bus.accesses.clone(),
@@ -181,6 +183,9 @@ impl Probe {
 struct DiffBus {
     code: Vec<u8>,
     window: Vec<u8>,
+    /// Indices of the window's 8-byte words written (or patched) since the
+    /// window was last equal to the background.
+    dirty: Vec<usize>,
 }
 
 impl DiffBus {
@@ -203,6 +208,10 @@ impl Bus for DiffBus {
         Ok(b.iter().rev().fold(0, |acc, &x| (acc << 8) | u64::from(x)))
     }
     fn write(&mut self, _req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError> {
+        if pa.0 >= DATA_BASE && pa.0 < DATA_BASE + DATA_SIZE {
+            // Accesses never cross an 8-byte boundary (the Bus contract).
+            self.dirty.push(((pa.0 - DATA_BASE) / 8) as usize);
+        }
         let b = self.slot(pa.0, size).ok_or(BusError::Unmapped(pa))?;
         for (i, x) in b.iter_mut().enumerate() {
             *x = (value >> (8 * i)) as u8;
@@ -233,6 +242,7 @@ impl Runner {
             bus: DiffBus {
                 code: vec![0; CODE_SIZE as usize],
                 window: background.clone(),
+                dirty: Vec::new(),
             },
             background,
         }
@@ -241,42 +251,59 @@ impl Runner {
     /// Runs `case` from its initial state to the marker or the first
     /// fault.
     pub fn run(&mut self, case: &Case) -> Outcome {
-        let code = &mut self.bus.code;
-        code.fill(0);
+        // The trampoline's page stays zero here (the harness has its
+        // trampoline there); cases never read or branch to it.
         let test = (TEST_PC - CODE_BASE) as usize;
-        let words = case.words.iter().chain(std::iter::once(&MARKER)).chain(TAIL.iter());
-        for (i, w) in words.enumerate() {
-            code[test + 4 * i..test + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        self.bus.code[test..].copy_from_slice(&case.test_page());
+        // Back to the background (only the words the last case touched
+        // differ from it), then the patches.
+        for i in std::mem::take(&mut self.bus.dirty) {
+            self.bus.window[8 * i..8 * i + 8].copy_from_slice(&self.background[8 * i..8 * i + 8]);
         }
-        self.bus.window.copy_from_slice(&self.background);
         for &(off, v) in &case.patches {
             let off = off as usize;
             self.bus.window[off..off + 8].copy_from_slice(&v.to_le_bytes());
+            self.bus.dirty.push(off / 8);
         }
 
-        self.core.prepare(&case.init, TEST_PC);
+        // Start at the first word: the entry branch at TEST_PC (if any)
+        // changes nothing architectural.
+        self.core.prepare(&case.init, case.first_pc());
         let end_pc = case.end_pc();
         // Branches only go forward, so this many steps always suffice.
         let limit = case.words.len() + 8;
-        let mut end = End::Other(format!("did not reach the marker in {limit} steps"));
+        let mut end = None;
         let mut faulted = false;
         for _ in 0..limit {
             if self.core.cpu.pc == end_pc {
-                end = End::Completed;
+                end = Some(End::Completed);
                 break;
             }
             if let Some((e, exception)) = self.core.step(&mut self.bus) {
                 faulted = exception;
-                end = e;
+                end = Some(e);
                 break;
             }
         }
+        let end = end.unwrap_or_else(|| End::Other(format!("did not reach the marker in {limit} steps")));
         let (pc, state) = self.core.snapshot(faulted);
+        // The window hash over the words that may differ from the
+        // background (the same sum the harness takes over all of them).
+        self.bus.dirty.sort_unstable();
+        self.bus.dirty.dedup();
+        let window_hash = self.bus.dirty.iter().fold(0u64, |h, &i| {
+            let w = &self.bus.window[8 * i..8 * i + 8];
+            if w == &self.background[8 * i..8 * i + 8] {
+                h
+            } else {
+                h.wrapping_add(mix(i as u64, u64::from_le_bytes(w.try_into().expect("8 bytes"))))
+            }
+        });
         Outcome {
             end,
             pc,
             state,
-            window_hash: window_hash(&self.bus.window, &self.background),
+            window_hash,
         }
     }
 

@@ -16,11 +16,12 @@
 //!                                 the data window, how the case ended
 //! ```
 //!
-//! Both sides see the same address space: the test words at [`TEST_PC`]
-//! followed by [`MARKER`] (`UDF #0xc0de`, whose SIGILL means "completed")
-//! and [`TAIL`]; a 64 KiB data window at [`DATA_BASE`] holding
-//! [`background`] plus the case's patches. Our core runs at EL0 with
-//! SCTLR_EL1 set up as Linux sets it, so privilege checks match user mode.
+//! Both sides see the same address space: the test page at [`TEST_PC`]
+//! ([`Case::test_page`]: the words at [`Case::first_pc`] followed by
+//! [`MARKER`] (`UDF #0xc0de`, whose SIGILL means "completed") and
+//! [`TAIL`]); a 64 KiB data window at [`DATA_BASE`] holding [`background`]
+//! plus the case's patches. Our core runs at EL0 with SCTLR_EL1 set up as
+//! Linux sets it, so privilege checks match user mode.
 //!
 //! Limitations (see firmware/README.md): data accesses are naturally
 //! aligned (our MMU-off memory is Device memory, where unaligned accesses
@@ -33,7 +34,7 @@ mod gen;
 mod machine;
 pub mod qemu;
 
-pub use gen::{GenStats, Generator, KnownMismatch, RowClass};
+pub use gen::{class_of, GenStats, Generator, KnownMismatch, RowClass};
 pub use machine::Runner;
 
 use std::fmt::{self, Write as _};
@@ -43,10 +44,12 @@ use std::fmt::{self, Write as _};
 pub const CODE_BASE: u64 = 0x2000_0000;
 /// Size of the code mapping.
 pub const CODE_SIZE: u64 = 0x2000;
-/// Address of the first test word.
+/// Where the harness's trampoline enters the test page. A case's words
+/// start at `TEST_PC + Case::start`; when `start` is not zero, the word at
+/// `TEST_PC` is a `B` to them (varying the PC bits ADR/ADRP see).
 pub const TEST_PC: u64 = CODE_BASE + 0x1000;
-/// Most instruction words a case may have (the harness's limit).
-pub const MAX_WORDS: usize = 1000;
+/// The test page's size: words, marker and tail all fit in it.
+pub const TEST_PAGE: u64 = 0x1000;
 /// Start of the data window.
 pub const DATA_BASE: u64 = 0x1000_0000;
 /// Size of the data window.
@@ -98,7 +101,9 @@ pub struct Group {
 pub struct Case {
     /// The seed it was generated from (`Generator::case(seed)` rebuilds it).
     pub seed: u64,
-    /// Instruction words, placed at [`TEST_PC`].
+    /// Byte offset of the first word from [`TEST_PC`] (a multiple of 4).
+    pub start: u32,
+    /// Instruction words, placed at [`Case::first_pc`].
     pub words: Vec<u32>,
     /// The instructions under test and their preludes.
     pub groups: Vec<Group>,
@@ -110,17 +115,40 @@ pub struct Case {
 }
 
 impl Case {
+    /// Address of the first word: where the case starts.
+    pub fn first_pc(&self) -> u64 {
+        TEST_PC + u64::from(self.start)
+    }
+
     /// Address of the marker: where a completed case stops.
     pub fn end_pc(&self) -> u64 {
-        TEST_PC + 4 * self.words.len() as u64
+        self.first_pc() + 4 * self.words.len() as u64
+    }
+
+    /// The test page as both sides hold it: the entry branch (if `start`
+    /// is not zero), the words, the marker, the tail, zeros elsewhere.
+    pub fn test_page(&self) -> Vec<u8> {
+        let mut page = vec![0u8; TEST_PAGE as usize];
+        let mut put = |at: usize, w: u32| page[at..at + 4].copy_from_slice(&w.to_le_bytes());
+        if self.start != 0 {
+            put(0, 0x1400_0000 | (self.start / 4)); // B first_pc
+        }
+        let words = self.words.iter().chain(std::iter::once(&MARKER)).chain(TAIL.iter());
+        for (i, &w) in words.enumerate() {
+            put(self.start as usize + 4 * i, w);
+        }
+        page
     }
 
     /// The sequence as text: address, word, disassembly, and what each
     /// word is for.
     pub fn listing(&self) -> String {
         let mut s = String::new();
+        if self.start != 0 {
+            let _ = writeln!(s, "    {TEST_PC:#010x}: (entry: b {:#x})", self.first_pc());
+        }
         for (i, &w) in self.words.iter().enumerate() {
-            let pc = TEST_PC + 4 * i as u64;
+            let pc = self.first_pc() + 4 * i as u64;
             let what = match self.groups.iter().find(|g| g.start <= i && i < g.start + g.len) {
                 Some(g) if g.insn == i => match g.kind {
                     GroupKind::Row(op) => {
@@ -299,7 +327,7 @@ pub fn background() -> Vec<u8> {
 }
 
 /// The mixer of [`window_hash`] for word `i` holding `w`.
-fn mix(i: u64, w: u64) -> u64 {
+pub(crate) fn mix(i: u64, w: u64) -> u64 {
     finalize(w ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 

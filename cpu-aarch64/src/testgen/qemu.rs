@@ -13,7 +13,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 /// are NOPs as on our core (`-cpu max` would sign X30 on PACIASP).
 pub const QEMU_CPU: &str = "cortex-a76";
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const CMD_BACKGROUND: u32 = 0x42;
 const CMD_CASE: u32 = 0x43;
 const CMD_QUIT: u32 = 0x51;
@@ -41,6 +41,7 @@ pub fn encode_case(case: &Case, dump: bool, out: &mut Vec<u8>) {
     let u32s = [
         CMD_CASE,
         if dump { FLAG_DUMP } else { 0 },
+        case.start,
         case.words.len() as u32,
         case.patches.len() as u32,
     ];
@@ -94,7 +95,7 @@ pub fn decode_result(r: &[u8; RESULT_BYTES]) -> io::Result<QemuResult> {
         2 => End::Segv,
         3 => End::Bus,
         4 => End::Trap,
-        6 => End::Other("timed out (2 s) in QEMU".into()),
+        6 => End::Other("timed out in QEMU (5 s of CPU time)".into()),
         _ => End::Other(format!("signal {signo}")),
     };
     let state = State {
