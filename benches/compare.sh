@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Peer comparison: runs the bench-int firmware on every engine side by side
+# and prints one table of wall times (median of N runs) and ratios to QEMU.
+#
+#   benches/compare.sh [--runs N] [--no-build]
+#
+# Engines (add a line to ENGINES for a new one, e.g. Preboard's JIT):
+#   qemu-tcg         qemu-system-aarch64 -M virt -cpu cortex-a57 (the peer)
+#   preboard-interp  target/release/preboard run (the interpreter)
+# Every bench-int run must exit 0 and print exactly
+# firmware/bench-int/qemu-virt.expected, or the script stops: a wrong
+# answer has no speed.
+#
+# Columns: "wall" is the whole process, "cpu" its user + system CPU time
+# (less disturbed by a busy machine; QEMU's counts all its threads);
+# "start" is the same engine running the tiny hello firmware (process
+# start-up, board and DTB set-up); "net" = wall - start, the time spent
+# running guest code, and what "MIPS" and the net ratio use. MIPS = Preboard's retired-instruction count of bench-int
+# over net time (every engine runs the same instruction stream). QEMU's
+# start-up is most of its wall time, so compare engines on "net".
+# Needs: cargo, qemu-system-aarch64, awk. Timing uses `date +%s.%N`.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+runs=3
+build=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--runs) runs="${2:-}"; shift $(($# > 1 ? 2 : 1)) ;;
+	--no-build) build=0; shift ;;
+	-h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+	*) echo "compare.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
+	esac
+done
+case "$runs" in '' | *[!0-9]* | 0) echo "compare.sh: --runs needs a positive integer, not '$runs'" >&2; exit 2 ;; esac
+
+elf=firmware/prebuilt/bench-int.elf
+expected=firmware/bench-int/qemu-virt.expected
+idle=firmware/prebuilt/hello.elf
+for f in "$elf" "$expected" "$idle"; do
+	[ -f "$f" ] || { echo "compare.sh: $f not found" >&2; exit 66; }
+done
+command -v qemu-system-aarch64 >/dev/null || { echo "compare.sh: qemu-system-aarch64 not installed" >&2; exit 69; }
+
+if [ "$build" = 1 ]; then
+	echo "building preboard (release)..." >&2
+	cargo build --release --quiet --bin preboard
+fi
+preboard=target/release/preboard
+[ -x "$preboard" ] || { echo "compare.sh: $preboard not built (drop --no-build)" >&2; exit 66; }
+
+# name|command (the ELF path is appended)
+ENGINES=(
+	"qemu-tcg|qemu-system-aarch64 -M virt -cpu cortex-a57 -nographic -semihosting -kernel"
+	"preboard-interp|$preboard run --kernel"
+)
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+now() { date +%s.%N; }
+
+# User + system CPU seconds of the finished children of the shell that ran
+# `times >FILE` (bash builtin; its second line), read from FILE.
+child_cpu() {
+	awk 'NR == 2 {
+		s = 0
+		for (f = 1; f <= 2; f++) { split($f, p, "m"); s += p[1] * 60 + p[2] }
+		printf "%.3f\n", s
+	}' "$1"
+}
+
+# run_one <name> <elf> <expected output or ""> <command...>: prints the
+# wall time of one run that exited 0 (and printed <expected>, if given).
+run_one() {
+	local name="$1" image="$2" want="$3"
+	shift 3
+	local t0 t1 rc=0
+	times >"$tmp/times0"
+	t0=$(now)
+	PREBOARD_LOG=info "$@" "$image" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+	t1=$(now)
+	times >"$tmp/times1"
+	if [ "$rc" -ne 0 ] || { [ -n "$want" ] && ! cmp -s "$tmp/out" "$want"; }; then
+		echo "compare.sh: $name on $image: exit code $rc${want:+, or the output differs from $want}:" >&2
+		if [ -n "$want" ]; then diff "$want" "$tmp/out" >&2 || true; else cat "$tmp/out" >&2; fi
+		cat "$tmp/err" >&2
+		exit 1
+	fi
+	# Preboard logs "N instructions in S s (M MIPS)" at exit.
+	if [ "$image" = "$elf" ]; then
+		awk -v a="$(child_cpu "$tmp/times0")" -v b="$(child_cpu "$tmp/times1")" \
+			'BEGIN { printf "%.3f\n", b - a }' >>"$tmp/cpu.$name"
+		sed 's/\x1b\[[0-9;]*m//g' "$tmp/err" | awk '/ instructions in / {
+			for (i = 1; i < NF; i++) if ($(i + 1) == "instructions") print $i }' >>"$tmp/insns"
+	fi
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+declare -A wall start cpu all
+for e in "${ENGINES[@]}"; do
+	name=${e%%|*}
+	read -r -a cmd <<<"${e#*|}"
+	times=() idles=()
+	for _ in $(seq "$runs"); do
+		times+=("$(run_one "$name" "$elf" "$expected" "${cmd[@]}")")
+		idles+=("$(run_one "$name" "$idle" "" "${cmd[@]}")")
+	done
+	all[$name]="${times[*]}"
+	wall[$name]=$(echo "${times[*]}" | median)
+	cpu[$name]=$(median <"$tmp/cpu.$name")
+	start[$name]=$(echo "${idles[*]}" | median)
+done
+
+insns=$(tail -n1 "$tmp/insns" 2>/dev/null || true)
+insns=${insns:-0}
+echo "bench-int: $insns guest instructions; median of $runs runs; $(date -u +%Y-%m-%d), $(nproc) CPUs"
+printf '%-16s %8s %8s %8s %8s %8s %15s %15s   %s\n' \
+	engine "wall s" "cpu s" "start s" "net s" MIPS "wall vs qemu" "net vs qemu" "bench-int runs (s)"
+for e in "${ENGINES[@]}"; do
+	name=${e%%|*}
+	awk -v n="$name" -v w="${wall[$name]}" -v c="${cpu[$name]}" -v s="${start[$name]}" -v i="$insns" -v r="${all[$name]}" \
+		-v qw="${wall[qemu-tcg]}" -v qs="${start[qemu-tcg]}" '
+	function rel(x, base) {
+		if (n == "qemu-tcg") return "1.00x"
+		if (base <= 0) return "n/a"
+		return x >= base ? sprintf("%.2fx slower", x / base) : sprintf("%.2fx faster", base / x)
+	}
+	BEGIN {
+		net = w - s; qnet = qw - qs
+		if (net < 0.001) net = 0.001
+		printf "%-16s %8.3f %8.3f %8.3f %8.3f %8.1f %15s %15s   %s\n", n, w, c, s, net, i / net / 1e6, rel(w, qw), rel(net, qnet), r
+	}'
+done
