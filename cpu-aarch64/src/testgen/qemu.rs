@@ -129,9 +129,15 @@ impl Harness {
     /// Starts `qemu` (e.g. `qemu-aarch64`) on the harness ELF with
     /// [`QEMU_CPU`], and sends the header and the background.
     pub fn spawn(qemu: &Path, elf: &Path) -> io::Result<Self> {
+        Self::spawn_with_cpu(qemu, elf, QEMU_CPU)
+    }
+
+    /// [`Harness::spawn`] with another QEMU CPU model (`-cpu cpu`), for
+    /// tests that compare against a core with a different feature set.
+    pub fn spawn_with_cpu(qemu: &Path, elf: &Path, cpu: &str) -> io::Result<Self> {
         let mut child = Command::new(qemu)
             .arg("-cpu")
-            .arg(QEMU_CPU)
+            .arg(cpu)
             .arg(elf)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
