@@ -72,14 +72,43 @@ pub enum Exception {
     IllegalState,
     /// An FP/SIMD instruction while CPACR_EL1.FPEN disables them.
     FpAccessTrap,
+    /// An EL0 MSR/MRS/SYS trapped to EL1 by an SCTLR_EL1 control (UCT, UMA,
+    /// DZE, UCI); `iss` from [`sysreg_trap_iss`].
+    SysRegTrap {
+        /// ISS: Op0, Op2, Op1, CRn, Rt, CRm, direction.
+        iss: u32,
+    },
+    /// WFI (`wfe` false) or WFE at EL0 trapped by SCTLR_EL1.nTWI/nTWE.
+    WfxTrap {
+        /// The instruction was WFE.
+        wfe: bool,
+    },
+}
+
+/// The ISS of a trapped MSR/MRS/SYS (EC 0x18) from the instruction word
+/// (system-instruction class `1101 0101 00 L op0 op1 CRn CRm op2 Rt`):
+/// Op0 in 21:20, Op2 in 19:17, Op1 in 16:14, CRn in 13:10, Rt in 9:5,
+/// CRm in 4:1 and the direction (1 = read) in 0. MSR (immediate) has
+/// op0 = 0 and Rt = 31 in its encoding, which is what the ISS reports.
+pub fn sysreg_trap_iss(raw: u32) -> u32 {
+    let op0 = (raw >> 19) & 3;
+    let op1 = (raw >> 16) & 7;
+    let crn = (raw >> 12) & 0xf;
+    let crm = (raw >> 8) & 0xf;
+    let op2 = (raw >> 5) & 7;
+    let rt = raw & 0x1f;
+    let read = (raw >> 21) & 1;
+    (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1) | read
 }
 
 /// Exception class values (ESR_ELx.EC).
 mod ec {
     pub const UNKNOWN: u32 = 0x00;
+    pub const WFX: u32 = 0x01;
     pub const FP_ACCESS: u32 = 0x07;
     pub const ILLEGAL_STATE: u32 = 0x0e;
     pub const SVC64: u32 = 0x15;
+    pub const SYSREG: u32 = 0x18;
     pub const IABT_LOWER: u32 = 0x20;
     pub const PC_ALIGN: u32 = 0x22;
     pub const DABT_LOWER: u32 = 0x24;
@@ -105,6 +134,9 @@ impl Exception {
             Exception::IllegalState => (ec::ILLEGAL_STATE, 0),
             // CV = 1, COND = 0b1110, as reported for AArch64 (and by QEMU).
             Exception::FpAccessTrap => (ec::FP_ACCESS, 0x1e0_0000),
+            Exception::SysRegTrap { iss } => (ec::SYSREG, iss),
+            // CV = 1, COND = 0b1110 as for FP; TI = 1 for WFE.
+            Exception::WfxTrap { wfe } => (ec::WFX, 0x1e0_0000 | u32::from(wfe)),
         };
         u64::from((class << 26) | (1 << 25) | iss)
     }
@@ -194,5 +226,37 @@ impl Cpu {
             self.pstate.sp = m & 1 == 1;
         }
         self.pc = elr;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ISS of EC 0x18 from the instruction word: Op0, Op2, Op1, CRn, Rt,
+    /// CRm, direction (values as the Arm ARM encodes them).
+    #[test]
+    fn trapped_system_instruction_syndromes() {
+        let esr = |raw| {
+            Exception::SysRegTrap {
+                iss: sysreg_trap_iss(raw),
+            }
+            .syndrome(true)
+        };
+        // mrs x5, ctr_el0: op0 3, op1 3, CRn 0, CRm 0, op2 1, Rt 5, read.
+        assert_eq!(esr(0xd53b_0025), 0x6232_c0a1);
+        // msr daifset, #2: op0 0, op1 3, CRn 4, CRm 2, op2 6, Rt 31, write.
+        assert_eq!(esr(0xd503_42df), 0x620c_d3e4);
+        // dc zva, x0: op0 1, op1 3, CRn 7, CRm 4, op2 1, Rt 0, write.
+        assert_eq!(esr(0xd50b_7420), 0x6212_dc08);
+        // mrs x7, daif.
+        assert_eq!(esr(0xd53b_4227), 0x6232_d0e5);
+    }
+
+    #[test]
+    fn wfx_trap_syndromes() {
+        // EC 0x01, IL, CV = 1, COND = 0b1110, TI = 0 (WFI) / 1 (WFE).
+        assert_eq!(Exception::WfxTrap { wfe: false }.syndrome(true), 0x07e0_0000);
+        assert_eq!(Exception::WfxTrap { wfe: true }.syndrome(true), 0x07e0_0001);
     }
 }

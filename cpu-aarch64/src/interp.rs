@@ -2,7 +2,7 @@
 //! the spot, and the fetch/decode/execute loop around it.
 
 use crate::bus::{AccessKind, Bus, PhysAddr, Requester};
-use crate::exception::{Exception, Fault};
+use crate::exception::{sysreg_trap_iss, Exception, Fault};
 use crate::isa::{condition_holds, sext};
 use crate::mmu::{AccessType, MemType};
 use crate::sem::{
@@ -50,12 +50,21 @@ pub struct Eval<'a, B: Bus + ?Sized> {
     bus: &'a mut B,
     pc: u64,
     next_pc: u64,
+    /// The instruction word (for syndromes that quote its encoding).
+    raw: u32,
 }
 
 impl<B: Bus + ?Sized> Eval<'_, B> {
     fn fault(&mut self, exc: Exception) -> StopReason {
         self.cpu.take_exception(exc, self.pc);
         StopReason::Exception
+    }
+
+    /// This (EL0) MSR/MRS/SYS instruction trapped to EL1 by an SCTLR_EL1
+    /// control: EC 0x18 with the instruction's encoding.
+    fn sysreg_trap(&mut self) -> StopReason {
+        let iss = sysreg_trap_iss(self.raw);
+        self.fault(Exception::SysRegTrap { iss })
     }
 
     /// Translates a data address: identity with the MMU off (checked
@@ -173,6 +182,7 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         match r {
             Ok(v) => Ok(v),
             Err(SysRegError::Undefined) => Err(self.fault(Exception::Undefined)),
+            Err(SysRegError::Trap) => Err(self.sysreg_trap()),
             Err(SysRegError::Unsupported(msg)) => Err(StopReason::Unsupported(msg)),
         }
     }
@@ -516,8 +526,10 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
         let uma = self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UMA != 0;
         match (op1, op2) {
             (0, 5) if el > 0 => self.cpu.pstate.sp = imm & 1 == 1,
-            (3, 6) if el > 0 || uma => self.cpu.pstate.daif |= imm & 0xf,
-            (3, 7) if el > 0 || uma => self.cpu.pstate.daif &= !imm & 0xf,
+            // DAIFSet/DAIFClr at EL0 with SCTLR_EL1.UMA clear: trapped (EC 0x18).
+            (3, 6 | 7) if el == 0 && !uma => return Err(self.sysreg_trap()),
+            (3, 6) => self.cpu.pstate.daif |= imm & 0xf,
+            (3, 7) => self.cpu.pstate.daif &= !imm & 0xf,
             _ => return Err(self.fault(Exception::Undefined)),
         }
         Ok(())
@@ -530,12 +542,14 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
             // DC ZVA: zero a 64-byte block (EL0 only with SCTLR_EL1.DZE).
             (3, 7, 4, 1) => {
                 if el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::DZE == 0 {
-                    return Err(self.fault(Exception::Undefined));
+                    return Err(self.sysreg_trap());
                 }
                 let base = v & !(DCZVA_BYTES - 1);
-                // With the MMU off the block is Device memory, where DC ZVA
-                // is an alignment fault.
-                if self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::M == 0 {
+                // DC ZVA to any type of Device memory (all data memory with
+                // the MMU off) is an alignment fault. The block lies in one
+                // page, so one translation tells.
+                let (_, mem) = self.translate_data(base, true, false)?;
+                if mem == MemType::Device {
                     return Err(self.fault(Exception::DataAbort {
                         va: v,
                         fault: Fault::Alignment,
@@ -548,8 +562,14 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
                 Ok(())
             }
             // EL0-accessible cache maintenance by VA (CVAU, CIVAC, CVAC,
-            // CVAP, IVAU): no caches are modelled, so nothing to do.
-            (3, 7, 11 | 14 | 10 | 12, 1) | (3, 7, 5, 1) => Ok(()),
+            // CVAP, IVAU): no caches are modelled, so nothing to do, but
+            // EL0 is trapped while SCTLR_EL1.UCI is clear.
+            (3, 7, 11 | 14 | 10 | 12, 1) | (3, 7, 5, 1) => {
+                if el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UCI == 0 {
+                    return Err(self.sysreg_trap());
+                }
+                Ok(())
+            }
             // Everything else (DC by set/way, IC IALLU[IS], TLBI, AT) is
             // EL1-only.
             _ if el == 0 => Err(self.fault(Exception::Undefined)),
@@ -591,6 +611,12 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     fn hint(&mut self, h: Hint) -> Result<(), StopReason> {
         match h {
             Hint::Wfi | Hint::Wfe => {
+                // At EL0, SCTLR_EL1.nTWI/nTWE = 0 trap WFI/WFE to EL1.
+                let wfe = h == Hint::Wfe;
+                let allow = if wfe { sctlr::NTWE } else { sctlr::NTWI };
+                if self.cpu.pstate.el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & allow == 0 {
+                    return Err(self.fault(Exception::WfxTrap { wfe }));
+                }
                 self.cpu.pc = self.next_pc;
                 Err(StopReason::WaitForInterrupt)
             }
@@ -758,6 +784,7 @@ impl Cpu {
             bus,
             pc,
             next_pc: pc.wrapping_add(4),
+            raw,
         };
         let r = match op {
             Some(op) => sem::translate(&mut ev, op, raw),

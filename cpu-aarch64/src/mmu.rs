@@ -72,6 +72,17 @@ pub enum MemType {
     Normal,
 }
 
+impl MemType {
+    /// The type a MAIR attribute byte describes (Device: upper nibble 0).
+    pub fn from_attr(attr: u8) -> Self {
+        if attr & 0xf0 == 0 {
+            MemType::Device
+        } else {
+            MemType::Normal
+        }
+    }
+}
+
 /// Permissions of a translated page for EL0 and EL1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Perms {
@@ -98,6 +109,10 @@ pub struct Translation {
     pub size_bits: u32,
     /// Memory type.
     pub mem: MemType,
+    /// The MAIR attribute byte selected by AttrIndx.
+    pub attr: u8,
+    /// The descriptor's SH field (shareability of Normal memory).
+    pub sh: u8,
     /// Permissions.
     pub perms: Perms,
     /// Not global: tagged with the ASID.
@@ -162,6 +177,19 @@ impl<B: Bus + ?Sized> DescReader for BusReader<'_, B> {
     }
 }
 
+/// Output address size of the regime: TCR_EL1.IPS, capped at the
+/// implemented [`PA_BITS`] (larger and reserved values act as PA_BITS).
+pub fn output_bits(tcr: u64) -> u32 {
+    match tcr >> 32 & 7 {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        _ => PA_BITS,
+    }
+}
+
 /// TCR_EL1.TBI0/TBI1: top-byte-ignore for data addresses in each half.
 pub fn top_byte_ignored(tcr: u64, va: u64) -> bool {
     let bit = if va >> 55 & 1 == 1 { 38 } else { 37 };
@@ -212,6 +240,14 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
     // Table base: TTBR BADDR, aligned to the size of the first table.
     let first_bits = in_bits - g - (levels - 1) * stride; // index bits at the start level
     let table_align = (first_bits + 3).max(6);
+    // Output addresses (the table base, next-level tables, pages and
+    // blocks) beyond the IPS size are address size faults: level 0 for
+    // the TTBR, else the level of the descriptor.
+    let oa_bits = output_bits(r.tcr);
+    let oa_too_big = |a: u64| (a & ((1u64 << PA_BITS) - 1)) >> oa_bits != 0;
+    if oa_too_big(ttbr) {
+        return Err(Fault::AddressSize(0));
+    }
     let mut table = ttbr & ((1u64 << PA_BITS) - 1) & !((1u64 << table_align) - 1);
     // Hierarchical permission limits.
     let (mut ap_no_el0, mut ap_ro, mut uxn_t, mut pxn_t) = (false, false, false, false);
@@ -233,7 +269,7 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
             }
         } else if is_table {
             let next = desc & OA_MASK & !((1u64 << g) - 1);
-            if desc >> PA_BITS & 0xf != 0 {
+            if desc >> PA_BITS & 0xf != 0 || oa_too_big(next) {
                 return Err(Fault::AddressSize(level as u8));
             }
             ap_no_el0 |= desc >> 61 & 1 == 1;
@@ -252,20 +288,15 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
         }
         // A page or block descriptor.
         let size_bits = shift;
-        if desc >> PA_BITS & 0xf != 0 {
+        let pa_base = desc & OA_MASK & !((1u64 << size_bits) - 1);
+        if desc >> PA_BITS & 0xf != 0 || oa_too_big(pa_base) {
             return Err(Fault::AddressSize(level as u8));
         }
         if desc & (1 << 10) == 0 {
             return Err(Fault::AccessFlag(level as u8));
         }
-        let pa_base = desc & OA_MASK & !((1u64 << size_bits) - 1);
         let attr_idx = (desc >> 2) & 7;
-        let attr = (r.mair >> (8 * attr_idx)) & 0xff;
-        let mem_type = if attr & 0xf0 == 0 {
-            MemType::Device
-        } else {
-            MemType::Normal
-        };
+        let attr = (r.mair >> (8 * attr_idx)) as u8;
         let ap = (desc >> 6) & 3;
         let el0_access = ap & 1 == 1 && !ap_no_el0;
         let read_only = ap & 2 != 0 || ap_ro;
@@ -286,7 +317,9 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
         return Ok(Translation {
             pa_base,
             size_bits,
-            mem: mem_type,
+            mem: MemType::from_attr(attr),
+            attr,
+            sh: (desc >> 8 & 3) as u8,
             perms,
             ng: desc >> 11 & 1 == 1,
             level: level as u8,
@@ -414,17 +447,27 @@ impl Cpu {
         access: AccessType,
         unprivileged: bool,
     ) -> Result<(PhysAddr, MemType), Fault> {
+        self.translate_attrs(bus, va, access, unprivileged)
+            .map(|(pa, attr, _)| (pa, MemType::from_attr(attr)))
+    }
+
+    /// [`Cpu::translate`] with the MAIR attribute byte and the descriptor's
+    /// SH field instead of the memory type. With the MMU off, data is
+    /// Device-nGnRnE (0x00) and fetches Normal (0xff).
+    fn translate_attrs<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        va: u64,
+        access: AccessType,
+        unprivileged: bool,
+    ) -> Result<(PhysAddr, u8, u8), Fault> {
         let r = self.regime();
         if r.sctlr & sctlr::M == 0 {
             if va >> PA_BITS != 0 {
                 return Err(Fault::AddressSize(0));
             }
-            let mem = if access == AccessType::Fetch {
-                MemType::Normal
-            } else {
-                MemType::Device
-            };
-            return Ok((PhysAddr(va), mem));
+            let attr = if access == AccessType::Fetch { 0xff } else { 0x00 };
+            return Ok((PhysAddr(va), attr, 0b10));
         }
         let data = access != AccessType::Fetch;
         let key = if data && top_byte_ignored(r.tcr, va) {
@@ -443,24 +486,27 @@ impl Cpu {
         };
         let el0 = self.pstate.el == 0 || (unprivileged && self.pstate.el == 1);
         check_permission(&t, access, el0)?;
-        Ok((PhysAddr(t.pa(key)), t.mem))
+        Ok((PhysAddr(t.pa(key)), t.attr, t.sh))
     }
 
     /// AT S1E1{R,W} / S1E0{R,W}: the PAR_EL1 value for `va`.
+    /// Bit 11 of PAR_EL1 is RES1 in both formats.
     pub fn address_translate<B: Bus + ?Sized>(&mut self, bus: &mut B, va: u64, access: AccessType, el0: bool) -> u64 {
-        match self.translate(bus, va, access, el0) {
-            Ok((pa, mem)) => {
-                let attr = match mem {
-                    MemType::Device => 0x00,
-                    MemType::Normal => 0xff,
+        const RES1: u64 = 1 << 11;
+        match self.translate_attrs(bus, va, access, el0) {
+            Ok((pa, attr, sh)) => {
+                // ATTR is the MAIR byte. SH reads 0b10 for Device and for
+                // Inner and Outer Non-cacheable Normal memory (the Arm ARM's
+                // PAREncodeShareability), else the descriptor's SH.
+                let sh = if MemType::from_attr(attr) == MemType::Device || attr == 0x44 {
+                    0b10
+                } else {
+                    sh
                 };
-                // Attributes reported as Device-nGnRnE or Normal write-back;
-                // SH = inner shareable for Normal.
-                let sh = if mem == MemType::Normal { 3 << 7 } else { 0 };
-                (attr << 56) | (pa.0 & 0x0000_ffff_ffff_f000) | sh
+                (u64::from(attr) << 56) | (pa.0 & 0x0000_ffff_ffff_f000) | (u64::from(sh) << 7) | RES1
             }
             // F = 1, FST = fault status, stage 1.
-            Err(f) => 1 | (u64::from(f.fsc()) << 1),
+            Err(f) => 1 | (u64::from(f.fsc()) << 1) | RES1,
         }
     }
 }

@@ -148,6 +148,12 @@ pub mod sctlr {
     pub const UCT: u64 = 1 << 15;
     /// EL0 DC ZVA allowed.
     pub const DZE: u64 = 1 << 14;
+    /// EL0 WFI not trapped.
+    pub const NTWI: u64 = 1 << 16;
+    /// EL0 WFE not trapped.
+    pub const NTWE: u64 = 1 << 18;
+    /// EL0 cache maintenance by VA allowed.
+    pub const UCI: u64 = 1 << 26;
 }
 
 /// FPCR fields.
@@ -200,6 +206,9 @@ pub fn fp_enabled(cpacr: u64, el: u8) -> bool {
 pub enum SysRegError {
     /// UNDEFINED to the guest.
     Undefined,
+    /// Trapped to EL1 by an SCTLR_EL1 control (EC 0x18): EL0 access to
+    /// DAIF with UMA clear, to CTR_EL0 with UCT clear.
+    Trap,
     /// The write asks for something this build does not implement; the
     /// emulator stops with this message instead of misbehaving silently.
     Unsupported(String),
@@ -274,14 +283,21 @@ impl SysRegs {
         }
     }
 
-    fn check_el0(&self, info: &SysRegInfo, write: bool) -> bool {
+    /// Whether EL0 may make this access: registers EL0 may never use are
+    /// UNDEFINED, those an SCTLR_EL1 control withholds are trapped.
+    fn check_el0(&self, info: &SysRegInfo, write: bool) -> Result<(), SysRegError> {
         let sctlr = self.get(SysReg::SCTLR_EL1);
-        match info.el0 {
-            El0::No => false,
-            El0::Yes => true,
-            El0::Uma => sctlr & sctlr::UMA != 0,
-            El0::Uct => sctlr & sctlr::UCT != 0,
-            El0::ReadOnly => !write,
+        let (ok, err) = match info.el0 {
+            El0::No => (false, SysRegError::Undefined),
+            El0::Yes => (true, SysRegError::Undefined),
+            El0::Uma => (sctlr & sctlr::UMA != 0, SysRegError::Trap),
+            El0::Uct => (sctlr & sctlr::UCT != 0, SysRegError::Trap),
+            El0::ReadOnly => (!write, SysRegError::Undefined),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(err)
         }
     }
 
@@ -292,8 +308,11 @@ impl SysRegs {
             return Err(SysRegError::Undefined);
         };
         let info = reg.info();
-        if info.access == Access::WO || (pstate.el == 0 && !self.check_el0(info, false)) {
+        if info.access == Access::WO {
             return Err(SysRegError::Undefined);
+        }
+        if pstate.el == 0 {
+            self.check_el0(info, false)?;
         }
         Ok(match reg {
             SysReg::NZCV => u64::from(pstate.nzcv),
@@ -306,6 +325,10 @@ impl SysRegs {
                     return Err(SysRegError::Undefined);
                 }
                 sp_el0
+            }
+            // DZP: DC ZVA is prohibited at EL0 while SCTLR_EL1.DZE is clear.
+            SysReg::DCZID_EL0 if pstate.el == 0 && self.get(SysReg::SCTLR_EL1) & sctlr::DZE == 0 => {
+                self.get(SysReg::DCZID_EL0) | 1 << 4
             }
             SysReg::CCSIDR_EL1 => {
                 // 64-byte lines, 4 ways, 128 sets for either cache.
@@ -323,8 +346,11 @@ impl SysRegs {
             return Err(SysRegError::Undefined);
         };
         let info = reg.info();
-        if info.access == Access::RO || (pstate.el == 0 && !self.check_el0(info, true)) {
+        if info.access == Access::RO {
             return Err(SysRegError::Undefined);
+        }
+        if pstate.el == 0 {
+            self.check_el0(info, true)?;
         }
         match reg {
             SysReg::NZCV => pstate.nzcv = (v as u32) & 0xf000_0000,
@@ -351,5 +377,35 @@ impl SysRegs {
             r => self.set(r, v),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// EL0 accesses SCTLR_EL1 withholds are trapped (EC 0x18), those EL0
+    /// may never make are UNDEFINED; DCZID_EL0.DZP follows SCTLR_EL1.DZE.
+    #[test]
+    fn el0_access_rules() {
+        let mut s = SysRegs::new(&CpuConfig::cortex_a57(0));
+        let el0 = PState {
+            el: 0,
+            ..PState::default()
+        };
+        let id = |r: SysReg| r.info().id;
+        let reset = s.get(SysReg::SCTLR_EL1);
+        assert_eq!(s.read(id(SysReg::CTR_EL0), &el0, 0), Err(SysRegError::Trap));
+        assert_eq!(s.read(id(SysReg::DAIF), &el0, 0), Err(SysRegError::Trap));
+        assert_eq!(s.read(id(SysReg::SCTLR_EL1), &el0, 0), Err(SysRegError::Undefined));
+        let (mut p, mut sp0) = (el0, 0);
+        assert_eq!(
+            s.write(id(SysReg::TPIDRRO_EL0), 1, &mut p, &mut sp0),
+            Err(SysRegError::Undefined)
+        );
+        assert_eq!(s.read(id(SysReg::DCZID_EL0), &el0, 0), Ok(0x14), "DZP with DZE clear");
+        s.set(SysReg::SCTLR_EL1, reset | sctlr::UCT | sctlr::DZE);
+        assert_eq!(s.read(id(SysReg::CTR_EL0), &el0, 0), Ok(0x8444_c004));
+        assert_eq!(s.read(id(SysReg::DCZID_EL0), &el0, 0), Ok(0x4));
     }
 }

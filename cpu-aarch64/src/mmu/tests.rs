@@ -23,9 +23,12 @@ const BLOCK: u64 = 0b01;
 /// MAIR: attr0 = Device-nGnRnE, attr1 = Normal write-back.
 const MAIR: u64 = 0xff << 8;
 
+/// TCR_EL1.IPS = 0b101: 48-bit output addresses.
+const IPS_48: u64 = 5 << 32;
+
 fn regime(tcr: u64, ttbr0: u64) -> Regime {
     Regime {
-        tcr,
+        tcr: tcr | IPS_48,
         ttbr0,
         ttbr1: 0,
         mair: MAIR,
@@ -194,6 +197,8 @@ fn tlb_asids_and_global_entries() {
         pa_base: 0x8000_0000,
         size_bits: 12,
         mem: MemType::Normal,
+        attr: 0xff,
+        sh: 3,
         perms: Perms::default(),
         ng: true,
         level: 3,
@@ -207,4 +212,51 @@ fn tlb_asids_and_global_entries() {
     tlb.flush();
     assert_eq!(tlb.lookup(0x2000, 5), None);
     assert_eq!((tlb.hits, tlb.misses), (2, 2));
+}
+
+#[test]
+fn output_addresses_beyond_ips_are_address_size_faults() {
+    // T0SZ = 25 (levels 1..3), IPS = 0b010: 40-bit output addresses.
+    let ips40 = 25 | (2 << 32);
+    let r = Regime {
+        tcr: ips40,
+        ..regime(0, 0x1000)
+    };
+    let mut m = Mem::default();
+    m.0.insert(0x1000, 0x2000 | TABLE);
+    m.0.insert(0x2000, 0x3000 | TABLE);
+    m.0.insert(0x3000, (1 << 41) | AF | PAGE);
+    assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::AddressSize(3)));
+    m.0.insert(0x3000, ((1 << 40) - 0x1000) | AF | PAGE);
+    assert_eq!(walk(&r, 0, true, &mut m).unwrap().pa(0x10), (1 << 40) - 0x1000 + 0x10);
+    // A next-level table beyond IPS: fault at the table descriptor's level.
+    m.0.insert(0x2000, (1 << 40) | TABLE);
+    assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::AddressSize(2)));
+    // A TTBR beyond IPS: level 0.
+    let r = Regime { ttbr0: 1 << 40, ..r };
+    assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::AddressSize(0)));
+    // IPS values above the implemented 48 bits act as 48 bits.
+    assert_eq!(output_bits(6 << 32), PA_BITS);
+    assert_eq!(output_bits(0), 32);
+}
+
+#[test]
+fn translations_carry_the_mair_byte_and_shareability() {
+    let r = Regime {
+        mair: 0x0444_ff00,
+        ..regime(25, 0x1000)
+    };
+    let mut m = Mem::default();
+    m.0.insert(0x1000, 0x2000 | TABLE);
+    m.0.insert(0x2000, 0x3000 | TABLE);
+    for (idx, sh, attr, mem) in [
+        (0, 0, 0x00, MemType::Device),
+        (1, 3, 0xff, MemType::Normal),
+        (2, 2, 0x44, MemType::Normal),
+        (3, 0, 0x04, MemType::Device),
+    ] {
+        m.0.insert(0x3000, 0x7000_0000 | AF | PAGE | (idx << 2) | (sh << 8));
+        let t = walk(&r, 0, true, &mut m).unwrap();
+        assert_eq!((t.attr, t.sh, t.mem), (attr, sh as u8, mem), "AttrIndx {idx}");
+    }
 }

@@ -65,6 +65,7 @@ impl Core {
         let ec = (esr >> 26) & 0x3f;
         match ec {
             0x00 | 0x0e => End::Undefined,                 // unknown reason, illegal state
+            0x18 => End::Undefined,                        // trapped MSR/MRS (DAIF with UMA clear)
             0x20 | 0x21 => End::Segv,                      // instruction abort
             0x22 | 0x26 => End::Bus,                       // PC or SP alignment
             0x24 | 0x25 if esr & 0x3f == 0x21 => End::Bus, // data abort: alignment

@@ -1,0 +1,267 @@
+//! The exception and MMU self-tests as guest code: `firmware/prebuilt/
+//! exceptions.elf` and `mmu.elf` print one line per case (`ok <name>`,
+//! `FAIL <name>: ...`) and exit with the number of failed cases
+//! (firmware/exceptions/README.md, firmware/mmu/README.md).
+//!
+//! On Preboard every case must pass and the transcript must be QEMU's
+//! (`<fw>/qemu-virt.expected`, `-cpu cortex-a57`), except where QEMU 7.2 is
+//! known to deviate from the Arm ARM: there the firmware prints
+//! `deviation <name>: <why>` under QEMU, and Preboard must print `ok <name>`.
+//! Each such case is listed in [`KNOWN_QEMU_DEVIATIONS`]; a deviation not
+//! listed there fails the test.
+//!
+//! QEMU's cortex-a57 has no 16 KiB granule (ID_AA64MMFR0_EL1.TGran16 = 0), so
+//! the MMU firmware skips those configurations there; Preboard implements
+//! them, and their reference is QEMU's `-cpu max` transcript
+//! (`mmu/qemu-virt-max.expected`), whose 4 and 64 KiB lines are the same as
+//! cortex-a57's.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace('\r', "")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Cases where QEMU 7.2 is known to differ from the Arm ARM (and Preboard),
+/// by firmware and case name (without the MMU configuration prefix).
+const KNOWN_QEMU_DEVIATIONS: &[(&str, &str, &str)] = &[
+    (
+        "exceptions",
+        "align-device-mmu-off",
+        "no alignment fault for unaligned accesses with the MMU off (Device-nGnRnE)",
+    ),
+    ("exceptions", "sp-align", "no SP alignment checking (SCTLR_EL1.SA)"),
+    ("exceptions", "el0-sp-align", "no SP alignment checking (SCTLR_EL1.SA0)"),
+    (
+        "exceptions",
+        "el0-daifset-uma0",
+        "Op1 and Op2 swapped in the EC 0x18 ISS of a trapped MSR DAIFSet",
+    ),
+    ("exceptions", "el0-wfe-ntwe0", "WFE is never trapped (SCTLR_EL1.nTWE)"),
+    (
+        "mmu",
+        "unaligned-device-fault",
+        "no alignment fault for unaligned accesses to Device memory",
+    ),
+    (
+        "mmu",
+        "dczva-device-fault",
+        "DC ZVA zeroes Device memory instead of faulting",
+    ),
+    (
+        "mmu",
+        "at-device-ngnrne",
+        "PAR_EL1.SH copied from the descriptor for Device memory",
+    ),
+    (
+        "mmu",
+        "at-device-ngnre",
+        "PAR_EL1.SH copied from the descriptor for Device memory",
+    ),
+    (
+        "mmu",
+        "at-normal-nc",
+        "PAR_EL1.SH copied from the descriptor for Normal NC memory",
+    ),
+];
+
+/// The case name of a `deviation` line: its last word before the colon
+/// (the MMU firmware puts a configuration such as `4k/39` before it).
+fn deviation_case(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("deviation ")?;
+    rest.split(':').next()?.split(' ').next_back()
+}
+
+/// QEMU's transcript as Preboard must print it: `deviation <name>: ...`
+/// becomes `ok <name>` (each must be a known deviation).
+fn as_preboard(fw: &str, transcript: &str) -> Vec<String> {
+    transcript
+        .lines()
+        .map(|line| match deviation_case(line) {
+            Some(case) => {
+                assert!(
+                    KNOWN_QEMU_DEVIATIONS.iter().any(|&(f, c, _)| f == fw && c == case),
+                    "{fw}: QEMU's transcript has a deviation not in KNOWN_QEMU_DEVIATIONS: {line}"
+                );
+                let name = line["deviation ".len()..].split(':').next().unwrap();
+                format!("ok {name}")
+            }
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+/// The MMU reference: cortex-a57's transcript with each `skip <config>`
+/// line replaced by that configuration's lines from `-cpu max`.
+fn mmu_reference(a57: &str, max: &str) -> String {
+    let mut out = String::new();
+    for line in a57.lines() {
+        if let Some(rest) = line.strip_prefix("skip ") {
+            let config = rest.split(' ').next().unwrap();
+            let lines: Vec<&str> = max.lines().filter(|l| l.split(' ').nth(1) == Some(config)).collect();
+            assert!(
+                !lines.is_empty(),
+                "qemu-virt-max.expected has no lines for {config}, which cortex-a57 skips"
+            );
+            for l in lines {
+                out.push_str(l);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn reference(fw: &str) -> String {
+    let a57 = read(&format!("firmware/{fw}/qemu-virt.expected"));
+    if fw == "mmu" {
+        mmu_reference(&a57, &read("firmware/mmu/qemu-virt-max.expected"))
+    } else {
+        a57
+    }
+}
+
+fn preboard_matches_qemu(fw: &str) {
+    let elf = repo(&format!("firmware/prebuilt/{fw}.elf"));
+    let out = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--max-insns", "200000000", "--kernel"])
+        .arg(&elf)
+        .output()
+        .expect("run preboard");
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let want = as_preboard(fw, &reference(fw));
+    let got: Vec<&str> = stdout.lines().collect();
+    let failed: Vec<&&str> = got.iter().filter(|l| !l.starts_with("ok ")).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{fw} failed on Preboard; lines other than `ok`:\n{failed:#?}\nstderr:\n{stderr}"
+    );
+    let mismatches: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .filter(|(w, g)| w != g)
+        .map(|(w, g)| format!("  want: {w}\n  got:  {g}"))
+        .collect();
+    assert!(
+        mismatches.is_empty() && want.len() == got.len(),
+        "{fw}: Preboard's transcript differs from QEMU's ({} lines wanted, {} got):\n{}",
+        want.len(),
+        got.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn exceptions_firmware_passes_on_preboard() {
+    preboard_matches_qemu("exceptions");
+}
+
+#[test]
+fn mmu_firmware_passes_on_preboard() {
+    preboard_matches_qemu("mmu");
+}
+
+/// Whether QEMU is here (skipped with a notice otherwise, unless
+/// `PREBOARD_REQUIRE_TOOLS` is set, as in CI).
+fn have_qemu() -> bool {
+    if Command::new("qemu-system-aarch64").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("PREBOARD_REQUIRE_TOOLS").is_none(),
+        "qemu-system-aarch64 is required (PREBOARD_REQUIRE_TOOLS is set) but not installed"
+    );
+    eprintln!("NOTICE: qemu-system-aarch64 not found; skipping this check (CI installs it)");
+    false
+}
+
+fn qemu(fw: &str, cpu: &str) -> String {
+    let out = Command::new("timeout")
+        .args([
+            "30",
+            "qemu-system-aarch64",
+            "-M",
+            "virt",
+            "-cpu",
+            cpu,
+            "-nographic",
+            "-semihosting",
+            "-kernel",
+        ])
+        .arg(repo(&format!("firmware/prebuilt/{fw}.elf")))
+        .output()
+        .expect("run qemu");
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{fw} on QEMU -cpu {cpu}:\n{stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// The committed transcripts are QEMU's, and every deviation in them is
+/// a known one.
+#[test]
+fn transcripts_are_qemus() {
+    if !have_qemu() {
+        return;
+    }
+    for fw in ["exceptions", "mmu"] {
+        let expected = read(&format!("firmware/{fw}/qemu-virt.expected"));
+        assert_eq!(qemu(fw, "cortex-a57"), expected, "{fw}: QEMU's transcript changed");
+        as_preboard(fw, &expected);
+    }
+    let max = read("firmware/mmu/qemu-virt-max.expected");
+    assert_eq!(qemu("mmu", "max"), max, "mmu: QEMU's -cpu max transcript changed");
+    as_preboard("mmu", &max);
+    // Outside the configurations cortex-a57 skips, the two CPUs agree, so
+    // -cpu max is a fair reference for the skipped ones.
+    let a57 = read("firmware/mmu/qemu-virt.expected");
+    let skipped: Vec<&str> = a57
+        .lines()
+        .filter_map(|l| l.strip_prefix("skip ")?.split(' ').next())
+        .collect();
+    let kept = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with("skip ") && !skipped.iter().any(|c| l.split(' ').nth(1) == Some(*c)))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(kept(&max), kept(&a57), "mmu: -cpu max and cortex-a57 disagree");
+}
+
+#[test]
+fn reference_merging() {
+    let a57 = "Preboard MMU firmware\nok 4k/39 a\nskip 16k/39 (granule not implemented)\nok 64k/39 a\ndone: 0 failed\n";
+    let max = "Preboard MMU firmware\nok 4k/39 a\nok 16k/39 a\ndeviation 16k/39 at-normal-nc: why\nok 64k/39 a\n";
+    let r = mmu_reference(a57, max);
+    assert_eq!(
+        as_preboard("mmu", &r),
+        [
+            "Preboard MMU firmware",
+            "ok 4k/39 a",
+            "ok 16k/39 a",
+            "ok 16k/39 at-normal-nc",
+            "ok 64k/39 a",
+            "done: 0 failed"
+        ]
+    );
+    assert_eq!(deviation_case("deviation sp-align: x"), Some("sp-align"));
+}
