@@ -365,3 +365,61 @@ fn validate_dtb(f: &InputFile) -> Result<(), MachineError> {
         reason: format!("{e:?}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine on `virt` with `smp` cores whose image is `b .` (spins).
+    fn spinning(smp: u32) -> Machine {
+        let mut board = crate::resolve_board("virt").unwrap();
+        board.set_cpu_count(smp).unwrap();
+        Machine::new(MachineConfig {
+            board,
+            kernel: InputFile {
+                path: "spin.bin".into(),
+                bytes: 0x1400_0000u32.to_le_bytes().to_vec(),
+            },
+            kernel_format: ImageFormat::Auto,
+            initrd: None,
+            append: None,
+            dtb: None,
+            console: Box::new(std::io::sink()),
+            semihost_console: Box::new(std::io::sink()),
+        })
+        .unwrap()
+    }
+
+    /// With more than one core running, a core's exclusive monitor does
+    /// not survive another core's turn (a store there could have hit the
+    /// block); with one core it does.
+    #[test]
+    fn exclusive_monitor_is_cleared_when_another_core_runs() {
+        let mut m = spinning(1);
+        m.cpus[0].monitor = Some((0x4000_1000, 8));
+        assert_eq!(m.run(Some(3 * QUANTUM)).unwrap(), RunOutcome::InstructionLimit);
+        assert_eq!(
+            m.cpus[0].monitor,
+            Some((0x4000_1000, 8)),
+            "one core: nothing can intervene"
+        );
+
+        let mut m = spinning(2);
+        m.powered[1] = true;
+        m.cpus[1].pc = m.cpus[0].pc;
+        m.cpus[0].monitor = Some((0x4000_1000, 8));
+        m.cpus[1].monitor = Some((0x4000_2000, 4));
+        assert_eq!(m.run(Some(3 * QUANTUM)).unwrap(), RunOutcome::InstructionLimit);
+        assert_eq!((m.cpus[0].monitor, m.cpus[1].monitor), (None, None));
+        assert!(m.cpus[1].icount > 0, "the second core ran");
+    }
+
+    #[test]
+    fn secondary_cores_start_powered_off_with_their_own_mpidr() {
+        let mut m = spinning(4);
+        assert_eq!(m.run(Some(QUANTUM)).unwrap(), RunOutcome::InstructionLimit);
+        assert_eq!(m.cpus.iter().map(|c| c.icount).collect::<Vec<_>>(), [QUANTUM, 0, 0, 0]);
+        let mpidrs: Vec<u64> = m.cpus.iter().map(|c| c.config.mpidr).collect();
+        assert_eq!(mpidrs, [0x8000_0000, 0x8000_0001, 0x8000_0002, 0x8000_0003]);
+    }
+}
