@@ -222,16 +222,12 @@ pub fn adv_simd_expand_imm(op: u32, cmode: u32, imm8: u8) -> Option<u64> {
     })
 }
 
-/// Arm ARM `VFPExpandImm(imm8)` for a single: `a:NOT(b):bbbbb:cdefgh:Zeros(19)`.
+/// `VFPExpandImm(imm8)` for a single (shared with scalar FMOV).
 pub fn vfp_expand_imm32(imm8: u8) -> u64 {
-    let i = u64::from(imm8);
-    let b = i >> 6 & 1;
-    ((i >> 7) << 31) | ((b ^ 1) << 30) | ((b * 0x1f) << 25) | ((i & 0x3f) << 19)
+    crate::fp::vfp_expand_imm(u32::from(imm8), crate::sem::FpSize::S)
 }
 
-/// Arm ARM `VFPExpandImm(imm8)` for a double: `a:NOT(b):bbbbbbbb:cdefgh:Zeros(48)`.
+/// `VFPExpandImm(imm8)` for a double (shared with scalar FMOV).
 pub fn vfp_expand_imm64(imm8: u8) -> u64 {
-    let i = u64::from(imm8);
-    let b = i >> 6 & 1;
-    ((i >> 7) << 63) | ((b ^ 1) << 62) | ((b * 0xff) << 54) | ((i & 0x3f) << 48)
+    crate::fp::vfp_expand_imm(u32::from(imm8), crate::sem::FpSize::D)
 }
