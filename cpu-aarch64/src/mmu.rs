@@ -461,14 +461,16 @@ impl Cpu {
         access: AccessType,
         unprivileged: bool,
     ) -> Result<(PhysAddr, u8, u8), Fault> {
-        let r = self.regime();
-        if r.sctlr & sctlr::M == 0 {
+        // MMU off is the common case before an OS boots: decide it from
+        // SCTLR alone, before gathering the rest of the regime.
+        if self.sys.get(SysReg::SCTLR_EL1) & sctlr::M == 0 {
             if va >> PA_BITS != 0 {
                 return Err(Fault::AddressSize(0));
             }
             let attr = if access == AccessType::Fetch { 0xff } else { 0x00 };
             return Ok((PhysAddr(va), attr, 0b10));
         }
+        let r = self.regime();
         let data = access != AccessType::Fetch;
         let key = if data && top_byte_ignored(r.tcr, va) {
             crate::isa::sext(va, 56)
