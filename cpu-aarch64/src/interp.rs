@@ -21,8 +21,6 @@ pub enum StopReason {
     Semihosting,
     /// WFI/WFE completed: the core may sleep until an event or interrupt.
     WaitForInterrupt,
-    /// The guest asked for something this build does not implement.
-    Unsupported(String),
 }
 
 /// What [`Cpu::run`] returns when it stops early.
@@ -35,8 +33,8 @@ pub enum StepEvent {
     Semihosting,
     /// The core executed WFI/WFE.
     WaitForInterrupt,
-    /// The guest cannot make progress: an exception loop (a fault at the
-    /// vector itself), or a feature this build lacks.
+    /// The guest cannot make progress: it is stuck in an exception loop
+    /// (e.g. a fault at the vector itself).
     Fatal(String),
 }
 
@@ -183,7 +181,6 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
             Ok(v) => Ok(v),
             Err(SysRegError::Undefined) => Err(self.fault(Exception::Undefined)),
             Err(SysRegError::Trap) => Err(self.sysreg_trap()),
-            Err(SysRegError::Unsupported(msg)) => Err(StopReason::Unsupported(msg)),
         }
     }
 }
@@ -741,7 +738,6 @@ impl Cpu {
                 }
                 Err(StopReason::Semihosting) => return (self.icount - start, StepEvent::Semihosting),
                 Err(StopReason::WaitForInterrupt) => return (self.icount - start, StepEvent::WaitForInterrupt),
-                Err(StopReason::Unsupported(msg)) => return (self.icount - start, StepEvent::Fatal(msg)),
             }
         }
         (self.icount - start, StepEvent::Budget)

@@ -209,9 +209,6 @@ pub enum SysRegError {
     /// Trapped to EL1 by an SCTLR_EL1 control (EC 0x18): EL0 access to
     /// DAIF with UMA clear, to CTR_EL0 with UCT clear.
     Trap,
-    /// The write asks for something this build does not implement; the
-    /// emulator stops with this message instead of misbehaving silently.
-    Unsupported(String),
 }
 
 /// Values of the plain (storage-backed) registers of one core. PSTATE
