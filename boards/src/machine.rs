@@ -330,6 +330,12 @@ impl Machine {
                     // so a waiting core sleeps for good.
                     StepEvent::WaitForInterrupt => self.waiting[i] = true,
                     StepEvent::Fatal(message) => return Err(MachineError::GuestFatal { cpu: i, message }),
+                    StepEvent::FirmwareCall => {
+                        return Err(MachineError::GuestFatal {
+                            cpu: i,
+                            message: "firmware call without emulated firmware".into(),
+                        })
+                    }
                 }
             }
             if !progressed {

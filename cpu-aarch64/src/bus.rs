@@ -65,4 +65,19 @@ pub trait Bus {
         };
         self.read(req, pa, 4).map(|v| v as u32)
     }
+
+    /// MRS of a GICv3 CPU-interface register (ICC_*) by core `cpu` at
+    /// exception level `el`; `None` makes the access UNDEFINED. Only called
+    /// when the core's `CpuConfig::gic_sysregs` is set, after the core's
+    /// own EL checks.
+    fn gic_sysreg_read(&mut self, cpu: usize, id: crate::sem::SysRegId, el: u8) -> Option<u64> {
+        let _ = (cpu, id, el);
+        None
+    }
+
+    /// MSR of a GICv3 CPU-interface register; `false` makes it UNDEFINED.
+    fn gic_sysreg_write(&mut self, cpu: usize, id: crate::sem::SysRegId, el: u8, value: u64) -> bool {
+        let _ = (cpu, id, el, value);
+        false
+    }
 }

@@ -33,6 +33,11 @@ pub enum StepEvent {
     Semihosting,
     /// The core executed WFI/WFE.
     WaitForInterrupt,
+    /// HVC/SMC through the board's firmware conduit (see
+    /// `CpuConfig::firmware_conduit`): the call's arguments are in X0-X7 and
+    /// PC is already past the instruction; the machine writes the results
+    /// to X0-X3 and resumes the core.
+    FirmwareCall,
     /// The guest cannot make progress: it is stuck in an exception loop
     /// (e.g. a fault at the vector itself).
     Fatal(String),

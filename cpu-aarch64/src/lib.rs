@@ -23,6 +23,7 @@ pub mod disasm;
 pub mod exception;
 pub mod fp;
 pub mod interp;
+pub mod irq;
 pub mod isa;
 pub mod mmu;
 pub mod sem;
@@ -31,6 +32,7 @@ pub mod state;
 pub mod sysreg;
 #[cfg(feature = "testgen")]
 pub mod testgen;
+pub mod timer;
 
 pub use bus::{AccessKind, Bus, BusError, PhysAddr, Requester};
 pub use interp::{StepEvent, StopReason};

@@ -43,7 +43,7 @@ impl PState {
 }
 
 /// Fixed properties of a core, set by the board.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct CpuConfig {
     /// MIDR_EL1 (implementer, part number, revision).
     pub midr: u64,
@@ -51,6 +51,31 @@ pub struct CpuConfig {
     pub mpidr: u64,
     /// Treat `HLT #0xF000` as a semihosting call.
     pub semihosting: bool,
+    /// EL2 is implemented.
+    pub has_el2: bool,
+    /// EL3 is implemented.
+    pub has_el3: bool,
+    /// The exception level the core resets into (1, or an implemented 2/3).
+    pub reset_el: u8,
+    /// The GICv3 system-register CPU interface (ICC_*) is present: the core
+    /// forwards those accesses to [`crate::Bus::gic_sysreg_read`] /
+    /// [`crate::Bus::gic_sysreg_write`] and ID_AA64PFR0_EL1.GIC says so.
+    pub gic_sysregs: bool,
+    /// Firmware emulated above the guest: HVC (when EL2 is absent) or SMC
+    /// (when EL3 is absent) through this conduit stops the core with
+    /// [`crate::StepEvent::FirmwareCall`] for the machine to answer (PSCI).
+    pub firmware_conduit: Option<Conduit>,
+    /// The system counter's source; the machine gives all its cores one.
+    pub time: crate::timer::TimeBase,
+}
+
+/// The instruction that calls firmware emulated by the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    /// HVC #0.
+    Hvc,
+    /// SMC #0.
+    Smc,
 }
 
 impl CpuConfig {
@@ -62,6 +87,12 @@ impl CpuConfig {
             midr: 0x411f_d070,
             mpidr: (1 << 31) | affinity,
             semihosting: true,
+            has_el2: false,
+            has_el3: false,
+            reset_el: 1,
+            gic_sysregs: false,
+            firmware_conduit: None,
+            time: crate::timer::TimeBase::default(),
         }
     }
 }
@@ -94,6 +125,9 @@ pub struct Cpu {
     pub monitor: Option<(u64, u8)>,
     /// Instructions retired.
     pub icount: u64,
+    /// Interrupt inputs, driven by the interrupt controller and sampled
+    /// at instruction boundaries.
+    pub irq: crate::irq::IrqLines,
     /// Stage 1 translations cached by [`Cpu::translate`].
     pub tlb: crate::mmu::Tlb,
     /// Decoded-op cache keyed by instruction word (so it can never be stale).
@@ -123,6 +157,7 @@ impl Cpu {
             config,
             monitor: None,
             icount: 0,
+            irq: crate::irq::IrqLines::new(),
             tlb: crate::mmu::Tlb::default(),
             decoded: vec![(0u32, None); DECODE_CACHE].into_boxed_slice(),
         }

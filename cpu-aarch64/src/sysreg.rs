@@ -4,6 +4,7 @@
 
 use crate::sem::SysRegId;
 use crate::state::{CpuConfig, PState};
+use crate::timer::{ctl, Timer};
 use std::collections::HashSet;
 
 /// How software may access a register.
@@ -30,6 +31,16 @@ pub enum El0 {
     Uct,
     /// Read always, write never (TPIDRRO_EL0).
     ReadOnly,
+    /// CNTFRQ_EL0: read when CNTKCTL_EL1.EL0PCTEN or EL0VCTEN is set.
+    CntFrq,
+    /// CNTPCT_EL0: when CNTKCTL_EL1.EL0PCTEN is set.
+    CntPct,
+    /// CNTVCT_EL0: when CNTKCTL_EL1.EL0VCTEN is set.
+    CntVct,
+    /// CNTP_*_EL0: when CNTKCTL_EL1.EL0PTEN is set.
+    CntP,
+    /// CNTV_*_EL0: when CNTKCTL_EL1.EL0VTEN is set.
+    CntV,
 }
 
 /// One row of the register table.
@@ -118,6 +129,26 @@ sysregs! {
     OSLAR_EL1 = (2, 0, 1, 0, 4), No, WO;
     OSLSR_EL1 = (2, 0, 1, 1, 4), No, RO;
     OSDLR_EL1 = (2, 0, 1, 3, 4), No, RW;
+    // Generic timer (timer.rs). The EL2 and secure registers exist only
+    // when the core implements those ELs.
+    CNTFRQ_EL0 = (3, 3, 14, 0, 0), CntFrq, RW;
+    CNTPCT_EL0 = (3, 3, 14, 0, 1), CntPct, RO;
+    CNTVCT_EL0 = (3, 3, 14, 0, 2), CntVct, RO;
+    CNTP_TVAL_EL0 = (3, 3, 14, 2, 0), CntP, RW;
+    CNTP_CTL_EL0 = (3, 3, 14, 2, 1), CntP, RW;
+    CNTP_CVAL_EL0 = (3, 3, 14, 2, 2), CntP, RW;
+    CNTV_TVAL_EL0 = (3, 3, 14, 3, 0), CntV, RW;
+    CNTV_CTL_EL0 = (3, 3, 14, 3, 1), CntV, RW;
+    CNTV_CVAL_EL0 = (3, 3, 14, 3, 2), CntV, RW;
+    CNTKCTL_EL1 = (3, 0, 14, 1, 0), No, RW;
+    CNTVOFF_EL2 = (3, 4, 14, 0, 3), No, RW;
+    CNTHCTL_EL2 = (3, 4, 14, 1, 0), No, RW;
+    CNTHP_TVAL_EL2 = (3, 4, 14, 2, 0), No, RW;
+    CNTHP_CTL_EL2 = (3, 4, 14, 2, 1), No, RW;
+    CNTHP_CVAL_EL2 = (3, 4, 14, 2, 2), No, RW;
+    CNTPS_TVAL_EL1 = (3, 7, 14, 2, 0), No, RW;
+    CNTPS_CTL_EL1 = (3, 7, 14, 2, 1), No, RW;
+    CNTPS_CVAL_EL1 = (3, 7, 14, 2, 2), No, RW;
 }
 
 impl SysReg {
@@ -217,6 +248,8 @@ pub enum SysRegError {
 pub struct SysRegs {
     vals: Vec<u64>,
     warned: HashSet<SysRegId>,
+    /// The system counter's source (shared by the machine's cores).
+    pub time: crate::timer::TimeBase,
 }
 
 /// Bytes zeroed by DC ZVA: 4 << DCZID_EL0.BS words.
@@ -228,7 +261,9 @@ impl SysRegs {
         let mut s = SysRegs {
             vals: vec![0; SYSREGS.len()],
             warned: HashSet::new(),
+            time: cfg.time.clone(),
         };
+        s.set(SysReg::CNTFRQ_EL0, cfg.time.freq());
         s.set(SysReg::MIDR_EL1, cfg.midr);
         s.set(SysReg::MPIDR_EL1, cfg.mpidr);
         // EL0 and EL1 AArch64 only; no EL2/EL3; FP and AdvSIMD implemented
@@ -290,6 +325,18 @@ impl SysRegs {
             El0::Uma => (sctlr & sctlr::UMA != 0, SysRegError::Trap),
             El0::Uct => (sctlr & sctlr::UCT != 0, SysRegError::Trap),
             El0::ReadOnly => (!write, SysRegError::Undefined),
+            // Timer registers EL0 may not use trap to EL1 (EC 0x18).
+            El0::CntFrq | El0::CntPct | El0::CntVct | El0::CntP | El0::CntV => {
+                let k = self.get(SysReg::CNTKCTL_EL1);
+                let ok = match info.el0 {
+                    El0::CntFrq => k & 3 != 0 && !write,
+                    El0::CntPct => k & 1 != 0,
+                    El0::CntVct => k & 2 != 0,
+                    El0::CntV => k & (1 << 8) != 0,
+                    _ => k & (1 << 9) != 0,
+                };
+                (ok, SysRegError::Trap)
+            }
         };
         if ok {
             Ok(())
@@ -311,6 +358,12 @@ impl SysRegs {
         if pstate.el == 0 {
             self.check_el0(info, false)?;
         }
+        if let Some(t) = Timer::of_ctl(reg) {
+            return Ok(self.timer_ctl(t));
+        }
+        if let Some(t) = Timer::of_tval(reg) {
+            return Ok(self.timer_tval(t));
+        }
         Ok(match reg {
             SysReg::NZCV => u64::from(pstate.nzcv),
             SysReg::DAIF => u64::from(pstate.daif) << 6,
@@ -327,6 +380,8 @@ impl SysRegs {
             SysReg::DCZID_EL0 if pstate.el == 0 && self.get(SysReg::SCTLR_EL1) & sctlr::DZE == 0 => {
                 self.get(SysReg::DCZID_EL0) | 1 << 4
             }
+            SysReg::CNTPCT_EL0 => self.physical_count(),
+            SysReg::CNTVCT_EL0 => self.virtual_count(),
             SysReg::CCSIDR_EL1 => {
                 // 64-byte lines, 4 ways, 128 sets for either cache.
                 (127 << 13) | (3 << 3) | 2
@@ -349,6 +404,10 @@ impl SysRegs {
         if pstate.el == 0 {
             self.check_el0(info, true)?;
         }
+        if let Some(t) = Timer::of_tval(reg) {
+            self.set_timer_tval(t, v);
+            return Ok(());
+        }
         match reg {
             SysReg::NZCV => pstate.nzcv = (v as u32) & 0xf000_0000,
             SysReg::DAIF => pstate.daif = ((v >> 6) & 0xf) as u32,
@@ -365,6 +424,10 @@ impl SysRegs {
                 self.set(SysReg::OSLSR_EL1, (cur & !2) | (oslk << 1));
             }
             SysReg::SPSR_EL1 => self.set(reg, v & 0xf03f_03df),
+            r if Timer::of_ctl(r).is_some() => self.set(r, v & (ctl::ENABLE | ctl::IMASK)),
+            // EVNTI/EVNTDIR/EVNTEN and the EL0 access bits.
+            SysReg::CNTKCTL_EL1 => self.set(reg, v & 0x3ff),
+            SysReg::CNTFRQ_EL0 => self.set(reg, v & 0xffff_ffff),
             SysReg::FPCR => self.set(reg, v & fpcr::WRITABLE),
             SysReg::FPSR => self.set(reg, v & fpsr::WRITABLE),
             // FPEN (bits 21:20) is the only field: no SVE/SME, no trace.

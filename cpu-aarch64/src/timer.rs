@@ -1,0 +1,288 @@
+//! The Arm generic timer: the system counter a core reads (CNTPCT/CNTVCT)
+//! and its per-core timers (EL1 physical, virtual, EL2 physical, secure
+//! physical), each a compare value plus a control register.
+//!
+//! The counter's time base is shared by all cores of a machine
+//! ([`TimeBase`] clones share it): host time by default, or a counter the
+//! machine advances itself (deterministic runs, tests). The timers' outputs
+//! are level signals the machine forwards to the interrupt controller as
+//! PPIs; the core itself never takes a timer interrupt directly.
+
+use crate::sysreg::{SysReg, SysRegs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The counter frequency QEMU's `virt` reports (CNTFRQ_EL0), 62.5 MHz.
+pub const DEFAULT_FREQ: u64 = 62_500_000;
+
+#[derive(Clone, Debug)]
+enum Clock {
+    /// Host monotonic time since `epoch`.
+    Host(Instant),
+    /// A count the owner advances (see [`TimeBase::manual`]).
+    Manual(Arc<AtomicU64>),
+}
+
+/// The system counter's source, shared by the cores of one machine.
+#[derive(Clone, Debug)]
+pub struct TimeBase {
+    clock: Clock,
+    freq: u64,
+}
+
+impl Default for TimeBase {
+    fn default() -> Self {
+        TimeBase::host(DEFAULT_FREQ)
+    }
+}
+
+impl TimeBase {
+    /// A counter running at `freq` Hz in host time, zero now.
+    pub fn host(freq: u64) -> Self {
+        TimeBase {
+            clock: Clock::Host(Instant::now()),
+            freq: freq.max(1),
+        }
+    }
+
+    /// A counter that only moves when the returned handle is advanced.
+    pub fn manual(freq: u64) -> (Self, Arc<AtomicU64>) {
+        let c = Arc::new(AtomicU64::new(0));
+        (
+            TimeBase {
+                clock: Clock::Manual(c.clone()),
+                freq: freq.max(1),
+            },
+            c,
+        )
+    }
+
+    /// Counter frequency in Hz (CNTFRQ_EL0's reset value).
+    pub fn freq(&self) -> u64 {
+        self.freq
+    }
+
+    /// The physical count now.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        match &self.clock {
+            Clock::Host(epoch) => {
+                let ns = epoch.elapsed().as_nanos();
+                (ns * u128::from(self.freq) / 1_000_000_000) as u64
+            }
+            Clock::Manual(c) => c.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How long until the count reaches `count` (zero if it has), in host
+    /// time; `None` for a manual counter, which only its owner moves.
+    pub fn until(&self, count: u64) -> Option<Duration> {
+        match self.clock {
+            Clock::Host(_) => {
+                let ticks = count.saturating_sub(self.now());
+                let ns = u128::from(ticks) * 1_000_000_000 / u128::from(self.freq);
+                Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
+            }
+            Clock::Manual(_) => None,
+        }
+    }
+}
+
+/// The timers of one core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// EL1 physical timer (CNTP_*_EL0), non-secure PPI 30 on `virt`.
+    Phys = 0,
+    /// Virtual timer (CNTV_*_EL0), PPI 27.
+    Virt = 1,
+    /// EL2 physical timer (CNTHP_*_EL2), PPI 26.
+    HypPhys = 2,
+    /// Secure EL1 physical timer (CNTPS_*_EL1), PPI 29.
+    SecPhys = 3,
+}
+
+impl Timer {
+    /// All timers, in output-bit order.
+    pub const ALL: [Timer; 4] = [Timer::Phys, Timer::Virt, Timer::HypPhys, Timer::SecPhys];
+
+    /// The control and compare-value registers.
+    pub fn regs(self) -> (SysReg, SysReg) {
+        match self {
+            Timer::Phys => (SysReg::CNTP_CTL_EL0, SysReg::CNTP_CVAL_EL0),
+            Timer::Virt => (SysReg::CNTV_CTL_EL0, SysReg::CNTV_CVAL_EL0),
+            Timer::HypPhys => (SysReg::CNTHP_CTL_EL2, SysReg::CNTHP_CVAL_EL2),
+            Timer::SecPhys => (SysReg::CNTPS_CTL_EL1, SysReg::CNTPS_CVAL_EL1),
+        }
+    }
+
+    /// The timer a TVAL register belongs to.
+    pub fn of_tval(r: SysReg) -> Option<Timer> {
+        match r {
+            SysReg::CNTP_TVAL_EL0 => Some(Timer::Phys),
+            SysReg::CNTV_TVAL_EL0 => Some(Timer::Virt),
+            SysReg::CNTHP_TVAL_EL2 => Some(Timer::HypPhys),
+            SysReg::CNTPS_TVAL_EL1 => Some(Timer::SecPhys),
+            _ => None,
+        }
+    }
+
+    /// The timer a CTL register belongs to.
+    pub fn of_ctl(r: SysReg) -> Option<Timer> {
+        Timer::ALL.into_iter().find(|t| t.regs().0 == r)
+    }
+}
+
+/// CNTx_CTL bits.
+pub mod ctl {
+    /// Timer enabled.
+    pub const ENABLE: u64 = 1 << 0;
+    /// Output masked.
+    pub const IMASK: u64 = 1 << 1;
+    /// Condition met (read only).
+    pub const ISTATUS: u64 = 1 << 2;
+}
+
+impl SysRegs {
+    /// The physical count.
+    #[inline]
+    pub fn physical_count(&self) -> u64 {
+        self.time.now()
+    }
+
+    /// The virtual count: physical minus CNTVOFF_EL2.
+    #[inline]
+    pub fn virtual_count(&self) -> u64 {
+        self.physical_count().wrapping_sub(self.get(SysReg::CNTVOFF_EL2))
+    }
+
+    /// The count timer `t` compares against.
+    fn count_for(&self, t: Timer) -> u64 {
+        match t {
+            Timer::Virt => self.virtual_count(),
+            _ => self.physical_count(),
+        }
+    }
+
+    /// CTL as read: the stored ENABLE/IMASK plus the live ISTATUS.
+    pub fn timer_ctl(&self, t: Timer) -> u64 {
+        let (c, v) = t.regs();
+        let ctl = self.get(c) & (ctl::ENABLE | ctl::IMASK);
+        let met = ctl & ctl::ENABLE != 0 && self.count_for(t) >= self.get(v);
+        ctl | if met { ctl::ISTATUS } else { 0 }
+    }
+
+    /// TVAL as read: (CVAL - count) in 32 bits, sign-extended (TimerValue
+    /// is a signed 32-bit down-counter).
+    pub fn timer_tval(&self, t: Timer) -> u64 {
+        let (_, v) = t.regs();
+        i64::from(self.get(v).wrapping_sub(self.count_for(t)) as i32) as u64
+    }
+
+    /// TVAL write: CVAL = count + sign-extended TimerValue.
+    pub fn set_timer_tval(&mut self, t: Timer, tval: u64) {
+        let (_, v) = t.regs();
+        let cval = self.count_for(t).wrapping_add(i64::from(tval as i32) as u64);
+        self.set(v, cval);
+    }
+
+    /// Which timer outputs are asserted now: bit `t as u32` for timer `t`
+    /// (enabled, condition met, not masked).
+    pub fn timer_outputs(&self) -> u32 {
+        Timer::ALL
+            .iter()
+            .filter(|&&t| self.timer_ctl(t) & (ctl::ISTATUS | ctl::IMASK) == ctl::ISTATUS)
+            .fold(0, |acc, &t| acc | 1 << t as u32)
+    }
+
+    /// The earliest physical count at which an enabled, unmasked timer
+    /// whose condition is not yet met will assert its output.
+    pub fn next_timer_deadline(&self) -> Option<u64> {
+        Timer::ALL
+            .iter()
+            .filter(|&&t| {
+                let c = self.timer_ctl(t);
+                c & (ctl::ENABLE | ctl::IMASK | ctl::ISTATUS) == ctl::ENABLE
+            })
+            .map(|&t| {
+                let cval = self.get(t.regs().1);
+                match t {
+                    // virtual count = physical - offset
+                    Timer::Virt => cval.saturating_add(self.get(SysReg::CNTVOFF_EL2)),
+                    _ => cval,
+                }
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::CpuConfig;
+
+    fn regs() -> (SysRegs, Arc<AtomicU64>) {
+        let (tb, h) = TimeBase::manual(DEFAULT_FREQ);
+        let mut cfg = CpuConfig::cortex_a57(0);
+        cfg.time = tb;
+        (SysRegs::new(&cfg), h)
+    }
+
+    #[test]
+    fn compare_value_and_status() {
+        let (mut s, now) = regs();
+        now.store(1000, Ordering::Relaxed);
+        s.set(SysReg::CNTP_CVAL_EL0, 1500);
+        assert_eq!(s.timer_ctl(Timer::Phys), 0, "disabled: no ISTATUS");
+        s.set(SysReg::CNTP_CTL_EL0, ctl::ENABLE);
+        assert_eq!(s.timer_ctl(Timer::Phys), ctl::ENABLE);
+        assert_eq!(s.timer_tval(Timer::Phys), 500);
+        assert_eq!(s.next_timer_deadline(), Some(1500));
+        assert_eq!(s.timer_outputs(), 0);
+        now.store(1500, Ordering::Relaxed);
+        assert_eq!(s.timer_ctl(Timer::Phys), ctl::ENABLE | ctl::ISTATUS);
+        assert_eq!(s.timer_outputs(), 1 << Timer::Phys as u32);
+        assert_eq!(s.next_timer_deadline(), None);
+        // Masked: status still reads as met, the output drops.
+        s.set(SysReg::CNTP_CTL_EL0, ctl::ENABLE | ctl::IMASK);
+        assert_eq!(s.timer_ctl(Timer::Phys), ctl::ENABLE | ctl::IMASK | ctl::ISTATUS);
+        assert_eq!(s.timer_outputs(), 0);
+        // TVAL counts down through zero as a signed 32-bit value.
+        now.store(1600, Ordering::Relaxed);
+        assert_eq!(s.timer_tval(Timer::Phys), (-100i64) as u64);
+    }
+
+    #[test]
+    fn tval_write_is_relative_and_signed() {
+        let (mut s, now) = regs();
+        now.store(10_000, Ordering::Relaxed);
+        s.set_timer_tval(Timer::Phys, 0xffff_ff00); // -256
+        assert_eq!(s.get(SysReg::CNTP_CVAL_EL0), 10_000 - 256);
+        s.set_timer_tval(Timer::Phys, 0x1_0000_0010); // bits 63:32 ignored
+        assert_eq!(s.get(SysReg::CNTP_CVAL_EL0), 10_016);
+    }
+
+    #[test]
+    fn virtual_timer_uses_the_offset() {
+        let (mut s, now) = regs();
+        now.store(5000, Ordering::Relaxed);
+        s.set(SysReg::CNTVOFF_EL2, 1000);
+        assert_eq!(s.virtual_count(), 4000);
+        s.set(SysReg::CNTV_CVAL_EL0, 4500);
+        s.set(SysReg::CNTV_CTL_EL0, ctl::ENABLE);
+        assert_eq!(s.next_timer_deadline(), Some(5500), "in physical ticks");
+        now.store(5500, Ordering::Relaxed);
+        assert_eq!(s.timer_outputs(), 1 << Timer::Virt as u32);
+    }
+
+    #[test]
+    fn host_time_base_moves_forward() {
+        let tb = TimeBase::host(DEFAULT_FREQ);
+        let a = tb.now();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = tb.now();
+        assert!(b > a, "{a} -> {b}");
+        assert!(tb.until(b + DEFAULT_FREQ).unwrap() <= Duration::from_secs(1));
+        assert_eq!(tb.until(0), Some(Duration::ZERO));
+    }
+}
