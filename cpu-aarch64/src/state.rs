@@ -18,12 +18,16 @@ pub struct PState {
     pub il: bool,
     /// Software step.
     pub ss: bool,
+    /// Privileged access never (FEAT_PAN): EL1/EL2 data accesses to
+    /// EL0-accessible pages fault.
+    pub pan: bool,
 }
 
 impl PState {
     /// The SPSR_ELx image of this PSTATE (AArch64 format).
     pub fn to_spsr(&self) -> u64 {
         u64::from(self.nzcv & 0xf000_0000)
+            | (u64::from(self.pan) << 22)
             | (u64::from(self.ss) << 21)
             | (u64::from(self.il) << 20)
             | (u64::from(self.daif & 0xf) << 6)
@@ -38,6 +42,7 @@ impl PState {
         self.nzcv = (spsr as u32) & 0xf000_0000;
         self.daif = ((spsr >> 6) & 0xf) as u32;
         self.ss = spsr >> 21 & 1 == 1;
+        self.pan = spsr >> 22 & 1 == 1;
         self.il = !legal || spsr >> 20 & 1 == 1;
     }
 }
@@ -152,6 +157,7 @@ impl Cpu {
                 sp: true,
                 il: false,
                 ss: false,
+                pan: false,
             },
             sys,
             config,
