@@ -1,17 +1,22 @@
 //! Differential test of the interpreter against an outside reference
-//! (issue 3): random instruction sequences drawn from the encoding table
-//! run on our interpreter and in QEMU user mode (`qemu-aarch64` running
-//! `firmware/prebuilt/difftest.elf`); X0-X30, SP, NZCV, TPIDR_EL0, the data
-//! window and the way each case ends must all agree. How the harness works
-//! and what it cannot compare: firmware/README.md, "difftest".
+//! (issues 3 and 4): random instruction sequences drawn from the encoding
+//! table run on our interpreter and in QEMU user mode (`qemu-aarch64`
+//! running `firmware/prebuilt/difftest.elf`); X0-X30, SP, NZCV, TPIDR_EL0,
+//! V0-V31, FPCR, FPSR, the data window and the way each case ends must all
+//! agree. Integer cases run under `-cpu cortex-a76`, FP/SIMD cases (FP,
+//! AdvSIMD, crypto, SIMD&FP loads/stores, special operand values, random
+//! FPCR modes) under `-cpu cortex-a57`. How the harness works and what it
+//! cannot compare: firmware/README.md, "difftest".
 //!
 //! Environment:
-//! - `PREBOARD_DIFF_CASES=N`: cases per run (default 20000; e.g. 1000000
-//!   for a long run).
+//! - `PREBOARD_DIFF_CASES=N`: cases per run (default 60000: 20400 integer
+//!   and 39600 FP/SIMD cases; e.g. 1000000 for a long run).
+//! - `PREBOARD_DIFF_FP=P`: the percentage of FP/SIMD cases (default 66;
+//!   100 for an FP/SIMD-only run, 0 for integer cases only).
 //! - `PREBOARD_DIFF_SEED=S`: the run's seed (default: fresh each run,
 //!   printed). Case `i` has seed `case_seed(S, i)`.
 //! - `PREBOARD_DIFF_CASE=S`: run only the case with seed `S` (as printed on
-//!   a mismatch) and show it in full.
+//!   a mismatch; its low bit says which kind) and show it in full.
 //! - `PREBOARD_DIFF_ROWS=NAME,...`: only these table rows (changes which
 //!   case a seed gives; the mismatch report repeats it).
 //! - `PREBOARD_REQUIRE_TOOLS=1`: a missing `qemu-aarch64` fails the test
@@ -19,9 +24,9 @@
 
 use cpu_aarch64::isa::{Op, ROWS};
 use cpu_aarch64::testgen::{
-    self, case_seed, qemu::Harness, Case, GenStats, Generator, KnownMismatch, Outcome, RowClass, Runner,
+    self, case_seed, qemu::Harness, Case, CaseKind, GenStats, Generator, KnownMismatch, Outcome, RowClass, Runner,
 };
-use std::io::Write as _;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
@@ -34,6 +39,18 @@ const KNOWN_MISMATCHES: &[KnownMismatch] = &[];
 
 /// At most this many mismatches are reported in full before the run stops.
 const MAX_REPORTED: usize = 5;
+
+/// Default cases per run, and the default percentage of FP/SIMD cases: at
+/// least 20000 of each kind.
+const DEFAULT_CASES: u64 = 60_000;
+const DEFAULT_FP_PERCENT: u64 = 66;
+
+/// Whether case `i` of a run with `fp_percent` FP/SIMD cases is one:
+/// spread evenly, `floor(n * fp_percent / 100)` of the first `n` cases.
+fn is_fp_case(i: u64, fp_percent: u64) -> bool {
+    let upto = |k: u64| (u128::from(k) * u128::from(fp_percent) / 100) as u64;
+    upto(i + 1) > upto(i)
+}
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
@@ -118,9 +135,13 @@ fn describe_state(s: &testgen::State) -> String {
         out.push_str(if i % 4 == 3 { "\n    " } else { "  " });
     }
     out.push_str(&format!(
-        "sp={:#018x}  nzcv={:#x}  tpidr_el0={:#018x}",
-        s.sp, s.nzcv, s.tpidr
+        "sp={:#018x}  nzcv={:#x}  tpidr_el0={:#018x}\n    fpcr={:#x}  fpsr={:#x}",
+        s.sp, s.nzcv, s.tpidr, s.fpcr, s.fpsr
     ));
+    for (i, v) in s.v.iter().enumerate() {
+        out.push_str(if i % 3 == 0 { "\n    " } else { "  " });
+        out.push_str(&format!("v{i:<2}={v:#034x}"));
+    }
     out
 }
 
@@ -129,8 +150,10 @@ fn describe_state(s: &testgen::State) -> String {
 fn report(case: &Case, q: &Outcome, ours: &Outcome, qemu: &Path, elf: &Path, runner: &mut Runner) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "case seed {:#x}; reproduce: {}\n",
+        "case seed {:#x} ({} case, QEMU -cpu {}); reproduce: {}\n",
         case.seed,
+        case.kind.name(),
+        case.kind.qemu_cpu(),
         reproduce_hint(case)
     ));
     s.push_str(&format!(
@@ -189,18 +212,33 @@ fn report(case: &Case, q: &Outcome, ours: &Outcome, qemu: &Path, elf: &Path, run
 fn print_stats(stats: &GenStats, secs: f64) {
     let mut out = String::new();
     out.push_str(&format!(
-        "diff_qemu: {} cases in {secs:.1} s; instructions under test per row:\n",
-        stats.cases
+        "diff_qemu: {} cases in {secs:.1} s: {} integer, {} FP/SIMD ({} with an FP/SIMD instruction under test)\n",
+        stats.cases, stats.int_cases, stats.fp_cases, stats.fp_containing
     ));
+    out.push_str("  instructions under test per row (of them SIMD&FP forms), and UNDEFINED encodings:\n");
     for row in ROWS {
         let class = testgen::class_of(row);
-        let n = stats.per_row[row.op as usize];
+        let i = row.op as usize;
+        let n = stats.per_row[i];
         match class {
-            RowClass::Excluded(why) => out.push_str(&format!("  {:<14} excluded: {why}\n", row.name)),
-            _ => out.push_str(&format!("  {:<14} {n:>8}\n", row.name)),
+            RowClass::Excluded(why) => out.push_str(&format!("  {:<20} excluded: {why}\n", row.name)),
+            _ => {
+                let v = if testgen::has_v_form(row) {
+                    format!("({:>7})", stats.v_forms[i])
+                } else {
+                    String::new()
+                };
+                let u = if stats.undefined[i] > 0 {
+                    format!("  undefined {:>6}", stats.undefined[i])
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!("  {:<20} {n:>8} {v:<9}{u}\n", row.name));
+            }
         }
     }
-    out.push_str(&format!("  {:<14} {:>8}\n", "(UDF)", stats.udf));
+    out.push_str(&format!("  {:<20} {:>8}\n", "(UDF)", stats.udf));
+    out.push_str(&format!("  {:<20} {:>8}\n", "(unallocated SIMD&FP)", stats.unallocated));
     for (k, n) in KNOWN_MISMATCHES.iter().zip(&stats.known_skipped) {
         out.push_str(&format!("  known mismatch, {n} words skipped: {}\n", k.bug));
     }
@@ -209,19 +247,21 @@ fn print_stats(stats: &GenStats, secs: f64) {
 }
 
 #[test]
-fn every_integer_row_is_reachable() {
-    // Each non-excluded row alone must yield instructions under test.
+fn every_row_is_reachable() {
+    // Each non-excluded row alone must yield instructions under test, and
+    // the general load/store rows their SIMD&FP forms too.
     for row in ROWS {
         if matches!(testgen::class_of(row), RowClass::Excluded(_)) {
             continue;
         }
         let mut g = Generator::new(Some(&[row.op]), KNOWN_MISMATCHES);
-        let mut i = 0;
-        while g.stats.per_row[row.op as usize] == 0 {
-            g.case(case_seed(0x5eed, i));
-            i += 1;
+        let i = row.op as usize;
+        let mut n = 0;
+        while g.stats.per_row[i] == 0 || (testgen::has_v_form(row) && g.stats.v_forms[i] == 0) {
+            g.case(case_seed(0x5eed, n));
+            n += 1;
             assert!(
-                i < 200,
+                n < 200,
                 "row {} ({}:{}) is never generated: every draw was rejected",
                 row.name,
                 row.file,
@@ -250,7 +290,9 @@ fn interpreter_matches_qemu() {
         return;
     }
 
-    let cases = env_u64("PREBOARD_DIFF_CASES").unwrap_or(20_000);
+    let cases = env_u64("PREBOARD_DIFF_CASES").unwrap_or(DEFAULT_CASES);
+    let fp_percent = env_u64("PREBOARD_DIFF_FP").unwrap_or(DEFAULT_FP_PERCENT);
+    assert!(fp_percent <= 100, "PREBOARD_DIFF_FP={fp_percent} is not a percentage");
     let run_seed = env_u64("PREBOARD_DIFF_SEED").unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -259,34 +301,73 @@ fn interpreter_matches_qemu() {
         testgen::case_seed(t, u64::from(std::process::id()))
     });
     println!(
-        "diff_qemu: {cases} cases, PREBOARD_DIFF_SEED={run_seed:#x}, QEMU -cpu {}",
-        testgen::qemu::QEMU_CPU
+        "diff_qemu: {cases} cases ({fp_percent}% FP/SIMD), PREBOARD_DIFF_SEED={run_seed:#x}, QEMU -cpu {} (integer), {} (FP/SIMD)",
+        CaseKind::Int.qemu_cpu(),
+        CaseKind::FpSimd.qemu_cpu()
     );
     let start = Instant::now();
 
-    let mut harness = Harness::spawn(&qemu, &elf).expect("start qemu-aarch64 on the difftest harness");
-    let mut input = harness.take_input();
+    // One harness per kind (per QEMU CPU model), each fed by its own
+    // writer thread, so that no pipe can fill up while this thread waits
+    // for the other harness.
+    let kinds = [CaseKind::Int, CaseKind::FpSimd];
+    let mut harnesses: Vec<Harness> = kinds
+        .iter()
+        .map(|k| {
+            Harness::spawn_with_cpu(&qemu, &elf, k.qemu_cpu()).expect("start qemu-aarch64 on the difftest harness")
+        })
+        .collect();
+    let mut to_writer = Vec::new();
+    let mut writers = Vec::new();
+    for h in &mut harnesses {
+        let (wtx, wrx) = mpsc::channel::<Vec<u8>>();
+        let input: BufWriter<_> = h.take_input();
+        to_writer.push(wtx);
+        writers.push(std::thread::spawn(move || {
+            let mut input = input;
+            while let Ok(buf) = wrx.recv() {
+                let mut ok = input.write_all(&buf).is_ok();
+                while ok {
+                    match wrx.try_recv() {
+                        Ok(b) => ok = input.write_all(&b).is_ok(),
+                        Err(_) => break,
+                    }
+                }
+                // Flush whenever the queue runs dry: the comparison may be
+                // waiting for these cases.
+                if !ok || input.flush().is_err() {
+                    return;
+                }
+            }
+            let mut q = Vec::new();
+            testgen::qemu::encode_quit(&mut q);
+            let _ = input.write_all(&q);
+            let _ = input.flush();
+        }));
+    }
     let (tx, rx) = mpsc::sync_channel::<Case>(256);
-    // Generation and feeding QEMU run on their own thread; this one runs our
-    // interpreter and compares, so the three overlap.
+    // Generation runs on its own thread, feeding the writers; this one runs
+    // our interpreter and compares, so they all overlap.
     let feeder = std::thread::spawn(move || {
         let mut g = Generator::new(only.as_deref(), KNOWN_MISMATCHES);
-        let mut buf = Vec::new();
         let mut busy = std::time::Duration::ZERO;
         for i in 0..cases {
             let t = Instant::now();
-            let case = g.case(case_seed(run_seed, i));
+            let kind = if is_fp_case(i, fp_percent) {
+                CaseKind::FpSimd
+            } else {
+                CaseKind::Int
+            };
+            let case = g.case(kind.seed(case_seed(run_seed, i)));
             busy += t.elapsed();
-            buf.clear();
+            let mut buf = Vec::new();
             testgen::qemu::encode_case(&case, false, &mut buf);
-            if input.write_all(&buf).is_err() || tx.send(case).is_err() {
+            let w = kinds.iter().position(|&k| k == case.kind).expect("a harness per kind");
+            if to_writer[w].send(buf).is_err() || tx.send(case).is_err() {
                 break; // the comparison side stopped early
             }
         }
-        let mut q = Vec::new();
-        testgen::qemu::encode_quit(&mut q);
-        let _ = input.write_all(&q);
-        let _ = input.flush();
+        drop(to_writer);
         (g.stats, busy)
     });
 
@@ -296,6 +377,7 @@ fn interpreter_matches_qemu() {
     let (mut waiting, mut interpreting) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for case in rx.iter() {
         let t = Instant::now();
+        let harness = &mut harnesses[kinds.iter().position(|&k| k == case.kind).expect("a harness per kind")];
         let q = harness.read_result(false).unwrap_or_else(|e| {
             panic!(
                 "the QEMU harness stopped answering at case {compared} ({e}); it may have crashed on:\n{}\n{}",
@@ -322,12 +404,16 @@ fn interpreter_matches_qemu() {
         }
     }
     drop(rx);
-    if mismatches == 0 {
-        let _ = harness.finish();
-    } else {
-        drop(harness); // kills QEMU, so the feeder's next write fails and it stops
+    if mismatches != 0 {
+        harnesses.clear(); // kills QEMU, so the writers' next writes fail and they stop
     }
     let (stats, generating) = feeder.join().expect("generator thread");
+    for w in writers {
+        w.join().expect("writer thread");
+    }
+    for h in harnesses {
+        let _ = h.finish();
+    }
     print_stats(&stats, start.elapsed().as_secs_f64());
     println!(
         "  time: generating {:.1} s, our interpreter {:.1} s, waiting for QEMU {:.1} s",

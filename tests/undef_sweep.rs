@@ -26,7 +26,7 @@
 
 use cpu_aarch64::isa::{self, Row, ROWS};
 use cpu_aarch64::sem::probe::undefined_at_decode;
-use cpu_aarch64::testgen::{self, qemu::Harness, Case, End, Rng, State};
+use cpu_aarch64::testgen::{self, qemu::Harness, Case, CaseKind, End, Rng, State};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -184,8 +184,7 @@ fn make_case(raw: u32) -> Result<Case, &'static str> {
     let mut init = State {
         x: [mid; 31],
         sp: mid,
-        nzcv: 0,
-        tpidr: 0,
+        ..State::default()
     };
     let mut word = raw;
     if let Some(row) = row_of(raw) {
@@ -209,6 +208,9 @@ fn make_case(raw: u32) -> Result<Case, &'static str> {
     }
     Ok(Case {
         seed: u64::from(raw),
+        // (Only `Harness::run_one` reads the kind; the sweep chooses the
+        // QEMU CPU model itself.)
+        kind: CaseKind::Int,
         start: 0,
         words: vec![word],
         groups: Vec::new(),

@@ -10,8 +10,9 @@
  *                    registers and returns from run_case
  *   tramp_start..tramp_end
  *                    position-independent trampoline, copied so that it falls
- *                    through into the test code: loads NZCV, TPIDR_EL0, SP and
- *                    X0-X30 from the state block whose address is in x0
+ *                    through into the test code: loads FPCR, V0-V31, FPSR,
+ *                    NZCV, TPIDR_EL0, SP and X0-X30 from the state block
+ *                    whose address is in x0
  */
 
 /* State block layout (shared with harness.c and the Rust side). */
@@ -19,6 +20,11 @@
 #define ST_SP	248
 #define ST_NZCV	256
 #define ST_TPIDR 264
+#define ST_FPCR	272
+#define ST_FPSR	280
+#define ST_V	288	/* v0..v31: 32 * 16 bytes, 16-byte aligned */
+
+	.arch	armv8-a+fp+simd
 
 	.text
 	.global _start
@@ -79,6 +85,26 @@ difftest_sigreturn:
 	.global tramp_start, tramp_end
 tramp_start:
 	clrex				/* no exclusive monitor state leaks between cases */
+	ldr	x1, [x0, #ST_FPCR]	/* FPCR first: nothing below depends on it */
+	msr	fpcr, x1
+	ldp	q0, q1, [x0, #ST_V + 0]
+	ldp	q2, q3, [x0, #ST_V + 32]
+	ldp	q4, q5, [x0, #ST_V + 64]
+	ldp	q6, q7, [x0, #ST_V + 96]
+	ldp	q8, q9, [x0, #ST_V + 128]
+	ldp	q10, q11, [x0, #ST_V + 160]
+	ldp	q12, q13, [x0, #ST_V + 192]
+	ldp	q14, q15, [x0, #ST_V + 224]
+	ldp	q16, q17, [x0, #ST_V + 256]
+	ldp	q18, q19, [x0, #ST_V + 288]
+	ldp	q20, q21, [x0, #ST_V + 320]
+	ldp	q22, q23, [x0, #ST_V + 352]
+	ldp	q24, q25, [x0, #ST_V + 384]
+	ldp	q26, q27, [x0, #ST_V + 416]
+	ldp	q28, q29, [x0, #ST_V + 448]
+	ldp	q30, q31, [x0, #ST_V + 480]
+	ldr	x1, [x0, #ST_FPSR]
+	msr	fpsr, x1
 	ldr	x1, [x0, #ST_NZCV]
 	msr	nzcv, x1
 	ldr	x1, [x0, #ST_TPIDR]

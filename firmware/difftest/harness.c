@@ -8,21 +8,24 @@
  *   stdin:  "PBDT" u32 version, then commands, each a u32:
  *     'B'  65536 bytes: the background image of the data window
  *     'C'  u32 flags (bit 0: dump the window), u32 start, u32 nwords,
- *          u32 npatches, u64 x[31], sp, nzcv, tpidr_el0, u32 words[nwords],
- *          npatches * (u64 byte offset, u64 value): one case
+ *          u32 npatches, the 800-byte state block (u64 x[31], sp, nzcv,
+ *          tpidr_el0, fpcr, fpsr, then 32 x 16 bytes V0-V31),
+ *          u32 words[nwords], npatches * (u64 byte offset, u64 value): one
+ *          case
  *     'Q'  exit
- *   stdout: per case a 312-byte record (struct result), then the 65536-byte
+ *   stdout: per case an 840-byte record (struct result), then the 65536-byte
  *           window when the dump flag is set. Outcome codes: enum outcome.
  *
  * A case: the window is the background plus the patches; the words go to
  * TEST_PC + start followed by the marker (UDF #0xc0de) and four tail words,
  * with a B to them at TEST_PC when start is not zero; the rest of the test
- * page is zero. A trampoline in front of TEST_PC loads NZCV, TPIDR_EL0, SP
- * and X0-X30 and falls through into the page. The case ends at the marker
- * (SIGILL there means "completed"), at the first fault (SIGILL, SIGSEGV,
- * SIGBUS, SIGTRAP elsewhere) or after CASE_SECONDS of CPU time (SIGPROF);
- * in every case the signal handler records the registers from the signal
- * frame and resumes the harness. The window is then hashed (the sum of
+ * page is zero. A trampoline in front of TEST_PC loads FPCR, V0-V31, FPSR,
+ * NZCV, TPIDR_EL0, SP and X0-X30 and falls through into the page. The case
+ * ends at the marker (SIGILL there means "completed"), at the first fault
+ * (SIGILL, SIGSEGV, SIGBUS, SIGTRAP elsewhere) or after CASE_SECONDS of CPU
+ * time (SIGPROF); in every case the signal handler records the registers
+ * from the signal frame (V0-V31, FPSR and FPCR from its fpsimd_context
+ * record) and resumes the harness. The window is then hashed (the sum of
  * mix(i, word) over the 8-byte words that differ from the background) and
  * restored to the background.
  */
@@ -47,7 +50,7 @@
 #define ALTSTACK_SIZE 0x10000UL
 static const uint32_t tail_words[4] = { 0x01234567U, 0x89abcdefU, 0xfedcba98U, 0x76543210U };
 
-#define VERSION 2U
+#define VERSION 3U
 #define CMD_BACKGROUND 0x42U
 #define CMD_CASE 0x43U
 #define CMD_QUIT 0x51U
@@ -160,6 +163,25 @@ struct k_sigcontext {
 	uint64_t sp;
 	uint64_t pc;
 	uint64_t pstate;
+	/* Records (struct k_ctx_head first), the first one fpsimd_context,
+	 * ended by a record with magic 0. */
+	uint8_t reserved[4096] __attribute__((aligned(16)));
+};
+
+struct k_ctx_head {
+	uint32_t magic;
+	uint32_t size;
+};
+
+#define FPSIMD_MAGIC 0x46508001U
+
+/* struct fpsimd_context: V0-V31 as pairs of u64 (low half first), since
+ * the harness is built without FP/SIMD registers. */
+struct k_fpsimd_context {
+	struct k_ctx_head head;
+	uint32_t fpsr;
+	uint32_t fpcr;
+	uint64_t vregs[32][2];
 };
 
 struct k_ucontext {
@@ -173,6 +195,9 @@ struct k_ucontext {
 
 _Static_assert(offsetof(struct k_ucontext, mcontext) == 176, "arm64 ucontext layout");
 _Static_assert(offsetof(struct k_sigcontext, pc) == 264, "arm64 sigcontext layout");
+_Static_assert(offsetof(struct k_sigcontext, reserved) == 288, "arm64 sigcontext layout");
+_Static_assert(offsetof(struct k_fpsimd_context, vregs) == 16, "arm64 fpsimd_context layout");
+_Static_assert(sizeof(struct k_fpsimd_context) == 528, "arm64 fpsimd_context size");
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -188,9 +213,12 @@ struct result {
 	uint64_t nzcv;
 	uint64_t tpidr;
 	uint64_t window_hash;
+	uint64_t fpcr;
+	uint64_t fpsr;
+	uint64_t v[32][2]; /* V0-V31, low half first */
 };
 
-_Static_assert(sizeof(struct result) == 312, "result record size");
+_Static_assert(sizeof(struct result) == 840, "result record size");
 
 static void write_all(const void *buf, size_t n)
 {
@@ -288,6 +316,24 @@ static struct result res;
 static volatile int in_case;
 static uint64_t end_pc;
 
+/* The signal frame's fpsimd_context record (the kernel and QEMU put it
+ * first, but walk the records to be sure), or NULL. */
+static const struct k_fpsimd_context *find_fpsimd(const struct k_sigcontext *mc)
+{
+	size_t off = 0;
+	while (off + sizeof(struct k_ctx_head) <= sizeof(mc->reserved)) {
+		const struct k_ctx_head *h = (const void *)(mc->reserved + off);
+		if (h->magic == 0 || h->size < sizeof(struct k_ctx_head) || (h->size & 15) != 0)
+			return NULL;
+		if (h->magic == FPSIMD_MAGIC)
+			return h->size >= sizeof(struct k_fpsimd_context) && off + h->size <= sizeof(mc->reserved)
+				       ? (const void *)h
+				       : NULL;
+		off += h->size;
+	}
+	return NULL;
+}
+
 static void handler(int sig, struct k_siginfo *si, void *ucv)
 {
 	struct k_ucontext *uc = ucv;
@@ -314,6 +360,15 @@ static void handler(int sig, struct k_siginfo *si, void *ucv)
 	res.sp = mc->sp;
 	res.nzcv = mc->pstate & 0xf0000000UL;
 	res.tpidr = tpidr;
+	const struct k_fpsimd_context *fp = find_fpsimd(mc);
+	if (!fp)
+		error("no fpsimd_context record in the signal frame");
+	res.fpcr = fp->fpcr;
+	res.fpsr = fp->fpsr;
+	for (int i = 0; i < 32; i++) {
+		res.v[i][0] = fp->vregs[i][0];
+		res.v[i][1] = fp->vregs[i][1];
+	}
 	switch (sig) {
 	case SIGILL:
 		res.outcome = mc->pc == end_pc ? OUT_COMPLETED : OUT_SIGILL;
@@ -406,7 +461,9 @@ int difftest_main(void)
 	uint64_t tramp = TEST_PC - 4 * tramp_words;
 	uint32_t used_words = 0;
 	uint32_t hdr[2];
-	static uint64_t state[34];
+	/* The state block (entry.S: ST_*): x[31], sp, nzcv, tpidr, fpcr,
+	 * fpsr, v[32][2]. */
+	static uint64_t state[36 + 64] __attribute__((aligned(16)));
 
 	for (size_t i = 0; i < tramp_words; i++)
 		code[(tramp - CODE_BASE) / 4 + i] = tramp_start[i];
@@ -414,7 +471,7 @@ int difftest_main(void)
 	install_handlers();
 
 	if (!read_exact(hdr, sizeof(hdr)) || hdr[0] != 0x54444250U /* "PBDT" */ || hdr[1] != VERSION)
-		error("bad header (expected \"PBDT\", version 2)");
+		error("bad header (expected \"PBDT\", version 3)");
 
 	for (;;) {
 		uint32_t cmd;
@@ -436,7 +493,7 @@ int difftest_main(void)
 		uint32_t npatches = read_u32();
 		if (nwords > TEST_MAX_WORDS || (start & 3) != 0 || start / 4 + nwords + 5 > TEST_PAGE_WORDS)
 			error("instruction words do not fit in the test page");
-		if (!read_exact(state, 34 * 8))
+		if (!read_exact(state, sizeof(state)))
 			error("truncated state");
 
 		volatile uint32_t *page = code + (TEST_PC - CODE_BASE) / 4;

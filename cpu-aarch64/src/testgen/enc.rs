@@ -47,9 +47,26 @@ fn is_exclusive_class(raw: u32) -> bool {
     raw & 0x3f00_0000 == 0x0800_0000
 }
 
+/// AdvSIMD load/store multiple or single structures, post-indexed:
+/// `0 Q 00110 x 1 L ...` (bit 24 = 0 multiple, 1 single; bit 23 = post).
+fn is_ldst_struct_post(raw: u32) -> bool {
+    raw & 0xbe80_0000 == 0x0c80_0000
+}
+
+/// True for a load/store (`op0` = x1x0) whose transfer registers are V
+/// registers (V, bit 26, set): the SIMD&FP forms and the AdvSIMD structure
+/// loads/stores.
+pub(crate) fn transfers_v(raw: u32) -> bool {
+    raw & 0x0a00_0000 == 0x0800_0000 && raw & (1 << 26) != 0
+}
+
 /// True when the instruction writes its updated address back to Rn
-/// (pre- and post-indexed forms: idx = 01 or 11 in both classes).
+/// (pre- and post-indexed forms: idx = 01 or 11 in both classes; the
+/// post-indexed AdvSIMD structure loads/stores).
 pub(crate) fn writes_back(raw: u32) -> bool {
+    if is_ldst_struct_post(raw) {
+        return true;
+    }
     let idx = if is_ldst_pair(raw) {
         (raw >> 23) & 3
     } else if is_ldst_imm9(raw) {
@@ -241,6 +258,13 @@ mod tests {
         assert!(!writes_back(0xf85ff020)); // ldur x0, [x1, #-1]
         assert!(!writes_back(0xf8627820)); // ldr x0, [x1, x2, lsl #3]
         assert!(!writes_back(0xf8210040)); // ldadd x1, x0, [x2]
+        assert!(writes_back(0x4cdfa020)); // ld1 {v0.16b, v1.16b}, [x1], #32
+        assert!(writes_back(0x4da38420)); // st1 {v0.d}[1], [x1], x3
+        assert!(!writes_back(0x4c407020)); // ld1 {v0.16b}, [x1]
+        assert!(!writes_back(0x0d400c20)); // ld1 {v0.b}[3], [x1]
+        assert!(writes_back(0xacc10420)); // ldp q0, q1, [x1], #32
+        assert!(transfers_v(0x4c407020) && transfers_v(0x3dc00420) && transfers_v(0x1c000040));
+        assert!(!transfers_v(0xf9400020) && !transfers_v(0x4e22d420) && !transfers_v(0xc85f7c20));
         assert_eq!(exclusive(0xc85f7c20), Some((Exclusive::Load, false))); // ldxr
         assert_eq!(exclusive(0xc8027c20), Some((Exclusive::Store, false))); // stxr
         assert_eq!(exclusive(0xc87f0440), Some((Exclusive::Load, true))); // ldxp

@@ -4,8 +4,9 @@
 
 use super::enc::{self, Exclusive};
 use super::machine::{Access, Probe, ProbeResult};
-use super::{Case, End, Group, GroupKind, Rng, State, DATA_BASE, DATA_SIZE, TAIL, TEST_PAGE, TEST_PC};
+use super::{Case, CaseKind, End, Group, GroupKind, Rng, State, DATA_BASE, DATA_SIZE, TAIL, TEST_PAGE, TEST_PC};
 use crate::isa::{self, Op, Row, ROWS};
+use crate::sysreg::fpcr;
 
 /// How the generator treats a row of the encoding table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,14 +39,32 @@ pub enum RowClass {
     Excluded(&'static str),
 }
 
+/// True for the rows of the FP/SIMD/crypto groups (every table file but
+/// `isa/10-int.isa`).
+pub fn is_fp_simd_row(row: &Row) -> bool {
+    !row.file.ends_with("10-int.isa")
+}
+
+/// True for the general load/store rows whose `v` field selects a SIMD&FP
+/// register form (LDR literal, LDP/STP, LDR/STR in every addressing mode);
+/// FP/SIMD cases draw those forms. (LDST_ATOMIC has the field too, but its
+/// V = 1 encodings are unallocated.)
+pub fn has_v_form(row: &Row) -> bool {
+    !is_fp_simd_row(row) && row.name != "LDST_ATOMIC" && row.fields.iter().any(|f| f.name == "v")
+}
+
 /// The class of `row`, from its name (for the rows whose fields need
 /// special values) or its fields.
 pub fn class_of(row: &Row) -> RowClass {
     let has = |n: &str| row.fields.iter().any(|f| f.name == n);
-    if !row.file.ends_with("10-int.isa") {
-        return RowClass::Excluded(
-            "not an integer-group row: V registers and FPCR/FPSR are not part of the compared state yet",
-        );
+    if is_fp_simd_row(row) {
+        // SIMD structure loads/stores (LD1..LD4, ST1..ST4, LD1R...) are the
+        // only FP/SIMD rows that touch memory.
+        return if has("rn") && has("rt") {
+            RowClass::Memory
+        } else {
+            RowClass::Plain
+        };
     }
     match row.name {
         "SVC" => RowClass::Excluded("SVC is a Linux system call under QEMU"),
@@ -78,12 +97,26 @@ pub struct KnownMismatch {
 pub struct GenStats {
     /// Instructions under test per row (`Op as usize`), preludes excluded.
     pub per_row: Vec<u64>,
+    /// Of those, SIMD&FP register forms (V = 1) of general load/store rows.
+    pub v_forms: Vec<u64>,
+    /// Encodings our semantics reject, per row (fault cases of FP/SIMD
+    /// cases).
+    pub undefined: Vec<u64>,
+    /// SIMD&FP data-processing encodings no row decodes (fault cases).
+    pub unallocated: u64,
     /// `UDF` fault cases.
     pub udf: u64,
     /// Words skipped per [`KnownMismatch`] entry.
     pub known_skipped: Vec<u64>,
     /// Cases generated.
     pub cases: u64,
+    /// Integer cases generated.
+    pub int_cases: u64,
+    /// FP/SIMD cases generated.
+    pub fp_cases: u64,
+    /// Cases with at least one FP/SIMD/crypto instruction, SIMD&FP
+    /// load/store or rejected SIMD&FP encoding under test.
+    pub fp_containing: u64,
 }
 
 /// EL0 cache maintenance by VA: (name, op1, CRn, CRm, op2).
@@ -121,6 +154,33 @@ const EL0_SYSREGS: [SysRegAccess; 7] = [
     (true, CTR_EL0),
     (true, DCZID_EL0),
 ];
+
+/// FPCR and FPSR, which FP/SIMD cases also read and write.
+const FPCR: SysRegEnc = (3, 3, 4, 4, 0);
+const FPSR: SysRegEnc = (3, 3, 4, 4, 1);
+
+/// The MRS/MSR accesses of FP/SIMD cases: those of [`EL0_SYSREGS`] and
+/// FPCR/FPSR both ways.
+const EL0_SYSREGS_FP: [SysRegAccess; 11] = [
+    (true, NZCV),
+    (false, NZCV),
+    (true, TPIDR_EL0),
+    (false, TPIDR_EL0),
+    (true, TPIDRRO_EL0),
+    (true, CTR_EL0),
+    (true, DCZID_EL0),
+    (true, FPCR),
+    (false, FPCR),
+    (true, FPSR),
+    (false, FPSR),
+];
+
+/// The FPCR bits an `MSR FPCR` of an FP/SIMD case may set: the writable
+/// ones, the trap enables (RAZ/WI: trapped exceptions are implemented by
+/// neither side) and FZ16 (RES0 without FEAT_FP16). Not Len and Stride
+/// (bits 21:16): they hold their value on a core with AArch32, such as
+/// QEMU's Cortex-A57, and are RES0 on ours, which has none.
+const MSR_FPCR_BITS: u64 = fpcr::WRITABLE | 0x9f00 | (1 << 19);
 
 /// MRS/MSR accesses that are UNDEFINED at EL0 under Linux
 /// (SCTLR_EL1.UMA clear; EL1 registers; TPIDRRO_EL0 is read-only). ID
@@ -164,8 +224,9 @@ struct Pending {
 }
 
 /// What the groups of one case know about each other.
-#[derive(Default)]
 struct CaseCtx {
+    /// The case's kind.
+    kind: CaseKind,
     /// Registers the case's register fields favour.
     hot: Vec<u32>,
     /// (class, slot) of the load-exclusives so far.
@@ -188,13 +249,42 @@ impl Pending {
     }
 }
 
+/// A row to draw from: its class, and the value its `v` field is forced
+/// to (general load/store rows: 0 for the general-register forms, 1 for
+/// the SIMD&FP ones).
+#[derive(Clone, Copy, Debug)]
+struct Draw {
+    op: Op,
+    class: RowClass,
+    v: Option<u32>,
+}
+
+/// Which pool a group is drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pool {
+    /// Integer rows (integer cases).
+    Int,
+    /// FP/SIMD/crypto rows and SIMD&FP loads/stores.
+    Fp,
+    /// The integer rows FP/SIMD cases mix in.
+    FpInt,
+}
+
 /// Generates [`Case`]s.
 pub struct Generator {
     probe: Probe,
-    /// Rows ordinary groups are drawn from, with their classes.
-    pool: Vec<(Op, RowClass)>,
+    /// Integer rows (general-register forms).
+    int_pool: Vec<Draw>,
+    /// FP/SIMD/crypto rows and the SIMD&FP forms of general load/store rows.
+    fp_pool: Vec<Draw>,
+    /// The integer rows FP/SIMD cases mix in: not LDST_ATOMIC (LSE atomics,
+    /// LDAPR) nor LDST_EXCL (CAS/CASP), which QEMU's Cortex-A57 lacks.
+    fp_int_pool: Vec<Draw>,
     /// Rows fault groups are drawn from.
     fault_pool: Vec<Op>,
+    /// Rows whose rejected encodings FP/SIMD cases end with (the rows of
+    /// `fp_pool`).
+    undef_pool: Vec<Draw>,
     known: &'static [KnownMismatch],
     /// Counts so far.
     pub stats: GenStats,
@@ -205,51 +295,124 @@ impl Generator {
     /// given, only those rows); words matching `known` are skipped.
     pub fn new(only: Option<&[Op]>, known: &'static [KnownMismatch]) -> Self {
         let wanted = |op: Op| only.is_none_or(|o| o.contains(&op));
-        let mut pool = Vec::new();
-        let mut fault_pool = Vec::new();
-        for row in ROWS {
-            match class_of(row) {
-                RowClass::Excluded(_) => {}
-                _ if !wanted(row.op) => {}
-                RowClass::Fault => fault_pool.push(row.op),
-                c => pool.push((row.op, c)),
-            }
-        }
-        Generator {
+        let mut g = Generator {
             probe: Probe::new(),
-            pool,
-            fault_pool,
+            int_pool: Vec::new(),
+            fp_pool: Vec::new(),
+            fp_int_pool: Vec::new(),
+            fault_pool: Vec::new(),
+            undef_pool: Vec::new(),
             known,
             stats: GenStats {
                 per_row: vec![0; ROWS.len()],
+                v_forms: vec![0; ROWS.len()],
+                undefined: vec![0; ROWS.len()],
                 known_skipped: vec![0; known.len()],
                 ..GenStats::default()
             },
+        };
+        for row in ROWS {
+            let class = class_of(row);
+            let draw = |v| Draw { op: row.op, class, v };
+            match class {
+                RowClass::Excluded(_) => {}
+                _ if !wanted(row.op) => {}
+                RowClass::Fault => g.fault_pool.push(row.op),
+                _ if is_fp_simd_row(row) => {
+                    g.fp_pool.push(draw(None));
+                    g.undef_pool.push(draw(None));
+                }
+                _ => {
+                    let v = row.fields.iter().any(|f| f.name == "v").then_some(0);
+                    g.int_pool.push(draw(v));
+                    if !matches!(row.name, "LDST_ATOMIC" | "LDST_EXCL") {
+                        g.fp_int_pool.push(draw(v));
+                    }
+                    if has_v_form(row) {
+                        g.fp_pool.push(draw(Some(1)));
+                        g.undef_pool.push(draw(Some(1)));
+                    }
+                }
+            }
         }
+        g
     }
 
-    /// The case for `seed` (the same seed always gives the same case).
+    /// The case for `seed` (the same seed always gives the same case). Its
+    /// kind is [`CaseKind::of_seed`], unless `only` leaves no row of that
+    /// kind.
     pub fn case(&mut self, seed: u64) -> Case {
+        let mut kind = CaseKind::of_seed(seed);
+        if kind == CaseKind::FpSimd && self.fp_pool.is_empty() {
+            kind = CaseKind::Int;
+        } else if kind == CaseKind::Int && self.int_pool.is_empty() && !self.fp_pool.is_empty() {
+            kind = CaseKind::FpSimd;
+        }
         let mut rng = Rng::new(seed);
+        let case = loop {
+            // (A layout can fail, rarely: a 16-byte literal load in a case
+            // too short to hold an aligned target. Draw again.)
+            if let Some(case) = self.try_case(kind, seed, &mut rng) {
+                break case;
+            }
+        };
+        let mut fp = false;
+        for g in &case.groups {
+            match g.kind {
+                GroupKind::Row(op) => {
+                    let row = &ROWS[op as usize];
+                    self.stats.per_row[op as usize] += 1;
+                    let v_form = has_v_form(row) && enc::field(row, case.words[g.insn], "v") == Some(1);
+                    if v_form {
+                        self.stats.v_forms[op as usize] += 1;
+                    }
+                    fp |= v_form || is_fp_simd_row(row);
+                }
+                GroupKind::Udf => self.stats.udf += 1,
+                GroupKind::Undefined(Some(op)) => {
+                    self.stats.undefined[op as usize] += 1;
+                    fp = true;
+                }
+                GroupKind::Undefined(None) => {
+                    self.stats.unallocated += 1;
+                    fp = true;
+                }
+            }
+        }
+        self.stats.cases += 1;
+        match kind {
+            CaseKind::Int => self.stats.int_cases += 1,
+            CaseKind::FpSimd => self.stats.fp_cases += 1,
+        }
+        self.stats.fp_containing += u64::from(fp);
+        case
+    }
+
+    fn try_case(&mut self, kind: CaseKind, seed: u64, rng: &mut Rng) -> Option<Case> {
         let n = 1 + rng.below(16) as usize;
         let mut pending: Vec<Pending> = Vec::with_capacity(n);
         let mut ctx = CaseCtx {
+            kind,
             hot: (0..2 + rng.below(5)).map(|_| rng.below(31) as u32).collect(),
-            ..CaseCtx::default()
+            excl_loads: Vec::new(),
+            inserts: Vec::new(),
         };
-        for left in (0..n).rev() {
+        for (i, left) in (0..n).rev().enumerate() {
             let g = loop {
-                let g = if self.pool.is_empty() || (left == 0 && rng.one_in(8)) {
-                    self.fault_group(&mut rng)
-                } else {
-                    // Rows with many unallocated or rejected encodings
-                    // (BR_REG, EXTRACT...) get enough draws to show up as
-                    // often as the others.
-                    let (op, class) = self.pool[rng.below(self.pool.len() as u64) as usize];
-                    (0..64).find_map(|_| {
-                        ctx.inserts.clear();
-                        self.group(op, class, &mut ctx, &mut rng)
-                    })
+                let last = left == 0;
+                let g = match kind {
+                    CaseKind::Int if self.int_pool.is_empty() || (last && rng.one_in(8)) => self.fault_group(kind, rng),
+                    CaseKind::Int => self.draw(Pool::Int, &mut ctx, rng),
+                    // FP/SIMD cases: the first group is always FP/SIMD, the
+                    // others one time in four an integer instruction; the
+                    // last may be a rejected SIMD&FP encoding or (when it
+                    // is not also the first) another fault.
+                    CaseKind::FpSimd if last && rng.one_in(6) => self.undefined_group(rng),
+                    CaseKind::FpSimd if last && i > 0 && rng.one_in(16) => self.fault_group(kind, rng),
+                    CaseKind::FpSimd if i > 0 && !self.fp_int_pool.is_empty() && rng.one_in(4) => {
+                        self.draw(Pool::FpInt, &mut ctx, rng)
+                    }
+                    CaseKind::FpSimd => self.draw(Pool::Fp, &mut ctx, rng),
                 };
                 if let Some(g) = g {
                     break g;
@@ -262,8 +425,9 @@ impl Generator {
             }
             pending.push(g);
         }
+        let fp = kind == CaseKind::FpSimd;
         let init = State {
-            x: std::array::from_fn(|_| rng.edge()),
+            x: std::array::from_fn(|_| if fp && rng.one_in(4) { rng.fp_u64() } else { rng.edge() }),
             sp: if rng.one_in(2) {
                 DATA_BASE + 16 * rng.below(DATA_SIZE / 16)
             } else {
@@ -271,24 +435,47 @@ impl Generator {
             },
             nzcv: rng.below(16) << 28,
             tpidr: rng.edge(),
+            // (Integer cases only carry the V registers through.)
+            v: std::array::from_fn(|_| if fp { rng.vreg() } else { rng.next_u128() }),
+            fpcr: rng.fpcr(),
+            fpsr: rng.fpsr(),
         };
-        let case = self.layout(pending, init, seed, &mut rng);
-        for g in &case.groups {
-            match g.kind {
-                GroupKind::Row(op) => self.stats.per_row[op as usize] += 1,
-                GroupKind::Udf => self.stats.udf += 1,
-            }
-        }
-        self.stats.cases += 1;
-        case
+        self.layout(pending, init, kind, seed, rng)
     }
 
-    /// Tries once to make a group for row `op`; `None` if the draw was
-    /// rejected (the caller draws again).
-    fn group(&mut self, op: Op, class: RowClass, ctx: &mut CaseCtx, rng: &mut Rng) -> Option<Pending> {
+    /// A group of a row drawn from `pool`; `None` if every try was
+    /// rejected.
+    fn draw(&mut self, pool: Pool, ctx: &mut CaseCtx, rng: &mut Rng) -> Option<Pending> {
+        let pool = match pool {
+            Pool::Int => &self.int_pool,
+            Pool::Fp => &self.fp_pool,
+            Pool::FpInt => &self.fp_int_pool,
+        };
+        if pool.is_empty() {
+            return None;
+        }
+        let d = pool[rng.below(pool.len() as u64) as usize];
+        // Rows with many unallocated or rejected encodings (BR_REG,
+        // EXTRACT...) get enough draws to show up as often as the others.
+        (0..64).find_map(|_| {
+            ctx.inserts.clear();
+            self.group(d, ctx, rng)
+        })
+    }
+
+    /// Tries once to make a group for the row of `d`; `None` if the draw
+    /// was rejected (the caller draws again).
+    fn group(&mut self, d: Draw, ctx: &mut CaseCtx, rng: &mut Rng) -> Option<Pending> {
+        let (op, class) = (d.op, d.class);
         let row = &ROWS[op as usize];
         let raw = match class {
-            RowClass::SysReg => sysreg_word(row, EL0_SYSREGS[rng.below(7) as usize], rng),
+            RowClass::SysReg => {
+                let list: &[SysRegAccess] = match ctx.kind {
+                    CaseKind::Int => &EL0_SYSREGS,
+                    CaseKind::FpSimd => &EL0_SYSREGS_FP,
+                };
+                sysreg_word(row, list[rng.below(list.len() as u64) as usize], rng)
+            }
             RowClass::Sys => {
                 let (_, op1, crn, crm, op2) = EL0_SYS[rng.below(EL0_SYS.len() as u64) as usize];
                 let w = [("l", 0), ("op1", op1), ("crn", crn), ("crm", crm), ("op2", op2)]
@@ -306,14 +493,13 @@ impl Generator {
             }
             _ => enc::canonical_exclusive_class(random_fields(row, &ctx.hot, rng)),
         };
+        let raw = match d.v {
+            Some(v) => enc::with_field(row, raw, "v", v),
+            None => raw,
+        };
         // (The decode-time check is cheap; the probe core then checks the
         // rest, such as EL0 access rights.)
         if isa::decode(raw) != Some(op) || crate::sem::probe::undefined_at_decode(raw) || self.is_known(raw) {
-            return None;
-        }
-        if enc::field(row, raw, "v") == Some(1) {
-            // SIMD&FP loads/stores: V registers are not in the compared
-            // state yet (and would carry over between cases in QEMU).
             return None;
         }
         if op_is(row, "HINT") {
@@ -331,8 +517,23 @@ impl Generator {
         match class {
             RowClass::Plain | RowClass::SysReg => {
                 let p = self.probe.run(raw, TEST_PC, &st);
-                (p.end.is_none() && p.next_pc == TEST_PC + 4 && p.accesses.is_empty())
-                    .then(|| Pending::single(raw, kind))
+                if p.end.is_some() || p.next_pc != TEST_PC + 4 || !p.accesses.is_empty() {
+                    return None;
+                }
+                let rt = enc::field(row, raw, "rt").unwrap_or(31);
+                if class == RowClass::SysReg && sysreg_of(row, raw) == (false, FPCR) && rt != 31 {
+                    // MSR FPCR: Xt holds random bits of the ones both sides
+                    // treat alike.
+                    let mut words = enc::mov_imm(rt, rng.next_u64() & MSR_FPCR_BITS);
+                    let insn = words.len();
+                    words.push(raw);
+                    return Some(Pending {
+                        words,
+                        insn,
+                        ..Pending::single(raw, kind)
+                    });
+                }
+                Some(Pending::single(raw, kind))
             }
             RowClass::Sys => {
                 let p = self.probe.run(raw, TEST_PC, &st);
@@ -396,9 +597,11 @@ impl Generator {
     }
 
     /// A group that must fault at EL0, from the fault rows, MRS/MSR of
-    /// registers EL0 may not access, or UDF.
-    fn fault_group(&mut self, rng: &mut Rng) -> Option<Pending> {
-        let choices = self.fault_pool.len() as u64 + 3;
+    /// registers EL0 may not access, UDF, or (integer cases) a misaligned
+    /// access that must be aligned (FP/SIMD cases run on a core without
+    /// LSE atomics, so they have none of those).
+    fn fault_group(&mut self, kind: CaseKind, rng: &mut Rng) -> Option<Pending> {
+        let choices = self.fault_pool.len() as u64 + if kind == CaseKind::Int { 3 } else { 2 };
         let pick = rng.below(choices) as usize;
         if pick == self.fault_pool.len() {
             return Some(Pending::single(rng.below(0x1_0000) as u32, GroupKind::Udf));
@@ -439,10 +642,10 @@ impl Generator {
     /// its alignment at all).
     fn misaligned_group(&mut self, rng: &mut Rng) -> Option<Pending> {
         let mem: Vec<Op> = self
-            .pool
+            .int_pool
             .iter()
-            .filter(|(_, c)| *c == RowClass::Memory)
-            .map(|(op, _)| *op)
+            .filter(|d| d.class == RowClass::Memory)
+            .map(|d| d.op)
             .collect();
         if mem.is_empty() {
             return None;
@@ -484,6 +687,33 @@ impl Generator {
         })
     }
 
+    /// An encoding our semantics reject at decode time, which QEMU's
+    /// Cortex-A57 (the v8.0 FP/SIMD feature set) must reject too: a word of
+    /// an FP/SIMD row (or a SIMD&FP form of a load/store row) with random
+    /// fields, or one time in four a SIMD&FP data-processing encoding
+    /// (`op0` = x111) that no row decodes.
+    fn undefined_group(&mut self, rng: &mut Rng) -> Option<Pending> {
+        if rng.one_in(4) {
+            let raw = (rng.next_u64() as u32 & !(0xf << 25)) | (0b0111 << 25) | ((rng.below(2) as u32) << 28);
+            return (isa::decode(raw).is_none() && !self.is_known(raw))
+                .then(|| Pending::single(raw, GroupKind::Undefined(None)));
+        }
+        if self.undef_pool.is_empty() {
+            return None;
+        }
+        let d = self.undef_pool[rng.below(self.undef_pool.len() as u64) as usize];
+        let row = &ROWS[d.op as usize];
+        (0..64).find_map(|_| {
+            let raw = (rng.next_u64() as u32 & !row.mask) | row.value;
+            let raw = match d.v {
+                Some(v) => enc::with_field(row, raw, "v", v),
+                None => raw,
+            };
+            (isa::decode(raw) == Some(d.op) && crate::sem::probe::undefined_at_decode(raw) && !self.is_known(raw))
+                .then(|| Pending::single(raw, GroupKind::Undefined(Some(d.op))))
+        })
+    }
+
     fn is_known(&mut self, raw: u32) -> bool {
         for (i, k) in self.known.iter().enumerate() {
             if (k.matches)(raw) {
@@ -500,6 +730,9 @@ impl Generator {
             sp: DATA_BASE + 0x8000,
             nzcv: rng.below(16) << 28,
             tpidr: rng.edge(),
+            v: [0; 32],
+            fpcr: rng.fpcr(),
+            fpsr: 0,
         }
     }
 
@@ -545,10 +778,12 @@ impl Generator {
         let rt2 = f("rt2");
         let rm = f("rm");
         let excl = enc::exclusive(raw);
+        // Rt and Rt2 name V registers: no overlap with the base.
+        let v_transfer = enc::transfers_v(raw);
         if rm == Some(rn) && rn != 31 {
             return None; // base and index in one register: no fixed address
         }
-        if enc::writes_back(raw) && rn != 31 && (rn == rt || rt2 == Some(rn)) {
+        if enc::writes_back(raw) && rn != 31 && !v_transfer && (rn == rt || rt2 == Some(rn)) {
             return None; // writeback with Rn == Rt/Rt2
         }
         if enc::is_load_pair(raw) && rt2 == Some(rt) {
@@ -595,7 +830,8 @@ impl Generator {
                     let base_after = if rn == 31 { p.after.sp } else { p.after.x[rn as usize] };
                     // (Rs + 1: CASP's second result register.)
                     let rs = f("rs");
-                    let overwritten = rn != 31 && [Some(rt), rt2, rs, rs.map(|r| r + 1)].contains(&Some(rn));
+                    let overwritten =
+                        rn != 31 && !v_transfer && [Some(rt), rt2, rs, rs.map(|r| r + 1)].contains(&Some(rn));
                     assert!(
                         overwritten || base_after == base || enc::writes_back(raw),
                         "testgen: {raw:#010x} ({}) writes back its base register but enc::writes_back \
@@ -682,7 +918,13 @@ impl Generator {
                     .all(|(a, o)| (r + o.0).rem_euclid(i128::from(a.size)) == 0)
         };
         let residues: Vec<i128> = if rn == 31 { vec![0] } else { (0..16).collect() };
-        let ok: Vec<i128> = residues.into_iter().filter(|&r| aligned(r)).collect();
+        // Aligned by the accesses' sizes, and accepted by our core (which
+        // may check the alignment of a whole transfer, such as a Q
+        // register's 16 bytes moved as two 8-byte accesses).
+        let ok: Vec<i128> = residues
+            .into_iter()
+            .filter(|&r| aligned(r) && self.try_base(raw, rn, probe_base + r as u64, st).end.is_none())
+            .collect();
         if ok.is_empty() {
             return None;
         }
@@ -706,8 +948,9 @@ impl Generator {
     }
 
     /// Lays the groups out at [`TEST_PC`], fixes up branch targets and
-    /// literal offsets, and fills the window patches.
-    fn layout(&mut self, pending: Vec<Pending>, init: State, seed: u64, rng: &mut Rng) -> Case {
+    /// literal offsets, and fills the window patches (FP/SIMD cases: half
+    /// of them FP data). `None` if a literal load has no valid target.
+    fn layout(&mut self, pending: Vec<Pending>, init: State, kind: CaseKind, seed: u64, rng: &mut Rng) -> Option<Case> {
         let mut words = Vec::new();
         let mut groups = Vec::new();
         for p in &pending {
@@ -752,29 +995,37 @@ impl Generator {
                     words[start..start + 2].copy_from_slice(&enc::mov_imm32_fixed(reg, t));
                 }
                 Fix::Literal { op, field } => {
-                    words[at] = self.literal_target(&ROWS[op as usize], field, words[at], first, at, n, rng);
+                    words[at] = self.literal_target(&ROWS[op as usize], field, words[at], first, at, n, rng)?;
                 }
             }
             for a in &p.touches {
                 let first = (a.addr - DATA_BASE) & !7;
                 let last = (a.addr + u64::from(a.size) - 1 - DATA_BASE) & !7;
                 for off in (first..=last).step_by(8) {
-                    patched.entry(off as u32).or_insert_with(|| rng.edge());
+                    patched.entry(off as u32).or_insert_with(|| {
+                        if kind == CaseKind::FpSimd && rng.one_in(2) {
+                            rng.fp_u64()
+                        } else {
+                            rng.edge()
+                        }
+                    });
                 }
             }
         }
-        Case {
+        Some(Case {
             seed,
+            kind,
             start,
             words,
             groups,
             init,
             patches: patched.into_iter().collect(),
-        }
+        })
     }
 
     /// An offset for the literal load at word `at` that reads (aligned)
-    /// inside the sequence, the marker or the tail.
+    /// inside the sequence, the marker or the tail; `None` if there is none
+    /// (a 16-byte load in a very short case).
     #[allow(clippy::too_many_arguments)]
     fn literal_target(
         &mut self,
@@ -785,7 +1036,7 @@ impl Generator {
         at: usize,
         n: usize,
         rng: &mut Rng,
-    ) -> u32 {
+    ) -> Option<u32> {
         let lo = first;
         let hi = first + 4 * (n + 1 + TAIL.len()) as u64;
         let mut cands: Vec<usize> = (0..n + 1 + TAIL.len()).collect();
@@ -797,12 +1048,12 @@ impl Generator {
             let w = enc::with_field(row, raw, field, delta as u32);
             let p = self.probe.run(w, pc, &st);
             if p.end.is_none() && p.accesses.iter().all(|a| in_zone(a, lo, hi)) {
-                return w;
+                return Some(w);
             }
         }
-        // Unreachable in practice: the word itself is always a valid target
-        // for 4-byte loads and the 8-aligned first word for 8-byte ones.
-        enc::with_field(row, raw, field, 0)
+        // (The word itself is always a valid target for 4-byte loads and the
+        // 8-aligned first word for 8-byte ones.)
+        None
     }
 }
 
@@ -872,6 +1123,12 @@ fn random_index(rng: &mut Rng) -> u64 {
         2 => small.unsigned_abs(),
         _ => garbage | small.unsigned_abs(),
     }
+}
+
+/// Whether `raw` (of the SYSREG row) is an MRS, and the register it names.
+fn sysreg_of(row: &Row, raw: u32) -> SysRegAccess {
+    let f = |n: &str| enc::field(row, raw, n).unwrap_or(0);
+    (f("l") == 1, (f("o0") + 2, f("op1"), f("crn"), f("crm"), f("op2")))
 }
 
 /// MRS (`mrs` = true) or MSR of system register `reg` with a random Xt.

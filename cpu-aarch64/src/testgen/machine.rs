@@ -6,7 +6,7 @@ use super::{background, mix, Case, End, Outcome, State, CODE_BASE, CODE_SIZE, DA
 use crate::bus::{Bus, BusError, PhysAddr, Requester};
 use crate::interp::StopReason;
 use crate::state::{Cpu, CpuConfig, PState};
-use crate::sysreg::{sctlr, SysReg};
+use crate::sysreg::{fpcr, fpsr, sctlr, SysReg};
 
 /// SCTLR_EL1 as Linux runs user space, as far as our core reads it: SP
 /// alignment checks (SA, SA0), EL0 access to CTR_EL0 (UCT), DC ZVA (DZE)
@@ -30,11 +30,15 @@ impl Core {
         Core { cpu, reset_pstate }
     }
 
-    /// Loads `st` and sets up EL0 (SP_EL0 selected, interrupts unmasked)
-    /// at `pc`.
+    /// Loads `st` and sets up EL0 (SP_EL0 selected, interrupts unmasked,
+    /// FP/SIMD enabled as Linux enables it) at `pc`.
     pub(crate) fn prepare(&mut self, st: &State, pc: u64) {
         let cpu = &mut self.cpu;
         cpu.x = st.x;
+        cpu.v = st.v;
+        cpu.sys.set(SysReg::CPACR_EL1, 3 << 20);
+        cpu.sys.set(SysReg::FPCR, st.fpcr & fpcr::WRITABLE);
+        cpu.sys.set(SysReg::FPSR, st.fpsr & fpsr::WRITABLE);
         cpu.sp_el = [st.sp, 0, 0, 0];
         cpu.pc = pc;
         cpu.pstate = self.reset_pstate;
@@ -93,6 +97,9 @@ impl Core {
             sp: cpu.sp_el[0],
             nzcv,
             tpidr: cpu.sys.get(SysReg::TPIDR_EL0),
+            v: cpu.v,
+            fpcr: cpu.sys.get(SysReg::FPCR),
+            fpsr: cpu.sys.get(SysReg::FPSR),
         };
         (pc, st)
     }

@@ -2,7 +2,7 @@
 //! (behind the `testgen` cargo feature; the tests enable it).
 //!
 //! ```text
-//!  isa::ROWS ──▶ Generator::case(seed) ──▶ Case { words, initial state, window patches }
+//!  isa::ROWS ──▶ Generator::case(seed) ──▶ Case { kind, words, initial state, window patches }
 //!                  │ draws a row, random fields, keeps words that decode to
 //!                  │ the row and that our semantics accept at EL0 (probed on
 //!                  │ a scratch core), then makes them safe to run anywhere:
@@ -11,30 +11,47 @@
 //!                  │ branches only, literals inside the sequence
 //!                  ▼
 //!        ┌─────────┴──────────┐
-//!  Runner::run (interpreter)   qemu::Harness (firmware/difftest under qemu-aarch64)
+//!  Runner::run (interpreter)   qemu::Harness (firmware/difftest under qemu-aarch64,
+//!        │                    │  -cpu CaseKind::qemu_cpu())
 //!        └──────▶ Outcome ◀───┘   compared: X0-X30, SP, NZCV, TPIDR_EL0,
-//!                                 the data window, how the case ended
+//!                                 V0-V31, FPCR, FPSR, the data window,
+//!                                 how the case ended
 //! ```
+//!
+//! Two kinds of case ([`CaseKind`], chosen by the seed's low bit):
+//! integer cases draw only `isa/10-int.isa` rows (general-register forms)
+//! and run under QEMU's `cortex-a76`; FP/SIMD cases draw mostly the rows of
+//! `20-fp`, `30-simd-int`, `31-simd-perm`, `32-simd-fp`, `40-crypto` and the
+//! SIMD&FP forms (V = 1) of the general load/store rows, with some integer
+//! rows in between, start from V registers full of special values
+//! ([`Rng::vreg`]) and random FPCR/FPSR, may end in an encoding our
+//! semantics reject (which QEMU must reject too), and run under
+//! `cortex-a57`, whose FP/SIMD feature set (v8.0 with AES, SHA-1, SHA-256,
+//! PMULL; no FP16, RDM or dot product) is exactly ours.
 //!
 //! Both sides see the same address space: the test page at [`TEST_PC`]
 //! ([`Case::test_page`]: the words at [`Case::first_pc`] followed by
 //! [`MARKER`] (`UDF #0xc0de`, whose SIGILL means "completed") and
 //! [`TAIL`]); a 64 KiB data window at [`DATA_BASE`] holding [`background`]
 //! plus the case's patches. Our core runs at EL0 with SCTLR_EL1 set up as
-//! Linux sets it, so privilege checks match user mode.
+//! Linux sets it and FP/SIMD enabled (CPACR_EL1.FPEN = 0b11), so privilege
+//! checks match user mode.
 //!
 //! Limitations (see firmware/README.md): data accesses are naturally
 //! aligned (our MMU-off memory is Device memory, where unaligned accesses
 //! fault but Linux user memory is Normal), the stack pointer used as a base
-//! is 16-byte aligned (QEMU does not check SP alignment), and only EL0
-//! behaviour is compared.
+//! is 16-byte aligned (QEMU does not check SP alignment), FPCR's Len and
+//! Stride bits are never set (QEMU keeps them for AArch32, our core has
+//! none), floating-point exception traps are not enabled (neither side
+//! implements them), and only EL0 behaviour is compared.
 
 mod enc;
+mod fpvals;
 mod gen;
 mod machine;
 pub mod qemu;
 
-pub use gen::{class_of, GenStats, Generator, KnownMismatch, RowClass};
+pub use gen::{class_of, has_v_form, is_fp_simd_row, GenStats, Generator, KnownMismatch, RowClass};
 pub use machine::Runner;
 
 use std::fmt::{self, Write as _};
@@ -72,6 +89,64 @@ pub struct State {
     pub nzcv: u64,
     /// TPIDR_EL0.
     pub tpidr: u64,
+    /// V0..V31.
+    pub v: [u128; 32],
+    /// FPCR (only the bits our core models as writable: AHP, DN, FZ,
+    /// RMode).
+    pub fpcr: u64,
+    /// FPSR (N, Z, C, V, QC and the cumulative exception flags).
+    pub fpsr: u64,
+}
+
+/// Which instructions a case draws, and so which QEMU CPU model is its
+/// reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CaseKind {
+    /// General-register instructions only (`isa/10-int.isa`, V = 0).
+    Int,
+    /// Mostly FP/SIMD/crypto instructions and SIMD&FP loads/stores, with
+    /// integer ones in between (not LSE atomics, CAS or LDAPR, which the
+    /// reference CPU lacks).
+    FpSimd,
+}
+
+impl CaseKind {
+    /// The kind a seed asks for: its low bit (1: FP/SIMD). The generator
+    /// falls back to the other kind when no row of this one is allowed.
+    pub fn of_seed(seed: u64) -> Self {
+        if seed & 1 == 1 {
+            CaseKind::FpSimd
+        } else {
+            CaseKind::Int
+        }
+    }
+
+    /// `seed` with its low bit set for this kind.
+    pub fn seed(self, seed: u64) -> u64 {
+        (seed & !1) | u64::from(self == CaseKind::FpSimd)
+    }
+
+    /// The QEMU CPU model the case runs on. `cortex-a76` for integer cases:
+    /// it has what our core implements beyond v8.0 (CRC32, LSE atomics,
+    /// LDAPR) and no pointer authentication or BTI, so the hint-space
+    /// PAC/BTI encodings are NOPs as on our core. `cortex-a57` for FP/SIMD
+    /// cases: the a76 has FP16, RDM and dot product, so encodings our
+    /// semantics (rightly, for v8.0) reject would run there; the a57's
+    /// FP/SIMD/crypto set is ours, so rejected words can be compared.
+    pub fn qemu_cpu(self) -> &'static str {
+        match self {
+            CaseKind::Int => "cortex-a76",
+            CaseKind::FpSimd => "cortex-a57",
+        }
+    }
+
+    /// Short name (`int`, `fp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseKind::Int => "int",
+            CaseKind::FpSimd => "fp",
+        }
+    }
 }
 
 /// What a group of words in a case is for.
@@ -81,6 +156,10 @@ pub enum GroupKind {
     Row(crate::isa::Op),
     /// `UDF #imm`: an encoding outside every row (a fault case).
     Udf,
+    /// An encoding our semantics reject as UNDEFINED (a fault case of
+    /// FP/SIMD cases): of this row, or (`None`) a SIMD&FP data-processing
+    /// encoding no row decodes.
+    Undefined(Option<crate::isa::Op>),
 }
 
 /// One instruction under test with the words that set up its registers.
@@ -101,6 +180,8 @@ pub struct Group {
 pub struct Case {
     /// The seed it was generated from (`Generator::case(seed)` rebuilds it).
     pub seed: u64,
+    /// What it draws from and where it runs.
+    pub kind: CaseKind,
     /// Byte offset of the first word from [`TEST_PC`] (a multiple of 4).
     pub start: u32,
     /// Instruction words, placed at [`Case::first_pc`].
@@ -156,6 +237,11 @@ impl Case {
                         format!("<- {} ({}:{})", row.name, row.file, row.line)
                     }
                     GroupKind::Udf => "<- UDF (fault case)".to_string(),
+                    GroupKind::Undefined(Some(op)) => {
+                        let row = &crate::isa::ROWS[op as usize];
+                        format!("<- {} ({}:{}), UNDEFINED here", row.name, row.file, row.line)
+                    }
+                    GroupKind::Undefined(None) => "<- unallocated SIMD&FP encoding".to_string(),
                 },
                 Some(_) => "   (set-up)".to_string(),
                 None => String::new(),
@@ -237,11 +323,19 @@ impl Outcome {
             ("sp", self.state.sp, ours.state.sp),
             ("nzcv", self.state.nzcv, ours.state.nzcv),
             ("tpidr_el0", self.state.tpidr, ours.state.tpidr),
+            ("fpcr", self.state.fpcr, ours.state.fpcr),
+            ("fpsr", self.state.fpsr, ours.state.fpsr),
             ("window hash", self.window_hash, ours.window_hash),
         ];
         for (name, q, o) in named {
             if q != o {
                 d.push(format!("{name}: qemu {q:#018x}, ours {o:#018x}"));
+            }
+        }
+        for i in 0..32 {
+            let (q, o) = (self.state.v[i], ours.state.v[i]);
+            if q != o {
+                d.push(format!("v{i}: qemu {q:#034x}, ours {o:#034x} (xor {:#034x})", q ^ o));
             }
         }
         d

@@ -7,19 +7,21 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// The QEMU CPU model the reference runs: it has what our core implements
-/// or is about to (v8.0 + CRC32, LSE atomics, LDAPR from FEAT_LRCPC) and
-/// no pointer authentication or BTI, so the hint-space PAC/BTI encodings
-/// are NOPs as on our core (`-cpu max` would sign X30 on PACIASP).
+/// The QEMU CPU model of integer cases (`CaseKind::Int.qemu_cpu()`): it has
+/// what our core implements beyond v8.0 (CRC32, LSE atomics, LDAPR from
+/// FEAT_LRCPC) and no pointer authentication or BTI, so the hint-space
+/// PAC/BTI encodings are NOPs as on our core (`-cpu max` would sign X30 on
+/// PACIASP). FP/SIMD cases run on `cortex-a57` (see
+/// [`super::CaseKind::qemu_cpu`]).
 pub const QEMU_CPU: &str = "cortex-a76";
 
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const CMD_BACKGROUND: u32 = 0x42;
 const CMD_CASE: u32 = 0x43;
 const CMD_QUIT: u32 = 0x51;
 const FLAG_DUMP: u32 = 1;
 /// Size of one result record.
-pub const RESULT_BYTES: usize = 312;
+pub const RESULT_BYTES: usize = 840;
 
 /// The stream header.
 pub fn header() -> Vec<u8> {
@@ -48,8 +50,12 @@ pub fn encode_case(case: &Case, dump: bool, out: &mut Vec<u8>) {
     for v in u32s {
         out.extend_from_slice(&v.to_le_bytes());
     }
+    // The state block: X0-X30, SP, NZCV, TPIDR_EL0, FPCR, FPSR, V0-V31.
     let st = &case.init;
-    for v in st.x.iter().chain([st.sp, st.nzcv, st.tpidr].iter()) {
+    for v in st.x.iter().chain([st.sp, st.nzcv, st.tpidr, st.fpcr, st.fpsr].iter()) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in &st.v {
         out.extend_from_slice(&v.to_le_bytes());
     }
     for w in &case.words {
@@ -103,6 +109,9 @@ pub fn decode_result(r: &[u8; RESULT_BYTES]) -> io::Result<QemuResult> {
         sp: u64_at(280),
         nzcv: u64_at(288),
         tpidr: u64_at(296),
+        fpcr: u64_at(312),
+        fpsr: u64_at(320),
+        v: std::array::from_fn(|i| u128::from_le_bytes(r[328 + 16 * i..344 + 16 * i].try_into().expect("16 bytes"))),
     };
     Ok(QemuResult {
         outcome: Outcome {
@@ -193,9 +202,10 @@ impl Harness {
         self.child.wait()
     }
 
-    /// Runs one case on its own and returns the result with the window.
+    /// Runs one case on its own (on its kind's CPU model) and returns the
+    /// result with the window.
     pub fn run_one(qemu: &Path, elf: &Path, case: &Case) -> io::Result<QemuResult> {
-        let mut h = Harness::spawn(qemu, elf)?;
+        let mut h = Harness::spawn_with_cpu(qemu, elf, case.kind.qemu_cpu())?;
         let mut buf = Vec::new();
         encode_case(case, true, &mut buf);
         encode_quit(&mut buf);
