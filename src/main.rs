@@ -70,6 +70,10 @@ struct BoardArgs {
     /// Kernel command line (replaces the board's chosen bootargs).
     #[arg(long, value_name = "STR")]
     append: Option<String>,
+    /// Exception level the cores start in: 1 (default), 2 (the guest owns
+    /// EL2; PSCI via SMC) or 3 (the guest brings its own EL3 firmware).
+    #[arg(long, value_name = "EL")]
+    boot_el: Option<u8>,
 }
 
 #[derive(Args)]
@@ -113,6 +117,10 @@ struct RunArgs {
     /// Stop after this many instructions (exit code 124).
     #[arg(long, value_name = "N")]
     max_insns: Option<u64>,
+    /// Exit (code 0) when the guest asks for a system reset, instead of
+    /// restarting it.
+    #[arg(long)]
+    no_reboot: bool,
 }
 
 /// A failure with the exit code it maps to.
@@ -172,7 +180,12 @@ fn read_input(path: &Path, what: &str) -> Result<InputFile, Failure> {
         .map_err(|e| Failure::new(exit::NO_INPUT, e))
 }
 
-fn load_board(arg: &str, memory: Option<u64>, smp: Option<u32>) -> Result<boards::BoardSpec, Failure> {
+fn load_board(
+    arg: &str,
+    memory: Option<u64>,
+    smp: Option<u32>,
+    boot_el: Option<u8>,
+) -> Result<boards::BoardSpec, Failure> {
     let bad = |e: boards::BoardError| {
         let code = if matches!(e, boards::BoardError::Io { .. }) {
             exit::NO_INPUT
@@ -188,6 +201,9 @@ fn load_board(arg: &str, memory: Option<u64>, smp: Option<u32>) -> Result<boards
     if let Some(n) = smp {
         spec.set_cpu_count(n).map_err(bad)?;
     }
+    if let Some(el) = boot_el {
+        spec.set_boot_el(el).map_err(bad)?;
+    }
     Ok(spec)
 }
 
@@ -198,7 +214,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
-    let board = load_board(&args.board.board, args.board.memory, args.board.smp)?;
+    let board = load_board(&args.board.board, args.board.memory, args.board.smp, args.board.boot_el)?;
     let kernel = match &args.kernel {
         Some(p) => read_input(p, "kernel")?,
         None => InputFile {
@@ -216,35 +232,50 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         Some(load_addr) => ImageFormat::Raw { load_addr },
         None => ImageFormat::Auto,
     };
-    let cfg = MachineConfig {
-        board,
-        kernel,
-        kernel_format,
-        initrd,
-        append: args.board.append.clone(),
-        dtb,
-        console: Box::new(std::io::stdout()),
-        semihost_console: Box::new(std::io::stdout()),
-    };
-    let mut machine = Machine::new(cfg).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
-    if let Some(p) = &args.dump_dtb {
-        write_file(p, machine.dtb())?;
+    let mut left = args.max_insns;
+    // A system reset builds the machine again from the same inputs: every
+    // device, core and RAM byte starts over, as after a power cycle.
+    loop {
+        let cfg = MachineConfig {
+            board: board.clone(),
+            kernel: kernel.clone(),
+            kernel_format,
+            initrd: initrd.clone(),
+            append: args.board.append.clone(),
+            dtb: dtb.clone(),
+            console: Box::new(std::io::stdout()),
+            semihost_console: Box::new(std::io::stdout()),
+        };
+        let mut machine = Machine::new(cfg).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
+        if let Some(p) = &args.dump_dtb {
+            write_file(p, machine.dtb())?;
+        }
+        tracing::info!(
+            entry = format_args!("{:#x}", machine.image.entry),
+            dtb = format_args!("{:#x}", machine.layout.dtb.start),
+            "starting core 0"
+        );
+        let started = std::time::Instant::now();
+        let outcome = machine.run(left);
+        let secs = started.elapsed().as_secs_f64();
+        let n = machine.instructions();
+        tracing::info!(
+            "{n} instructions in {secs:.3} s ({:.1} MIPS)",
+            n as f64 / secs.max(1e-9) / 1e6
+        );
+        if let (Ok(RunOutcome::Reset), false) = (&outcome, args.no_reboot) {
+            tracing::info!("guest requested a system reset: restarting");
+            left = left.map(|l| l.saturating_sub(n));
+            continue;
+        }
+        return finish(outcome, n);
     }
-    tracing::info!(
-        entry = format_args!("{:#x}", machine.image.entry),
-        dtb = format_args!("{:#x}", machine.layout.dtb.start),
-        "starting core 0"
-    );
-    let started = std::time::Instant::now();
-    let outcome = machine.run(args.max_insns);
-    let secs = started.elapsed().as_secs_f64();
-    let n = machine.instructions();
-    tracing::info!(
-        "{n} instructions in {secs:.3} s ({:.1} MIPS)",
-        n as f64 / secs.max(1e-9) / 1e6
-    );
+}
+
+fn finish(outcome: Result<RunOutcome, MachineError>, n: u64) -> Result<u8, Failure> {
     match outcome {
         Ok(RunOutcome::Exited(code)) => Ok(code as u8),
+        Ok(RunOutcome::PoweredOff | RunOutcome::Reset) => Ok(0),
         Ok(RunOutcome::InstructionLimit) => Err(Failure::new(
             exit::LIMIT,
             anyhow::anyhow!("stopped after --max-insns {} instructions", n),
@@ -257,14 +288,15 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
 }
 
 fn board_dts(args: DtsArgs) -> Result<u8, Failure> {
-    let board = load_board(&args.board, args.memory, args.smp)?;
+    let board = load_board(&args.board, args.memory, args.smp, None)?;
     let dt = board_device_tree(
         &board,
         &BootInfo {
             bootargs: args.append,
             initrd: None,
         },
-    );
+    )
+    .map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
     if let Some(p) = &args.dump_dtb {
         let blob = boards::to_dtb(&dt).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
         write_file(p, &blob)?;

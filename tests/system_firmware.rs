@@ -1,7 +1,9 @@
-//! The exception and MMU self-tests as guest code: `firmware/prebuilt/
-//! exceptions.elf` and `mmu.elf` print one line per case (`ok <name>`,
-//! `FAIL <name>: ...`) and exit with the number of failed cases
-//! (firmware/exceptions/README.md, firmware/mmu/README.md).
+//! The system-architecture self-tests as guest code: `firmware/prebuilt/
+//! exceptions.elf`, `mmu.elf`, `els.elf` (booted at EL3), `timer.elf` (GICv2
+//! and GICv3) and `smp.elf` (4 cores, PSCI) print one line per case
+//! (`ok <name>`, `FAIL <name>: ...`) and exit with the number of failed
+//! cases; smp ends with PSCI SYSTEM_OFF instead when all passed
+//! (firmware/<fw>/README.md).
 //!
 //! On Preboard every case must pass and the transcript must be QEMU's
 //! (`<fw>/qemu-virt.expected`, `-cpu cortex-a57`), except where QEMU 7.2 is
@@ -72,6 +74,18 @@ const KNOWN_QEMU_DEVIATIONS: &[(&str, &str, &str)] = &[
         "at-normal-nc",
         "PAR_EL1.SH copied from the descriptor for Normal NC memory",
     ),
+    // Not Arm ARM deviations but a PSCI/SMCCC implementation choice: QEMU
+    // 7.2's PSCI 1.1 has no SMCCC_VERSION (SMCCC 1.0), Preboard's is SMCCC 1.1.
+    (
+        "smp",
+        "psci-features-smccc-version",
+        "PSCI_FEATURES(SMCCC_VERSION) is NOT_SUPPORTED (no SMCCC 1.1 in QEMU 7.2)",
+    ),
+    (
+        "smp",
+        "smccc-version",
+        "SMCCC_VERSION is NOT_SUPPORTED (no SMCCC 1.1 in QEMU 7.2)",
+    ),
 ];
 
 /// The case name of a `deviation` line: its last word before the colon
@@ -124,32 +138,94 @@ fn mmu_reference(a57: &str, max: &str) -> String {
     out
 }
 
-fn reference(fw: &str) -> String {
-    let a57 = read(&format!("firmware/{fw}/qemu-virt.expected"));
+/// The reference transcript `firmware/<fw>/qemu-<config>.expected`.
+fn reference(fw: &str, config: &str) -> String {
+    let qemu = read(&format!("firmware/{fw}/qemu-{config}.expected"));
     if fw == "mmu" {
-        mmu_reference(&a57, &read("firmware/mmu/qemu-virt-max.expected"))
+        mmu_reference(&qemu, &read("firmware/mmu/qemu-virt-max.expected"))
     } else {
-        a57
+        qemu
+    }
+}
+
+/// What a run printed and how it ended.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `preboard run <args> --kernel <elf>`, killed after `secs` seconds
+/// (a core waiting for an interrupt that never comes would hang the test).
+fn run_preboard(fw: &str, args: &[&str], secs: u64) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let elf = repo(&format!("firmware/prebuilt/{fw}.elf"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--max-insns", "200000000"])
+        .args(args)
+        .arg("--kernel")
+        .arg(&elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run preboard");
+    // Drain both pipes on threads so a chatty guest cannot block on them.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let start = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for preboard") {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for preboard");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = text(&err_t.join().unwrap());
+    if timed_out {
+        stderr.push_str(&format!("\n(killed after {secs} s)"));
+    }
+    Run {
+        code: if timed_out { None } else { status.code() },
+        stdout: text(&out_t.join().unwrap()),
+        stderr,
     }
 }
 
 fn preboard_matches_qemu(fw: &str) {
-    let elf = repo(&format!("firmware/prebuilt/{fw}.elf"));
-    let out = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--max-insns", "200000000", "--kernel"])
-        .arg(&elf)
-        .output()
-        .expect("run preboard");
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
+    preboard_matches(fw, "virt", &[]);
+}
+
+/// Runs `fw` on Preboard with `args` and compares its transcript with
+/// `firmware/<fw>/qemu-<config>.expected` (deviations turned into `ok`).
+fn preboard_matches(fw: &str, config: &str, args: &[&str]) {
+    let Run { code, stdout, stderr } = run_preboard(fw, args, 120);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let want = as_preboard(fw, &reference(fw));
+    let want = as_preboard(fw, &reference(fw, config));
     let got: Vec<&str> = stdout.lines().collect();
     let failed: Vec<&&str> = got.iter().filter(|l| !l.starts_with("ok ")).collect();
     assert_eq!(
-        out.status.code(),
+        code,
         Some(0),
-        "{fw} failed on Preboard; lines other than `ok`:\n{failed:#?}\nstderr:\n{stderr}"
+        "{fw} failed on Preboard ({args:?}); lines other than `ok`:\n{failed:#?}\nstderr:\n{stderr}"
     );
     let mismatches: Vec<String> = want
         .iter()
@@ -176,6 +252,32 @@ fn mmu_firmware_passes_on_preboard() {
     preboard_matches_qemu("mmu");
 }
 
+/// EL3 down to EL0: entry, return, routing and traps (firmware/els).
+#[test]
+fn els_firmware_passes_on_preboard() {
+    preboard_matches("els", "virt", &["--boot-el", "3"]);
+}
+
+/// Timer interrupts through the GICv2 of the default virt board.
+#[test]
+fn timer_firmware_passes_on_preboard_gicv2() {
+    preboard_matches("timer", "virt", &[]);
+}
+
+/// The same through a GICv3 (QEMU `-M virt,gic-version=3`).
+#[test]
+fn timer_firmware_passes_on_preboard_gicv3() {
+    let board = repo("boards/virt-gicv3.ron");
+    preboard_matches("timer", "virt-gicv3", &["--board", board.to_str().unwrap()]);
+}
+
+/// PSCI bring-up of 3 secondaries, then SYSTEM_OFF: exit code 0 and the
+/// whole transcript (it ends with the `SYSTEM_OFF` line).
+#[test]
+fn smp_firmware_passes_on_preboard() {
+    preboard_matches("smp", "virt", &["--smp", "4"]);
+}
+
 /// Whether QEMU is here (skipped with a notice otherwise, unless
 /// `PREBOARD_REQUIRE_TOOLS` is set, as in CI).
 fn have_qemu() -> bool {
@@ -191,18 +293,17 @@ fn have_qemu() -> bool {
 }
 
 fn qemu(fw: &str, cpu: &str) -> String {
+    qemu_with(fw, &["-M", "virt", "-cpu", cpu])
+}
+
+/// `qemu-system-aarch64 <flags> -nographic -semihosting -kernel <fw>.elf`
+/// (the flags of firmware/Makefile's QEMU_<fw>_<config>).
+fn qemu_with(fw: &str, flags: &[&str]) -> String {
     let out = Command::new("timeout")
-        .args([
-            "30",
-            "qemu-system-aarch64",
-            "-M",
-            "virt",
-            "-cpu",
-            cpu,
-            "-nographic",
-            "-semihosting",
-            "-kernel",
-        ])
+        .arg("30")
+        .arg("qemu-system-aarch64")
+        .args(flags)
+        .args(["-nographic", "-semihosting", "-kernel"])
         .arg(repo(&format!("firmware/prebuilt/{fw}.elf")))
         .output()
         .expect("run qemu");
@@ -210,11 +311,27 @@ fn qemu(fw: &str, cpu: &str) -> String {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{fw} on QEMU -cpu {cpu}:\n{stdout}\nstderr: {}",
+        "{fw} on QEMU {flags:?}:\n{stdout}\nstderr: {}",
         text(&out.stderr)
     );
     stdout
 }
+
+/// The new firmwares' QEMU runs: firmware, config, QEMU flags.
+const QEMU_RUNS: &[(&str, &str, &[&str])] = &[
+    (
+        "els",
+        "virt",
+        &["-M", "virt,secure=on,virtualization=on", "-cpu", "cortex-a57"],
+    ),
+    ("timer", "virt", &["-M", "virt", "-cpu", "cortex-a57"]),
+    (
+        "timer",
+        "virt-gicv3",
+        &["-M", "virt,gic-version=3", "-cpu", "cortex-a57"],
+    ),
+    ("smp", "virt", &["-M", "virt", "-cpu", "cortex-a57", "-smp", "4"]),
+];
 
 /// The committed transcripts are QEMU's, and every deviation in them is
 /// a known one.
@@ -226,6 +343,15 @@ fn transcripts_are_qemus() {
     for fw in ["exceptions", "mmu"] {
         let expected = read(&format!("firmware/{fw}/qemu-virt.expected"));
         assert_eq!(qemu(fw, "cortex-a57"), expected, "{fw}: QEMU's transcript changed");
+        as_preboard(fw, &expected);
+    }
+    for &(fw, config, flags) in QEMU_RUNS {
+        let expected = read(&format!("firmware/{fw}/qemu-{config}.expected"));
+        assert_eq!(
+            qemu_with(fw, flags),
+            expected,
+            "{fw}: QEMU's {config} transcript changed"
+        );
         as_preboard(fw, &expected);
     }
     let max = read("firmware/mmu/qemu-virt-max.expected");

@@ -171,6 +171,7 @@ pub fn run_bench_int() -> Result<(i32, u64), MachineError> {
     let mut m = virt_machine(BENCH_INT_ELF)?;
     match m.run(None)? {
         RunOutcome::Exited(code) => Ok((code, m.instructions())),
+        RunOutcome::PoweredOff | RunOutcome::Reset => Ok((0, m.instructions())),
         RunOutcome::InstructionLimit => unreachable!("no limit was given"),
     }
 }

@@ -13,11 +13,17 @@ use std::fmt::Write as _;
 use soc::device::Device;
 use soc::dt::{Node, PropValue};
 
-use crate::schema::{mpidr_affinity, BoardSpec};
+use crate::schema::{mpidr_affinity, BoardSpec, PsciConduit};
 
 /// Label of the fixed 24 MHz APB clock that PrimeCell devices reference
 /// (`clocks = <&apb_pclk>`).
 pub const APB_PCLK_LABEL: &str = "apb_pclk";
+
+/// Label of the interrupt controller node (`interrupt-parent = <&gic>`).
+pub const GIC_LABEL: &str = "gic";
+
+/// Interrupt specifier flag: level-sensitive, active high.
+pub const IRQ_LEVEL_HIGH: u32 = 4;
 
 /// What the loader knows at boot time that the board file does not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,11 +40,16 @@ pub struct BootInfo {
 /// `apb-pclk` clock if any device references it, each device's
 /// [`Device::dt_node`] in the order given, and `chosen`.
 pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInfo) -> Node {
-    let mut root = Node::new("")
+    let mut root = Node::new("");
+    if spec.gic().is_some() {
+        root = root.prop("interrupt-parent", PropValue::PhandleRefs(vec![GIC_LABEL.into()]));
+    }
+    root = root
         .cells("#address-cells", &[2])
         .cells("#size-cells", &[2])
         .string("model", &spec.model)
         .prop("compatible", PropValue::Strings(spec.compatible.clone()));
+    let psci = spec.cpus.psci_conduit();
 
     let mut cpus = Node::new("cpus")
         .cells("#address-cells", &[1])
@@ -46,15 +57,44 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
     let compatible = format!("arm,{}", spec.cpus.model);
     for i in 0..spec.cpus.count {
         let aff = mpidr_affinity(i);
-        cpus = cpus.child(
-            Node::with_unit("cpu", aff)
-                .string("device_type", "cpu")
-                .string("compatible", &compatible)
-                // Aff3 is always 0 here, so the affinity fits one cell.
-                .cells("reg", &[aff as u32]),
-        );
+        let mut cpu = Node::with_unit("cpu", aff)
+            .string("device_type", "cpu")
+            .string("compatible", &compatible)
+            // Aff3 is always 0 here, so the affinity fits one cell.
+            .cells("reg", &[aff as u32]);
+        if psci.is_some() && spec.cpus.count > 1 {
+            cpu = cpu.string("enable-method", "psci");
+        }
+        cpus = cpus.child(cpu);
     }
     root = root.child(cpus);
+    if let Some(conduit) = psci {
+        let method = match conduit {
+            PsciConduit::Hvc => "hvc",
+            PsciConduit::Smc => "smc",
+        };
+        root = root.child(
+            Node::new("psci")
+                .strings("compatible", &["arm,psci-1.0", "arm,psci-0.2"])
+                .string("method", method),
+        );
+    }
+    if let Some(gic) = spec.gic() {
+        // Secure physical, non-secure physical, virtual and hypervisor
+        // timer PPIs (INTIDs 29, 30, 27, 26), level high. GICv2 bindings
+        // also carry the mask of cores the PPI is wired to.
+        let mut flags = IRQ_LEVEL_HIGH;
+        if gic.version == 2 {
+            flags |= ((1u32 << spec.cpus.count) - 1) << 8;
+        }
+        let irqs: Vec<u32> = [13, 14, 11, 10].iter().flat_map(|&ppi| [1, ppi, flags]).collect();
+        root = root.child(
+            Node::new("timer")
+                .string("compatible", "arm,armv8-timer")
+                .cells("interrupts", &irqs)
+                .flag("always-on"),
+        );
+    }
 
     for r in &spec.memory {
         root = root.child(

@@ -17,6 +17,7 @@
 pub mod fdt_out;
 pub mod loader;
 pub mod machine;
+pub mod psci;
 pub mod schema;
 
 pub use fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError};

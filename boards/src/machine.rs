@@ -2,22 +2,43 @@
 //! images loaded into it, the device tree handed to the guest, and the
 //! round-robin run loop.
 
-use crate::fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError};
+use crate::fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError, GIC_LABEL};
 use crate::loader::{self, BootLayout, ImageFormat, LoadTarget, LoadedImage};
+use crate::psci;
 use crate::schema::{BoardSpec, DeviceSpec};
-use cpu_aarch64::state::CpuConfig;
+use crate::schema::{PsciConduit, GIC_WINDOW};
+use cpu_aarch64::irq::IrqLines;
+use cpu_aarch64::state::{Conduit, CpuConfig};
+use cpu_aarch64::timer::{TimeBase, Timer, TimerSink};
 use cpu_aarch64::{Cpu, StepEvent};
 use soc::bus::{SystemBus, SystemBusError};
 use soc::device::Device;
 use soc::dt::Node;
+use soc::gic::{Gic, GicConfig, GicCpuConfig, GicMmio, GicVersion};
+use soc::irq::InterruptController as _;
+use soc::irq::IrqLine;
 use soc::pl011::Pl011;
 use soc::ram::GuestRam;
 use soc::semihosting::{SemihostOutcome, Semihosting};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Instructions a core runs before the next core gets its turn.
-const QUANTUM: u64 = 10_000;
+pub const QUANTUM: u64 = 10_000;
+
+/// The interrupt ID each generic timer raises (the PPIs QEMU `virt` and
+/// the device tree's timer node use).
+pub fn timer_ppi(t: Timer) -> u32 {
+    match t {
+        Timer::Phys => 30,
+        Timer::Virt => 27,
+        Timer::HypPhys => 26,
+        Timer::SecPhys => 29,
+    }
+}
 
 /// A file given to the machine, already read.
 #[derive(Clone, Debug)]
@@ -59,6 +80,14 @@ pub enum MachineError {
         /// The RAM error.
         source: soc::ram::RamError,
     },
+    /// The interrupt controller's configuration was refused.
+    #[error("board {board}: interrupt controller")]
+    Gic {
+        /// Board name.
+        board: String,
+        /// Why.
+        source: soc::gic::GicConfigError,
+    },
     /// Device placement problem.
     #[error("board {board}")]
     Bus {
@@ -89,12 +118,27 @@ pub enum MachineError {
         /// What happened.
         message: String,
     },
-    /// Every powered-on core waits for an interrupt that nothing can raise.
-    #[error("all cores are waiting for an interrupt (WFI/WFE) and this board has no interrupt source yet; core 0 PC={pc:#x}")]
+    /// Every powered-on core waits for an interrupt that nothing can raise
+    /// (no timer armed, no device able to interrupt), or every core is off.
+    #[error("{}", deadlock_message(waiting))]
     Deadlock {
-        /// Core 0's PC.
-        pc: u64,
+        /// Each sleeping core with its PC.
+        waiting: Vec<(usize, u64)>,
     },
+}
+
+fn deadlock_message(waiting: &[(usize, u64)]) -> String {
+    if waiting.is_empty() {
+        return "every core is powered off (PSCI CPU_OFF) and nothing can turn one back on".into();
+    }
+    let cores: Vec<String> = waiting
+        .iter()
+        .map(|(i, pc)| format!("core {i} at PC={pc:#x}"))
+        .collect();
+    format!(
+        "every running core waits for an interrupt (WFI/WFE) and no timer is armed to raise one: {}",
+        cores.join(", ")
+    )
 }
 
 /// How a run ended.
@@ -102,18 +146,58 @@ pub enum MachineError {
 pub enum RunOutcome {
     /// The guest exited (semihosting) with this code.
     Exited(i32),
+    /// The guest turned the system off (PSCI SYSTEM_OFF).
+    PoweredOff,
+    /// The guest asked for a system reset (PSCI SYSTEM_RESET); build the
+    /// machine again to restart it.
+    Reset,
     /// The instruction limit given to [`Machine::run`] was reached.
     InstructionLimit,
+}
+
+/// A sink that drives core `cpu`'s timer PPIs on `gic`, touching the
+/// controller only for outputs that changed.
+fn timer_sink(gic: Arc<Mutex<Gic>>, cpu: usize) -> TimerSink {
+    let last = AtomicU32::new(0);
+    TimerSink(Arc::new(move |levels: u32| {
+        let changed = levels ^ last.swap(levels, Ordering::Relaxed);
+        if changed == 0 {
+            return;
+        }
+        let mut gic = gic.lock().unwrap_or_else(|e| e.into_inner());
+        for t in Timer::ALL {
+            let bit = 1 << t as u32;
+            if changed & bit != 0 {
+                gic.set_ppi(cpu, timer_ppi(t), levels & bit != 0);
+            }
+        }
+    }))
+}
+
+/// Where a core is in its power and sleep cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Power {
+    /// Not started (secondaries at reset) or turned off (PSCI CPU_OFF).
+    Off,
+    /// Running.
+    On,
+    /// Asleep in WFI (or PSCI CPU_SUSPEND): wakes on an interrupt.
+    Wfi,
+    /// Asleep in WFE: wakes on an event, an interrupt, or when another core
+    /// has run (which may have released what it waits for).
+    Wfe,
 }
 
 /// A built machine.
 pub struct Machine {
     /// The cores, index = core id.
     pub cpus: Vec<Cpu>,
-    /// Which cores are running (secondaries wait to be started).
-    powered: Vec<bool>,
-    /// Which cores are asleep in WFI/WFE.
-    waiting: Vec<bool>,
+    /// Power/sleep state of each core.
+    power: Vec<Power>,
+    /// The exception level cores start in (also for PSCI CPU_ON).
+    boot_el: u8,
+    /// The system counter shared by all cores.
+    time: TimeBase,
     /// Memory and devices.
     pub bus: SystemBus,
     semihosting: Semihosting,
@@ -143,33 +227,86 @@ impl LoadTarget for RamTarget<'_> {
     }
 }
 
+/// A board's devices, built from their descriptions.
+pub struct Devices {
+    /// Every memory-mapped device, in board order.
+    pub list: Vec<Box<dyn Device>>,
+    /// The interrupt controller (also in `list` through its MMIO view).
+    pub gic: Option<Arc<Mutex<Gic>>>,
+}
+
 /// Builds the board's devices from their descriptions. The device that is
-/// the board's `chosen.stdout` gets `console`.
-pub fn build_devices(board: &BoardSpec, console: Box<dyn Write + Send>) -> Vec<Box<dyn Device>> {
+/// the board's `chosen.stdout` gets `console`; `lines` are the cores'
+/// interrupt inputs, which the interrupt controller drives.
+pub fn build_devices(
+    board: &BoardSpec,
+    console: Box<dyn Write + Send>,
+    lines: &[IrqLines],
+) -> Result<Devices, MachineError> {
     let mut console = Some(console);
-    board
-        .devices
-        .iter()
-        .map(|d| -> Box<dyn Device> {
-            match d {
-                DeviceSpec::Pl011(p) => {
-                    let out: Box<dyn Write + Send> = if p.name == board.chosen.stdout {
-                        console.take().unwrap_or_else(|| Box::new(std::io::sink()))
-                    } else {
-                        Box::new(std::io::sink())
-                    };
-                    Box::new(Pl011::new(&p.name, p.base, p.size, out))
+    // The controller first: other devices' interrupt lines lead into it.
+    let gic = match board.gic() {
+        Some(g) => {
+            let cpus = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| GicCpuConfig {
+                    affinity: crate::schema::mpidr_affinity(i as u32),
+                    lines: l.clone(),
+                })
+                .collect();
+            let cfg = GicConfig {
+                name: g.name.clone(),
+                label: GIC_LABEL.into(),
+                version: if g.version == 3 { GicVersion::V3 } else { GicVersion::V2 },
+                cpus,
+                num_spis: g.spis,
+                dist_base: g.distributor,
+                cpu_base: g.cpu_interface.or(g.redistributors).unwrap_or_default(),
+                cpu_size: GIC_WINDOW,
+            };
+            Some(Gic::shared(cfg).map_err(|source| MachineError::Gic {
+                board: board.name.clone(),
+                source,
+            })?)
+        }
+        None => None,
+    };
+    let irq = |spi: u32| match &gic {
+        Some(g) => IrqLine::spi(g.clone(), spi),
+        None => IrqLine::none(),
+    };
+    let mut list: Vec<Box<dyn Device>> = Vec::new();
+    for d in &board.devices {
+        match d {
+            DeviceSpec::Pl011(p) => {
+                let out: Box<dyn Write + Send> = if p.name == board.chosen.stdout {
+                    console.take().unwrap_or_else(|| Box::new(std::io::sink()))
+                } else {
+                    Box::new(std::io::sink())
+                };
+                let mut uart = Pl011::new(&p.name, p.base, p.size, out);
+                if let Some(&spi) = p.interrupts.first() {
+                    uart = uart.with_irq(spi, irq(spi));
+                }
+                list.push(Box::new(uart));
+            }
+            DeviceSpec::Gic(_) => {
+                if let Some(g) = &gic {
+                    list.push(Box::new(GicMmio::new(g.clone())));
                 }
             }
-        })
-        .collect()
+        }
+    }
+    Ok(Devices { list, gic })
 }
 
 /// The device tree a board would hand its guest, without loading anything
 /// (for `preboard board dts`).
-pub fn board_device_tree(board: &BoardSpec, boot: &BootInfo) -> Node {
-    let devices = build_devices(board, Box::new(std::io::sink()));
-    device_tree(board, &devices, boot)
+pub fn board_device_tree(board: &BoardSpec, boot: &BootInfo) -> Result<Node, MachineError> {
+    let lines: Vec<IrqLines> = (0..board.cpus.count).map(|_| IrqLines::new()).collect();
+    let devices = build_devices(board, Box::new(std::io::sink()), &lines)?;
+    Ok(device_tree(board, &devices.list, boot))
 }
 
 impl Machine {
@@ -193,7 +330,9 @@ impl Machine {
             &mut RamTarget(&mut ram),
         )?;
 
-        let devices = build_devices(board, cfg.console);
+        let n = board.cpus.count as usize;
+        let lines: Vec<IrqLines> = (0..n).map(|_| IrqLines::new()).collect();
+        let Devices { list: devices, gic } = build_devices(board, cfg.console, &lines)?;
         // The DTB's size depends on the initrd range written into it, not on
         // where it goes; render once with a provisional range to size it.
         let initrd_len = cfg.initrd.as_ref().map(|f| f.bytes.len() as u64);
@@ -235,6 +374,9 @@ impl Machine {
             })?;
 
         let mut bus = SystemBus::new(ram);
+        if let Some(g) = &gic {
+            bus.set_gic_sysregs(g.clone());
+        }
         for d in devices {
             bus.add_device(d).map_err(|source| MachineError::Bus {
                 board: board.name.clone(),
@@ -242,14 +384,25 @@ impl Machine {
             })?;
         }
 
-        let n = board.cpus.count as usize;
+        let time = TimeBase::default();
+        let boot_el = board.cpus.boot_el;
         let cpus: Vec<Cpu> = (0..n)
             .map(|i| {
-                let mut c = Cpu::new(
-                    i,
-                    CpuConfig::cortex_a57(crate::schema::mpidr_affinity(i as u32)),
-                    image.entry,
-                );
+                let mut config = CpuConfig::cortex_a57(crate::schema::mpidr_affinity(i as u32));
+                config.has_el2 = boot_el >= 2;
+                config.has_el3 = boot_el >= 3;
+                config.reset_el = boot_el;
+                config.gic_sysregs = board.gic().is_some_and(|g| g.version == 3);
+                config.firmware_conduit = board.cpus.psci_conduit().map(|c| match c {
+                    PsciConduit::Hvc => Conduit::Hvc,
+                    PsciConduit::Smc => Conduit::Smc,
+                });
+                config.time = time.clone();
+                let mut c = Cpu::new(i, config, image.entry);
+                c.irq = lines[i].clone();
+                if let Some(g) = &gic {
+                    c.sys.timer_sink = Some(timer_sink(g.clone(), i));
+                }
                 if i == 0 {
                     c.x[0] = layout.dtb.start;
                 }
@@ -257,13 +410,14 @@ impl Machine {
             })
             .collect();
         // Secondary cores stay powered off until the guest starts them
-        // (PSCI CPU_ON, arriving with the system issue), as on QEMU virt.
-        let mut powered = vec![false; n];
-        powered[0] = true;
+        // (PSCI CPU_ON), as on QEMU virt.
+        let mut power = vec![Power::Off; n];
+        power[0] = Power::On;
         Ok(Machine {
             cpus,
-            powered,
-            waiting: vec![false; n],
+            power,
+            boot_el,
+            time,
             bus,
             semihosting: Semihosting::new(),
             semihost_console: cfg.semihost_console,
@@ -289,14 +443,33 @@ impl Machine {
         self.cpus.iter().map(|c| c.icount).sum()
     }
 
-    /// Runs until the guest exits, a core hits a fatal condition, or (with
-    /// `limit`) that many instructions have retired in total.
+    /// The system counter all cores read.
+    pub fn time(&self) -> &TimeBase {
+        &self.time
+    }
+
+    /// Whether core `i` is powered on (running or asleep).
+    pub fn is_on(&self, i: usize) -> bool {
+        self.power.get(i).is_some_and(|&p| p != Power::Off)
+    }
+
+    /// Runs until the guest exits or powers off, a core hits a fatal
+    /// condition, or (with `limit`) that many instructions have retired in
+    /// total.
+    ///
+    /// Cores take turns of [`QUANTUM`] instructions on this thread. Between
+    /// turns the machine forwards each core's timer outputs to the
+    /// interrupt controller, so an interrupt is seen at most one turn late;
+    /// a turn also ends early at WFI/WFE, firmware calls and semihosting.
+    /// When every running core sleeps, the host thread sleeps until the
+    /// earliest armed timer deadline instead of spinning.
     pub fn run(&mut self, limit: Option<u64>) -> Result<RunOutcome, MachineError> {
         let start = self.instructions();
         loop {
-            let mut progressed = false;
+            // Which cores had a turn in this round.
+            let mut ran = 0u64;
             for i in 0..self.cpus.len() {
-                if !self.powered[i] || self.waiting[i] {
+                if !self.runnable(i) {
                     continue;
                 }
                 let budget = match limit {
@@ -309,39 +482,162 @@ impl Machine {
                     }
                     None => QUANTUM,
                 };
-                progressed = true;
+                ran |= 1 << (i % 64);
                 let (_, ev) = self.cpus[i].run(&mut self.bus, budget);
-                if self.powered.iter().filter(|&&p| p).count() > 1 {
-                    // Another core runs next and may store to this core's
-                    // monitored block: clearing the monitor at every switch
-                    // makes a later STXR fail, which the architecture allows
-                    // (and which cannot miss a conflicting store).
-                    self.cpus[i].monitor = None;
-                }
-                match ev {
-                    StepEvent::Budget => {}
-                    StepEvent::Semihosting => {
-                        if let Some(code) = self.semihost(i) {
-                            let _ = self.semihost_console.flush();
-                            return Ok(RunOutcome::Exited(code));
-                        }
-                    }
-                    // Nothing can raise an interrupt yet (no GIC or timer),
-                    // so a waiting core sleeps for good.
-                    StepEvent::WaitForInterrupt => self.waiting[i] = true,
-                    StepEvent::Fatal(message) => return Err(MachineError::GuestFatal { cpu: i, message }),
-                    StepEvent::FirmwareCall => {
-                        return Err(MachineError::GuestFatal {
-                            cpu: i,
-                            message: "firmware call without emulated firmware".into(),
-                        })
-                    }
+                if let Some(outcome) = self.after_turn(i, ev)? {
+                    return Ok(outcome);
                 }
             }
-            if !progressed {
-                return Err(MachineError::Deadlock { pc: self.cpus[0].pc });
+            self.update_timers();
+            if ran != 0 {
+                // A core in WFE may wait for something another core did.
+                for (j, p) in self.power.iter_mut().enumerate() {
+                    if *p == Power::Wfe && ran & !(1 << (j % 64)) != 0 {
+                        *p = Power::On;
+                    }
+                }
+                continue;
+            }
+            if (0..self.cpus.len()).any(|i| self.runnable(i)) {
+                continue;
+            }
+            self.idle()?;
+        }
+    }
+
+    /// Whether core `i` should get a turn now (waking it if it sleeps and
+    /// has a reason to wake).
+    fn runnable(&mut self, i: usize) -> bool {
+        let wake = match self.power[i] {
+            Power::Off => false,
+            Power::On => true,
+            Power::Wfi => self.cpus[i].interrupt_pending_for_wake(),
+            Power::Wfe => self.cpus[i].event || self.cpus[i].interrupt_pending_for_wake(),
+        };
+        if wake {
+            self.power[i] = Power::On;
+        }
+        wake
+    }
+
+    /// Bookkeeping after core `i`'s turn ended with `ev`; `Some` ends the run.
+    fn after_turn(&mut self, i: usize, ev: StepEvent) -> Result<Option<RunOutcome>, MachineError> {
+        let n = self.cpus.len();
+        if self.power.iter().filter(|&&p| p != Power::Off).count() > 1 {
+            // Another core runs next and may store to this core's
+            // monitored block: clearing the monitor at every switch
+            // makes a later STXR fail, which the architecture allows
+            // (and which cannot miss a conflicting store).
+            self.cpus[i].monitor = None;
+        }
+        // Inner-shareable TLB maintenance reaches every core. Cores run one
+        // at a time, so applying it before anyone else runs is exact.
+        cpu_aarch64::mmu::tlb::deliver_broadcasts(&mut self.cpus, i);
+        if std::mem::take(&mut self.cpus[i].sent_event) {
+            for j in (0..n).filter(|&j| j != i) {
+                self.cpus[j].event = true;
             }
         }
+        match ev {
+            StepEvent::Budget => {}
+            StepEvent::Semihosting => {
+                if let Some(code) = self.semihost(i) {
+                    let _ = self.semihost_console.flush();
+                    return Ok(Some(RunOutcome::Exited(code)));
+                }
+            }
+            StepEvent::WaitForInterrupt => self.power[i] = Power::Wfi,
+            StepEvent::WaitForEvent => self.power[i] = Power::Wfe,
+            StepEvent::FirmwareCall => return Ok(self.firmware_call(i)),
+            StepEvent::Fatal(message) => return Err(MachineError::GuestFatal { cpu: i, message }),
+        }
+        Ok(None)
+    }
+
+    /// Answers a PSCI/SMCCC call from core `i`.
+    fn firmware_call(&mut self, i: usize) -> Option<RunOutcome> {
+        let cores: Vec<psci::CoreInfo> = self
+            .cpus
+            .iter()
+            .enumerate()
+            .map(|(j, c)| psci::CoreInfo {
+                affinity: psci::affinity_bits(c.config.mpidr),
+                on: self.power[j] != Power::Off,
+            })
+            .collect();
+        let ram: Vec<(u64, u64)> = self.bus.ram().regions().iter().map(|r| (r.base(), r.size())).collect();
+        let x = [
+            self.cpus[i].x[0],
+            self.cpus[i].x[1],
+            self.cpus[i].x[2],
+            self.cpus[i].x[3],
+        ];
+        match psci::call(x, &cores, &ram) {
+            psci::Action::Return(v) => self.cpus[i].x[0] = v,
+            psci::Action::CpuOn {
+                index,
+                entry,
+                context_id,
+            } => {
+                self.cpus[index].power_on(entry, context_id, self.boot_el);
+                self.power[index] = Power::On;
+                self.cpus[i].x[0] = psci::ret::SUCCESS as u64;
+            }
+            psci::Action::CpuOff => {
+                // A core that is off drives no timer interrupts.
+                if let Some(sink) = &self.cpus[i].sys.timer_sink {
+                    (sink.0)(0);
+                }
+                self.power[i] = Power::Off;
+            }
+            psci::Action::Suspend => {
+                self.cpus[i].x[0] = psci::ret::SUCCESS as u64;
+                self.power[i] = Power::Wfi;
+            }
+            psci::Action::SystemOff => {
+                let _ = self.semihost_console.flush();
+                return Some(RunOutcome::PoweredOff);
+            }
+            psci::Action::SystemReset => {
+                let _ = self.semihost_console.flush();
+                return Some(RunOutcome::Reset);
+            }
+        }
+        None
+    }
+
+    /// Forwards every running core's timer outputs to the interrupt
+    /// controller (their rises come from time passing, which nothing
+    /// signals; register writes publish by themselves).
+    fn update_timers(&mut self) {
+        for i in 0..self.cpus.len() {
+            if self.power[i] != Power::Off {
+                self.cpus[i].sys.publish_timers();
+            }
+        }
+    }
+
+    /// Every running core sleeps: wait (in host time) for the earliest
+    /// armed timer, or report that nothing can wake them.
+    fn idle(&mut self) -> Result<(), MachineError> {
+        let deadline = (0..self.cpus.len())
+            .filter(|&i| self.power[i] != Power::Off)
+            .filter_map(|i| self.cpus[i].sys.next_timer_deadline())
+            .min();
+        let Some(deadline) = deadline else {
+            let waiting = (0..self.cpus.len())
+                .filter(|&i| self.power[i] != Power::Off)
+                .map(|i| (i, self.cpus[i].pc))
+                .collect();
+            return Err(MachineError::Deadlock { waiting });
+        };
+        // Sleep in bounded steps so that a later interrupt source (host
+        // input) is not starved; the loop re-evaluates after each.
+        if let Some(wait) = self.time.until(deadline) {
+            std::thread::sleep(wait.min(Duration::from_millis(50)));
+        }
+        self.update_timers();
+        Ok(())
     }
 
     /// Services a pending semihosting call on core `i`; returns the exit
@@ -411,7 +707,7 @@ mod tests {
         );
 
         let mut m = spinning(2);
-        m.powered[1] = true;
+        m.power[1] = Power::On;
         m.cpus[1].pc = m.cpus[0].pc;
         m.cpus[0].monitor = Some((0x4000_1000, 8));
         m.cpus[1].monitor = Some((0x4000_2000, 4));

@@ -90,6 +90,37 @@ pub struct CpuSpec {
     pub count: u32,
     /// Core model, e.g. `cortex-a57`; the device tree says `arm,<model>`.
     pub model: String,
+    /// The exception level the cores reset into: 1 (default, like QEMU
+    /// `virt`), 2 (EL2 implemented: the guest owns the hypervisor level)
+    /// or 3 (EL2 and EL3 implemented: the guest brings its own secure
+    /// firmware). It also picks how PSCI is reached: at 1 the machine
+    /// answers HVC, at 2 it answers SMC, at 3 the guest's firmware does.
+    #[serde(default = "default_boot_el")]
+    pub boot_el: u8,
+}
+
+fn default_boot_el() -> u8 {
+    1
+}
+
+/// How the guest reaches PSCI firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciConduit {
+    /// The machine answers HVC #0 (no EL2 in the guest).
+    Hvc,
+    /// The machine answers SMC #0 (no EL3 in the guest).
+    Smc,
+}
+
+impl CpuSpec {
+    /// The PSCI conduit the machine emulates, if any (see `boot_el`).
+    pub fn psci_conduit(&self) -> Option<PsciConduit> {
+        match self.boot_el {
+            1 => Some(PsciConduit::Hvc),
+            2 => Some(PsciConduit::Smc),
+            _ => None,
+        }
+    }
 }
 
 /// One RAM region.
@@ -126,7 +157,41 @@ pub struct ChosenSpec {
 pub enum DeviceSpec {
     /// ARM PrimeCell PL011 UART.
     Pl011(Pl011Spec),
+    /// Arm Generic Interrupt Controller, v2 or v3.
+    Gic(GicSpec),
 }
+
+/// Fields of a [`DeviceSpec::Gic`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Gic", deny_unknown_fields)]
+pub struct GicSpec {
+    /// Instance name, e.g. `gic`.
+    pub name: String,
+    /// Architecture version: 2 (distributor + memory-mapped CPU interface,
+    /// at most 8 cores) or 3 (distributor + one redistributor per core +
+    /// system-register CPU interface).
+    pub version: u8,
+    /// Distributor base (a 64 KiB window).
+    pub distributor: u64,
+    /// GICv2: the CPU interface base (a 64 KiB window).
+    #[serde(default)]
+    pub cpu_interface: Option<u64>,
+    /// GICv3: base of the redistributors, 128 KiB per core.
+    #[serde(default)]
+    pub redistributors: Option<u64>,
+    /// Number of shared peripheral interrupts (a multiple of 32, 32..=960).
+    #[serde(default = "default_spis")]
+    pub spis: u32,
+}
+
+fn default_spis() -> u32 {
+    64
+}
+
+/// Size of the GIC distributor window and of a GICv2 CPU interface window.
+pub const GIC_WINDOW: u64 = 0x1_0000;
+/// Size of one GICv3 redistributor (RD_base and SGI_base frames).
+pub const GICR_STRIDE: u64 = 0x2_0000;
 
 /// Fields of a [`DeviceSpec::Pl011`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -149,6 +214,7 @@ impl DeviceSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             DeviceSpec::Pl011(_) => "Pl011",
+            DeviceSpec::Gic(_) => "Gic",
         }
     }
 
@@ -156,32 +222,39 @@ impl DeviceSpec {
     pub fn name(&self) -> &str {
         match self {
             DeviceSpec::Pl011(d) => &d.name,
+            DeviceSpec::Gic(d) => &d.name,
         }
     }
 
     /// The MMIO windows the device occupies, with the field (relative to the
     /// entry) each one's base was given in, for error positions.
-    fn windows(&self) -> Vec<(&'static str, MmioRegion)> {
+    fn windows(&self, cpus: u32) -> Vec<(&'static str, MmioRegion)> {
+        let w = |field, base, size| (field, MmioRegion { base, size });
         match self {
-            DeviceSpec::Pl011(d) => vec![(
-                "base",
-                MmioRegion {
-                    base: d.base,
-                    size: d.size,
-                },
-            )],
+            DeviceSpec::Pl011(d) => vec![w("base", d.base, d.size)],
+            DeviceSpec::Gic(g) => {
+                let mut v = vec![w("distributor", g.distributor, GIC_WINDOW)];
+                if let Some(c) = g.cpu_interface {
+                    v.push(w("cpu_interface", c, GIC_WINDOW));
+                }
+                if let Some(r) = g.redistributors {
+                    v.push(w("redistributors", r, GICR_STRIDE * u64::from(cpus)));
+                }
+                v
+            }
         }
     }
 
-    /// The MMIO windows the device occupies.
-    pub fn mmio(&self) -> Vec<MmioRegion> {
-        self.windows().into_iter().map(|(_, r)| r).collect()
+    /// The MMIO windows the device occupies on a board with `cpus` cores.
+    pub fn mmio(&self, cpus: u32) -> Vec<MmioRegion> {
+        self.windows(cpus).into_iter().map(|(_, r)| r).collect()
     }
 
-    /// The interrupts the device raises.
+    /// The interrupts (SPI numbers) the device raises.
     pub fn interrupts(&self) -> &[u32] {
         match self {
             DeviceSpec::Pl011(d) => &d.interrupts,
+            DeviceSpec::Gic(_) => &[],
         }
     }
 }
@@ -227,6 +300,14 @@ impl BoardSpec {
         &self.memory[0]
     }
 
+    /// The board's interrupt controller, if it has one.
+    pub fn gic(&self) -> Option<&GicSpec> {
+        self.devices.iter().find_map(|d| match d {
+            DeviceSpec::Gic(g) => Some(g),
+            _ => None,
+        })
+    }
+
     /// The device called `name`, if any.
     pub fn device(&self, name: &str) -> Option<&DeviceSpec> {
         self.devices.iter().find(|d| d.name() == name)
@@ -252,6 +333,24 @@ impl BoardSpec {
             Err(p) => Err(BoardError::Override {
                 option: "-m",
                 value: format!("{size:#x}"),
+                message: p.message,
+            }),
+        }
+    }
+
+    /// Sets the exception level the cores reset into (the `--boot-el`
+    /// option). On error the board is left unchanged.
+    pub fn set_boot_el(&mut self, el: u8) -> Result<(), BoardError> {
+        let mut next = self.clone();
+        next.cpus.boot_el = el;
+        match next.validate() {
+            Ok(()) => {
+                *self = next;
+                Ok(())
+            }
+            Err(p) => Err(BoardError::Override {
+                option: "--boot-el",
+                value: el.to_string(),
                 message: p.message,
             }),
         }
@@ -336,7 +435,10 @@ impl BoardError {
 // Entry points
 // ---------------------------------------------------------------------------
 
-const BUILTIN: &[(&str, &str)] = &[("virt", include_str!("../virt.ron"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("virt", include_str!("../virt.ron")),
+    ("virt-gicv3", include_str!("../virt-gicv3.ron")),
+];
 
 /// Names of the builtin boards.
 pub fn builtin_boards() -> Vec<&'static str> {
@@ -373,7 +475,9 @@ pub fn resolve_board(arg: &str) -> Result<BoardSpec, BoardError> {
 /// Parses and validates a board description. `origin` names the source in
 /// error messages (usually the file path).
 pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
-    let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+    let options = ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES | ron::extensions::Extensions::IMPLICIT_SOME,
+    );
     let mut spec: BoardSpec = options.from_str(src).map_err(|e| {
         let mut at = locate::Pos {
             line: e.span.start.line,
@@ -553,6 +657,12 @@ impl BoardSpec {
                 format!("CPU model {m:?} must be lower-case letters, digits and `-`, e.g. \"cortex-a57\""),
             );
         }
+        if !(1..=3).contains(&self.cpus.boot_el) {
+            return problem(
+                "cpus.boot_el",
+                format!("boot_el must be 1, 2 or 3, not {}", self.cpus.boot_el),
+            );
+        }
         if self.memory.is_empty() {
             return problem(
                 "memory",
@@ -608,8 +718,8 @@ impl BoardSpec {
         for (i, d) in self.devices.iter().enumerate() {
             let entry = format!("devices[{i}]");
             self.check_name(&entry, d.name())?;
-            for (field, w) in d.windows() {
-                let size_field = field.replace("base", "size");
+            for (field, w) in d.windows(self.cpus.count) {
+                let size_field = if field == "base" { "size" } else { field };
                 if w.size == 0 {
                     return problem(
                         format!("{entry}.{size_field}"),
@@ -646,15 +756,51 @@ impl BoardSpec {
                     size: w.size,
                 });
             }
-            if !d.interrupts().is_empty() {
-                return problem(
-                    format!("{entry}.interrupts"),
-                    format!(
-                        "device `{}` lists interrupts, but this board has no interrupt controller to deliver them",
-                        d.name()
-                    ),
-                );
+            match (self.gic(), d.interrupts()) {
+                (_, []) => {}
+                (None, _) => {
+                    return problem(
+                        format!("{entry}.interrupts"),
+                        format!(
+                            "device `{}` lists interrupts, but this board has no interrupt controller (`Gic`) to deliver them",
+                            d.name()
+                        ),
+                    )
+                }
+                (Some(g), irqs) => {
+                    for (k, &n) in irqs.iter().enumerate() {
+                        if n >= g.spis {
+                            return problem(
+                                format!("{entry}.interrupts[{k}]"),
+                                format!(
+                                    "device `{}` uses SPI {n}, but GIC `{}` has SPIs 0..{}",
+                                    d.name(),
+                                    g.name,
+                                    g.spis
+                                ),
+                            );
+                        }
+                    }
+                }
             }
+            if let DeviceSpec::Gic(g) = d {
+                self.check_gic(&entry, g)?;
+            }
+        }
+        let gics = self.devices.iter().filter(|d| matches!(d, DeviceSpec::Gic(_))).count();
+        if gics > 1 {
+            let second = self
+                .devices
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| matches!(d, DeviceSpec::Gic(_)))
+                .nth(1)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            return problem(
+                format!("devices[{second}]"),
+                "a board has at most one interrupt controller (`Gic`)",
+            );
         }
 
         // Duplicate names: memory regions and devices share one namespace.
@@ -708,6 +854,48 @@ impl BoardSpec {
         }
         if self.chosen.bootargs.contains('\0') {
             return problem("chosen.bootargs", "bootargs must not contain NUL characters");
+        }
+        Ok(())
+    }
+
+    fn check_gic(&self, entry: &str, g: &GicSpec) -> Result<(), Problem> {
+        match (g.version, g.cpu_interface, g.redistributors) {
+            (2, Some(_), None) => {
+                if self.cpus.count > 8 {
+                    return problem(
+                        format!("{entry}.version"),
+                        format!(
+                            "a GICv2 serves at most 8 cores, but the board has {} (use version: 3)",
+                            self.cpus.count
+                        ),
+                    );
+                }
+            }
+            (3, None, Some(_)) => {}
+            (2, _, _) => {
+                return problem(
+                    format!("{entry}.version"),
+                    "a GICv2 needs `cpu_interface` and has no `redistributors`",
+                )
+            }
+            (3, _, _) => {
+                return problem(
+                    format!("{entry}.version"),
+                    "a GICv3 needs `redistributors` and has no `cpu_interface` (its CPU interface is system registers)",
+                )
+            }
+            (v, _, _) => {
+                return problem(
+                    format!("{entry}.version"),
+                    format!("GIC version must be 2 or 3, not {v}"),
+                )
+            }
+        }
+        if g.spis == 0 || g.spis % 32 != 0 || g.spis > 960 {
+            return problem(
+                format!("{entry}.spis"),
+                format!("`spis` must be a multiple of 32 between 32 and 960, not {}", g.spis),
+            );
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use soc::dt::Node;
 
 /// The tree the machine hands its guest (devices built by the machine).
 fn tree(spec: &BoardSpec, boot: &BootInfo) -> Node {
-    boards::machine::board_device_tree(spec, boot)
+    boards::machine::board_device_tree(spec, boot).unwrap()
 }
 
 fn virt() -> BoardSpec {
@@ -357,7 +357,8 @@ fn overrides_reach_the_device_tree() {
 
 #[test]
 fn cpus_past_one_cluster_use_aff1() {
-    let mut spec = virt();
+    // More than 8 cores need a GICv3.
+    let mut spec = boards::resolve_board("virt-gicv3").unwrap();
     spec.set_cpu_count(10).unwrap();
     let dtb = to_dtb(&tree(&spec, &BootInfo::default())).unwrap();
     let fdt = fdt::Fdt::new(&dtb).unwrap();

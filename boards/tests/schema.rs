@@ -84,7 +84,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown device kind",
             edit("Pl011(name: \"uart1\"", "Pl012(name: \"uart1\""),
-            "test.ron:11:9: unknown device kind `Pl012` (known kinds: `Pl011`)",
+            "test.ron:11:9: unknown device kind `Pl012` (known kinds: `Pl011`, `Gic`)",
         ),
         ("duplicate field", edit("count: 2,", "count: 2, count: 3,"), "test.ron:5:22: field `count` given twice in `Cpus`"),
         // --- types and ranges ---
@@ -197,7 +197,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "interrupts without a controller",
             edit("base: 0x0904_0000, size: 0x1000)", "base: 0x0904_0000, size: 0x1000, interrupts: [2])"),
-            "test.ron:11:75: device `uart1` lists interrupts, but this board has no interrupt controller to deliver them",
+            "test.ron:11:75: device `uart1` lists interrupts, but this board has no interrupt controller (`Gic`) to deliver them",
         ),
         ("empty compatible", edit("[\"test,board\"]", "[]"), "test.ron:4:17: `compatible` must list at least one string"),
         (
@@ -255,7 +255,7 @@ fn optional_fields_and_small_devices() {
     let b = parse_board(&src, "test.ron").unwrap();
     assert_eq!(b.chosen.bootargs, "");
     assert_eq!(
-        b.devices[1].mmio(),
+        b.devices[1].mmio(b.cpus.count),
         [soc::device::MmioRegion {
             base: 0x0a00_0200,
             size: 0x200
@@ -304,14 +304,23 @@ fn builtin_virt() {
         (b.ram().name.as_str(), b.ram().base, b.ram().size),
         ("ram", 0x4000_0000, 128 << 20)
     );
-    let DeviceSpec::Pl011(uart) = &b.devices[0] else {
-        panic!("virt's first device is not a PL011")
+    let DeviceSpec::Gic(gic) = &b.devices[0] else {
+        panic!("virt's first device is not the GIC")
     };
     assert_eq!(
-        (uart.name.as_str(), uart.base, uart.size),
-        ("uart0", 0x0900_0000, 0x1000)
+        (gic.version, gic.distributor, gic.cpu_interface, gic.redistributors),
+        (2, 0x0800_0000, Some(0x0801_0000), None),
+        "QEMU virt's default GICv2 map"
     );
-    assert_eq!(b.devices.len(), 1, "devices must not appear before they exist");
+    let DeviceSpec::Pl011(uart) = &b.devices[1] else {
+        panic!("virt's second device is not a PL011")
+    };
+    assert_eq!(
+        (uart.name.as_str(), uart.base, uart.size, uart.interrupts.as_slice()),
+        ("uart0", 0x0900_0000, 0x1000, &[1][..])
+    );
+    assert_eq!(b.devices.len(), 2, "devices must not appear before they exist");
+    assert_eq!(b.cpus.boot_el, 1);
     assert_eq!(b.chosen.stdout, "uart0");
     assert!(builtin_board("nope").is_none());
 }
@@ -344,7 +353,7 @@ fn resolve_board_paths_and_unknown_names() {
     let e = resolve_board("virtt").unwrap_err().to_string();
     assert_eq!(
         e,
-        "unknown board `virtt`: not a builtin board (builtin: virt) and not a path to a .ron file"
+        "unknown board `virtt`: not a builtin board (builtin: virt, virt-gicv3) and not a path to a .ron file"
     );
 }
 
@@ -385,6 +394,11 @@ fn cpu_override() {
     let mut b = resolve_board("virt").unwrap();
     b.set_cpu_count(8).unwrap();
     assert_eq!(b.cpus.count, 8);
+    assert_eq!(
+        b.set_cpu_count(9).unwrap_err().to_string(),
+        "--smp 9: a GICv2 serves at most 8 cores, but the board has 9 (use version: 3)"
+    );
+    let mut b = resolve_board("virt-gicv3").unwrap();
     b.set_cpu_count(64).unwrap();
     assert_eq!(
         b.set_cpu_count(0).unwrap_err().to_string(),

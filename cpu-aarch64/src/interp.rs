@@ -10,7 +10,7 @@ use crate::sem::{
     SatOp, SysRegId, UnOp, Width,
 };
 use crate::state::Cpu;
-use crate::sysreg::{sctlr, SysReg, SysRegError, DCZVA_BYTES};
+use crate::sysreg::{hcr, sctlr, SysReg, SysRegError, DCZVA_BYTES};
 
 /// Why an instruction stopped before completing normally.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +19,14 @@ pub enum StopReason {
     Exception,
     /// `HLT #0xF000` with semihosting enabled: PC still points at the HLT.
     Semihosting,
-    /// WFI/WFE completed: the core may sleep until an event or interrupt.
+    /// WFI completed: the core may sleep until an interrupt is pending
+    /// ([`Cpu::interrupt_pending_for_wake`]). PC is past the WFI.
     WaitForInterrupt,
+    /// WFE found the event register clear: the core may sleep until its
+    /// event register is set or an interrupt is pending. PC is past the WFE.
+    WaitForEvent,
+    /// HVC/SMC through the board's firmware conduit: PC is past it.
+    FirmwareCall,
 }
 
 /// What [`Cpu::run`] returns when it stops early.
@@ -31,8 +37,14 @@ pub enum StepEvent {
     /// A semihosting call is pending: service it, write X0, then call
     /// [`Cpu::finish_semihosting`].
     Semihosting,
-    /// The core executed WFI/WFE.
+    /// The core executed WFI with no interrupt pending: it may sleep until
+    /// [`Cpu::interrupt_pending_for_wake`] (PC is already past the WFI).
     WaitForInterrupt,
+    /// The core executed WFE with its event register clear: it may sleep
+    /// until [`Cpu::event`] is set (another core's SEV, see
+    /// [`Cpu::sent_event`]) or [`Cpu::interrupt_pending_for_wake`]. PC is
+    /// already past the WFE; waking it early is always allowed.
+    WaitForEvent,
     /// HVC/SMC through the board's firmware conduit (see
     /// `CpuConfig::firmware_conduit`): the call's arguments are in X0-X7 and
     /// PC is already past the instruction; the machine writes the results
@@ -58,16 +70,92 @@ pub struct Eval<'a, B: Bus + ?Sized> {
 }
 
 impl<B: Bus + ?Sized> Eval<'_, B> {
+    /// Takes `exc` at its default EL (EL1 from EL0, or EL2 under
+    /// HCR_EL2.TGE; else the current EL).
     fn fault(&mut self, exc: Exception) -> StopReason {
         self.cpu.take_exception(exc, self.pc);
         StopReason::Exception
     }
 
-    /// This (EL0) MSR/MRS/SYS instruction trapped to EL1 by an SCTLR_EL1
-    /// control: EC 0x18 with the instruction's encoding.
-    fn sysreg_trap(&mut self) -> StopReason {
+    /// Takes `exc` at `el` (see [`Cpu::take_exception_to`]).
+    fn fault_to(&mut self, exc: Exception, el: u8) -> StopReason {
+        self.cpu.take_exception_to(exc, self.pc, el);
+        StopReason::Exception
+    }
+
+    /// This MSR/MRS/SYS instruction trapped to `el` (EC 0x18 with the
+    /// instruction's encoding); 1 means EL1, or EL2 from EL0 under TGE.
+    fn sysreg_trap(&mut self, el: u8) -> StopReason {
         let iss = sysreg_trap_iss(self.raw);
-        self.fault(Exception::SysRegTrap { iss })
+        self.fault_to(Exception::SysRegTrap { iss }, el)
+    }
+
+    /// HVC (AArch64 pseudocode order): UNDEFINED at EL0; without EL2 the
+    /// board's firmware conduit answers or it is UNDEFINED; UNDEFINED in
+    /// Secure EL1 and when disabled (SCR_EL3.HCE = 0 with EL3, else
+    /// HCR_EL2.HCD = 1); taken to EL2 (EL3 when executed there), EC 0x16.
+    fn hvc(&mut self, imm: u16) -> Result<(), StopReason> {
+        let el = self.cpu.pstate.el;
+        if el == 0 {
+            return Err(self.fault(Exception::Undefined));
+        }
+        if !self.cpu.config.has_el2 {
+            // Whatever the immediate (SMCCC asks for 0; QEMU's emulated
+            // firmware answers any, and so do we).
+            if self.cpu.config.firmware_conduit == Some(crate::state::Conduit::Hvc) {
+                return Err(StopReason::FirmwareCall);
+            }
+            return Err(self.fault(Exception::Undefined));
+        }
+        let enabled = if self.cpu.config.has_el3 {
+            self.cpu.sys.get(SysReg::SCR_EL3) & crate::sysreg::scr::HCE != 0
+        } else {
+            self.cpu.sys.get(SysReg::HCR_EL2) & hcr::HCD == 0
+        };
+        if (el == 1 && !self.cpu.el2_enabled()) || !enabled {
+            return Err(self.fault(Exception::Undefined));
+        }
+        Err(self.fault_to(Exception::Hvc(imm), if el == 3 { 3 } else { 2 }))
+    }
+
+    /// SMC: UNDEFINED at EL0; at EL1 trapped to EL2 by HCR_EL2.TSC (EC
+    /// 0x17, returning to the SMC); without EL3 the firmware conduit
+    /// answers or it is UNDEFINED; UNDEFINED with SCR_EL3.SMD; else taken
+    /// to EL3 (EC 0x17, returning after the SMC).
+    fn smc(&mut self, imm: u16) -> Result<(), StopReason> {
+        let el = self.cpu.pstate.el;
+        if el == 0 {
+            return Err(self.fault(Exception::Undefined));
+        }
+        if el == 1 && self.cpu.sys.hcr() & hcr::TSC != 0 {
+            return Err(self.fault_to(Exception::SmcTrap(imm), 2));
+        }
+        if !self.cpu.config.has_el3 {
+            if self.cpu.config.firmware_conduit == Some(crate::state::Conduit::Smc) {
+                return Err(StopReason::FirmwareCall);
+            }
+            return Err(self.fault(Exception::Undefined));
+        }
+        if self.cpu.sys.get(SysReg::SCR_EL3) & crate::sysreg::scr::SMD != 0 {
+            return Err(self.fault(Exception::Undefined));
+        }
+        Err(self.fault_to(Exception::Smc(imm), 3))
+    }
+
+    /// A GICv3 CPU-interface register (ICC_*) when the core has the
+    /// system-register interface: ICC_PMR_EL1 (3,0,4,6,0), the EL1 block
+    /// (3,0,12,8..=12,*), ICC_SRE_EL2, and ICC_CTLR/SRE/IGRPEN1_EL3. The
+    /// value is the EL needed to access it.
+    fn icc_min_el(&self, id: SysRegId) -> Option<u8> {
+        if !self.cpu.config.gic_sysregs {
+            return None;
+        }
+        match id.fields() {
+            (3, 0, 4, 6, 0) | (3, 0, 12, 8..=12, _) => Some(1),
+            (3, 4, 12, 9, 5) if self.cpu.config.has_el2 => Some(2),
+            (3, 6, 12, 12, 4 | 5 | 7) if self.cpu.config.has_el3 => Some(3),
+            _ => None,
+        }
     }
 
     /// Translates a data address: identity with the MMU off (checked
@@ -87,7 +175,7 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
     /// split into byte accesses by the callers.
     fn data_access(&mut self, va: u64, size: u8, acc: MemAccess, write: bool) -> Result<(PhysAddr, bool), StopReason> {
         let unaligned = va & (u64::from(size) - 1) != 0;
-        let strict = self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::A != 0 || acc.ordered || acc.atomic;
+        let strict = self.cpu.sctlr_current() & sctlr::A != 0 || acc.ordered || acc.atomic;
         if unaligned && strict {
             return Err(self.fault(Exception::DataAbort {
                 va,
@@ -185,7 +273,7 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         match r {
             Ok(v) => Ok(v),
             Err(SysRegError::Undefined) => Err(self.fault(Exception::Undefined)),
-            Err(SysRegError::Trap) => Err(self.sysreg_trap()),
+            Err(SysRegError::Trap(el)) => Err(self.sysreg_trap(el)),
         }
     }
 }
@@ -474,7 +562,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
 
     fn check_sp_alignment(&mut self, sp: u64) -> Result<(), StopReason> {
         let bit = if self.cpu.pstate.el == 0 { sctlr::SA0 } else { sctlr::SA };
-        if sp & 0xf != 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & bit != 0 {
+        if sp & 0xf != 0 && self.cpu.sctlr_current() & bit != 0 {
             return Err(self.fault(Exception::SpAlignment));
         }
         Ok(())
@@ -486,7 +574,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     }
     #[inline]
     fn branch_indirect(&mut self, target: u64, _kind: BranchKind) {
-        self.next_pc = target;
+        self.next_pc = self.cpu.branch_target(target);
     }
     #[inline]
     fn branch_if(&mut self, c: u64, target: u64) {
@@ -498,28 +586,40 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     fn raise(&mut self, e: InsnException) -> Result<(), StopReason> {
         let exc = match e {
             InsnException::Undefined => Exception::Undefined,
-            InsnException::Svc(imm) => {
-                if self.cpu.pstate.el > 1 {
-                    // unreachable today: no EL2/EL3
-                    return Err(self.fault(Exception::Undefined));
-                }
-                Exception::Svc(imm)
-            }
-            // No EL2 or EL3: HVC and SMC are UNDEFINED.
-            InsnException::Hvc(_) | InsnException::Smc(_) => Exception::Undefined,
+            // SVC: to EL1 from EL0 (EL2 under TGE), else the current EL.
+            InsnException::Svc(imm) => Exception::Svc(imm),
+            InsnException::Hvc(imm) => return self.hvc(imm),
+            InsnException::Smc(imm) => return self.smc(imm),
             InsnException::Brk(imm) => Exception::Brk(imm),
         };
         Err(self.fault(exc))
     }
 
     fn read_sysreg(&mut self, id: SysRegId) -> Result<u64, StopReason> {
-        let r = self.cpu.sys.read(id, &self.cpu.pstate, self.cpu.sp_el[0]);
+        let el = self.cpu.pstate.el;
+        if let Some(min) = self.icc_min_el(id) {
+            if el < min {
+                return Err(self.fault(Exception::Undefined));
+            }
+            return match self.bus.gic_sysreg_read(self.cpu.id, id, el) {
+                Some(v) => Ok(v),
+                None => Err(self.fault(Exception::Undefined)),
+            };
+        }
+        let r = self.cpu.sys.read(id, &self.cpu.pstate, &self.cpu.sp_el);
         self.sysreg_result(r)
     }
 
     fn write_sysreg(&mut self, id: SysRegId, v: u64) -> Result<(), StopReason> {
+        let el = self.cpu.pstate.el;
+        if let Some(min) = self.icc_min_el(id) {
+            if el < min || !self.bus.gic_sysreg_write(self.cpu.id, id, el, v) {
+                return Err(self.fault(Exception::Undefined));
+            }
+            return Ok(());
+        }
         let cpu = &mut *self.cpu;
-        let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el[0]);
+        let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el);
         self.sysreg_result(r)
     }
 
@@ -528,8 +628,10 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
         let uma = self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UMA != 0;
         match (op1, op2) {
             (0, 5) if el > 0 => self.cpu.pstate.sp = imm & 1 == 1,
+            // PAN (FEAT_PAN): CRm<3:1> must be zero.
+            (0, 4) if el > 0 && imm < 2 => self.cpu.pstate.pan = imm == 1,
             // DAIFSet/DAIFClr at EL0 with SCTLR_EL1.UMA clear: trapped (EC 0x18).
-            (3, 6 | 7) if el == 0 && !uma => return Err(self.sysreg_trap()),
+            (3, 6 | 7) if el == 0 && !uma => return Err(self.sysreg_trap(1)),
             (3, 6) => self.cpu.pstate.daif |= imm & 0xf,
             (3, 7) => self.cpu.pstate.daif &= !imm & 0xf,
             _ => return Err(self.fault(Exception::Undefined)),
@@ -540,11 +642,28 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     fn sys(&mut self, id: SysRegId, v: u64) -> Result<(), StopReason> {
         let (_, op1, crn, crm, op2) = id.fields();
         let el = self.cpu.pstate.el;
+        if el <= 1 {
+            // HCR_EL2 traps of EL0/EL1 maintenance to EL2 (EC 0x18); at EL0
+            // only what EL0 may execute at all reaches them, so the EL1
+            // checks below come first there.
+            let h = self.cpu.sys.hcr();
+            let bit = match (op1, crn, crm, op2) {
+                (0, 7, 6 | 10 | 14, 2) => hcr::TSW,                 // DC ISW, CSW, CISW
+                (0, 7, 6, 1) | (3, 7, 10 | 12 | 14, 1) => hcr::TPC, // DC IVAC, CVAC, CVAP, CIVAC
+                (0, 7, 1 | 5, 0) | (3, 7, 5 | 11, 1) => hcr::TPU,   // IC IALLUIS, IALLU, IVAU; DC CVAU
+                (0, 8, _, _) => hcr::TTLB,                          // TLBI
+                _ => 0,
+            };
+            let el0_ok = op1 == 3 && self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UCI != 0;
+            if h & bit != 0 && (el == 1 || el0_ok) {
+                return Err(self.sysreg_trap(2));
+            }
+        }
         match (op1, crn, crm, op2) {
             // DC ZVA: zero a 64-byte block (EL0 only with SCTLR_EL1.DZE).
             (3, 7, 4, 1) => {
                 if el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::DZE == 0 {
-                    return Err(self.sysreg_trap());
+                    return Err(self.sysreg_trap(1));
                 }
                 let base = v & !(DCZVA_BYTES - 1);
                 // DC ZVA to any type of Device memory (all data memory with
@@ -568,7 +687,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
             // EL0 is trapped while SCTLR_EL1.UCI is clear.
             (3, 7, 11 | 14 | 10 | 12, 1) | (3, 7, 5, 1) => {
                 if el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UCI == 0 {
-                    return Err(self.sysreg_trap());
+                    return Err(self.sysreg_trap(1));
                 }
                 Ok(())
             }
@@ -576,24 +695,24 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
             // EL1-only.
             _ if el == 0 => Err(self.fault(Exception::Undefined)),
             (0, 7, 6, 1 | 2) | (0, 7, 10 | 14, 2) | (0, 7, 1 | 5, 0) => Ok(()),
-            // TLB maintenance: every TLBI flushes the whole TLB (allowed:
-            // over-invalidation is always architecturally safe).
-            (0, 8, _, _) => {
-                self.cpu.tlb.flush();
-                Ok(())
-            }
-            // AT S1E1R, S1E1W, S1E0R, S1E0W: translate without faulting and
-            // report in PAR_EL1.
-            (0, 7, 8, 0..=3) => {
-                let access = if op2 & 1 == 1 {
-                    AccessType::Write
-                } else {
-                    AccessType::Read
-                };
-                let par = self.cpu.address_translate(self.bus, v, access, op2 >= 2);
-                self.cpu.sys.set(SysReg::PAR_EL1, par);
-                Ok(())
-            }
+            // TLB maintenance (mmu::tlb): EL1 (op1 0), EL2 (4), EL3 (6) forms;
+            // the IS forms are queued for the other cores.
+            (0 | 4 | 6, 8, _, _) => match crate::mmu::Tlbi::decode(op1, crm, op2, v) {
+                Some(op) if self.cpu.tlbi_permitted(&op) => {
+                    self.cpu.tlbi(op);
+                    Ok(())
+                }
+                _ => Err(self.fault(Exception::Undefined)),
+            },
+            // AT: translate without faulting and report in PAR_EL1.
+            (0 | 4 | 6, 7, 8 | 9, _) => match crate::mmu::At::decode(op1, crm, op2) {
+                Some(at) if at.permitted(el, self.cpu.config.has_el2) => {
+                    let par = self.cpu.at(self.bus, at, v);
+                    self.cpu.sys.set(SysReg::PAR_EL1, par);
+                    Ok(())
+                }
+                _ => Err(self.fault(Exception::Undefined)),
+            },
             _ => {
                 tracing::warn!("guest SYS #{op1}, C{crn}, C{crm}, #{op2} is not implemented: UNDEFINED");
                 Err(self.fault(Exception::Undefined))
@@ -612,17 +731,45 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
 
     fn hint(&mut self, h: Hint) -> Result<(), StopReason> {
         match h {
-            Hint::Wfi | Hint::Wfe => {
-                // At EL0, SCTLR_EL1.nTWI/nTWE = 0 trap WFI/WFE to EL1.
-                let wfe = h == Hint::Wfe;
-                let allow = if wfe { sctlr::NTWE } else { sctlr::NTWI };
-                if self.cpu.pstate.el == 0 && self.cpu.sys.get(SysReg::SCTLR_EL1) & allow == 0 {
-                    return Err(self.fault(Exception::WfxTrap { wfe }));
+            Hint::Wfi => {
+                // With an interrupt pending WFI completes at once (and its
+                // traps are not checked: Arm ARM pseudocode order).
+                if self.cpu.interrupt_pending_for_wake() {
+                    return Ok(());
+                }
+                if let Some(el) = self.cpu.wfx_trap(false) {
+                    return Err(self.fault_to(Exception::WfxTrap { wfe: false }, el));
                 }
                 self.cpu.pc = self.next_pc;
                 Err(StopReason::WaitForInterrupt)
             }
-            Hint::Yield | Hint::Sev | Hint::Sevl => Ok(()),
+            Hint::Wfe => {
+                // A set event register is consumed without any trap check.
+                if self.cpu.event {
+                    self.cpu.event = false;
+                    return Ok(());
+                }
+                if let Some(el) = self.cpu.wfx_trap(true) {
+                    return Err(self.fault_to(Exception::WfxTrap { wfe: true }, el));
+                }
+                if self.cpu.interrupt_pending_for_wake() {
+                    return Ok(());
+                }
+                self.cpu.pc = self.next_pc;
+                Err(StopReason::WaitForEvent)
+            }
+            // SEV signals every core, this one included; the machine
+            // forwards `sent_event` to the others.
+            Hint::Sev => {
+                self.cpu.event = true;
+                self.cpu.sent_event = true;
+                Ok(())
+            }
+            Hint::Sevl => {
+                self.cpu.event = true;
+                Ok(())
+            }
+            Hint::Yield => Ok(()),
         }
     }
 
@@ -633,10 +780,9 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
     }
 
     fn check_fp_enabled(&mut self) -> Result<(), StopReason> {
-        if crate::sysreg::fp_enabled(self.cpu.sys.get(SysReg::CPACR_EL1), self.cpu.pstate.el) {
-            Ok(())
-        } else {
-            Err(self.fault(Exception::FpAccessTrap))
+        match self.cpu.fp_trap() {
+            None => Ok(()),
+            Some(el) => Err(self.fault_to(Exception::FpAccessTrap, el)),
         }
     }
     #[inline]
@@ -712,44 +858,53 @@ impl Cpu {
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, budget: u64) -> (u64, StepEvent) {
         let start = self.icount;
         let mut exceptions_in_a_row = 0u32;
-        let mut first = (0u64, 0u64, 0u64);
+        let mut first = (0u8, 0u64, 0u64, 0u64);
         while self.icount - start < budget {
             match self.step(bus) {
                 Ok(()) => exceptions_in_a_row = 0,
                 Err(StopReason::Exception) => {
                     exceptions_in_a_row += 1;
-                    let syndrome = (
-                        self.sys.get(SysReg::ESR_EL1),
-                        self.sys.get(SysReg::ELR_EL1),
-                        self.sys.get(SysReg::FAR_EL1),
-                    );
+                    // The registers of the EL that took the exception.
+                    let el = self.pstate.el;
+                    let (_, elr_r, esr_r, far_r, vbar_r) = crate::exception::el_regs(el);
+                    let syndrome = (el, self.sys.get(esr_r), self.sys.get(elr_r), self.sys.get(far_r));
                     if exceptions_in_a_row == 1 {
                         first = syndrome;
                     }
                     if exceptions_in_a_row >= EXCEPTION_LOOP_LIMIT {
-                        let (esr, elr, far) = syndrome;
+                        let (el, esr, elr, far) = syndrome;
+                        let (fel, fesr, felr, ffar) = first;
                         let msg = format!(
                             "core {} is stuck taking exceptions without executing an instruction \
-                             (VBAR_EL1={:#x}): the first was ESR_EL1={:#x} at ELR_EL1={:#x} FAR_EL1={:#x}, \
-                             the last ESR_EL1={esr:#x} at ELR_EL1={elr:#x} FAR_EL1={far:#x}",
+                             (VBAR_EL{el}={:#x}): the first was ESR_EL{fel}={fesr:#x} at ELR_EL{fel}={felr:#x} \
+                             FAR_EL{fel}={ffar:#x}, the last ESR_EL{el}={esr:#x} at ELR_EL{el}={elr:#x} \
+                             FAR_EL{el}={far:#x}",
                             self.id,
-                            self.sys.get(SysReg::VBAR_EL1),
-                            first.0,
-                            first.1,
-                            first.2,
+                            self.sys.get(vbar_r),
                         );
                         return (self.icount - start, StepEvent::Fatal(msg));
                     }
                 }
                 Err(StopReason::Semihosting) => return (self.icount - start, StepEvent::Semihosting),
                 Err(StopReason::WaitForInterrupt) => return (self.icount - start, StepEvent::WaitForInterrupt),
+                Err(StopReason::WaitForEvent) => return (self.icount - start, StepEvent::WaitForEvent),
+                Err(StopReason::FirmwareCall) => return (self.icount - start, StepEvent::FirmwareCall),
             }
         }
         (self.icount - start, StepEvent::Budget)
     }
 
-    /// Executes one instruction (or takes the exception it raises).
+    /// Executes one instruction (or takes the exception it raises), after
+    /// taking a pending unmasked interrupt if there is one (then it returns
+    /// `Err(StopReason::Exception)` without executing anything).
     pub fn step<B: Bus + ?Sized>(&mut self, bus: &mut B) -> Result<(), StopReason> {
+        // The instruction boundary: one relaxed load of the interrupt lines
+        // (plus the cached HCR_EL2 virtual interrupts) and one branch in
+        // the common case.
+        let lines = self.interrupt_lines();
+        if lines != 0 && self.take_pending_interrupt(lines) {
+            return Err(StopReason::Exception);
+        }
         let pc = self.pc;
         if self.pstate.il {
             self.take_exception(Exception::IllegalState, pc);
@@ -798,9 +953,16 @@ impl Cpu {
                 self.icount += 1;
                 Ok(())
             }
-            Err(StopReason::WaitForInterrupt) => {
+            Err(e @ (StopReason::WaitForInterrupt | StopReason::WaitForEvent)) => {
                 self.icount += 1;
-                Err(StopReason::WaitForInterrupt)
+                Err(e)
+            }
+            // HVC/SMC answered by the machine: the instruction retires
+            // (PC past it) without an exception being taken.
+            Err(StopReason::FirmwareCall) => {
+                self.pc = next;
+                self.icount += 1;
+                Err(StopReason::FirmwareCall)
             }
             Err(e) => Err(e),
         }

@@ -133,40 +133,108 @@ pub struct Cpu {
     /// Interrupt inputs, driven by the interrupt controller and sampled
     /// at instruction boundaries.
     pub irq: crate::irq::IrqLines,
+    /// The event register (WFE): set by SEV/SEVL, an exception return or
+    /// the machine (another core's SEV, see [`Cpu::sent_event`]); WFE
+    /// clears it and continues instead of waiting.
+    pub event: bool,
+    /// Set when this core executed SEV: the machine sets the other cores'
+    /// [`Cpu::event`] (waking those in WFE) and clears this flag.
+    pub sent_event: bool,
     /// Stage 1 translations cached by [`Cpu::translate`].
     pub tlb: crate::mmu::Tlb,
+    /// Inner-shareable TLBIs this core executed, for the machine to apply
+    /// to every other core after the time slice ([`crate::mmu::tlb::deliver_broadcasts`]).
+    pub broadcast_tlbi: Vec<crate::mmu::Tlbi>,
     /// Decoded-op cache keyed by instruction word (so it can never be stale).
     pub(crate) decoded: Box<[(u32, Option<Op>)]>,
 }
 
 impl Cpu {
-    /// A core in its reset state at EL1 (like QEMU `virt` without EL2/EL3),
-    /// SP_EL1 selected, all interrupts masked, PC = `entry`.
+    /// A core in its reset state at `config.reset_el` (EL1 by default, like
+    /// QEMU `virt` without EL2/EL3; an EL the core does not implement falls
+    /// back to the highest one below it), SP_ELx selected, all interrupts
+    /// masked, PC = `entry`. See [`Cpu::power_on`] for the system registers
+    /// that depend on the reset EL.
     pub fn new(id: usize, config: CpuConfig, entry: u64) -> Self {
         let sys = SysRegs::new(&config);
-        Cpu {
+        let el = config.reset_el;
+        let mut cpu = Cpu {
             id,
             x: [0; 31],
             v: [0; 32],
             sp_el: [0; 4],
             pc: entry,
-            pstate: PState {
-                nzcv: 0,
-                daif: 0xf,
-                el: 1,
-                sp: true,
-                il: false,
-                ss: false,
-                pan: false,
-            },
+            pstate: PState::default(),
             sys,
             config,
             monitor: None,
             icount: 0,
             irq: crate::irq::IrqLines::new(),
+            event: false,
+            sent_event: false,
             tlb: crate::mmu::Tlb::default(),
+            broadcast_tlbi: Vec::new(),
             decoded: vec![(0u32, None); DECODE_CACHE].into_boxed_slice(),
+        };
+        cpu.power_on(entry, 0, el);
+        cpu
+    }
+
+    /// Resets the core to the board's boot EL (`config.reset_el`) at
+    /// `entry`: [`Cpu::power_on`] with X0 = 0.
+    pub fn reset(&mut self, entry: u64) {
+        let el = self.config.reset_el;
+        self.power_on(entry, 0, el);
+    }
+
+    /// Powers the core on (PSCI CPU_ON, or a reset): every register and
+    /// system register back to its reset value, PSTATE at `el` with SP_ELx
+    /// selected and DAIF masked, PC = `entry`, X0 = `context_id`. The
+    /// configuration, the time base, the interrupt lines (shared with the
+    /// interrupt controller) and the instruction count are kept.
+    ///
+    /// The security and EL2 configuration is what firmware above `el`
+    /// would have left behind: entering at EL3, SCR_EL3 is at its reset
+    /// value (Secure, nothing routed to EL3); entering at EL2 or EL1 with
+    /// EL3 implemented, SCR_EL3 has NS = 1 (Non-secure), RW = 1 and HCE = 1
+    /// (HVC enabled, as TF-A leaves it for a hypervisor or OS). HCR_EL2 is
+    /// at its reset value (only RW set), so an EL2 nobody programs is
+    /// transparent to an EL1 entry. RVBAR_EL3 reads `entry`.
+    pub fn power_on(&mut self, entry: u64, context_id: u64, el: u8) {
+        let el = match el {
+            3 if self.config.has_el3 => 3,
+            2 | 3 if self.config.has_el2 => 2,
+            _ => 1,
+        };
+        let warned = std::mem::take(&mut self.sys.warned);
+        let sink = self.sys.timer_sink.take();
+        self.sys = SysRegs::new(&self.config);
+        self.sys.warned = warned;
+        self.sys.timer_sink = sink;
+        self.sys.set(crate::sysreg::SysReg::RVBAR_EL3, entry & !3);
+        if el < 3 && self.config.has_el3 {
+            use crate::sysreg::scr;
+            let v = self.sys.get(crate::sysreg::SysReg::SCR_EL3) | scr::NS | scr::RW | scr::HCE;
+            self.sys.set(crate::sysreg::SysReg::SCR_EL3, v);
         }
+        self.x = [0; 31];
+        self.x[0] = context_id;
+        self.v = [0; 32];
+        self.sp_el = [0; 4];
+        self.pc = entry;
+        self.pstate = PState {
+            nzcv: 0,
+            daif: 0xf,
+            el,
+            sp: true,
+            il: false,
+            ss: false,
+            pan: false,
+        };
+        self.monitor = None;
+        self.event = false;
+        self.sent_event = false;
+        self.tlb.flush();
     }
 
     /// The stack pointer currently selected by PSTATE.{EL, SP}.

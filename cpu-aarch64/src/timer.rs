@@ -89,6 +89,20 @@ impl TimeBase {
     }
 }
 
+/// Where a core's timer outputs go: called with the output bits (see
+/// [`SysRegs::timer_outputs`]) whenever a register write may have changed
+/// them, so that a guest lowering its timer's output (disable, mask, new
+/// compare value) is seen by the interrupt controller at once. Outputs that
+/// rise because time passed are polled by the machine between turns.
+#[derive(Clone)]
+pub struct TimerSink(pub Arc<dyn Fn(u32) + Send + Sync>);
+
+impl std::fmt::Debug for TimerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TimerSink")
+    }
+}
+
 /// The timers of one core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
@@ -193,6 +207,13 @@ impl SysRegs {
             .iter()
             .filter(|&&t| self.timer_ctl(t) & (ctl::ISTATUS | ctl::IMASK) == ctl::ISTATUS)
             .fold(0, |acc, &t| acc | 1 << t as u32)
+    }
+
+    /// Sends the current outputs to the timer sink, if there is one.
+    pub fn publish_timers(&self) {
+        if let Some(sink) = &self.timer_sink {
+            (sink.0)(self.timer_outputs());
+        }
     }
 
     /// The earliest physical count at which an enabled, unmasked timer

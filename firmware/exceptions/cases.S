@@ -214,7 +214,9 @@ AT x_e_wfi
 	wfi
 	svc	#0xd0
 
-FUNC e_wfe
+FUNC e_wfe			/* the ERET here set the event register */
+	sevl			/* (Arm ARM), so consume it first: a WFE */
+	wfe			/* with the event set completes untrapped */
 AT x_e_wfe
 	wfe
 	svc	#0xd0

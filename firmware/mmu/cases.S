@@ -47,6 +47,40 @@ AT x_m_dczva
 	dc	zva, x0
 	ret
 
+/*
+ * The same with PSTATE.PAN set around the access (MSR PAN, #1 / #0 as raw
+ * encodings: the file is assembled for v8.0). A fault unwinds through an
+ * ERET with SPSR.PAN = 0, which clears it too.
+ */
+FUNC m_pan_load
+	.inst	0xd500419f	/* msr pan, #1 */
+AT x_m_pan_load
+	ldr	x1, [x0]
+	.inst	0xd500409f	/* msr pan, #0 */
+	RESULT	x1
+	ret
+
+FUNC m_pan_store
+	.inst	0xd500419f
+AT x_m_pan_store
+	str	x0, [x0]
+	.inst	0xd500409f
+	ret
+
+FUNC m_pan_ldtr			/* unprivileged load: not subject to PAN */
+	.inst	0xd500419f
+	ldtr	x1, [x0]
+	.inst	0xd500409f
+	RESULT	x1
+	ret
+
+FUNC m_pan_read			/* t_result = PAN as MRS reads it while set */
+	.inst	0xd500419f
+	mrs	x1, s3_0_c4_c2_3	/* PAN */
+	.inst	0xd500409f
+	RESULT	x1
+	ret
+
 /* Returns its own address: called through an alias, the alias address. */
 FUNC alias_probe
 	adr	x0, alias_probe

@@ -197,6 +197,8 @@ extern char code_blob[], code_blob_end[], blob_ret[], blob_el0_svc[], blob_el0_l
 	blob_el0_store[], blob_el0_br[];
 extern void m_load(uint64_t), m_store(uint64_t), m_call(uint64_t), m_dczva(uint64_t);
 extern char x_m_load[], x_m_store[], x_m_call[], x_m_dczva[];
+extern void m_pan_load(uint64_t), m_pan_store(uint64_t), m_pan_ldtr(uint64_t), m_pan_read(uint64_t);
+extern char x_m_pan_load[], x_m_pan_store[];
 extern uint64_t alias_probe(void);
 
 #define A(p) ((uint64_t)(uintptr_t)(p))
@@ -918,6 +920,69 @@ static void run_config(unsigned g, unsigned va)
 	mmu_off();
 }
 
+/*
+ * PAN (FEAT_PAN, v8.1), after every granule configuration, with 4k/39
+ * tables: with PSTATE.PAN set, EL1 loads and stores to a page EL0 can
+ * access are permission faults; LDTR and EL1-only pages are unaffected.
+ * Lines are prefixed `pan `; a core without PAN prints `skip pan (...)`.
+ */
+static void pan_cases(void)
+{
+	uint64_t mmfr1 = read_sysreg(id_aa64mmfr1_el1);
+
+	check_prefix("pan ");
+	if (((mmfr1 >> 20) & 0xf) == 0) {
+		uart_puts("skip pan (PAN not implemented: ID_AA64MMFR1_EL1 ");
+		print_hex(mmfr1);
+		uart_puts(")\n");
+		return;
+	}
+	gbits = 12;
+	vabits = 39;
+	gsize = 1UL << 12;
+	build_tables();
+	mmu_on();
+	uint64_t va = PAGE(P_EL0_DATA) + 0x20;
+
+	check_begin("el0-page-read-pan0");	/* PAN clear: EL1 may */
+	write64(va, 0x5a5a0000a5a5UL);
+	run(m_load, va);
+	expect_none();
+	check_eq("value", 0x5a5a0000a5a5UL, t_result);
+	check_end();
+
+	check_begin("mrs-pan");
+	run(m_pan_read, 0);
+	expect_none();
+	check_eq("PAN", 1UL << 22, t_result);
+	check_eq("PAN after MSR PAN, #0", 0, read_sysreg(s3_0_c4_c2_3));
+	check_end();
+
+	check_begin("el0-page-read-fault");	/* permission fault, level 3 */
+	run(m_pan_load, va);
+	expect_dabt(A(x_m_pan_load), va, FSC_PERM(3));
+	check_end();
+
+	check_begin("el0-page-write-fault");
+	run(m_pan_store, va + 8);
+	expect_dabt(A(x_m_pan_store), va + 8, WNR | FSC_PERM(3));
+	check_end();
+
+	check_begin("el0-page-ldtr");	/* unprivileged: allowed */
+	run(m_pan_ldtr, va);
+	expect_none();
+	check_eq("value", 0x5a5a0000a5a5UL, t_result);
+	check_end();
+
+	check_begin("el1-page-read");	/* EL1-only page: PAN does not apply */
+	run(m_pan_load, PAGE(P_RO) + 0x10);
+	expect_none();
+	check_eq("value", ~pattern64(0x10), t_result);
+	check_end();
+
+	mmu_off();
+}
+
 int fw_main(uint64_t x0)
 {
 	static const unsigned granules[] = { 12, 14, 16 };
@@ -936,6 +1001,7 @@ int fw_main(uint64_t x0)
 	for (unsigned g = 0; g < 3; g++)
 		for (unsigned v = 0; v < 3; v++)
 			run_config(granules[g], vas[v]);
+	pan_cases();
 	exc_install(0);
 	check_prefix("");
 	uart_puts("done: ");

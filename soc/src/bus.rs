@@ -9,6 +9,7 @@ use cpu_aarch64::bus::{AccessKind, Bus, BusError, PhysAddr, Requester};
 
 use crate::device::{AccessInfo, Device};
 use crate::dt;
+use crate::irq::SharedCpuInterfaceRegs;
 use crate::ram::{GuestRam, RamError};
 
 /// Errors from building the bus.
@@ -113,6 +114,8 @@ pub struct SystemBus {
     devices: Vec<Box<dyn Device>>,
     /// Sorted by `base`, non-overlapping.
     windows: Vec<Window>,
+    /// Where the CPU's GICv3 system-register accesses go.
+    gic_sysregs: Option<SharedCpuInterfaceRegs>,
 }
 
 impl SystemBus {
@@ -122,7 +125,16 @@ impl SystemBus {
             ram,
             devices: Vec::new(),
             windows: Vec::new(),
+            gic_sysregs: None,
         }
+    }
+
+    /// Routes the CPU's GICv3 system-register accesses (`ICC_*`, through
+    /// [`Bus::gic_sysreg_read`]/[`Bus::gic_sysreg_write`]) to `regs`,
+    /// normally the machine's [`crate::gic::Gic`]. Without one they are
+    /// UNDEFINED.
+    pub fn set_gic_sysregs(&mut self, regs: SharedCpuInterfaceRegs) {
+        self.gic_sysregs = Some(regs);
     }
 
     /// The guest RAM.
@@ -319,6 +331,22 @@ impl Bus for SystemBus {
         dev.write(info, value & size_mask(size))
             .map_err(|_| BusError::DeviceError(pa, size))
     }
+
+    fn gic_sysreg_read(&mut self, cpu: usize, id: cpu_aarch64::sem::SysRegId, el: u8) -> Option<u64> {
+        let regs = self.gic_sysregs.as_ref()?;
+        regs.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sysreg_read(cpu, id, el)
+    }
+
+    fn gic_sysreg_write(&mut self, cpu: usize, id: cpu_aarch64::sem::SysRegId, el: u8, value: u64) -> bool {
+        let Some(regs) = self.gic_sysregs.as_ref() else {
+            return false;
+        };
+        regs.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sysreg_write(cpu, id, el, value)
+    }
 }
 
 impl std::fmt::Debug for SystemBus {
@@ -331,6 +359,7 @@ impl std::fmt::Debug for SystemBus {
         f.debug_struct("SystemBus")
             .field("ram", &self.ram)
             .field("windows", &windows)
+            .field("gic_sysregs", &self.gic_sysregs.is_some())
             .finish()
     }
 }

@@ -6,11 +6,15 @@
 pub mod bus;
 pub mod device;
 pub mod dt;
+pub mod gic;
+pub mod irq;
 pub mod pl011;
 pub mod ram;
 pub mod semihosting;
 
 pub use bus::{SystemBus, SystemBusError};
+pub use gic::{Gic, GicConfig, GicCpuConfig, GicMmio, GicVersion};
+pub use irq::{InterruptController, IrqLine, SharedInterruptController};
 pub use pl011::Pl011;
 pub use ram::{GuestRam, RamError, RamRegion};
 pub use semihosting::{SemihostMemory, SemihostOutcome, Semihosting};

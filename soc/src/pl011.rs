@@ -18,8 +18,9 @@
 //!
 //! # Interrupts
 //!
-//! Interrupt status (RIS/MIS/IMSC/ICR) is modelled; the output line is
-//! exposed as [`Pl011::irq_pending`] until the interrupt controller exists.
+//! Interrupt status (RIS/MIS/IMSC/ICR) is modelled; the combined output
+//! UARTINTR ([`Pl011::irq_pending`]) drives the [`IrqLine`] given with
+//! [`Pl011::with_irq`] (level-sensitive, updated after every access).
 //! With instantaneous transmission the TX FIFO always drains through its
 //! trigger level right after a DR write, so each DR write sets TXRIS (the
 //! PL011 transmit interrupt is level-crossing, hence clear at reset). No
@@ -38,6 +39,8 @@
 //! as zero and ignore writes.
 
 use std::collections::VecDeque;
+
+use crate::irq::IrqLine;
 use std::io::Write;
 
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
@@ -133,6 +136,10 @@ pub struct Pl011 {
     imsc: u32,
     ris: u32,
     dmacr: u32,
+    /// The interrupt output and the SPI it is wired to (for the DT node).
+    irq: IrqLine,
+    spi: Option<u32>,
+    irq_level: bool,
 }
 
 impl Pl011 {
@@ -156,6 +163,28 @@ impl Pl011 {
             imsc: 0,
             ris: 0,
             dmacr: 0,
+            irq: IrqLine::none(),
+            spi: None,
+            irq_level: false,
+        }
+    }
+
+    /// Wires UARTINTR to `line`, which is shared peripheral interrupt `spi`
+    /// (the number the device tree node gives).
+    pub fn with_irq(mut self, spi: u32, line: IrqLine) -> Self {
+        self.irq = line;
+        self.spi = Some(spi);
+        self.sync_irq();
+        self
+    }
+
+    /// Drives the interrupt line from the current status (only on change,
+    /// so that printing does not cost an interrupt-controller update).
+    fn sync_irq(&mut self) {
+        let level = self.irq_pending();
+        if level != self.irq_level {
+            self.irq_level = level;
+            self.irq.set(level);
         }
     }
 
@@ -202,6 +231,7 @@ impl Pl011 {
         if n > 0 {
             self.update_rx_interrupts();
             self.ris |= int::RT;
+            self.sync_irq();
         }
         n
     }
@@ -348,6 +378,7 @@ impl Device for Pl011 {
             return Err(AccessRejected);
         }
         let word = self.read_reg(info.offset & !3, info.debug);
+        self.sync_irq();
         let v = u64::from(word) >> (8 * lane);
         Ok(v & ((1u64 << (8 * u32::from(info.size))) - 1))
     }
@@ -358,20 +389,22 @@ impl Device for Pl011 {
         }
         let mask = (1u64 << (8 * u32::from(info.size))) - 1;
         self.write_reg(info.offset, (value & mask) as u32);
+        self.sync_irq();
         Ok(())
     }
 
     fn dt_node(&self) -> Option<Node> {
-        Some(
-            Node::with_unit("pl011", self.base)
-                .strings("compatible", &["arm,pl011", "arm,primecell"])
-                .reg64(&[(self.base, self.size)])
-                .strings("clock-names", &["uartclk", "apb_pclk"])
-                .prop(
-                    "clocks",
-                    PropValue::PhandleRefs(vec!["apb_pclk".into(), "apb_pclk".into()]),
-                ),
-        )
+        let mut n = Node::with_unit("pl011", self.base)
+            .strings("compatible", &["arm,pl011", "arm,primecell"])
+            .reg64(&[(self.base, self.size)]);
+        if let Some(spi) = self.spi {
+            // <GIC_SPI spi IRQ_TYPE_LEVEL_HIGH>
+            n = n.cells("interrupts", &[0, spi, 4]);
+        }
+        Some(n.strings("clock-names", &["uartclk", "apb_pclk"]).prop(
+            "clocks",
+            PropValue::PhandleRefs(vec!["apb_pclk".into(), "apb_pclk".into()]),
+        ))
     }
 }
 

@@ -1653,8 +1653,8 @@ mod tests {
             (0xd5033c9f, 0, "dsb #0xc"),
             (0xd5380000, 0, "mrs x0, midr_el1"),
             (0xd518c000, 0, "msr vbar_el1, x0"),
-            (0xd5180000, 0, "msr s3_0_c0_c0_0, x0"),  // MIDR_EL1 is read-only
-            (0xd53be000, 0, "mrs x0, s3_3_c14_c0_0"), // CNTFRQ_EL0: not in SYSREGS
+            (0xd5180000, 0, "msr s3_0_c0_c0_0, x0"), // MIDR_EL1 is read-only
+            (0xd53be000, 0, "mrs x0, cntfrq_el0"),
             (0xd50343df, 0, "msr daifset, #3"),
             (0xd508751f, 0, "ic iallu"),
             (0xd5087500, 0, "sys #0, c7, c5, #0, x0"),
