@@ -489,6 +489,7 @@ impl Machine {
                 }
             }
             self.update_timers();
+            self.bus.poll_devices();
             if ran != 0 {
                 // A core in WFE may wait for something another core did.
                 for (j, p) in self.power.iter_mut().enumerate() {

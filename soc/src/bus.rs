@@ -232,6 +232,14 @@ impl SystemBus {
         Ok(index)
     }
 
+    /// Gives every device a chance to handle host-side events (see
+    /// [`Device::poll`]).
+    pub fn poll_devices(&mut self) {
+        for d in &mut self.devices {
+            d.poll(&mut self.ram);
+        }
+    }
+
     /// All devices, in the order they were added.
     pub fn devices(&self) -> impl Iterator<Item = &dyn Device> {
         self.devices.iter().map(|d| d.as_ref())
@@ -328,7 +336,7 @@ impl Bus for SystemBus {
         }
         let (w, info) = self.device_access(req, pa, size)?;
         let dev = &mut self.devices[w.device];
-        dev.write(info, value & size_mask(size))
+        dev.write_with_memory(info, value & size_mask(size), &mut self.ram)
             .map_err(|_| BusError::DeviceError(pa, size))
     }
 

@@ -6,6 +6,7 @@
 //! guest receives come from the same object.
 
 use crate::dt;
+use crate::ram::GuestRam;
 
 /// One MMIO window a device occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,4 +52,21 @@ pub trait Device: Send {
     /// The device-tree node describing this device, or `None` for devices
     /// the guest discovers otherwise.
     fn dt_node(&self) -> Option<dt::Node>;
+
+    /// Handles a write by a device that may access guest memory in
+    /// response (DMA: a virtio queue notification walks descriptors in
+    /// RAM). The bus always calls this; the default ignores `mem`. Guest
+    /// memory is reached only through `mem`'s bounds-checked accessors, so
+    /// a bad guest address is an error the device reports, never a host
+    /// access outside guest RAM.
+    fn write_with_memory(&mut self, info: AccessInfo, value: u64, mem: &mut GuestRam) -> Result<(), AccessRejected> {
+        let _ = mem;
+        self.write(info, value)
+    }
+
+    /// Lets a device make progress on host-side events (input arriving,
+    /// a backend completing) between CPU turns. The default does nothing.
+    fn poll(&mut self, mem: &mut GuestRam) {
+        let _ = mem;
+    }
 }
