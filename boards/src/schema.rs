@@ -80,7 +80,61 @@ pub struct BoardSpec {
     /// Where each field and entry starts in the source.
     #[serde(skip)]
     locs: locate::SourceMap,
+    /// For a board that includes another: for each device, its index in
+    /// this file's `devices` list, or `None` if it came from the included
+    /// board (errors about it then point at `include`). Empty otherwise.
+    #[serde(skip)]
+    device_src: Vec<Option<usize>>,
 }
+
+/// A board written as changes to another (`include`), as Renode's `using`:
+/// every field is optional, `devices` entries replace the included board's
+/// device of the same name or are appended, `remove_devices` drops devices
+/// by name, `memory` (when given) replaces the whole list.
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Board", deny_unknown_fields)]
+struct Overlay {
+    include: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    compatible: Option<Vec<String>>,
+    #[serde(default)]
+    cpus: Option<CpuOverlay>,
+    #[serde(default)]
+    memory: Option<Vec<MemoryRegion>>,
+    #[serde(default)]
+    devices: Vec<DeviceSpec>,
+    #[serde(default)]
+    remove_devices: Vec<String>,
+    #[serde(default)]
+    chosen: Option<ChosenOverlay>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Cpus", deny_unknown_fields)]
+struct CpuOverlay {
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    boot_el: Option<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Chosen", deny_unknown_fields)]
+struct ChosenOverlay {
+    #[serde(default)]
+    stdout: Option<String>,
+    #[serde(default)]
+    bootargs: Option<String>,
+}
+
+/// How deep `include` may nest (a deeper chain is taken to be a cycle).
+pub const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// The cores of a board.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -271,6 +325,7 @@ impl PartialEq for BoardSpec {
             chosen,
             origin: _,
             locs: _,
+            device_src: _,
         } = self;
         (name, model, compatible, cpus, memory, devices, chosen)
             == (
@@ -475,10 +530,18 @@ pub fn resolve_board(arg: &str) -> Result<BoardSpec, BoardError> {
 /// Parses and validates a board description. `origin` names the source in
 /// error messages (usually the file path).
 pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
-    let options = ron::Options::default().with_default_extension(
+    parse_nested(src, origin, 0)
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(
         ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES | ron::extensions::Extensions::IMPLICIT_SOME,
-    );
-    let mut spec: BoardSpec = options.from_str(src).map_err(|e| {
+    )
+}
+
+/// Deserializes `src` as a `T`, with errors located in `origin`.
+fn from_ron<T: serde::de::DeserializeOwned>(src: &str, origin: &str) -> Result<T, BoardError> {
+    ron_options().from_str(src).map_err(|e| {
         let mut at = locate::Pos {
             line: e.span.start.line,
             col: e.span.start.col,
@@ -493,11 +556,52 @@ pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
             col: at.col,
             message: ron_message(&e.code),
         }
-    })?;
+    })
+}
+
+fn parse_nested(src: &str, origin: &str, depth: usize) -> Result<BoardSpec, BoardError> {
+    let locs = locate::scan(src);
+    let mut spec = if locs.has("include") {
+        let overlay: Overlay = from_ron(src, origin)?;
+        let at = |path: &str, message: String| {
+            let pos = locs.find(path);
+            BoardError::At {
+                origin: origin.to_string(),
+                line: pos.line,
+                col: pos.col,
+                message,
+            }
+        };
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(at(
+                "include",
+                format!("`include` nests more than {MAX_INCLUDE_DEPTH} deep (does a board include itself?)"),
+            ));
+        }
+        let base = include_base(&overlay.include, origin, depth).map_err(|e| match e {
+            BoardError::Io { path, source } => at(
+                "include",
+                format!("cannot read included board {}: {source}", path.display()),
+            ),
+            BoardError::UnknownBoard { name } => at(
+                "include",
+                format!(
+                    "`include: {name:?}` names neither a builtin board ({}) nor a .ron file",
+                    builtin_boards().join(", ")
+                ),
+            ),
+            other => other,
+        })?;
+        apply_overlay(base, overlay).map_err(|p| at(&p.at, p.message))?
+    } else {
+        let mut spec: BoardSpec = from_ron(src, origin)?;
+        spec.device_src.clear();
+        spec
+    };
     spec.origin = origin.to_string();
-    spec.locs = locate::scan(src);
+    spec.locs = locs;
     spec.validate().map_err(|p| {
-        let pos = spec.locs.find(&p.at);
+        let pos = spec.locs.find(&spec.source_path(&p.at));
         BoardError::At {
             origin: origin.to_string(),
             line: pos.line,
@@ -506,6 +610,92 @@ pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
         }
     })?;
     Ok(spec)
+}
+
+/// The board an `include` names: a builtin board, or a file relative to
+/// the including file's directory.
+fn include_base(name: &str, origin: &str, depth: usize) -> Result<BoardSpec, BoardError> {
+    if let Some(src) = builtin_board(name) {
+        return parse_nested(src, &format!("<builtin>/{name}.ron"), depth + 1);
+    }
+    let dir = if origin.starts_with("<builtin>") {
+        Path::new(".")
+    } else {
+        Path::new(origin).parent().unwrap_or(Path::new("."))
+    };
+    let path = dir.join(name);
+    if !path.exists() && Path::new(name).extension().is_none_or(|e| e != "ron") {
+        return Err(BoardError::UnknownBoard { name: name.to_string() });
+    }
+    let src = std::fs::read_to_string(&path).map_err(|source| BoardError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    parse_nested(&src, &path.display().to_string(), depth + 1)
+}
+
+/// `base` with `o`'s changes; the problem paths are `o`'s.
+fn apply_overlay(mut base: BoardSpec, o: Overlay) -> Result<BoardSpec, Problem> {
+    let mut src: Vec<Option<usize>> = vec![None; base.devices.len()];
+    for (k, name) in o.remove_devices.iter().enumerate() {
+        let Some(i) = base.devices.iter().position(|d| d.name() == name) else {
+            let known: Vec<&str> = base.devices.iter().map(|d| d.name()).collect();
+            return Err(Problem {
+                at: format!("remove_devices[{k}]"),
+                message: format!(
+                    "the included board has no device `{name}` to remove (devices: {})",
+                    known.join(", ")
+                ),
+            });
+        };
+        base.devices.remove(i);
+        src.remove(i);
+    }
+    for (j, d) in o.devices.into_iter().enumerate() {
+        match base.devices.iter().position(|b| b.name() == d.name()) {
+            Some(i) => {
+                base.devices[i] = d;
+                src[i] = Some(j);
+            }
+            None => {
+                base.devices.push(d);
+                src.push(Some(j));
+            }
+        }
+    }
+    base.device_src = src;
+    if let Some(v) = o.name {
+        base.name = v;
+    }
+    if let Some(v) = o.model {
+        base.model = v;
+    }
+    if let Some(v) = o.compatible {
+        base.compatible = v;
+    }
+    if let Some(c) = o.cpus {
+        if let Some(v) = c.count {
+            base.cpus.count = v;
+        }
+        if let Some(v) = c.model {
+            base.cpus.model = v;
+        }
+        if let Some(v) = c.boot_el {
+            base.cpus.boot_el = v;
+        }
+    }
+    if let Some(m) = o.memory {
+        base.memory = m;
+    }
+    if let Some(c) = o.chosen {
+        if let Some(v) = c.stdout {
+            base.chosen.stdout = v;
+        }
+        if let Some(v) = c.bootargs {
+            base.chosen.bootargs = v;
+        }
+    }
+    Ok(base)
 }
 
 /// Rephrases a ron error in this crate's voice, keeping the facts.
@@ -609,8 +799,33 @@ fn valid_name(s: &str) -> bool {
 
 impl BoardSpec {
     fn here(&self, path: &str) -> String {
-        let p = self.locs.find(path);
+        let p = self.locs.find(&self.source_path(path));
         format!("{}:{}:{}", self.origin, p.line, p.col)
+    }
+
+    /// `path` (e.g. `devices[3].base`, indexing the merged board) as a path
+    /// in this board's own source: a device from an included board is
+    /// located at `include`.
+    fn source_path(&self, path: &str) -> String {
+        // A field an including board does not set is the included board's.
+        let top = path.split(['.', '[']).next().unwrap_or("");
+        if self.locs.has("include") && !self.locs.has(top) {
+            return "include".to_string();
+        }
+        let Some(rest) = path.strip_prefix("devices[") else {
+            return path.to_string();
+        };
+        let Some((idx, tail)) = rest.split_once(']') else {
+            return path.to_string();
+        };
+        match (idx.parse::<usize>(), self.device_src.is_empty()) {
+            (_, true) => path.to_string(),
+            (Ok(i), false) => match self.device_src.get(i).copied().flatten() {
+                Some(j) => format!("devices[{j}]{tail}"),
+                None => "include".to_string(),
+            },
+            (Err(_), false) => path.to_string(),
+        }
     }
 
     fn validate(&self) -> Result<(), Problem> {
@@ -947,6 +1162,11 @@ pub(crate) mod locate {
     }
 
     impl SourceMap {
+        /// Whether the source gives a value at `path`.
+        pub fn has(&self, path: &str) -> bool {
+            self.map.contains_key(path)
+        }
+
         /// The position of `path`, or of its nearest recorded ancestor (a
         /// field left at its default is reported at its entry).
         pub fn find(&self, path: &str) -> Pos {

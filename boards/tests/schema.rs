@@ -1,7 +1,7 @@
 //! Board descriptions: parsing, validation errors (message and position),
 //! CLI overrides, and robustness against garbage.
 
-use boards::{builtin_board, parse_board, resolve_board, BoardError, DeviceSpec};
+use boards::{builtin_board, load_board_file, parse_board, resolve_board, BoardError, DeviceSpec};
 
 /// A valid two-UART board; cases below edit one spot of it.
 const BASE: &str = r#"Board(
@@ -482,4 +482,90 @@ fn readme_example_parses() {
     let len = readme[start..].find("```").unwrap();
     let example = parse_board(&readme[start..start + len], "README.md").unwrap();
     assert_eq!(example, resolve_board("virt").unwrap());
+}
+
+/// A board written as changes to another: fields it sets win, devices
+/// replace by name or are appended, `remove_devices` drops them.
+#[test]
+fn include_merges_changes_onto_the_included_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let derived = dir.path().join("derived.ron");
+    std::fs::write(
+        &derived,
+        r#"Board(
+    include: "virt",
+    name: "virt-two-uarts",
+    cpus: (count: 4),
+    devices: [
+        Pl011(name: "uart0", base: 0x0900_0000, size: 0x1000, interrupts: [3]),
+        Pl011(name: "uart1", base: 0x0904_0000, size: 0x1000, interrupts: [8]),
+    ],
+    chosen: (bootargs: "console=ttyAMA1"),
+)
+"#,
+    )
+    .unwrap();
+    let b = load_board_file(&derived).unwrap();
+    let virt = resolve_board("virt").unwrap();
+    assert_eq!(b.name, "virt-two-uarts");
+    assert_eq!((b.model.as_str(), b.cpus.count, b.cpus.boot_el), ("Preboard virt", 4, 1));
+    assert_eq!(b.memory, virt.memory);
+    let names: Vec<&str> = b.devices.iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["gic", "uart0", "uart1"], "replaced in place, new ones appended");
+    assert_eq!(b.devices[1].interrupts(), [3]);
+    assert_eq!((b.chosen.stdout.as_str(), b.chosen.bootargs.as_str()), ("uart0", "console=ttyAMA1"));
+
+    // A file including a file, relative to the including file.
+    let more = dir.path().join("more.ron");
+    std::fs::write(
+        &more,
+        "(include: \"derived.ron\", name: \"more\", remove_devices: [\"uart1\"], cpus: (boot_el: 2))",
+    )
+    .unwrap();
+    let m = load_board_file(&more).unwrap();
+    assert_eq!((m.name.as_str(), m.cpus.count, m.cpus.boot_el), ("more", 4, 2));
+    assert_eq!(m.devices.len(), 2);
+}
+
+#[test]
+fn include_errors_point_into_the_including_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let err = |p: &std::path::Path| load_board_file(p).unwrap_err().to_string();
+    let p = write("a.ron", "(\n    include: \"nope\",\n)\n");
+    let e = err(&p);
+    assert!(
+        e.ends_with("a.ron:2:14: `include: \"nope\"` names neither a builtin board (virt, virt-gicv3) nor a .ron file"),
+        "{e}"
+    );
+    let p = write("b.ron", "(include: \"missing.ron\")");
+    assert!(err(&p).contains("b.ron:1:11: cannot read included board"), "{}", err(&p));
+    let p = write("c.ron", "(include: \"virt\",\n remove_devices: [\"uart9\"])");
+    assert!(
+        err(&p).ends_with("c.ron:2:19: the included board has no device `uart9` to remove (devices: gic, uart0)"),
+        "{}",
+        err(&p)
+    );
+    // An added device overlapping an included one: the added entry is blamed.
+    let p = write(
+        "d.ron",
+        "(include: \"virt\",\n devices: [\n  Pl011(name: \"uart1\", base: 0x0900_0000, size: 0x1000),\n ])",
+    );
+    let e = err(&p);
+    assert!(e.contains("d.ron:3:30: device `uart1`"), "{e}");
+    assert!(e.contains("overlaps device `uart0`"), "{e}");
+    // An included device that no longer validates is blamed on `include`.
+    let p = write("e.ron", "(include: \"virt\",\n cpus: (count: 9))");
+    let e = err(&p);
+    assert!(e.contains("e.ron:1:11: a GICv2 serves at most 8 cores"), "{e}");
+    let p = write("f.ron", "(include: \"virt\", colour: 1)");
+    assert!(err(&p).contains("f.ron:1:19: unknown field `colour`"), "{}", err(&p));
+    // Cycles end at the depth limit instead of recursing forever.
+    write("g.ron", "(include: \"h.ron\")");
+    let h = write("h.ron", "(include: \"g.ron\")");
+    assert!(err(&h).contains("nests more than 8 deep"), "{}", err(&h));
 }
