@@ -5,8 +5,12 @@
 use anyhow::Context as _;
 use boards::fdt_out::BootInfo;
 use boards::loader::ImageFormat;
-use boards::machine::{board_device_tree, InputFile, Machine, MachineConfig, MachineError, RunOutcome};
+use boards::machine::{board_device_tree, Attachments, InputFile, Machine, MachineConfig, MachineError, RunOutcome};
 use clap::{Args, Parser, Subcommand};
+use soc::chardev::{self, CharBackend, ChardevSpec};
+use soc::pflash::FlashImage;
+use soc::virtio::BlkConfig;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,7 +30,8 @@ mod exit {
     /// The guest cannot continue (exception loop, unsupported feature,
     /// every core waiting forever).
     pub const GUEST_FATAL: u8 = 70;
-    /// Writing an output file failed.
+    /// Writing an output file failed, or a `--serial` backend could not
+    /// be opened.
     pub const IO: u8 = 74;
     /// `--max-insns` was reached before the guest exited.
     pub const LIMIT: u8 = 124;
@@ -42,7 +47,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a kernel or firmware on a board (the bundled demo by default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Inspect board descriptions.
     #[command(subcommand)]
     Board(BoardCommand),
@@ -121,6 +126,83 @@ struct RunArgs {
     /// restarting it.
     #[arg(long)]
     no_reboot: bool,
+    /// Connect the board's next PL011 UART (in board order, as QEMU's
+    /// -serial) to stdio, null, file:PATH, pty, tcp:PORT (127.0.0.1) or
+    /// tcp:HOST:PORT. Without any, the board's console UART uses stdio and
+    /// the others null; with some, UARTs left over use null.
+    #[arg(long, value_name = "SPEC", value_parser = parse_serial)]
+    serial: Vec<ChardevSpec>,
+    /// A virtio-blk disk: `PATH[,readonly=on][,serial=ID][,discard=on]`
+    /// (raw image; repeatable, plugged into free virtio-mmio slots in order).
+    #[arg(long, value_name = "SPEC", value_parser = parse_drive)]
+    drive: Vec<BlkConfig>,
+    /// Plug a virtio-rng (host randomness) into the next free slot.
+    #[arg(long)]
+    rng: bool,
+    /// An image for the next flash bank (in board order; on virt bank 0 is
+    /// the boot ROM at 0x0, bank 1 the variable store): `PATH[,readonly=on]`.
+    /// Writes by the guest persist in the file.
+    #[arg(long, value_name = "SPEC", value_parser = parse_pflash)]
+    pflash: Vec<FlashImage>,
+    /// Build the machine from this device tree blob instead of a board file
+    /// (what Preboard can model of it; the rest is listed) and hand the
+    /// blob to the guest unchanged.
+    #[arg(long, value_name = "FILE", conflicts_with = "dtb")]
+    board_from_dtb: Option<PathBuf>,
+}
+
+/// `PATH[,key=value...]` with `readonly=on|off`, `serial=ID`, `discard=on|off`.
+fn drive_options(s: &str) -> Result<(PathBuf, Vec<(String, String)>), String> {
+    let mut parts = s.split(',');
+    let first = parts.next().unwrap_or("");
+    let path = first.strip_prefix("file=").unwrap_or(first);
+    if path.is_empty() {
+        return Err(format!("`{s}`: no image path"));
+    }
+    let opts = parts
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(format!("`{s}`: option `{p}` is not key=value")),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((PathBuf::from(path), opts))
+}
+
+fn on_off(key: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("`{key}={v}`: expected on or off")),
+    }
+}
+
+fn parse_drive(s: &str) -> Result<BlkConfig, String> {
+    let (path, opts) = drive_options(s)?;
+    let mut cfg = BlkConfig {
+        path,
+        ..BlkConfig::default()
+    };
+    for (k, v) in opts {
+        match k.as_str() {
+            "readonly" => cfg.read_only = on_off(&k, &v)?,
+            "discard" => cfg.discard = on_off(&k, &v)?,
+            "serial" => cfg.serial = Some(v),
+            _ => return Err(format!("`{s}`: unknown option `{k}` (readonly, serial, discard)")),
+        }
+    }
+    Ok(cfg)
+}
+
+fn parse_pflash(s: &str) -> Result<FlashImage, String> {
+    let (path, opts) = drive_options(s)?;
+    let mut read_only = false;
+    for (k, v) in opts {
+        match k.as_str() {
+            "readonly" => read_only = on_off(&k, &v)?,
+            _ => return Err(format!("`{s}`: unknown option `{k}` (readonly)")),
+        }
+    }
+    Ok(FlashImage { path, read_only })
 }
 
 /// A failure with the exit code it maps to.
@@ -136,6 +218,10 @@ impl Failure {
             error: error.into(),
         }
     }
+}
+
+fn parse_serial(s: &str) -> Result<ChardevSpec, String> {
+    s.parse().map_err(|e: chardev::ChardevError| e.to_string())
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
@@ -213,8 +299,94 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::new(exit::IO, e))
 }
 
+/// The console when no `--serial` is given, like QEMU's `-nographic`:
+/// stdio, interactive (raw mode, Ctrl-a x) when stdin is a terminal. When
+/// stdout is not a terminal but stdin is (output redirected from an
+/// interactive shell), stdin is left alone, so nothing changes for scripts;
+/// piped stdin is guest input.
+fn default_console() -> Box<dyn CharBackend> {
+    if std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        Box::new(chardev::Stdio::new())
+    } else {
+        Box::new(chardev::Stdio::output_only())
+    }
+}
+
+/// Opens the host backends of the board's PL011 UARTs, in board order.
+fn serial_backends(board: &boards::BoardSpec, specs: &[ChardevSpec]) -> Result<Vec<chardev::Shared>, Failure> {
+    let uarts: Vec<&str> = board
+        .devices
+        .iter()
+        .filter_map(|d| match d {
+            boards::schema::DeviceSpec::Pl011(p) => Some(p.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if specs.len() > uarts.len() {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "{} --serial options given but board {} has {} PL011 UART(s) ({})",
+                specs.len(),
+                board.name,
+                uarts.len(),
+                uarts.join(", ")
+            ),
+        ));
+    }
+    if specs.iter().filter(|s| **s == ChardevSpec::Stdio).count() > 1 {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!("--serial stdio can be given only once"),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, name) in uarts.iter().enumerate() {
+        let backend: Box<dyn CharBackend> = match specs.get(i) {
+            Some(spec) => spec
+                .open()
+                .with_context(|| name.to_string())
+                .map_err(|e| Failure::new(exit::IO, e))?,
+            None if specs.is_empty() && *name == board.chosen.stdout => default_console(),
+            None => Box::new(chardev::Null),
+        };
+        // Where to connect, as QEMU's "char device redirected to …".
+        let what = backend.describe();
+        if let Some(path) = what.strip_prefix("pty:") {
+            eprintln!("preboard: {name} redirected to {path}");
+        } else if what.starts_with("tcp:") {
+            eprintln!("preboard: {name} redirected to {what}");
+        }
+        out.push(chardev::Shared::new(backend));
+    }
+    Ok(out)
+}
+
 fn run(args: RunArgs) -> Result<u8, Failure> {
-    let board = load_board(&args.board.board, args.board.memory, args.board.smp, args.board.boot_el)?;
+    let mut dtb = args
+        .dtb
+        .as_deref()
+        .map(|p| read_input(p, "device tree blob"))
+        .transpose()?;
+    let board = match &args.board_from_dtb {
+        Some(path) => {
+            let file = read_input(path, "device tree blob")?;
+            let (mut spec, unmodelled) = boards::from_dtb::board_from_dtb(&file.bytes, &path.display().to_string())
+                .map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
+            for node in &unmodelled {
+                eprintln!(
+                    "preboard: {}: no model for {node}; the guest will not find it",
+                    path.display()
+                );
+            }
+            if let Some(m) = args.board.memory {
+                spec.set_ram_size(m).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
+            }
+            dtb = Some(file);
+            spec
+        }
+        None => load_board(&args.board.board, args.board.memory, args.board.smp, args.board.boot_el)?,
+    };
     let kernel = match &args.kernel {
         Some(p) => read_input(p, "kernel")?,
         None => InputFile {
@@ -223,16 +395,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         },
     };
     let initrd = args.initrd.as_deref().map(|p| read_input(p, "initrd")).transpose()?;
-    let dtb = args
-        .dtb
-        .as_deref()
-        .map(|p| read_input(p, "device tree blob"))
-        .transpose()?;
     let kernel_format = match args.load_addr {
         Some(load_addr) => ImageFormat::Raw { load_addr },
         None => ImageFormat::Auto,
     };
     let mut left = args.max_insns;
+    // Opened once: a guest reset keeps the same file, pty and socket.
+    let serial = serial_backends(&board, &args.serial)?;
     // A system reset builds the machine again from the same inputs: every
     // device, core and RAM byte starts over, as after a power cycle.
     loop {
@@ -243,8 +412,17 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             initrd: initrd.clone(),
             append: args.board.append.clone(),
             dtb: dtb.clone(),
-            console: Box::new(std::io::stdout()),
+            console: Box::new(std::io::sink()),
+            serial: serial
+                .iter()
+                .map(|b| Box::new(b.clone()) as Box<dyn CharBackend>)
+                .collect(),
             semihost_console: Box::new(std::io::stdout()),
+            attach: Attachments {
+                drives: args.drive.clone(),
+                rng: args.rng,
+                flash: args.pflash.clone(),
+            },
         };
         let mut machine = Machine::new(cfg).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
         if let Some(p) = &args.dump_dtb {
@@ -276,6 +454,11 @@ fn finish(outcome: Result<RunOutcome, MachineError>, n: u64) -> Result<u8, Failu
     match outcome {
         Ok(RunOutcome::Exited(code)) => Ok(code as u8),
         Ok(RunOutcome::PoweredOff | RunOutcome::Reset) => Ok(0),
+        Ok(RunOutcome::Quit) => {
+            chardev::restore_terminal();
+            eprintln!("preboard: quit from the console (Ctrl-a x)");
+            Ok(0)
+        }
         Ok(RunOutcome::InstructionLimit) => Err(Failure::new(
             exit::LIMIT,
             anyhow::anyhow!("stopped after --max-insns {} instructions", n),
@@ -327,7 +510,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(a) => run(a),
+        Command::Run(a) => run(*a),
         Command::Board(BoardCommand::Dts(a)) => board_dts(a),
         Command::Board(BoardCommand::List) => {
             for b in boards::builtin_boards() {
@@ -336,6 +519,9 @@ fn main() -> ExitCode {
             Ok(0)
         }
     };
+    // Normally done when the console backend is dropped; again here so no
+    // path leaves the terminal in raw mode.
+    chardev::restore_terminal();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {

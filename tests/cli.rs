@@ -265,3 +265,155 @@ fn instruction_limit_stops_a_spinning_guest() {
         &["--max-insns"],
     );
 }
+
+/// A raw guest (loaded at the start of RAM) that polls the PL011 at
+/// 0x0900_0000, echoes what it receives in upper case, and powers off
+/// (PSCI SYSTEM_OFF) on `q`. Words at 0x48 onwards: `wfi; b .-4`.
+const ECHO_GUEST: [u32; 20] = [
+    0xd2a1_2001, // movz x1, #0x0900, lsl #16
+    0xb940_1822, // loop: ldr w2, [x1, #0x18]   (FR)
+    0x3727_ffe2, // tbnz w2, #4, loop           (RXFE)
+    0xb940_0023, // ldr w3, [x1]                (DR)
+    0x1200_1c63, // and w3, w3, #0xff
+    0x7101_c47f, // cmp w3, #'q'
+    0x5400_0100, // b.eq done
+    0x7101_847f, // cmp w3, #'a'
+    0x5400_008b, // b.lt echo
+    0x7101_e87f, // cmp w3, #'z'
+    0x5400_004c, // b.gt echo
+    0x5100_8063, // sub w3, w3, #0x20
+    0xb900_0023, // echo: str w3, [x1]
+    0x17ff_fff4, // b loop
+    0xd2b0_8000, // done: movz x0, #0x8400, lsl #16
+    0xf280_0100, // movk x0, #0x0008             (SYSTEM_OFF)
+    0xd400_0002, // hvc #0
+    0x1400_0000, // b .
+    0xd503_207f, // wfi
+    0x17ff_ffff, // b .-4
+];
+
+fn guest_file(name: &str, words: &[u32]) -> PathBuf {
+    let path = scratch(name);
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn serial_file_receives_the_console() {
+    let log = scratch("serial-file.txt");
+    let out = preboard(&["run", "--serial", &format!("file:{}", log.display())]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let file = std::fs::read_to_string(&log).unwrap();
+    assert!(file.starts_with("Preboard hello firmware\n"), "{file}");
+    assert!(file.ends_with("bye\n"), "{file}");
+    assert!(
+        !text(&out.stdout).contains("Preboard hello firmware"),
+        "the UART output went to the file, not stdout"
+    );
+    // `null` silences the console.
+    let out = preboard(&["run", "--serial", "null"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!text(&out.stdout).contains("bye"));
+}
+
+#[test]
+fn bad_serial_options_are_clear_errors() {
+    let out = preboard(&["run", "--serial", "tcp:http"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`http` is not a port number"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = preboard(&["run", "--serial", "udp:5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown kind"), "{}", text(&out.stderr));
+    expect_error(
+        &["run", "--serial", "null", "--serial", "null"],
+        2,
+        &["2 --serial options", "1 PL011 UART(s) (uart0)"],
+    );
+    expect_error(
+        &["run", "--serial", "file:/nonexistent/dir/log"],
+        74,
+        &["uart0", "/nonexistent/dir/log"],
+    );
+}
+
+/// Piped (non-terminal) stdin is guest input on the default console: no
+/// raw mode, no escape processing, bytes as they are.
+#[test]
+fn piped_stdin_reaches_the_guest() {
+    use std::io::Write as _;
+    let guest = guest_file("echo.bin", &ECHO_GUEST);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--kernel", guest.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A Ctrl-a x here is a plain byte (no escape on a pipe): echoed as is.
+    child.stdin.take().unwrap().write_all(b"hello, pl011\x01x\nq").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "HELLO, PL011\x01X\n");
+}
+
+/// A guest waiting for an interrupt is not declared deadlocked while its
+/// console can still receive input; once stdin is closed, it is.
+#[test]
+fn a_waiting_guest_waits_for_console_input_until_eof() {
+    let guest = guest_file("wfi.bin", &ECHO_GUEST[18..]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--kernel", guest.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "exited while stdin was still open");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("waits for an interrupt"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `--serial tcp:0` listens on an ephemeral localhost port, announced on
+/// stderr; a client talks to the guest through it.
+#[test]
+fn serial_over_tcp_on_localhost() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let guest = guest_file("echo-tcp.bin", &ECHO_GUEST);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--kernel", guest.to_str().unwrap(), "--serial", "tcp:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("preboard: uart0 redirected to tcp:")
+        .unwrap_or_else(|| panic!("no announcement: {line}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    sock.write_all(b"net").unwrap();
+    let mut reply = [0u8; 3];
+    sock.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"NET");
+    sock.write_all(b"q").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -161,7 +161,9 @@ pub fn virt_machine(elf: &[u8]) -> Result<Machine, MachineError> {
         append: None,
         dtb: None,
         console: Box::new(std::io::sink()),
+        serial: Vec::new(),
         semihost_console: Box::new(std::io::sink()),
+        attach: Default::default(),
     })
 }
 
@@ -171,7 +173,7 @@ pub fn run_bench_int() -> Result<(i32, u64), MachineError> {
     let mut m = virt_machine(BENCH_INT_ELF)?;
     match m.run(None)? {
         RunOutcome::Exited(code) => Ok((code, m.instructions())),
-        RunOutcome::PoweredOff | RunOutcome::Reset => Ok((0, m.instructions())),
+        RunOutcome::PoweredOff | RunOutcome::Reset | RunOutcome::Quit => Ok((0, m.instructions())),
         RunOutcome::InstructionLimit => unreachable!("no limit was given"),
     }
 }

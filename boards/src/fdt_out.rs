@@ -25,6 +25,11 @@ pub const GIC_LABEL: &str = "gic";
 /// Interrupt specifier flag: level-sensitive, active high.
 pub const IRQ_LEVEL_HIGH: u32 = 4;
 
+/// The device-tree label for device `name` (labels cannot contain `-`).
+pub fn dt_label(name: &str) -> String {
+    name.replace('-', "_")
+}
+
 /// What the loader knows at boot time that the board file does not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BootInfo {
@@ -127,6 +132,19 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
         root = root.child(node);
     }
 
+    // Power keys: QEMU virt's `gpio-keys` node with KEY_POWER on a line
+    // of the GPIO controller.
+    for d in &spec.devices {
+        if let crate::schema::DeviceSpec::Pl061(g) = d {
+            if let Some(line) = g.power_key {
+                root = root.child(soc::pl061::gpio_keys_node(PropValue::PhandleArgs(
+                    dt_label(&g.name),
+                    vec![u32::from(line), 0],
+                )));
+            }
+        }
+    }
+
     let mut chosen = Node::new("chosen");
     let bootargs = boot.bootargs.as_deref().unwrap_or(&spec.chosen.bootargs);
     if !bootargs.is_empty() {
@@ -148,10 +166,11 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
 
 /// Whether `node` or a descendant refers to `label`.
 fn references(node: &Node, label: &str) -> bool {
-    node.props
-        .iter()
-        .any(|(_, v)| matches!(v, PropValue::PhandleRefs(l) if l.iter().any(|l| l == label)))
-        || node.children.iter().any(|c| references(c, label))
+    node.props.iter().any(|(_, v)| match v {
+        PropValue::PhandleRefs(l) => l.iter().any(|l| l == label),
+        PropValue::PhandleArgs(l, _) => l == label,
+        _ => false,
+    }) || node.children.iter().any(|c| references(c, label))
 }
 
 /// Why a tree could not be turned into a DTB. Each names the node (by path)
@@ -275,6 +294,17 @@ fn write_node(
                 }
                 b
             }
+            PropValue::PhandleArgs(label, args) => {
+                let (ph, _) = phandles.get(label).ok_or_else(|| DtbError::UnknownLabel {
+                    node: path.to_string(),
+                    prop: prop.clone(),
+                    label: label.clone(),
+                })?;
+                std::iter::once(*ph)
+                    .chain(args.iter().copied())
+                    .flat_map(u32::to_be_bytes)
+                    .collect()
+            }
             PropValue::Strings(v) if v.iter().any(|s| s.contains('\0')) => {
                 return Err(DtbError::Writer {
                     node: path.to_string(),
@@ -308,7 +338,7 @@ fn write_node(
 /// The encoded value of a property that needs no phandle resolution.
 fn value_bytes(v: &PropValue) -> Vec<u8> {
     match v {
-        PropValue::Empty | PropValue::PhandleRefs(_) => Vec::new(),
+        PropValue::Empty | PropValue::PhandleRefs(_) | PropValue::PhandleArgs(..) => Vec::new(),
         PropValue::Cells(c) => c.iter().flat_map(|c| c.to_be_bytes()).collect(),
         PropValue::Strings(s) => s.iter().flat_map(|s| s.bytes().chain([0])).collect(),
         PropValue::Bytes(b) => b.clone(),
@@ -367,7 +397,8 @@ fn dts_node(out: &mut String, n: &Node, depth: usize, phandles: &HashMap<&str, u
 }
 
 fn dts_prop(name: &str, v: &PropValue) -> String {
-    if value_bytes(v).is_empty() && !matches!(v, PropValue::PhandleRefs(l) if !l.is_empty()) {
+    let refs = matches!(v, PropValue::PhandleRefs(l) if !l.is_empty()) || matches!(v, PropValue::PhandleArgs(..));
+    if value_bytes(v).is_empty() && !refs {
         return format!("{name};");
     }
     let value = match v {
@@ -387,6 +418,10 @@ fn dts_prop(name: &str, v: &PropValue) -> String {
         }
         PropValue::PhandleRefs(l) => {
             format!("<{}>", l.iter().map(|l| format!("&{l}")).collect::<Vec<_>>().join(" "))
+        }
+        PropValue::PhandleArgs(l, args) => {
+            let args: Vec<String> = args.iter().map(|c| format!("{c:#04x}")).collect();
+            format!("<&{l} {}>", args.join(" "))
         }
     };
     format!("{name} = {value};")

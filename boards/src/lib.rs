@@ -14,7 +14,9 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod dtb_in;
 pub mod fdt_out;
+pub mod from_dtb;
 pub mod loader;
 pub mod machine;
 pub mod psci;

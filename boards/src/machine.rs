@@ -12,14 +12,19 @@ use cpu_aarch64::state::{Conduit, CpuConfig};
 use cpu_aarch64::timer::{TimeBase, Timer, TimerSink};
 use cpu_aarch64::{Cpu, StepEvent};
 use soc::bus::{SystemBus, SystemBusError};
+use soc::chardev::{self, CharBackend};
 use soc::device::Device;
 use soc::dt::Node;
 use soc::gic::{Gic, GicConfig, GicCpuConfig, GicMmio, GicVersion};
 use soc::irq::InterruptController as _;
 use soc::irq::IrqLine;
+use soc::pflash::{FlashImage, Pflash};
 use soc::pl011::Pl011;
+use soc::pl031::Pl031;
+use soc::pl061::{Pl061, PowerButton};
 use soc::ram::GuestRam;
 use soc::semihosting::{SemihostOutcome, Semihosting};
+use soc::virtio::{self, BlkConfig, MmioParams, VirtioError};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +33,10 @@ use std::time::Duration;
 
 /// Instructions a core runs before the next core gets its turn.
 pub const QUANTUM: u64 = 10_000;
+
+/// How long an idle machine sleeps between device polls while host input
+/// may arrive (the latency a key press can see).
+const INPUT_POLL: Duration = Duration::from_millis(10);
 
 /// The interrupt ID each generic timer raises (the PPIs QEMU `virt` and
 /// the device tree's timer node use).
@@ -65,8 +74,26 @@ pub struct MachineConfig {
     pub dtb: Option<InputFile>,
     /// Where the console UART and semihosting output go.
     pub console: Box<dyn Write + Send>,
+    /// Host backends of the board's PL011 UARTs, in board order (the Nth
+    /// for the Nth PL011). A UART without one gets `console` if it is the
+    /// board's `chosen.stdout`, and a null backend otherwise.
+    pub serial: Vec<Box<dyn CharBackend>>,
     /// A second handle for semihosting output (it may be the same stream).
     pub semihost_console: Box<dyn Write + Send>,
+    /// Devices plugged into the board's slots and the images behind them.
+    pub attach: Attachments,
+}
+
+/// What is plugged into a board beyond its fixed devices.
+#[derive(Clone, Debug, Default)]
+pub struct Attachments {
+    /// virtio-blk disks, in the first free virtio-mmio slots in order.
+    pub drives: Vec<BlkConfig>,
+    /// A virtio-rng in the next free slot.
+    pub rng: bool,
+    /// Images for the flash banks, in bank order over the board's `Pflash`
+    /// devices; banks without one are erased flash in memory.
+    pub flash: Vec<FlashImage>,
 }
 
 /// Why building or running a machine failed.
@@ -79,6 +106,17 @@ pub enum MachineError {
         board: String,
         /// The RAM error.
         source: soc::ram::RamError,
+    },
+    /// A device could not be built (a missing or unusable image, no free
+    /// slot).
+    #[error("board {board}: {device}: {message}")]
+    Device {
+        /// Board name.
+        board: String,
+        /// Device (instance) name.
+        device: String,
+        /// What went wrong.
+        message: String,
     },
     /// The interrupt controller's configuration was refused.
     #[error("board {board}: interrupt controller")]
@@ -153,6 +191,9 @@ pub enum RunOutcome {
     Reset,
     /// The instruction limit given to [`Machine::run`] was reached.
     InstructionLimit,
+    /// The user asked to quit from the console (`Ctrl-a x`,
+    /// [`chardev::quit_requested`]).
+    Quit,
 }
 
 /// A sink that drives core `cpu`'s timer PPIs on `gic`, touching the
@@ -198,6 +239,8 @@ pub struct Machine {
     boot_el: u8,
     /// The system counter shared by all cores.
     time: TimeBase,
+    /// The board's power key, if it has one (see [`Machine::power_button`]).
+    power_button: Option<PowerButton>,
     /// Memory and devices.
     pub bus: SystemBus,
     semihosting: Semihosting,
@@ -233,17 +276,32 @@ pub struct Devices {
     pub list: Vec<Box<dyn Device>>,
     /// The interrupt controller (also in `list` through its MMIO view).
     pub gic: Option<Arc<Mutex<Gic>>>,
+    /// The power key of the board's GPIO controller, if it has one.
+    pub power_button: Option<PowerButton>,
 }
 
 /// Builds the board's devices from their descriptions. The device that is
-/// the board's `chosen.stdout` gets `console`; `lines` are the cores'
+/// the board's `chosen.stdout` gets `console` unless `serial` (the PL011s'
+/// backends in board order) provides one; `lines` are the cores'
 /// interrupt inputs, which the interrupt controller drives.
 pub fn build_devices(
     board: &BoardSpec,
     console: Box<dyn Write + Send>,
+    serial: Vec<Box<dyn CharBackend>>,
+    attach: &Attachments,
     lines: &[IrqLines],
 ) -> Result<Devices, MachineError> {
+    let device_err = |device: &str, message: String| MachineError::Device {
+        board: board.name.clone(),
+        device: device.to_string(),
+        message,
+    };
+    let mut drives = attach.drives.iter();
+    let mut rng = attach.rng;
+    let mut flash_images = attach.flash.iter();
+    let mut power_button = None;
     let mut console = Some(console);
+    let mut serial = serial.into_iter();
     // The controller first: other devices' interrupt lines lead into it.
     let gic = match board.gic() {
         Some(g) => {
@@ -280,12 +338,15 @@ pub fn build_devices(
     for d in &board.devices {
         match d {
             DeviceSpec::Pl011(p) => {
-                let out: Box<dyn Write + Send> = if p.name == board.chosen.stdout {
-                    console.take().unwrap_or_else(|| Box::new(std::io::sink()))
-                } else {
-                    Box::new(std::io::sink())
+                let backend: Box<dyn CharBackend> = match serial.next() {
+                    Some(b) => b,
+                    None if p.name == board.chosen.stdout => match console.take() {
+                        Some(w) => Box::new(chardev::Writer::new(w)),
+                        None => Box::new(chardev::Null),
+                    },
+                    None => Box::new(chardev::Null),
                 };
-                let mut uart = Pl011::new(&p.name, p.base, p.size, out);
+                let mut uart = Pl011::new(&p.name, p.base, p.size, backend);
                 if let Some(&spi) = p.interrupts.first() {
                     uart = uart.with_irq(spi, irq(spi));
                 }
@@ -296,16 +357,102 @@ pub fn build_devices(
                     list.push(Box::new(GicMmio::new(g.clone())));
                 }
             }
+            DeviceSpec::VirtioMmio(v) => {
+                for i in 0..v.count {
+                    let (name, base, spi) = v.slot(i);
+                    let params = MmioParams {
+                        name: name.clone(),
+                        base,
+                        size: v.size,
+                        spi,
+                        version: v.version,
+                    };
+                    let dev: Result<Box<dyn Device>, VirtioError> = if let Some(d) = drives.next() {
+                        virtio::virtio_blk(params, irq(spi), d).map(|d| Box::new(d) as Box<dyn Device>)
+                    } else if std::mem::take(&mut rng) {
+                        virtio::virtio_rng(params, irq(spi)).map(|d| Box::new(d) as Box<dyn Device>)
+                    } else {
+                        virtio::virtio_empty(params, irq(spi)).map(|d| Box::new(d) as Box<dyn Device>)
+                    };
+                    list.push(dev.map_err(|e| device_err(&name, e.to_string()))?);
+                }
+            }
+            DeviceSpec::Pl031(p) => {
+                let mut rtc = Pl031::new(&p.name, p.base, p.size);
+                if let Some(&spi) = p.interrupts.first() {
+                    rtc = rtc.with_irq(spi, irq(spi));
+                }
+                list.push(Box::new(rtc));
+            }
+            DeviceSpec::Pl061(p) => {
+                let mut gpio = Pl061::new(&p.name, p.base, p.size).with_label(&crate::fdt_out::dt_label(&p.name));
+                if let Some(&spi) = p.interrupts.first() {
+                    gpio = gpio.with_irq(spi, irq(spi));
+                }
+                if p.power_key.is_some() {
+                    power_button = Some(gpio.power_button());
+                }
+                list.push(Box::new(gpio));
+            }
+            DeviceSpec::Pflash(f) => {
+                for bank in 0..f.banks {
+                    let name = format!("{}{bank}", f.name);
+                    let base = f.base + u64::from(bank) * f.size;
+                    let flash = Pflash::new(&name, base, f.size, flash_images.next())
+                        .map_err(|e| device_err(&name, e.to_string()))?
+                        .with_dt_banks(if bank == 0 { f.banks } else { 0 });
+                    list.push(Box::new(flash));
+                }
+            }
         }
     }
-    Ok(Devices { list, gic })
+    if let Some(d) = drives.next() {
+        return Err(device_err(
+            "virtio",
+            format!(
+                "no free virtio-mmio slot for drive {} (the board has {} slot(s))",
+                d.path.display(),
+                board
+                    .devices
+                    .iter()
+                    .map(|d| match d {
+                        DeviceSpec::VirtioMmio(v) => v.count,
+                        _ => 0,
+                    })
+                    .sum::<u32>()
+            ),
+        ));
+    }
+    if rng {
+        return Err(device_err(
+            "virtio",
+            "no free virtio-mmio slot for the virtio-rng".into(),
+        ));
+    }
+    if let Some(img) = flash_images.next() {
+        return Err(device_err(
+            "pflash",
+            format!("no flash bank left for image {}", img.path.display()),
+        ));
+    }
+    Ok(Devices {
+        list,
+        gic,
+        power_button,
+    })
 }
 
 /// The device tree a board would hand its guest, without loading anything
 /// (for `preboard board dts`).
 pub fn board_device_tree(board: &BoardSpec, boot: &BootInfo) -> Result<Node, MachineError> {
     let lines: Vec<IrqLines> = (0..board.cpus.count).map(|_| IrqLines::new()).collect();
-    let devices = build_devices(board, Box::new(std::io::sink()), &lines)?;
+    let devices = build_devices(
+        board,
+        Box::new(std::io::sink()),
+        Vec::new(),
+        &Attachments::default(),
+        &lines,
+    )?;
     Ok(device_tree(board, &devices.list, boot))
 }
 
@@ -332,7 +479,11 @@ impl Machine {
 
         let n = board.cpus.count as usize;
         let lines: Vec<IrqLines> = (0..n).map(|_| IrqLines::new()).collect();
-        let Devices { list: devices, gic } = build_devices(board, cfg.console, &lines)?;
+        let Devices {
+            list: devices,
+            gic,
+            power_button,
+        } = build_devices(board, cfg.console, cfg.serial, &cfg.attach, &lines)?;
         // The DTB's size depends on the initrd range written into it, not on
         // where it goes; render once with a provisional range to size it.
         let initrd_len = cfg.initrd.as_ref().map(|f| f.bytes.len() as u64);
@@ -418,6 +569,7 @@ impl Machine {
             power,
             boot_el,
             time,
+            power_button,
             bus,
             semihosting: Semihosting::new(),
             semihost_console: cfg.semihost_console,
@@ -443,6 +595,13 @@ impl Machine {
         self.cpus.iter().map(|c| c.icount).sum()
     }
 
+    /// A handle that presses the board's power key (a GPIO line the guest
+    /// sees as KEY_POWER: Linux shuts down cleanly), if the board has one.
+    /// It can be pressed from another thread or a signal handler.
+    pub fn power_button(&self) -> Option<PowerButton> {
+        self.power_button.clone()
+    }
+
     /// The system counter all cores read.
     pub fn time(&self) -> &TimeBase {
         &self.time
@@ -454,8 +613,8 @@ impl Machine {
     }
 
     /// Runs until the guest exits or powers off, a core hits a fatal
-    /// condition, or (with `limit`) that many instructions have retired in
-    /// total.
+    /// condition, the user quits from the console, or (with `limit`) that
+    /// many instructions have retired in total.
     ///
     /// Cores take turns of [`QUANTUM`] instructions on this thread. Between
     /// turns the machine forwards each core's timer outputs to the
@@ -490,6 +649,9 @@ impl Machine {
             }
             self.update_timers();
             self.bus.poll_devices();
+            if chardev::quit_requested() {
+                return Ok(RunOutcome::Quit);
+            }
             if ran != 0 {
                 // A core in WFE may wait for something another core did.
                 for (j, p) in self.power.iter_mut().enumerate() {
@@ -619,13 +781,23 @@ impl Machine {
     }
 
     /// Every running core sleeps: wait (in host time) for the earliest
-    /// armed timer, or report that nothing can wake them.
+    /// armed timer or for host input, or report that nothing can wake them.
     fn idle(&mut self) -> Result<(), MachineError> {
         let deadline = (0..self.cpus.len())
             .filter(|&i| self.power[i] != Power::Off)
             .filter_map(|i| self.cpus[i].sys.next_timer_deadline())
             .min();
+        // Host input (a console, a socket) can still wake a core: wait for
+        // it in short steps, polling devices, instead of giving up.
+        // (Not when every core is off: no interrupt can reach one.)
+        let input = self.power.iter().any(|&p| p != Power::Off) && self.bus.devices().any(|d| d.can_produce_input());
+        let step = if input { INPUT_POLL } else { Duration::from_millis(50) };
         let Some(deadline) = deadline else {
+            if input {
+                std::thread::sleep(step);
+                self.bus.poll_devices();
+                return Ok(());
+            }
             let waiting = (0..self.cpus.len())
                 .filter(|&i| self.power[i] != Power::Off)
                 .map(|i| (i, self.cpus[i].pc))
@@ -635,7 +807,7 @@ impl Machine {
         // Sleep in bounded steps so that a later interrupt source (host
         // input) is not starved; the loop re-evaluates after each.
         if let Some(wait) = self.time.until(deadline) {
-            std::thread::sleep(wait.min(Duration::from_millis(50)));
+            std::thread::sleep(wait.min(step));
         }
         self.update_timers();
         Ok(())
@@ -662,11 +834,15 @@ impl Machine {
     }
 }
 
+/// A user's blob is passed on unchanged, but only if it parses completely
+/// (a guest should not be the first to find it damaged).
 fn validate_dtb(f: &InputFile) -> Result<(), MachineError> {
-    fdt::Fdt::new(&f.bytes).map(|_| ()).map_err(|e| MachineError::BadDtb {
-        path: f.path.clone(),
-        reason: format!("{e:?}"),
-    })
+    crate::dtb_in::parse(&f.bytes)
+        .map(|_| ())
+        .map_err(|e| MachineError::BadDtb {
+            path: f.path.clone(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -688,7 +864,9 @@ mod tests {
             append: None,
             dtb: None,
             console: Box::new(std::io::sink()),
+            serial: Vec::new(),
             semihost_console: Box::new(std::io::sink()),
+            attach: Default::default(),
         })
         .unwrap()
     }

@@ -213,6 +213,112 @@ pub enum DeviceSpec {
     Pl011(Pl011Spec),
     /// Arm Generic Interrupt Controller, v2 or v3.
     Gic(GicSpec),
+    /// virtio-mmio transports (slots the machine plugs virtio devices into).
+    VirtioMmio(VirtioMmioSpec),
+    /// ARM PrimeCell PL031 real-time clock (host time).
+    Pl031(Pl031Spec),
+    /// ARM PrimeCell PL061 GPIO controller, optionally with a power key.
+    Pl061(Pl061Spec),
+    /// CFI parallel NOR flash banks (Intel command set), backed by files.
+    Pflash(PflashSpec),
+}
+
+/// Fields of a [`DeviceSpec::Pl031`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Pl031", deny_unknown_fields)]
+pub struct Pl031Spec {
+    /// Instance name.
+    pub name: String,
+    /// Base of the register window.
+    pub base: u64,
+    /// Size of the window (0x1000).
+    pub size: u64,
+    /// The SPI it raises (at most one).
+    #[serde(default)]
+    pub interrupts: Vec<u32>,
+}
+
+/// Fields of a [`DeviceSpec::Pl061`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Pl061", deny_unknown_fields)]
+pub struct Pl061Spec {
+    /// Instance name.
+    pub name: String,
+    /// Base of the register window.
+    pub base: u64,
+    /// Size of the window (0x1000).
+    pub size: u64,
+    /// The SPI it raises (at most one).
+    #[serde(default)]
+    pub interrupts: Vec<u32>,
+    /// The GPIO line wired to a power key (a `gpio-keys` node with
+    /// KEY_POWER): the host can ask the guest to shut down through it.
+    #[serde(default)]
+    pub power_key: Option<u8>,
+}
+
+/// Fields of a [`DeviceSpec::Pflash`]: `banks` banks of `size` bytes from
+/// `base`, named `<name><i>`; images come from the command line.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Pflash", deny_unknown_fields)]
+pub struct PflashSpec {
+    /// Instance name (prefix).
+    pub name: String,
+    /// Base of bank 0.
+    pub base: u64,
+    /// Size of one bank (a multiple of the 256 KiB sector).
+    pub size: u64,
+    /// Number of banks (1 or 2).
+    #[serde(default = "one")]
+    pub banks: u32,
+}
+
+/// Fields of a [`DeviceSpec::VirtioMmio`]: `count` transports of `size`
+/// bytes each from `base`, transport `i` raising SPI `interrupts[0] + i`
+/// and named `<name><i>` (`<name>` alone when `count` is 1).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename = "VirtioMmio", deny_unknown_fields)]
+pub struct VirtioMmioSpec {
+    /// Instance name (prefix).
+    pub name: String,
+    /// Base of the first transport.
+    pub base: u64,
+    /// Size of one transport's window (QEMU: 0x200).
+    #[serde(default = "default_virtio_size")]
+    pub size: u64,
+    /// Number of transports.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// The first transport's SPI.
+    pub interrupts: Vec<u32>,
+    /// virtio-mmio version: 2 (modern, default) or 1 (legacy).
+    #[serde(default = "two")]
+    pub version: u32,
+}
+
+fn default_virtio_size() -> u64 {
+    0x200
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn two() -> u32 {
+    2
+}
+
+impl VirtioMmioSpec {
+    /// Name, base and SPI of transport `i`.
+    pub fn slot(&self, i: u32) -> (String, u64, u32) {
+        let name = if self.count == 1 {
+            self.name.clone()
+        } else {
+            format!("{}{i}", self.name)
+        };
+        let spi = self.interrupts.first().copied().unwrap_or(0) + i;
+        (name, self.base + u64::from(i) * self.size, spi)
+    }
 }
 
 /// Fields of a [`DeviceSpec::Gic`].
@@ -269,6 +375,10 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Pl011(_) => "Pl011",
             DeviceSpec::Gic(_) => "Gic",
+            DeviceSpec::VirtioMmio(_) => "VirtioMmio",
+            DeviceSpec::Pl031(_) => "Pl031",
+            DeviceSpec::Pl061(_) => "Pl061",
+            DeviceSpec::Pflash(_) => "Pflash",
         }
     }
 
@@ -277,6 +387,10 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Pl011(d) => &d.name,
             DeviceSpec::Gic(d) => &d.name,
+            DeviceSpec::VirtioMmio(d) => &d.name,
+            DeviceSpec::Pl031(d) => &d.name,
+            DeviceSpec::Pl061(d) => &d.name,
+            DeviceSpec::Pflash(d) => &d.name,
         }
     }
 
@@ -296,6 +410,11 @@ impl DeviceSpec {
                 }
                 v
             }
+            // One window covering every transport (they are contiguous).
+            DeviceSpec::VirtioMmio(v) => vec![w("base", v.base, v.size.saturating_mul(u64::from(v.count)))],
+            DeviceSpec::Pl031(d) => vec![w("base", d.base, d.size)],
+            DeviceSpec::Pl061(d) => vec![w("base", d.base, d.size)],
+            DeviceSpec::Pflash(d) => vec![w("base", d.base, d.size.saturating_mul(u64::from(d.banks)))],
         }
     }
 
@@ -309,6 +428,10 @@ impl DeviceSpec {
         match self {
             DeviceSpec::Pl011(d) => &d.interrupts,
             DeviceSpec::Gic(_) => &[],
+            DeviceSpec::VirtioMmio(d) => &d.interrupts,
+            DeviceSpec::Pl031(d) => &d.interrupts,
+            DeviceSpec::Pl061(d) => &d.interrupts,
+            DeviceSpec::Pflash(_) => &[],
         }
     }
 }
@@ -341,6 +464,38 @@ impl PartialEq for BoardSpec {
 }
 
 impl BoardSpec {
+    /// A board from its parts (for descriptions that are not RON text,
+    /// such as a device tree blob), validated like a board file.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        origin: &str,
+        name: String,
+        model: String,
+        compatible: Vec<String>,
+        cpus: CpuSpec,
+        memory: Vec<MemoryRegion>,
+        devices: Vec<DeviceSpec>,
+        chosen: ChosenSpec,
+    ) -> Result<BoardSpec, BoardError> {
+        let spec = BoardSpec {
+            name,
+            model,
+            compatible,
+            cpus,
+            memory,
+            devices,
+            chosen,
+            origin: origin.to_string(),
+            locs: locate::SourceMap::default(),
+            device_src: Vec::new(),
+        };
+        spec.validate().map_err(|p| BoardError::Invalid {
+            origin: origin.to_string(),
+            message: format!("{}: {}", p.at, p.message),
+        })?;
+        Ok(spec)
+    }
+
     /// Where the description came from: a file path or `<builtin>/NAME.ron`.
     pub fn origin(&self) -> &str {
         &self.origin
@@ -465,6 +620,15 @@ pub enum BoardError {
         option: &'static str,
         /// The value given, as shown to the user.
         value: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A board built from something other than RON text (a device tree
+    /// blob) does not validate.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// Where the description came from.
+        origin: String,
         /// What is wrong.
         message: String,
     },
@@ -1001,6 +1165,35 @@ impl BoardSpec {
             if let DeviceSpec::Gic(g) = d {
                 self.check_gic(&entry, g)?;
             }
+            if let DeviceSpec::VirtioMmio(v) = d {
+                Self::check_virtio(&entry, v, self.gic())?;
+            }
+            if let DeviceSpec::Pflash(f) = d {
+                if !(1..=2).contains(&f.banks) {
+                    return problem(
+                        format!("{entry}.banks"),
+                        format!("`banks` must be 1 or 2, not {}", f.banks),
+                    );
+                }
+                if f.size == 0 || f.size % soc::pflash::SECTOR_SIZE != 0 {
+                    return problem(
+                        format!("{entry}.size"),
+                        format!(
+                            "a flash bank is a non-zero multiple of the {:#x}-byte sector, not {:#x}",
+                            soc::pflash::SECTOR_SIZE,
+                            f.size
+                        ),
+                    );
+                }
+            }
+            if let DeviceSpec::Pl061(g) = d {
+                if g.power_key.is_some_and(|l| l >= 8) {
+                    return problem(format!("{entry}.power_key"), "a PL061 has GPIO lines 0..=7");
+                }
+            }
+            if matches!(d, DeviceSpec::Pl031(_) | DeviceSpec::Pl061(_)) && d.interrupts().len() > 1 {
+                return problem(format!("{entry}.interrupts"), "this device raises one interrupt");
+            }
         }
         let gics = self.devices.iter().filter(|d| matches!(d, DeviceSpec::Gic(_))).count();
         if gics > 1 {
@@ -1069,6 +1262,52 @@ impl BoardSpec {
         }
         if self.chosen.bootargs.contains('\0') {
             return problem("chosen.bootargs", "bootargs must not contain NUL characters");
+        }
+        Ok(())
+    }
+
+    fn check_virtio(entry: &str, v: &VirtioMmioSpec, gic: Option<&GicSpec>) -> Result<(), Problem> {
+        if !(1..=64).contains(&v.count) {
+            return problem(
+                format!("{entry}.count"),
+                format!("`count` must be 1..=64, not {}", v.count),
+            );
+        }
+        if v.size < 0x200 || !v.size.is_power_of_two() {
+            return problem(
+                format!("{entry}.size"),
+                format!(
+                    "a virtio-mmio window is a power of two of at least 0x200 bytes, not {:#x}",
+                    v.size
+                ),
+            );
+        }
+        if !matches!(v.version, 1 | 2) {
+            return problem(
+                format!("{entry}.version"),
+                format!(
+                    "virtio-mmio version must be 1 (legacy) or 2 (modern), not {}",
+                    v.version
+                ),
+            );
+        }
+        let [first] = v.interrupts.as_slice() else {
+            return problem(
+                format!("{entry}.interrupts"),
+                "virtio-mmio needs exactly one SPI: the first transport's (the others follow it)",
+            );
+        };
+        if let Some(g) = gic {
+            let last = first + v.count - 1;
+            if last >= g.spis {
+                return problem(
+                    format!("{entry}.interrupts"),
+                    format!(
+                        "transports use SPIs {first}..={last}, but GIC `{}` has SPIs 0..{}",
+                        g.name, g.spis
+                    ),
+                );
+            }
         }
         Ok(())
     }

@@ -84,7 +84,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown device kind",
             edit("Pl011(name: \"uart1\"", "Pl012(name: \"uart1\""),
-            "test.ron:11:9: unknown device kind `Pl012` (known kinds: `Pl011`, `Gic`)",
+            "test.ron:11:9: unknown device kind `Pl012` (known kinds: `Pl011`, `Gic`, `VirtioMmio`, `Pl031`, `Pl061`, `Pflash`)",
         ),
         ("duplicate field", edit("count: 2,", "count: 2, count: 3,"), "test.ron:5:22: field `count` given twice in `Cpus`"),
         // --- types and ranges ---
@@ -319,7 +319,21 @@ fn builtin_virt() {
         (uart.name.as_str(), uart.base, uart.size, uart.interrupts.as_slice()),
         ("uart0", 0x0900_0000, 0x1000, &[1][..])
     );
-    assert_eq!(b.devices.len(), 2, "devices must not appear before they exist");
+    let kinds: Vec<&str> = b.devices.iter().map(|d| d.kind()).collect();
+    assert_eq!(kinds, ["Gic", "Pl011", "Pl031", "Pl061", "Pflash", "VirtioMmio"]);
+    let windows: Vec<(u64, u64)> = b.devices[2..]
+        .iter()
+        .map(|d| {
+            let w = d.mmio(1)[0];
+            (w.base, w.size)
+        })
+        .collect();
+    assert_eq!(
+        windows,
+        [(0x0901_0000, 0x1000), (0x0903_0000, 0x1000), (0, 0x0800_0000), (0x0a00_0000, 0x4000)],
+        "QEMU virt's RTC, GPIO, two 64 MiB flash banks, 32 virtio-mmio slots"
+    );
+    assert_eq!(b.devices[5].interrupts(), [16]);
     assert_eq!(b.cpus.boot_el, 1);
     assert_eq!(b.chosen.stdout, "uart0");
     assert!(builtin_board("nope").is_none());
@@ -508,12 +522,22 @@ fn include_merges_changes_onto_the_included_board() {
     let b = load_board_file(&derived).unwrap();
     let virt = resolve_board("virt").unwrap();
     assert_eq!(b.name, "virt-two-uarts");
-    assert_eq!((b.model.as_str(), b.cpus.count, b.cpus.boot_el), ("Preboard virt", 4, 1));
+    assert_eq!(
+        (b.model.as_str(), b.cpus.count, b.cpus.boot_el),
+        ("Preboard virt", 4, 1)
+    );
     assert_eq!(b.memory, virt.memory);
     let names: Vec<&str> = b.devices.iter().map(|d| d.name()).collect();
-    assert_eq!(names, ["gic", "uart0", "uart1"], "replaced in place, new ones appended");
+    assert_eq!(
+        names,
+        ["gic", "uart0", "rtc", "gpio0", "flash", "virtio", "uart1"],
+        "replaced in place, new ones appended"
+    );
     assert_eq!(b.devices[1].interrupts(), [3]);
-    assert_eq!((b.chosen.stdout.as_str(), b.chosen.bootargs.as_str()), ("uart0", "console=ttyAMA1"));
+    assert_eq!(
+        (b.chosen.stdout.as_str(), b.chosen.bootargs.as_str()),
+        ("uart0", "console=ttyAMA1")
+    );
 
     // A file including a file, relative to the including file.
     let more = dir.path().join("more.ron");
@@ -524,7 +548,7 @@ fn include_merges_changes_onto_the_included_board() {
     .unwrap();
     let m = load_board_file(&more).unwrap();
     assert_eq!((m.name.as_str(), m.cpus.count, m.cpus.boot_el), ("more", 4, 2));
-    assert_eq!(m.devices.len(), 2);
+    assert_eq!(m.devices.len(), 6);
 }
 
 #[test]
@@ -543,10 +567,14 @@ fn include_errors_point_into_the_including_file() {
         "{e}"
     );
     let p = write("b.ron", "(include: \"missing.ron\")");
-    assert!(err(&p).contains("b.ron:1:11: cannot read included board"), "{}", err(&p));
+    assert!(
+        err(&p).contains("b.ron:1:11: cannot read included board"),
+        "{}",
+        err(&p)
+    );
     let p = write("c.ron", "(include: \"virt\",\n remove_devices: [\"uart9\"])");
     assert!(
-        err(&p).ends_with("c.ron:2:19: the included board has no device `uart9` to remove (devices: gic, uart0)"),
+        err(&p).ends_with("c.ron:2:19: the included board has no device `uart9` to remove (devices: gic, uart0, rtc, gpio0, flash, virtio)"),
         "{}",
         err(&p)
     );

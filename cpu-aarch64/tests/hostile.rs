@@ -68,7 +68,12 @@ fn word(r: &mut Rng) -> u32 {
         // Exception generation: SVC/HVC/SMC/BRK/HLT/DCPS.
         3 => 0xd400_0000 | (w & 0x00ff_ffff),
         // ERET and friends, branches to registers.
-        4 => [0xd69f_03e0, 0xd61f_0000 | (w & 0x3e0), 0xd65f_03c0, 0xd63f_0000 | (w & 0x3e0)][(w >> 28) as usize & 3],
+        4 => [
+            0xd69f_03e0,
+            0xd61f_0000 | (w & 0x3e0),
+            0xd65f_03c0,
+            0xd63f_0000 | (w & 0x3e0),
+        ][(w >> 28) as usize & 3],
         // Loads and stores (any form).
         5 | 6 => (w & !0x0a00_0000) | 0x0800_0000,
         // Anything at all.

@@ -69,4 +69,12 @@ pub trait Device: Send {
     fn poll(&mut self, mem: &mut GuestRam) {
         let _ = mem;
     }
+
+    /// Whether host input may still arrive for this device (a console
+    /// whose stdin is open, a listening socket). While some device says
+    /// so, a machine whose cores all wait for an interrupt keeps waiting
+    /// instead of reporting a deadlock. The default is `false`.
+    fn can_produce_input(&self) -> bool {
+        false
+    }
 }

@@ -17,6 +17,9 @@ pub enum PropValue {
     /// `<&a &b>`: the phandles of the nodes with these labels, resolved when
     /// the tree is rendered.
     PhandleRefs(Vec<String>),
+    /// `<&a 3 0>`: one phandle (by label) followed by argument cells, as
+    /// GPIO and similar specifiers are written.
+    PhandleArgs(String, Vec<u32>),
 }
 
 /// One node of the tree.

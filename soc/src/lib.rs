@@ -4,13 +4,18 @@
 #![deny(missing_docs)]
 
 pub mod bus;
+pub mod chardev;
 pub mod device;
 pub mod dt;
 pub mod gic;
 pub mod irq;
+pub mod pflash;
 pub mod pl011;
+pub mod pl031;
+pub mod pl061;
 pub mod ram;
 pub mod semihosting;
+pub mod virtio;
 
 pub use bus::{SystemBus, SystemBusError};
 pub use gic::{Gic, GicConfig, GicCpuConfig, GicMmio, GicVersion};

@@ -1,10 +1,29 @@
 //! Arm PrimeCell UART (PL011, ARM DDI 0183) as a pure state machine.
 //!
 //! Transmission is instantaneous: a byte written to DR goes straight to the
-//! host writer, so the transmit FIFO is always empty (FR.TXFE = 1,
+//! host [`CharBackend`], so the transmit FIFO is always empty (FR.TXFE = 1,
 //! FR.TXFF = 0, FR.BUSY = 0). Received bytes come from the host through
 //! [`Pl011::push_rx`] into a receive FIFO of 16 entries (1 when LCR_H.FEN
-//! is clear, as on hardware).
+//! is clear, as on hardware). Between CPU turns the machine calls
+//! [`Device::poll`], which reads the backend's input into a host-side
+//! buffer (at most [`RX_BUFFER`] bytes; the backend keeps the rest) and
+//! moves it into the FIFO as room appears, including right after the guest
+//! reads DR; so host input is never lost to an overrun.
+//!
+//! # What the Linux `amba-pl011` driver relies on
+//!
+//! - UARTPeriphID0-3 / UARTPCellID0-3 at 0xfe0-0xffc read 0x00141011 /
+//!   0xb105f00d (ARM, part 0x011, revision 1: the values QEMU gives), which
+//!   the AMBA bus matches before probing.
+//! - FR: RXFE, RXFF, TXFE, TXFF and BUSY as described above; the modem
+//!   status bits (CTS, DSR, DCD, RI) read 0 and UARTRSR's error bits stay
+//!   clear except for overrun in loopback.
+//! - IBRD, FBRD, LCR_H, CR, IFLS, IMSC and DMACR are stored and read back
+//!   (with their reserved bits cleared) but have no effect on timing: there
+//!   is no baud rate. DMACR is stored; no DMA request is ever raised, so a
+//!   driver without DMA channels in its device tree node (ours has none)
+//!   never uses it. Test registers (0x080-0x08c) read as zero.
+//! - Interrupts RX, RT and TX behave as described below.
 //!
 //! # Enable bits
 //!
@@ -20,8 +39,8 @@
 //!
 //! Interrupt status (RIS/MIS/IMSC/ICR) is modelled; the combined output
 //! UARTINTR ([`Pl011::irq_pending`]) drives the [`IrqLine`] given with
-//! [`Pl011::with_irq`] (level-sensitive, updated after every access).
-//! With instantaneous transmission the TX FIFO always drains through its
+//! [`Pl011::with_irq`] (level-sensitive, updated after every access and
+//! every poll that delivers input). With instantaneous transmission the TX FIFO always drains through its
 //! trigger level right after a DR write, so each DR write sets TXRIS (the
 //! PL011 transmit interrupt is level-crossing, hence clear at reset). No
 //! time is modelled, so the receive timeout (RTRIS) is raised as soon as a
@@ -39,12 +58,13 @@
 //! as zero and ignore writes.
 
 use std::collections::VecDeque;
-
-use crate::irq::IrqLine;
 use std::io::Write;
 
+use crate::chardev::{CharBackend, Writer};
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::{Node, PropValue};
+use crate::irq::IrqLine;
+use crate::ram::GuestRam;
 
 /// Register offsets.
 mod reg {
@@ -117,14 +137,18 @@ const CR_RESET: u32 = 0x300;
 const IFLS_RESET: u32 = 0x12;
 /// UARTPeriphID0-3 then UARTPCellID0-3.
 const ID_REGS: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+/// Host input a UART holds beyond its receive FIFO, waiting for room; the
+/// backend keeps anything more (a socket's or a pipe's own buffering).
+pub const RX_BUFFER: usize = 4096;
 
 /// A PL011 UART.
 pub struct Pl011 {
     name: String,
     base: u64,
     size: u64,
-    out: Box<dyn Write + Send>,
-    out_failed: bool,
+    backend: Box<dyn CharBackend>,
+    /// Host input read from the backend, not yet in the receive FIFO.
+    pending: VecDeque<u8>,
     rx: VecDeque<u8>,
     rsr: u32,
     ilpr: u32,
@@ -144,14 +168,14 @@ pub struct Pl011 {
 
 impl Pl011 {
     /// A UART called `name` decoding `[base, base + size)` (normally
-    /// 0x1000 bytes), transmitting to `out`.
-    pub fn new(name: &str, base: u64, size: u64, out: Box<dyn Write + Send>) -> Self {
+    /// 0x1000 bytes), connected to the host through `backend`.
+    pub fn new(name: &str, base: u64, size: u64, backend: Box<dyn CharBackend>) -> Self {
         Pl011 {
             name: name.into(),
             base,
             size,
-            out,
-            out_failed: false,
+            backend,
+            pending: VecDeque::new(),
             rx: VecDeque::with_capacity(FIFO_DEPTH),
             rsr: 0,
             ilpr: 0,
@@ -167,6 +191,11 @@ impl Pl011 {
             spi: None,
             irq_level: false,
         }
+    }
+
+    /// A UART transmitting to `out`, with no input (tests, logs).
+    pub fn with_writer(name: &str, base: u64, size: u64, out: Box<dyn Write + Send>) -> Self {
+        Pl011::new(name, base, size, Box::new(Writer::new(out)))
     }
 
     /// Wires UARTINTR to `line`, which is shared peripheral interrupt `spi`
@@ -220,6 +249,25 @@ impl Pl011 {
     /// Number of bytes waiting in the receive FIFO.
     pub fn rx_level(&self) -> usize {
         self.rx.len()
+    }
+
+    /// Host input read from the backend and waiting for room in the
+    /// receive FIFO.
+    pub fn pending_input(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Moves buffered host input into the receive FIFO while it has room.
+    fn refill_rx(&mut self) {
+        let n = self.rx_space().min(self.pending.len()).min(FIFO_DEPTH);
+        if n == 0 {
+            return;
+        }
+        let mut buf = [0u8; FIFO_DEPTH];
+        for (d, s) in buf.iter_mut().zip(self.pending.drain(..n)) {
+            *d = s;
+        }
+        self.push_rx(&buf[..n]);
     }
 
     /// Queues host input. Accepts as many bytes as fit in the receive FIFO
@@ -291,13 +339,7 @@ impl Pl011 {
             }
             return;
         }
-        let res = self.out.write_all(&[byte]).and_then(|()| self.out.flush());
-        if let Err(e) = res {
-            if !self.out_failed {
-                tracing::warn!(uart = %self.name, error = %e, "PL011 output failed; further errors are not reported");
-                self.out_failed = true;
-            }
-        }
+        self.backend.write(&[byte]);
     }
 
     /// Value of the 32-bit register at `offset` (4-aligned). `debug` reads
@@ -310,6 +352,7 @@ impl Pl011 {
                 }
                 let v = self.rx.pop_front().map_or(0, u32::from);
                 self.update_rx_interrupts();
+                self.refill_rx();
                 v
             }
             reg::RSR_ECR => self.rsr,
@@ -393,6 +436,29 @@ impl Device for Pl011 {
         Ok(())
     }
 
+    /// Reads the backend's input (up to [`RX_BUFFER`] bytes held here) and
+    /// moves what fits into the receive FIFO, updating RX/RT and the
+    /// interrupt line.
+    fn poll(&mut self, _mem: &mut GuestRam) {
+        let mut buf = [0u8; 256];
+        while self.pending.len() < RX_BUFFER {
+            let want = buf.len().min(RX_BUFFER - self.pending.len());
+            let n = self.backend.read_available(&mut buf[..want]);
+            if n == 0 {
+                break;
+            }
+            self.pending.extend(&buf[..n]);
+        }
+        self.refill_rx();
+        self.sync_irq();
+    }
+
+    /// Only the backend counts: held input needs the guest to read DR,
+    /// which refills the FIFO by itself.
+    fn can_produce_input(&self) -> bool {
+        self.backend.can_produce_input()
+    }
+
     fn dt_node(&self) -> Option<Node> {
         let mut n = Node::with_unit("pl011", self.base)
             .strings("compatible", &["arm,pl011", "arm,primecell"])
@@ -443,7 +509,10 @@ mod tests {
 
     fn uart() -> (Pl011, Sink) {
         let sink = Sink::default();
-        (Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(sink.clone())), sink)
+        (
+            Pl011::with_writer("uart0", 0x900_0000, 0x1000, Box::new(sink.clone())),
+            sink,
+        )
     }
 
     fn acc(offset: u64, size: u8) -> AccessInfo {
@@ -601,6 +670,132 @@ mod tests {
         assert_eq!(rd(&mut u, reg::RIS) & u64::from(int::RX), 0);
         u.push_rx(b"b");
         assert_eq!(rd(&mut u, reg::RIS) & u64::from(int::RX), u64::from(int::RX));
+    }
+
+    /// A backend whose input is scripted by the test and whose output is
+    /// recorded.
+    #[derive(Clone, Default)]
+    struct Fake {
+        input: Arc<Mutex<VecDeque<u8>>>,
+        output: Arc<Mutex<Vec<u8>>>,
+        open: Arc<Mutex<bool>>,
+    }
+
+    impl CharBackend for Fake {
+        fn write(&mut self, bytes: &[u8]) {
+            self.output.lock().unwrap().extend_from_slice(bytes);
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> usize {
+            let mut i = self.input.lock().unwrap();
+            let n = buf.len().min(i.len());
+            for (d, s) in buf.iter_mut().zip(i.drain(..n)) {
+                *d = s;
+            }
+            n
+        }
+        fn can_produce_input(&self) -> bool {
+            *self.open.lock().unwrap()
+        }
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    /// An interrupt controller that remembers the level of each SPI.
+    #[derive(Default)]
+    struct Levels(Vec<(u32, bool)>);
+
+    impl crate::irq::InterruptController for Levels {
+        fn set_spi(&mut self, spi: u32, level: bool) {
+            self.0.push((spi, level));
+        }
+        fn set_ppi(&mut self, _cpu: usize, _intid: u32, _level: bool) {}
+    }
+
+    fn poll(u: &mut Pl011) {
+        let mut ram = GuestRam::new();
+        u.poll(&mut ram);
+    }
+
+    #[test]
+    fn input_through_poll_is_never_lost() {
+        let fake = Fake::default();
+        let levels = Arc::new(Mutex::new(Levels::default()));
+        let ctrl: crate::irq::SharedInterruptController = levels.clone();
+        let mut u = Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(fake.clone())).with_irq(1, IrqLine::spi(ctrl, 1));
+        wr(&mut u, reg::LCR_H, u64::from(LCR_H_FEN));
+        wr(&mut u, reg::IMSC, u64::from(int::RX | int::RT));
+        assert!(!u.can_produce_input());
+        *fake.open.lock().unwrap() = true;
+        assert!(u.can_produce_input());
+
+        // Nothing yet: no interrupt.
+        poll(&mut u);
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+        assert!(levels.lock().unwrap().0.is_empty());
+
+        // Three bytes: below the 1/2 trigger, so only the timeout.
+        fake.input.lock().unwrap().extend(b"abc");
+        poll(&mut u);
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RT));
+        assert_eq!(levels.lock().unwrap().0, [(1, true)]);
+        for &b in b"abc" {
+            assert_eq!(rd(&mut u, reg::DR), u64::from(b));
+        }
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+        assert_eq!(levels.lock().unwrap().0, [(1, true), (1, false)]);
+
+        // More than the FIFO holds: 16 in the FIFO, the rest held.
+        let data: Vec<u8> = (0..40).collect();
+        fake.input.lock().unwrap().extend(&data);
+        poll(&mut u);
+        assert_eq!((u.rx_level(), u.pending_input()), (16, 24));
+        assert_eq!(rd(&mut u, reg::FR), u64::from(fr::TXFE | fr::RXFF));
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RX | int::RT));
+        assert!(u.irq_pending());
+        // Polling again loses nothing and overruns nothing.
+        poll(&mut u);
+        assert_eq!((u.rx_level(), u.pending_input()), (16, 24));
+        assert_eq!(rd(&mut u, reg::RSR_ECR), 0);
+        // Reading DR refills the FIFO from what is held, in order.
+        let mut got = Vec::new();
+        while rd(&mut u, reg::FR) & u64::from(fr::RXFE) == 0 {
+            got.push(rd(&mut u, reg::DR) as u8);
+        }
+        assert_eq!(got, data);
+        assert_eq!(rd(&mut u, reg::RIS), 0);
+        assert!(!u.irq_pending());
+
+        // The backend closes: nothing more can come.
+        *fake.open.lock().unwrap() = false;
+        assert!(!u.can_produce_input());
+    }
+
+    #[test]
+    fn input_with_fifo_disabled_moves_one_byte_at_a_time() {
+        let fake = Fake::default();
+        let mut u = Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(fake.clone()));
+        fake.input.lock().unwrap().extend(b"xyz");
+        poll(&mut u);
+        assert_eq!((u.rx_level(), u.pending_input()), (1, 2));
+        assert_eq!(rd(&mut u, reg::RIS), u64::from(int::RX | int::RT));
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'x'));
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'y'));
+        assert_eq!(rd(&mut u, reg::DR), u64::from(b'z'));
+        assert_eq!(rd(&mut u, reg::FR) & u64::from(fr::RXFE), u64::from(fr::RXFE));
+        // Output reaches the backend.
+        wr(&mut u, reg::DR, u64::from(b'!'));
+        assert_eq!(&*fake.output.lock().unwrap(), b"!");
+    }
+
+    #[test]
+    fn held_input_is_bounded() {
+        let fake = Fake::default();
+        let mut u = Pl011::new("uart0", 0x900_0000, 0x1000, Box::new(fake.clone()));
+        fake.input.lock().unwrap().extend(vec![b'.'; 2 * RX_BUFFER]);
+        poll(&mut u);
+        assert_eq!(u.rx_level() + u.pending_input(), RX_BUFFER);
+        assert_eq!(fake.input.lock().unwrap().len(), RX_BUFFER);
     }
 
     #[test]
