@@ -330,7 +330,12 @@ fn builtin_virt() {
         .collect();
     assert_eq!(
         windows,
-        [(0x0901_0000, 0x1000), (0x0903_0000, 0x1000), (0, 0x0800_0000), (0x0a00_0000, 0x4000)],
+        [
+            (0x0901_0000, 0x1000),
+            (0x0903_0000, 0x1000),
+            (0, 0x0800_0000),
+            (0x0a00_0000, 0x4000)
+        ],
         "QEMU virt's RTC, GPIO, two 64 MiB flash banks, 32 virtio-mmio slots"
     );
     assert_eq!(b.devices[5].interrupts(), [16]);
