@@ -9,10 +9,12 @@ use boards::machine::{board_device_tree, Attachments, InputFile, Machine, Machin
 use clap::{Args, Parser, Subcommand};
 use soc::chardev::{self, CharBackend, ChardevSpec};
 use soc::pflash::FlashImage;
+use soc::pl061::PowerButton;
 use soc::virtio::BlkConfig;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 /// The bundled demo firmware (source: firmware/hello), run when no
 /// `--kernel` is given.
@@ -362,7 +364,42 @@ fn serial_backends(board: &boards::BoardSpec, specs: &[ChardevSpec]) -> Result<V
     Ok(out)
 }
 
+/// SIGTERM and SIGHUP ask the guest to power off, as a host shutdown
+/// would: the first presses the board's power key (Linux then shuts down
+/// cleanly and powers off through PSCI); a second one, or the first on a
+/// board without a power key, stops the machine at once (exit code 0, as
+/// Ctrl-a x).
+fn handle_termination_signals(power_key: Arc<Mutex<Option<PowerButton>>>) {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot watch for SIGTERM/SIGHUP: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        let mut pressed = false;
+        for _ in signals.forever() {
+            let key = power_key.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            match key {
+                Some(k) if !pressed => {
+                    eprintln!("preboard: termination signal: pressing the power key (again to stop at once)");
+                    k.press();
+                    pressed = true;
+                }
+                _ => {
+                    eprintln!("preboard: termination signal: stopping the machine");
+                    chardev::request_quit();
+                }
+            }
+        }
+    });
+}
+
 fn run(args: RunArgs) -> Result<u8, Failure> {
+    let power_key: Arc<Mutex<Option<PowerButton>>> = Arc::default();
+    handle_termination_signals(power_key.clone());
     let mut dtb = args
         .dtb
         .as_deref()
@@ -425,6 +462,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             },
         };
         let mut machine = Machine::new(cfg).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
+        *power_key.lock().unwrap_or_else(|e| e.into_inner()) = machine.power_button();
         if let Some(p) = &args.dump_dtb {
             write_file(p, machine.dtb())?;
         }

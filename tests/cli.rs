@@ -417,3 +417,35 @@ fn serial_over_tcp_on_localhost() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// SIGTERM asks the guest to power off: the first presses the board's
+/// power key (a guest that ignores it keeps running), the second stops
+/// the machine (exit code 0).
+#[test]
+fn sigterm_presses_the_power_key_then_stops() {
+    let guest = guest_file("spin.bin", &[0x1400_0000]); // b .
+    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--kernel", guest.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let kill = |pid: u32| {
+        let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+        assert!(ok.success());
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    kill(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM only presses the key"
+    );
+    kill(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("pressing the power key"), "{err}");
+    assert!(err.contains("stopping the machine"), "{err}");
+}
