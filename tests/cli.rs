@@ -76,6 +76,58 @@ fn memory_and_smp_options_reach_the_guest() {
     assert_eq!(dts.matches("device_type = \"cpu\"").count(), 4, "{dts}");
 }
 
+/// The second builtin board, shaped unlike virt (boards/soc4.ron: RAM at
+/// 0x8000_0000 plus an SRAM, UART0 at 0x1c09_0000, GICv3), runs hello built
+/// for its memory map (firmware/Makefile's `hello-soc4` variant), also with
+/// fewer cores than its default 4.
+#[test]
+fn soc4_runs_its_hello_firmware() {
+    let elf = repo("firmware/prebuilt/hello-soc4.elf");
+    let expected = [
+        "Preboard hello firmware",
+        "CurrentEL: EL1",
+        "MPIDR_EL1: 0x80000000",
+        "dtb: 0x80000000 (from x0)",
+        "model: Preboard SoC4",
+        "memory: base 0x80000000 size 0x20000000 (512 MiB)",
+        "memory: base 0x4000000 size 0x100000 (1 MiB)",
+        "total memory: 513 MiB",
+        "bye",
+    ];
+    for extra in [&[][..], &["--smp", "2"]] {
+        let mut args = vec!["run", "--board", "soc4", "--kernel", elf.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = preboard(&args);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            text(&out.stderr)
+        );
+        assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{args:?}");
+    }
+
+    let out = preboard(&["board", "dts", "soc4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dts = text(&out.stdout);
+    assert!(dts.starts_with("/dts-v1/;"), "{dts}");
+    for needle in [
+        "model = \"Preboard SoC4\";",
+        "memory@80000000 {",
+        "memory@4000000 {",
+        "gic: interrupt-controller@2f000000 {",
+        "pl011@1c090000 {",
+        "pl011@1c0a0000 {",
+        "stdout-path = \"/pl011@1c090000\";",
+    ] {
+        assert!(dts.contains(needle), "{needle:?} missing from:\n{dts}");
+    }
+    assert_eq!(dts.matches("device_type = \"cpu\"").count(), 4, "{dts}");
+    let list = text(&preboard(&["board", "list"]).stdout);
+    assert_eq!(list.lines().collect::<Vec<_>>(), ["virt", "virt-gicv3", "soc4"]);
+}
+
 /// The bundled firmware is also correct on the outside reference: QEMU's
 /// `virt` prints the same lines (the DTB comes from QEMU there, so only the
 /// model and the way the DTB was found differ).

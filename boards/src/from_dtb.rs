@@ -229,11 +229,12 @@ pub fn board_from_dtb(blob: &[u8], origin: &str) -> Result<(BoardSpec, Vec<Strin
             _ => unmodelled.push(format!("/gpio-keys (power key on phandle {ph} line {line})")),
         }
     }
-    // Enough SPIs for every device (at least QEMU virt's 64).
-    let need: u32 = used_spis.iter().max().map_or(0, |&m: &u32| m + 1);
+    // Enough SPIs for every device (at least QEMU virt's 64), at most the
+    // 960 a GIC has: a larger SPI number is then refused naming its device.
+    let need: u64 = used_spis.iter().max().map_or(0, |&m| u64::from(m) + 1);
     for d in &mut devices {
         if let DeviceSpec::Gic(g) = d {
-            g.spis = need.div_ceil(32).max(2) * 32;
+            g.spis = (need.div_ceil(32).max(2) * 32).min(960) as u32;
         }
     }
     if memory.is_empty() {
@@ -381,5 +382,39 @@ mod tests {
         assert_eq!(b.chosen.stdout, "serial-1c090000");
         let e = board_from_dtb(b"\xd0\x0d\xfe\xed", "x.dtb").unwrap_err().to_string();
         assert!(e.starts_with("x.dtb: not a valid device tree blob: byte 0x4"), "{e}");
+    }
+
+    /// Found by `fuzz/` (target `dtb`): an SPI number near `u32::MAX`
+    /// overflowed sizing the GIC; it must be refused, naming the device.
+    #[test]
+    fn huge_spi_numbers_are_refused_not_overflowed() {
+        use soc::dt::Node;
+        for spi in [0xffff_fff0, u32::MAX, 960] {
+            let root = Node::new("")
+                .cells("#address-cells", &[2])
+                .cells("#size-cells", &[2])
+                .child(Node::new("cpus").child(Node::with_unit("cpu", 0).string("compatible", "arm,cortex-a53")))
+                .child(Node::with_unit("memory", 0x4000_0000).reg64(&[(0x4000_0000, 0x1000_0000)]))
+                .child(
+                    Node::with_unit("intc", 0x0800_0000)
+                        .string("compatible", "arm,cortex-a15-gic")
+                        .reg64(&[(0x0800_0000, 0x1_0000), (0x0801_0000, 0x1_0000)]),
+                )
+                .child(
+                    Node::with_unit("serial", 0x0900_0000)
+                        .string("compatible", "arm,pl011")
+                        .reg64(&[(0x0900_0000, 0x1000)])
+                        .cells("interrupts", &[0, spi, 4]),
+                );
+            let e = board_from_dtb(&to_dtb(&root).unwrap(), "spi.dtb")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "device `serial-9000000` uses SPI {spi}, but GIC `intc-8000000` has SPIs 0..960"
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -657,6 +657,7 @@ impl BoardError {
 const BUILTIN: &[(&str, &str)] = &[
     ("virt", include_str!("../virt.ron")),
     ("virt-gicv3", include_str!("../virt-gicv3.ron")),
+    ("soc4", include_str!("../soc4.ron")),
 ];
 
 /// Names of the builtin boards.

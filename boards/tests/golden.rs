@@ -25,6 +25,11 @@ fn virt() -> BoardSpec {
     resolve_board("virt").unwrap()
 }
 
+/// The second builtin board, shaped unlike virt (boards/soc4.ron).
+fn soc4() -> BoardSpec {
+    resolve_board("soc4").unwrap()
+}
+
 /// `virt -m 1G --smp 4 --append ... --initrd ...`: every override at once.
 fn virt_loaded() -> (BoardSpec, BootInfo) {
     let mut spec = virt();
@@ -269,6 +274,13 @@ fn virt_loaded_golden() {
     );
 }
 
+#[test]
+fn soc4_golden() {
+    let root = tree(&soc4(), &BootInfo::default());
+    check_golden("soc4.dts", &to_dts(&root));
+    check_golden_dtb("soc4.dtb.hex", "builtin soc4, defaults", &to_dtb(&root).unwrap());
+}
+
 /// `dtc` as the outside oracle: our DTS compiles to a blob that decompiles
 /// to the same text as our own DTB.
 #[test]
@@ -293,7 +305,11 @@ fn dtc_agrees_with_our_dtb() {
         out.stdout
     }
     let (spec, boot) = virt_loaded();
-    for root in [tree(&virt(), &BootInfo::default()), tree(&spec, &boot)] {
+    for root in [
+        tree(&virt(), &BootInfo::default()),
+        tree(&spec, &boot),
+        tree(&soc4(), &BootInfo::default()),
+    ] {
         let ours = to_dtb(&root).unwrap();
         let compiled = dtc(&["-I", "dts", "-O", "dtb", "-o", "-", "-"], to_dts(&root).as_bytes());
         let back = |b: &[u8]| String::from_utf8(dtc(&["-I", "dtb", "-O", "dts", "-o", "-", "-"], b)).unwrap();
@@ -321,6 +337,45 @@ fn fdt_crate_reads_virt() {
     assert_eq!(clk.property("phandle").unwrap().as_usize(), Some(1));
     let uart = fdt.find_node("/pl011@9000000").unwrap();
     assert_eq!(uart.property("clocks").unwrap().value, [0, 0, 0, 1, 0, 0, 0, 1]);
+}
+
+#[test]
+fn fdt_crate_reads_soc4() {
+    let dtb = to_dtb(&tree(&soc4(), &BootInfo::default())).unwrap();
+    let fdt = fdt::Fdt::new(&dtb).unwrap();
+    assert_eq!(fdt.root().model(), "Preboard SoC4");
+    assert_eq!(fdt.root().compatible().first(), "preboard,soc4");
+    let regions: Vec<_> = fdt
+        .memory()
+        .regions()
+        .map(|r| (r.starting_address as usize, r.size))
+        .collect();
+    assert_eq!(regions, [(0x8000_0000, Some(512 << 20))]);
+    let sram = fdt.find_node("/memory@4000000").unwrap();
+    let sram: Vec<_> = sram
+        .reg()
+        .unwrap()
+        .map(|r| (r.starting_address as usize, r.size))
+        .collect();
+    assert_eq!(sram, [(0x0400_0000, Some(1 << 20))]);
+    let cpus: Vec<_> = fdt.cpus().map(|c| c.ids().first()).collect();
+    assert_eq!(cpus, [0, 1, 2, 3]);
+    assert_eq!(fdt.chosen().stdout().unwrap().name, "pl011@1c090000");
+    let gic = fdt.find_node("/interrupt-controller@2f000000").unwrap();
+    assert_eq!(gic.compatible().unwrap().first(), "arm,gic-v3");
+    let gic_reg: Vec<_> = gic
+        .reg()
+        .unwrap()
+        .map(|r| (r.starting_address as usize, r.size))
+        .collect();
+    assert_eq!(
+        gic_reg,
+        [(0x2f00_0000, Some(0x1_0000)), (0x2f10_0000, Some(4 * 0x2_0000))]
+    );
+    let uarts: Vec<_> = fdt.find_all_nodes("/pl011").map(|n| n.name).collect();
+    assert_eq!(uarts, ["pl011@1c090000", "pl011@1c0a0000"]);
+    assert_eq!(fdt.find_all_nodes("/virtio_mmio").count(), 4);
+    assert_eq!(fdt.find_all_nodes("/flash").count(), 0, "soc4 has no flash");
 }
 
 #[test]

@@ -344,6 +344,45 @@ fn builtin_virt() {
     assert!(builtin_board("nope").is_none());
 }
 
+/// The second builtin board: RAM elsewhere plus an SRAM, a GICv3 and two
+/// UARTs, so the format and the overrides are not virt-shaped.
+#[test]
+fn builtin_soc4() {
+    let mut b = resolve_board("soc4").unwrap();
+    assert_eq!((b.name.as_str(), b.model.as_str()), ("soc4", "Preboard SoC4"));
+    assert_eq!((b.cpus.count, b.cpus.boot_el), (4, 1));
+    let memory: Vec<_> = b.memory.iter().map(|m| (m.name.as_str(), m.base, m.size)).collect();
+    assert_eq!(
+        memory,
+        [("ram", 0x8000_0000, 512 << 20), ("sram", 0x0400_0000, 1 << 20)]
+    );
+    assert_eq!(b.ram().base, 0x8000_0000, "the main RAM is the first region");
+    let names: Vec<_> = b.devices.iter().map(DeviceSpec::name).collect();
+    assert_eq!(names, ["gic", "uart0", "uart1", "rtc", "virtio"]);
+    let gic = b.gic().unwrap();
+    assert_eq!(
+        (gic.version, gic.distributor, gic.redistributors),
+        (3, 0x2f00_0000, Some(0x2f10_0000))
+    );
+    assert_eq!(b.chosen.stdout, "uart0");
+    // The overrides work on it too: 64 cores' redistributors still fit, and
+    // `-m` resizes the main RAM, not the SRAM.
+    b.set_cpu_count(64).unwrap();
+    b.set_ram_size(2 << 30).unwrap();
+    assert_eq!((b.memory[0].size, b.memory[1].size), (2 << 30, 1 << 20));
+    // And a board can derive from it.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("soc2.ron");
+    std::fs::write(
+        &p,
+        "(include: \"soc4\", name: \"soc2\", cpus: (count: 2), remove_devices: [\"uart1\"])",
+    )
+    .unwrap();
+    let d = load_board_file(&p).unwrap();
+    assert_eq!((d.name.as_str(), d.cpus.count, d.devices.len()), ("soc2", 2, 4));
+    assert_eq!(d.memory, resolve_board("soc4").unwrap().memory);
+}
+
 #[test]
 fn resolve_board_paths_and_unknown_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -372,7 +411,7 @@ fn resolve_board_paths_and_unknown_names() {
     let e = resolve_board("virtt").unwrap_err().to_string();
     assert_eq!(
         e,
-        "unknown board `virtt`: not a builtin board (builtin: virt, virt-gicv3) and not a path to a .ron file"
+        "unknown board `virtt`: not a builtin board (builtin: virt, virt-gicv3, soc4) and not a path to a .ron file"
     );
 }
 
@@ -568,7 +607,9 @@ fn include_errors_point_into_the_including_file() {
     let p = write("a.ron", "(\n    include: \"nope\",\n)\n");
     let e = err(&p);
     assert!(
-        e.ends_with("a.ron:2:14: `include: \"nope\"` names neither a builtin board (virt, virt-gicv3) nor a .ron file"),
+        e.ends_with(
+            "a.ron:2:14: `include: \"nope\"` names neither a builtin board (virt, virt-gicv3, soc4) nor a .ron file"
+        ),
         "{e}"
     );
     let p = write("b.ron", "(include: \"missing.ron\")");

@@ -14,7 +14,7 @@
 
 static inline volatile uint32_t *pl011_reg(unsigned long off)
 {
-	return (volatile uint32_t *)(VIRT_UART0_BASE + off);
+	return (volatile uint32_t *)(BOARD_UART0_BASE + off);
 }
 
 void uart_putc(char c)

@@ -186,7 +186,7 @@ static enum psci_conduit psci_conduit(uint64_t x0)
 	struct fdt_iter it;
 	struct fdt_item item;
 	struct fdt_error err;
-	uintptr_t dtb = fdt_has_magic(x0) ? x0 : VIRT_RAM_BASE;
+	uintptr_t dtb = fdt_has_magic(x0) ? x0 : BOARD_RAM_BASE;
 	int in_psci = 0;
 
 	if (!fdt_has_magic(dtb) || !fdt_open(&f, dtb, &err))

@@ -190,17 +190,17 @@ static uintptr_t find_dtb(uint64_t x0)
 		uart_puts(" (from x0)\n");
 		return x0;
 	}
-	if (fdt_has_magic(VIRT_RAM_BASE)) {
-		print_hex(VIRT_RAM_BASE);
+	if (fdt_has_magic(BOARD_RAM_BASE)) {
+		print_hex(BOARD_RAM_BASE);
 		uart_puts(" (x0 = ");
 		print_hex(x0);
 		uart_puts(" is not an FDT; found one at the start of RAM)\n");
-		return VIRT_RAM_BASE;
+		return BOARD_RAM_BASE;
 	}
 	uart_puts("none: no FDT magic at x0 = ");
 	print_hex(x0);
 	uart_puts(" nor at ");
-	print_hex(VIRT_RAM_BASE);
+	print_hex(BOARD_RAM_BASE);
 	uart_putc('\n');
 	semihost_exit(EXIT_NO_DTB);
 }

@@ -74,7 +74,7 @@ static int read_dt(uint64_t x0)
 	struct fdt_iter it;
 	struct fdt_item item;
 	struct fdt_error err;
-	uintptr_t dtb = fdt_has_magic(x0) ? x0 : VIRT_RAM_BASE;
+	uintptr_t dtb = fdt_has_magic(x0) ? x0 : BOARD_RAM_BASE;
 	int in_psci = 0, in_cpus = 0, in_cpu = 0;
 	uint32_t cpu_cells = 1;
 

@@ -75,9 +75,9 @@ static uint8_t *ram;
 
 static void map_ram(void)
 {
-	ram = mmap((void *)VIRT_RAM_BASE, RAM_SIZE, PROT_READ | PROT_WRITE,
+	ram = mmap((void *)BOARD_RAM_BASE, RAM_SIZE, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (ram != (uint8_t *)VIRT_RAM_BASE) {
+	if (ram != (uint8_t *)BOARD_RAM_BASE) {
 		perror("mmap at 0x40000000");
 		exit(99);
 	}
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 
 	if (strcmp(argv[1], "run") == 0 && argc == 4) {
 		memcpy(ram, blob, len);
-		printf("exit=%d\n", run(strcmp(argv[3], "x0") == 0 ? VIRT_RAM_BASE : 0));
+		printf("exit=%d\n", run(strcmp(argv[3], "x0") == 0 ? BOARD_RAM_BASE : 0));
 		rc = 0;
 	} else if (strcmp(argv[1], "none") == 0 && argc == 2) {
 		printf("exit=%d\n", run(0));

@@ -173,7 +173,7 @@ static int gic_version(uint64_t x0)
 	struct fdt_iter it;
 	struct fdt_item item;
 	struct fdt_error err;
-	uintptr_t dtb = fdt_has_magic(x0) ? x0 : VIRT_RAM_BASE;
+	uintptr_t dtb = fdt_has_magic(x0) ? x0 : BOARD_RAM_BASE;
 
 	if (!fdt_has_magic(dtb) || !fdt_open(&f, dtb, &err))
 		return 0;
