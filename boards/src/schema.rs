@@ -348,6 +348,10 @@ fn default_spis() -> u32 {
     64
 }
 
+/// Largest flash bank (NOR parts top out far below this; it bounds the
+/// host memory a board file can ask for).
+pub const MAX_FLASH_BANK: u64 = 1 << 30;
+
 /// Size of the GIC distributor window and of a GICv2 CPU interface window.
 pub const GIC_WINDOW: u64 = 0x1_0000;
 /// Size of one GICv3 redistributor (RD_base and SGI_base frames).
@@ -670,9 +674,29 @@ pub fn builtin_board(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
+/// Largest board file accepted (a board is a few KiB; this keeps
+/// `--board /dev/zero` or an `include` of a device file from reading
+/// forever).
+pub const MAX_BOARD_FILE: u64 = 1 << 20;
+
+fn read_board_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_BOARD_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_BOARD_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} KiB: not a board description", MAX_BOARD_FILE >> 10),
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads and parses a board file.
 pub fn load_board_file(path: &Path) -> Result<BoardSpec, BoardError> {
-    let src = std::fs::read_to_string(path).map_err(|source| BoardError::Io {
+    let src = read_board_text(path).map_err(|source| BoardError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -792,7 +816,7 @@ fn include_base(name: &str, origin: &str, depth: usize) -> Result<BoardSpec, Boa
     if !path.exists() && Path::new(name).extension().is_none_or(|e| e != "ron") {
         return Err(BoardError::UnknownBoard { name: name.to_string() });
     }
-    let src = std::fs::read_to_string(&path).map_err(|source| BoardError::Io {
+    let src = read_board_text(&path).map_err(|source| BoardError::Io {
         path: path.clone(),
         source,
     })?;
@@ -1176,12 +1200,13 @@ impl BoardSpec {
                         format!("`banks` must be 1 or 2, not {}", f.banks),
                     );
                 }
-                if f.size == 0 || f.size % soc::pflash::SECTOR_SIZE != 0 {
+                if f.size == 0 || f.size % soc::pflash::SECTOR_SIZE != 0 || f.size > MAX_FLASH_BANK {
                     return problem(
                         format!("{entry}.size"),
                         format!(
-                            "a flash bank is a non-zero multiple of the {:#x}-byte sector, not {:#x}",
+                            "a flash bank is a non-zero multiple of the {:#x}-byte sector, at most {:#x}, not {:#x}",
                             soc::pflash::SECTOR_SIZE,
+                            MAX_FLASH_BANK,
                             f.size
                         ),
                     );

@@ -643,3 +643,21 @@ fn include_errors_point_into_the_including_file() {
     let h = write("h.ron", "(include: \"g.ron\")");
     assert!(err(&h).contains("nests more than 8 deep"), "{}", err(&h));
 }
+
+/// A "board file" that never ends (a device file, or a huge file) is
+/// refused after 1 MiB instead of being read forever.
+#[test]
+fn oversized_board_files_are_refused() {
+    let e = load_board_file(std::path::Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot read board file /dev/zero") && e.contains("not a board description"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("inc.ron");
+    std::fs::write(&p, "(include: \"/dev/zero\")").unwrap();
+    let e = load_board_file(&p).unwrap_err().to_string();
+    assert!(e.contains("inc.ron:1:11: cannot read included board /dev/zero"), "{e}");
+}
