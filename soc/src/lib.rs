@@ -13,6 +13,7 @@ pub mod pflash;
 pub mod pl011;
 pub mod pl031;
 pub mod pl061;
+pub mod primecell;
 pub mod ram;
 pub mod semihosting;
 pub mod virtio;

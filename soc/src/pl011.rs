@@ -64,6 +64,7 @@ use crate::chardev::{CharBackend, Writer};
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::{Node, PropValue};
 use crate::irq::IrqLine;
+use crate::primecell;
 use crate::ram::GuestRam;
 
 /// Register offsets.
@@ -82,7 +83,6 @@ mod reg {
     pub const MIS: u64 = 0x040;
     pub const ICR: u64 = 0x044;
     pub const DMACR: u64 = 0x048;
-    pub const ID_BASE: u64 = 0xfe0;
 }
 
 /// UARTFR bits.
@@ -135,8 +135,8 @@ const FIFO_DEPTH: usize = 16;
 const CR_RESET: u32 = 0x300;
 /// IFLS reset value: both triggers at half full.
 const IFLS_RESET: u32 = 0x12;
-/// UARTPeriphID0-3 then UARTPCellID0-3.
-const ID_REGS: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+/// UARTPeriphID0-3 (PCellID is the PrimeCell one).
+const PERIPH_ID: u32 = 0x0014_1011;
 /// Host input a UART holds beyond its receive FIFO, waiting for room; the
 /// backend keeps anything more (a socket's or a pipe's own buffering).
 pub const RX_BUFFER: usize = 4096;
@@ -367,7 +367,7 @@ impl Pl011 {
             reg::RIS => self.ris,
             reg::MIS => self.masked_interrupts(),
             reg::DMACR => self.dmacr,
-            o if (reg::ID_BASE..reg::ID_BASE + 0x20).contains(&o) => ID_REGS[((o - reg::ID_BASE) / 4) as usize],
+            o if o >= primecell::ID_BASE => primecell::id_register(PERIPH_ID, o).unwrap_or(0),
             // ICR is write-only; reserved and test registers read as zero.
             _ => {
                 tracing::debug!(uart = %self.name, offset = format_args!("{offset:#x}"), "PL011 read of unmodelled offset");
@@ -416,22 +416,14 @@ impl Device for Pl011 {
     }
 
     fn read(&mut self, info: AccessInfo) -> Result<u64, AccessRejected> {
-        let lane = info.offset & 3;
-        if !matches!(info.size, 1 | 2 | 4) || lane + u64::from(info.size) > 4 {
-            return Err(AccessRejected);
-        }
-        let word = self.read_reg(info.offset & !3, info.debug);
+        let v = primecell::read(info, |off| self.read_reg(off, info.debug))?;
         self.sync_irq();
-        let v = u64::from(word) >> (8 * lane);
-        Ok(v & ((1u64 << (8 * u32::from(info.size))) - 1))
+        Ok(v)
     }
 
     fn write(&mut self, info: AccessInfo, value: u64) -> Result<(), AccessRejected> {
-        if !matches!(info.size, 1 | 2 | 4) || info.offset & 3 != 0 {
-            return Err(AccessRejected);
-        }
-        let mask = (1u64 << (8 * u32::from(info.size))) - 1;
-        self.write_reg(info.offset, (value & mask) as u32);
+        let v = primecell::write_value(info, value)?;
+        self.write_reg(info.offset, v);
         self.sync_irq();
         Ok(())
     }

@@ -43,6 +43,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::{Node, PropValue};
 use crate::irq::IrqLine;
+use crate::primecell;
 
 /// Register offsets.
 mod reg {
@@ -54,12 +55,10 @@ mod reg {
     pub const RIS: u64 = 0x014;
     pub const MIS: u64 = 0x018;
     pub const ICR: u64 = 0x01c;
-    pub const ID_BASE: u64 = 0xfe0;
 }
 
-/// RTCPeriphID0-3 (0x00041031) then RTCPCellID0-3 (0xB105F00D), one byte
-/// per register.
-const ID_REGS: [u32; 8] = [0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+/// RTCPeriphID0-3 (PCellID is the PrimeCell one).
+const PERIPH_ID: u32 = 0x0004_1031;
 
 /// A source of wall-clock time in whole seconds. The RTC reads it on every
 /// access, so it should be cheap.
@@ -190,7 +189,7 @@ impl Pl031 {
             reg::IMSC => u32::from(self.imsc),
             reg::RIS => u32::from(self.ris),
             reg::MIS => u32::from(self.irq_pending()),
-            o if (reg::ID_BASE..reg::ID_BASE + 0x20).contains(&o) => ID_REGS[((o - reg::ID_BASE) / 4) as usize],
+            o if o >= primecell::ID_BASE => primecell::id_register(PERIPH_ID, o).unwrap_or(0),
             // ICR is write-only; reserved space reads as zero.
             _ => {
                 tracing::debug!(rtc = %self.name, offset = format_args!("{offset:#x}"), "PL031 read of unmodelled offset");
@@ -239,25 +238,18 @@ impl Device for Pl031 {
     }
 
     fn read(&mut self, info: AccessInfo) -> Result<u64, AccessRejected> {
-        let lane = info.offset & 3;
-        if !matches!(info.size, 1 | 2 | 4) || lane + u64::from(info.size) > 4 {
-            return Err(AccessRejected);
-        }
-        if !info.debug {
-            self.evaluate();
-        }
-        let word = self.read_reg(info.offset & !3);
-        let v = u64::from(word) >> (8 * lane);
-        Ok(v & ((1u64 << (8 * u32::from(info.size))) - 1))
+        primecell::read(info, |off| {
+            if !info.debug {
+                self.evaluate();
+            }
+            self.read_reg(off)
+        })
     }
 
     fn write(&mut self, info: AccessInfo, value: u64) -> Result<(), AccessRejected> {
-        if !matches!(info.size, 1 | 2 | 4) || info.offset & 3 != 0 {
-            return Err(AccessRejected);
-        }
+        let v = primecell::write_value(info, value)?;
         self.evaluate();
-        let mask = (1u64 << (8 * u32::from(info.size))) - 1;
-        self.write_reg(info.offset, (value & mask) as u32);
+        self.write_reg(info.offset, v);
         self.evaluate();
         Ok(())
     }

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::{Node, PropValue};
 use crate::irq::IrqLine;
+use crate::primecell;
 use crate::ram::GuestRam;
 
 /// Register offsets.
@@ -62,11 +63,10 @@ mod reg {
     pub const MIS: u64 = 0x418;
     pub const IC: u64 = 0x41c;
     pub const AFSEL: u64 = 0x420;
-    pub const ID_BASE: u64 = 0xfe0;
 }
 
-/// GPIOPeriphID0-3 (0x00041061) then GPIOPCellID0-3 (0xB105F00D).
-const ID_REGS: [u32; 8] = [0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
+/// GPIOPeriphID0-3 (PCellID is the PrimeCell one).
+const PERIPH_ID: u32 = 0x0004_1061;
 
 /// Number of GPIO lines.
 pub const LINES: u8 = 8;
@@ -283,9 +283,7 @@ impl Pl061 {
             reg::RIS => self.raw_interrupts(),
             reg::MIS => self.masked_interrupts(),
             reg::AFSEL => self.afsel,
-            o if (reg::ID_BASE..reg::ID_BASE + 0x20).contains(&o) => {
-                return ID_REGS[((o - reg::ID_BASE) / 4) as usize];
-            }
+            o if o >= primecell::ID_BASE => return primecell::id_register(PERIPH_ID, o).unwrap_or(0),
             // IC is write-only; reserved space reads as zero.
             _ => {
                 tracing::debug!(gpio = %self.name, offset = format_args!("{offset:#x}"), "PL061 read of unmodelled offset");
@@ -371,21 +369,12 @@ impl Device for Pl061 {
     }
 
     fn read(&mut self, info: AccessInfo) -> Result<u64, AccessRejected> {
-        let lane = info.offset & 3;
-        if !matches!(info.size, 1 | 2 | 4) || lane + u64::from(info.size) > 4 {
-            return Err(AccessRejected);
-        }
-        let word = self.read_reg(info.offset & !3);
-        let v = u64::from(word) >> (8 * lane);
-        Ok(v & ((1u64 << (8 * u32::from(info.size))) - 1))
+        primecell::read(info, |off| self.read_reg(off))
     }
 
     fn write(&mut self, info: AccessInfo, value: u64) -> Result<(), AccessRejected> {
-        if !matches!(info.size, 1 | 2 | 4) || info.offset & 3 != 0 {
-            return Err(AccessRejected);
-        }
-        let mask = (1u64 << (8 * u32::from(info.size))) - 1;
-        self.write_reg(info.offset, (value & mask) as u32);
+        let v = primecell::write_value(info, value)?;
+        self.write_reg(info.offset, v);
         Ok(())
     }
 
