@@ -5,12 +5,14 @@
 use anyhow::Context as _;
 use boards::fdt_out::BootInfo;
 use boards::loader::ImageFormat;
-use boards::machine::{board_device_tree, Attachments, InputFile, Machine, MachineConfig, MachineError, RunOutcome};
+use boards::machine::{
+    board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome,
+};
 use clap::{Args, Parser, Subcommand};
 use soc::chardev::{self, CharBackend, ChardevSpec};
 use soc::pflash::FlashImage;
 use soc::pl061::PowerButton;
-use soc::virtio::BlkConfig;
+use soc::virtio::{BlkConfig, NicConfig};
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,8 +34,8 @@ mod exit {
     /// The guest cannot continue (exception loop, unsupported feature,
     /// every core waiting forever).
     pub const GUEST_FATAL: u8 = 70;
-    /// Writing an output file failed, or a `--serial` backend could not
-    /// be opened.
+    /// Writing an output file failed, or a `--serial` or
+    /// `--virtio-console` backend could not be opened.
     pub const IO: u8 = 74;
     /// `--max-insns` was reached before the guest exited.
     pub const LIMIT: u8 = 124;
@@ -107,6 +109,9 @@ struct RunArgs {
     #[command(flatten)]
     board: BoardArgs,
     /// Kernel or firmware: ELF, Linux arm64 Image (optionally gzip'd), or raw.
+    /// Without it, the board boots from flash bank 0 if --pflash gives it
+    /// an image (executing in place, as QEMU virt with only -bios/pflash),
+    /// and runs the bundled demo otherwise.
     #[arg(long, value_name = "FILE")]
     kernel: Option<PathBuf>,
     /// Load a raw kernel at this address instead of detecting its format.
@@ -141,6 +146,19 @@ struct RunArgs {
     /// Plug a virtio-rng (host randomness) into the next free slot.
     #[arg(long)]
     rng: bool,
+    /// Plug a virtio-net into the next free slot (repeatable), like QEMU's
+    /// `-nic user`: `user[,mac=52:54:00:12:34:56]`. User-mode networking
+    /// needs no root: DHCP gives the guest 10.0.2.15, and 10.0.2.2 is the
+    /// host's 127.0.0.1 (the only place the guest can reach).
+    #[arg(long, value_name = "SPEC", value_parser = parse_nic)]
+    nic: Vec<NicConfig>,
+    /// Plug a virtio-console (Linux: /dev/hvc0) into the next free slot,
+    /// connected to stdio, null, file:PATH, pty, tcp:PORT or tcp:HOST:PORT
+    /// (as --serial). With stdio it owns stdin: the UART that would get
+    /// stdio by default prints to stdout but takes no input, and an
+    /// explicit --serial stdio is refused.
+    #[arg(long, value_name = "SPEC", value_parser = parse_serial)]
+    virtio_console: Option<ChardevSpec>,
     /// An image for the next flash bank (in board order; on virt bank 0 is
     /// the boot ROM at 0x0, bank 1 the variable store): `PATH[,readonly=on]`.
     /// Writes by the guest persist in the file.
@@ -151,6 +169,56 @@ struct RunArgs {
     /// blob to the guest unchanged.
     #[arg(long, value_name = "FILE", conflicts_with = "dtb")]
     board_from_dtb: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// How guest code is executed.
+#[derive(Args, Clone, Debug)]
+struct EngineArgs {
+    /// The execution engine: `jit` (translate to host code; the default
+    /// where the host has a backend, x86-64) or `interp` (the reference
+    /// interpreter).
+    #[arg(long, value_enum)]
+    engine: Option<EngineKind>,
+    /// JIT code cache size in MiB (flushed whole when full).
+    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    jit_cache_mb: u64,
+    /// Log every block the JIT translates: guest code, IR and host code.
+    #[arg(long)]
+    trace_blocks: bool,
+    /// Print execution counters (instructions, JIT blocks, chaining, TLB
+    /// fills) to stderr at exit.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum EngineKind {
+    Jit,
+    Interp,
+}
+
+impl EngineArgs {
+    fn build(&self) -> Result<Engine, Failure> {
+        let want_jit = self.engine.unwrap_or(if cfg!(target_arch = "x86_64") {
+            EngineKind::Jit
+        } else {
+            EngineKind::Interp
+        });
+        if want_jit == EngineKind::Interp {
+            return Ok(Engine::Interp);
+        }
+        let config = jit::JitConfig {
+            cache_size: (self.jit_cache_mb as usize) << 20,
+            trace_blocks: self.trace_blocks,
+        };
+        match jit::Jit::new(config) {
+            Ok(j) => Ok(Engine::Jit(Box::new(j))),
+            Err(jit::JitError::NoBackend) if self.engine.is_none() => Ok(Engine::Interp),
+            Err(e) => Err(Failure::new(exit::BAD_INPUT, anyhow::anyhow!("--engine jit: {e}"))),
+        }
+    }
 }
 
 /// `PATH[,key=value...]` with `readonly=on|off`, `serial=ID`, `discard=on|off`.
@@ -176,6 +244,10 @@ fn on_off(key: &str, v: &str) -> Result<bool, String> {
         "off" | "false" | "no" => Ok(false),
         _ => Err(format!("`{key}={v}`: expected on or off")),
     }
+}
+
+fn parse_nic(s: &str) -> Result<NicConfig, String> {
+    s.parse()
 }
 
 fn parse_drive(s: &str) -> Result<BlkConfig, String> {
@@ -315,7 +387,13 @@ fn default_console() -> Box<dyn CharBackend> {
 }
 
 /// Opens the host backends of the board's PL011 UARTs, in board order.
-fn serial_backends(board: &boards::BoardSpec, specs: &[ChardevSpec]) -> Result<Vec<chardev::Shared>, Failure> {
+/// With `stdin_taken` (another device owns stdio), the default console
+/// writes to stdout but reads no input.
+fn serial_backends(
+    board: &boards::BoardSpec,
+    specs: &[ChardevSpec],
+    stdin_taken: bool,
+) -> Result<Vec<chardev::Shared>, Failure> {
     let uarts: Vec<&str> = board
         .devices
         .iter()
@@ -349,19 +427,51 @@ fn serial_backends(board: &boards::BoardSpec, specs: &[ChardevSpec]) -> Result<V
                 .open()
                 .with_context(|| name.to_string())
                 .map_err(|e| Failure::new(exit::IO, e))?,
+            None if specs.is_empty() && *name == board.chosen.stdout && stdin_taken => {
+                Box::new(chardev::Stdio::output_only())
+            }
             None if specs.is_empty() && *name == board.chosen.stdout => default_console(),
             None => Box::new(chardev::Null),
         };
-        // Where to connect, as QEMU's "char device redirected to …".
-        let what = backend.describe();
-        if let Some(path) = what.strip_prefix("pty:") {
-            eprintln!("preboard: {name} redirected to {path}");
-        } else if what.starts_with("tcp:") {
-            eprintln!("preboard: {name} redirected to {what}");
-        }
+        announce(name, &*backend);
         out.push(chardev::Shared::new(backend));
     }
     Ok(out)
+}
+
+/// Where to connect, as QEMU's "char device redirected to …".
+fn announce(name: &str, backend: &dyn CharBackend) {
+    let what = backend.describe();
+    if let Some(path) = what.strip_prefix("pty:") {
+        eprintln!("preboard: {name} redirected to {path}");
+    } else if what.starts_with("tcp:") {
+        eprintln!("preboard: {name} redirected to {what}");
+    }
+}
+
+/// Opens the `--virtio-console` backend. Only one device may read stdin:
+/// an explicit `--serial stdio` with `--virtio-console stdio` is refused.
+fn virtio_console_backend(
+    spec: Option<&ChardevSpec>,
+    serial: &[ChardevSpec],
+) -> Result<Option<chardev::Shared>, Failure> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    if *spec == ChardevSpec::Stdio && serial.contains(&ChardevSpec::Stdio) {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "--serial stdio and --virtio-console stdio both want stdin; give one of them another backend (e.g. null, pty or file:PATH)"
+            ),
+        ));
+    }
+    let backend = spec
+        .open()
+        .context("virtio-console")
+        .map_err(|e| Failure::new(exit::IO, e))?;
+    announce("virtio-console", &*backend);
+    Ok(Some(chardev::Shared::new(backend)))
 }
 
 /// SIGTERM and SIGHUP ask the guest to power off, as a host shutdown
@@ -425,11 +535,13 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         None => load_board(&args.board.board, args.board.memory, args.board.smp, args.board.boot_el)?,
     };
     let kernel = match &args.kernel {
-        Some(p) => read_input(p, "kernel")?,
-        None => InputFile {
+        Some(p) => Some(read_input(p, "kernel")?),
+        // Boot from flash bank 0 (executing in place).
+        None if !args.pflash.is_empty() => None,
+        None => Some(InputFile {
             path: PathBuf::from("<bundled demo firmware>"),
             bytes: DEMO_FIRMWARE.to_vec(),
-        },
+        }),
     };
     let initrd = args.initrd.as_deref().map(|p| read_input(p, "initrd")).transpose()?;
     let kernel_format = match args.load_addr {
@@ -438,7 +550,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     let mut left = args.max_insns;
     // Opened once: a guest reset keeps the same file, pty and socket.
-    let serial = serial_backends(&board, &args.serial)?;
+    let vconsole = virtio_console_backend(args.virtio_console.as_ref(), &args.serial)?;
+    let stdin_taken = args.virtio_console == Some(ChardevSpec::Stdio);
+    let serial = serial_backends(&board, &args.serial, stdin_taken)?;
     // A system reset builds the machine again from the same inputs: every
     // device, core and RAM byte starts over, as after a power cycle.
     loop {
@@ -458,10 +572,19 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             attach: Attachments {
                 drives: args.drive.clone(),
                 rng: args.rng,
+                nics: args.nic.clone(),
+                console: vconsole.clone(),
                 flash: args.pflash.clone(),
             },
         };
-        let mut machine = Machine::new(cfg).map_err(|e| Failure::new(exit::BAD_INPUT, e))?;
+        let mut machine = Machine::new(cfg).map_err(|e| {
+            let code = match e {
+                MachineError::Input { .. } => exit::NO_INPUT,
+                _ => exit::BAD_INPUT,
+            };
+            Failure::new(code, e)
+        })?;
+        machine.set_engine(args.engine.build()?);
         *power_key.lock().unwrap_or_else(|e| e.into_inner()) = machine.power_button();
         if let Some(p) = &args.dump_dtb {
             write_file(p, machine.dtb())?;
@@ -479,12 +602,45 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             "{n} instructions in {secs:.3} s ({:.1} MIPS)",
             n as f64 / secs.max(1e-9) / 1e6
         );
+        if args.engine.stats {
+            print_stats(&machine, n, secs);
+        }
         if let (Ok(RunOutcome::Reset), false) = (&outcome, args.no_reboot) {
             tracing::info!("guest requested a system reset: restarting");
             left = left.map(|l| l.saturating_sub(n));
             continue;
         }
         return finish(outcome, n);
+    }
+}
+
+/// `--stats`: counters on stderr.
+fn print_stats(machine: &Machine, n: u64, secs: f64) {
+    eprintln!(
+        "preboard: {n} instructions in {secs:.3} s ({:.1} MIPS)",
+        n as f64 / secs.max(1e-9) / 1e6
+    );
+    match machine.jit_stats() {
+        Some(s) => {
+            let native = s.insns - s.interp_insns;
+            eprintln!(
+                "preboard: jit: {} blocks ({} instructions, {} native, {} via the interpreter), \
+                 {} dispatches, {} chained exits, {} slow memory accesses, {} TLB fills, {} interpreter calls, \
+                 {} blocks invalidated, {} cache flushes",
+                s.blocks,
+                s.insns,
+                native,
+                s.interp_insns,
+                s.dispatches,
+                s.chains,
+                s.slow_accesses,
+                s.tlb_fills,
+                s.interp_calls,
+                s.invalidated,
+                s.flushes
+            );
+        }
+        None => eprintln!("preboard: engine: interpreter"),
     }
 }
 

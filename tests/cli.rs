@@ -501,3 +501,165 @@ fn sigterm_presses_the_power_key_then_stops() {
     assert!(err.contains("pressing the power key"), "{err}");
     assert!(err.contains("stopping the machine"), "{err}");
 }
+
+/// The bytes of `elf`'s loadable segments that lie in `[base, base + size)`,
+/// as a raw image of that range (up to the last byte any of them fills).
+fn elf_image(elf: &[u8], base: u64, size: u64) -> Vec<u8> {
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+    assert_eq!(&elf[..6], b"\x7fELF\x02\x01", "an ELF64 little-endian file");
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36) as usize, u16_at(0x38));
+    let mut image = Vec::new();
+    for i in 0..phnum as usize {
+        let ph = phoff + i * phentsize;
+        let (kind, offset, paddr, filesz) = (u32_at(ph), u64_at(ph + 8), u64_at(ph + 0x18), u64_at(ph + 0x20));
+        if kind != 1 || filesz == 0 || paddr < base || paddr >= base + size {
+            continue; // not PT_LOAD, nothing from the file, or in RAM
+        }
+        let at = (paddr - base) as usize;
+        let end = at + filesz as usize;
+        if image.len() < end {
+            image.resize(end, 0);
+        }
+        image[at..end].copy_from_slice(&elf[offset as usize..offset as usize + filesz as usize]);
+    }
+    image
+}
+
+/// With `--pflash` and no `--kernel`, the board boots its flash bank 0 in
+/// place, as QEMU `virt` does with only a pflash image: hello linked at 0x0
+/// (`prebuilt/hello-flash.elf`, its `.bss` and stack in RAM) runs from
+/// flash at 0x0 with x0 = 0 and finds the DTB at the start of RAM, printing
+/// QEMU's own transcript. Running it does not change the image file.
+#[test]
+fn flash_bank_0_executes_in_place() {
+    let elf = std::fs::read(repo("firmware/prebuilt/hello-flash.elf")).unwrap();
+    let image = elf_image(&elf, 0, 64 << 20);
+    assert!(image.len() > 0x1000, "the code segment is at 0x0");
+    let flash = scratch("hello-flash.img");
+    std::fs::write(&flash, &image).unwrap();
+    let expected = std::fs::read_to_string(repo("firmware/hello/qemu-virt.expected")).unwrap();
+    let out = preboard(&["run", "--pflash", flash.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let without_model = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("model:"))
+            .map(str::to_string)
+            .collect()
+    };
+    let ours = text(&out.stdout);
+    assert_eq!(without_model(&ours), without_model(&expected), "{ours}");
+    assert!(ours.contains("dtb: 0x40000000 (x0 = 0x0 is not an FDT; found one at the start of RAM)"));
+    assert_eq!(
+        std::fs::read(&flash).unwrap(),
+        image,
+        "reading and executing leave the file alone"
+    );
+
+    // The same image under QEMU (its pflash wants the whole 64 MiB bank).
+    if tool("qemu-system-aarch64") {
+        let qemu_flash = scratch("hello-flash-qemu.img");
+        let mut padded = image.clone();
+        padded.resize(64 << 20, 0xff);
+        std::fs::write(&qemu_flash, padded).unwrap();
+        let out = Command::new("timeout")
+            .args(["20", "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57"])
+            .args(["-nographic", "-semihosting", "-drive"])
+            .arg(format!("if=pflash,unit=0,format=raw,file={}", qemu_flash.display()))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run qemu");
+        assert_eq!(out.status.code(), Some(0), "qemu: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).replace('\r', ""), expected);
+    }
+}
+
+/// Code running from flash that writes a command to its own bank switches
+/// the bank out of read-array mode, as CFI flash does: the next fetch reads
+/// query data, not code (an undefined instruction), and the guest is
+/// reported stuck. A command is not data: the file is unchanged.
+#[test]
+fn a_command_written_to_flash_while_executing_from_it_replaces_the_code() {
+    let flash = guest_file(
+        "flash-query.img",
+        &[
+            0x5280_1301, // mov  w1, #0x98            (CFI query, on both x16 halves)
+            0x72a0_1301, // movk w1, #0x98, lsl #16
+            0xd280_0002, // mov  x2, #0
+            0xb900_0041, // str  w1, [x2]
+            0x1400_0000, // b .                      (never fetched as such)
+        ],
+    );
+    let before = std::fs::read(&flash).unwrap();
+    let out = preboard(&["run", "--pflash", flash.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(70), "{err}");
+    // EC 0 (unknown reason: an undefined instruction) at the word after the store.
+    assert!(err.contains("the first was ESR_EL1=0x2000000 at ELR_EL1=0x10"), "{err}");
+    assert_eq!(std::fs::read(&flash).unwrap(), before);
+}
+
+#[test]
+fn missing_image_files_exit_66_and_name_the_device_once() {
+    let missing = scratch("no-such-image.img");
+    let missing = missing.to_str().unwrap();
+    expect_error(
+        &["run", "--drive", missing],
+        66,
+        &["virtio0: virtio-blk image", missing],
+    );
+    expect_error(
+        &["run", "--pflash", missing],
+        66,
+        &["board virt: flash0: cannot open flash image", missing],
+    );
+    let out = preboard(&["run", "--pflash", missing]);
+    assert_eq!(text(&out.stderr).matches("flash0").count(), 1, "{}", text(&out.stderr));
+    // Present but unusable is still a bad input (65).
+    let small = scratch("small-disk.img");
+    std::fs::write(&small, [0u8; 100]).unwrap();
+    expect_error(
+        &["run", "--drive", small.to_str().unwrap()],
+        65,
+        &["smaller than one 512-byte sector"],
+    );
+}
+
+/// Only one device may read stdin: an explicit `--serial stdio` with
+/// `--virtio-console stdio` is refused; without `--serial`, the console
+/// UART keeps printing to stdout while the virtio-console owns stdin.
+#[test]
+fn virtio_console_and_serial_share_stdio_only_for_output() {
+    expect_error(
+        &["run", "--serial", "stdio", "--virtio-console", "stdio"],
+        2,
+        &["--serial stdio and --virtio-console stdio both want stdin"],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_preboard"))
+        .args(["run", "--virtio-console", "stdio"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Preboard hello firmware\n"));
+    let out = preboard(&["run", "--virtio-console", "file:/nonexistent/dir/console"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("virtio-console"), "{}", text(&out.stderr));
+}
+
+/// A bad `--nic` spec is a usage error (clap's, exit 2) that says what
+/// was wrong.
+#[test]
+fn bad_nic_specs_are_usage_errors() {
+    for (spec, needle) in [
+        ("tap", "unknown network backend \"tap\""),
+        ("user,mac=52:54:00:zz:34:56", "bad MAC address \"52:54:00:zz:34:56\""),
+        ("user,hostfwd=tcp::2222-:22", "unknown network option"),
+    ] {
+        let out = preboard(&["run", "--nic", spec]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert!(stderr.contains(needle), "expected `{needle}` in:\n{stderr}");
+    }
+}

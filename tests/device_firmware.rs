@@ -2,7 +2,8 @@
 //! (firmware/devices/README.md) takes the PL011's receive interrupt through
 //! the GICv2 (`virt`) or GICv3 (`virt-gicv3`) for input piped into
 //! `preboard run`, drives a virtio-blk disk (read, write, flush, read back,
-//! GET_ID), programs and erases CFI flash bank 1 and reads the PL031.
+//! GET_ID), writes to a virtio-console (`--virtio-console file:PATH`),
+//! programs and erases CFI flash bank 1 and reads the PL031.
 //!
 //! Each test runs the firmware twice on the same image files and checks:
 //! - the transcript is QEMU's (`devices/qemu-<config>.transcript`, recorded
@@ -10,9 +11,10 @@
 //!   known QEMU deviation turned into `ok`; the second run says
 //!   `ok flash-persisted` where the first says it skipped that case;
 //! - on the host, after each run: the disk image holds the firmware's
-//!   pattern in sectors 1..8 and is otherwise untouched; the flash image of
-//!   bank 1 holds exactly the programmed words (growing from empty only as
-//!   far as the data), and bank 0's image is untouched.
+//!   pattern in sectors 1..8 and is otherwise untouched; the console's file
+//!   holds what the guest sent (transmitq, then emergency writes); the
+//!   flash image of bank 1 holds exactly the programmed words (growing from
+//!   empty only as far as the data), and bank 0's image is untouched.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,9 @@ const INPUT: &[u8] = b"Preboard devices: UART RX through the GIC\n";
 const SERIAL: &str = "pb-devices-0001";
 /// Disk image size: 1 MiB (`BLK_SECTORS`).
 const DISK_SIZE: usize = 1 << 20;
+/// What the guest writes to the virtio-console: `con_text` through
+/// transmitq, then `!` and a newline through `emerg_wr`.
+const CONSOLE_OUTPUT: &str = "Preboard devices: virtio-console transmitq\n!\n";
 
 /// Known differences of QEMU 7.2 from the hardware (and Preboard): the
 /// firmware prints `deviation <case>: ...` there; Preboard must say `ok`.
@@ -202,6 +207,8 @@ fn check_images(what: &str, dir: &TempDir) {
         "{what}: flash bank 1 image has data past offset {:#x}",
         want.len()
     );
+    let console = std::fs::read_to_string(dir.path("console.txt")).unwrap();
+    assert_eq!(console, CONSOLE_OUTPUT, "{what}: the virtio-console's file");
     let flash0 = std::fs::read(dir.path("flash0.img")).unwrap();
     assert!(
         flash0.is_empty(),
@@ -221,8 +228,18 @@ fn devices_firmware(board: &str, config: &str) {
     let drive = format!("{},serial={SERIAL}", dir.path("disk.img").display());
     let flash0 = dir.path("flash0.img").display().to_string();
     let flash1 = dir.path("flash1.img").display().to_string();
+    let console = format!("file:{}", dir.path("console.txt").display());
     let args = [
-        "--board", board, "--drive", &drive, "--pflash", &flash0, "--pflash", &flash1,
+        "--board",
+        board,
+        "--drive",
+        &drive,
+        "--pflash",
+        &flash0,
+        "--pflash",
+        &flash1,
+        "--virtio-console",
+        &console,
     ];
 
     let first = reference(config);

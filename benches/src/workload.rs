@@ -152,10 +152,10 @@ pub fn virt_machine(elf: &[u8]) -> Result<Machine, MachineError> {
     let board = boards::resolve_board("virt").expect("the built-in virt board parses");
     Machine::new(MachineConfig {
         board,
-        kernel: InputFile {
+        kernel: Some(InputFile {
             path: PathBuf::from("firmware/prebuilt/bench-int.elf"),
             bytes: elf.to_vec(),
-        },
+        }),
         kernel_format: ImageFormat::Auto,
         initrd: None,
         append: None,

@@ -18,13 +18,15 @@ use soc::dt::Node;
 use soc::gic::{Gic, GicConfig, GicCpuConfig, GicMmio, GicVersion};
 use soc::irq::InterruptController as _;
 use soc::irq::IrqLine;
-use soc::pflash::{FlashImage, Pflash};
+use soc::pflash::{FlashImage, Pflash, PflashError};
 use soc::pl011::Pl011;
 use soc::pl031::Pl031;
 use soc::pl061::{Pl061, PowerButton};
 use soc::ram::GuestRam;
 use soc::semihosting::{SemihostOutcome, Semihosting};
-use soc::virtio::{self, BlkConfig, MmioParams, VirtioError};
+use soc::usernet::UserNet;
+use soc::virtio::net::NicBackendKind;
+use soc::virtio::{self, BlkConfig, MacAddr, MmioParams, NetBackend, NicConfig, VirtioError};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -62,8 +64,12 @@ pub struct InputFile {
 pub struct MachineConfig {
     /// The board (already resized by `-m` / `--smp`).
     pub board: BoardSpec,
-    /// The kernel or firmware image.
-    pub kernel: InputFile,
+    /// The kernel or firmware image, loaded into RAM. `None` boots the
+    /// board's flash in place, as QEMU `virt` does with only `-bios` or
+    /// pflash: core 0 starts at the base of the first flash bank with
+    /// X0 = 0, and the DTB is at the start of the main RAM (where firmware
+    /// built for QEMU looks for it).
+    pub kernel: Option<InputFile>,
     /// How to interpret the kernel.
     pub kernel_format: ImageFormat,
     /// An initial ramdisk.
@@ -91,9 +97,15 @@ pub struct Attachments {
     pub drives: Vec<BlkConfig>,
     /// A virtio-rng in the next free slot.
     pub rng: bool,
+    /// A virtio-console in the next free slot (after the disks and the
+    /// rng), connected to this host backend.
+    pub console: Option<chardev::Shared>,
     /// Images for the flash banks, in bank order over the board's `Pflash`
     /// devices; banks without one are erased flash in memory.
     pub flash: Vec<FlashImage>,
+    /// virtio-net NICs, in the next free slots (after the console); the
+    /// Nth without a MAC gets QEMU's 52:54:00:12:34:56 + N.
+    pub nics: Vec<NicConfig>,
 }
 
 /// Why building or running a machine failed.
@@ -111,6 +123,17 @@ pub enum MachineError {
     /// slot).
     #[error("board {board}: {device}: {message}")]
     Device {
+        /// Board name.
+        board: String,
+        /// Device (instance) name.
+        device: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A device's image file cannot be reached (missing, no permission):
+    /// a missing input, where [`MachineError::Device`] is an unusable one.
+    #[error("board {board}: {device}: {message}")]
+    Input {
         /// Board name.
         board: String,
         /// Device (instance) name.
@@ -251,6 +274,34 @@ pub struct Machine {
     pub image: LoadedImage,
     /// Where the initrd and the DTB went.
     pub layout: BootLayout,
+    /// What executes guest code.
+    engine: Engine,
+}
+
+/// What executes guest code (`--engine`).
+pub enum Engine {
+    /// The reference interpreter.
+    Interp,
+    /// The JIT (one code cache for all cores).
+    Jit(Box<jit::Jit>),
+}
+
+impl Engine {
+    /// The default for this host: the JIT where there is a backend.
+    pub fn host_default() -> Engine {
+        match jit::Jit::new(jit::JitConfig::default()) {
+            Ok(j) => Engine::Jit(Box::new(j)),
+            Err(_) => Engine::Interp,
+        }
+    }
+
+    /// The engine's name, as `--engine` spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Interp => "interp",
+            Engine::Jit(_) => "jit",
+        }
+    }
 }
 
 struct RamTarget<'a>(&'a mut GuestRam);
@@ -280,6 +331,18 @@ pub struct Devices {
     pub power_button: Option<PowerButton>,
 }
 
+/// A virtio-net for `--nic` number `index` with its host backend.
+fn attach_nic(params: MmioParams, irq: IrqLine, index: usize, nic: &NicConfig) -> Result<Box<dyn Device>, VirtioError> {
+    let mac = nic.mac.unwrap_or_else(|| MacAddr::default_for(index));
+    let backend: Box<dyn NetBackend> = match nic.backend {
+        NicBackendKind::User => Box::new(UserNet::new().map_err(|e| VirtioError::NetBackend {
+            name: params.name.clone(),
+            reason: format!("user-mode networking: {e}"),
+        })?),
+    };
+    Ok(Box::new(virtio::virtio_net(params, irq, mac, backend)?))
+}
+
 /// Builds the board's devices from their descriptions. The device that is
 /// the board's `chosen.stdout` gets `console` unless `serial` (the PL011s'
 /// backends in board order) provides one; `lines` are the cores'
@@ -291,13 +354,25 @@ pub fn build_devices(
     attach: &Attachments,
     lines: &[IrqLines],
 ) -> Result<Devices, MachineError> {
+    // Device errors from soc start with the device's name already.
+    let unprefixed = |device: &str, message: String| match message.strip_prefix(&format!("{device}: ")) {
+        Some(rest) => rest.to_string(),
+        None => message,
+    };
     let device_err = |device: &str, message: String| MachineError::Device {
         board: board.name.clone(),
         device: device.to_string(),
-        message,
+        message: unprefixed(device, message),
+    };
+    let input_err = |device: &str, message: String| MachineError::Input {
+        board: board.name.clone(),
+        device: device.to_string(),
+        message: unprefixed(device, message),
     };
     let mut drives = attach.drives.iter();
     let mut rng = attach.rng;
+    let mut vconsole = attach.console.clone();
+    let mut nics = attach.nics.iter().enumerate();
     let mut flash_images = attach.flash.iter();
     let mut power_button = None;
     let mut console = Some(console);
@@ -371,10 +446,18 @@ pub fn build_devices(
                         virtio::virtio_blk(params, irq(spi), d).map(|d| Box::new(d) as Box<dyn Device>)
                     } else if std::mem::take(&mut rng) {
                         virtio::virtio_rng(params, irq(spi)).map(|d| Box::new(d) as Box<dyn Device>)
+                    } else if let Some(backend) = vconsole.take() {
+                        virtio::virtio_console(params, irq(spi), Box::new(backend))
+                            .map(|(d, _)| Box::new(d) as Box<dyn Device>)
+                    } else if let Some((i, nic)) = nics.next() {
+                        attach_nic(params, irq(spi), i, nic)
                     } else {
                         virtio::virtio_empty(params, irq(spi)).map(|d| Box::new(d) as Box<dyn Device>)
                     };
-                    list.push(dev.map_err(|e| device_err(&name, e.to_string()))?);
+                    list.push(dev.map_err(|e| match e {
+                        VirtioError::ImageAccess { .. } => input_err(&name, e.to_string()),
+                        _ => device_err(&name, e.to_string()),
+                    })?);
                 }
             }
             DeviceSpec::Pl031(p) => {
@@ -399,7 +482,10 @@ pub fn build_devices(
                     let name = format!("{}{bank}", f.name);
                     let base = f.base + u64::from(bank) * f.size;
                     let flash = Pflash::new(&name, base, f.size, flash_images.next())
-                        .map_err(|e| device_err(&name, e.to_string()))?
+                        .map_err(|e| match e {
+                            PflashError::Open { .. } => input_err(&name, e.to_string()),
+                            _ => device_err(&name, e.to_string()),
+                        })?
                         .with_dt_banks(if bank == 0 { f.banks } else { 0 });
                     list.push(Box::new(flash));
                 }
@@ -427,6 +513,21 @@ pub fn build_devices(
         return Err(device_err(
             "virtio",
             "no free virtio-mmio slot for the virtio-rng".into(),
+        ));
+    }
+    if let Some(backend) = vconsole {
+        return Err(device_err(
+            "virtio",
+            format!(
+                "no free virtio-mmio slot for the virtio-console ({})",
+                backend.describe()
+            ),
+        ));
+    }
+    if let Some((i, _)) = nics.next() {
+        return Err(device_err(
+            "virtio",
+            format!("no free virtio-mmio slot for network card {i} (--nic)"),
         ));
     }
     if let Some(img) = flash_images.next() {
@@ -470,12 +571,10 @@ impl Machine {
                 })?;
         }
         let main_ram = (board.ram().base, board.ram().size);
-        let image = loader::load_kernel(
-            &cfg.kernel.path,
-            &cfg.kernel.bytes,
-            cfg.kernel_format,
-            &mut RamTarget(&mut ram),
-        )?;
+        let image = match &cfg.kernel {
+            Some(k) => loader::load_kernel(&k.path, &k.bytes, cfg.kernel_format, &mut RamTarget(&mut ram))?,
+            None => boot_flash(board)?,
+        };
 
         let n = board.cpus.count as usize;
         let lines: Vec<IrqLines> = (0..n).map(|_| IrqLines::new()).collect();
@@ -554,7 +653,9 @@ impl Machine {
                 if let Some(g) = &gic {
                     c.sys.timer_sink = Some(timer_sink(g.clone(), i));
                 }
-                if i == 0 {
+                // Flash boot is a reset: X0 = 0 (the firmware finds the DTB
+                // at the start of RAM, as on QEMU).
+                if i == 0 && cfg.kernel.is_some() {
                     c.x[0] = layout.dtb.start;
                 }
                 c
@@ -577,7 +678,21 @@ impl Machine {
             dtb,
             image,
             layout,
+            engine: Engine::Interp,
         })
+    }
+
+    /// Chooses what executes guest code from now on.
+    pub fn set_engine(&mut self, engine: Engine) {
+        self.engine = engine;
+    }
+
+    /// The JIT's counters, when it is the engine.
+    pub fn jit_stats(&self) -> Option<jit::Stats> {
+        match &self.engine {
+            Engine::Jit(j) => Some(j.stats()),
+            Engine::Interp => None,
+        }
     }
 
     /// The device tree blob handed to the guest.
@@ -642,7 +757,10 @@ impl Machine {
                     None => QUANTUM,
                 };
                 ran |= 1 << (i % 64);
-                let (_, ev) = self.cpus[i].run(&mut self.bus, budget);
+                let (_, ev) = match &mut self.engine {
+                    Engine::Interp => self.cpus[i].run(&mut self.bus, budget),
+                    Engine::Jit(j) => j.run(i, &mut self.cpus[i], &mut self.bus, budget),
+                };
                 if let Some(outcome) = self.after_turn(i, ev)? {
                     return Ok(outcome);
                 }
@@ -834,6 +952,29 @@ impl Machine {
     }
 }
 
+/// Executing in place from the board's first flash bank (no kernel given):
+/// the whole bank counts as the image, so nothing else is placed there.
+fn boot_flash(board: &BoardSpec) -> Result<LoadedImage, MachineError> {
+    let bank = board.devices.iter().find_map(|d| match d {
+        DeviceSpec::Pflash(f) => Some(f),
+        _ => None,
+    });
+    let Some(f) = bank else {
+        return Err(MachineError::Device {
+            board: board.name.clone(),
+            device: "pflash".into(),
+            message: "no kernel given and the board has no flash to boot from".into(),
+        });
+    };
+    Ok(LoadedImage {
+        entry: f.base,
+        kind: loader::ImageKind::Raw,
+        start: f.base,
+        end: f.base.saturating_add(f.size),
+        is_linux: false,
+    })
+}
+
 /// A user's blob is passed on unchanged, but only if it parses completely
 /// (a guest should not be the first to find it damaged).
 fn validate_dtb(f: &InputFile) -> Result<(), MachineError> {
@@ -855,10 +996,10 @@ mod tests {
         board.set_cpu_count(smp).unwrap();
         Machine::new(MachineConfig {
             board,
-            kernel: InputFile {
+            kernel: Some(InputFile {
                 path: "spin.bin".into(),
                 bytes: 0x1400_0000u32.to_le_bytes().to_vec(),
-            },
+            }),
             kernel_format: ImageFormat::Auto,
             initrd: None,
             append: None,
@@ -893,6 +1034,54 @@ mod tests {
         assert_eq!(m.run(Some(3 * QUANTUM)).unwrap(), RunOutcome::InstructionLimit);
         assert_eq!((m.cpus[0].monitor, m.cpus[1].monitor), (None, None));
         assert!(m.cpus[1].icount > 0, "the second core ran");
+    }
+
+    /// `--nic user` twice: two virtio-nets in the first free slots, the
+    /// first with QEMU's default MAC, each described by its slot's node.
+    #[test]
+    fn nics_take_the_next_free_virtio_slots() {
+        use soc::device::AccessInfo;
+        let board = crate::resolve_board("virt").unwrap();
+        let lines = [IrqLines::new()];
+        let attach = Attachments {
+            rng: true,
+            nics: vec!["user".parse().unwrap(), "user,mac=02:00:00:00:00:07".parse().unwrap()],
+            ..Default::default()
+        };
+        let mut devices = build_devices(&board, Box::new(std::io::sink()), Vec::new(), &attach, &lines).unwrap();
+        let slots: Vec<&mut Box<dyn Device>> = devices
+            .list
+            .iter_mut()
+            .filter(|d| d.dt_node().is_some_and(|n| n.name.starts_with("virtio_mmio@")))
+            .collect();
+        let mut ids = Vec::new();
+        let mut macs = Vec::new();
+        for d in slots.into_iter().take(4) {
+            let rd = |d: &mut Box<dyn Device>, offset: u64, size: u8| {
+                d.read(AccessInfo {
+                    cpu: 0,
+                    region: 0,
+                    offset,
+                    size,
+                    debug: true,
+                })
+                .unwrap()
+            };
+            let id = rd(d, 8, 4);
+            if id == 1 {
+                macs.push((0..6).map(|i| rd(d, 0x100 + i, 1) as u8).collect::<Vec<u8>>());
+                let node = d.dt_node().unwrap();
+                assert_eq!(
+                    node.get("compatible"),
+                    Some(&soc::dt::PropValue::Strings(vec!["virtio,mmio".into()]))
+                );
+                assert!(node.get("interrupts").is_some());
+            }
+            ids.push(id);
+        }
+        // The rng first (fixed order: disks, rng, console, NICs), then the NICs.
+        assert_eq!(ids, [4, 1, 1, 0]);
+        assert_eq!(macs, [vec![0x52, 0x54, 0, 0x12, 0x34, 0x56], vec![2, 0, 0, 0, 0, 7]]);
     }
 
     #[test]

@@ -66,6 +66,15 @@ pub trait Bus {
         self.read(req, pa, 4).map(|v| v as u32)
     }
 
+    /// A host pointer to the 4 KiB page of RAM at page-aligned `pa`, valid
+    /// for reads and writes of the whole page for as long as the bus lives;
+    /// `None` for anything else (MMIO, holes, partial pages). Engines use
+    /// it for inline memory fast paths; the default offers none.
+    fn ram_page(&mut self, pa: PhysAddr) -> Option<std::ptr::NonNull<u8>> {
+        let _ = pa;
+        None
+    }
+
     /// MRS of a GICv3 CPU-interface register (ICC_*) by core `cpu` at
     /// exception level `el`; `None` makes the access UNDEFINED. Only called
     /// when the core's `CpuConfig::gic_sysregs` is set, after the core's

@@ -59,6 +59,47 @@ pub enum StepEvent {
 /// guest is declared stuck (e.g. VBAR points at unmapped memory).
 const EXCEPTION_LOOP_LIMIT: u32 = 64;
 
+/// Notices a core taking exception after exception without retiring an
+/// instruction (e.g. VBAR pointing at unmapped memory), for every engine's
+/// run loop.
+#[derive(Debug, Default)]
+pub struct StuckDetector {
+    count: u32,
+    /// Instruction count at the last exception.
+    at: u64,
+    /// The first exception of the run: (EL, ESR, ELR, FAR).
+    first: (u8, u64, u64, u64),
+}
+
+impl StuckDetector {
+    /// Call after `cpu` took an exception; returns the fatal message once
+    /// [`EXCEPTION_LOOP_LIMIT`] were taken with nothing retired.
+    pub fn exception_taken(&mut self, cpu: &Cpu) -> Option<String> {
+        let el = cpu.pstate.el;
+        let (_, elr_r, esr_r, far_r, vbar_r) = crate::exception::el_regs(el);
+        let syndrome = (el, cpu.sys.get(esr_r), cpu.sys.get(elr_r), cpu.sys.get(far_r));
+        if self.count == 0 || self.at != cpu.icount {
+            self.count = 0;
+            self.at = cpu.icount;
+            self.first = syndrome;
+        }
+        self.count += 1;
+        if self.count < EXCEPTION_LOOP_LIMIT {
+            return None;
+        }
+        let (el, esr, elr, far) = syndrome;
+        let (fel, fesr, felr, ffar) = self.first;
+        Some(format!(
+            "core {} is stuck taking exceptions without executing an instruction \
+             (VBAR_EL{el}={:#x}): the first was ESR_EL{fel}={fesr:#x} at ELR_EL{fel}={felr:#x} \
+             FAR_EL{fel}={ffar:#x}, the last ESR_EL{el}={esr:#x} at ELR_EL{el}={elr:#x} \
+             FAR_EL{el}={far:#x}",
+            cpu.id,
+            cpu.sys.get(vbar_r),
+        ))
+    }
+}
+
 /// The evaluating emitter: values are plain `u64`s.
 pub struct Eval<'a, B: Bus + ?Sized> {
     cpu: &'a mut Cpu,
@@ -620,6 +661,9 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
         }
         let cpu = &mut *self.cpu;
         let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el);
+        if SysReg::from_id(id).is_some_and(SysReg::defines_translation) {
+            cpu.tlb.epoch += 1;
+        }
         self.sysreg_result(r)
     }
 
@@ -857,31 +901,12 @@ impl Cpu {
     /// number retired and why it stopped.
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, budget: u64) -> (u64, StepEvent) {
         let start = self.icount;
-        let mut exceptions_in_a_row = 0u32;
-        let mut first = (0u8, 0u64, 0u64, 0u64);
+        let mut stuck = StuckDetector::default();
         while self.icount - start < budget {
             match self.step(bus) {
-                Ok(()) => exceptions_in_a_row = 0,
+                Ok(()) => {}
                 Err(StopReason::Exception) => {
-                    exceptions_in_a_row += 1;
-                    // The registers of the EL that took the exception.
-                    let el = self.pstate.el;
-                    let (_, elr_r, esr_r, far_r, vbar_r) = crate::exception::el_regs(el);
-                    let syndrome = (el, self.sys.get(esr_r), self.sys.get(elr_r), self.sys.get(far_r));
-                    if exceptions_in_a_row == 1 {
-                        first = syndrome;
-                    }
-                    if exceptions_in_a_row >= EXCEPTION_LOOP_LIMIT {
-                        let (el, esr, elr, far) = syndrome;
-                        let (fel, fesr, felr, ffar) = first;
-                        let msg = format!(
-                            "core {} is stuck taking exceptions without executing an instruction \
-                             (VBAR_EL{el}={:#x}): the first was ESR_EL{fel}={fesr:#x} at ELR_EL{fel}={felr:#x} \
-                             FAR_EL{fel}={ffar:#x}, the last ESR_EL{el}={esr:#x} at ELR_EL{el}={elr:#x} \
-                             FAR_EL{el}={far:#x}",
-                            self.id,
-                            self.sys.get(vbar_r),
-                        );
+                    if let Some(msg) = stuck.exception_taken(self) {
                         return (self.icount - start, StepEvent::Fatal(msg));
                     }
                 }
@@ -898,9 +923,21 @@ impl Cpu {
     /// taking a pending unmasked interrupt if there is one (then it returns
     /// `Err(StopReason::Exception)` without executing anything).
     pub fn step<B: Bus + ?Sized>(&mut self, bus: &mut B) -> Result<(), StopReason> {
-        // The instruction boundary: one relaxed load of the interrupt lines
-        // (plus the cached HCR_EL2 virtual interrupts) and one branch in
-        // the common case.
+        let pa = self.boundary(bus)?;
+        let pc = self.pc;
+        let raw = self.fetch_word(bus, pc, pa)?;
+        self.exec_fetched(bus, pc, raw)
+    }
+
+    /// The instruction boundary before executing at `self.pc`: takes a
+    /// pending unmasked interrupt, an illegal-state or PC-alignment
+    /// exception, or an instruction abort from translating the PC; else
+    /// returns the PC's physical address. Every engine calls this before
+    /// fetching (the JIT before each block).
+    #[inline]
+    pub fn boundary<B: Bus + ?Sized>(&mut self, bus: &mut B) -> Result<PhysAddr, StopReason> {
+        // One relaxed load of the interrupt lines (plus the cached HCR_EL2
+        // virtual interrupts) and one branch in the common case.
         let lines = self.interrupt_lines();
         if lines != 0 && self.take_pending_interrupt(lines) {
             return Err(StopReason::Exception);
@@ -914,26 +951,35 @@ impl Cpu {
             self.take_exception(Exception::PcAlignment, pc);
             return Err(StopReason::Exception);
         }
-        let pa = match self.translate(bus, pc, AccessType::Fetch, false) {
-            Ok((pa, _)) => pa,
+        match self.translate(bus, pc, AccessType::Fetch, false) {
+            Ok((pa, _)) => Ok(pa),
             Err(fault) => {
                 self.take_exception(Exception::InstructionAbort { va: pc, fault }, pc);
-                return Err(StopReason::Exception);
+                Err(StopReason::Exception)
             }
-        };
-        let raw = match bus.fetch(self.id, pa) {
-            Ok(w) => w,
-            Err(_) => {
-                self.take_exception(
-                    Exception::InstructionAbort {
-                        va: pc,
-                        fault: Fault::External,
-                    },
-                    pc,
-                );
-                return Err(StopReason::Exception);
-            }
-        };
+        }
+    }
+
+    /// Fetches the word at `pa` (the translation of `pc`); a bus error is
+    /// an instruction abort.
+    #[inline]
+    pub fn fetch_word<B: Bus + ?Sized>(&mut self, bus: &mut B, pc: u64, pa: PhysAddr) -> Result<u32, StopReason> {
+        bus.fetch(self.id, pa).map_err(|_| {
+            self.take_exception(
+                Exception::InstructionAbort {
+                    va: pc,
+                    fault: Fault::External,
+                },
+                pc,
+            );
+            StopReason::Exception
+        })
+    }
+
+    /// Executes the instruction word `raw`, already fetched from `pc`, on
+    /// the interpreter: on success PC moves on and the instruction counts
+    /// as retired. The JIT calls this for instructions it does not lower.
+    pub fn exec_fetched<B: Bus + ?Sized>(&mut self, bus: &mut B, pc: u64, raw: u32) -> Result<(), StopReason> {
         let op = self.decode_cached(raw);
         let mut ev = Eval {
             cpu: self,
@@ -966,6 +1012,70 @@ impl Cpu {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A data load made by the instruction `raw` at `pc`, exactly as the
+    /// interpreter makes it (alignment, translation, splitting, faults
+    /// taken with that PC). The JIT's slow path for loads.
+    pub fn load_for<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        pc: u64,
+        raw: u32,
+        va: u64,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<u64, StopReason> {
+        let mut ev = Eval {
+            cpu: self,
+            bus,
+            pc,
+            next_pc: pc.wrapping_add(4),
+            raw,
+        };
+        ev.read_mem(va, size, acc)
+    }
+
+    /// A data store made by the instruction `raw` at `pc` (see
+    /// [`Cpu::load_for`]). The JIT's slow path for stores.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_for<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        pc: u64,
+        raw: u32,
+        va: u64,
+        v: u64,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<(), StopReason> {
+        let mut ev = Eval {
+            cpu: self,
+            bus,
+            pc,
+            next_pc: pc.wrapping_add(4),
+            raw,
+        };
+        ev.write_mem(va, v, size, acc)
+    }
+
+    /// The SP alignment check of a load/store using SP as its base, made by
+    /// the instruction at `pc` (see [`Emitter::check_sp_alignment`]).
+    pub fn check_sp_alignment_for<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        pc: u64,
+        raw: u32,
+        sp: u64,
+    ) -> Result<(), StopReason> {
+        let mut ev = Eval {
+            cpu: self,
+            bus,
+            pc,
+            next_pc: pc.wrapping_add(4),
+            raw,
+        };
+        ev.check_sp_alignment(sp)
     }
 
     /// Completes a semihosting call: X0 = `result`, PC past the HLT.

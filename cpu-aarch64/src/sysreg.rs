@@ -882,6 +882,36 @@ impl SysRegs {
     }
 }
 
+impl SysReg {
+    /// Whether writing this register can change what a translation regime
+    /// maps (its enable, tables, attributes or the security/EL2 routing):
+    /// engines that cache translations beyond the TLB drop them on such a
+    /// write ([`crate::mmu::Tlb::epoch`]).
+    pub fn defines_translation(self) -> bool {
+        use SysReg::*;
+        matches!(
+            self,
+            SCTLR_EL1
+                | SCTLR_EL2
+                | SCTLR_EL3
+                | TCR_EL1
+                | TCR_EL2
+                | TCR_EL3
+                | TTBR0_EL1
+                | TTBR1_EL1
+                | TTBR0_EL2
+                | TTBR0_EL3
+                | MAIR_EL1
+                | MAIR_EL2
+                | MAIR_EL3
+                | HCR_EL2
+                | SCR_EL3
+                | VTCR_EL2
+                | VTTBR_EL2
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,10 @@
  * SoC devices from the guest's side, on QEMU's `virt` memory map: the
  * PL011's receive interrupt through the GICv2 or GICv3 (chosen from the
  * device tree, as firmware/timer does), a virtio-blk disk over the modern
- * virtio-mmio transport (read, write, flush, read back, GET_ID), the CFI
- * flash of bank 1 (query, erase, program, buffered program, persistence
- * across runs) and the PL031 RTC. One `ok`/`FAIL` line per case
+ * virtio-mmio transport (read, write, flush, read back, GET_ID), a
+ * virtio-console (transmitq, emergency writes), the CFI flash of bank 1
+ * (query, erase, program, buffered program, persistence across runs) and
+ * the PL031 RTC. One `ok`/`FAIL` line per case
  * (check.h); exits through semihosting with the number of failures.
  * README.md lists the cases and what the host must provide (stdin input,
  * a disk image, a flash image).
@@ -403,17 +404,21 @@ struct blk_req {
 	uint64_t sector;
 };
 
-static struct vq_desc desc[QSIZE] __attribute__((aligned(16)));
-static struct {
+struct vq_avail {
 	uint16_t flags, idx, ring[QSIZE], used_event;
-} avail __attribute__((aligned(4)));
-static struct {
+};
+
+struct vq_used {
 	uint16_t flags, idx;
 	struct {
 		uint32_t id, len;
 	} ring[QSIZE];
 	uint16_t avail_event;
-} used __attribute__((aligned(8)));
+};
+
+static struct vq_desc desc[QSIZE] __attribute__((aligned(16)));
+static struct vq_avail avail __attribute__((aligned(4)));
+static struct vq_used used __attribute__((aligned(8)));
 static struct blk_req hdr __attribute__((aligned(16)));
 static uint8_t blk_status __attribute__((aligned(16)));
 static uint8_t rbuf[WR_COUNT * 512] __attribute__((aligned(16)));
@@ -439,13 +444,13 @@ static void vio_wr64(uint64_t off, uint64_t v)
 	wr32(vio + off + 4, (uint32_t)(v >> 32));
 }
 
-/* First transport whose DeviceID is 2 (QEMU fills the slots from the top). */
-static uint64_t find_blk(void)
+/* First transport with this DeviceID (QEMU fills the slots from the top). */
+static uint64_t find_virtio(uint32_t device_id)
 {
 	for (unsigned i = 0; i < VIRTIO_SLOTS; i++) {
 		uint64_t b = VIRTIO_BASE + i * VIRTIO_STRIDE;
 
-		if (rd32(b + VIO_MAGIC) == 0x74726976 && rd32(b + VIO_DEVICE_ID) == 2)
+		if (rd32(b + VIO_MAGIC) == 0x74726976 && rd32(b + VIO_DEVICE_ID) == device_id)
 			return b;
 	}
 	return 0;
@@ -561,7 +566,7 @@ static void blk_cases(void)
 	unsigned st, bad;
 
 	check_begin("blk-find");	/* a transport with DeviceID 2 */
-	vio = find_blk();
+	vio = find_virtio(2);
 	check_eq("virtio-blk transport found", 1, vio != 0);
 	if (check_end())
 		return;
@@ -634,6 +639,104 @@ static void blk_cases(void)
 	check_end();
 
 	wr32(vio + VIO_STATUS, 0);	/* leave the device reset */
+}
+
+/* ---- cases: virtio-console ---- */
+
+/* What the host finds in the console's backend afterwards: the text sent
+ * through transmitq, then "!\n" from two emergency writes. */
+static const char con_text[] = "Preboard devices: virtio-console transmitq\n";
+#define CON_SPLIT 17			/* the text goes out as two descriptors */
+#define CON_TRANSMITQ 1
+#define F_CON_EMERG_WRITE (1u << 2)
+#define CON_EMERG_WR 8			/* config offset of emerg_wr */
+
+static struct vq_desc cdesc[QSIZE] __attribute__((aligned(16)));
+static struct vq_avail cavail __attribute__((aligned(4)));
+static struct vq_used cused __attribute__((aligned(8)));
+
+static int con_init(uint64_t con)
+{
+	uint32_t hi, lo;
+
+	check_begin("console-init");	/* single port: no MULTIPORT */
+	check_eq("Version", 2, rd32(con + VIO_VERSION));
+	wr32(con + VIO_STATUS, 0);
+	wr32(con + VIO_STATUS, ST_ACKNOWLEDGE | ST_DRIVER);
+	wr32(con + VIO_DEV_FEATURES_SEL, 1);
+	hi = rd32(con + VIO_DEV_FEATURES);
+	wr32(con + VIO_DEV_FEATURES_SEL, 0);
+	lo = rd32(con + VIO_DEV_FEATURES);
+	check_eq("VIRTIO_F_VERSION_1 offered", F_VERSION_1_HI, hi & F_VERSION_1_HI);
+	check_eq("VIRTIO_CONSOLE_F_EMERG_WRITE offered", F_CON_EMERG_WRITE, lo & F_CON_EMERG_WRITE);
+	wr32(con + VIO_DRV_FEATURES_SEL, 1);
+	wr32(con + VIO_DRV_FEATURES, F_VERSION_1_HI);
+	wr32(con + VIO_DRV_FEATURES_SEL, 0);
+	wr32(con + VIO_DRV_FEATURES, F_CON_EMERG_WRITE);
+	wr32(con + VIO_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK);
+	check_eq("FEATURES_OK sticks", ST_FEATURES_OK, rd32(con + VIO_STATUS) & ST_FEATURES_OK);
+	/* Only transmitq; receiveq stays unused (not ready). */
+	wr32(con + VIO_QUEUE_SEL, CON_TRANSMITQ);
+	check_eq("QueueNumMax >= 8", 1, rd32(con + VIO_QUEUE_NUM_MAX) >= QSIZE);
+	wr32(con + VIO_QUEUE_NUM, QSIZE);
+	wr32(con + VIO_QUEUE_DESC, (uint32_t)(uintptr_t)cdesc);
+	wr32(con + VIO_QUEUE_DESC + 4, 0);
+	wr32(con + VIO_QUEUE_DRIVER, (uint32_t)(uintptr_t)&cavail);
+	wr32(con + VIO_QUEUE_DRIVER + 4, 0);
+	wr32(con + VIO_QUEUE_DEVICE, (uint32_t)(uintptr_t)&cused);
+	wr32(con + VIO_QUEUE_DEVICE + 4, 0);
+	wr32(con + VIO_QUEUE_READY, 1);
+	wr32(con + VIO_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	check_eq("Status", ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK,
+		 rd32(con + VIO_STATUS));
+	return check_end();
+}
+
+static void console_cases(void)
+{
+	uint64_t con;
+
+	check_begin("console-find");	/* a transport with DeviceID 3 */
+	con = find_virtio(3);
+	check_eq("virtio-console transport found", 1, con != 0);
+	if (check_end() || con_init(con))
+		return;
+
+	check_begin("console-transmit");	/* one chain of two device-readable buffers */
+	cdesc[0].addr = (uintptr_t)con_text;
+	cdesc[0].len = CON_SPLIT;
+	cdesc[0].flags = DESC_F_NEXT;
+	cdesc[0].next = 1;
+	cdesc[1].addr = (uintptr_t)con_text + CON_SPLIT;
+	cdesc[1].len = sizeof(con_text) - 1 - CON_SPLIT;
+	cdesc[1].flags = 0;
+	cdesc[1].next = 0;
+	cavail.ring[0] = 0;
+	dmb();
+	cavail.idx = 1;
+	dmb();
+	wr32(con + VIO_QUEUE_NOTIFY, CON_TRANSMITQ);
+	uint64_t deadline = now() + ms(2000);
+
+	while (*(volatile uint16_t *)&cused.idx == 0 && now() < deadline)
+		;
+	dmb();
+	check_eq("used elements", 1, *(volatile uint16_t *)&cused.idx);
+	check_eq("used id", 0, cused.ring[0].id);
+	check_eq("used length (nothing written)", 0, cused.ring[0].len);
+	uint32_t is = rd32(con + VIO_INT_STATUS);
+
+	wr32(con + VIO_INT_ACK, is);
+	check_eq("InterruptStatus: used buffer", 1, is & 1);
+	check_end();
+
+	check_begin("console-emerg-write");	/* one byte per write to emerg_wr */
+	wr32(con + VIO_CONFIG + CON_EMERG_WR, '!');
+	wr32(con + VIO_CONFIG + CON_EMERG_WR, '\n');
+	check_eq("device needs no reset", 0, rd32(con + VIO_STATUS) & ST_NEEDS_RESET);
+	check_end();
+
+	wr32(con + VIO_STATUS, 0);	/* leave the device reset */
 }
 
 /* ---- cases: CFI flash, bank 1 ---- */
@@ -835,6 +938,7 @@ int fw_main(uint64_t x0)
 
 	uart_case();
 	blk_cases();
+	console_cases();
 	flash_cases();
 	rtc_cases();
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs prebuilt/devices.elf under QEMU the way tests/device_firmware.rs runs
 # it under Preboard: input piped into the UART, a 1 MiB disk image holding
-# the pattern the firmware expects, a blank (0xFF) flash bank 1.
+# the pattern the firmware expects, a virtio-console writing to a file, a
+# blank (0xFF) flash bank 1.
 #
 #	devices/qemu-run.sh virt|virt-gicv3 [RUNS]
 #
@@ -30,19 +31,22 @@ PY
 head -c 64M /dev/zero | tr '\0' '\377' > "$tmp/flash1.img"
 for ((i = 1; i <= runs; i++)); do
 	set +e
+	rm -f "$tmp/console.txt"
 	out=$(printf 'Preboard devices: UART RX through the GIC\n' |
 		timeout 60 qemu-system-aarch64 -M "$machine" -cpu cortex-a57 -nographic -semihosting \
 			-global virtio-mmio.force-legacy=false \
 			-drive if=none,file="$tmp/disk.img",format=raw,id=d0 \
 			-device virtio-blk-device,drive=d0,serial=pb-devices-0001 \
+			-chardev file,id=vc0,path="$tmp/console.txt" \
+			-device virtio-serial-device -device virtconsole,chardev=vc0 \
 			-drive if=pflash,unit=1,file="$tmp/flash1.img",format=raw \
-			-kernel prebuilt/devices.elf)
+			-kernel "${DEVICES_ELF:-prebuilt/devices.elf}")
 	rc=$?
 	set -e
 done
 printf '%s\n' "$out" | tr -d '\r'
 echo "rc=$rc"
-python3 - "$tmp/disk.img" "$tmp/flash1.img" <<'PY'
+python3 - "$tmp/disk.img" "$tmp/flash1.img" "$tmp/console.txt" <<'PY'
 import struct, sys
 disk = open(sys.argv[1], "rb").read()
 want = bytearray((o * 13 + (o >> 9)) & 0xff for o in range(1 << 20))
@@ -53,4 +57,5 @@ flash = open(sys.argv[2], "rb").read(0x200)
 words = struct.unpack("<128I", flash)
 print("host: flash words 0..3", " ".join("%08x" % w for w in words[:4]))
 print("host: flash words 0x40..0x4f", " ".join("%08x" % w for w in words[0x40:0x50]))
+print("host: console", repr(open(sys.argv[3], "rb").read()))
 PY

@@ -311,6 +311,10 @@ fn valid_size(size: u8) -> bool {
 }
 
 impl Bus for SystemBus {
+    fn ram_page(&mut self, pa: PhysAddr) -> Option<std::ptr::NonNull<u8>> {
+        self.ram.page_ptr(pa.0)
+    }
+
     #[inline]
     fn read(&mut self, req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
         if let Some(v) = self.ram.read_fast(pa.0, size) {

@@ -320,6 +320,12 @@ impl Shared {
     }
 }
 
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Shared").field(&self.describe()).finish()
+    }
+}
+
 impl CharBackend for Shared {
     fn write(&mut self, bytes: &[u8]) {
         self.lock().write(bytes);

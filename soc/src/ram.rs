@@ -312,6 +312,18 @@ impl GuestRam {
         }
     }
 
+    /// A host pointer to the 4 KiB page at `addr` (page aligned) when the
+    /// whole page is RAM: what a JIT's inline TLB uses to reach guest
+    /// memory without a call. The mapping lives, unmoved, as long as this
+    /// `GuestRam` does, and regions are never removed.
+    pub fn page_ptr(&mut self, addr: u64) -> Option<std::ptr::NonNull<u8>> {
+        if addr & 0xfff != 0 {
+            return None;
+        }
+        let (i, off) = self.locate(addr, 0x1000)?;
+        std::ptr::NonNull::new(self.regions[i].data[off..off + 0x1000].as_mut_ptr())
+    }
+
     /// Scalar read for the bus hot path: `None` instead of an error value.
     #[inline(always)]
     pub(crate) fn read_fast(&self, addr: u64, size: u8) -> Option<u64> {

@@ -154,6 +154,10 @@ pub struct Tlb {
     pub hits: u64,
     /// Lookups that walked.
     pub misses: u64,
+    /// Bumped by every invalidation and by writes to the registers that
+    /// define a translation regime, so an engine caching translations of
+    /// its own (the JIT's fast-path TLB) knows when to drop them.
+    pub epoch: u64,
 }
 
 impl Default for Tlb {
@@ -162,6 +166,7 @@ impl Default for Tlb {
             entries: vec![TlbEntry::EMPTY; TLB_ENTRIES].into_boxed_slice(),
             hits: 0,
             misses: 0,
+            epoch: 0,
         }
     }
 }
@@ -208,6 +213,7 @@ impl Tlb {
 
     /// Invalidates everything.
     pub fn flush(&mut self) {
+        self.epoch += 1;
         self.entries.iter_mut().for_each(|e| *e = TlbEntry::EMPTY);
     }
 
@@ -218,6 +224,7 @@ impl Tlb {
 
     /// Applies a resolved TLBI (as [`Cpu::tlbi`] fills it in) to this TLB.
     pub fn invalidate(&mut self, op: &Tlbi) {
+        self.epoch += 1;
         for e in self.entries.iter_mut() {
             if e.valid() && op.matches(e) {
                 *e = TlbEntry::EMPTY;

@@ -211,6 +211,15 @@ impl DiffBus {
 }
 
 impl Bus for DiffBus {
+    fn ram_page(&mut self, pa: PhysAddr) -> Option<std::ptr::NonNull<u8>> {
+        // Only the data window: code pages are written directly by the
+        // runner, and stores to them must stay visible to an engine.
+        let off = pa.0.checked_sub(DATA_BASE)?;
+        if pa.0 & 0xfff != 0 || off + 0x1000 > DATA_SIZE {
+            return None;
+        }
+        std::ptr::NonNull::new(self.window[off as usize..off as usize + 0x1000].as_mut_ptr())
+    }
     fn read(&mut self, _req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
         let b = self.slot(pa.0, size).ok_or(BusError::Unmapped(pa))?;
         Ok(b.iter().rev().fold(0, |acc, &x| (acc << 8) | u64::from(x)))
@@ -227,6 +236,10 @@ impl Bus for DiffBus {
         Ok(())
     }
 }
+
+/// Another engine for [`Runner::run_engine`]: runs a core like
+/// [`Cpu::run`] (`budget` instructions at most).
+pub type Engine<'a> = dyn FnMut(&mut Cpu, &mut dyn Bus, u64) -> (u64, crate::interp::StepEvent) + 'a;
 
 /// Runs cases on our interpreter.
 pub struct Runner {
@@ -307,6 +320,70 @@ impl Runner {
                 h.wrapping_add(mix(i as u64, u64::from_le_bytes(w.try_into().expect("8 bytes"))))
             }
         });
+        Outcome {
+            end,
+            pc,
+            state,
+            window_hash,
+        }
+    }
+
+    /// Runs `case` on another engine (the JIT): `engine(cpu, bus, budget)`
+    /// runs the core like [`Cpu::run`]. The case ends at its marker or at
+    /// its first exception: VBAR_EL1 points at a vector page whose
+    /// lower-EL synchronous entry is `HVC #0`, answered by the firmware
+    /// conduit, which stops the engine. The outcome is computed exactly as
+    /// [`Runner::run`] computes it, so the two can be compared field by
+    /// field. Code is rewritten between cases, so the engine must forget
+    /// its translations before each call.
+    pub fn run_engine(
+        &mut self,
+        case: &Case,
+        engine: &mut Engine<'_>,
+    ) -> Outcome {
+        let test = (TEST_PC - CODE_BASE) as usize;
+        self.bus.code[test..].copy_from_slice(&case.test_page());
+        self.bus.code[..test].fill(0);
+        // VBAR_EL1 = CODE_BASE: the lower-EL AArch64 synchronous vector.
+        self.bus.code[0x400..0x404].copy_from_slice(&0xd400_0002u32.to_le_bytes());
+        self.bus.window.copy_from_slice(&self.background);
+        self.bus.dirty.clear();
+        for &(off, v) in &case.patches {
+            let off = off as usize;
+            self.bus.window[off..off + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        self.core.prepare(&case.init, case.first_pc());
+        let cpu = &mut self.core.cpu;
+        cpu.sys.set(SysReg::VBAR_EL1, CODE_BASE);
+        cpu.config.firmware_conduit = Some(crate::state::Conduit::Hvc);
+        let end_pc = case.end_pc();
+        let limit = case.words.len() as u64 + 8;
+        let (_, ev) = engine(cpu, &mut self.bus, limit + 4);
+        self.core.cpu.config.firmware_conduit = None;
+        let cpu = &self.core.cpu;
+        let esr = cpu.sys.get(SysReg::ESR_EL1);
+        let stopped = ev == crate::interp::StepEvent::FirmwareCall && cpu.pc == CODE_BASE + 0x404;
+        let (end, faulted) = if !stopped {
+            (
+                End::Other(format!("engine stopped with {ev:?} at {:#x}", cpu.pc)),
+                false,
+            )
+        } else if esr >> 26 == 0 && cpu.sys.get(SysReg::ELR_EL1) == end_pc {
+            (End::Completed, true)
+        } else {
+            (self.core.exception_end(), true)
+        };
+        let (pc, state) = self.core.snapshot(faulted);
+        let window_hash = self
+            .bus
+            .window
+            .chunks_exact(8)
+            .zip(self.background.chunks_exact(8))
+            .enumerate()
+            .filter(|(_, (w, b))| w != b)
+            .fold(0u64, |h, (i, (w, _))| {
+                h.wrapping_add(mix(i as u64, u64::from_le_bytes(w.try_into().expect("8 bytes"))))
+            });
         Outcome {
             end,
             pc,

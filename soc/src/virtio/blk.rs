@@ -124,6 +124,14 @@ fn image_err(path: &Path, reason: impl Into<String>) -> VirtioError {
     }
 }
 
+/// The image cannot be reached at all (missing, no permission).
+fn access_err(path: &Path, reason: String) -> VirtioError {
+    VirtioError::ImageAccess {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
 impl VirtioBlk {
     /// Opens the image. Errors name the file: missing, a directory,
     /// unreadable, not writable when not read-only, smaller than one
@@ -140,7 +148,7 @@ impl VirtioBlk {
             }
             serial[..s.len()].copy_from_slice(s.as_bytes());
         }
-        let meta = std::fs::metadata(path).map_err(|e| image_err(path, format!("cannot access: {e}")))?;
+        let meta = std::fs::metadata(path).map_err(|e| access_err(path, format!("cannot access: {e}")))?;
         if meta.is_dir() {
             return Err(image_err(path, "is a directory, not a disk image"));
         }
@@ -150,9 +158,9 @@ impl VirtioBlk {
             .open(path)
             .map_err(|e| {
                 if config.read_only {
-                    image_err(path, format!("cannot open for reading: {e}"))
+                    access_err(path, format!("cannot open for reading: {e}"))
                 } else {
-                    image_err(
+                    access_err(
                         path,
                         format!(
                             "cannot open for reading and writing: {e} (use the read-only option for a read-only image)"

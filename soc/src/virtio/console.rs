@@ -2,11 +2,14 @@
 //! VIRTIO_CONSOLE_F_MULTIPORT): queue 0 is receiveq (host → guest), queue
 //! 1 is transmitq (guest → host).
 //!
-//! Guest output goes to a host writer as soon as the driver notifies the
-//! transmit queue. Host input is queued in a [`ConsoleInput`] (at most
-//! [`INPUT_CAPACITY`] bytes; the pusher keeps what does not fit) and copied
-//! into the receive buffers the driver has posted, when the driver
-//! notifies the receive queue or at the next poll.
+//! The host side is a [`CharBackend`] (a `--serial`-style backend: stdio,
+//! a file, a pty, a socket), or a plain writer for output only. Guest
+//! output goes to it as soon as the driver notifies the transmit queue.
+//! Host input, read from the backend at each poll or pushed through a
+//! [`ConsoleInput`], is queued (at most [`INPUT_CAPACITY`] bytes; what does
+//! not fit stays with the backend or the pusher) and copied into the
+//! receive buffers the driver has posted, when the driver notifies the
+//! receive queue or at the next poll.
 //!
 //! VIRTIO_CONSOLE_F_EMERG_WRITE is offered: a write to `emerg_wr`
 //! (configuration offset 8) outputs its low byte. `cols`/`rows` are 0
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::queue::{Queue, QueueError};
 use super::{device_id, VirtioDevice};
+use crate::chardev::{self, CharBackend};
 use crate::ram::GuestRam;
 
 /// VIRTIO_CONSOLE_F_EMERG_WRITE.
@@ -71,17 +75,23 @@ impl ConsoleInput {
 
 /// A single-port console.
 pub struct VirtioConsole {
-    out: Box<dyn Write + Send>,
-    out_failed: bool,
+    backend: Box<dyn CharBackend>,
     input: ConsoleInput,
 }
 
 impl VirtioConsole {
-    /// A console writing guest output to `out`.
+    /// A console writing guest output to `out`; input only through
+    /// [`VirtioConsole::input`].
     pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Self::with_backend(Box::new(chardev::Writer::new(out)))
+    }
+
+    /// A console connected to a host character backend: guest output is
+    /// written to it, and its input is read at each poll (besides what
+    /// [`VirtioConsole::input`] pushes).
+    pub fn with_backend(backend: Box<dyn CharBackend>) -> Self {
         VirtioConsole {
-            out,
-            out_failed: false,
+            backend,
             input: ConsoleInput::default(),
         }
     }
@@ -96,13 +106,24 @@ impl VirtioConsole {
         self.input.push(bytes)
     }
 
+    /// Output errors are the backend's to report (once).
     fn emit(&mut self, bytes: &[u8]) {
-        let res = self.out.write_all(bytes).and_then(|()| self.out.flush());
-        if let Err(e) = res {
-            if !self.out_failed {
-                tracing::warn!(error = %e, "virtio-console output failed; further errors are not reported");
-                self.out_failed = true;
+        self.backend.write(bytes);
+    }
+
+    /// Moves what the backend has received into the input queue, as far
+    /// as it has room (the rest waits in the backend).
+    fn pull_backend_input(&mut self) {
+        let input = self.input.clone();
+        let mut queued = input.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut buf = [0u8; 256];
+        while queued.len() < INPUT_CAPACITY {
+            let want = buf.len().min(INPUT_CAPACITY - queued.len());
+            let n = self.backend.read_available(&mut buf[..want]);
+            if n == 0 {
+                break;
             }
+            queued.extend(&buf[..n]);
         }
     }
 
@@ -172,10 +193,11 @@ impl VirtioDevice for VirtioConsole {
     }
 
     fn can_produce_input(&self) -> bool {
-        self.input.is_connected()
+        self.input.is_connected() || self.backend.can_produce_input()
     }
 
     fn poll(&mut self, queues: &mut [Queue], mem: &mut GuestRam) -> Result<(), QueueError> {
+        self.pull_backend_input();
         if self.input.pending() > 0 && queues[RECEIVEQ].ready {
             self.receive(&mut queues[RECEIVEQ], mem)?;
         }
@@ -186,6 +208,7 @@ impl VirtioDevice for VirtioConsole {
 impl std::fmt::Debug for VirtioConsole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VirtioConsole")
+            .field("backend", &self.backend.describe())
             .field("input_pending", &self.input.pending())
             .finish()
     }
@@ -285,6 +308,68 @@ mod tests {
         assert!(d.dev.can_produce_input());
         input.set_connected(false);
         assert!(!d.dev.can_produce_input());
+    }
+
+    /// A backend whose input is a script and whose output is recorded.
+    struct Scripted {
+        input: Arc<Mutex<VecDeque<u8>>>,
+        output: Sink,
+    }
+
+    impl CharBackend for Scripted {
+        fn write(&mut self, bytes: &[u8]) {
+            self.output.0.lock().unwrap().extend_from_slice(bytes);
+        }
+        fn read_available(&mut self, buf: &mut [u8]) -> usize {
+            let mut q = self.input.lock().unwrap();
+            let n = buf.len().min(q.len());
+            for (d, s) in buf.iter_mut().zip(q.drain(..n)) {
+                *d = s;
+            }
+            n
+        }
+        fn can_produce_input(&self) -> bool {
+            true
+        }
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    #[test]
+    fn a_char_backend_is_both_sides_of_the_port() {
+        let host_in: Arc<Mutex<VecDeque<u8>>> = Arc::default();
+        let sink = Sink::default();
+        let c = VirtioConsole::with_backend(Box::new(Scripted {
+            input: host_in.clone(),
+            output: sink.clone(),
+        }));
+        assert!(c.can_produce_input(), "the backend may still send input");
+        let mut d = Driver::new(c, 2);
+        d.init(0, 16);
+        d.mem.write_bytes(DATA, b"to the host\n").unwrap();
+        d.add_chain(TRANSMITQ, &[(DATA, 12, false)]);
+        d.notify(TRANSMITQ as u32);
+        assert_eq!(&*sink.0.lock().unwrap(), b"to the host\n");
+
+        // More input than the queue holds: the rest waits in the backend.
+        host_in
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat(b'k').take(INPUT_CAPACITY + 5));
+        d.add_chain(RECEIVEQ, &[(DATA + 0x100, 8, true)]);
+        poll(&mut d);
+        assert_eq!(d.take_used(RECEIVEQ), [(0, 8)]);
+        assert_eq!(d.bytes(DATA + 0x100, 8), b"kkkkkkkk");
+        assert_eq!(d.dev.device().input.pending(), INPUT_CAPACITY - 8);
+        assert_eq!(host_in.lock().unwrap().len(), 5);
+        poll(&mut d);
+        assert_eq!(
+            d.dev.device().input.pending(),
+            INPUT_CAPACITY - 3,
+            "topped up from the backend"
+        );
+        assert!(host_in.lock().unwrap().is_empty());
     }
 
     #[test]

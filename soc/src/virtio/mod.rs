@@ -12,13 +12,15 @@
 //!   resets it. Nothing a guest writes can crash the host or reach host
 //!   memory outside guest RAM.
 //! * The devices implement [`VirtioDevice`]: [`blk::VirtioBlk`] (a raw
-//!   image file), [`rng::VirtioRng`] (host randomness) and
-//!   [`console::VirtioConsole`] (one port).
+//!   image file), [`rng::VirtioRng`] (host randomness),
+//!   [`console::VirtioConsole`] (one port) and [`net::VirtioNet`] (one
+//!   queue pair, frames to a [`net::NetBackend`] such as
+//!   [`crate::usernet::UserNet`]).
 //!
-//! Boards build a device with [`virtio_blk`], [`virtio_rng`] or
-//! [`virtio_console`] and add it to the bus like any other device.
+//! Boards build a device with [`virtio_blk`], [`virtio_rng`],
+//! [`virtio_console`] or [`virtio_net`] and add it to the bus like any
+//! other device.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use crate::irq::IrqLine;
@@ -26,21 +28,25 @@ use crate::ram::GuestRam;
 
 pub mod blk;
 pub mod console;
+pub mod net;
 pub mod queue;
 pub mod rng;
 pub mod transport;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use blk::{BlkConfig, VirtioBlk};
 pub use console::{ConsoleInput, VirtioConsole};
+pub use net::{MacAddr, NetBackend, NicConfig, VirtioNet};
 pub use queue::{DescChain, Queue, QueueError};
 pub use rng::VirtioRng;
 pub use transport::{MmioParams, VirtioMmio};
 
 /// Device IDs (VIRTIO 1.2 section 5).
 pub mod device_id {
+    /// Network card.
+    pub const NET: u32 = 1;
     /// Block device.
     pub const BLOCK: u32 = 2;
     /// Console.
@@ -97,6 +103,16 @@ pub enum VirtioError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A disk image cannot be reached at all: missing, or no permission
+    /// to open it as asked (a missing input, where [`VirtioError::Image`]
+    /// is an unusable one).
+    #[error("virtio-blk image {}: {reason}", path.display())]
+    ImageAccess {
+        /// The image path as given.
+        path: PathBuf,
+        /// The host's reason.
+        reason: String,
+    },
     /// The virtio-mmio version is neither 1 nor 2.
     #[error("{name}: unsupported virtio-mmio version {version} (1 = legacy, 2 = modern)")]
     BadVersion {
@@ -114,6 +130,14 @@ pub enum VirtioError {
         size: u64,
         /// The minimum.
         min: u64,
+    },
+    /// A network backend could not be started.
+    #[error("{name}: network backend: {reason}")]
+    NetBackend {
+        /// Device instance name.
+        name: String,
+        /// What failed.
+        reason: String,
     },
     /// A virtio-blk serial number longer than the 20 bytes GET_ID returns.
     #[error("virtio-blk serial {serial:?} is {len} bytes long; at most 20 are allowed")]
@@ -180,18 +204,30 @@ pub fn virtio_rng(params: MmioParams, irq: IrqLine) -> Result<VirtioMmio<VirtioR
     VirtioMmio::new(params, irq, VirtioRng::new())
 }
 
-/// A virtio-console device on a virtio-mmio transport, writing guest
-/// output to `out`. The returned [`ConsoleInput`] feeds guest input (it
-/// can be cloned and moved to an input thread); the device takes it in
+/// A virtio-console device on a virtio-mmio transport, connected to a
+/// host character backend (guest output goes to it; its input reaches the
+/// guest). The returned [`ConsoleInput`] feeds further guest input (it can
+/// be cloned and moved to an input thread); the device takes both in
 /// [`crate::device::Device::poll`].
 pub fn virtio_console(
     params: MmioParams,
     irq: IrqLine,
-    out: Box<dyn Write + Send>,
+    backend: Box<dyn crate::chardev::CharBackend>,
 ) -> Result<(VirtioMmio<VirtioConsole>, ConsoleInput), VirtioError> {
-    let console = VirtioConsole::new(out);
+    let console = VirtioConsole::with_backend(backend);
     let input = console.input();
     Ok((VirtioMmio::new(params, irq, console)?, input))
+}
+
+/// A virtio-net device with address `mac` on a virtio-mmio transport,
+/// its frames going to `backend`.
+pub fn virtio_net(
+    params: MmioParams,
+    irq: IrqLine,
+    mac: MacAddr,
+    backend: Box<dyn NetBackend>,
+) -> Result<VirtioMmio<VirtioNet>, VirtioError> {
+    VirtioMmio::new(params, irq, VirtioNet::new(mac, backend))
 }
 
 /// An empty virtio-mmio slot: DeviceID 0, which drivers skip (QEMU's

@@ -1,0 +1,216 @@
+//! Host code generators. A backend turns one optimised [`Block`] into
+//! position-independent machine code plus the places the engine patches
+//! (chaining slots). `x64` is the first; an AArch64-host backend slots in
+//! beside it behind the same trait.
+
+use crate::ir::Block;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x64;
+
+/// Codes a block returns to the engine's dispatcher.
+pub mod exit {
+    /// Left through a direct exit whose chaining slot is in
+    /// `JitCtx::exit_slot`; the guest PC is set.
+    pub const CHAIN: u32 = 0;
+    /// Left with the guest PC set (an indirect branch or a mode change).
+    pub const PLAIN: u32 = 1;
+    /// Left because the budget ran out (or an exit was requested); the
+    /// guest PC is set.
+    pub const BUDGET: u32 = 2;
+    /// An exception was taken: the guest PC is at the vector.
+    pub const EXCEPTION: u32 = 3;
+    /// An interpreted instruction stopped (WFI, semihosting, ...): the
+    /// reason is in `JitCtx::stop`.
+    pub const STOP: u32 = 4;
+    /// An indirect branch: the raw target is in the guest PC and still
+    /// needs the branch-target treatment (TBI).
+    pub const INDIRECT: u32 = 5;
+}
+
+/// Where generated code finds the guest state and the engine: byte
+/// offsets into the core (`Cpu`, held in the frame register) and the
+/// engine context (`JitCtx`), and the helper functions it calls.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// `Cpu::x`.
+    pub cpu_x: i32,
+    /// `Cpu::sp_el`.
+    pub cpu_sp_el: i32,
+    /// `Cpu::pc`.
+    pub cpu_pc: i32,
+    /// `Cpu::pstate.nzcv` (u32).
+    pub cpu_nzcv: i32,
+    /// `Cpu::icount`.
+    pub cpu_icount: i32,
+    /// `JitCtx::budget` (i64).
+    pub ctx_budget: i32,
+    /// `JitCtx::status` (u64).
+    pub ctx_status: i32,
+    /// `JitCtx::exit_slot` (u64).
+    pub ctx_exit_slot: i32,
+    /// `JitCtx::args` ([u64; 4]).
+    pub ctx_args: i32,
+    /// `JitCtx::tlb` (the fast-path TLBs).
+    pub ctx_tlb: i32,
+    /// Entries per fast-path TLB (a power of two).
+    pub tlb_entries: usize,
+    /// `extern "sysv64" fn(*mut JitCtx) -> u64`: load slow path
+    /// (args: va, -, pc, info); value returned, status in `status`.
+    pub helper_load: usize,
+    /// Store slow path (args: va, value, pc, info); returns the status.
+    pub helper_store: usize,
+    /// SP alignment check (args: sp, -, pc, raw); returns the status.
+    pub helper_check_sp: usize,
+    /// Interpreter fallback (args: -, -, pc, raw | ends << 32); returns
+    /// 0 to continue or an exit code.
+    pub helper_interp: usize,
+    /// `extern "sysv64" fn(a, b, op) -> u64` for operations without an
+    /// inline lowering ([`crate::backend::pure_op`]).
+    pub helper_pure: usize,
+}
+
+/// Byte offsets inside one fast-path TLB entry.
+pub mod tlb_entry {
+    /// Page tag for reads.
+    pub const READ: i32 = 0;
+    /// Page tag for writes.
+    pub const WRITE: i32 = 8;
+    /// `host - va_page`.
+    pub const ADDEND: i32 = 16;
+    /// Size of an entry (log2).
+    pub const SHIFT: u32 = 5;
+}
+
+/// A chaining slot: an 8-byte cell in the code that a direct exit jumps
+/// through. It first holds the address of the exit's stub (`stub`), and
+/// the engine rewrites it to a target block's entry once one exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitSite {
+    /// Offset of the slot in the code.
+    pub slot: usize,
+    /// Offset of the stub that returns to the dispatcher.
+    pub stub: usize,
+    /// The guest address the exit goes to.
+    pub target: u64,
+}
+
+/// The code for one block.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// Machine code, entered at offset 0; position independent apart from
+    /// the slots, which the engine fills with absolute addresses.
+    pub code: Vec<u8>,
+    /// Direct exits.
+    pub exits: Vec<ExitSite>,
+}
+
+/// Why a block could not be compiled (it is then run on the interpreter).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// More live values than spill slots.
+    #[error("block needs more than {0} spill slots")]
+    TooManySpills(usize),
+    /// The assembler refused the code.
+    #[error("assembler: {0}")]
+    Assembler(String),
+}
+
+/// A code generator for one host architecture.
+pub trait Backend {
+    /// The entry trampoline: `extern "sysv64" fn(ctx, cpu, entry) -> u32`
+    /// saving the callee-saved registers, setting up the frame and calling
+    /// `entry`; placed once at the start of the code cache.
+    fn trampoline(&self) -> Vec<u8>;
+    /// Compiles `block`.
+    fn compile(&self, block: &Block, env: &Env) -> Result<Compiled, CompileError>;
+    /// Disassembles host code (for traces and golden tests).
+    fn disassemble(&self, code: &[u8], addr: u64) -> String;
+}
+
+/// Operations generated code hands to [`Env::helper_pure`] instead of
+/// lowering inline; the helper evaluates them with the interpreter's own
+/// functions. The index into this table is the `op` argument.
+pub const PURE_OPS: &[PureOp] = &{
+    use cpu_aarch64::sem::{BinOp::*, UnOp::*, Width::*};
+    [
+        PureOp::Bin(UDiv(W32)),
+        PureOp::Bin(UDiv(W64)),
+        PureOp::Bin(SDiv(W32)),
+        PureOp::Bin(SDiv(W64)),
+        PureOp::Bin(Crc32 {
+            bytes: 1,
+            castagnoli: false,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 2,
+            castagnoli: false,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 4,
+            castagnoli: false,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 8,
+            castagnoli: false,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 1,
+            castagnoli: true,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 2,
+            castagnoli: true,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 4,
+            castagnoli: true,
+        }),
+        PureOp::Bin(Crc32 {
+            bytes: 8,
+            castagnoli: true,
+        }),
+        PureOp::Un(Clz(W32)),
+        PureOp::Un(Clz(W64)),
+        PureOp::Un(Cls(W32)),
+        PureOp::Un(Cls(W64)),
+        PureOp::Un(Rbit(W32)),
+        PureOp::Un(Rbit(W64)),
+        PureOp::Un(Rev16),
+    ]
+};
+
+/// An operation evaluated by [`Env::helper_pure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PureOp {
+    /// A two-operand operation.
+    Bin(cpu_aarch64::sem::BinOp),
+    /// A one-operand operation (second argument ignored).
+    Un(cpu_aarch64::sem::UnOp),
+}
+
+/// Index of `op` in [`PURE_OPS`].
+pub fn pure_index(op: PureOp) -> Option<usize> {
+    PURE_OPS.iter().position(|&p| p == op)
+}
+
+/// Evaluates [`PURE_OPS`]`[op]`.
+pub fn pure_op(a: u64, b: u64, op: u64) -> u64 {
+    match PURE_OPS.get(op as usize) {
+        Some(PureOp::Bin(o)) => cpu_aarch64::interp::eval_bin(*o, a, b),
+        Some(PureOp::Un(o)) => cpu_aarch64::interp::eval_un(*o, a),
+        None => 0,
+    }
+}
+
+/// The host this build targets has a backend.
+pub fn host_backend() -> Option<Box<dyn Backend>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some(Box::new(x64::X64))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
+}

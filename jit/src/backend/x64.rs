@@ -1,0 +1,998 @@
+//! The x86-64 backend (System V ABI), through dynasmrt.
+//!
+//! Register plan inside generated code:
+//! - `rbx`: the engine context (`JitCtx`), `rbp`: the guest core (`Cpu`);
+//!   both callee-saved, so they survive helper calls.
+//! - `rax`, `rcx`, `rdx`: scratch (every operation computes into `rax`).
+//! - `rsi rdi r8-r11` (caller-saved) and `r12-r15` (callee-saved): IR
+//!   values, allocated linearly over the block; what does not fit lives in
+//!   the trampoline's spill area at `[rsp + 8 + 8 * slot]`.
+//!
+//! Blocks are entered by a `call` from the trampoline, so inside a block
+//! `rsp` is 16-byte aligned and `ret` returns an exit code to it. Helper
+//! calls save the caller-saved registers holding live values around the
+//! call; slow paths are emitted out of line after the block body.
+
+// dynasm's expansion of dynamic registers (`Rq(r)`) converts the `u8`
+// into itself.
+#![allow(clippy::useless_conversion)]
+
+use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
+use crate::ir::{Block, Cell, Exit, Inst, Mem, Sync, Target, Val, Writeback};
+use cpu_aarch64::sem::{BinOp, UnOp, Width};
+use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+
+/// The x86-64 backend.
+pub struct X64;
+
+type Asm = VecAssembler<X64Relocation>;
+
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDX: u8 = 2;
+/// Allocatable registers, caller-saved first.
+const POOL: [u8; 10] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+/// Spill slots in the trampoline frame.
+const SPILL_SLOTS: usize = 240;
+/// Size of the trampoline's frame (spill area), a multiple of 16.
+const FRAME: i32 = (SPILL_SLOTS as i32) * 8 + 16;
+
+fn caller_saved(r: u8) -> bool {
+    (6..=11).contains(&r)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    Reg(u8),
+    Slot(u16),
+    Imm(u64),
+    None,
+}
+
+/// Out-of-line code to emit after the block body.
+enum Slow {
+    Load {
+        at: usize,
+        label: DynamicLabel,
+        back: DynamicLabel,
+        mem: Mem,
+        pc: u64,
+        raw: u32,
+    },
+    Store {
+        at: usize,
+        label: DynamicLabel,
+        back: DynamicLabel,
+        mem: Mem,
+        value: Val,
+        pc: u64,
+        raw: u32,
+    },
+    CheckSp {
+        at: usize,
+        label: DynamicLabel,
+        back: DynamicLabel,
+        sp: Val,
+        sync: Sync,
+        pc: u64,
+        raw: u32,
+    },
+    Exit {
+        label: DynamicLabel,
+        target: Target,
+        exit: Exit,
+        /// A requested exit resuming at this PC (not chained).
+        resume: Option<u64>,
+    },
+}
+
+struct Gen<'a> {
+    a: Asm,
+    env: &'a Env,
+    block: &'a Block,
+    loc: Vec<Loc>,
+    last_use: Vec<usize>,
+    def: Vec<usize>,
+    /// Bytes pushed on the stack right now (slot addressing adds this).
+    pushed: i32,
+    slow: Vec<Slow>,
+    exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
+    ret_label: DynamicLabel,
+    exception_label: DynamicLabel,
+}
+
+/// For each condition, bit `nzcv` (0..16) of the mask says whether it
+/// holds.
+fn cond_mask(cond: u32) -> u32 {
+    (0..16u64)
+        .filter(|n| cpu_aarch64::isa::condition_holds(cond, n << 28))
+        .fold(0, |m, n| m | 1 << n)
+}
+
+impl<'a> Gen<'a> {
+    fn slot_off(&self, s: u16) -> i32 {
+        8 + 8 * i32::from(s) + self.pushed
+    }
+
+    /// `reg = v`.
+    fn load(&mut self, reg: u8, v: Val) {
+        match self.loc[v.0 as usize] {
+            Loc::Reg(r) => {
+                if r != reg {
+                    dynasm!(self.a ; .arch x64 ; mov Rq(reg), Rq(r));
+                }
+            }
+            Loc::Slot(s) => {
+                let off = self.slot_off(s);
+                dynasm!(self.a ; .arch x64 ; mov Rq(reg), QWORD [rsp + off]);
+            }
+            Loc::Imm(c) => self.mov_imm(reg, c),
+            Loc::None => unreachable!("value v{} used but never defined", v.0),
+        }
+    }
+
+    /// `reg = c`, without touching the flags.
+    fn mov_imm(&mut self, reg: u8, c: u64) {
+        if c <= u64::from(u32::MAX) {
+            dynasm!(self.a ; .arch x64 ; mov Rd(reg), c as i32);
+        } else if c as i64 >= i64::from(i32::MIN) && (c as i64) < 0 {
+            dynasm!(self.a ; .arch x64 ; mov Rq(reg), c as i32);
+        } else {
+            dynasm!(self.a ; .arch x64 ; mov Rq(reg), QWORD c as i64);
+        }
+    }
+
+    /// `dest = reg`.
+    fn store(&mut self, dest: Val, reg: u8) {
+        match self.loc[dest.0 as usize] {
+            Loc::Reg(r) => {
+                if r != reg {
+                    dynasm!(self.a ; .arch x64 ; mov Rq(r), Rq(reg));
+                }
+            }
+            Loc::Slot(s) => {
+                let off = self.slot_off(s);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rsp + off], Rq(reg));
+            }
+            Loc::Imm(_) | Loc::None => {}
+        }
+    }
+
+    /// A constant operand usable as a sign-extended imm32.
+    fn imm32(&self, v: Val) -> Option<i32> {
+        match self.loc[v.0 as usize] {
+            Loc::Imm(c) if c as i64 == i64::from(c as i64 as i32) => Some(c as i64 as i32),
+            _ => None,
+        }
+    }
+
+    fn cell_off(&self, c: Cell) -> i32 {
+        match c {
+            Cell::X(r) => self.env.cpu_x + 8 * i32::from(r),
+            Cell::Sp => self.env.cpu_sp_el + 8 * self.block.mode.sp_index() as i32,
+            Cell::Nzcv => self.env.cpu_nzcv,
+        }
+    }
+
+    fn writeback(&mut self, wb: &Writeback) {
+        for &(cell, v) in wb {
+            let off = self.cell_off(cell);
+            self.load(RAX, v);
+            if cell == Cell::Nzcv {
+                dynasm!(self.a ; .arch x64 ; mov DWORD [rbp + off], eax);
+            } else {
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + off], rax);
+            }
+        }
+    }
+
+    fn add_icount(&mut self, n: u32, sub: bool) {
+        if n == 0 {
+            return;
+        }
+        let off = self.env.cpu_icount;
+        let n = n as i32;
+        if sub {
+            dynasm!(self.a ; .arch x64 ; sub QWORD [rbp + off], n);
+        } else {
+            dynasm!(self.a ; .arch x64 ; add QWORD [rbp + off], n);
+        }
+    }
+
+    /// Caller-saved registers holding values live across instruction `at`.
+    fn live_caller_saved(&self, at: usize) -> Vec<u8> {
+        let mut regs: Vec<u8> = (0..self.loc.len())
+            .filter(|&v| self.def[v] < at && self.last_use[v] > at)
+            .filter_map(|v| match self.loc[v] {
+                Loc::Reg(r) if caller_saved(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        regs.sort_unstable();
+        regs.dedup();
+        regs
+    }
+
+    fn push_regs(&mut self, regs: &[u8]) {
+        for &r in regs {
+            dynasm!(self.a ; .arch x64 ; push Rq(r));
+        }
+        self.pushed += 8 * regs.len() as i32;
+        if regs.len() % 2 == 1 {
+            dynasm!(self.a ; .arch x64 ; sub rsp, 8);
+            self.pushed += 8;
+        }
+    }
+
+    fn pop_regs(&mut self, regs: &[u8]) {
+        if regs.len() % 2 == 1 {
+            dynasm!(self.a ; .arch x64 ; add rsp, 8);
+            self.pushed -= 8;
+        }
+        for &r in regs.iter().rev() {
+            dynasm!(self.a ; .arch x64 ; pop Rq(r));
+        }
+        self.pushed -= 8 * regs.len() as i32;
+    }
+
+    fn set_arg(&mut self, i: i32, from: u8) {
+        let off = self.env.ctx_args + 8 * i;
+        dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + off], Rq(from));
+    }
+
+    fn call_ctx_helper(&mut self, f: usize) {
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rdi, rbx
+            ; mov rax, QWORD f as i64
+            ; call rax
+        );
+    }
+
+    /// Materialises the x86 flags of the last arithmetic instruction as
+    /// NZCV (bits 31:28) in `rax`.
+    fn flags_to_nzcv(&mut self, with_cv: bool) {
+        dynasm!(self.a
+            ; .arch x64
+            ; pushfq
+            ; pop rax
+            ; mov ecx, eax
+            ; shl ecx, 24
+            ; and ecx, 0xC000_0000u32 as i32
+        );
+        if with_cv {
+            dynasm!(self.a
+                ; .arch x64
+                ; mov edx, eax
+                ; and edx, 1
+                ; shl edx, 29
+                ; or ecx, edx
+                ; shr eax, 11
+                ; and eax, 1
+                ; shl eax, 28
+                ; or eax, ecx
+            );
+        } else {
+            dynasm!(self.a ; .arch x64 ; mov eax, ecx);
+        }
+    }
+
+    /// The inline TLB probe for `mem`: on a hit, `rax` = host address and
+    /// execution falls through; on a miss it jumps to `miss`.
+    fn tlb_probe(&mut self, mem: &Mem, write: bool, miss: DynamicLabel) {
+        let entries = self.env.tlb_entries as i32;
+        let base = self.env.ctx_tlb + (self.block.mode.mmu_index() as i32) * (entries << tlb_entry::SHIFT);
+        let index_mask = (entries - 1) << tlb_entry::SHIFT;
+        let tag_mask = -4096i32 | (i32::from(mem.size) - 1);
+        let tag = if write { tlb_entry::WRITE } else { tlb_entry::READ };
+        let add = tlb_entry::ADDEND;
+        self.load(RAX, mem.addr);
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rcx, rax
+            ; shr rcx, (12 - tlb_entry::SHIFT) as i8
+            ; and ecx, index_mask
+            ; lea rcx, [rbx + rcx + base]
+            ; mov rdx, tag_mask
+            ; and rdx, rax
+            ; cmp rdx, QWORD [rcx + tag]
+            ; jne =>miss
+            ; add rax, QWORD [rcx + add]
+        );
+    }
+
+    fn inst(&mut self, i: usize) -> Result<(), CompileError> {
+        let inst = self.block.code[i].clone();
+        let d = Val(i as u32);
+        match inst {
+            Inst::Start(_) | Inst::Const(_) => {}
+            Inst::Get(c) => {
+                let off = self.cell_off(c);
+                if c == Cell::Nzcv {
+                    dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rbp + off]);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rbp + off]);
+                }
+                self.store(d, RAX);
+            }
+            Inst::Bin(op, a, b) => self.bin(d, op, a, b),
+            Inst::Un(op, a) => self.un(d, op, a),
+            Inst::Adc(a, b, c, w) => {
+                self.load(RAX, a);
+                self.load(RCX, b);
+                let carry = match self.loc[c.0 as usize] {
+                    Loc::Imm(k) => Some(k & 1),
+                    _ => {
+                        self.load(RDX, c);
+                        None
+                    }
+                };
+                match carry {
+                    Some(0) => dynasm!(self.a ; .arch x64 ; clc),
+                    Some(_) => dynasm!(self.a ; .arch x64 ; stc),
+                    None => dynasm!(self.a ; .arch x64 ; bt edx, 0),
+                }
+                match w {
+                    Width::W64 => dynasm!(self.a ; .arch x64 ; adc rax, rcx),
+                    Width::W32 => dynasm!(self.a ; .arch x64 ; adc eax, ecx),
+                }
+                self.store(d, RAX);
+                // The flags, if anyone reads them, right away (the next IR
+                // instruction, see `Builder::add_with_carry`).
+                if let Some(Inst::AdcFlags(src)) = self.block.code.get(i + 1) {
+                    if *src == d && self.loc[i + 1] != Loc::None {
+                        self.flags_to_nzcv(true);
+                        self.store(Val(i as u32 + 1), RAX);
+                    }
+                }
+            }
+            Inst::AdcFlags(_) => {} // emitted with its Adc
+            Inst::LogicFlags(v, w) => {
+                self.load(RAX, v);
+                match w {
+                    Width::W64 => dynasm!(self.a ; .arch x64 ; test rax, rax),
+                    Width::W32 => dynasm!(self.a ; .arch x64 ; test eax, eax),
+                }
+                self.flags_to_nzcv(false);
+                self.store(d, RAX);
+            }
+            Inst::CondHolds(n, cond) => {
+                let mask = cond_mask(cond) as i32;
+                self.load(RAX, n);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; shr eax, 28
+                    ; mov ecx, mask
+                    ; bt ecx, eax
+                    ; setc al
+                    ; movzx eax, al
+                );
+                self.store(d, RAX);
+            }
+            Inst::Select(c, x, y) => {
+                self.load(RAX, y);
+                self.load(RCX, x);
+                self.load(RDX, c);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test rdx, rdx
+                    ; cmovnz rax, rcx
+                );
+                self.store(d, RAX);
+            }
+            Inst::Load(mem) => {
+                let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
+                let label = self.a.new_dynamic_label();
+                let back = self.a.new_dynamic_label();
+                if mem.acc.unprivileged {
+                    dynasm!(self.a ; .arch x64 ; jmp =>label);
+                } else {
+                    self.tlb_probe(&mem, false, label);
+                    match mem.size {
+                        1 => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
+                        2 => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
+                        4 => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
+                        _ => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
+                    }
+                }
+                dynasm!(self.a ; .arch x64 ; =>back);
+                self.store(d, RAX);
+                self.slow.push(Slow::Load {
+                    at: i,
+                    label,
+                    back,
+                    mem,
+                    pc,
+                    raw,
+                });
+            }
+            Inst::Store(mem, value) => {
+                let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
+                let label = self.a.new_dynamic_label();
+                let back = self.a.new_dynamic_label();
+                if mem.acc.unprivileged {
+                    dynasm!(self.a ; .arch x64 ; jmp =>label);
+                } else {
+                    self.tlb_probe(&mem, true, label);
+                    self.load(RCX, value);
+                    match mem.size {
+                        1 => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], cl),
+                        2 => dynasm!(self.a ; .arch x64 ; mov WORD [rax], cx),
+                        4 => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], ecx),
+                        _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], rcx),
+                    }
+                }
+                dynasm!(self.a ; .arch x64 ; =>back);
+                self.slow.push(Slow::Store {
+                    at: i,
+                    label,
+                    back,
+                    mem,
+                    value,
+                    pc,
+                    raw,
+                });
+            }
+            Inst::CheckSp(sp, sync) => {
+                let (pc, raw) = self.block.insns[usize::from(sync.insn)];
+                let label = self.a.new_dynamic_label();
+                let back = self.a.new_dynamic_label();
+                self.load(RAX, sp);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test al, 15
+                    ; jnz =>label
+                    ; =>back
+                );
+                self.slow.push(Slow::CheckSp {
+                    at: i,
+                    label,
+                    back,
+                    sp,
+                    sync,
+                    pc,
+                    raw,
+                });
+            }
+            Inst::Interp { insn, sync, ends } => {
+                let (pc, raw) = self.block.insns[usize::from(insn)];
+                self.writeback(&sync.wb);
+                self.add_icount(sync.retired, false);
+                self.mov_imm(RAX, pc);
+                self.set_arg(2, RAX);
+                self.mov_imm(RAX, u64::from(raw) | u64::from(ends) << 32);
+                self.set_arg(3, RAX);
+                let regs = self.live_caller_saved(i);
+                self.push_regs(&regs);
+                self.call_ctx_helper(self.env.helper_interp);
+                self.pop_regs(&regs);
+                let ret = self.ret_label;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test eax, eax
+                    ; jnz =>ret
+                );
+            }
+            Inst::ExitIf(c, target, e) => {
+                let label = self.a.new_dynamic_label();
+                self.load(RAX, c);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jnz =>label
+                );
+                self.slow.push(Slow::Exit {
+                    label,
+                    target: Target::Direct(target),
+                    exit: e,
+                    resume: None,
+                });
+            }
+            Inst::CheckExit(pc, e) => {
+                let label = self.a.new_dynamic_label();
+                let off = self.env.ctx_budget;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; cmp QWORD [rbx + off], 0
+                    ; jl =>label
+                );
+                self.slow.push(Slow::Exit {
+                    label,
+                    target: Target::Direct(pc),
+                    exit: e,
+                    resume: Some(pc),
+                });
+            }
+            Inst::Exit(target, e) => self.exit_code(target, &e, None),
+        }
+        Ok(())
+    }
+
+    fn bin(&mut self, d: Val, op: BinOp, a: Val, b: Val) {
+        let imm = self.imm32(b);
+        self.load(RAX, a);
+        match op {
+            BinOp::Add | BinOp::Sub | BinOp::And | BinOp::Or | BinOp::Xor => {
+                if let Some(k) = imm {
+                    match op {
+                        BinOp::Add => dynasm!(self.a ; .arch x64 ; add rax, k),
+                        BinOp::Sub => dynasm!(self.a ; .arch x64 ; sub rax, k),
+                        BinOp::And => dynasm!(self.a ; .arch x64 ; and rax, k),
+                        BinOp::Or => dynasm!(self.a ; .arch x64 ; or rax, k),
+                        _ => dynasm!(self.a ; .arch x64 ; xor rax, k),
+                    }
+                } else {
+                    self.load(RCX, b);
+                    match op {
+                        BinOp::Add => dynasm!(self.a ; .arch x64 ; add rax, rcx),
+                        BinOp::Sub => dynasm!(self.a ; .arch x64 ; sub rax, rcx),
+                        BinOp::And => dynasm!(self.a ; .arch x64 ; and rax, rcx),
+                        BinOp::Or => dynasm!(self.a ; .arch x64 ; or rax, rcx),
+                        _ => dynasm!(self.a ; .arch x64 ; xor rax, rcx),
+                    }
+                }
+            }
+            BinOp::Mul => {
+                self.load(RCX, b);
+                dynasm!(self.a ; .arch x64 ; imul rax, rcx);
+            }
+            BinOp::UMulH => {
+                self.load(RCX, b);
+                dynasm!(self.a ; .arch x64 ; mul rcx ; mov rax, rdx);
+            }
+            BinOp::SMulH => {
+                self.load(RCX, b);
+                dynasm!(self.a ; .arch x64 ; imul rcx ; mov rax, rdx);
+            }
+            BinOp::Shl | BinOp::Lshr | BinOp::Asr(_) | BinOp::Ror(_) => {
+                self.load(RCX, b);
+                match op {
+                    BinOp::Shl => dynasm!(self.a ; .arch x64 ; shl rax, cl),
+                    BinOp::Lshr => dynasm!(self.a ; .arch x64 ; shr rax, cl),
+                    BinOp::Asr(Width::W64) => dynasm!(self.a ; .arch x64 ; sar rax, cl),
+                    BinOp::Asr(Width::W32) => dynasm!(self.a ; .arch x64 ; sar eax, cl),
+                    BinOp::Ror(Width::W64) => dynasm!(self.a ; .arch x64 ; ror rax, cl),
+                    _ => dynasm!(self.a ; .arch x64 ; ror eax, cl),
+                }
+            }
+            BinOp::Eq | BinOp::Ne => {
+                self.load(RCX, b);
+                dynasm!(self.a ; .arch x64 ; cmp rax, rcx);
+                if op == BinOp::Eq {
+                    dynasm!(self.a ; .arch x64 ; sete al);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; setne al);
+                }
+                dynasm!(self.a ; .arch x64 ; movzx eax, al);
+            }
+            BinOp::UDiv(_) | BinOp::SDiv(_) | BinOp::Crc32 { .. } => {
+                self.load(RCX, b);
+                self.pure(d, PureOp::Bin(op));
+            }
+        }
+        self.store(d, RAX);
+    }
+
+    fn un(&mut self, d: Val, op: UnOp, a: Val) {
+        self.load(RAX, a);
+        match op {
+            UnOp::Not => dynasm!(self.a ; .arch x64 ; not rax),
+            UnOp::Zext(64) | UnOp::Sext(64) => {}
+            UnOp::Zext(32) => dynasm!(self.a ; .arch x64 ; mov eax, eax),
+            UnOp::Zext(16) => dynasm!(self.a ; .arch x64 ; movzx eax, ax),
+            UnOp::Zext(8) => dynasm!(self.a ; .arch x64 ; movzx eax, al),
+            UnOp::Zext(n) => {
+                self.mov_imm(RCX, (1u64 << n) - 1);
+                dynasm!(self.a ; .arch x64 ; and rax, rcx);
+            }
+            UnOp::Sext(32) => dynasm!(self.a ; .arch x64 ; movsxd rax, eax),
+            UnOp::Sext(16) => dynasm!(self.a ; .arch x64 ; movsx rax, ax),
+            UnOp::Sext(8) => dynasm!(self.a ; .arch x64 ; movsx rax, al),
+            UnOp::Sext(n) => {
+                let s = (64 - n) as i8;
+                dynasm!(self.a ; .arch x64 ; shl rax, s ; sar rax, s);
+            }
+            UnOp::Rev64 => dynasm!(self.a ; .arch x64 ; bswap rax),
+            UnOp::Rev32 => dynasm!(self.a
+                ; .arch x64
+                ; mov rcx, rax
+                ; bswap eax
+                ; shr rcx, 32
+                ; bswap ecx
+                ; shl rcx, 32
+                ; or rax, rcx
+            ),
+            UnOp::Clz(_) | UnOp::Cls(_) | UnOp::Rbit(_) | UnOp::Rev16 => {
+                dynasm!(self.a ; .arch x64 ; xor ecx, ecx);
+                self.pure(d, PureOp::Un(op));
+            }
+        }
+        self.store(d, RAX);
+    }
+
+    /// `rax = pure(rax, rcx)` through the helper.
+    fn pure(&mut self, d: Val, op: PureOp) {
+        let code = super::pure_index(op).expect("every non-inline operation is in PURE_OPS") as i32;
+        let regs = self.live_caller_saved(d.0 as usize);
+        // rdi/rsi may hold live values: move the operands out of the way
+        // before saving, then into the argument registers.
+        self.push_regs(&regs);
+        let f = self.env.helper_pure as i64;
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rdi, rax
+            ; mov rsi, rcx
+            ; mov edx, code
+            ; mov rax, QWORD f
+            ; call rax
+        );
+        self.pop_regs(&regs);
+    }
+
+    /// Leaves the block: write back, count, set the PC and jump through a
+    /// chaining slot (direct) or return (indirect).
+    fn exit_code(&mut self, target: Target, e: &Exit, pc_override: Option<u64>) {
+        self.writeback(&e.wb);
+        self.add_icount(e.retired, false);
+        let pc_off = self.env.cpu_pc;
+        match (target, pc_override) {
+            (_, Some(pc)) => {
+                self.mov_imm(RAX, pc);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; mov QWORD [rbp + pc_off], rax
+                    ; mov eax, exit::BUDGET as i32
+                    ; ret
+                );
+            }
+            (Target::Direct(t), None) => {
+                let slot = self.a.new_dynamic_label();
+                let stub = self.a.new_dynamic_label();
+                self.mov_imm(RAX, t);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; mov QWORD [rbp + pc_off], rax
+                    ; jmp QWORD [=>slot]
+                );
+                self.exits.push((slot, stub, t));
+            }
+            (Target::Indirect(v, _), None) => {
+                self.load(RAX, v);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; mov QWORD [rbp + pc_off], rax
+                    ; mov eax, exit::INDIRECT as i32
+                    ; ret
+                );
+            }
+        }
+    }
+
+    fn emit_slow(&mut self, s: Slow) {
+        match s {
+            Slow::Load {
+                at,
+                label,
+                back,
+                mem,
+                pc,
+                raw,
+            } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.writeback(&mem.sync.wb);
+                self.add_icount(mem.sync.retired, false);
+                self.load(RAX, mem.addr);
+                self.set_arg(0, RAX);
+                self.mov_imm(RAX, pc);
+                self.set_arg(2, RAX);
+                self.mov_imm(RAX, info(raw, &mem));
+                self.set_arg(3, RAX);
+                let regs = self.live_caller_saved(at);
+                self.push_regs(&regs);
+                self.call_ctx_helper(self.env.helper_load);
+                self.pop_regs(&regs);
+                let status = self.env.ctx_status;
+                let exc = self.exception_label;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; cmp QWORD [rbx + status], 0
+                    ; jne =>exc
+                );
+                self.add_icount(mem.sync.retired, true);
+                dynasm!(self.a ; .arch x64 ; jmp =>back);
+            }
+            Slow::Store {
+                at,
+                label,
+                back,
+                mem,
+                value,
+                pc,
+                raw,
+            } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.writeback(&mem.sync.wb);
+                self.add_icount(mem.sync.retired, false);
+                self.load(RAX, mem.addr);
+                self.set_arg(0, RAX);
+                self.load(RAX, value);
+                self.set_arg(1, RAX);
+                self.mov_imm(RAX, pc);
+                self.set_arg(2, RAX);
+                self.mov_imm(RAX, info(raw, &mem));
+                self.set_arg(3, RAX);
+                let regs = self.live_caller_saved(at);
+                self.push_regs(&regs);
+                self.call_ctx_helper(self.env.helper_store);
+                self.pop_regs(&regs);
+                let exc = self.exception_label;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jnz =>exc
+                );
+                self.add_icount(mem.sync.retired, true);
+                dynasm!(self.a ; .arch x64 ; jmp =>back);
+            }
+            Slow::CheckSp {
+                at,
+                label,
+                back,
+                sp,
+                sync,
+                pc,
+                raw,
+            } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.writeback(&sync.wb);
+                self.add_icount(sync.retired, false);
+                self.load(RAX, sp);
+                self.set_arg(0, RAX);
+                self.mov_imm(RAX, pc);
+                self.set_arg(2, RAX);
+                self.mov_imm(RAX, u64::from(raw));
+                self.set_arg(3, RAX);
+                let regs = self.live_caller_saved(at);
+                self.push_regs(&regs);
+                self.call_ctx_helper(self.env.helper_check_sp);
+                self.pop_regs(&regs);
+                let exc = self.exception_label;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jnz =>exc
+                );
+                self.add_icount(sync.retired, true);
+                dynasm!(self.a ; .arch x64 ; jmp =>back);
+            }
+            Slow::Exit {
+                label,
+                target,
+                exit,
+                resume,
+            } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.exit_code(target, &exit, resume);
+            }
+        }
+    }
+}
+
+/// The `info` argument of the memory helpers: the instruction word, the
+/// size and the access flags.
+fn info(raw: u32, mem: &Mem) -> u64 {
+    u64::from(raw)
+        | u64::from(mem.size) << 32
+        | u64::from(mem.acc.unprivileged) << 40
+        | u64::from(mem.acc.ordered) << 41
+        | u64::from(mem.acc.atomic) << 42
+}
+
+/// Decodes [`info`]: `(raw, size, access)`.
+pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
+    (
+        info as u32,
+        (info >> 32) as u8,
+        cpu_aarch64::sem::MemAccess {
+            unprivileged: info >> 40 & 1 == 1,
+            ordered: info >> 41 & 1 == 1,
+            atomic: info >> 42 & 1 == 1,
+        },
+    )
+}
+
+impl Backend for X64 {
+    fn trampoline(&self) -> Vec<u8> {
+        let mut a = Asm::new(0);
+        dynasm!(a
+            ; .arch x64
+            ; push rbx
+            ; push rbp
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; sub rsp, FRAME
+            ; mov rbx, rdi
+            ; mov rbp, rsi
+            ; call rdx
+            ; add rsp, FRAME
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbp
+            ; pop rbx
+            ; ret
+        );
+        a.finalize().expect("trampoline assembles")
+    }
+
+    fn compile(&self, block: &Block, env: &Env) -> Result<Compiled, CompileError> {
+        let n = block.code.len();
+        let mut last_use = vec![0usize; n];
+        let mut def = vec![usize::MAX; n];
+        for (i, inst) in block.code.iter().enumerate() {
+            def[i] = i;
+            last_use[i] = i;
+            Block::uses(inst, |v| last_use[v.0 as usize] = i);
+        }
+        // Linear register allocation.
+        let mut loc = vec![Loc::None; n];
+        let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
+        let mut free_slots: Vec<u16> = (0..SPILL_SLOTS as u16).rev().collect();
+        let mut expiring: Vec<Vec<usize>> = vec![Vec::new(); n + 1];
+        for (i, inst) in block.code.iter().enumerate() {
+            let defines = !matches!(
+                inst,
+                Inst::Start(_)
+                    | Inst::Store(..)
+                    | Inst::CheckSp(..)
+                    | Inst::Interp { .. }
+                    | Inst::ExitIf(..)
+                    | Inst::CheckExit(..)
+                    | Inst::Exit(..)
+            );
+            // Values whose last use was an earlier instruction free
+            // their place before this one's result takes one.
+            for v in std::mem::take(&mut expiring[i]) {
+                match loc[v] {
+                    Loc::Reg(r) => free.push(r),
+                    Loc::Slot(s) => free_slots.push(s),
+                    _ => {}
+                }
+            }
+            if !defines {
+                continue;
+            }
+            if let Inst::Const(c) = inst {
+                loc[i] = Loc::Imm(*c);
+                continue;
+            }
+            if let Inst::AdcFlags(_) = inst {
+                // Dead flags were turned into no-ops by the optimiser;
+                // these are live.
+            }
+            loc[i] = if let Some(r) = free.pop() {
+                Loc::Reg(r)
+            } else if let Some(s) = free_slots.pop() {
+                Loc::Slot(s)
+            } else {
+                return Err(CompileError::TooManySpills(SPILL_SLOTS));
+            };
+            // A value is freed after its last use (at least the
+            // instruction after its definition, so an instruction's
+            // operands never share a place with its result).
+            let free_at = (last_use[i] + 1).min(n);
+            expiring[free_at.max(i + 1)].push(i);
+        }
+        let mut a = Asm::new(0);
+        let ret_label = a.new_dynamic_label();
+        let exception_label = a.new_dynamic_label();
+        let budget_label = a.new_dynamic_label();
+        let mut g = Gen {
+            a,
+            env,
+            block,
+            loc,
+            last_use,
+            def,
+            pushed: 0,
+            slow: Vec::new(),
+            exits: Vec::new(),
+            ret_label,
+            exception_label,
+        };
+        // Entry: the budget check (bounded exit latency).
+        let insns = block.insns.len() as i32;
+        let budget = env.ctx_budget;
+        dynasm!(g.a
+            ; .arch x64
+            ; cmp QWORD [rbx + budget], 0
+            ; jle =>budget_label
+            ; sub QWORD [rbx + budget], insns
+        );
+        for i in 0..n {
+            g.inst(i)?;
+        }
+        let slow = std::mem::take(&mut g.slow);
+        for s in slow {
+            g.emit_slow(s);
+        }
+        let mut stubs = Vec::new();
+        let exits = std::mem::take(&mut g.exits);
+        let exit_slot_off = env.ctx_exit_slot;
+        for &(slot, stub, target) in &exits {
+            dynasm!(g.a
+                ; .arch x64
+                ; =>stub
+                ; lea rax, [=>slot]
+                ; mov QWORD [rbx + exit_slot_off], rax
+                ; mov eax, exit::CHAIN as i32
+                ; ret
+            );
+            stubs.push((slot, stub, target));
+        }
+        dynasm!(g.a
+            ; .arch x64
+            ; =>budget_label
+            ; mov eax, exit::BUDGET as i32
+            ; ret
+            ; =>exception_label
+            ; mov eax, exit::EXCEPTION as i32
+            ; =>ret_label
+            ; ret
+            ; .align 8
+        );
+        for &(slot, _, _) in &stubs {
+            dynasm!(g.a ; .arch x64 ; =>slot ; .u64 0);
+        }
+        let labels_sites: Vec<(DynamicLabel, DynamicLabel, u64)> = stubs;
+        let resolve = |a: &Asm, l: DynamicLabel| -> Result<usize, CompileError> {
+            a.labels()
+                .resolve_dynamic(l)
+                .map(|o| o.0)
+                .map_err(|e| CompileError::Assembler(e.to_string()))
+        };
+        let mut sites = Vec::new();
+        for (slot, stub, target) in labels_sites {
+            sites.push(ExitSite {
+                slot: resolve(&g.a, slot)?,
+                stub: resolve(&g.a, stub)?,
+                target,
+            });
+        }
+        let code = g.a.finalize().map_err(|e| CompileError::Assembler(format!("{e:?}")))?;
+        Ok(Compiled { code, exits: sites })
+    }
+
+    fn disassemble(&self, code: &[u8], addr: u64) -> String {
+        use capstone::arch::BuildsCapstone;
+        use std::fmt::Write;
+        let Ok(cs) = capstone::Capstone::new()
+            .x86()
+            .mode(capstone::arch::x86::ArchMode::Mode64)
+            .build()
+        else {
+            return String::from("(capstone unavailable)\n");
+        };
+        let mut out = String::new();
+        match cs.disasm_all(code, addr) {
+            Ok(insns) => {
+                for i in insns.iter() {
+                    let _ = writeln!(
+                        out,
+                        "  {:#06x}: {} {}",
+                        i.address(),
+                        i.mnemonic().unwrap_or(""),
+                        i.op_str().unwrap_or("")
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "(disassembly failed: {e})");
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,858 @@
+//! The JIT engine: code cache, block map, chaining, invalidation, the
+//! dispatcher loop and the helpers generated code calls.
+//!
+//! Blocks are keyed by (virtual PC, physical PC, [`Mode`]), so a block is
+//! only reused where it means the same thing. Direct exits are chained by
+//! rewriting a data slot the exit jumps through, only between blocks of
+//! the same guest page (whose translation cannot differ). Every page that
+//! holds translated code is recorded; a guest store to it (through the
+//! slow path, since such pages never get a write entry in the fast-path
+//! TLB), a DMA write reported by the bus, or IC IVAU/IALLU invalidate its
+//! blocks. Interrupts are checked by the dispatcher: a block exits after a
+//! store that reached a device, after anything that can unmask or change
+//! the mode, and when the budget checked at every block entry runs out.
+
+use crate::backend::{exit, x64, Backend, Compiled, Env};
+use crate::ir::{Block, Builder, Mode, MMU_INDICES};
+use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
+use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
+use cpu_aarch64::Cpu;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::mem::offset_of;
+use std::ptr::NonNull;
+
+/// Entries per fast-path TLB.
+pub const FAST_TLB_ENTRIES: usize = 256;
+
+/// Tag of an empty fast-path entry: never equal to a masked address (bits
+/// 11:3 of those are clear).
+const NO_TAG: u64 = u64::MAX;
+
+/// One fast-path TLB entry (layout in [`crate::backend::tlb_entry`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct FastEntry {
+    read: u64,
+    write: u64,
+    addend: u64,
+    /// Physical page, to drop write entries when a page gets code.
+    pa: u64,
+}
+
+const EMPTY: FastEntry = FastEntry {
+    read: NO_TAG,
+    write: NO_TAG,
+    addend: 0,
+    pa: u64::MAX,
+};
+
+/// Per-core state generated code works with (offsets in [`Env`]).
+#[repr(C)]
+pub struct JitCtx {
+    budget: i64,
+    status: u64,
+    exit_slot: u64,
+    args: [u64; 4],
+    tlb: [[FastEntry; FAST_TLB_ENTRIES]; MMU_INDICES],
+    // Not touched by generated code:
+    cpu: *mut Cpu,
+    bus: Option<NonNull<dyn Bus>>,
+    shared: *mut Shared,
+    exit_requested: bool,
+    stop: Option<StopReason>,
+    tlb_epoch: u64,
+}
+
+impl JitCtx {
+    fn new() -> Box<Self> {
+        Box::new(JitCtx {
+            budget: 0,
+            status: 0,
+            exit_slot: 0,
+            args: [0; 4],
+            tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
+            cpu: std::ptr::null_mut(),
+            bus: None,
+            shared: std::ptr::null_mut(),
+            exit_requested: false,
+            stop: None,
+            tlb_epoch: u64::MAX,
+        })
+    }
+
+    fn flush_tlb(&mut self) {
+        for t in self.tlb.iter_mut() {
+            t.fill(EMPTY);
+        }
+    }
+
+    /// Drops every write entry for physical page `pa_page`.
+    fn drop_writes(&mut self, pa_page: u64) {
+        for t in self.tlb.iter_mut() {
+            for e in t.iter_mut().filter(|e| e.pa == pa_page) {
+                e.write = NO_TAG;
+            }
+        }
+    }
+
+    fn request_exit(&mut self) {
+        self.exit_requested = true;
+        self.budget = -1;
+    }
+}
+
+/// Engine configuration.
+#[derive(Clone, Debug)]
+pub struct JitConfig {
+    /// Size of the code cache in bytes; when full it is flushed whole.
+    pub cache_size: usize,
+    /// Log every translated block (guest code, IR and host code) to
+    /// standard error.
+    pub trace_blocks: bool,
+}
+
+impl Default for JitConfig {
+    fn default() -> Self {
+        JitConfig {
+            cache_size: 128 << 20,
+            trace_blocks: false,
+        }
+    }
+}
+
+/// Counters, for `--stats`, benchmarks and the inspector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Blocks translated.
+    pub blocks: u64,
+    /// Guest instructions translated (natively or as interpreter calls).
+    pub insns: u64,
+    /// Instructions translated as interpreter calls.
+    pub interp_insns: u64,
+    /// Block entries from the dispatcher.
+    pub dispatches: u64,
+    /// Exit slots patched to jump straight to their target.
+    pub chains: u64,
+    /// Memory accesses that left the inline fast path.
+    pub slow_accesses: u64,
+    /// Fast-path TLB fills.
+    pub tlb_fills: u64,
+    /// Interpreter calls from generated code.
+    pub interp_calls: u64,
+    /// Blocks invalidated by writes to their code.
+    pub invalidated: u64,
+    /// Whole-cache flushes.
+    pub flushes: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    va: u64,
+    pa: u64,
+    mode: u32,
+}
+
+struct BlockRec {
+    key: Key,
+    entry: usize,
+    /// Exits `(slot, stub, target)` in absolute addresses.
+    exits: Vec<(usize, usize, u64)>,
+    /// Slots of other blocks patched to jump here.
+    incoming: Vec<(usize, usize)>,
+    valid: bool,
+}
+
+/// The code cache: one read-write-execute mapping.
+struct CodeCache {
+    base: NonNull<u8>,
+    size: usize,
+    used: usize,
+    /// End of the trampoline (kept across flushes).
+    reserved: usize,
+}
+
+impl CodeCache {
+    fn new(size: usize) -> std::io::Result<CodeCache> {
+        // SAFETY: an anonymous private mapping with no address hint; the
+        // result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(CodeCache {
+            base: NonNull::new(p.cast()).ok_or_else(|| std::io::Error::other("mmap returned null"))?,
+            size,
+            used: 0,
+            reserved: 0,
+        })
+    }
+
+    /// Copies `code` in (16-byte aligned); its address, or `None` if full.
+    fn place(&mut self, code: &[u8]) -> Option<usize> {
+        let start = (self.used + 15) & !15;
+        if start + code.len() > self.size {
+            return None;
+        }
+        // SAFETY: `start + code.len() <= size`, inside our mapping, and
+        // nothing executes bytes past `used` (fresh space).
+        unsafe {
+            std::ptr::copy_nonoverlapping(code.as_ptr(), self.base.as_ptr().add(start), code.len());
+        }
+        self.used = start + code.len();
+        Some(self.base.as_ptr() as usize + start)
+    }
+
+    fn write_slot(&mut self, slot: usize, value: usize) {
+        let base = self.base.as_ptr() as usize;
+        assert!(slot >= base && slot + 8 <= base + self.used && slot % 8 == 0);
+        // SAFETY: checked above: an aligned 8-byte cell inside placed code
+        // (a chaining slot; data, never executed).
+        unsafe { (slot as *mut u64).write(value as u64) }
+    }
+}
+
+impl Drop for CodeCache {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in `new`; no code
+        // runs from it any more (the engine owning it is being dropped).
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.size);
+        }
+    }
+}
+
+/// Engine state shared by every core.
+struct Shared {
+    cache: CodeCache,
+    blocks: Vec<BlockRec>,
+    map: FxHashMap<Key, u32>,
+    by_page: FxHashMap<u64, Vec<u32>>,
+    slot_owner: FxHashMap<usize, u32>,
+    code_pages: FxHashSet<u64>,
+    stats: Stats,
+    /// Set when blocks were invalidated during a block's run.
+    ctxs: Vec<*mut JitCtx>,
+}
+
+impl Shared {
+    fn invalidate_page(&mut self, page: u64) {
+        if !self.code_pages.remove(&page) {
+            return;
+        }
+        for id in self.by_page.remove(&page).unwrap_or_default() {
+            self.kill(id);
+        }
+    }
+
+    fn kill(&mut self, id: u32) {
+        let b = &mut self.blocks[id as usize];
+        if !b.valid {
+            return;
+        }
+        b.valid = false;
+        let key = b.key;
+        let incoming = std::mem::take(&mut b.incoming);
+        self.map.remove(&key);
+        for (slot, stub) in incoming {
+            self.cache.write_slot(slot, stub);
+        }
+        self.stats.invalidated += 1;
+    }
+
+    fn flush(&mut self) {
+        self.blocks.clear();
+        self.map.clear();
+        self.by_page.clear();
+        self.slot_owner.clear();
+        self.code_pages.clear();
+        self.cache.used = self.cache.reserved;
+        self.stats.flushes += 1;
+    }
+}
+
+/// A bus wrapper that notices stores to translated code and to devices.
+struct Watch<'a> {
+    inner: &'a mut dyn Bus,
+    code_pages: &'a FxHashSet<u64>,
+    smc: Vec<u64>,
+    device_write: bool,
+    /// Physical address of the only access, if there was exactly one.
+    single: Option<PhysAddr>,
+    accesses: u32,
+}
+
+impl<'a> Watch<'a> {
+    fn new(inner: &'a mut dyn Bus, code_pages: &'a FxHashSet<u64>) -> Self {
+        Watch {
+            inner,
+            code_pages,
+            smc: Vec::new(),
+            device_write: false,
+            single: None,
+            accesses: 0,
+        }
+    }
+
+    fn note(&mut self, pa: PhysAddr) {
+        self.accesses += 1;
+        self.single = if self.accesses == 1 { Some(pa) } else { None };
+    }
+}
+
+impl Bus for Watch<'_> {
+    fn read(&mut self, req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
+        self.note(pa);
+        self.inner.read(req, pa, size)
+    }
+    fn write(&mut self, req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError> {
+        self.note(pa);
+        let page = pa.0 >> 12;
+        if self.code_pages.contains(&page) {
+            self.smc.push(page);
+        }
+        let r = self.inner.write(req, pa, size, value);
+        if self.inner.ram_page(PhysAddr(pa.0 & !0xfff)).is_none() {
+            self.device_write = true;
+        }
+        r
+    }
+    fn fetch(&mut self, cpu: usize, pa: PhysAddr) -> Result<u32, BusError> {
+        self.inner.fetch(cpu, pa)
+    }
+    fn gic_sysreg_read(&mut self, cpu: usize, id: cpu_aarch64::sem::SysRegId, el: u8) -> Option<u64> {
+        self.inner.gic_sysreg_read(cpu, id, el)
+    }
+    fn gic_sysreg_write(&mut self, cpu: usize, id: cpu_aarch64::sem::SysRegId, el: u8, value: u64) -> bool {
+        // A GIC write can make an interrupt pending for this core.
+        self.device_write = true;
+        self.inner.gic_sysreg_write(cpu, id, el, value)
+    }
+    fn ram_page(&mut self, pa: PhysAddr) -> Option<NonNull<u8>> {
+        self.inner.ram_page(pa)
+    }
+}
+
+/// Everything a helper needs, from its context pointer.
+///
+/// # Safety
+/// `ctx` must be the context the dispatcher passed to the block being
+/// run, with `cpu`, `bus` and `shared` set for the duration of the run.
+unsafe fn parts<'a>(ctx: *mut JitCtx) -> (&'a mut JitCtx, &'a mut Cpu, &'a mut dyn Bus, &'a mut Shared) {
+    // SAFETY: per the function contract these are distinct live objects
+    // (the context box, the core, the bus, the engine's shared state)
+    // that nothing else touches while generated code runs.
+    unsafe {
+        let c = &mut *ctx;
+        let cpu = &mut *c.cpu;
+        let bus = &mut *c.bus.expect("bus set while running").as_ptr();
+        let shared = &mut *c.shared;
+        (c, cpu, bus, shared)
+    }
+}
+
+/// After an access through a [`Watch`]: invalidate written code, ask for
+/// an exit after device writes or self-modification.
+fn after_writes(ctx: &mut JitCtx, shared: &mut Shared, smc: Vec<u64>, device_write: bool) {
+    let modified = !smc.is_empty();
+    for page in smc {
+        shared.invalidate_page(page);
+    }
+    if modified || device_write {
+        ctx.request_exit();
+    }
+}
+
+fn fill(ctx: &mut JitCtx, bus: &mut dyn Bus, mode: usize, va: u64, pa: PhysAddr, write: bool, code: bool) -> bool {
+    let page = pa.0 & !0xfff;
+    let Some(host) = bus.ram_page(PhysAddr(page)) else {
+        return false;
+    };
+    if write && code {
+        return false;
+    }
+    let vpage = va & !0xfff;
+    let e = &mut ctx.tlb[mode][(va >> 12) as usize & (FAST_TLB_ENTRIES - 1)];
+    if e.read != vpage && e.write != vpage {
+        *e = EMPTY;
+    }
+    e.addend = (host.as_ptr() as u64).wrapping_sub(vpage);
+    e.pa = page;
+    if write {
+        e.write = vpage;
+    } else {
+        e.read = vpage;
+    }
+    true
+}
+
+fn mmu_index_now(cpu: &Cpu) -> usize {
+    mode_of(cpu).mmu_index()
+}
+
+fn mode_of(cpu: &Cpu) -> Mode {
+    Mode {
+        el: cpu.pstate.el,
+        sp: cpu.pstate.sp,
+        pan: cpu.pstate.pan,
+    }
+}
+
+extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
+    let [va, _, pc, info] = ctx.args;
+    let (raw, size, acc) = x64::decode_info(info);
+    shared.stats.slow_accesses += 1;
+    let mut w = Watch::new(bus, &shared.code_pages);
+    match cpu.load_for(&mut w, pc, raw, va, size, acc) {
+        Ok(v) => {
+            ctx.status = 0;
+            let single = w.single;
+            let aligned = va & (u64::from(size) - 1) == 0;
+            if let (Some(pa), true, false) = (single, aligned, acc.unprivileged) {
+                let m = mmu_index_now(cpu);
+                if fill(ctx, bus, m, va, pa, false, false) {
+                    shared.stats.tlb_fills += 1;
+                }
+            }
+            v
+        }
+        Err(_) => {
+            ctx.status = 1;
+            0
+        }
+    }
+}
+
+extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
+    let [va, value, pc, info] = ctx.args;
+    let (raw, size, acc) = x64::decode_info(info);
+    shared.stats.slow_accesses += 1;
+    let mut w = Watch::new(bus, &shared.code_pages);
+    let r = cpu.store_for(&mut w, pc, raw, va, value, size, acc);
+    let (smc, device, single) = (std::mem::take(&mut w.smc), w.device_write, w.single);
+    match r {
+        Ok(()) => {
+            let aligned = va & (u64::from(size) - 1) == 0;
+            if let (Some(pa), true, false) = (single, aligned, acc.unprivileged) {
+                let code = shared.code_pages.contains(&(pa.0 >> 12));
+                let m = mmu_index_now(cpu);
+                if fill(ctx, bus, m, va, pa, true, code || !smc.is_empty()) {
+                    shared.stats.tlb_fills += 1;
+                }
+            }
+            after_writes(ctx, shared, smc, device);
+            0
+        }
+        Err(_) => {
+            after_writes(ctx, shared, smc, device);
+            1
+        }
+    }
+}
+
+extern "sysv64" fn helper_check_sp(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, cpu, bus, _) = unsafe { parts(ctx) };
+    let [sp, _, pc, raw] = ctx.args;
+    u64::from(cpu.check_sp_alignment_for(bus, pc, raw as u32, sp).is_err())
+}
+
+extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
+    let [_, _, pc, info] = ctx.args;
+    let raw = info as u32;
+    let ends = info >> 32 & 1 == 1;
+    shared.stats.interp_calls += 1;
+    cpu.pc = pc;
+    let mut w = Watch::new(bus, &shared.code_pages);
+    let r = cpu.exec_fetched(&mut w, pc, raw);
+    let (smc, device) = (std::mem::take(&mut w.smc), w.device_write);
+    after_writes(ctx, shared, smc, device);
+    let code = match r {
+        Ok(()) if !ends && cpu.pc == pc.wrapping_add(4) => 0,
+        Ok(()) => exit::PLAIN,
+        Err(StopReason::Exception) => exit::EXCEPTION,
+        Err(other) => {
+            ctx.stop = Some(other);
+            exit::STOP
+        }
+    };
+    u64::from(code)
+}
+
+extern "sysv64" fn helper_pure(a: u64, b: u64, op: u64) -> u64 {
+    crate::backend::pure_op(a, b, op)
+}
+
+/// The JIT engine for all cores of one machine.
+pub struct Jit {
+    backend: Box<dyn Backend>,
+    env: Env,
+    config: JitConfig,
+    shared: Box<Shared>,
+    ctxs: Vec<Box<JitCtx>>,
+    trampoline: usize,
+}
+
+// SAFETY: the raw pointers inside (contexts, code cache) point into
+// allocations the `Jit` owns, or are only set while `run` executes on the
+// calling thread; moving the engine to another thread moves them all.
+unsafe impl Send for Jit {}
+
+/// Why the JIT could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// This host has no backend.
+    #[error("no JIT backend for this host architecture")]
+    NoBackend,
+    /// The code cache could not be mapped.
+    #[error("cannot map the {size}-byte code cache: {source}")]
+    Cache {
+        /// Requested size.
+        size: usize,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+type Trampoline = unsafe extern "sysv64" fn(*mut JitCtx, *mut Cpu, usize) -> u32;
+
+impl Jit {
+    /// An engine with the host's backend.
+    pub fn new(config: JitConfig) -> Result<Jit, JitError> {
+        let backend = crate::backend::host_backend().ok_or(JitError::NoBackend)?;
+        let mut cache = CodeCache::new(config.cache_size).map_err(|source| JitError::Cache {
+            size: config.cache_size,
+            source,
+        })?;
+        let tramp = backend.trampoline();
+        let trampoline = cache.place(&tramp).ok_or(JitError::Cache {
+            size: config.cache_size,
+            source: std::io::Error::other("too small for the trampoline"),
+        })?;
+        cache.reserved = cache.used;
+        let env = Env {
+            cpu_x: offset_of!(Cpu, x) as i32,
+            cpu_sp_el: offset_of!(Cpu, sp_el) as i32,
+            cpu_pc: offset_of!(Cpu, pc) as i32,
+            cpu_nzcv: (offset_of!(Cpu, pstate) + offset_of!(cpu_aarch64::state::PState, nzcv)) as i32,
+            cpu_icount: offset_of!(Cpu, icount) as i32,
+            ctx_budget: offset_of!(JitCtx, budget) as i32,
+            ctx_status: offset_of!(JitCtx, status) as i32,
+            ctx_exit_slot: offset_of!(JitCtx, exit_slot) as i32,
+            ctx_args: offset_of!(JitCtx, args) as i32,
+            ctx_tlb: offset_of!(JitCtx, tlb) as i32,
+            tlb_entries: FAST_TLB_ENTRIES,
+            helper_load: helper_load as *const () as usize,
+            helper_store: helper_store as *const () as usize,
+            helper_check_sp: helper_check_sp as *const () as usize,
+            helper_interp: helper_interp as *const () as usize,
+            helper_pure: helper_pure as *const () as usize,
+        };
+        Ok(Jit {
+            backend,
+            env,
+            config,
+            shared: Box::new(Shared {
+                cache,
+                blocks: Vec::new(),
+                map: FxHashMap::default(),
+                by_page: FxHashMap::default(),
+                slot_owner: FxHashMap::default(),
+                code_pages: FxHashSet::default(),
+                stats: Stats::default(),
+                ctxs: Vec::new(),
+            }),
+            ctxs: Vec::new(),
+            trampoline,
+        })
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats
+    }
+
+    /// Drops every translation of code in physical page `pa >> 12` (DMA
+    /// into guest RAM, IC IVAU).
+    pub fn invalidate_phys(&mut self, pa: u64) {
+        self.shared.invalidate_page(pa >> 12);
+    }
+
+    /// Drops every translation (IC IALLU, a reset).
+    pub fn flush(&mut self) {
+        self.shared.flush();
+    }
+
+    fn ctx(&mut self, core: usize) -> *mut JitCtx {
+        while self.ctxs.len() <= core {
+            self.ctxs.push(JitCtx::new());
+            let p: *mut JitCtx = &mut **self.ctxs.last_mut().expect("just pushed");
+            self.shared.ctxs.push(p);
+        }
+        &mut *self.ctxs[core]
+    }
+
+    /// Translates and places the block at `va`/`pa`, or `None` when it
+    /// cannot be (its first instruction cannot be fetched, or the backend
+    /// refused it): the caller runs one instruction on the interpreter.
+    fn translate(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, key: Key, mode: Mode) -> Option<u32> {
+        let mut b = Builder::new(key.va, mode);
+        while !b.finished() {
+            let pa = key.pa + 4 * b.len() as u64;
+            match bus.fetch(cpu.id, PhysAddr(pa)) {
+                Ok(w) => b.add(w),
+                Err(_) => break,
+            }
+        }
+        if b.is_empty() {
+            return None;
+        }
+        let block = b.finish();
+        let compiled = match self.backend.compile(&block, &self.env) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("block at {:#x} not compiled: {e}", key.va);
+                return None;
+            }
+        };
+        let entry = match self.shared.cache.place(&compiled.code) {
+            Some(a) => a,
+            None => {
+                self.shared.flush();
+                self.shared.cache.place(&compiled.code)?
+            }
+        };
+        if self.config.trace_blocks {
+            self.trace(&block, &compiled, entry);
+        }
+        let id = self.shared.blocks.len() as u32;
+        let exits: Vec<(usize, usize, u64)> = compiled
+            .exits
+            .iter()
+            .map(|e| (entry + e.slot, entry + e.stub, e.target))
+            .collect();
+        for &(slot, stub, _) in &exits {
+            self.shared.cache.write_slot(slot, stub);
+            self.shared.slot_owner.insert(slot, id);
+        }
+        let st = &mut self.shared.stats;
+        st.blocks += 1;
+        st.insns += block.insns.len() as u64;
+        st.interp_insns += block
+            .code
+            .iter()
+            .filter(|i| matches!(i, crate::ir::Inst::Interp { .. }))
+            .count() as u64;
+        self.shared.blocks.push(BlockRec {
+            key,
+            entry,
+            exits,
+            incoming: Vec::new(),
+            valid: true,
+        });
+        self.shared.map.insert(key, id);
+        let page = key.pa >> 12;
+        self.shared.by_page.entry(page).or_default().push(id);
+        if self.shared.code_pages.insert(page) {
+            for c in self.ctxs.iter_mut() {
+                c.drop_writes(page << 12);
+            }
+        }
+        Some(id)
+    }
+
+    fn trace(&self, block: &Block, compiled: &Compiled, entry: usize) {
+        eprintln!(
+            "{}{}",
+            block.dump(),
+            self.backend.disassemble(&compiled.code, entry as u64)
+        );
+    }
+
+    /// Runs core `core` (`cpu`) for up to `budget` instructions, like
+    /// [`Cpu::run`]: returns the number retired and why it stopped.
+    pub fn run(&mut self, core: usize, cpu: &mut Cpu, bus: &mut dyn Bus, budget: u64) -> (u64, StepEvent) {
+        let start = cpu.icount;
+        let ctx = self.ctx(core);
+        let mut stuck = StuckDetector::default();
+        // A chaining request: (slot, target pc) from the last exit.
+        let mut pending_chain: Option<(usize, u64)> = None;
+        loop {
+            let done = cpu.icount - start;
+            if done >= budget {
+                return (done, StepEvent::Budget);
+            }
+            // SAFETY: `ctx` points into `self.ctxs`, which outlives this
+            // call; no other reference to it is live here.
+            let c = unsafe { &mut *ctx };
+            if c.tlb_epoch != cpu.tlb.epoch {
+                c.flush_tlb();
+                c.tlb_epoch = cpu.tlb.epoch;
+            }
+            let pa = match cpu.boundary(bus) {
+                Ok(pa) => pa,
+                Err(_) => {
+                    pending_chain = None;
+                    if let Some(e) = stuck.exception_taken(cpu).map(StepEvent::Fatal) {
+                        return (cpu.icount - start, e);
+                    }
+                    continue;
+                }
+            };
+            let mode = mode_of(cpu);
+            let key = Key {
+                va: cpu.pc,
+                pa: pa.0,
+                mode: mode.bits(),
+            };
+            let id = match self.shared.map.get(&key) {
+                Some(&id) => id,
+                None => match self.translate(cpu, bus, key, mode) {
+                    Some(id) => {
+                        pending_chain = None; // a flush may have dropped the source
+                        id
+                    }
+                    None => {
+                        // Let the interpreter run (or fault on) this one.
+                        pending_chain = None;
+                        match cpu.step(bus) {
+                            Ok(()) => {}
+                            Err(StopReason::Exception) => {
+                                if let Some(e) = stuck.exception_taken(cpu).map(StepEvent::Fatal) {
+                                    return (cpu.icount - start, e);
+                                }
+                            }
+                            Err(r) => return (cpu.icount - start, stop_event(r)),
+                        }
+                        continue;
+                    }
+                },
+            };
+            if let Some((slot, target)) = pending_chain.take() {
+                self.chain(slot, target, id);
+            }
+            let entry = self.shared.blocks[id as usize].entry;
+            self.shared.stats.dispatches += 1;
+            let c = unsafe_ctx(ctx);
+            c.budget = (budget - (cpu.icount - start)) as i64;
+            c.cpu = cpu;
+            // SAFETY: erasing the borrow's lifetime for the duration of
+            // this call only; the pointer is cleared right after.
+            c.bus = Some(unsafe { erase(bus) });
+            c.shared = &mut *self.shared;
+            c.stop = None;
+            c.exit_requested = false;
+            // SAFETY: `trampoline` is the code placed by `Jit::new` with
+            // the signature of `Trampoline`; `entry` is a placed block.
+            // The context, core and bus pointers are valid for the call,
+            // and generated code only touches guest RAM through
+            // fast-path entries the bus handed out for pages it owns.
+            let code = unsafe {
+                let f: Trampoline = std::mem::transmute::<usize, Trampoline>(self.trampoline);
+                f(ctx, cpu, entry)
+            };
+            let c = unsafe_ctx(ctx);
+            c.bus = None;
+            c.cpu = std::ptr::null_mut();
+            match code {
+                exit::CHAIN => {
+                    let slot = c.exit_slot as usize;
+                    if let Some(&src) = self.shared.slot_owner.get(&slot) {
+                        let b = &self.shared.blocks[src as usize];
+                        if b.valid && b.key.va >> 12 == cpu.pc >> 12 && b.key.mode == mode_of(cpu).bits() {
+                            pending_chain = Some((slot, cpu.pc));
+                        }
+                    }
+                }
+                exit::PLAIN | exit::BUDGET => {}
+                exit::INDIRECT => cpu.pc = cpu.branch_target(cpu.pc),
+                exit::EXCEPTION => {
+                    if let Some(e) = stuck.exception_taken(cpu).map(StepEvent::Fatal) {
+                        return (cpu.icount - start, e);
+                    }
+                }
+                exit::STOP => {
+                    let r = c.stop.take().unwrap_or(StopReason::Exception);
+                    return (cpu.icount - start, stop_event(r));
+                }
+                other => {
+                    return (
+                        cpu.icount - start,
+                        StepEvent::Fatal(format!("JIT block returned unknown exit code {other}")),
+                    )
+                }
+            }
+        }
+    }
+
+    /// Patches `slot` to enter block `id` directly, if the slot's block
+    /// is still valid and `id` is at `target`.
+    fn chain(&mut self, slot: usize, target: u64, id: u32) {
+        let Some(&src) = self.shared.slot_owner.get(&slot) else {
+            return;
+        };
+        let (src_ok, dst_entry) = {
+            let s = &self.shared.blocks[src as usize];
+            let d = &self.shared.blocks[id as usize];
+            (
+                s.valid && d.valid && d.key.va == target && s.key.mode == d.key.mode,
+                d.entry,
+            )
+        };
+        if !src_ok {
+            return;
+        }
+        let stub = self.shared.blocks[src as usize]
+            .exits
+            .iter()
+            .find(|e| e.0 == slot)
+            .map(|e| e.1);
+        if let Some(stub) = stub {
+            self.shared.cache.write_slot(slot, dst_entry);
+            self.shared.blocks[id as usize].incoming.push((slot, stub));
+            self.shared.stats.chains += 1;
+        }
+    }
+
+}
+
+fn stop_event(r: StopReason) -> StepEvent {
+    match r {
+        StopReason::Semihosting => StepEvent::Semihosting,
+        StopReason::WaitForInterrupt => StepEvent::WaitForInterrupt,
+        StopReason::WaitForEvent => StepEvent::WaitForEvent,
+        StopReason::FirmwareCall => StepEvent::FirmwareCall,
+        StopReason::Exception => StepEvent::Fatal("exception reported as a stop".into()),
+    }
+}
+
+fn unsafe_ctx<'a>(ctx: *mut JitCtx) -> &'a mut JitCtx {
+    // SAFETY: `ctx` is one of the engine's boxed contexts, alive as long
+    // as the engine; the dispatcher holds no other reference to it.
+    unsafe { &mut *ctx }
+}
+
+/// Erases the lifetime of a bus borrow so the context can hold it while a
+/// block runs.
+///
+/// # Safety
+/// The caller must clear the pointer before the borrow ends.
+unsafe fn erase(bus: &mut dyn Bus) -> NonNull<dyn Bus> {
+    let p: NonNull<dyn Bus + '_> = NonNull::from(bus);
+    // SAFETY: only the lifetime bound changes; see the function contract.
+    unsafe { std::mem::transmute::<NonNull<dyn Bus + '_>, NonNull<dyn Bus + 'static>>(p) }
+}

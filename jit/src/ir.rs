@@ -1,0 +1,756 @@
+//! The JIT's intermediate representation and its builder.
+//!
+//! [`Builder`] implements [`Emitter`], so a block's IR comes from running
+//! the one copy of the instruction semantics (`cpu_aarch64::sem`) over it:
+//! there is no second description of what an instruction does. The IR is
+//! a straight-line SSA list per block with side exits. Guest registers are
+//! cached in IR values inside the block (reads after the first are free,
+//! writes are buffered) and written back only where the machine state must
+//! be exact: at exits, before an instruction handed to the interpreter,
+//! and on the slow path of a memory access (where the state of the start
+//! of the faulting instruction is written, so faults are precise).
+//!
+//! An instruction whose semantics use an operation the backends do not
+//! lower yet (system registers, exclusives, SIMD&FP, ...) is recorded as
+//! [`Inst::Interp`]: generated code calls the interpreter for that one
+//! instruction. Correctness never depends on which path ran.
+
+use cpu_aarch64::interp::{eval_bin, eval_un};
+use cpu_aarch64::sem::{
+    AtomicOp, Barrier, BinOp, BranchKind, CryptoOp, Emitter, FpOp, FpSize, Hint, InsnException, MemAccess, QOp, SatOp,
+    SysRegId, UnOp, Width,
+};
+
+/// An SSA value: the index of the instruction that defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Val(pub u32);
+
+/// A 128-bit value. SIMD&FP is not lowered yet, so these only exist while
+/// an instruction is being recognised as one to interpret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QVal;
+
+/// A piece of guest state the block caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cell {
+    /// X0..X30.
+    X(u8),
+    /// The stack pointer selected by the block's mode.
+    Sp,
+    /// NZCV in bits 31:28.
+    Nzcv,
+}
+
+impl Cell {
+    const COUNT: usize = 33;
+
+    fn index(self) -> usize {
+        match self {
+            Cell::X(r) => usize::from(r),
+            Cell::Sp => 31,
+            Cell::Nzcv => 32,
+        }
+    }
+
+    fn from_index(i: usize) -> Cell {
+        match i {
+            31 => Cell::Sp,
+            32 => Cell::Nzcv,
+            r => Cell::X(r as u8),
+        }
+    }
+}
+
+/// Values to store back to guest state: `(cell, value)`.
+pub type Writeback = Vec<(Cell, Val)>;
+
+/// Where a block exit goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A constant address (chainable).
+    Direct(u64),
+    /// A computed address.
+    Indirect(Val, BranchKind),
+}
+
+/// One IR instruction. Those that define a value define [`Val`] = their
+/// index.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inst {
+    /// Marks the start of guest instruction `insn` (an index into
+    /// [`Block::insns`]); defines nothing.
+    Start(u16),
+    /// A constant.
+    Const(u64),
+    /// Reads guest state.
+    Get(Cell),
+    /// A two-operand operation.
+    Bin(BinOp, Val, Val),
+    /// A one-operand operation.
+    Un(UnOp, Val),
+    /// `a + b + c` truncated to `w` (see `Emitter::add_with_carry`).
+    Adc(Val, Val, Val, Width),
+    /// The NZCV of the [`Inst::Adc`] that defined the operand.
+    AdcFlags(Val),
+    /// NZCV of a logical result.
+    LogicFlags(Val, Width),
+    /// 1 if the condition holds for the NZCV operand.
+    CondHolds(Val, u32),
+    /// `c != 0 ? a : b`.
+    Select(Val, Val, Val),
+    /// A load; `sync` is the state written back before the slow path.
+    Load(Mem),
+    /// A store of the second value.
+    Store(Mem, Val),
+    /// Faults if SP-alignment checking is on and the value is not 16-byte
+    /// aligned.
+    CheckSp(Val, Sync),
+    /// Runs guest instruction `insn` on the interpreter after writing
+    /// back `sync`; every cached cell is forgotten afterwards. `ends` ends
+    /// the block after it.
+    Interp {
+        /// Index into [`Block::insns`].
+        insn: u16,
+        /// State written back first.
+        sync: Sync,
+        /// The block ends after this instruction (it may change the
+        /// block's mode or the interrupt masks).
+        ends: bool,
+    },
+    /// Leaves the block to `target` if the condition is non-zero.
+    ExitIf(Val, u64, Exit),
+    /// After a store that reached a device or translated code: leaves the
+    /// block for the next instruction at `pc` when the store asked for an
+    /// exit (see the engine's budget protocol).
+    CheckExit(u64, Exit),
+    /// Leaves the block (always the last instruction).
+    Exit(Target, Exit),
+}
+
+/// A memory access.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mem {
+    /// The virtual address.
+    pub addr: Val,
+    /// 1, 2, 4 or 8 bytes.
+    pub size: u8,
+    /// Access properties.
+    pub acc: MemAccess,
+    /// State to write back if the access leaves the fast path.
+    pub sync: Sync,
+}
+
+/// The guest state at the start of an instruction that may leave the
+/// fast path: dirty cells to write back and the instructions retired since
+/// the count was last brought up to date.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sync {
+    /// Index into [`Block::insns`] of the instruction.
+    pub insn: u16,
+    /// Dirty cells at its start.
+    pub wb: Writeback,
+    /// Instructions retired (natively) before it since the last count
+    /// update.
+    pub retired: u32,
+}
+
+/// State written back when the block is left.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exit {
+    /// Dirty cells.
+    pub wb: Writeback,
+    /// Instructions retired since the last count update.
+    pub retired: u32,
+}
+
+/// The properties of the machine state that a block's code depends on
+/// (part of its key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mode {
+    /// Exception level.
+    pub el: u8,
+    /// PSTATE.SP.
+    pub sp: bool,
+    /// PSTATE.PAN.
+    pub pan: bool,
+}
+
+impl Mode {
+    /// Index of `SP_ELx` the block's SP reads and writes.
+    pub fn sp_index(self) -> usize {
+        if self.sp {
+            usize::from(self.el)
+        } else {
+            0
+        }
+    }
+
+    /// Which of the fast-path TLBs the block's accesses use: one per
+    /// translation regime and privilege that can differ in permissions.
+    pub fn mmu_index(self) -> usize {
+        match (self.el, self.pan) {
+            (0, _) => 0,
+            (1, false) => 1,
+            (1, true) => 2,
+            (2, _) => 3,
+            _ => 4,
+        }
+    }
+
+    /// Packed form (for keys and logs).
+    pub fn bits(self) -> u32 {
+        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.pan) << 3
+    }
+}
+
+/// Number of fast-path TLBs ([`Mode::mmu_index`]).
+pub const MMU_INDICES: usize = 5;
+
+/// A translated block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Virtual address of the first instruction.
+    pub pc: u64,
+    /// Mode it was translated for.
+    pub mode: Mode,
+    /// The guest instructions `(pc, word)`.
+    pub insns: Vec<(u64, u32)>,
+    /// The IR; the last instruction is an [`Inst::Exit`].
+    pub code: Vec<Inst>,
+}
+
+impl Block {
+    /// The values each instruction reads.
+    pub fn uses(inst: &Inst, mut f: impl FnMut(Val)) {
+        let wb = |wb: &Writeback, f: &mut dyn FnMut(Val)| wb.iter().for_each(|&(_, v)| f(v));
+        match inst {
+            Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
+            Inst::Bin(_, a, b) => {
+                f(*a);
+                f(*b)
+            }
+            Inst::Un(_, a) | Inst::AdcFlags(a) | Inst::LogicFlags(a, _) | Inst::CondHolds(a, _) => f(*a),
+            Inst::Adc(a, b, c, _) | Inst::Select(a, b, c) => {
+                f(*a);
+                f(*b);
+                f(*c)
+            }
+            Inst::Load(m) => {
+                f(m.addr);
+                wb(&m.sync.wb, &mut f)
+            }
+            Inst::Store(m, v) => {
+                f(m.addr);
+                f(*v);
+                wb(&m.sync.wb, &mut f)
+            }
+            Inst::CheckSp(v, s) => {
+                f(*v);
+                wb(&s.wb, &mut f)
+            }
+            Inst::Interp { sync, .. } => wb(&sync.wb, &mut f),
+            Inst::ExitIf(c, _, e) => {
+                f(*c);
+                wb(&e.wb, &mut f)
+            }
+            Inst::CheckExit(_, e) => wb(&e.wb, &mut f),
+            Inst::Exit(t, e) => {
+                if let Target::Indirect(v, _) = t {
+                    f(*v)
+                }
+                wb(&e.wb, &mut f)
+            }
+        }
+    }
+
+    /// Whether the instruction has an effect beyond defining its value.
+    pub fn has_effect(inst: &Inst) -> bool {
+        matches!(
+            inst,
+            Inst::Start(_)
+                | Inst::Load(_)
+                | Inst::Store(..)
+                | Inst::CheckSp(..)
+                | Inst::Interp { .. }
+                | Inst::ExitIf(..)
+                | Inst::CheckExit(..)
+                | Inst::Exit(..)
+        )
+    }
+
+    /// Constant folding (with the interpreter's own evaluation functions,
+    /// so folding cannot disagree with it) and dead-code elimination, which
+    /// also removes flag computations nobody reads. Dead instructions
+    /// become [`Inst::Start`] no-ops so value numbers stay stable; the
+    /// backends skip them.
+    pub fn optimise(&mut self) {
+        let konst = |code: &[Inst], v: Val| match code[v.0 as usize] {
+            Inst::Const(c) => Some(c),
+            _ => None,
+        };
+        for i in 0..self.code.len() {
+            let folded = match &self.code[i] {
+                Inst::Bin(op, a, b) => match (konst(&self.code, *a), konst(&self.code, *b)) {
+                    (Some(a), Some(b)) => Some(eval_bin(*op, a, b)),
+                    _ => None,
+                },
+                Inst::Un(op, a) => konst(&self.code, *a).map(|a| eval_un(*op, a)),
+                Inst::Select(c, a, b) => match konst(&self.code, *c) {
+                    Some(0) => konst(&self.code, *b),
+                    Some(_) => konst(&self.code, *a),
+                    None => None,
+                },
+                Inst::CondHolds(n, cond) => {
+                    konst(&self.code, *n).map(|n| u64::from(cpu_aarch64::isa::condition_holds(*cond, n)))
+                }
+                _ => None,
+            };
+            if let Some(c) = folded {
+                self.code[i] = Inst::Const(c);
+            }
+        }
+        // Dead-code elimination, backwards.
+        let mut live = vec![false; self.code.len()];
+        for i in (0..self.code.len()).rev() {
+            if Self::has_effect(&self.code[i]) {
+                live[i] = true;
+            }
+            if live[i] {
+                Self::uses(&self.code[i], |v| live[v.0 as usize] = true);
+            }
+        }
+        for (i, inst) in self.code.iter_mut().enumerate() {
+            if !live[i] {
+                *inst = Inst::Start(u16::MAX);
+            }
+        }
+    }
+
+    /// A readable listing (for `--trace-blocks` and golden tests).
+    pub fn dump(&self) -> String {
+        use std::fmt::Write;
+        let mut s = format!("block {:#x} mode {:#x}\n", self.pc, self.mode.bits());
+        for (i, inst) in self.code.iter().enumerate() {
+            match inst {
+                Inst::Start(u16::MAX) => {}
+                Inst::Start(n) => {
+                    let (pc, raw) = self.insns[usize::from(*n)];
+                    let _ = writeln!(
+                        s,
+                        "  ; {pc:#x}: {raw:08x}  {}",
+                        cpu_aarch64::disasm::disassemble(raw, pc)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(s, "  v{i} = {inst:?}");
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Why the builder stopped an instruction: it needs the interpreter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unsupported;
+
+/// Longest block, in guest instructions.
+pub const MAX_BLOCK_INSNS: usize = 64;
+
+/// Builds a [`Block`] from the semantics of one instruction after another
+/// (see the module docs).
+pub struct Builder {
+    block: Block,
+    cur: [Option<Val>; Cell::COUNT],
+    dirty: u64,
+    /// Retired natively since the last count update.
+    retired: u32,
+    // The instruction being translated.
+    insn: u16,
+    insn_pc: u64,
+    start_cur: [Option<Val>; Cell::COUNT],
+    start_dirty: u64,
+    start_len: usize,
+    unsupported: bool,
+    ends: bool,
+    /// An exit was emitted by this instruction's semantics.
+    exited: bool,
+    /// A conditional side exit was emitted.
+    side_exit: bool,
+    /// The instruction stores to memory.
+    stored: bool,
+    finished: bool,
+}
+
+impl Builder {
+    /// A builder for a block at `pc` in `mode`.
+    pub fn new(pc: u64, mode: Mode) -> Self {
+        Builder {
+            block: Block {
+                pc,
+                mode,
+                insns: Vec::new(),
+                code: Vec::new(),
+            },
+            cur: [None; Cell::COUNT],
+            dirty: 0,
+            retired: 0,
+            insn: 0,
+            insn_pc: pc,
+            start_cur: [None; Cell::COUNT],
+            start_dirty: 0,
+            start_len: 0,
+            unsupported: false,
+            ends: false,
+            exited: false,
+            side_exit: false,
+            stored: false,
+            finished: false,
+        }
+    }
+
+    fn push(&mut self, i: Inst) -> Val {
+        self.block.code.push(i);
+        Val(self.block.code.len() as u32 - 1)
+    }
+
+    fn writeback(cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
+        (0..Cell::COUNT)
+            .filter(|i| dirty >> i & 1 == 1)
+            .map(|i| (Cell::from_index(i), cur[i].expect("dirty cells hold a value")))
+            .collect()
+    }
+
+    fn sync(&self) -> Sync {
+        Sync {
+            insn: self.insn,
+            wb: Self::writeback(&self.start_cur, self.start_dirty),
+            retired: self.retired,
+        }
+    }
+
+    fn exit_state(&self) -> Exit {
+        Exit {
+            wb: Self::writeback(&self.cur, self.dirty),
+            retired: self.retired + 1,
+        }
+    }
+
+    fn get(&mut self, c: Cell) -> Val {
+        if let Some(v) = self.cur[c.index()] {
+            return v;
+        }
+        let v = self.push(Inst::Get(c));
+        self.cur[c.index()] = Some(v);
+        v
+    }
+
+    fn set(&mut self, c: Cell, v: Val) {
+        self.cur[c.index()] = Some(v);
+        self.dirty |= 1 << c.index();
+    }
+
+    fn unsupported<T>(&mut self) -> Result<T, Unsupported> {
+        self.unsupported = true;
+        Err(Unsupported)
+    }
+
+    /// Whether the block is complete (a branch, an exception-raising or
+    /// mode-changing instruction, or the length limit).
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Number of guest instructions so far.
+    pub fn len(&self) -> usize {
+        self.block.insns.len()
+    }
+
+    /// Whether no instruction was added.
+    pub fn is_empty(&self) -> bool {
+        self.block.insns.is_empty()
+    }
+
+    /// Adds the instruction `raw` at the next address: runs its semantics
+    /// (or records it for the interpreter).
+    pub fn add(&mut self, raw: u32) {
+        assert!(!self.finished, "block already ended");
+        let pc = self.block.pc + 4 * self.block.insns.len() as u64;
+        self.insn = self.block.insns.len() as u16;
+        self.insn_pc = pc;
+        self.block.insns.push((pc, raw));
+        self.start_cur = self.cur;
+        self.start_dirty = self.dirty;
+        self.start_len = self.block.code.len();
+        self.unsupported = false;
+        self.ends = false;
+        self.exited = false;
+        self.side_exit = false;
+        self.stored = false;
+        self.push(Inst::Start(self.insn));
+        let r = match cpu_aarch64::isa::decode(raw) {
+            Some(op) => cpu_aarch64::sem::translate(self, op, raw),
+            None => self.unsupported(),
+        };
+        if r.is_err() || self.unsupported {
+            // Roll back and hand the whole instruction to the interpreter.
+            self.block.code.truncate(self.start_len);
+            self.cur = self.start_cur;
+            self.dirty = self.start_dirty;
+            self.push(Inst::Start(self.insn));
+            let sync = Sync {
+                insn: self.insn,
+                wb: Self::writeback(&self.cur, self.dirty),
+                retired: self.retired,
+            };
+            self.push(Inst::Interp {
+                insn: self.insn,
+                sync,
+                ends: self.ends,
+            });
+            self.cur = [None; Cell::COUNT];
+            self.dirty = 0;
+            self.retired = 0;
+            if self.ends {
+                self.finish_with(Target::Direct(pc + 4), 0);
+            }
+        } else {
+            if self.exited {
+                self.finished = true;
+                return;
+            }
+            self.retired += 1;
+            if self.side_exit || self.ends {
+                self.finish_with(Target::Direct(pc + 4), 0);
+            } else if self.stored {
+                let e = Exit {
+                    wb: Self::writeback(&self.cur, self.dirty),
+                    retired: self.retired,
+                };
+                self.push(Inst::CheckExit(pc + 4, e));
+            }
+        }
+        if !self.finished && (self.len() >= MAX_BLOCK_INSNS || (pc + 4) & 0xfff == 0) {
+            self.finish_with(Target::Direct(pc + 4), 0);
+        }
+    }
+
+    fn finish_with(&mut self, t: Target, extra: u32) {
+        let e = Exit {
+            wb: Self::writeback(&self.cur, self.dirty),
+            retired: self.retired + extra,
+        };
+        self.push(Inst::Exit(t, e));
+        self.finished = true;
+    }
+
+    /// Ends the block before the next instruction (e.g. it could not be
+    /// fetched) and returns it.
+    pub fn finish(mut self) -> Block {
+        if !self.finished {
+            let pc = self.block.pc + 4 * self.block.insns.len() as u64;
+            self.finish_with(Target::Direct(pc), 0);
+        }
+        self.block.optimise();
+        self.block
+    }
+}
+
+impl Emitter for Builder {
+    type V = Val;
+    type Q = QVal;
+    type Stop = Unsupported;
+
+    fn pc(&self) -> u64 {
+        self.insn_pc
+    }
+    fn imm(&mut self, v: u64) -> Val {
+        self.push(Inst::Const(v))
+    }
+    fn get_x(&mut self, r: u32) -> Val {
+        self.get(Cell::X(r as u8))
+    }
+    fn set_x(&mut self, r: u32, v: Val) {
+        self.set(Cell::X(r as u8), v)
+    }
+    fn get_sp(&mut self) -> Val {
+        self.get(Cell::Sp)
+    }
+    fn set_sp(&mut self, v: Val) {
+        self.set(Cell::Sp, v)
+    }
+    fn get_nzcv(&mut self) -> Val {
+        self.get(Cell::Nzcv)
+    }
+    fn set_nzcv(&mut self, v: Val) {
+        self.set(Cell::Nzcv, v)
+    }
+    fn bin(&mut self, op: BinOp, a: Val, b: Val) -> Val {
+        self.push(Inst::Bin(op, a, b))
+    }
+    fn un(&mut self, op: UnOp, a: Val) -> Val {
+        self.push(Inst::Un(op, a))
+    }
+    fn add_with_carry(&mut self, a: Val, b: Val, carry: Val, w: Width) -> (Val, Val) {
+        let r = self.push(Inst::Adc(a, b, carry, w));
+        let f = self.push(Inst::AdcFlags(r));
+        (r, f)
+    }
+    fn logic_flags(&mut self, result: Val, w: Width) -> Val {
+        self.push(Inst::LogicFlags(result, w))
+    }
+    fn cond_holds(&mut self, nzcv: Val, cond: u32) -> Val {
+        self.push(Inst::CondHolds(nzcv, cond))
+    }
+    fn select(&mut self, c: Val, a: Val, b: Val) -> Val {
+        self.push(Inst::Select(c, a, b))
+    }
+
+    fn load(&mut self, addr: Val, size: u8, acc: MemAccess) -> Result<Val, Unsupported> {
+        let sync = self.sync();
+        Ok(self.push(Inst::Load(Mem { addr, size, acc, sync })))
+    }
+    fn store(&mut self, addr: Val, v: Val, size: u8, acc: MemAccess) -> Result<(), Unsupported> {
+        let sync = self.sync();
+        self.stored = true;
+        self.push(Inst::Store(Mem { addr, size, acc, sync }, v));
+        Ok(())
+    }
+    fn load_exclusive(&mut self, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
+        self.unsupported()
+    }
+    fn store_exclusive(&mut self, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
+        self.unsupported()
+    }
+    fn load_exclusive_pair(&mut self, _: Val, _: u8, _: MemAccess) -> Result<(Val, Val), Unsupported> {
+        self.unsupported()
+    }
+    fn store_exclusive_pair(&mut self, _: Val, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
+        self.unsupported()
+    }
+    fn atomic_rmw(&mut self, _: AtomicOp, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
+        self.unsupported()
+    }
+    fn compare_and_swap(&mut self, _: Val, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
+        self.unsupported()
+    }
+    fn compare_and_swap_pair(
+        &mut self,
+        _: Val,
+        _: (Val, Val),
+        _: (Val, Val),
+        _: MemAccess,
+    ) -> Result<(Val, Val), Unsupported> {
+        self.unsupported()
+    }
+    fn check_sp_alignment(&mut self, sp: Val) -> Result<(), Unsupported> {
+        let sync = self.sync();
+        self.push(Inst::CheckSp(sp, sync));
+        Ok(())
+    }
+
+    fn branch(&mut self, target: u64) {
+        let e = self.exit_state();
+        self.push(Inst::Exit(Target::Direct(target), e));
+        self.exited = true;
+    }
+    fn branch_indirect(&mut self, target: Val, kind: BranchKind) {
+        let e = self.exit_state();
+        self.push(Inst::Exit(Target::Indirect(target, kind), e));
+        self.exited = true;
+    }
+    fn branch_if(&mut self, c: Val, target: u64) {
+        let e = self.exit_state();
+        self.push(Inst::ExitIf(c, target, e));
+        self.side_exit = true;
+    }
+
+    fn raise(&mut self, _: InsnException) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+    fn read_sysreg(&mut self, _: SysRegId) -> Result<Val, Unsupported> {
+        self.unsupported()
+    }
+    fn write_sysreg(&mut self, _: SysRegId, _: Val) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+    fn write_pstate_field(&mut self, _: u32, _: u32, _: u32) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+    fn sys(&mut self, _: SysRegId, _: Val) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+    fn eret(&mut self) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+    fn hint(&mut self, _: Hint) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+    fn barrier(&mut self, b: Barrier) {
+        // ISB is a context synchronisation event: whatever a preceding
+        // system register write changed applies from the next instruction,
+        // so the block ends. DMB/DSB order nothing for a single thread.
+        if b == Barrier::Isb {
+            self.ends = true;
+        }
+    }
+    fn clear_exclusive(&mut self) {
+        self.unsupported = true;
+    }
+    fn halt(&mut self, _: u16) -> Result<(), Unsupported> {
+        self.ends = true;
+        self.unsupported()
+    }
+
+    fn check_fp_enabled(&mut self) -> Result<(), Unsupported> {
+        self.unsupported()
+    }
+    fn get_q(&mut self, _: u32) -> QVal {
+        self.unsupported = true;
+        QVal
+    }
+    fn set_q(&mut self, _: u32, _: QVal) {
+        self.unsupported = true;
+    }
+    fn q_imm(&mut self, _: u128) -> QVal {
+        self.unsupported = true;
+        QVal
+    }
+    fn q_lane(&mut self, _: QVal, _: u8, _: u8) -> Val {
+        self.unsupported = true;
+        self.push(Inst::Const(0))
+    }
+    fn q_with_lane(&mut self, _: QVal, _: u8, _: u8, _: Val) -> QVal {
+        self.unsupported = true;
+        QVal
+    }
+    fn q_op(&mut self, _: QOp, _: QVal, _: QVal) -> QVal {
+        self.unsupported = true;
+        QVal
+    }
+    fn q_table(&mut self, _: &[QVal], _: QVal, _: QVal) -> QVal {
+        self.unsupported = true;
+        QVal
+    }
+    fn check_alignment(&mut self, _: Val, _: u8, _: bool) -> Result<(), Unsupported> {
+        self.unsupported()
+    }
+    fn crypto(&mut self, _: CryptoOp, _: QVal, _: QVal, _: QVal) -> QVal {
+        self.unsupported = true;
+        QVal
+    }
+    fn fp(&mut self, _: FpOp, _: FpSize, _: &[Val]) -> Val {
+        self.unsupported = true;
+        self.push(Inst::Const(0))
+    }
+    fn sat(&mut self, _: SatOp, _: Val, _: Val) -> Val {
+        self.unsupported = true;
+        self.push(Inst::Const(0))
+    }
+}
