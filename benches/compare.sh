@@ -6,7 +6,8 @@
 #
 # Engines (add a line to ENGINES for a new one, e.g. Preboard's JIT):
 #   qemu-tcg         qemu-system-aarch64 -M virt -cpu cortex-a57 (the peer)
-#   preboard-interp  target/release/preboard run (the interpreter)
+#   preboard-interp  target/release/preboard run --engine interp
+#   preboard-jit     target/release/preboard run --engine jit
 # Every bench-int run must exit 0 and print exactly
 # firmware/bench-int/qemu-virt.expected, or the script stops: a wrong
 # answer has no speed.
@@ -54,7 +55,8 @@ preboard=target/release/preboard
 # name|command (the ELF path is appended)
 ENGINES=(
 	"qemu-tcg|qemu-system-aarch64 -M virt -cpu cortex-a57 -nographic -semihosting -kernel"
-	"preboard-interp|$preboard run --kernel"
+	"preboard-interp|$preboard run --engine interp --kernel"
+	"preboard-jit|$preboard run --engine jit --kernel"
 )
 
 tmp=$(mktemp -d)

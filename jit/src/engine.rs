@@ -46,6 +46,26 @@ const EMPTY: FastEntry = FastEntry {
     pa: u64::MAX,
 };
 
+/// Entries in the per-core jump cache.
+pub const JUMP_CACHE_ENTRIES: usize = 1024;
+
+/// One jump-cache entry: the block for `(va, mode)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct JcEntry {
+    va: u64,
+    mode: u64,
+    entry: u64,
+    _pad: u64,
+}
+
+const JC_EMPTY: JcEntry = JcEntry {
+    va: u64::MAX,
+    mode: u64::MAX,
+    entry: 0,
+    _pad: 0,
+};
+
 /// Per-core state generated code works with (offsets in [`Env`]).
 #[repr(C)]
 pub struct JitCtx {
@@ -54,6 +74,12 @@ pub struct JitCtx {
     exit_slot: u64,
     args: [u64; 4],
     tlb: [[FastEntry; FAST_TLB_ENTRIES]; MMU_INDICES],
+    /// Blocks by virtual address for exits that are not chained
+    /// (indirect branches, other pages); valid for the current
+    /// translations only: cleared with the fast-path TLB and whenever a
+    /// block is dropped (`jc_generation`).
+    jump_cache: [JcEntry; JUMP_CACHE_ENTRIES],
+    jc_generation: u64,
     // Not touched by generated code:
     cpu: *mut Cpu,
     bus: Option<NonNull<dyn Bus>>,
@@ -71,6 +97,8 @@ impl JitCtx {
             exit_slot: 0,
             args: [0; 4],
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
+            jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
+            jc_generation: 0,
             cpu: std::ptr::null_mut(),
             bus: None,
             shared: std::ptr::null_mut(),
@@ -84,6 +112,16 @@ impl JitCtx {
         for t in self.tlb.iter_mut() {
             t.fill(EMPTY);
         }
+        self.jump_cache.fill(JC_EMPTY);
+    }
+
+    fn remember(&mut self, va: u64, mode: u32, entry: usize) {
+        self.jump_cache[(va >> 2) as usize & (JUMP_CACHE_ENTRIES - 1)] = JcEntry {
+            va,
+            mode: u64::from(mode),
+            entry: entry as u64,
+            _pad: 0,
+        };
     }
 
     /// Drops every write entry for physical page `pa_page`.
@@ -239,8 +277,9 @@ struct Shared {
     slot_owner: FxHashMap<usize, u32>,
     code_pages: FxHashSet<u64>,
     stats: Stats,
-    /// Set when blocks were invalidated during a block's run.
-    ctxs: Vec<*mut JitCtx>,
+    /// Bumped whenever blocks are dropped: the cores' jump caches are
+    /// cleared before they next dispatch.
+    generation: u64,
 }
 
 impl Shared {
@@ -259,6 +298,7 @@ impl Shared {
             return;
         }
         b.valid = false;
+        self.generation += 1;
         let key = b.key;
         let incoming = std::mem::take(&mut b.incoming);
         self.map.remove(&key);
@@ -276,6 +316,7 @@ impl Shared {
         self.code_pages.clear();
         self.cache.used = self.cache.reserved;
         self.stats.flushes += 1;
+        self.generation += 1;
     }
 }
 
@@ -530,6 +571,41 @@ pub enum JitError {
 
 type Trampoline = unsafe extern "sysv64" fn(*mut JitCtx, *mut Cpu, usize) -> u32;
 
+/// The code environment with the real state offsets and placeholder
+/// helper addresses, so listings do not change from run to run.
+pub(crate) fn listing_env() -> Env {
+    let mut env = real_env();
+    env.helper_load = 0x1000;
+    env.helper_store = 0x2000;
+    env.helper_check_sp = 0x3000;
+    env.helper_interp = 0x4000;
+    env.helper_pure = 0x5000;
+    env
+}
+
+fn real_env() -> Env {
+    Env {
+        cpu_x: offset_of!(Cpu, x) as i32,
+        cpu_sp_el: offset_of!(Cpu, sp_el) as i32,
+        cpu_pc: offset_of!(Cpu, pc) as i32,
+        cpu_nzcv: (offset_of!(Cpu, pstate) + offset_of!(cpu_aarch64::state::PState, nzcv)) as i32,
+        cpu_icount: offset_of!(Cpu, icount) as i32,
+        ctx_budget: offset_of!(JitCtx, budget) as i32,
+        ctx_status: offset_of!(JitCtx, status) as i32,
+        ctx_exit_slot: offset_of!(JitCtx, exit_slot) as i32,
+        ctx_args: offset_of!(JitCtx, args) as i32,
+        ctx_tlb: offset_of!(JitCtx, tlb) as i32,
+        tlb_entries: FAST_TLB_ENTRIES,
+        ctx_jc: offset_of!(JitCtx, jump_cache) as i32,
+        jc_entries: JUMP_CACHE_ENTRIES,
+        helper_load: helper_load as *const () as usize,
+        helper_store: helper_store as *const () as usize,
+        helper_check_sp: helper_check_sp as *const () as usize,
+        helper_interp: helper_interp as *const () as usize,
+        helper_pure: helper_pure as *const () as usize,
+    }
+}
+
 impl Jit {
     /// An engine with the host's backend.
     pub fn new(config: JitConfig) -> Result<Jit, JitError> {
@@ -544,24 +620,7 @@ impl Jit {
             source: std::io::Error::other("too small for the trampoline"),
         })?;
         cache.reserved = cache.used;
-        let env = Env {
-            cpu_x: offset_of!(Cpu, x) as i32,
-            cpu_sp_el: offset_of!(Cpu, sp_el) as i32,
-            cpu_pc: offset_of!(Cpu, pc) as i32,
-            cpu_nzcv: (offset_of!(Cpu, pstate) + offset_of!(cpu_aarch64::state::PState, nzcv)) as i32,
-            cpu_icount: offset_of!(Cpu, icount) as i32,
-            ctx_budget: offset_of!(JitCtx, budget) as i32,
-            ctx_status: offset_of!(JitCtx, status) as i32,
-            ctx_exit_slot: offset_of!(JitCtx, exit_slot) as i32,
-            ctx_args: offset_of!(JitCtx, args) as i32,
-            ctx_tlb: offset_of!(JitCtx, tlb) as i32,
-            tlb_entries: FAST_TLB_ENTRIES,
-            helper_load: helper_load as *const () as usize,
-            helper_store: helper_store as *const () as usize,
-            helper_check_sp: helper_check_sp as *const () as usize,
-            helper_interp: helper_interp as *const () as usize,
-            helper_pure: helper_pure as *const () as usize,
-        };
+        let env = real_env();
         Ok(Jit {
             backend,
             env,
@@ -574,7 +633,7 @@ impl Jit {
                 slot_owner: FxHashMap::default(),
                 code_pages: FxHashSet::default(),
                 stats: Stats::default(),
-                ctxs: Vec::new(),
+                generation: 0,
             }),
             ctxs: Vec::new(),
             trampoline,
@@ -600,8 +659,6 @@ impl Jit {
     fn ctx(&mut self, core: usize) -> *mut JitCtx {
         while self.ctxs.len() <= core {
             self.ctxs.push(JitCtx::new());
-            let p: *mut JitCtx = &mut **self.ctxs.last_mut().expect("just pushed");
-            self.shared.ctxs.push(p);
         }
         &mut *self.ctxs[core]
     }
@@ -703,6 +760,10 @@ impl Jit {
                 c.flush_tlb();
                 c.tlb_epoch = cpu.tlb.epoch;
             }
+            if c.jc_generation != self.shared.generation {
+                c.jump_cache.fill(JC_EMPTY);
+                c.jc_generation = self.shared.generation;
+            }
             let pa = match cpu.boundary(bus) {
                 Ok(pa) => pa,
                 Err(_) => {
@@ -722,10 +783,7 @@ impl Jit {
             let id = match self.shared.map.get(&key) {
                 Some(&id) => id,
                 None => match self.translate(cpu, bus, key, mode) {
-                    Some(id) => {
-                        pending_chain = None; // a flush may have dropped the source
-                        id
-                    }
+                    Some(id) => id,
                     None => {
                         // Let the interpreter run (or fault on) this one.
                         pending_chain = None;
@@ -748,6 +806,12 @@ impl Jit {
             let entry = self.shared.blocks[id as usize].entry;
             self.shared.stats.dispatches += 1;
             let c = unsafe_ctx(ctx);
+            if c.jc_generation != self.shared.generation {
+                // Translating this block flushed the cache.
+                c.jump_cache.fill(JC_EMPTY);
+                c.jc_generation = self.shared.generation;
+            }
+            c.remember(key.va, key.mode, entry);
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.cpu = cpu;
             // SAFETY: erasing the borrow's lifetime for the duration of
@@ -809,7 +873,7 @@ impl Jit {
             let s = &self.shared.blocks[src as usize];
             let d = &self.shared.blocks[id as usize];
             (
-                s.valid && d.valid && d.key.va == target && s.key.mode == d.key.mode,
+                s.valid && d.valid && d.key.va == target && s.key.mode == d.key.mode && s.key.va >> 12 == target >> 12,
                 d.entry,
             )
         };
@@ -819,7 +883,7 @@ impl Jit {
         let stub = self.shared.blocks[src as usize]
             .exits
             .iter()
-            .find(|e| e.0 == slot)
+            .find(|e| e.0 == slot && e.2 == target)
             .map(|e| e.1);
         if let Some(stub) = stub {
             self.shared.cache.write_slot(slot, dst_entry);

@@ -65,7 +65,7 @@ impl Cell {
 pub type Writeback = Vec<(Cell, Val)>;
 
 /// Where a block exit goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A constant address (chainable).
     Direct(u64),
@@ -75,7 +75,7 @@ pub enum Target {
 
 /// One IR instruction. Those that define a value define [`Val`] = their
 /// index.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Inst {
     /// Marks the start of guest instruction `insn` (an index into
     /// [`Block::insns`]); defines nothing.
@@ -128,7 +128,7 @@ pub enum Inst {
 }
 
 /// A memory access.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Mem {
     /// The virtual address.
     pub addr: Val,
@@ -143,7 +143,7 @@ pub struct Mem {
 /// The guest state at the start of an instruction that may leave the
 /// fast path: dirty cells to write back and the instructions retired since
 /// the count was last brought up to date.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Sync {
     /// Index into [`Block::insns`] of the instruction.
     pub insn: u16,
@@ -155,7 +155,7 @@ pub struct Sync {
 }
 
 /// State written back when the block is left.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Exit {
     /// Dirty cells.
     pub wb: Writeback,
@@ -278,40 +278,195 @@ impl Block {
         )
     }
 
-    /// Constant folding (with the interpreter's own evaluation functions,
-    /// so folding cannot disagree with it) and dead-code elimination, which
-    /// also removes flag computations nobody reads. Dead instructions
-    /// become [`Inst::Start`] no-ops so value numbers stay stable; the
-    /// backends skip them.
-    pub fn optimise(&mut self) {
-        let konst = |code: &[Inst], v: Val| match code[v.0 as usize] {
+    /// Rewrites every value the instruction reads through `f`.
+    fn rewrite(inst: &mut Inst, f: impl Fn(Val) -> Val) {
+        let wb = |wb: &mut Writeback| wb.iter_mut().for_each(|(_, v)| *v = f(*v));
+        match inst {
+            Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
+            Inst::Bin(_, a, b) => {
+                *a = f(*a);
+                *b = f(*b)
+            }
+            Inst::Un(_, a) | Inst::AdcFlags(a) | Inst::LogicFlags(a, _) | Inst::CondHolds(a, _) => *a = f(*a),
+            Inst::Adc(a, b, c, _) | Inst::Select(a, b, c) => {
+                *a = f(*a);
+                *b = f(*b);
+                *c = f(*c)
+            }
+            Inst::Load(m) => {
+                m.addr = f(m.addr);
+                wb(&mut m.sync.wb)
+            }
+            Inst::Store(m, v) => {
+                m.addr = f(m.addr);
+                *v = f(*v);
+                wb(&mut m.sync.wb)
+            }
+            Inst::CheckSp(v, s) => {
+                *v = f(*v);
+                wb(&mut s.wb)
+            }
+            Inst::Interp { sync, .. } => wb(&mut sync.wb),
+            Inst::ExitIf(c, _, e) => {
+                *c = f(*c);
+                wb(&mut e.wb)
+            }
+            Inst::CheckExit(_, e) => wb(&mut e.wb),
+            Inst::Exit(t, e) => {
+                if let Target::Indirect(v, _) = t {
+                    *v = f(*v)
+                }
+                wb(&mut e.wb)
+            }
+        }
+    }
+
+    /// Whether two equal instructions compute the same value and one may
+    /// stand for the other. (`Adc` is left out: its flags are taken from
+    /// the host flags right after it, so it must stay next to its
+    /// `AdcFlags`.)
+    fn is_pure(inst: &Inst) -> bool {
+        matches!(
+            inst,
+            Inst::Const(_)
+                | Inst::Bin(..)
+                | Inst::Un(..)
+                | Inst::LogicFlags(..)
+                | Inst::CondHolds(..)
+                | Inst::Select(..)
+        )
+    }
+
+    /// An upper bound on the significant bits of the value `inst`
+    /// defines, given those of its operands.
+    fn bits_of(code: &[Inst], bits: &[u32], inst: &Inst) -> u32 {
+        let b = |v: &Val| bits[v.0 as usize];
+        let k = |v: &Val| match code[v.0 as usize] {
             Inst::Const(c) => Some(c),
             _ => None,
         };
-        for i in 0..self.code.len() {
-            let folded = match &self.code[i] {
+        match inst {
+            Inst::Const(c) => 64 - c.leading_zeros(),
+            Inst::Get(Cell::Nzcv) | Inst::AdcFlags(_) | Inst::LogicFlags(..) => 32,
+            Inst::CondHolds(..) => 1,
+            Inst::Select(_, x, y) => b(x).max(b(y)),
+            Inst::Adc(.., Width::W32) => 32,
+            Inst::Load(m) => 8 * u32::from(m.size),
+            Inst::Bin(op, x, y) => match op {
+                BinOp::And => b(x).min(b(y)),
+                BinOp::Or | BinOp::Xor => b(x).max(b(y)),
+                BinOp::Add => (b(x).max(b(y)) + 1).min(64),
+                BinOp::Shl => match k(y) {
+                    Some(s) if s < 64 => (b(x) + s as u32).min(64),
+                    _ => 64,
+                },
+                BinOp::Lshr => match k(y) {
+                    Some(s) if s < 64 => b(x).saturating_sub(s as u32),
+                    _ => b(x),
+                },
+                BinOp::Asr(Width::W32) | BinOp::Ror(Width::W32) | BinOp::Crc32 { .. } => 32,
+                BinOp::UDiv(Width::W32) | BinOp::SDiv(Width::W32) => 32,
+                BinOp::UDiv(Width::W64) => b(x),
+                BinOp::Eq | BinOp::Ne => 1,
+                _ => 64,
+            },
+            Inst::Un(op, x) => match op {
+                UnOp::Zext(n) => u32::from(*n).min(b(x)),
+                UnOp::Sext(n) if b(x) < u32::from(*n) => b(x),
+                UnOp::Clz(_) | UnOp::Cls(_) => 7,
+                UnOp::Rbit(Width::W32) => 32,
+                UnOp::Rev32 if b(x) <= 32 => 32,
+                _ => 64,
+            },
+            _ => 64,
+        }
+    }
+
+    /// An existing value equal to what `inst` computes, from algebraic
+    /// identities (x | 0, x + 0, zero-extending what has no high bits, ...).
+    fn identity(code: &[Inst], bits: &[u32], inst: &Inst) -> Option<Val> {
+        let k = |v: &Val| match code[v.0 as usize] {
+            Inst::Const(c) => Some(c),
+            _ => None,
+        };
+        let b = |v: &Val| bits[v.0 as usize];
+        match inst {
+            Inst::Un(UnOp::Zext(n), x) if u32::from(*n) >= b(x) => Some(*x),
+            Inst::Un(UnOp::Sext(n), x) if u32::from(*n) > b(x) || *n == 64 => Some(*x),
+            Inst::Bin(BinOp::Or | BinOp::Xor | BinOp::Add, x, y) if k(x) == Some(0) => Some(*y),
+            Inst::Bin(
+                BinOp::Or | BinOp::Xor | BinOp::Add | BinOp::Sub | BinOp::Shl | BinOp::Lshr | BinOp::Asr(_) | BinOp::Ror(_),
+                x,
+                y,
+            ) if k(y) == Some(0) => Some(*x),
+            Inst::Bin(BinOp::And, x, y) => match (k(x), k(y)) {
+                (_, Some(m)) if b(x) == 64 && m == u64::MAX || b(x) < 64 && m | ((1 << b(x)) - 1) == m => Some(*x),
+                (Some(m), _) if b(y) == 64 && m == u64::MAX || b(y) < 64 && m | ((1 << b(y)) - 1) == m => Some(*y),
+                _ => None,
+            },
+            Inst::Bin(BinOp::Mul, x, y) if k(y) == Some(1) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// Constant folding (with the interpreter's own evaluation functions,
+    /// so folding cannot disagree with it), algebraic identities, common
+    /// subexpressions, then dead-code elimination, which also removes flag
+    /// computations nobody reads. Dead instructions become
+    /// [`Inst::Start`] no-ops so value numbers stay stable; the backends
+    /// skip them.
+    pub fn optimise(&mut self) {
+        let n = self.code.len();
+        let mut alias: Vec<Val> = (0..n as u32).map(Val).collect();
+        let mut bits = vec![64u32; n];
+        let mut seen: rustc_hash::FxHashMap<Inst, Val> = rustc_hash::FxHashMap::default();
+        for i in 0..n {
+            let mut inst = self.code[i].clone();
+            Self::rewrite(&mut inst, |v| alias[v.0 as usize]);
+            let konst = |code: &[Inst], v: Val| match code[v.0 as usize] {
+                Inst::Const(c) => Some(c),
+                _ => None,
+            };
+            let folded = match &inst {
                 Inst::Bin(op, a, b) => match (konst(&self.code, *a), konst(&self.code, *b)) {
                     (Some(a), Some(b)) => Some(eval_bin(*op, a, b)),
                     _ => None,
                 },
                 Inst::Un(op, a) => konst(&self.code, *a).map(|a| eval_un(*op, a)),
-                Inst::Select(c, a, b) => match konst(&self.code, *c) {
-                    Some(0) => konst(&self.code, *b),
-                    Some(_) => konst(&self.code, *a),
-                    None => None,
-                },
-                Inst::CondHolds(n, cond) => {
-                    konst(&self.code, *n).map(|n| u64::from(cpu_aarch64::isa::condition_holds(*cond, n)))
+                Inst::CondHolds(v, cond) => {
+                    konst(&self.code, *v).map(|v| u64::from(cpu_aarch64::isa::condition_holds(*cond, v)))
                 }
                 _ => None,
             };
             if let Some(c) = folded {
-                self.code[i] = Inst::Const(c);
+                inst = Inst::Const(c);
             }
+            if let Inst::Select(c, a, b) = &inst {
+                match konst(&self.code, *c) {
+                    Some(0) => alias[i] = *b,
+                    Some(_) => alias[i] = *a,
+                    None if a == b => alias[i] = *a,
+                    None => {}
+                }
+            }
+            if alias[i].0 as usize == i {
+                if let Some(v) = Self::identity(&self.code, &bits, &inst) {
+                    alias[i] = v;
+                } else if Self::is_pure(&inst) {
+                    match seen.get(&inst) {
+                        Some(&v) => alias[i] = v,
+                        None => {
+                            seen.insert(inst.clone(), Val(i as u32));
+                        }
+                    }
+                }
+            }
+            bits[i] = Self::bits_of(&self.code, &bits, &inst);
+            self.code[i] = inst;
         }
         // Dead-code elimination, backwards.
-        let mut live = vec![false; self.code.len()];
-        for i in (0..self.code.len()).rev() {
+        let mut live = vec![false; n];
+        for i in (0..n).rev() {
             if Self::has_effect(&self.code[i]) {
                 live[i] = true;
             }

@@ -12,3 +12,25 @@ pub mod engine;
 pub mod ir;
 
 pub use engine::{Jit, JitConfig, JitError, Stats};
+
+/// The listing of the block the JIT makes of `words` at `pc` in `mode`:
+/// guest instructions, IR after optimisation and host code (addresses
+/// from 0), as `--trace-blocks` prints it. For golden tests of the
+/// emitted code; `None` if the host has no backend.
+pub fn block_listing(words: &[u32], pc: u64, mode: ir::Mode) -> Option<String> {
+    let backend = backend::host_backend()?;
+    let mut b = ir::Builder::new(pc, mode);
+    for &w in words {
+        if b.finished() {
+            break;
+        }
+        b.add(w);
+    }
+    let block = b.finish();
+    let env = engine::listing_env();
+    let text = match backend.compile(&block, &env) {
+        Ok(c) => backend.disassemble(&c.code, 0),
+        Err(e) => format!("(not compiled: {e})\n"),
+    };
+    Some(format!("{}{}", block.dump(), text))
+}

@@ -55,6 +55,11 @@ pub struct Env {
     pub ctx_tlb: i32,
     /// Entries per fast-path TLB (a power of two).
     pub tlb_entries: usize,
+    /// `JitCtx::jump_cache`: `(va, mode, entry, -)` per 32-byte entry,
+    /// indexed by `(va >> 2) & (jc_entries - 1)`.
+    pub ctx_jc: i32,
+    /// Entries in the jump cache (a power of two).
+    pub jc_entries: usize,
     /// `extern "sysv64" fn(*mut JitCtx) -> u64`: load slow path
     /// (args: va, -, pc, info); value returned, status in `status`.
     pub helper_load: usize,

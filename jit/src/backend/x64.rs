@@ -252,28 +252,32 @@ impl<'a> Gen<'a> {
     /// Materialises the x86 flags of the last arithmetic instruction as
     /// NZCV (bits 31:28) in `rax`.
     fn flags_to_nzcv(&mut self, with_cv: bool) {
-        dynasm!(self.a
-            ; .arch x64
-            ; pushfq
-            ; pop rax
-            ; mov ecx, eax
-            ; shl ecx, 24
-            ; and ecx, 0xC000_0000u32 as i32
-        );
+        // LAHF: AH = SF ZF - AF - PF - CF; SETO for V. (Cheaper than
+        // PUSHF, which is microcoded.)
         if with_cv {
             dynasm!(self.a
                 ; .arch x64
-                ; mov edx, eax
-                ; and edx, 1
-                ; shl edx, 29
-                ; or ecx, edx
-                ; shr eax, 11
-                ; and eax, 1
-                ; shl eax, 28
+                ; seto dl
+                ; lahf
+                ; movzx ecx, ah
+                ; mov eax, ecx
+                ; and eax, 0xC0
+                ; shl eax, 24
+                ; and ecx, 1
+                ; shl ecx, 29
                 ; or eax, ecx
+                ; movzx edx, dl
+                ; shl edx, 28
+                ; or eax, edx
             );
         } else {
-            dynasm!(self.a ; .arch x64 ; mov eax, ecx);
+            dynasm!(self.a
+                ; .arch x64
+                ; lahf
+                ; movzx eax, ah
+                ; and eax, 0xC0
+                ; shl eax, 24
+            );
         }
     }
 
@@ -308,12 +312,13 @@ impl<'a> Gen<'a> {
             Inst::Start(_) | Inst::Const(_) => {}
             Inst::Get(c) => {
                 let off = self.cell_off(c);
+                let r = self.dst(d);
                 if c == Cell::Nzcv {
-                    dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rbp + off]);
+                    dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off]);
                 } else {
-                    dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rbp + off]);
+                    dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbp + off]);
                 }
-                self.store(d, RAX);
+                self.store(d, r);
             }
             Inst::Bin(op, a, b) => self.bin(d, op, a, b),
             Inst::Un(op, a) => self.un(d, op, a),
@@ -508,7 +513,75 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
+    /// The register an operation's result is computed in: its own
+    /// register (never one of its operands'), or `rax` for a spilled one.
+    fn dst(&self, d: Val) -> u8 {
+        match self.loc[d.0 as usize] {
+            Loc::Reg(r) => r,
+            _ => RAX,
+        }
+    }
+
+    /// The simple two-operand ALU forms straight into the result's
+    /// register; `false` if `op` is not one of them.
+    fn bin_direct(&mut self, d: Val, op: BinOp, a: Val, b: Val) -> bool {
+        let r = self.dst(d);
+        match op {
+            BinOp::Add | BinOp::Sub | BinOp::And | BinOp::Or | BinOp::Xor | BinOp::Mul => {
+                self.load(r, a);
+                let src = match (self.imm32(b), self.loc[b.0 as usize]) {
+                    (Some(k), _) if op != BinOp::Mul => {
+                        match op {
+                            BinOp::Add => dynasm!(self.a ; .arch x64 ; add Rq(r), k),
+                            BinOp::Sub => dynasm!(self.a ; .arch x64 ; sub Rq(r), k),
+                            BinOp::And => dynasm!(self.a ; .arch x64 ; and Rq(r), k),
+                            BinOp::Or => dynasm!(self.a ; .arch x64 ; or Rq(r), k),
+                            _ => dynasm!(self.a ; .arch x64 ; xor Rq(r), k),
+                        }
+                        None
+                    }
+                    (_, Loc::Reg(rb)) => Some(rb),
+                    _ => {
+                        self.load(RCX, b);
+                        Some(RCX)
+                    }
+                };
+                if let Some(rb) = src {
+                    match op {
+                        BinOp::Add => dynasm!(self.a ; .arch x64 ; add Rq(r), Rq(rb)),
+                        BinOp::Sub => dynasm!(self.a ; .arch x64 ; sub Rq(r), Rq(rb)),
+                        BinOp::And => dynasm!(self.a ; .arch x64 ; and Rq(r), Rq(rb)),
+                        BinOp::Or => dynasm!(self.a ; .arch x64 ; or Rq(r), Rq(rb)),
+                        BinOp::Xor => dynasm!(self.a ; .arch x64 ; xor Rq(r), Rq(rb)),
+                        _ => dynasm!(self.a ; .arch x64 ; imul Rq(r), Rq(rb)),
+                    }
+                }
+            }
+            BinOp::Shl | BinOp::Lshr | BinOp::Asr(_) | BinOp::Ror(_) => {
+                let Loc::Imm(k) = self.loc[b.0 as usize] else {
+                    return false;
+                };
+                self.load(r, a);
+                let k = k as i8;
+                match op {
+                    BinOp::Shl => dynasm!(self.a ; .arch x64 ; shl Rq(r), k & 63),
+                    BinOp::Lshr => dynasm!(self.a ; .arch x64 ; shr Rq(r), k & 63),
+                    BinOp::Asr(Width::W64) => dynasm!(self.a ; .arch x64 ; sar Rq(r), k & 63),
+                    BinOp::Asr(Width::W32) => dynasm!(self.a ; .arch x64 ; sar Rd(r), k & 31),
+                    BinOp::Ror(Width::W64) => dynasm!(self.a ; .arch x64 ; ror Rq(r), k & 63),
+                    _ => dynasm!(self.a ; .arch x64 ; ror Rd(r), k & 31),
+                }
+            }
+            _ => return false,
+        }
+        self.store(d, r);
+        true
+    }
+
     fn bin(&mut self, d: Val, op: BinOp, a: Val, b: Val) {
+        if self.bin_direct(d, op, a, b) {
+            return;
+        }
         let imm = self.imm32(b);
         self.load(RAX, a);
         match op {
@@ -574,6 +647,20 @@ impl<'a> Gen<'a> {
     }
 
     fn un(&mut self, d: Val, op: UnOp, a: Val) {
+        let r = self.dst(d);
+        match op {
+            UnOp::Not => {
+                self.load(r, a);
+                dynasm!(self.a ; .arch x64 ; not Rq(r));
+                return self.store(d, r);
+            }
+            UnOp::Zext(32) => {
+                self.load(r, a);
+                dynasm!(self.a ; .arch x64 ; mov Rd(r), Rd(r));
+                return self.store(d, r);
+            }
+            _ => {}
+        }
         self.load(RAX, a);
         match op {
             UnOp::Not => dynasm!(self.a ; .arch x64 ; not rax),
@@ -658,14 +745,37 @@ impl<'a> Gen<'a> {
             }
             (Target::Indirect(v, _), None) => {
                 self.load(RAX, v);
-                dynasm!(self.a
-                    ; .arch x64
-                    ; mov QWORD [rbp + pc_off], rax
-                    ; mov eax, exit::INDIRECT as i32
-                    ; ret
-                );
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + pc_off], rax);
+                self.jump_cache(exit::INDIRECT);
             }
         }
+    }
+
+    /// With the target PC in `rax` (and stored): jumps to the block the
+    /// engine's jump cache holds for it in this mode, else returns
+    /// `miss` to the dispatcher. The cache only holds blocks valid under
+    /// the current translations (the engine clears it when they change).
+    fn jump_cache(&mut self, miss: u32) {
+        let mask = (self.env.jc_entries - 1) as i32;
+        let base = self.env.ctx_jc;
+        let mode = self.block.mode.bits() as i32;
+        let l_miss = self.a.new_dynamic_label();
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rcx, rax
+            ; shr rcx, 2
+            ; and ecx, mask
+            ; shl ecx, 5
+            ; lea rcx, [rbx + rcx + base]
+            ; cmp rax, QWORD [rcx]
+            ; jne =>l_miss
+            ; cmp DWORD [rcx + 8], mode
+            ; jne =>l_miss
+            ; jmp QWORD [rcx + 16]
+            ; =>l_miss
+            ; mov eax, miss as i32
+            ; ret
+        );
     }
 
     fn emit_slow(&mut self, s: Slow) {
@@ -928,9 +1038,9 @@ impl Backend for X64 {
                 ; =>stub
                 ; lea rax, [=>slot]
                 ; mov QWORD [rbx + exit_slot_off], rax
-                ; mov eax, exit::CHAIN as i32
-                ; ret
             );
+            g.mov_imm(RAX, target);
+            g.jump_cache(exit::CHAIN);
             stubs.push((slot, stub, target));
         }
         dynasm!(g.a
