@@ -75,6 +75,14 @@ pub trait Bus {
         None
     }
 
+    /// Calls `f` with each physical page (address >> 12) of RAM written
+    /// since the last call other than by CPU stores through this trait
+    /// (device DMA, semihosting), or once with `None` when there were too
+    /// many to list. Engines that cache translated code invalidate it.
+    fn drain_external_writes(&mut self, f: &mut dyn FnMut(Option<u64>)) {
+        let _ = f;
+    }
+
     /// MRS of a GICv3 CPU-interface register (ICC_*) by core `cpu` at
     /// exception level `el`; `None` makes the access UNDEFINED. Only called
     /// when the core's `CpuConfig::gic_sysregs` is set, after the core's

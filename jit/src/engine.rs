@@ -193,6 +193,8 @@ struct Key {
 struct BlockRec {
     key: Key,
     entry: usize,
+    /// Guest instructions (the most it can retire).
+    len: u64,
     /// Exits `(slot, stub, target)` in absolute addresses.
     exits: Vec<(usize, usize, u64)>,
     /// Slots of other blocks patched to jump here.
@@ -656,6 +658,20 @@ impl Jit {
         self.shared.flush();
     }
 
+    /// Drops translations of code the bus reports as written behind the
+    /// CPUs' backs (device DMA, semihosting).
+    fn sync_external_writes(&mut self, bus: &mut dyn Bus) {
+        let shared = &mut self.shared;
+        let mut all = false;
+        bus.drain_external_writes(&mut |p| match p {
+            Some(page) => shared.invalidate_page(page),
+            None => all = true,
+        });
+        if all {
+            shared.flush();
+        }
+    }
+
     fn ctx(&mut self, core: usize) -> *mut JitCtx {
         while self.ctxs.len() <= core {
             self.ctxs.push(JitCtx::new());
@@ -717,6 +733,7 @@ impl Jit {
         self.shared.blocks.push(BlockRec {
             key,
             entry,
+            len: block.insns.len() as u64,
             exits,
             incoming: Vec::new(),
             valid: true,
@@ -745,6 +762,7 @@ impl Jit {
     pub fn run(&mut self, core: usize, cpu: &mut Cpu, bus: &mut dyn Bus, budget: u64) -> (u64, StepEvent) {
         let start = cpu.icount;
         let ctx = self.ctx(core);
+        self.sync_external_writes(bus);
         let mut stuck = StuckDetector::default();
         // A chaining request: (slot, target pc) from the last exit.
         let mut pending_chain: Option<(usize, u64)> = None;
@@ -787,14 +805,8 @@ impl Jit {
                     None => {
                         // Let the interpreter run (or fault on) this one.
                         pending_chain = None;
-                        match cpu.step(bus) {
-                            Ok(()) => {}
-                            Err(StopReason::Exception) => {
-                                if let Some(e) = stuck.exception_taken(cpu).map(StepEvent::Fatal) {
-                                    return (cpu.icount - start, e);
-                                }
-                            }
-                            Err(r) => return (cpu.icount - start, stop_event(r)),
+                        if let Some(e) = self.step_interp(cpu, bus, &mut stuck) {
+                            return (cpu.icount - start, e);
                         }
                         continue;
                     }
@@ -802,6 +814,15 @@ impl Jit {
             };
             if let Some((slot, target)) = pending_chain.take() {
                 self.chain(slot, target, id);
+            }
+            if budget - (cpu.icount - start) < self.shared.blocks[id as usize].len {
+                // Fewer instructions left than the block may retire: the
+                // interpreter runs the rest exactly (block entries check
+                // the same condition, so chained blocks never overshoot).
+                if let Some(e) = self.step_interp(cpu, bus, &mut stuck) {
+                    return (cpu.icount - start, e);
+                }
+                continue;
             }
             let entry = self.shared.blocks[id as usize].entry;
             self.shared.stats.dispatches += 1;
@@ -832,6 +853,11 @@ impl Jit {
             let c = unsafe_ctx(ctx);
             c.bus = None;
             c.cpu = std::ptr::null_mut();
+            if c.exit_requested {
+                // A device was written: it may have written guest memory.
+                self.sync_external_writes(bus);
+            }
+            let c = unsafe_ctx(ctx);
             match code {
                 exit::CHAIN => {
                     let slot = c.exit_slot as usize;
@@ -860,6 +886,23 @@ impl Jit {
                     )
                 }
             }
+        }
+    }
+
+    /// One instruction on the interpreter (watched like generated code's
+    /// stores); `Some` when the run must stop.
+    fn step_interp(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, stuck: &mut StuckDetector) -> Option<StepEvent> {
+        let mut w = Watch::new(bus, &self.shared.code_pages);
+        let r = cpu.step(&mut w);
+        let smc = std::mem::take(&mut w.smc);
+        for page in smc {
+            self.shared.invalidate_page(page);
+        }
+        self.sync_external_writes(bus);
+        match r {
+            Ok(()) => None,
+            Err(StopReason::Exception) => stuck.exception_taken(cpu).map(StepEvent::Fatal),
+            Err(r) => Some(stop_event(r)),
         }
     }
 

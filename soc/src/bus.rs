@@ -315,6 +315,13 @@ impl Bus for SystemBus {
         self.ram.page_ptr(pa.0)
     }
 
+    fn drain_external_writes(&mut self, f: &mut dyn FnMut(Option<u64>)) {
+        match self.ram.take_written() {
+            Some(pages) => pages.into_iter().for_each(|p| f(Some(p))),
+            None => f(None),
+        }
+    }
+
     #[inline]
     fn read(&mut self, req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
         if let Some(v) = self.ram.read_fast(pa.0, size) {

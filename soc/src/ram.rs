@@ -165,7 +165,15 @@ impl std::fmt::Debug for RamRegion {
 #[derive(Debug, Default)]
 pub struct GuestRam {
     regions: Vec<RamRegion>,
+    /// Pages written other than by CPU stores (device DMA, loaders,
+    /// semihosting), for engines that cache translated code.
+    written: Vec<u64>,
+    /// More pages were written than `written` keeps.
+    written_overflow: bool,
 }
+
+/// Pages [`GuestRam`] remembers as written before it only says "many".
+const WRITTEN_PAGES: usize = 4096;
 
 impl GuestRam {
     /// An empty RAM map.
@@ -267,12 +275,40 @@ impl GuestRam {
         Ok(&self.regions[i].data[off..off + len])
     }
 
-    /// The host bytes backing `[addr, addr + len)`, mutable.
+    /// The host bytes backing `[addr, addr + len)`, mutable. The pages
+    /// count as written (see [`GuestRam::take_written`]).
     pub fn slice_mut(&mut self, addr: u64, len: usize) -> Result<&mut [u8], RamError> {
         let (i, off) = self
             .locate(addr, len as u64)
             .ok_or(RamError::OutOfRange { addr, len: len as u64 })?;
+        self.note_written(addr, len as u64);
         Ok(&mut self.regions[i].data[off..off + len])
+    }
+
+    fn note_written(&mut self, addr: u64, len: u64) {
+        if len == 0 || self.written_overflow {
+            return;
+        }
+        let (first, last) = (addr >> 12, (addr + (len - 1)) >> 12);
+        if self.written.len() as u64 + (last - first) >= WRITTEN_PAGES as u64 {
+            self.written_overflow = true;
+            self.written.clear();
+            return;
+        }
+        if self.written.last() != Some(&last) || first != last {
+            self.written.extend(first..=last);
+        }
+    }
+
+    /// The pages (physical address >> 12) written since the last call by
+    /// anything but a CPU store through the bus fast path, or `None` when
+    /// too many were to list (treat everything as written). A JIT drops
+    /// its translations of code in them.
+    pub fn take_written(&mut self) -> Option<Vec<u64>> {
+        if std::mem::take(&mut self.written_overflow) {
+            return None;
+        }
+        Some(std::mem::take(&mut self.written))
     }
 
     /// Copies guest memory at `addr` into `buf`.
@@ -371,6 +407,7 @@ impl GuestRam {
         let (i, off) = self
             .locate(addr, N as u64)
             .ok_or(RamError::OutOfRange { addr, len: N as u64 })?;
+        self.note_written(addr, N as u64);
         self.regions[i].data[off..off + N].copy_from_slice(&bytes);
         Ok(())
     }
@@ -427,6 +464,25 @@ impl GuestRam {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_other_than_cpu_stores_are_reported_by_page() {
+        let mut ram = GuestRam::with_region("dram", 0x4000_0000, 0x10_0000).unwrap();
+        assert_eq!(ram.take_written(), Some(vec![]));
+        ram.write_bytes(0x4000_0ff8, &[1; 16]).unwrap(); // crosses a page
+        ram.write_u32(0x4000_5000, 7).unwrap();
+        assert!(ram.write_fast(0x4000_6000, 4, 1), "CPU fast path");
+        assert_eq!(ram.take_written(), Some(vec![0x40000, 0x40001, 0x40005]));
+        assert_eq!(ram.take_written(), Some(vec![]));
+        // Too many to list: reported as "everything".
+        ram.slice_mut(0x4000_0000, 0x10_0000).unwrap().fill(0);
+        assert_eq!(ram.take_written(), Some((0x40000..0x40100).collect()));
+        for p in 0..WRITTEN_PAGES as u64 + 1 {
+            ram.write_u8(0x4000_0000 + (p % 0x100) * 0x1000, 0).unwrap();
+        }
+        assert_eq!(ram.take_written(), None);
+        assert_eq!(ram.take_written(), Some(vec![]));
+    }
 
     fn two_regions() -> GuestRam {
         let mut ram = GuestRam::with_region("dram", 0x4000_0000, 0x1000).unwrap();

@@ -1018,8 +1018,8 @@ impl Backend for X64 {
         let budget = env.ctx_budget;
         dynasm!(g.a
             ; .arch x64
-            ; cmp QWORD [rbx + budget], 0
-            ; jle =>budget_label
+            ; cmp QWORD [rbx + budget], insns
+            ; jl =>budget_label
             ; sub QWORD [rbx + budget], insns
         );
         for i in 0..n {
