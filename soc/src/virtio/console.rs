@@ -356,7 +356,7 @@ mod tests {
         host_in
             .lock()
             .unwrap()
-            .extend(std::iter::repeat(b'k').take(INPUT_CAPACITY + 5));
+            .extend(std::iter::repeat_n(b'k', INPUT_CAPACITY + 5));
         d.add_chain(RECEIVEQ, &[(DATA + 0x100, 8, true)]);
         poll(&mut d);
         assert_eq!(d.take_used(RECEIVEQ), [(0, 8)]);
