@@ -934,7 +934,6 @@ impl Jit {
             self.shared.stats.chains += 1;
         }
     }
-
 }
 
 fn stop_event(r: StopReason) -> StepEvent {

@@ -395,7 +395,14 @@ impl Block {
             Inst::Un(UnOp::Sext(n), x) if u32::from(*n) > b(x) || *n == 64 => Some(*x),
             Inst::Bin(BinOp::Or | BinOp::Xor | BinOp::Add, x, y) if k(x) == Some(0) => Some(*y),
             Inst::Bin(
-                BinOp::Or | BinOp::Xor | BinOp::Add | BinOp::Sub | BinOp::Shl | BinOp::Lshr | BinOp::Asr(_) | BinOp::Ror(_),
+                BinOp::Or
+                | BinOp::Xor
+                | BinOp::Add
+                | BinOp::Sub
+                | BinOp::Shl
+                | BinOp::Lshr
+                | BinOp::Asr(_)
+                | BinOp::Ror(_),
                 x,
                 y,
             ) if k(y) == Some(0) => Some(*x),

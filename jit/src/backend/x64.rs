@@ -99,6 +99,8 @@ struct Gen<'a> {
     exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
     ret_label: DynamicLabel,
     exception_label: DynamicLabel,
+    /// CondHolds evaluated by their single user (see `compile`).
+    fused: Vec<bool>,
 }
 
 /// For each condition, bit `nzcv` (0..16) of the mask says whether it
@@ -252,23 +254,19 @@ impl<'a> Gen<'a> {
     /// Materialises the x86 flags of the last arithmetic instruction as
     /// NZCV (bits 31:28) in `rax`.
     fn flags_to_nzcv(&mut self, with_cv: bool) {
-        // LAHF: AH = SF ZF - AF - PF - CF; SETO for V. (Cheaper than
-        // PUSHF, which is microcoded.)
+        // LAHF: AH = SF ZF - AF - PF - CF (cheaper than the microcoded
+        // PUSHF); SETO for V. One multiply gathers SF (bit 15), ZF (14),
+        // CF (8) and OF (0) into bits 31..28: the other copies it makes
+        // land on distinct bits below 28 or beyond bit 31, and are masked.
         if with_cv {
             dynasm!(self.a
                 ; .arch x64
-                ; seto dl
                 ; lahf
-                ; movzx ecx, ah
-                ; mov eax, ecx
-                ; and eax, 0xC0
-                ; shl eax, 24
-                ; and ecx, 1
-                ; shl ecx, 29
-                ; or eax, ecx
-                ; movzx edx, dl
-                ; shl edx, 28
-                ; or eax, edx
+                ; seto al
+                ; movzx ecx, ax
+                ; and ecx, 0xC101
+                ; imul eax, ecx, 0x1021_0000
+                ; and eax, 0xF000_0000u32 as i32
             );
         } else {
             dynasm!(self.a
@@ -361,6 +359,7 @@ impl<'a> Gen<'a> {
                 self.flags_to_nzcv(false);
                 self.store(d, RAX);
             }
+            Inst::CondHolds(..) if self.fused[i] => {} // emitted by its user
             Inst::CondHolds(n, cond) => {
                 let mask = cond_mask(cond) as i32;
                 self.load(RAX, n);
@@ -372,6 +371,14 @@ impl<'a> Gen<'a> {
                     ; setc al
                     ; movzx eax, al
                 );
+                self.store(d, RAX);
+            }
+            Inst::Select(c, x, y) if self.fused[c.0 as usize] => {
+                // The condition first: the moves after it keep CF.
+                self.cond_to_cf(c);
+                self.load(RAX, y);
+                self.load(RCX, x);
+                dynasm!(self.a ; .arch x64 ; cmovc rax, rcx);
                 self.store(d, RAX);
             }
             Inst::Select(c, x, y) => {
@@ -480,12 +487,17 @@ impl<'a> Gen<'a> {
             }
             Inst::ExitIf(c, target, e) => {
                 let label = self.a.new_dynamic_label();
-                self.load(RAX, c);
-                dynasm!(self.a
-                    ; .arch x64
-                    ; test rax, rax
-                    ; jnz =>label
-                );
+                if self.fused[c.0 as usize] {
+                    self.cond_to_cf(c);
+                    dynasm!(self.a ; .arch x64 ; jc =>label);
+                } else {
+                    self.load(RAX, c);
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; test rax, rax
+                        ; jnz =>label
+                    );
+                }
                 self.slow.push(Slow::Exit {
                     label,
                     target: Target::Direct(target),
@@ -511,6 +523,22 @@ impl<'a> Gen<'a> {
             Inst::Exit(target, e) => self.exit_code(target, &e, None),
         }
         Ok(())
+    }
+
+    /// CF = the fused `CondHolds` `c` (clobbers `rax`, `rcx`; later plain
+    /// moves keep CF).
+    fn cond_to_cf(&mut self, c: Val) {
+        let Inst::CondHolds(n, cond) = self.block.code[c.0 as usize] else {
+            unreachable!("only CondHolds are fused");
+        };
+        let mask = cond_mask(cond) as i32;
+        self.load(RAX, n);
+        dynasm!(self.a
+            ; .arch x64
+            ; shr eax, 28
+            ; mov ecx, mask
+            ; bt ecx, eax
+        );
     }
 
     /// The register an operation's result is computed in: its own
@@ -996,6 +1024,28 @@ impl Backend for X64 {
             let free_at = (last_use[i] + 1).min(n);
             expiring[free_at.max(i + 1)].push(i);
         }
+        // A CondHolds read only by the next instruction that emits code, an
+        // ExitIf or a Select, is evaluated into the carry flag by that
+        // user (saving the 0/1 value).
+        let mut uses = vec![0u32; n];
+        for inst in &block.code {
+            Block::uses(inst, |v| uses[v.0 as usize] += 1);
+        }
+        let mut fused = vec![false; n];
+        for (i, inst) in block.code.iter().enumerate() {
+            if !matches!(inst, Inst::CondHolds(..)) || uses[i] != 1 {
+                continue;
+            }
+            let next = block.code[i + 1..]
+                .iter()
+                .position(|x| !matches!(x, Inst::Start(_) | Inst::Const(_)))
+                .map(|k| &block.code[i + 1 + k]);
+            fused[i] = match next {
+                Some(Inst::ExitIf(c, ..)) => c.0 as usize == i,
+                Some(Inst::Select(c, x, y)) => c.0 as usize == i && x.0 as usize != i && y.0 as usize != i,
+                _ => false,
+            };
+        }
         let mut a = Asm::new(0);
         let ret_label = a.new_dynamic_label();
         let exception_label = a.new_dynamic_label();
@@ -1012,6 +1062,7 @@ impl Backend for X64 {
             exits: Vec::new(),
             ret_label,
             exception_label,
+            fused,
         };
         // Entry: the budget check (bounded exit latency).
         let insns = block.insns.len() as i32;
