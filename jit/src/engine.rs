@@ -87,6 +87,9 @@ pub struct JitCtx {
     exit_requested: bool,
     stop: Option<StopReason>,
     tlb_epoch: u64,
+    /// The core and bus the fast-path entries were made for: host
+    /// pointers from another bus (a rebuilt machine) must never be used.
+    owner: (usize, usize),
 }
 
 impl JitCtx {
@@ -105,6 +108,7 @@ impl JitCtx {
             exit_requested: false,
             stop: None,
             tlb_epoch: u64::MAX,
+            owner: (0, 0),
         })
     }
 
@@ -653,9 +657,13 @@ impl Jit {
         self.shared.invalidate_page(pa >> 12);
     }
 
-    /// Drops every translation (IC IALLU, a reset).
+    /// Drops every translation and every cached host pointer (IC IALLU,
+    /// a reset).
     pub fn flush(&mut self) {
         self.shared.flush();
+        for c in self.ctxs.iter_mut() {
+            c.flush_tlb();
+        }
     }
 
     /// Drops translations of code the bus reports as written behind the
@@ -774,6 +782,11 @@ impl Jit {
             // SAFETY: `ctx` points into `self.ctxs`, which outlives this
             // call; no other reference to it is live here.
             let c = unsafe { &mut *ctx };
+            let owner = (cpu as *const Cpu as usize, bus as *const dyn Bus as *const () as usize);
+            if c.owner != owner {
+                c.flush_tlb();
+                c.owner = owner;
+            }
             if c.tlb_epoch != cpu.tlb.epoch {
                 c.flush_tlb();
                 c.tlb_epoch = cpu.tlb.epoch;

@@ -675,6 +675,15 @@ impl Builder {
             self.retired = 0;
             if self.ends {
                 self.finish_with(Target::Direct(pc + 4), 0);
+            } else {
+                // It may have stored to a device or to this very block.
+                self.push(Inst::CheckExit(
+                    pc + 4,
+                    Exit {
+                        wb: Vec::new(),
+                        retired: 0,
+                    },
+                ));
             }
         } else {
             if self.exited {

@@ -3,7 +3,7 @@
 //! SIMD&FP state, the end (completion or the exception and where), and the
 //! data window must be identical.
 //!
-//! `PREBOARD_JIT_DIFF_CASES=N` sets the number of cases (default 20000),
+//! `PREBOARD_JIT_DIFF_CASES=N` sets the number of cases (default 10000),
 //! `PREBOARD_JIT_DIFF_SEED=S` the run's seed (default: fresh), and
 //! `PREBOARD_JIT_DIFF_CASE=S` replays one case by its seed.
 
@@ -21,7 +21,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn jit_matches_interpreter_on_random_sequences() {
-    let cases = env_u64("PREBOARD_JIT_DIFF_CASES").unwrap_or(20_000);
+    let cases = env_u64("PREBOARD_JIT_DIFF_CASES").unwrap_or(10_000);
     let seed = env_u64("PREBOARD_JIT_DIFF_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -53,7 +53,8 @@ pub enum Shift {
 /// ADD/ADDS/SUB/SUBS (immediate): `sf op S 100010 sh imm12 Rn Rd`.
 pub fn addsub_imm(x: bool, sub: bool, s: bool, rd: u32, rn: u32, imm12: u32, lsl12: bool) -> u32 {
     assert!(imm12 < 4096);
-    sf(x) | u32::from(sub) << 30
+    sf(x)
+        | u32::from(sub) << 30
         | u32::from(s) << 29
         | 0x1100_0000
         | u32::from(lsl12) << 22
@@ -81,7 +82,15 @@ pub fn cmp_imm(x: bool, rn: u32, imm: u32) -> u32 {
 #[allow(clippy::too_many_arguments)]
 pub fn addsub_reg(x: bool, sub: bool, s: bool, rd: u32, rn: u32, rm: u32, sh: Shift, amount: u32) -> u32 {
     assert!(amount < if x { 64 } else { 32 } && sh != Shift::Ror);
-    sf(x) | u32::from(sub) << 30 | u32::from(s) << 29 | 0x0b00_0000 | (sh as u32) << 22 | rm << 16 | amount << 10 | rn << 5 | rd
+    sf(x)
+        | u32::from(sub) << 30
+        | u32::from(s) << 29
+        | 0x0b00_0000
+        | (sh as u32) << 22
+        | rm << 16
+        | amount << 10
+        | rn << 5
+        | rd
 }
 pub fn add(x: bool, rd: u32, rn: u32, rm: u32) -> u32 {
     addsub_reg(x, false, false, rd, rn, rm, Shift::Lsl, 0)
@@ -461,7 +470,14 @@ pub fn ldstp(p: Pair, load: bool, idx: u32, rt: u32, rt2: u32, rn: u32, off: i32
     };
     assert!(off % scale == 0 && (-64..64).contains(&(off / scale)));
     assert!(load || p != Pair::Sw);
-    opc << 30 | 0x2800_0000 | idx << 23 | u32::from(load) << 22 | ((off / scale) as u32 & 0x7f) << 15 | rt2 << 10 | rn << 5 | rt
+    opc << 30
+        | 0x2800_0000
+        | idx << 23
+        | u32::from(load) << 22
+        | ((off / scale) as u32 & 0x7f) << 15
+        | rt2 << 10
+        | rn << 5
+        | rt
 }
 pub fn stp(x: bool, rt: u32, rt2: u32, rn: u32, off: i32) -> u32 {
     ldstp(if x { Pair::X } else { Pair::W }, false, 2, rt, rt2, rn, off)
@@ -574,7 +590,11 @@ impl Asm {
 
     /// Pads with NOPs up to `addr`.
     pub fn pad_to(&mut self, addr: u64) -> &mut Self {
-        assert!(addr >= self.here() && addr % 4 == 0, "pad_to {addr:#x} from {:#x}", self.here());
+        assert!(
+            addr >= self.here() && addr % 4 == 0,
+            "pad_to {addr:#x} from {:#x}",
+            self.here()
+        );
         while self.here() < addr {
             self.i(NOP);
         }

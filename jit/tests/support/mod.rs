@@ -6,7 +6,7 @@
 
 pub mod asm;
 
-use asm::{cond, sysreg, Asm, X};
+use asm::Asm;
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::state::{Conduit, CpuConfig};
 use cpu_aarch64::sysreg::SysReg;
@@ -84,7 +84,8 @@ impl Bus for TestBus {
                 return Err(BusError::DeviceError(pa, size));
             }
             let n = self.mmio.iter().filter(|a| !a.write).count() as u64;
-            let value = (0x1234_5678_9abc_def0u64.rotate_left(n as u32) ^ pa.0) & (u64::MAX >> (64 - 8 * u32::from(size)));
+            let value =
+                (0x1234_5678_9abc_def0u64.rotate_left(n as u32) ^ pa.0) & (u64::MAX >> (64 - 8 * u32::from(size)));
             self.mmio.push(MmioAccess {
                 write: false,
                 offset: pa.0 - MMIO,
@@ -252,10 +253,18 @@ impl Machine {
             field(format!("x{i}"), format!("{:#x}", a.x[i]), format!("{:#x}", b.x[i]));
         }
         for i in 0..4 {
-            field(format!("sp_el{i}"), format!("{:#x}", a.sp_el[i]), format!("{:#x}", b.sp_el[i]));
+            field(
+                format!("sp_el{i}"),
+                format!("{:#x}", a.sp_el[i]),
+                format!("{:#x}", b.sp_el[i]),
+            );
         }
         field("pc".into(), format!("{:#x}", a.pc), format!("{:#x}", b.pc));
-        field("nzcv".into(), format!("{:#x}", a.pstate.nzcv), format!("{:#x}", b.pstate.nzcv));
+        field(
+            "nzcv".into(),
+            format!("{:#x}", a.pstate.nzcv),
+            format!("{:#x}", b.pstate.nzcv),
+        );
         field("pstate".into(), format!("{:?}", a.pstate), format!("{:?}", b.pstate));
         field("icount".into(), a.icount.to_string(), b.icount.to_string());
         for i in 0..32 {
@@ -271,7 +280,11 @@ impl Machine {
             SysReg::VBAR_EL1,
             SysReg::SCTLR_EL1,
         ] {
-            field(format!("{r:?}"), format!("{:#x}", a.sys.get(r)), format!("{:#x}", b.sys.get(r)));
+            field(
+                format!("{r:?}"),
+                format!("{:#x}", a.sys.get(r)),
+                format!("{:#x}", b.sys.get(r)),
+            );
         }
         field("monitor".into(), format!("{:?}", a.monitor), format!("{:?}", b.monitor));
         field("event".into(), a.event.to_string(), b.event.to_string());
@@ -327,13 +340,29 @@ pub fn run_both(m: &Machine, budget: u64) -> Both {
     run_both_with(&mut jit, m, budget)
 }
 
+/// [`run_both`] to the end, naming the case in a failure message.
+pub fn run_named(m: &Machine, name: &str) -> Both {
+    let mut jit = new_jit();
+    let mut i = m.clone();
+    let want = i.cpu.run(&mut i.bus, BUDGET);
+    let mut j = m.clone();
+    let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+    compare(name, m, &i, &j, &want, &got);
+    Both {
+        interp: i,
+        jit: j,
+        result: want,
+        stats: jit.stats(),
+    }
+}
+
 /// [`run_both`] with a given engine.
 pub fn run_both_with(jit: &mut Jit, m: &Machine, budget: u64) -> Both {
     let mut i = m.clone();
     let want = i.cpu.run(&mut i.bus, budget);
     let mut j = m.clone();
     let got = jit.run(0, &mut j.cpu, &mut j.bus, budget);
-    compare(m, &i, &j, &want, &got);
+    compare("", m, &i, &j, &want, &got);
     Both {
         interp: i,
         jit: j,
@@ -343,14 +372,14 @@ pub fn run_both_with(jit: &mut Jit, m: &Machine, budget: u64) -> Both {
 }
 
 /// Panics with a readable report if the two runs differ.
-pub fn compare(start: &Machine, i: &Machine, j: &Machine, want: &(u64, StepEvent), got: &(u64, StepEvent)) {
+pub fn compare(name: &str, start: &Machine, i: &Machine, j: &Machine, want: &(u64, StepEvent), got: &(u64, StepEvent)) {
     let mut d = i.diff(j);
     if want != got {
         d.insert(0, format!("run result: interpreter {want:?}, jit {got:?}"));
     }
     assert!(
         d.is_empty(),
-        "JIT differs from the interpreter:\n  {}\nprogram:\n{}",
+        "{name}: JIT differs from the interpreter:\n  {}\nprogram:\n{}",
         d.join("\n  "),
         start.listing()
     );

@@ -1,0 +1,1599 @@
+//! Directed tests of the JIT against the interpreter: whole programs (loops,
+//! calls, jump tables, every condition code, every load/store size, faults,
+//! self-modifying and newly loaded code, MMIO, budgets, FP fallbacks, stop
+//! events, and random mixes of those shapes) run once on `Cpu::run` and once
+//! on `Jit::run` from the same state; registers, SP, PC, PSTATE, V
+//! registers, FPSR, the instruction count, the whole RAM and the device's
+//! access log must be identical (see `support::Machine::diff`).
+//!
+//! Programs are built with the small assembler in `support/asm.rs`;
+//! `encoders_match_the_disassembler` pins every encoder to the crate's
+//! disassembler (itself checked against capstone), so a listing in a
+//! failure message reads as the program that ran.
+//!
+//! `PREBOARD_JIT_PROGRAMS=N` sets the number of random programs (default
+//! 400), `PREBOARD_JIT_PROGRAMS_SEED=S` their seed (default fixed), and
+//! `PREBOARD_JIT_PROGRAM=K` runs (and lists) only program K.
+
+mod support;
+
+use cpu_aarch64::testgen::Rng;
+use cpu_aarch64::StepEvent;
+use jit::{Jit, JitConfig};
+use support::asm::{self, Asm, Ls, W};
+use support::*;
+
+// ---------------------------------------------------------------------------
+// The assembler itself
+
+#[test]
+fn encoders_match_the_disassembler() {
+    use asm::*;
+    let pc = 0x1000;
+    let table: Vec<(u32, &str)> = vec![
+        (add_imm(X, 1, 2, 3), "add x1, x2, #3"),
+        (add_imm(W, 1, 2, 0xfff), "add w1, w2, #0xfff"),
+        (sub_imm(X, SP, SP, 16), "sub sp, sp, #0x10"),
+        (adds_imm(W, 3, 4, 1), "adds w3, w4, #1"),
+        (cmp_imm(X, 28, 0x15), "cmp x28, #0x15"),
+        (addsub_imm(X, false, false, 1, 2, 1, true), "add x1, x2, #1, lsl #12"),
+        (add(X, 1, 2, 3), "add x1, x2, x3"),
+        (
+            addsub_reg(X, true, true, 1, 2, 3, Shift::Asr, 7),
+            "subs x1, x2, x3, asr #7",
+        ),
+        (
+            addsub_reg(W, false, false, 1, 2, 3, Shift::Lsr, 31),
+            "add w1, w2, w3, lsr #31",
+        ),
+        (cmp(W, 1, 2), "cmp w1, w2"),
+        (cmn(X, 1, 2), "cmn x1, x2"),
+        (and(X, 1, 2, 3), "and x1, x2, x3"),
+        (eor(W, 1, 2, 3), "eor w1, w2, w3"),
+        (ands(X, ZR, 2, 3), "tst x2, x3"),
+        (bics(W, 1, 2, 3), "bics w1, w2, w3"),
+        (logical(X, 1, false, 1, 2, 3, Shift::Ror, 5), "orr x1, x2, x3, ror #5"),
+        (mov(X, 1, 2), "mov x1, x2"),
+        (mov_sp(29, SP), "mov x29, sp"),
+        (movz(X, 1, 0x1234, 2), "mov x1, #0x123400000000"),
+        (movk(X, 1, 0xbeef, 1), "movk x1, #0xbeef, lsl #16"),
+        (movn(X, 1, 0, 0), "mov x1, #-1"),
+        (adc(X, false, false, 1, 2, 3), "adc x1, x2, x3"),
+        (adc(W, true, true, 1, 2, 3), "sbcs w1, w2, w3"),
+        (ccmp(X, false, 1, 2, 5, cond::GE), "ccmp x1, x2, #5, ge"),
+        (ccmp_imm(W, true, 1, 31, 0xf, cond::VS), "ccmn w1, #0x1f, #0xf, vs"),
+        (csel(X, 1, 2, 3, cond::HI), "csel x1, x2, x3, hi"),
+        (csinc(X, 1, 2, 2, cond::LT), "cinc x1, x2, ge"),
+        (csinc(W, 1, ZR, ZR, cond::NE), "cset w1, eq"),
+        (mul(X, 1, 2, 3), "mul x1, x2, x3"),
+        (madd(W, true, 1, 2, 3, 4), "msub w1, w2, w3, w4"),
+        (mulh(false, 1, 2, 3), "umulh x1, x2, x3"),
+        (mulh(true, 1, 2, 3), "smulh x1, x2, x3"),
+        (udiv(X, 1, 2, 3), "udiv x1, x2, x3"),
+        (sdiv(W, 1, 2, 3), "sdiv w1, w2, w3"),
+        (dp2(X, 10, 1, 2, 3), "asr x1, x2, x3"),
+        (dp1(X, 4, 1, 2), "clz x1, x2"),
+        (dp1(W, 0, 1, 2), "rbit w1, w2"),
+        (dp1(X, 3, 1, 2), "rev x1, x2"),
+        (lsl_imm(X, 1, 2, 3), "lsl x1, x2, #3"),
+        (lsr_imm(W, 1, 2, 31), "lsr w1, w2, #0x1f"),
+        (asr_imm(X, 1, 2, 63), "asr x1, x2, #0x3f"),
+        (bfm(X, 0, 1, 2, 0, 7), "sxtb x1, w2"),
+        (extr(X, 1, 2, 3, 9), "extr x1, x2, x3, #9"),
+        (orr_1(5, 5), "orr x5, x5, #1"),
+        (and_low(1, 2, 3), "and x1, x2, #7"),
+        (b_off(false, -8), "b #0xff8"),
+        (b_off(true, 0x100), "bl #0x1100"),
+        (b_cond_off(cond::LE, 8), "b.le #0x1008"),
+        (cbz_off(X, false, 3, -4), "cbz x3, #0xffc"),
+        (cbz_off(W, true, 3, 12), "cbnz w3, #0x100c"),
+        (tbz_off(false, 3, 33, 8), "tbz x3, #0x21, #0x1008"),
+        (tbz_off(true, 4, 5, -8), "tbnz w4, #5, #0xff8"),
+        (adr_off(1, 0x11), "adr x1, #0x1011"),
+        (br(2), "br x2"),
+        (blr(9), "blr x9"),
+        (ret(), "ret"),
+        (ret_reg(5), "ret x5"),
+        (NOP, "nop"),
+        (WFI, "wfi"),
+        (ISB, "isb"),
+        (DSB_SY, "dsb sy"),
+        (ERET, "eret"),
+        (IC_IALLU, "ic iallu"),
+        (ic_ivau(3), "ic ivau, x3"),
+        (hvc(0), "hvc #0"),
+        (svc(1), "svc #1"),
+        (brk(3), "brk #3"),
+        (mrs(27, sysreg::ESR_EL1), "mrs x27, esr_el1"),
+        (mrs(5, sysreg::NZCV), "mrs x5, nzcv"),
+        (msr(sysreg::NZCV, 3), "msr nzcv, x3"),
+        (msr(sysreg::FPCR, 3), "msr fpcr, x3"),
+        (mrs(3, sysreg::FPSR), "mrs x3, fpsr"),
+        (msr(sysreg::VBAR_EL1, 1), "msr vbar_el1, x1"),
+        (ldst(Ls::LdrX, 1, 2, 8), "ldr x1, [x2, #8]"),
+        (ldst(Ls::Strb, 1, 2, 4095), "strb w1, [x2, #0xfff]"),
+        (ldst(Ls::LdrsbX, 1, 2, 0), "ldrsb x1, [x2]"),
+        (ldst(Ls::LdrshW, 1, 2, 2), "ldrsh w1, [x2, #2]"),
+        (ldst(Ls::Ldrsw, 1, 2, 4), "ldrsw x1, [x2, #4]"),
+        (ldst_post(Ls::LdrX, 1, 2, -8), "ldr x1, [x2], #-8"),
+        (ldst_pre(Ls::StrW, 1, SP, -4), "str w1, [sp, #-4]!"),
+        (ldst_unscaled(Ls::Ldrh, 1, 2, -2), "ldurh w1, [x2, #-2]"),
+        (ldst_reg(Ls::LdrX, 1, 2, 3, 3, true), "ldr x1, [x2, x3, lsl #3]"),
+        (ldst_reg(Ls::Ldrb, 1, 2, 3, 6, false), "ldrb w1, [x2, w3, sxtw]"),
+        (ldst_reg(Ls::StrW, 1, 2, 3, 2, true), "str w1, [x2, w3, uxtw #2]"),
+        (stp(X, 29, 30, SP, -16), "stp x29, x30, [sp, #-0x10]"),
+        (ldstp(Pair::X, false, 3, 29, 30, SP, -32), "stp x29, x30, [sp, #-0x20]!"),
+        (ldstp(Pair::X, true, 1, 29, 30, SP, 32), "ldp x29, x30, [sp], #0x20"),
+        (ldstp(Pair::Sw, true, 2, 1, 2, 3, -8), "ldpsw x1, x2, [x3, #-8]"),
+        (ldp(W, 1, 2, 3, 4), "ldp w1, w2, [x3, #4]"),
+        (ldxr(X, 1, 2), "ldxr x1, [x2]"),
+        (stxr(W, 3, 1, 2), "stxr w3, w1, [x2]"),
+        (fmov_to_d(1, 2), "fmov d1, x2"),
+        (fmov_from_d(1, 2), "fmov x1, d2"),
+        (fp2(0, 1, 2, 3), "fmul d1, d2, d3"),
+        (fp2(1, 1, 2, 3), "fdiv d1, d2, d3"),
+        (fp2(2, 1, 2, 3), "fadd d1, d2, d3"),
+        (fp2(3, 1, 2, 3), "fsub d1, d2, d3"),
+        (fsqrt(1, 2), "fsqrt d1, d2"),
+        (fcmp(1, 2), "fcmp d1, d2"),
+        (scvtf(1, 2), "scvtf d1, x2"),
+        (fcvtzs(1, 2), "fcvtzs x1, d2"),
+        (ldst_d(true, 1, 2, 8), "ldr d1, [x2, #8]"),
+        (ldst_d(false, 1, 2, 0), "str d1, [x2]"),
+        (add_2d(1, 2, 3), "add v1.2d, v2.2d, v3.2d"),
+    ];
+    let bad: Vec<String> = table
+        .iter()
+        .filter_map(|&(w, want)| {
+            let got = cpu_aarch64::disasm::disassemble(w, pc);
+            (got != want).then(|| format!("{w:08x}: encoder meant `{want}`, disassembles as `{got}`"))
+        })
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    for v in [
+        0,
+        1,
+        0xffff,
+        0x1_0000,
+        u64::MAX,
+        0x8000_0000_0000_0000,
+        0xffff_0000_ffff,
+        0x1234_5678_9abc_def0,
+        0xffff_ffff_ffff_fffe,
+    ] {
+        let mut a = Asm::new(CODE);
+        a.mov64(1, v).i(hvc(0));
+        let b = run_both(&Machine::from_asm(&a), BUDGET);
+        assert_eq!(b.interp.cpu.x[1], v, "mov64({v:#x})");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Control flow
+
+#[test]
+fn counted_loops_chain() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 1, 1000, 0));
+    a.label("loop")
+        .i(add(X, 0, 0, 1))
+        .i(eor(X, 2, 2, 0))
+        .i(subs_imm(X, 1, 1, 1))
+        .b_cond(cond::NE, "loop");
+    // Nested loops with CBNZ and TBZ back-edges.
+    a.i(movz(X, 3, 50, 0));
+    a.label("outer").i(movz(X, 4, 20, 0));
+    a.label("inner")
+        .i(add(X, 5, 5, 4))
+        .i(sub_imm(X, 4, 4, 1))
+        .cbnz(X, 4, "inner")
+        .i(sub_imm(X, 3, 3, 1))
+        .tbz(3, 63, "check")
+        .b("done")
+        .label("check")
+        .cbnz(W, 3, "outer");
+    a.label("done");
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[0], 500_500);
+    assert_eq!(b.interp.cpu.x[5], 50 * 210);
+    assert!(b.stats.chains > 0, "no exit was chained: {:?}", b.stats);
+    assert!(b.stats.dispatches < 200, "loops did not run chained: {:?}", b.stats);
+}
+
+#[test]
+fn nested_calls_bl_ret_blr() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 12, 0)).bl("fact").i(mov(X, 21, 0));
+    a.adr(9, "square").i(movz(X, 0, 7, 0)).i(blr(9)).i(mov(X, 22, 0));
+    a.adr(10, "twice").i(movz(X, 0, 5, 0)).i(blr(10)).i(mov(X, 23, 0));
+    // A loop of calls, and a return through another register.
+    a.i(movz(X, 24, 0, 0)).i(movz(X, 11, 30, 0));
+    a.label("calls")
+        .i(mov(X, 0, 11))
+        .bl("square")
+        .i(add(X, 24, 24, 0))
+        .adr(5, "back")
+        .b("via_x5")
+        .label("back")
+        .i(subs_imm(X, 11, 11, 1))
+        .b_cond(cond::NE, "calls");
+    epilogue(&mut a);
+    a.label("fact")
+        .i(cmp_imm(X, 0, 1))
+        .b_cond(cond::LS, "fact_base")
+        .i(ldstp(Pair::X, false, 3, 29, 30, SP, -32))
+        .i(mov_sp(29, SP))
+        .i(ldst(Ls::StrX, 0, SP, 16))
+        .i(sub_imm(X, 0, 0, 1))
+        .bl("fact")
+        .i(ldst(Ls::LdrX, 1, SP, 16))
+        .i(mul(X, 0, 0, 1))
+        .i(ldstp(Pair::X, true, 1, 29, 30, SP, 32))
+        .i(ret())
+        .label("fact_base")
+        .i(movz(X, 0, 1, 0))
+        .i(ret());
+    a.label("square").i(mul(X, 0, 0, 0)).i(ret());
+    a.label("twice")
+        .i(ldstp(Pair::X, false, 3, 29, 30, SP, -16))
+        .adr(12, "square")
+        .i(blr(12))
+        .i(blr(12))
+        .i(ldstp(Pair::X, true, 1, 29, 30, SP, 16))
+        .i(ret());
+    a.label("via_x5").i(add_imm(X, 25, 25, 1)).i(ret_reg(5));
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    let c = &b.interp.cpu;
+    assert_eq!((c.x[21], c.x[22], c.x[23]), (479_001_600, 49, 625));
+    assert_eq!(c.x[24], (1..=30).map(|i| i * i).sum::<u64>());
+}
+
+#[test]
+fn jump_tables_through_br() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    // A table of addresses, indexed by X0 = 0..15 (mod 8).
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 21, 0, 0));
+    a.label("loop")
+        .adr(1, "table")
+        .i(and_low(3, 0, 3))
+        .i(ldst_reg(Ls::LdrX, 2, 1, 3, 3, true))
+        .i(br(2));
+    for k in 0..8 {
+        a.label(&format!("case{k}"))
+            .i(lsl_imm(X, 21, 21, 3))
+            .i(add_imm(X, 21, 21, k + 1))
+            .b("next");
+    }
+    a.label("next")
+        .i(add_imm(X, 0, 0, 1))
+        .i(cmp_imm(X, 0, 16))
+        .b_cond(cond::NE, "loop");
+    // Computed targets: ADR + index * 8 (two instructions per case).
+    a.i(movz(X, 0, 0, 0));
+    a.label("loop2")
+        .adr(1, "ctable")
+        .i(and_low(3, 0, 2))
+        .i(addsub_reg(X, false, false, 1, 1, 3, Shift::Lsl, 3))
+        .i(br(1))
+        .label("ctable");
+    for k in 0..4 {
+        a.i(add_imm(X, 22, 22, 1 << k)).b("next2");
+    }
+    a.label("next2")
+        .i(add_imm(X, 0, 0, 1))
+        .i(cmp_imm(X, 0, 9))
+        .b_cond(cond::NE, "loop2");
+    epilogue(&mut a);
+    a.pad_to(a.here().next_multiple_of(8)).label("table");
+    for k in 0..8 {
+        a.quad_label(&format!("case{k}"));
+    }
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[22], 3 + 2 * (2 + 4 + 8)); // case 0 three times, the others twice
+}
+
+// ---------------------------------------------------------------------------
+// Flags and condition codes
+
+/// Values at the edges of carry and overflow, for both widths.
+const EDGES: [u64; 14] = [
+    0,
+    1,
+    2,
+    0x7f,
+    0x80,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    0x7fff_ffff_ffff_ffff,
+    0x8000_0000_0000_0000,
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_8000_0000,
+    0x8000_0000_7fff_ffff,
+];
+
+/// A loop over `(a, b, nzcv_in)` rows at `DATA`: X1 = a, X2 = b, NZCV =
+/// nzcv_in, then `op` (result in X4, if any), then NZCV, the 16 `CSINC`
+/// results and the 16 `B.cond` outcomes are stored at `DATA + 0x6000`.
+fn flags_program(op: &[u32], rows: &[(u64, u64, u64)]) -> Machine {
+    use asm::*;
+    assert!(rows.len() <= 0x6000 / 24);
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(21, DATA + 0x6000).mov64(9, rows.len() as u64);
+    a.label("loop")
+        .i(ldstp(Pair::X, true, 1, 1, 2, 19, 16))
+        .i(ldst_post(Ls::LdrX, 3, 19, 8))
+        .i(movz(X, 4, 0, 0))
+        .i(msr(sysreg::NZCV, 3))
+        .all(op.iter().copied())
+        .i(mrs(5, sysreg::NZCV))
+        .i(movz(X, 6, 0, 0));
+    for c in 0..16 {
+        a.i(lsl_imm(X, 6, 6, 1)).i(csinc(X, 6, 6, 6, c));
+    }
+    a.i(movz(X, 8, 0, 0));
+    for c in 0..16 {
+        let skip = format!("taken{c}");
+        a.i(lsl_imm(X, 8, 8, 1))
+            .b_cond(c, &skip)
+            .i(add_imm(X, 8, 8, 1))
+            .label(&skip);
+    }
+    a.i(ldstp(Pair::X, false, 1, 5, 6, 21, 16))
+        .i(ldstp(Pair::X, false, 1, 8, 4, 21, 16))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    let flat: Vec<u64> = rows.iter().flat_map(|&(x, y, f)| [x, y, f]).collect();
+    m.write_u64s(DATA, &flat);
+    m
+}
+
+fn edge_rows(nzcv_ins: &[u64]) -> Vec<(u64, u64, u64)> {
+    let mut rows = Vec::new();
+    for (i, &x) in EDGES.iter().enumerate() {
+        for (j, &y) in EDGES.iter().enumerate() {
+            for (k, &f) in nzcv_ins.iter().enumerate() {
+                // Keep every (a, b) pair; rotate through the incoming flags
+                // when there are many.
+                if nzcv_ins.len() <= 2 || (i + j) % nzcv_ins.len() == k {
+                    rows.push((x, y, f));
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn check_flags(ops: &[(&str, Vec<u32>)], nzcv_ins: &[u64]) {
+    let rows = edge_rows(nzcv_ins);
+    for (name, op) in ops {
+        let m = flags_program(op, &rows);
+        let b = run_named(&m, name);
+        assert_completed(&b);
+    }
+}
+
+const NZCV_INS: [u64; 4] = [0, 0x2000_0000, 0xf000_0000, 0x9000_0000];
+
+#[test]
+fn conditions_after_cmp_and_cmn() {
+    use asm::*;
+    check_flags(
+        &[
+            ("cmp x", vec![cmp(X, 1, 2)]),
+            ("cmp w", vec![cmp(W, 1, 2)]),
+            ("cmn x", vec![cmn(X, 1, 2)]),
+            ("cmn w", vec![cmn(W, 1, 2)]),
+            ("cmp x, #1", vec![cmp_imm(X, 1, 1)]),
+            ("cmp w, #0", vec![cmp_imm(W, 1, 0)]),
+            ("cmp x asr", vec![addsub_reg(X, true, true, ZR, 1, 2, Shift::Asr, 63)]),
+        ],
+        &NZCV_INS,
+    );
+}
+
+#[test]
+fn conditions_after_adds_and_subs() {
+    use asm::*;
+    check_flags(
+        &[
+            ("adds x", vec![adds(X, 4, 1, 2)]),
+            ("adds w", vec![adds(W, 4, 1, 2)]),
+            ("subs x", vec![subs(X, 4, 1, 2)]),
+            ("subs w", vec![subs(W, 4, 1, 2)]),
+            ("adds x imm", vec![adds_imm(X, 4, 1, 0xfff)]),
+            ("subs w imm", vec![subs_imm(W, 4, 1, 1)]),
+            ("subs then adds (dead flags)", vec![subs(X, 7, 1, 2), adds(W, 4, 1, 2)]),
+            ("negs", vec![subs(X, 4, ZR, 1)]),
+        ],
+        &NZCV_INS,
+    );
+}
+
+#[test]
+fn conditions_after_ands_and_bics() {
+    use asm::*;
+    check_flags(
+        &[
+            ("ands x", vec![ands(X, 4, 1, 2)]),
+            ("ands w", vec![ands(W, 4, 1, 2)]),
+            ("tst x", vec![ands(X, ZR, 1, 2)]),
+            ("bics w", vec![bics(W, 4, 1, 2)]),
+            ("ands x lsl", vec![logical(X, 3, false, 4, 1, 2, Shift::Lsl, 1)]),
+        ],
+        &NZCV_INS,
+    );
+}
+
+#[test]
+fn conditions_after_adcs_and_sbcs() {
+    use asm::*;
+    check_flags(
+        &[
+            ("adcs x", vec![adc(X, false, true, 4, 1, 2)]),
+            ("adcs w", vec![adc(W, false, true, 4, 1, 2)]),
+            ("sbcs x", vec![adc(X, true, true, 4, 1, 2)]),
+            ("sbcs w", vec![adc(W, true, true, 4, 1, 2)]),
+            ("adc x (flags kept)", vec![adc(X, false, false, 4, 1, 2)]),
+            ("sbc w (flags kept)", vec![adc(W, true, false, 4, 1, 2)]),
+        ],
+        &[0, 0x2000_0000],
+    );
+}
+
+#[test]
+fn conditions_after_ccmp_and_ccmn() {
+    use asm::*;
+    let mut ops = Vec::new();
+    for (k, c) in [
+        cond::EQ,
+        cond::NE,
+        cond::CS,
+        cond::MI,
+        cond::VS,
+        cond::HI,
+        cond::GE,
+        cond::GT,
+        cond::AL,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let nzcv = (k as u32 * 7) & 15;
+        ops.push((format!("ccmp x c{c}"), vec![ccmp(X, false, 1, 2, nzcv, c)]));
+        ops.push((format!("ccmp w c{c}"), vec![ccmp(W, false, 1, 2, 15 - nzcv, c)]));
+        ops.push((format!("ccmn x c{c}"), vec![ccmp(X, true, 1, 2, nzcv, c)]));
+        ops.push((format!("ccmp w #imm c{c}"), vec![ccmp_imm(W, false, 1, 31, nzcv, c)]));
+        ops.push((format!("ccmn x #imm c{c}"), vec![ccmp_imm(X, true, 1, 1, nzcv, c)]));
+        // A compare in the block first: the incoming flags are computed
+        // in the same block.
+        ops.push((
+            format!("cmp; ccmp c{c}"),
+            vec![cmp(W, 2, 1), ccmp(X, false, 1, 2, nzcv, c)],
+        ));
+    }
+    let all: Vec<u64> = (0..16).map(|f| f << 28).collect();
+    let ops: Vec<(&str, Vec<u32>)> = ops.iter().map(|(n, o)| (n.as_str(), o.clone())).collect();
+    check_flags(&ops, &all);
+}
+
+// ---------------------------------------------------------------------------
+// Loads and stores
+
+#[test]
+fn loads_and_stores_of_every_size() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(21, DATA + 0x8000); // output, post-incremented
+    let out = |a: &mut Asm, r: u32| {
+        a.i(ldst_post(Ls::StrX, r, 21, 8));
+    };
+    for k in Ls::ALL {
+        let n = k.bytes() as i32;
+        if k.is_store() {
+            // Stores of a value with every byte set differently, at several
+            // offsets, then read back as quads.
+            a.mov64(1, 0x8182_8384_8586_8788);
+            a.mov64(22, DATA + 0x4000 + 0x100 * (k.fields().0 as u64));
+            a.i(ldst(k, 1, 22, 0))
+                .i(ldst(k, 1, 22, 3 * n as u32))
+                .i(ldst_unscaled(k, 1, 22, -n))
+                .i(mov(X, 23, 22))
+                .i(ldst_pre(k, 1, 23, 4 * n))
+                .i(ldst_post(k, 1, 23, -2 * n))
+                .i(movz(X, 2, 6, 0))
+                .i(ldst_reg(k, 1, 22, 2, 3, true))
+                .i(movn(X, 2, 2, 0)) // -3
+                .i(ldst_reg(k, 1, 23, 2, 6, true));
+            out(&mut a, 23);
+            for q in -1..8 {
+                a.i(ldst_unscaled(Ls::LdrX, 3, 22, 8 * q));
+                out(&mut a, 3);
+            }
+        } else {
+            for off in [0, n, 7 * n, 64 * n] {
+                a.i(ldst(k, 1, 19, off as u32));
+                out(&mut a, 1);
+            }
+            a.i(add_imm(X, 22, 19, 0x100)).i(ldst_unscaled(k, 1, 22, -n));
+            out(&mut a, 1);
+            a.i(mov(X, 23, 19)).i(ldst_pre(k, 1, 23, 3 * n));
+            out(&mut a, 1);
+            a.i(ldst_post(k, 1, 23, -n));
+            out(&mut a, 1);
+            out(&mut a, 23);
+            a.i(movz(X, 2, 5, 0)).i(ldst_reg(k, 1, 19, 2, 3, true));
+            out(&mut a, 1);
+            a.i(movn(W, 2, 1, 0)) // w2 = -2
+                .i(ldst_reg(k, 1, 22, 2, 6, true));
+            out(&mut a, 1);
+            if n <= 2 {
+                // Not scaled: -2 bytes (aligned for these sizes only).
+                a.i(ldst_reg(k, 1, 22, 2, 6, false));
+                out(&mut a, 1);
+            }
+        }
+    }
+    // Pairs: every kind and addressing mode, loads after stores.
+    a.mov64(24, DATA + 0x6000)
+        .mov64(1, 0xfedc_ba98_7654_3210)
+        .mov64(2, 0x0123_4567_89ab_cdef);
+    for p in [Pair::W, Pair::X] {
+        let n = if p == Pair::X { 8 } else { 4 };
+        a.i(ldstp(p, false, 2, 1, 2, 24, 2 * n))
+            .i(ldstp(p, false, 3, 2, 1, 24, 6 * n))
+            .i(ldstp(p, false, 1, 1, 1, 24, -n))
+            .i(ldstp(p, true, 2, 3, 4, 24, 0))
+            .i(ldstp(p, true, 3, 5, 6, 24, -2 * n))
+            .i(ldstp(p, true, 1, 7, 8, 24, 3 * n));
+        for r in [3, 4, 5, 6, 7, 8, 24] {
+            out(&mut a, r);
+        }
+    }
+    a.i(ldstp(Pair::Sw, true, 2, 3, 4, 19, 8))
+        .i(ldstp(Pair::Sw, true, 3, 5, 6, 19, 16))
+        .i(ldstp(Pair::Sw, true, 1, 7, 8, 19, -64));
+    for r in [3, 4, 5, 6, 7, 8, 19] {
+        out(&mut a, r);
+    }
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.random_data(7);
+    // Bytes with the sign bit set and clear at the first offsets.
+    m.write_u64s(
+        DATA,
+        &[0x80ff_7f01_8000_7fff, 0xffff_fffe_8000_0000, 0x7fff_ffff_ffff_ff80],
+    );
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+}
+
+#[test]
+fn unaligned_accesses_fault_with_the_mmu_off() {
+    use asm::*;
+    // (offset from DATA, access); every access but the byte ones is
+    // unaligned and must fault (Device memory).
+    let cases: Vec<(u64, u32, bool)> = vec![
+        (1, ldst(Ls::LdrX, 1, 2, 0), true),
+        (4, ldst(Ls::LdrX, 1, 2, 0), true),
+        (1, ldst(Ls::Ldrh, 1, 2, 0), true),
+        (2, ldst(Ls::LdrW, 1, 2, 0), true),
+        (3, ldst(Ls::LdrshX, 1, 2, 0), true),
+        (4, ldst(Ls::StrX, 1, 2, 0), true),
+        (1, ldst(Ls::Strh, 1, 2, 0), true),
+        (4, ldp(X, 1, 3, 2, 0), true),
+        (2, ldp(W, 1, 3, 2, 0), true),
+        (4, stp(X, 1, 3, 2, 0), true),
+        (1, ldst_pre(Ls::LdrW, 1, 2, 0), true),
+        (7, ldst_post(Ls::StrW, 1, 2, 1), true),
+        (1, ldst(Ls::Ldrb, 1, 2, 0), false),
+        (3, ldst(Ls::Strb, 1, 2, 0), false),
+        (2, ldst(Ls::Strh, 1, 2, 0), false),
+    ];
+    for (off, access, faults) in cases {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        // Warm the fast path for the page with an aligned access first.
+        a.mov64(2, DATA + off)
+            .i(ldst(Ls::LdrX, 5, 19, 8))
+            .i(ldst(Ls::StrX, 5, 19, 16))
+            .i(movz(X, 6, 1, 0))
+            .i(adds(X, 7, 6, 5))
+            .i(access)
+            .i(add_imm(X, 8, 8, 1));
+        epilogue(&mut a);
+        let mut m = Machine::from_asm(&a);
+        m.random_data(off);
+        let b = run_named(&m, &cpu_aarch64::disasm::disassemble(access, 0));
+        if !faults {
+            assert_completed(&b);
+        } else {
+            let (esr, elr, _) = assert_faulted(&b);
+            assert_eq!(
+                esr & 0x3f,
+                0x21,
+                "alignment fault for {}",
+                cpu_aarch64::disasm::disassemble(access, 0)
+            );
+            assert_eq!(elr, CODE + 4 * (a.words.len() as u64 - 3));
+        }
+    }
+}
+
+#[test]
+fn data_aborts_mid_block_are_precise() {
+    use asm::*;
+    // Each variant: the words before the faulting access (run in the same
+    // block), the access, and the expected fault address.
+    let variants: Vec<(&str, Vec<u32>, u64)> = vec![
+        ("load from unmapped", vec![ldst(Ls::LdrX, 4, 10, 0)], UNMAPPED),
+        ("store to unmapped", vec![ldst(Ls::StrW, 3, 10, 4)], UNMAPPED + 4),
+        (
+            "pre-index load: no writeback",
+            vec![ldst_pre(Ls::LdrX, 4, 10, 16)],
+            UNMAPPED + 16,
+        ),
+        (
+            "post-index store: no writeback",
+            vec![ldst_post(Ls::StrX, 4, 10, 16)],
+            UNMAPPED,
+        ),
+        ("ldp: second half unmapped", vec![ldp(X, 4, 5, 11, 0)], STACK_TOP),
+        ("stp: second half unmapped", vec![stp(X, 3, 2, 11, 0)], STACK_TOP),
+        (
+            "byte read rejected by the device",
+            vec![ldst(Ls::Ldrb, 4, 20, 3)],
+            MMIO + 3,
+        ),
+        (
+            "after an MMIO store",
+            vec![ldst(Ls::StrX, 3, 20, 8), ldst(Ls::LdrX, 4, 10, 0)],
+            UNMAPPED,
+        ),
+        (
+            "after an interpreted instruction",
+            vec![fmov_to_d(0, 3), ldst(Ls::LdrX, 4, 10, 0)],
+            UNMAPPED,
+        ),
+        (
+            "hostile: top of the address space",
+            vec![ldst(Ls::LdrX, 4, 12, 0)],
+            u64::MAX - 7,
+        ),
+        (
+            "hostile: above the PA range",
+            vec![ldst(Ls::StrX, 4, 13, 0)],
+            0x0001_0000_0000_0000,
+        ),
+        ("hostile: just below RAM", vec![ldst(Ls::LdrX, 4, 14, 0)], RAM_BASE - 8),
+    ];
+    for (name, access, far) in variants {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        a.mov64(10, UNMAPPED)
+            .mov64(11, STACK_TOP - 8)
+            .mov64(12, u64::MAX - 7)
+            .mov64(13, 0x0001_0000_0000_0000)
+            .mov64(14, RAM_BASE - 8)
+            .i(movz(X, 4, 0x4444, 0))
+            .i(movz(X, 5, 0x5555, 0))
+            .b("block")
+            .label("block")
+            // In one block: dirty registers, flags, a store, then the access.
+            .i(movz(X, 1, 5, 0))
+            .i(add_imm(X, 2, 1, 3))
+            .i(adds(X, 3, 2, 1))
+            .i(ldst(Ls::StrX, 3, 19, 0))
+            .i(ldstp(Pair::X, false, 3, 1, 2, SP, -16))
+            .all(access.iter().copied())
+            .i(add_imm(X, 6, 6, 1))
+            .i(add_imm(X, 7, 7, 1));
+        epilogue(&mut a);
+        let fault_pc = CODE + 4 * (a.words.len() as u64 - 4);
+        let b = run_named(&Machine::from_asm(&a), name);
+        let (_, elr, got_far) = assert_faulted(&b);
+        assert_eq!(elr, fault_pc, "{name}");
+        assert_eq!(got_far, far, "{name}");
+    }
+}
+
+#[test]
+fn sp_alignment_and_synchronous_exceptions() {
+    use asm::*;
+    let variants: Vec<(&str, Vec<u32>, u32)> = vec![
+        (
+            "misaligned SP",
+            vec![sub_imm(X, SP, SP, 8), ldst(Ls::LdrX, 4, SP, 0)],
+            0x26,
+        ),
+        ("brk", vec![brk(7)], 0x3c),
+        ("undefined", vec![0], 0x00),
+        ("hvc #1 without EL2 is a firmware call", vec![], 0),
+    ];
+    for (name, words, ec) in variants {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        a.i(movz(X, 1, 5, 0))
+            .i(adds(X, 2, 1, 1))
+            .all(words.iter().copied())
+            .i(add_imm(X, 3, 3, 1));
+        epilogue(&mut a);
+        let b = run_named(&Machine::from_asm(&a), name);
+        if words.is_empty() {
+            assert_completed(&b);
+        } else {
+            let (esr, _, _) = assert_faulted(&b);
+            assert_eq!((esr >> 26) as u32, ec, "{name}");
+        }
+    }
+}
+
+#[test]
+fn exceptions_taken_and_returned_from_in_a_loop() {
+    use asm::*;
+    // SVC is counted by the handler (X26) and returns with ERET.
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 100, 0)).i(movz(X, 26, 0, 0));
+    a.label("loop")
+        .i(add_imm(X, 0, 0, 3))
+        .i(svc(1))
+        .i(adds(X, 1, 1, 0))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[26], 100);
+}
+
+// ---------------------------------------------------------------------------
+// Self-modifying and newly loaded code
+
+/// Emits `movz/movk w{rd}, word`.
+fn load_word(a: &mut Asm, rd: u32, word: u32) {
+    a.i(asm::movz(W, rd, word & 0xffff, 0))
+        .i(asm::movk(W, rd, word >> 16, 1));
+}
+
+#[test]
+fn smc_rewrites_an_instruction_in_another_block() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 9, 5, 0)).adr(11, "patched");
+    load_word(&mut a, 10, add_imm(X, 0, 0, 0));
+    a.label("loop")
+        .bl("patched")
+        // Rewrite to `add x0, x0, #(x9 * 16)`.
+        .i(addsub_reg(W, false, false, 12, 10, 9, Shift::Lsl, 14))
+        .i(ldst(Ls::StrW, 12, 11, 0))
+        .bl("patched")
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    a.label("patched").i(add_imm(X, 0, 0, 1)).i(ret());
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[0], 1 + 2 * 16 * (5 + 4 + 3 + 2) + 16);
+}
+
+#[test]
+fn smc_rewrites_the_next_instruction_in_the_same_block() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 9, 4, 0)).adr(11, "target");
+    load_word(&mut a, 10, add_imm(X, 0, 0, 0));
+    a.label("loop")
+        .i(addsub_reg(W, false, false, 12, 10, 9, Shift::Lsl, 10))
+        .i(ldst(Ls::StrW, 12, 11, 0))
+        .label("target")
+        .i(add_imm(X, 0, 0, 1000))
+        .i(add_imm(X, 1, 1, 1))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[0], 4 + 3 + 2 + 1);
+}
+
+#[test]
+fn smc_rewrites_its_own_loop_head() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 9, 6, 0)).adr(11, "loop");
+    load_word(&mut a, 10, add_imm(X, 0, 0, 1));
+    a.label("loop")
+        .i(add_imm(X, 0, 0, 1))
+        .i(add_imm(W, 10, 10, 0x400))
+        .i(ldst(Ls::StrW, 10, 11, 0))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+}
+
+/// The instructions right after a store (through a NOP, in the same
+/// block) rewritten by that store: the block must not go on with the old
+/// instructions. X12 holds the two new words.
+fn smc_next_instructions_via(name: &str, store: u32) {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 9, 3, 0)).adr(11, "target");
+    let new = add_imm(X, 0, 0, 1);
+    let new2 = add_imm(X, 1, 1, 7);
+    a.mov64(12, u64::from(new2) << 32 | u64::from(new))
+        .i(mov(X, 14, 12))
+        .i(lsr_imm(X, 14, 14, 32));
+    a.label("loop").i(fmov_to_d(0, 12)).i(ldxr(X, 15, 11)).i(store);
+    // The target must be 8-aligned for the 8-byte stores: maybe a NOP in
+    // between, still in the same block.
+    a.pad_to(a.here().next_multiple_of(8));
+    a.label("target")
+        .i(add_imm(X, 0, 0, 100))
+        .i(add_imm(X, 1, 1, 100))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_named(&Machine::from_asm(&a), name);
+    assert_completed(&b);
+    assert_eq!((b.interp.cpu.x[0], b.interp.cpu.x[1]), (3, 21), "{name}");
+}
+
+#[test]
+fn smc_through_a_native_store_pair() {
+    smc_next_instructions_via("stp w12, w14", asm::stp(W, 12, 14, 11, 0));
+}
+
+#[test]
+fn smc_through_an_fp_store() {
+    // The JIT hands `str d0` to the interpreter (`Inst::Interp`); the
+    // store invalidates the block and requests an exit, but generated
+    // code only tests the helper's return value, not the exit request,
+    // so the stale copy of the next instructions runs once.
+    smc_next_instructions_via("str d0, [x11]", asm::ldst_d(false, 0, 11, 0));
+}
+
+#[test]
+fn smc_through_a_store_exclusive() {
+    smc_next_instructions_via("stxr w13, x12, [x11]", asm::stxr(true, 13, 12, 11));
+}
+
+#[test]
+fn newly_loaded_code_runs() {
+    use asm::*;
+    // Copies a routine (from data) into a fresh page twice, with different
+    // contents, calling it after each copy; the page was written through
+    // the fast path before it ever held code.
+    let page = CODE + 0x8000;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(11, page).i(movz(X, 0, 0, 0));
+    // Dirty the page with data stores first (fast-path write entries).
+    a.i(ldst(Ls::StrX, 19, 11, 0x800)).i(ldst(Ls::LdrX, 1, 11, 0x800));
+    for (round, src) in [DATA, DATA + 0x100, DATA].into_iter().enumerate() {
+        let l = format!("copy{round}");
+        a.mov64(12, src).i(mov(X, 13, 11)).i(movz(X, 14, 8, 0));
+        a.label(&l)
+            .i(ldst_post(Ls::LdrX, 15, 12, 8))
+            .i(ldst_post(Ls::StrX, 15, 13, 8))
+            .i(subs_imm(X, 14, 14, 1))
+            .b_cond(cond::NE, &l);
+        if round == 1 {
+            a.i(ic_ivau(11)).i(DSB_SY).i(ISB);
+        }
+        a.i(blr(11)).i(add(X, 21, 21, 0));
+    }
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    let mut r1 = Asm::new(page);
+    r1.i(add_imm(X, 0, 0, 1)).i(lsl_imm(X, 0, 0, 2)).i(ret());
+    let mut r2 = Asm::new(page);
+    r2.i(add_imm(X, 0, 0, 5))
+        .i(mul(X, 0, 0, 0))
+        .i(ldst(Ls::StrX, 0, 19, 0x200))
+        .i(ret());
+    m.load(DATA, &r1.finish());
+    m.load(DATA + 0x100, &r2.finish());
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[0], 4 * (81 + 1));
+}
+
+#[test]
+fn code_loaded_by_the_host_after_invalidate_phys() {
+    use asm::*;
+    // The host (a loader, DMA) rewrites code between runs and tells the
+    // engine with `invalidate_phys`.
+    let mut a = Asm::new(CODE);
+    a.i(movz(X, 9, 3, 0))
+        .label("loop")
+        .bl("f")
+        .i(add(X, 1, 1, 0))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    a.i(hvc(0)).b("loop");
+    a.label("f").i(movz(X, 0, 1, 0)).i(ret());
+    let f = a.addr("f");
+    let m = Machine::from_asm(&a);
+    let mut jit = new_jit();
+    let (mut i, mut j) = (m.clone(), m.clone());
+    for round in 0..3u32 {
+        let want = i.cpu.run(&mut i.bus, BUDGET);
+        let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+        compare("", &m, &i, &j, &want, &got);
+        assert_eq!(want.1, StepEvent::FirmwareCall);
+        let w = movz(X, 0, 10 + round, 0);
+        i.load(f, &[w]);
+        j.load(f, &[w]);
+        jit.invalidate_phys(f);
+        for c in [&mut i.cpu, &mut j.cpu] {
+            c.x[9] = 2;
+        }
+    }
+    assert_eq!(i.cpu.x[1], 3 + 2 * 10 + 2 * 11);
+}
+
+// ---------------------------------------------------------------------------
+// Pages, devices, budgets
+
+#[test]
+fn blocks_crossing_pages() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 40, 0)).b("straight");
+    // Straight-line code across the first page boundary.
+    a.pad_to(CODE + 0x1000 - 0x20).label("straight");
+    for k in 0..16 {
+        a.i(add_imm(X, k % 8, (k + 1) % 8, k + 1));
+    }
+    a.b("loop");
+    // A loop whose body straddles the next boundary, with memory accesses
+    // on both sides.
+    a.pad_to(CODE + 0x2000 - 0x10).label("loop");
+    a.i(ldst(Ls::LdrX, 10, 19, 0))
+        .i(add(X, 10, 10, 9))
+        .i(ldst(Ls::StrX, 10, 19, 0))
+        .i(adds(X, 11, 11, 10))
+        .i(ldst(Ls::StrX, 11, 19, 8))
+        .i(csinc(X, 12, 12, 12, cond::CS))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    // A block that is one word long (the last of its page).
+    a.b("last")
+        .pad_to(CODE + 0x3000 - 4)
+        .label("last")
+        .i(add_imm(X, 13, 13, 1));
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.random_data(3);
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+}
+
+#[test]
+fn mmio_accesses_in_a_loop_reach_the_device_in_order() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 50, 0));
+    a.label("loop")
+        .i(ldst(Ls::StrX, 9, 20, 8))
+        .i(ldst(Ls::Strh, 9, 20, 2))
+        .i(ldst(Ls::LdrW, 1, 20, 16))
+        .i(add(X, 0, 0, 1))
+        .i(ldst(Ls::StrW, 0, 20, 0x20))
+        .i(ldst(Ls::StrX, 0, 19, 0)) // RAM in between
+        .i(ldstp(Pair::X, false, 2, 0, 9, 20, 0x40))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.interp.bus.mmio.len(), 50 * 6);
+}
+
+/// A program mixing the shapes above, for the budget tests.
+fn mixed_program() -> Machine {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 25, 0)).adr(11, "patched");
+    load_word(&mut a, 10, add_imm(X, 0, 0, 0));
+    a.label("loop")
+        .bl("patched")
+        .i(addsub_reg(W, false, false, 12, 10, 9, Shift::Lsl, 10))
+        .i(ldst(Ls::StrW, 12, 11, 0))
+        .i(ldst(Ls::StrX, 0, 20, 8))
+        .i(scvtf(1, 0))
+        .i(fp2(0, 2, 1, 1))
+        .i(fcvtzs(3, 2))
+        .i(adds(X, 4, 4, 3))
+        .i(ldst_reg(Ls::StrX, 4, 19, 9, 3, true))
+        .i(movz(X, 5, 7, 0))
+        .label("inner")
+        .i(add(X, 6, 6, 5))
+        .i(subs_imm(X, 5, 5, 1))
+        .b_cond(cond::NE, "inner")
+        .i(svc(0))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    a.label("patched").i(add_imm(X, 0, 0, 1)).i(eor(X, 7, 7, 0)).i(ret());
+    Machine::from_asm(&a)
+}
+
+/// Runs `m` on the JIT in slices of `slice` instructions until it stops
+/// for another reason; returns the total retired, the last event and the
+/// largest slice.
+fn run_sliced(jit: &mut Jit, m: &mut Machine, slice: u64) -> (u64, StepEvent, u64) {
+    let (mut total, mut most) = (0, 0);
+    for _ in 0..1_000_000 {
+        let (n, ev) = jit.run(0, &mut m.cpu, &mut m.bus, slice);
+        total += n;
+        most = most.max(n);
+        if ev != StepEvent::Budget {
+            return (total, ev, most);
+        }
+    }
+    panic!("program did not end");
+}
+
+#[test]
+fn budget_slices_add_up_to_one_long_run() {
+    let m = mixed_program();
+    let mut i = m.clone();
+    let want = i.cpu.run(&mut i.bus, BUDGET);
+    assert_eq!(want.1, StepEvent::FirmwareCall);
+    for slice in [1, 2, 3, 4, 5, 7, 11, 16, 64, 1000] {
+        let mut jit = new_jit();
+        let mut j = m.clone();
+        let (total, ev, _) = run_sliced(&mut jit, &mut j, slice);
+        let d = i.diff(&j);
+        assert!(
+            d.is_empty() && (total, &ev) == (want.0, &want.1),
+            "slices of {slice}: retired {total} ({ev:?}), interpreter {want:?}\n  {}",
+            d.join("\n  ")
+        );
+    }
+}
+
+#[test]
+fn budget_is_never_exceeded() {
+    // `Jit::run` promises `Cpu::run`'s contract: up to `budget`
+    // instructions (single-stepping relies on a budget of 1).
+    let m = mixed_program();
+    for slice in [1, 2, 3, 5, 16] {
+        let mut jit = new_jit();
+        let mut j = m.clone();
+        let (_, _, most) = run_sliced(&mut jit, &mut j, slice);
+        assert!(most <= slice, "a run with budget {slice} retired {most}");
+    }
+}
+
+#[test]
+fn fp_instructions_mixed_in() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 40, 0)).i(movz(X, 1, 3, 0)).i(scvtf(10, 1));
+    a.label("loop")
+        .i(scvtf(0, 9))
+        .i(fp2(0, 1, 0, 0))
+        .i(fp2(2, 2, 2, 1))
+        .i(fp2(1, 3, 2, 10))
+        .i(fsqrt(4, 3))
+        .i(fcvtzs(5, 4))
+        .i(add(X, 6, 6, 5))
+        .i(fcmp(0, 4))
+        .i(csinc(X, 7, 7, 7, cond::GT))
+        .b_cond(cond::MI, "skip")
+        .i(add_imm(X, 8, 8, 1))
+        .label("skip")
+        .i(ldst_d(false, 3, 19, 0x10))
+        .i(ldst_d(true, 11, 19, 0x10))
+        .i(add_2d(12, 12, 11))
+        .i(fmov_from_d(13, 12))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    // Round towards zero from here, and read the sticky flags.
+    a.mov64(2, 3 << 22)
+        .i(msr(sysreg::FPCR, 2))
+        .i(fp2(1, 14, 10, 0))
+        .i(mrs(15, sysreg::FPSR));
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+    assert!(b.stats.interp_calls > 0);
+}
+
+#[test]
+fn exclusive_increment_loop() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 30, 0));
+    a.label("loop")
+        .label("retry")
+        .i(ldxr(X, 1, 19))
+        .i(add_imm(X, 1, 1, 3))
+        .i(stxr(X, 2, 1, 19))
+        .cbnz(W, 2, "retry")
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_both(&Machine::from_asm(&a), BUDGET);
+    assert_completed(&b);
+}
+
+#[test]
+fn wfi_and_hvc_stop_like_the_interpreter() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    a.i(movz(X, 0, 1, 0))
+        .i(WFI)
+        .i(add_imm(X, 0, 0, 1))
+        .i(adds(X, 1, 0, 0))
+        .i(hvc(5))
+        .i(add_imm(X, 0, 0, 1))
+        .i(WFI)
+        .i(WFI)
+        .b("next")
+        .label("next")
+        .i(hvc(0));
+    let m = Machine::from_asm(&a);
+    let mut jit = new_jit();
+    let (mut i, mut j) = (m.clone(), m.clone());
+    let mut events = Vec::new();
+    for _ in 0..5 {
+        let want = i.cpu.run(&mut i.bus, BUDGET);
+        let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+        compare("", &m, &i, &j, &want, &got);
+        events.push(want.1);
+    }
+    use StepEvent::*;
+    assert_eq!(
+        events,
+        [
+            WaitForInterrupt,
+            FirmwareCall,
+            WaitForInterrupt,
+            WaitForInterrupt,
+            FirmwareCall
+        ]
+    );
+}
+
+#[test]
+fn a_tiny_code_cache_is_flushed_and_refilled() {
+    use asm::*;
+    // Many short blocks visited repeatedly through a 64 KiB cache.
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 3, 0)).label("round");
+    for k in 0..1500 {
+        a.i(add_imm(X, k % 8, (k + 3) % 8, k % 4096))
+            .i(ldst(Ls::StrX, k % 8, 19, 8 * (k % 64)))
+            .b(&format!("n{k}"))
+            .label(&format!("n{k}"));
+    }
+    a.i(subs_imm(X, 9, 9, 1)).b_cond(cond::NE, "round");
+    epilogue(&mut a);
+    let m = Machine::from_asm(&a);
+    let mut jit = Jit::new(JitConfig {
+        cache_size: 64 << 10,
+        ..JitConfig::default()
+    })
+    .expect("JIT");
+    let b = run_both_with(&mut jit, &m, BUDGET);
+    assert_completed(&b);
+    assert!(b.stats.flushes > 0, "{:?}", b.stats);
+}
+
+#[test]
+fn one_engine_for_machines_with_different_buses() {
+    use asm::*;
+    // The same engine runs a fresh machine (new core, new bus) after
+    // another: translations and fast-path entries of the first must not
+    // leak into the second.
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(ldst(Ls::LdrX, 1, 19, 0))
+        .i(add_imm(X, 1, 1, 1))
+        .i(ldst(Ls::StrX, 1, 19, 0));
+    epilogue(&mut a);
+    let mut jit = new_jit();
+    let mut keep = Vec::new();
+    for v in [10u64, 20, 30] {
+        let mut m = Machine::from_asm(&a);
+        m.write_u64s(DATA, &[v]);
+        jit.flush();
+        let b = run_both_with(&mut jit, &m, BUDGET);
+        assert_eq!(b.interp.read_u64(DATA), v + 1);
+        keep.push(b); // keep every bus alive: a stale entry reads it, not freed memory
+    }
+}
+
+#[test]
+fn ram_without_host_pages_uses_the_slow_path_only() {
+    let mut m = mixed_program();
+    m.bus.hand_out_pages = false;
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.stats.tlb_fills, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Random programs
+
+/// Registers random snippets compute with (X0-X9); X19 = DATA, X20 = MMIO,
+/// X21-X24 scratch addresses, X26-X30 belong to the handler and calls.
+const REGS: u32 = 10;
+
+struct Gen<'a> {
+    rng: Rng,
+    a: &'a mut Asm,
+    labels: u32,
+    /// Functions to append after the main body: (label, words).
+    funcs: Vec<(String, Vec<u32>)>,
+}
+
+impl Gen<'_> {
+    fn reg(&mut self) -> u32 {
+        self.rng.below(u64::from(REGS)) as u32
+    }
+    fn label(&mut self) -> String {
+        self.labels += 1;
+        format!("g{}", self.labels)
+    }
+    fn alu(&mut self) -> u32 {
+        use asm::*;
+        let (d, n, m) = (self.reg(), self.reg(), self.reg());
+        let x = self.rng.below(3) != 0;
+        let bits: u64 = if x { 64 } else { 32 };
+        let sh = self.rng.below(bits) as u32;
+        match self.rng.below(20) {
+            0 => add_imm(x, d, n, self.rng.below(4096) as u32),
+            1 => subs_imm(x, d, n, self.rng.below(4096) as u32),
+            2 => addsub_reg(
+                x,
+                self.rng.one_in(2),
+                self.rng.one_in(2),
+                d,
+                n,
+                m,
+                [Shift::Lsl, Shift::Lsr, Shift::Asr][self.rng.below(3) as usize],
+                sh,
+            ),
+            3 => logical(
+                x,
+                self.rng.below(4) as u32,
+                self.rng.one_in(2),
+                d,
+                n,
+                m,
+                [Shift::Lsl, Shift::Lsr, Shift::Asr, Shift::Ror][self.rng.below(4) as usize],
+                sh,
+            ),
+            4 => adc(x, self.rng.one_in(2), self.rng.one_in(2), d, n, m),
+            5 => ccmp(
+                x,
+                self.rng.one_in(2),
+                n,
+                m,
+                self.rng.below(16) as u32,
+                self.rng.below(16) as u32,
+            ),
+            6 => csel_kind(x, self.rng.below(4) as u32, d, n, m, self.rng.below(16) as u32),
+            7 => madd(x, self.rng.one_in(2), d, n, m, self.reg()),
+            8 => dp2(x, [2, 3, 8, 9, 10, 11][self.rng.below(6) as usize], d, n, m),
+            9 => dp1(x, [0, 1, 2, 4, 5][self.rng.below(5) as usize], d, n),
+            10 => lsl_imm(x, d, n, sh),
+            11 => asr_imm(x, d, n, sh),
+            12 => extr(x, d, n, m, sh),
+            13 => movk(
+                x,
+                d,
+                self.rng.below(0x1_0000) as u32,
+                self.rng.below(if x { 4 } else { 2 }) as u32,
+            ),
+            14 => mulh(self.rng.one_in(2), d, n, m),
+            15 => ccmp_imm(
+                x,
+                self.rng.one_in(2),
+                n,
+                self.rng.below(32) as u32,
+                self.rng.below(16) as u32,
+                self.rng.below(16) as u32,
+            ),
+            16 => adds(x, d, n, m),
+            17 => ands(x, d, n, m),
+            18 => bfm(x, self.rng.below(3) as u32, d, n, sh, self.rng.below(bits) as u32),
+            _ => cmp(x, n, m),
+        }
+    }
+    fn alus(&mut self, max: u64) {
+        for _ in 0..1 + self.rng.below(max) {
+            let w = self.alu();
+            self.a.i(w);
+        }
+    }
+    /// One aligned RAM access in the data area through X21.
+    fn mem(&mut self) {
+        use asm::*;
+        let k = Ls::ALL[self.rng.below(13) as usize];
+        let n = k.bytes();
+        let off = self.rng.below(0x800 / u64::from(n)) as u32 * n;
+        let rt = self.reg();
+        match self.rng.below(5) {
+            0 => {
+                self.a.i(ldst(k, rt, 19, off));
+            }
+            1 => {
+                self.a.mov64(21, DATA + 0x1000 + u64::from(off));
+                self.a
+                    .i(ldst_post(k, rt, 21, (self.rng.below(32) as i32 - 16) * n as i32));
+            }
+            2 => {
+                self.a.mov64(21, DATA + 0x1000 + u64::from(off));
+                self.a
+                    .i(ldst_pre(k, rt, 21, (self.rng.below(32) as i32 - 16) * n as i32));
+            }
+            3 => {
+                let p = [Pair::W, Pair::X, Pair::Sw][self.rng.below(3) as usize];
+                let load = p == Pair::Sw || self.rng.one_in(2);
+                let rt2 = (rt + 1 + self.rng.below(u64::from(REGS) - 1) as u32) % REGS;
+                let scale = if p == Pair::X { 8 } else { 4 };
+                self.a.mov64(21, DATA + 0x1000 + u64::from(off & !7));
+                let idx = 1 + self.rng.below(3) as u32;
+                self.a.i(ldstp(
+                    p,
+                    load,
+                    idx,
+                    rt,
+                    rt2,
+                    21,
+                    (self.rng.below(16) as i32 - 8) * scale,
+                ));
+            }
+            _ => {
+                let rm = 22;
+                self.a.mov64(rm, self.rng.below(0x100));
+                self.a.i(ldst_reg(k, rt, 19, rm, 3, true));
+            }
+        }
+    }
+    fn snippet(&mut self, depth: u32) {
+        use asm::*;
+        match self.rng.below(12) {
+            0..=2 => self.alus(6),
+            3 => self.mem(),
+            4 if depth < 2 => {
+                // A counted loop (X23/X24 count, by depth).
+                let l = self.label();
+                let ctr = 23 + depth;
+                self.a.i(movz(X, ctr, 1 + self.rng.below(12) as u32, 0)).label(&l);
+                for _ in 0..1 + self.rng.below(3) {
+                    self.snippet(depth + 1);
+                }
+                self.a.i(subs_imm(X, ctr, ctr, 1)).b_cond(cond::NE, &l);
+            }
+            5 => {
+                // A forward conditional branch.
+                let l = self.label();
+                let (n, m) = (self.reg(), self.reg());
+                let x = self.rng.one_in(2);
+                self.a.i(cmp(x, n, m));
+                match self.rng.below(3) {
+                    0 => self.a.b_cond(self.rng.below(16) as u32, &l),
+                    1 => self.a.cbz(x, n, &l),
+                    _ => self.a.tbnz(n, self.rng.below(64) as u32, &l),
+                };
+                self.alus(3);
+                self.a.label(&l);
+            }
+            6 => {
+                // A call, direct or through a register.
+                let l = self.label();
+                let mut body = Vec::new();
+                for _ in 0..1 + self.rng.below(4) {
+                    body.push(self.alu());
+                }
+                body.push(asm::ret());
+                self.funcs.push((l.clone(), body));
+                if self.rng.one_in(2) {
+                    self.a.bl(&l);
+                } else {
+                    self.a.adr(22, &l).i(blr(22));
+                }
+            }
+            7 => {
+                // MMIO: a store, sometimes a load.
+                let r = self.reg();
+                let off = 8 * self.rng.below(16) as u32;
+                self.a.i(ldst(Ls::StrX, r, 20, off));
+                if self.rng.one_in(2) {
+                    self.a.i(ldst(Ls::LdrW, r, 20, off + 4));
+                }
+            }
+            8 => {
+                // FP through the interpreter.
+                let (d, n) = (self.reg(), self.reg());
+                self.a
+                    .i(scvtf(1, n))
+                    .i(fmov_to_d(2, d))
+                    .i(fp2(self.rng.below(4) as u32, 3, 1, 2))
+                    .i(fcmp(3, 1));
+                self.a.i(fcvtzs(d, 3));
+            }
+            9 => {
+                // Self-modifying: rewrite the immediate of a routine's ADD,
+                // then call it.
+                let l = self.label();
+                let r = self.reg();
+                self.funcs.push((l.clone(), vec![add_imm(X, r, r, 1), asm::ret()]));
+                self.a.adr(22, &l);
+                load_word(self.a, 21, add_imm(X, r, r, self.rng.below(4096) as u32));
+                self.a.i(ldst(Ls::StrW, 21, 22, 0)).i(blr(22));
+            }
+            10 => {
+                // A jump table over X(r) & 3.
+                let r = self.reg();
+                let t = self.label();
+                let done = self.label();
+                self.a
+                    .adr(21, &t)
+                    .i(and_low(22, r, 2))
+                    .i(addsub_reg(X, false, false, 21, 21, 22, Shift::Lsl, 3))
+                    .i(br(21));
+                self.a.label(&t);
+                for _ in 0..4 {
+                    let w = self.alu();
+                    self.a.i(w).b(&done);
+                }
+                self.a.label(&done);
+            }
+            _ => {
+                let w = [
+                    asm::NOP,
+                    asm::svc(3),
+                    asm::mrs(self.reg(), sysreg::NZCV),
+                    asm::msr(sysreg::NZCV, self.reg()),
+                ][self.rng.below(4) as usize];
+                self.a.i(w);
+            }
+        }
+    }
+}
+
+fn random_program(seed: u64) -> Machine {
+    let mut rng = Rng::new(seed);
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    for r in 0..REGS {
+        let v = rng.edge();
+        a.mov64(r, v);
+    }
+    let mut g = Gen {
+        rng: Rng::new(seed ^ 0x5eed),
+        a: &mut a,
+        labels: 0,
+        funcs: Vec::new(),
+    };
+    for _ in 0..4 + g.rng.below(12) {
+        g.snippet(0);
+    }
+    // Sometimes end in a fault instead.
+    if g.rng.one_in(8) {
+        let r = g.reg();
+        g.a.mov64(21, [UNMAPPED, DATA + 1, MMIO + 1][g.rng.below(3) as usize])
+            .i(asm::ldst(Ls::LdrW, r, 21, 0));
+    }
+    let funcs = std::mem::take(&mut g.funcs);
+    epilogue(&mut a);
+    for (l, body) in funcs {
+        a.label(&l).all(body);
+    }
+    let mut m = Machine::from_asm(&a);
+    m.random_data(seed);
+    m
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+#[test]
+fn random_programs() {
+    let n = env_u64("PREBOARD_JIT_PROGRAMS").unwrap_or(400);
+    let seed = env_u64("PREBOARD_JIT_PROGRAMS_SEED").unwrap_or(0x00c0_ffee);
+    // One engine and one pair of machines for all programs, as a machine
+    // is reused after a reset; the code cache is flushed in between (the
+    // RAM is rewritten behind the engine's back).
+    let mut jit = new_jit();
+    let mut slices = Rng::new(seed ^ 1);
+    let mut completed = 0;
+    let only = env_u64("PREBOARD_JIT_PROGRAM");
+    let (mut i, mut j) = (random_program(0), random_program(0));
+    for k in 0..n {
+        if only.is_some_and(|o| o != k) {
+            continue;
+        }
+        let s = cpu_aarch64::testgen::case_seed(seed, k);
+        let m = random_program(s);
+        if only.is_some() {
+            eprintln!("random program {k} (seed {s:#x}):\n{}", m.listing());
+        }
+        jit.flush();
+        // Load the program into the long-lived machines (the engine's
+        // fast-path entries point into their RAM; see
+        // `one_engine_for_machines_with_different_buses`).
+        for x in [&mut i, &mut j] {
+            x.cpu = m.cpu.clone();
+            x.bus.ram.copy_from_slice(&m.bus.ram);
+            x.bus.mmio.clear();
+            x.program.clone_from(&m.program);
+        }
+        let want = i.cpu.run(&mut i.bus, BUDGET);
+        // Half of the programs run in random budget slices.
+        let got = if k % 2 == 0 {
+            jit.run(0, &mut j.cpu, &mut j.bus, BUDGET)
+        } else {
+            let slice = 1 + slices.below(40);
+            let (total, ev, _) = run_sliced(&mut jit, &mut j, slice);
+            (total, ev)
+        };
+        compare(&format!("random program {k} (seed {s:#x})"), &m, &i, &j, &want, &got);
+        completed += usize::from(i.fault().is_none());
+    }
+    assert!(
+        only.is_some() || n < 20 || completed as u64 > n / 2,
+        "most random programs should complete: {completed} of {n}"
+    );
+}
+
+/// Conditional selects of values computed in the same block, with the
+/// condition read from incoming flags (a chain of `lsl`/`cinc`).
+#[test]
+fn conditional_select_chain_in_one_block() {
+    use asm::*;
+    for nzcv in [0x0u32, 0x6, 0x9, 0xf] {
+        let mut a = Asm::new(CODE);
+        a.i(movz(X, 6, 0, 0));
+        for c in 0..16 {
+            a.i(lsl_imm(X, 6, 6, 1)).i(csinc(X, 6, 6, 6, c));
+        }
+        a.i(csel(X, 7, 6, 0, cond::EQ)).i(csel(W, 8, 0, 6, cond::CS));
+        epilogue(&mut a);
+        let mut m = Machine::from_asm(&a);
+        m.cpu.pstate.nzcv = nzcv << 28;
+        m.cpu.x[0] = 0x1234_5678_9abc_def0;
+        run_named(&m, &format!("NZCV {nzcv:#x}"));
+    }
+}
