@@ -1,48 +1,37 @@
 //! End-to-end tests of the `preboard` binary: the bundled demo, the device
-//! tree commands, and clear errors (with exit codes) for bad input.
+//! tree commands, and clear errors (with exit codes) for bad input. Every
+//! test that runs guest code runs under both engines (`<name>::interp`,
+//! `<name>::jit`; the guest's files carry the engine's name, as the two
+//! run in parallel).
 
+mod common;
+
+use common::{lossy as text, read, repo, run_with_timeout, scratch, tool, Engine};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn preboard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_preboard"))
+    common::preboard_command().args(args).output().expect("run preboard")
+}
+
+/// `preboard <args> --engine <engine>` (`args` starting with `run`).
+fn preboard_on(engine: Engine, args: &[&str]) -> Output {
+    common::preboard_command()
         .args(args)
+        .args(engine.args())
         .output()
         .expect("run preboard")
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// `preboard run --engine <engine> <args>`, for spawning.
+fn run_on(engine: Engine, args: &[&str]) -> Command {
+    let mut cmd = common::preboard_command();
+    cmd.arg("run").args(engine.args()).args(args);
+    cmd
 }
 
-/// An outside tool: tests that need it skip with a notice when it is
-/// missing, unless `PREBOARD_REQUIRE_TOOLS=1` (set by CI) makes that a
-/// failure.
-fn tool(name: &str) -> bool {
-    let found = Command::new(name).arg("--version").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("PREBOARD_REQUIRE_TOOLS").is_none(),
-            "{name} is required (PREBOARD_REQUIRE_TOOLS is set) but not installed"
-        );
-        eprintln!("NOTICE: {name} not found; skipping this check (CI installs it)");
-    }
-    found
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("preboard-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-#[test]
-fn demo_prints_banner_model_and_memory_then_exits_0() {
-    let out = preboard(&["run"]);
+fn demo_prints_banner_model_and_memory_then_exits_0(engine: Engine) {
+    let out = preboard_on(engine, &["run"]);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -62,26 +51,24 @@ fn demo_prints_banner_model_and_memory_then_exits_0() {
     ];
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
 }
+per_engine!(demo_prints_banner_model_and_memory_then_exits_0);
 
-#[test]
-fn memory_and_smp_options_reach_the_guest() {
-    let out = preboard(&["run", "-m", "1G", "--smp", "4"]);
+fn memory_and_smp_options_reach_the_guest(engine: Engine) {
+    let out = preboard_on(engine, &["run", "-m", "1G", "--smp", "4"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
         stdout.contains("memory: base 0x40000000 size 0x40000000 (1024 MiB)"),
         "{stdout}"
     );
-    let dts = text(&preboard(&["board", "dts", "--smp", "4"]).stdout);
-    assert_eq!(dts.matches("device_type = \"cpu\"").count(), 4, "{dts}");
 }
+per_engine!(memory_and_smp_options_reach_the_guest);
 
 /// The second builtin board, shaped unlike virt (boards/soc4.ron: RAM at
 /// 0x8000_0000 plus an SRAM, UART0 at 0x1c09_0000, GICv3), runs hello built
 /// for its memory map (firmware/Makefile's `hello-soc4` variant), also with
 /// fewer cores than its default 4.
-#[test]
-fn soc4_runs_its_hello_firmware() {
+fn soc4_runs_its_hello_firmware(engine: Engine) {
     let elf = repo("firmware/prebuilt/hello-soc4.elf");
     let expected = [
         "Preboard hello firmware",
@@ -97,7 +84,7 @@ fn soc4_runs_its_hello_firmware() {
     for extra in [&[][..], &["--smp", "2"]] {
         let mut args = vec!["run", "--board", "soc4", "--kernel", elf.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let out = preboard(&args);
+        let out = preboard_on(engine, &args);
         let stdout = text(&out.stdout);
         assert_eq!(
             out.status.code(),
@@ -107,7 +94,36 @@ fn soc4_runs_its_hello_firmware() {
         );
         assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{args:?}");
     }
+}
+per_engine!(soc4_runs_its_hello_firmware);
 
+/// The bundled firmware is also correct on the outside reference: it
+/// prints QEMU `virt`'s transcript (checked against QEMU itself in
+/// `demo_transcript_is_qemus`; the DTB comes from QEMU there, so only the
+/// model and the way the DTB was found differ).
+fn demo_firmware_agrees_with_qemu(engine: Engine) {
+    let expected = read("firmware/hello/qemu-virt.expected");
+    let elf = repo("firmware/prebuilt/hello.elf");
+    let ours = text(&preboard_on(engine, &["run", "--kernel", elf.to_str().unwrap()]).stdout);
+    let strip = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("dtb:") && !l.starts_with("model:"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(strip(&ours), strip(&expected));
+}
+per_engine!(demo_firmware_agrees_with_qemu);
+
+#[test]
+fn board_dts_lists_the_cpus_of_smp() {
+    let dts = text(&preboard(&["board", "dts", "--smp", "4"]).stdout);
+    assert_eq!(dts.matches("device_type = \"cpu\"").count(), 4, "{dts}");
+}
+
+/// The soc4 board's device tree and the list of builtin boards.
+#[test]
+fn soc4_board_dts_and_the_board_list() {
     let out = preboard(&["board", "dts", "soc4"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let dts = text(&out.stdout);
@@ -128,45 +144,25 @@ fn soc4_runs_its_hello_firmware() {
     assert_eq!(list.lines().collect::<Vec<_>>(), ["virt", "virt-gicv3", "soc4"]);
 }
 
-/// The bundled firmware is also correct on the outside reference: QEMU's
-/// `virt` prints the same lines (the DTB comes from QEMU there, so only the
-/// model and the way the DTB was found differ).
+/// The committed transcript of the bundled firmware is QEMU's.
 #[test]
-fn demo_firmware_agrees_with_qemu() {
+fn demo_transcript_is_qemus() {
     if !tool("qemu-system-aarch64") {
         return;
     }
-    let expected = std::fs::read_to_string(repo("firmware/hello/qemu-virt.expected")).unwrap();
+    let expected = read("firmware/hello/qemu-virt.expected");
     let elf = repo("firmware/prebuilt/hello.elf");
-    let out = Command::new("timeout")
-        .args([
-            "20",
-            "qemu-system-aarch64",
-            "-M",
-            "virt",
-            "-cpu",
-            "cortex-a57",
-            "-nographic",
-            "-semihosting",
-            "-kernel",
-        ])
-        .arg(&elf)
-        .output()
-        .expect("run qemu");
+    let out = common::qemu(
+        20,
+        &["-M", "virt", "-cpu", "cortex-a57"],
+        ["-kernel".as_ref(), elf.as_os_str()],
+    );
     assert_eq!(out.status.code(), Some(0), "qemu: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).replace('\r', ""),
         expected,
         "QEMU's transcript changed"
     );
-    let ours = text(&preboard(&["run", "--kernel", elf.to_str().unwrap()]).stdout);
-    let strip = |s: &str| -> Vec<String> {
-        s.lines()
-            .filter(|l| !l.starts_with("dtb:") && !l.starts_with("model:"))
-            .map(str::to_string)
-            .collect()
-    };
-    assert_eq!(strip(&ours), strip(&expected));
 }
 
 #[test]
@@ -201,25 +197,37 @@ fn board_dts_compiles_with_dtc_and_matches_the_dumped_blob() {
     assert_eq!(decompile(&compiled), decompile(&blob), "dtc's blob and ours differ");
 }
 
-#[test]
-fn run_dump_dtb_writes_what_the_guest_received() {
-    let blob = scratch("run.dtb");
-    let out = preboard(&[
-        "run",
-        "--append",
-        "console=ttyAMA0 quiet",
-        "--dump-dtb",
-        blob.to_str().unwrap(),
-    ]);
+fn run_dump_dtb_writes_what_the_guest_received(engine: Engine) {
+    let blob = scratch(&format!("run-{engine}.dtb"));
+    let out = preboard_on(
+        engine,
+        &[
+            "run",
+            "--append",
+            "console=ttyAMA0 quiet",
+            "--dump-dtb",
+            blob.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     let bytes = std::fs::read(&blob).unwrap();
     assert_eq!(&bytes[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
     let s = text(&bytes);
     assert!(s.contains("console=ttyAMA0 quiet"), "bootargs missing from the blob");
 }
+per_engine!(run_dump_dtb_writes_what_the_guest_received);
 
 fn expect_error(args: &[&str], code: i32, needles: &[&str]) {
-    let out = preboard(args);
+    check_error(&preboard(args), args, code, needles);
+}
+
+/// [`expect_error`] for `preboard <args> --engine <engine>`.
+fn expect_error_on(engine: Engine, args: &[&str], code: i32, needles: &[&str]) {
+    let out = preboard_on(engine, args);
+    check_error(&out, &[args, &engine.args()].concat(), code, needles);
+}
+
+fn check_error(out: &Output, args: &[&str], code: i32, needles: &[&str]) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "args {args:?}\nstderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -294,29 +302,31 @@ fn garbage_and_truncated_elves_are_clear_errors() {
     );
 }
 
-#[test]
-fn a_guest_stuck_in_an_exception_loop_is_reported_not_hung() {
+fn a_guest_stuck_in_an_exception_loop_is_reported_not_hung(engine: Engine) {
     // Raw zeros are UDF; with VBAR_EL1 = 0 the vector fetch faults too.
-    let zeros = scratch("zeros.bin");
+    let zeros = scratch(&format!("zeros-{engine}.bin"));
     std::fs::write(&zeros, [0u8; 64]).unwrap();
-    expect_error(
+    expect_error_on(
+        engine,
         &["run", "--kernel", zeros.to_str().unwrap()],
         70,
         &["stuck taking exceptions", "ESR_EL1=0x2000000"],
     );
 }
+per_engine!(a_guest_stuck_in_an_exception_loop_is_reported_not_hung);
 
-#[test]
-fn instruction_limit_stops_a_spinning_guest() {
+fn instruction_limit_stops_a_spinning_guest(engine: Engine) {
     // b . (0x14000000): spins forever.
-    let spin = scratch("spin.bin");
+    let spin = scratch(&format!("spin-{engine}.bin"));
     std::fs::write(&spin, 0x1400_0000u32.to_le_bytes()).unwrap();
-    expect_error(
+    expect_error_on(
+        engine,
         &["run", "--kernel", spin.to_str().unwrap(), "--max-insns", "100000"],
         124,
         &["--max-insns"],
     );
 }
+per_engine!(instruction_limit_stops_a_spinning_guest);
 
 /// A raw guest (loaded at the start of RAM) that polls the PL011 at
 /// 0x0900_0000, echoes what it receives in upper case, and powers off
@@ -351,10 +361,9 @@ fn guest_file(name: &str, words: &[u32]) -> PathBuf {
     path
 }
 
-#[test]
-fn serial_file_receives_the_console() {
-    let log = scratch("serial-file.txt");
-    let out = preboard(&["run", "--serial", &format!("file:{}", log.display())]);
+fn serial_file_receives_the_console(engine: Engine) {
+    let log = scratch(&format!("serial-file-{engine}.txt"));
+    let out = preboard_on(engine, &["run", "--serial", &format!("file:{}", log.display())]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let file = std::fs::read_to_string(&log).unwrap();
     assert!(file.starts_with("Preboard hello firmware\n"), "{file}");
@@ -364,10 +373,11 @@ fn serial_file_receives_the_console() {
         "the UART output went to the file, not stdout"
     );
     // `null` silences the console.
-    let out = preboard(&["run", "--serial", "null"]);
+    let out = preboard_on(engine, &["run", "--serial", "null"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(!text(&out.stdout).contains("bye"));
 }
+per_engine!(serial_file_receives_the_console);
 
 #[test]
 fn bad_serial_options_are_clear_errors() {
@@ -395,12 +405,10 @@ fn bad_serial_options_are_clear_errors() {
 
 /// Piped (non-terminal) stdin is guest input on the default console: no
 /// raw mode, no escape processing, bytes as they are.
-#[test]
-fn piped_stdin_reaches_the_guest() {
+fn piped_stdin_reaches_the_guest(engine: Engine) {
     use std::io::Write as _;
-    let guest = guest_file("echo.bin", &ECHO_GUEST);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--kernel", guest.to_str().unwrap()])
+    let guest = guest_file(&format!("echo-{engine}.bin"), &ECHO_GUEST);
+    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -412,14 +420,13 @@ fn piped_stdin_reaches_the_guest() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "HELLO, PL011\x01X\n");
 }
+per_engine!(piped_stdin_reaches_the_guest);
 
 /// A guest waiting for an interrupt is not declared deadlocked while its
 /// console can still receive input; once stdin is closed, it is.
-#[test]
-fn a_waiting_guest_waits_for_console_input_until_eof() {
-    let guest = guest_file("wfi.bin", &ECHO_GUEST[18..]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--kernel", guest.to_str().unwrap()])
+fn a_waiting_guest_waits_for_console_input_until_eof(engine: Engine) {
+    let guest = guest_file(&format!("wfi-{engine}.bin"), &ECHO_GUEST[18..]);
+    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -436,15 +443,14 @@ fn a_waiting_guest_waits_for_console_input_until_eof() {
         text(&out.stderr)
     );
 }
+per_engine!(a_waiting_guest_waits_for_console_input_until_eof);
 
 /// `--serial tcp:0` listens on an ephemeral localhost port, announced on
 /// stderr; a client talks to the guest through it.
-#[test]
-fn serial_over_tcp_on_localhost() {
+fn serial_over_tcp_on_localhost(engine: Engine) {
     use std::io::{BufRead as _, Read as _, Write as _};
-    let guest = guest_file("echo-tcp.bin", &ECHO_GUEST);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--kernel", guest.to_str().unwrap(), "--serial", "tcp:0"])
+    let guest = guest_file(&format!("echo-tcp-{engine}.bin"), &ECHO_GUEST);
+    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap(), "--serial", "tcp:0"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -469,15 +475,14 @@ fn serial_over_tcp_on_localhost() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+per_engine!(serial_over_tcp_on_localhost);
 
 /// SIGTERM asks the guest to power off: the first presses the board's
 /// power key (a guest that ignores it keeps running), the second stops
 /// the machine (exit code 0).
-#[test]
-fn sigterm_presses_the_power_key_then_stops() {
-    let guest = guest_file("spin.bin", &[0x1400_0000]); // b .
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--kernel", guest.to_str().unwrap()])
+fn sigterm_presses_the_power_key_then_stops(engine: Engine) {
+    let guest = guest_file(&format!("spin-sigterm-{engine}.bin"), &[0x1400_0000]); // b .
+    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap()])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -501,6 +506,7 @@ fn sigterm_presses_the_power_key_then_stops() {
     assert!(err.contains("pressing the power key"), "{err}");
     assert!(err.contains("stopping the machine"), "{err}");
 }
+per_engine!(sigterm_presses_the_power_key_then_stops);
 
 /// The bytes of `elf`'s loadable segments that lie in `[base, base + size)`,
 /// as a raw image of that range (up to the last byte any of them fills).
@@ -527,20 +533,26 @@ fn elf_image(elf: &[u8], base: u64, size: u64) -> Vec<u8> {
     image
 }
 
+/// hello linked at 0x0 (`prebuilt/hello-flash.elf`) as a flash image.
+fn hello_flash_image() -> Vec<u8> {
+    let elf = std::fs::read(repo("firmware/prebuilt/hello-flash.elf")).unwrap();
+    let image = elf_image(&elf, 0, 64 << 20);
+    assert!(image.len() > 0x1000, "the code segment is at 0x0");
+    image
+}
+
 /// With `--pflash` and no `--kernel`, the board boots its flash bank 0 in
 /// place, as QEMU `virt` does with only a pflash image: hello linked at 0x0
 /// (`prebuilt/hello-flash.elf`, its `.bss` and stack in RAM) runs from
 /// flash at 0x0 with x0 = 0 and finds the DTB at the start of RAM, printing
-/// QEMU's own transcript. Running it does not change the image file.
-#[test]
-fn flash_bank_0_executes_in_place() {
-    let elf = std::fs::read(repo("firmware/prebuilt/hello-flash.elf")).unwrap();
-    let image = elf_image(&elf, 0, 64 << 20);
-    assert!(image.len() > 0x1000, "the code segment is at 0x0");
-    let flash = scratch("hello-flash.img");
+/// QEMU's own transcript (see `flash_bank_0_image_runs_on_qemu`). Running
+/// it does not change the image file.
+fn flash_bank_0_executes_in_place(engine: Engine) {
+    let image = hello_flash_image();
+    let flash = scratch(&format!("hello-flash-{engine}.img"));
     std::fs::write(&flash, &image).unwrap();
-    let expected = std::fs::read_to_string(repo("firmware/hello/qemu-virt.expected")).unwrap();
-    let out = preboard(&["run", "--pflash", flash.to_str().unwrap()]);
+    let expected = read("firmware/hello/qemu-virt.expected");
+    let out = preboard_on(engine, &["run", "--pflash", flash.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let without_model = |s: &str| -> Vec<String> {
         s.lines()
@@ -556,33 +568,36 @@ fn flash_bank_0_executes_in_place() {
         image,
         "reading and executing leave the file alone"
     );
+}
+per_engine!(flash_bank_0_executes_in_place);
 
-    // The same image under QEMU (its pflash wants the whole 64 MiB bank).
-    if tool("qemu-system-aarch64") {
-        let qemu_flash = scratch("hello-flash-qemu.img");
-        let mut padded = image.clone();
-        padded.resize(64 << 20, 0xff);
-        std::fs::write(&qemu_flash, padded).unwrap();
-        let out = Command::new("timeout")
-            .args(["20", "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57"])
-            .args(["-nographic", "-semihosting", "-drive"])
-            .arg(format!("if=pflash,unit=0,format=raw,file={}", qemu_flash.display()))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run qemu");
-        assert_eq!(out.status.code(), Some(0), "qemu: {}", text(&out.stderr));
-        assert_eq!(text(&out.stdout).replace('\r', ""), expected);
+/// The same image under QEMU prints the committed transcript (its pflash
+/// wants the whole 64 MiB bank).
+#[test]
+fn flash_bank_0_image_runs_on_qemu() {
+    if !tool("qemu-system-aarch64") {
+        return;
     }
+    let qemu_flash = scratch("hello-flash-qemu.img");
+    let mut padded = hello_flash_image();
+    padded.resize(64 << 20, 0xff);
+    std::fs::write(&qemu_flash, padded).unwrap();
+    let drive = format!("if=pflash,unit=0,format=raw,file={}", qemu_flash.display());
+    let out = common::qemu(20, &["-M", "virt", "-cpu", "cortex-a57"], ["-drive", &drive]);
+    assert_eq!(out.status.code(), Some(0), "qemu: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).replace('\r', ""),
+        read("firmware/hello/qemu-virt.expected")
+    );
 }
 
 /// Code running from flash that writes a command to its own bank switches
 /// the bank out of read-array mode, as CFI flash does: the next fetch reads
 /// query data, not code (an undefined instruction), and the guest is
 /// reported stuck. A command is not data: the file is unchanged.
-#[test]
-fn a_command_written_to_flash_while_executing_from_it_replaces_the_code() {
+fn a_command_written_to_flash_while_executing_from_it_replaces_the_code(engine: Engine) {
     let flash = guest_file(
-        "flash-query.img",
+        &format!("flash-query-{engine}.img"),
         &[
             0x5280_1301, // mov  w1, #0x98            (CFI query, on both x16 halves)
             0x72a0_1301, // movk w1, #0x98, lsl #16
@@ -592,13 +607,14 @@ fn a_command_written_to_flash_while_executing_from_it_replaces_the_code() {
         ],
     );
     let before = std::fs::read(&flash).unwrap();
-    let out = preboard(&["run", "--pflash", flash.to_str().unwrap()]);
+    let out = preboard_on(engine, &["run", "--pflash", flash.to_str().unwrap()]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(70), "{err}");
     // EC 0 (unknown reason: an undefined instruction) at the word after the store.
     assert!(err.contains("the first was ESR_EL1=0x2000000 at ELR_EL1=0x10"), "{err}");
     assert_eq!(std::fs::read(&flash).unwrap(), before);
 }
+per_engine!(a_command_written_to_flash_while_executing_from_it_replaces_the_code);
 
 #[test]
 fn missing_image_files_exit_66_and_name_the_device_once() {
@@ -627,8 +643,10 @@ fn missing_image_files_exit_66_and_name_the_device_once() {
 }
 
 /// Only one device may read stdin: an explicit `--serial stdio` with
-/// `--virtio-console stdio` is refused; without `--serial`, the console
-/// UART keeps printing to stdout while the virtio-console owns stdin.
+/// `--virtio-console stdio` is refused (and an unusable console file is
+/// an I/O error); without `--serial`, the console UART keeps printing to
+/// stdout while the virtio-console owns stdin
+/// (`the_uart_prints_to_stdout_while_the_virtio_console_owns_stdin`).
 #[test]
 fn virtio_console_and_serial_share_stdio_only_for_output() {
     expect_error(
@@ -636,17 +654,20 @@ fn virtio_console_and_serial_share_stdio_only_for_output() {
         2,
         &["--serial stdio and --virtio-console stdio both want stdin"],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--virtio-console", "stdio"])
+    let out = preboard(&["run", "--virtio-console", "file:/nonexistent/dir/console"]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("virtio-console"), "{}", text(&out.stderr));
+}
+
+fn the_uart_prints_to_stdout_while_the_virtio_console_owns_stdin(engine: Engine) {
+    let out = run_on(engine, &["--virtio-console", "stdio"])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("Preboard hello firmware\n"));
-    let out = preboard(&["run", "--virtio-console", "file:/nonexistent/dir/console"]);
-    assert_eq!(out.status.code(), Some(74), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("virtio-console"), "{}", text(&out.stderr));
 }
+per_engine!(the_uart_prints_to_stdout_while_the_virtio_console_owns_stdin);
 
 /// A bad `--nic` spec is a usage error (clap's, exit 2) that says what
 /// was wrong.
@@ -662,4 +683,51 @@ fn bad_nic_specs_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
         assert!(stderr.contains(needle), "expected `{needle}` in:\n{stderr}");
     }
+}
+
+/// The integer benchmark (`firmware/bench-int`, ~113 million instructions)
+/// under the JIT prints QEMU's transcript (its self-check passes), and
+/// `--stats` shows the JIT translated it to host code: most translated
+/// instructions native, not calls into the interpreter. Well under a
+/// second even in a debug build (minutes under the interpreter, so only
+/// the JIT runs it here; `benches` has the interpreter's run, ignored).
+#[test]
+#[cfg_attr(not(target_arch = "x86_64"), ignore = "no JIT backend for this host")]
+fn bench_int_runs_as_native_code_under_the_jit() {
+    let elf = repo("firmware/prebuilt/bench-int.elf");
+    let mut cmd = run_on(Engine::Jit, &["--stats", "--max-insns", "1000000000", "--kernel"]);
+    cmd.arg(&elf);
+    let run = run_with_timeout(&mut cmd, None, 120);
+    assert_eq!(run.code, Some(0), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout, read("firmware/bench-int/qemu-virt.expected"));
+    // preboard: jit: B blocks (I instructions, N native, K via the interpreter), ...
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("preboard: jit: "))
+        .unwrap_or_else(|| panic!("no JIT stats line in:\n{}", run.stderr));
+    let counts: Vec<(u64, &str)> = line
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .unwrap_or_else(|| panic!("no counts in `{line}`"))
+        .0
+        .split(", ")
+        .map(|part| {
+            let (n, what) = part.split_once(' ').unwrap_or_else(|| panic!("`{part}` in `{line}`"));
+            (n.parse().unwrap_or_else(|_| panic!("`{n}` in `{line}`")), what)
+        })
+        .collect();
+    let count = |what: &str| {
+        counts
+            .iter()
+            .find(|&&(_, w)| w == what)
+            .unwrap_or_else(|| panic!("no `{what}` count in `{line}`"))
+            .0
+    };
+    let (total, native, interp) = (count("instructions"), count("native"), count("via the interpreter"));
+    assert_eq!(native + interp, total, "{line}");
+    assert!(
+        native > 0 && native > interp,
+        "most of bench-int should be translated to host code: {line}"
+    );
 }

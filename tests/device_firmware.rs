@@ -5,7 +5,8 @@
 //! GET_ID), writes to a virtio-console (`--virtio-console file:PATH`),
 //! programs and erases CFI flash bank 1 and reads the PL031.
 //!
-//! Each test runs the firmware twice on the same image files and checks:
+//! Each test runs under both engines (`<name>::interp`, `<name>::jit`), and
+//! runs the firmware twice on the same image files and checks:
 //! - the transcript is QEMU's (`devices/qemu-<config>.transcript`, recorded
 //!   by `devices/qemu-run.sh` with the same input and images), with each
 //!   known QEMU deviation turned into `ok`; the second run says
@@ -16,14 +17,12 @@
 //!   flash image of bank 1 holds exactly the programmed words (growing from
 //!   empty only as far as the data), and bank 0's image is untouched.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use common::{read, repo, run_with_timeout, Engine, Run, TempDir};
+use std::io::{Read, Write};
+use std::process::{ChildStdin, Stdio};
+use std::time::Duration;
 
 /// What the firmware expects on the UART (`rx_expect` in main.c).
 const INPUT: &[u8] = b"Preboard devices: UART RX through the GIC\n";
@@ -62,93 +61,30 @@ fn flash_after_run() -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
-/// A directory for one test's images, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("preboard-devfw-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the temporary directory");
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).replace('\r', "")
-}
-
-/// Runs the firmware with `args`, feeding [`INPUT`] on stdin in two parts
-/// (one at once, the rest later, so it also arrives while the core sleeps
-/// in WFI); killed after `secs` seconds. Returns the exit code (None if
-/// killed), stdout and stderr.
-fn run_preboard(args: &[&str], secs: u64) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--max-insns", "2000000000", "--kernel"])
+/// Runs the firmware under `engine` with `args`, feeding [`INPUT`] on
+/// stdin in two parts (one at once, the rest later, so it also arrives
+/// while the core sleeps in WFI); killed after `secs` seconds.
+fn run_preboard(engine: Engine, args: &[&str], secs: u64) -> Run {
+    let mut cmd = common::preboard_command();
+    cmd.args(["run", "--max-insns", "2000000000", "--kernel"])
         .arg(repo("firmware/prebuilt/devices.elf"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run preboard");
-    let mut stdin = child.stdin.take().unwrap();
-    let in_t = std::thread::spawn(move || {
+        .args(engine.args())
+        .args(args);
+    let feed = |mut stdin: ChildStdin| {
         let (a, b) = INPUT.split_at(9);
         let _ = stdin.write_all(a);
         let _ = stdin.flush();
         std::thread::sleep(Duration::from_millis(300));
         let _ = stdin.write_all(b);
         // Dropping stdin closes the pipe: end of input.
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let mut killed = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for preboard") {
-            break st;
-        }
-        if start.elapsed() > Duration::from_secs(secs) {
-            killed = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for preboard");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = in_t.join();
-    let mut stderr = text(&err_t.join().unwrap());
-    if killed {
-        stderr.push_str(&format!("\n(killed after {secs} s)"));
-    }
-    let code = if killed { None } else { status.code() };
-    (code, text(&out_t.join().unwrap()), stderr)
+    run_with_timeout(&mut cmd, Some(Box::new(feed)), secs)
 }
 
 /// QEMU's first-run transcript for `config`, as Preboard must print it.
 fn reference(config: &str) -> Vec<String> {
     let path = format!("firmware/devices/qemu-{config}.transcript");
-    let qemu = std::fs::read_to_string(repo(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let qemu = read(&path);
     qemu.lines()
         .map(|line| match line.strip_prefix("deviation ") {
             Some(rest) => {
@@ -164,7 +100,12 @@ fn reference(config: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_transcript(what: &str, want: &[String], got: &str, code: Option<i32>, stderr: &str) {
+fn assert_transcript(what: &str, want: &[String], run: &Run) {
+    let Run {
+        code,
+        stdout: got,
+        stderr,
+    } = run;
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     let got: Vec<&str> = got.lines().collect();
     let diff: Vec<String> = (0..want.len().max(got.len()))
@@ -172,7 +113,7 @@ fn assert_transcript(what: &str, want: &[String], got: &str, code: Option<i32>, 
         .map(|i| format!("  want: {:?}\n  got:  {:?}", want.get(i), got.get(i)))
         .collect();
     assert!(
-        diff.is_empty() && code == Some(0),
+        diff.is_empty() && *code == Some(0),
         "{what}: exit code {code:?}, transcript differs from QEMU's:\n{}\nfull transcript:\n{}\nstderr:\n{stderr}",
         diff.join("\n"),
         got.join("\n")
@@ -217,9 +158,9 @@ fn check_images(what: &str, dir: &TempDir) {
     );
 }
 
-/// Two runs of the firmware on `board` with the same images.
-fn devices_firmware(board: &str, config: &str) {
-    let dir = TempDir::new(board);
+/// Two runs of the firmware under `engine` on `board` with the same images.
+fn devices_firmware(engine: Engine, board: &str, config: &str) {
+    let dir = TempDir::new(&format!("{board}-{engine}"));
     let disk: Vec<u8> = (0..DISK_SIZE).map(image_byte).collect();
     std::fs::write(dir.path("disk.img"), disk).unwrap();
     // Both banks start empty: an empty file reads as erased flash.
@@ -248,9 +189,9 @@ fn devices_firmware(board: &str, config: &str) {
         first.iter().any(|l| l == skip),
         "the reference transcript has no `{skip}` line"
     );
-    let (code, out, err) = run_preboard(&args, 120);
-    assert_transcript(&format!("{board}, first run"), &first, &out, code, &err);
-    check_images(&format!("{board}, after the first run"), &dir);
+    let run = run_preboard(engine, &args, 120);
+    assert_transcript(&format!("{board} (--engine {engine}), first run"), &first, &run);
+    check_images(&format!("{board} (--engine {engine}), after the first run"), &dir);
 
     // The second run finds the first one's data in the flash file.
     let second: Vec<String> = first
@@ -263,31 +204,31 @@ fn devices_firmware(board: &str, config: &str) {
             }
         })
         .collect();
-    let (code, out, err) = run_preboard(&args, 120);
-    assert_transcript(&format!("{board}, second run"), &second, &out, code, &err);
-    check_images(&format!("{board}, after the second run"), &dir);
+    let run = run_preboard(engine, &args, 120);
+    assert_transcript(&format!("{board} (--engine {engine}), second run"), &second, &run);
+    check_images(&format!("{board} (--engine {engine}), after the second run"), &dir);
 }
 
-#[test]
-fn devices_firmware_gicv2() {
-    devices_firmware("virt", "virt");
+fn devices_firmware_gicv2(engine: Engine) {
+    devices_firmware(engine, "virt", "virt");
 }
+per_engine!(devices_firmware_gicv2);
 
-#[test]
-fn devices_firmware_gicv3() {
-    devices_firmware("virt-gicv3", "virt-gicv3");
+fn devices_firmware_gicv3(engine: Engine) {
+    devices_firmware(engine, "virt-gicv3", "virt-gicv3");
 }
+per_engine!(devices_firmware_gicv3);
 
 /// Without input the UART case fails after its 10 s wait (instead of
 /// hanging) and the rest still runs: the exit code counts the failure.
-#[test]
-fn devices_firmware_reports_missing_uart_input() {
-    let dir = TempDir::new("no-input");
+fn devices_firmware_reports_missing_uart_input(engine: Engine) {
+    let dir = TempDir::new(&format!("no-input-{engine}"));
     std::fs::write(dir.path("disk.img"), vec![0u8; DISK_SIZE]).unwrap();
     let drive = format!("{},serial={SERIAL}", dir.path("disk.img").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
+    let mut child = common::preboard_command()
         .args(["run", "--max-insns", "2000000000", "--kernel"])
         .arg(repo("firmware/prebuilt/devices.elf"))
+        .args(engine.args())
         .args(["--drive", &drive])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -310,3 +251,4 @@ fn devices_firmware_reports_missing_uart_input() {
     cases.dedup();
     assert_eq!(code, Some(cases.len() as i32), "{out}");
 }
+per_engine!(devices_firmware_reports_missing_uart_input);

@@ -5,9 +5,11 @@
 //! cases; smp ends with PSCI SYSTEM_OFF instead when all passed
 //! (firmware/<fw>/README.md).
 //!
-//! On Preboard every case must pass and the transcript must be QEMU's
-//! (`<fw>/qemu-virt.expected`, `-cpu cortex-a57`), except where QEMU 7.2 is
-//! known to deviate from the Arm ARM: there the firmware prints
+//! On Preboard, under each engine (`--engine interp` and `--engine jit`:
+//! the tests `<name>::interp` and `<name>::jit`), every case must pass and
+//! the transcript must be QEMU's (`<fw>/qemu-virt.expected`, `-cpu
+//! cortex-a57`), except where QEMU 7.2 is known to deviate from the Arm
+//! ARM: there the firmware prints
 //! `deviation <name>: <why>` under QEMU, and Preboard must print `ok <name>`.
 //! Each such case is listed in [`KNOWN_QEMU_DEVIATIONS`]; a deviation not
 //! listed there fails the test.
@@ -18,20 +20,10 @@
 //! (`mmu/qemu-virt-max.expected`), whose 4 and 64 KiB lines are the same as
 //! cortex-a57's.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).replace('\r', "")
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use common::{read, repo, run_with_timeout, text, tool, Engine, Run};
+use std::ffi::OsStr;
 
 /// Cases where QEMU 7.2 is known to differ from the Arm ARM (and Preboard),
 /// by firmware and case name (without the MMU configuration prefix).
@@ -148,84 +140,37 @@ fn reference(fw: &str, config: &str) -> String {
     }
 }
 
-/// What a run printed and how it ended.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `preboard run <args> --kernel <elf>`, killed after `secs` seconds
-/// (a core waiting for an interrupt that never comes would hang the test).
-fn run_preboard(fw: &str, args: &[&str], secs: u64) -> Run {
-    use std::io::Read;
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
-
+/// Runs `preboard run --engine <engine> <args> --kernel <fw>.elf`, killed
+/// after `secs` seconds (a core waiting for an interrupt that never comes
+/// would hang the test).
+fn run_preboard(engine: Engine, fw: &str, args: &[&str], secs: u64) -> Run {
     let elf = repo(&format!("firmware/prebuilt/{fw}.elf"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_preboard"))
-        .args(["run", "--max-insns", "200000000"])
+    let mut cmd = common::preboard_command();
+    cmd.args(["run", "--max-insns", "200000000"])
+        .args(engine.args())
         .args(args)
         .arg("--kernel")
-        .arg(&elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run preboard");
-    // Drain both pipes on threads so a chatty guest cannot block on them.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for preboard") {
-            break st;
-        }
-        if start.elapsed() > Duration::from_secs(secs) {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for preboard");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = text(&err_t.join().unwrap());
-    if timed_out {
-        stderr.push_str(&format!("\n(killed after {secs} s)"));
-    }
-    Run {
-        code: if timed_out { None } else { status.code() },
-        stdout: text(&out_t.join().unwrap()),
-        stderr,
-    }
+        .arg(&elf);
+    run_with_timeout(&mut cmd, None, secs)
 }
 
-fn preboard_matches_qemu(fw: &str) {
-    preboard_matches(fw, "virt", &[]);
+fn preboard_matches_qemu(engine: Engine, fw: &str) {
+    preboard_matches(engine, fw, "virt", &[]);
 }
 
-/// Runs `fw` on Preboard with `args` and compares its transcript with
-/// `firmware/<fw>/qemu-<config>.expected` (deviations turned into `ok`).
-fn preboard_matches(fw: &str, config: &str, args: &[&str]) {
-    let Run { code, stdout, stderr } = run_preboard(fw, args, 120);
-    assert!(!stderr.contains("panicked"), "{stderr}");
+/// Runs `fw` on Preboard under `engine` with `args` and compares its
+/// transcript with `firmware/<fw>/qemu-<config>.expected` (deviations
+/// turned into `ok`).
+fn preboard_matches(engine: Engine, fw: &str, config: &str, args: &[&str]) {
+    let Run { code, stdout, stderr } = run_preboard(engine, fw, args, 120);
+    assert!(!stderr.contains("panicked"), "{fw} (--engine {engine}): {stderr}");
     let want = as_preboard(fw, &reference(fw, config));
     let got: Vec<&str> = stdout.lines().collect();
     let failed: Vec<&&str> = got.iter().filter(|l| !l.starts_with("ok ")).collect();
     assert_eq!(
         code,
         Some(0),
-        "{fw} failed on Preboard ({args:?}); lines other than `ok`:\n{failed:#?}\nstderr:\n{stderr}"
+        "{fw} failed on Preboard (--engine {engine} {args:?}); lines other than `ok`:\n{failed:#?}\nstderr:\n{stderr}"
     );
     let mismatches: Vec<String> = want
         .iter()
@@ -235,62 +180,48 @@ fn preboard_matches(fw: &str, config: &str, args: &[&str]) {
         .collect();
     assert!(
         mismatches.is_empty() && want.len() == got.len(),
-        "{fw}: Preboard's transcript differs from QEMU's ({} lines wanted, {} got):\n{}",
+        "{fw} (--engine {engine}): Preboard's transcript differs from QEMU's ({} lines wanted, {} got):\n{}",
         want.len(),
         got.len(),
         mismatches.join("\n")
     );
 }
 
-#[test]
-fn exceptions_firmware_passes_on_preboard() {
-    preboard_matches_qemu("exceptions");
+fn exceptions_firmware_passes_on_preboard(engine: Engine) {
+    preboard_matches_qemu(engine, "exceptions");
 }
+per_engine!(exceptions_firmware_passes_on_preboard);
 
-#[test]
-fn mmu_firmware_passes_on_preboard() {
-    preboard_matches_qemu("mmu");
+fn mmu_firmware_passes_on_preboard(engine: Engine) {
+    preboard_matches_qemu(engine, "mmu");
 }
+per_engine!(mmu_firmware_passes_on_preboard);
 
 /// EL3 down to EL0: entry, return, routing and traps (firmware/els).
-#[test]
-fn els_firmware_passes_on_preboard() {
-    preboard_matches("els", "virt", &["--boot-el", "3"]);
+fn els_firmware_passes_on_preboard(engine: Engine) {
+    preboard_matches(engine, "els", "virt", &["--boot-el", "3"]);
 }
+per_engine!(els_firmware_passes_on_preboard);
 
 /// Timer interrupts through the GICv2 of the default virt board.
-#[test]
-fn timer_firmware_passes_on_preboard_gicv2() {
-    preboard_matches("timer", "virt", &[]);
+fn timer_firmware_passes_on_preboard_gicv2(engine: Engine) {
+    preboard_matches(engine, "timer", "virt", &[]);
 }
+per_engine!(timer_firmware_passes_on_preboard_gicv2);
 
 /// The same through a GICv3 (QEMU `-M virt,gic-version=3`).
-#[test]
-fn timer_firmware_passes_on_preboard_gicv3() {
+fn timer_firmware_passes_on_preboard_gicv3(engine: Engine) {
     let board = repo("boards/virt-gicv3.ron");
-    preboard_matches("timer", "virt-gicv3", &["--board", board.to_str().unwrap()]);
+    preboard_matches(engine, "timer", "virt-gicv3", &["--board", board.to_str().unwrap()]);
 }
+per_engine!(timer_firmware_passes_on_preboard_gicv3);
 
 /// PSCI bring-up of 3 secondaries, then SYSTEM_OFF: exit code 0 and the
 /// whole transcript (it ends with the `SYSTEM_OFF` line).
-#[test]
-fn smp_firmware_passes_on_preboard() {
-    preboard_matches("smp", "virt", &["--smp", "4"]);
+fn smp_firmware_passes_on_preboard(engine: Engine) {
+    preboard_matches(engine, "smp", "virt", &["--smp", "4"]);
 }
-
-/// Whether QEMU is here (skipped with a notice otherwise, unless
-/// `PREBOARD_REQUIRE_TOOLS` is set, as in CI).
-fn have_qemu() -> bool {
-    if Command::new("qemu-system-aarch64").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("PREBOARD_REQUIRE_TOOLS").is_none(),
-        "qemu-system-aarch64 is required (PREBOARD_REQUIRE_TOOLS is set) but not installed"
-    );
-    eprintln!("NOTICE: qemu-system-aarch64 not found; skipping this check (CI installs it)");
-    false
-}
+per_engine!(smp_firmware_passes_on_preboard);
 
 fn qemu(fw: &str, cpu: &str) -> String {
     qemu_with(fw, &["-M", "virt", "-cpu", cpu])
@@ -299,14 +230,8 @@ fn qemu(fw: &str, cpu: &str) -> String {
 /// `qemu-system-aarch64 <flags> -nographic -semihosting -kernel <fw>.elf`
 /// (the flags of firmware/Makefile's QEMU_<fw>_<config>).
 fn qemu_with(fw: &str, flags: &[&str]) -> String {
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg("qemu-system-aarch64")
-        .args(flags)
-        .args(["-nographic", "-semihosting", "-kernel"])
-        .arg(repo(&format!("firmware/prebuilt/{fw}.elf")))
-        .output()
-        .expect("run qemu");
+    let elf = repo(&format!("firmware/prebuilt/{fw}.elf"));
+    let out = common::qemu(30, flags, [OsStr::new("-kernel"), elf.as_os_str()]);
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -337,7 +262,7 @@ const QEMU_RUNS: &[(&str, &str, &[&str])] = &[
 /// a known one.
 #[test]
 fn transcripts_are_qemus() {
-    if !have_qemu() {
+    if !tool("qemu-system-aarch64") {
         return;
     }
     for fw in ["exceptions", "mmu"] {

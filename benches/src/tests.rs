@@ -1,9 +1,12 @@
 //! The benchmark workloads must run what they claim: the assembler agrees
 //! with GNU as, every word decodes, the loop runs without faulting, and
-//! bench-int passes its self-check on QEMU and on the interpreter.
+//! bench-int passes its self-check on QEMU, the JIT and the interpreter.
 
 use crate::asm::Asm;
-use crate::workload::{bare_machine, mixed_loop, run_bench_int, CODE_BASE, DATA_BASE, DATA_SIZE};
+use crate::workload::{
+    bare_machine, mixed_loop, run_bench_int, virt_machine, BENCH_INT_ELF, CODE_BASE, DATA_BASE, DATA_SIZE,
+};
+use boards::machine::{Engine, RunOutcome};
 use cpu_aarch64::StepEvent;
 use std::path::PathBuf;
 use std::process::Command;
@@ -152,4 +155,31 @@ fn bench_int_passes_its_self_check_on_the_interpreter() {
     let (code, insns) = run_bench_int().expect("bench-int runs");
     assert_eq!(code, 0, "bench-int reported a checksum mismatch");
     assert!(insns > 50_000_000, "only {insns} instructions");
+}
+
+/// The same on the JIT (`Machine::set_engine`), where the whole firmware
+/// takes well under a second even in a debug build. Hosts without a JIT
+/// backend skip it.
+#[test]
+fn bench_int_passes_its_self_check_on_the_jit() {
+    let engine = Engine::host_default();
+    if engine.name() != "jit" {
+        eprintln!("NOTICE: no JIT backend for this host; skipping");
+        return;
+    }
+    let mut m = virt_machine(BENCH_INT_ELF).expect("bench-int boots");
+    m.set_engine(engine);
+    let outcome = m.run(Some(1_000_000_000)).expect("bench-int runs");
+    assert_eq!(
+        outcome,
+        RunOutcome::Exited(0),
+        "bench-int on the JIT reported a checksum mismatch (or did not exit)"
+    );
+    let insns = m.instructions();
+    assert!(insns > 50_000_000, "only {insns} instructions");
+    let stats = m.jit_stats().expect("the JIT's counters");
+    assert!(
+        stats.insns - stats.interp_insns > stats.interp_insns,
+        "most of bench-int should be translated to host code: {stats:?}"
+    );
 }

@@ -867,24 +867,10 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
         crate::crypto::eval(op, a, b, c)
     }
     fn fp(&mut self, op: FpOp, size: FpSize, args: &[u64]) -> u64 {
-        let fpcr = self.cpu.sys.get(SysReg::FPCR);
-        let mut flags = 0u32;
-        let r = crate::fp::eval(op, size, args, fpcr, &mut flags);
-        if flags != 0 {
-            let fpsr = self.cpu.sys.get(SysReg::FPSR);
-            self.cpu.sys.set(SysReg::FPSR, fpsr | u64::from(flags));
-        }
-        r
+        self.cpu.eval_fp(op, size, args)
     }
     fn sat(&mut self, op: SatOp, a: u64, b: u64) -> u64 {
-        let (r, saturated) = crate::simd::eval_sat(op, a, b);
-        if saturated {
-            let fpsr = self.cpu.sys.get(SysReg::FPSR);
-            self.cpu
-                .sys
-                .set(SysReg::FPSR, fpsr | u64::from(crate::sysreg::fpsr::QC));
-        }
-        r
+        self.cpu.eval_sat(op, a, b)
     }
 
     fn halt(&mut self, imm: u16) -> Result<(), StopReason> {
@@ -1057,6 +1043,52 @@ impl Cpu {
             raw,
         };
         ev.write_mem(va, v, size, acc)
+    }
+
+    /// The alignment check of a SIMD&FP access made by the instruction at
+    /// `pc` (see [`Emitter::check_alignment`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_alignment_for<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        pc: u64,
+        raw: u32,
+        addr: u64,
+        size: u8,
+        write: bool,
+    ) -> Result<(), StopReason> {
+        let mut ev = Eval {
+            cpu: self,
+            bus,
+            pc,
+            next_pc: pc.wrapping_add(4),
+            raw,
+        };
+        ev.check_alignment(addr, size, write)
+    }
+
+    /// A scalar floating-point operation under this core's FPCR,
+    /// accumulating FPSR, as the interpreter evaluates it.
+    pub fn eval_fp(&mut self, op: FpOp, size: FpSize, args: &[u64]) -> u64 {
+        let fpcr = self.sys.get(SysReg::FPCR);
+        let mut flags = 0u32;
+        let r = crate::fp::eval(op, size, args, fpcr, &mut flags);
+        if flags != 0 {
+            let fpsr = self.sys.get(SysReg::FPSR);
+            self.sys.set(SysReg::FPSR, fpsr | u64::from(flags));
+        }
+        r
+    }
+
+    /// A saturating operation, setting FPSR.QC when it saturates, as the
+    /// interpreter evaluates it.
+    pub fn eval_sat(&mut self, op: SatOp, a: u64, b: u64) -> u64 {
+        let (r, saturated) = crate::simd::eval_sat(op, a, b);
+        if saturated {
+            let fpsr = self.sys.get(SysReg::FPSR);
+            self.sys.set(SysReg::FPSR, fpsr | u64::from(crate::sysreg::fpsr::QC));
+        }
+        r
     }
 
     /// The SP alignment check of a load/store using SP as its base, made by

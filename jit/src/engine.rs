@@ -13,7 +13,7 @@
 //! the mode, and when the budget checked at every block entry runs out.
 
 use crate::backend::{exit, x64, Backend, Compiled, Env};
-use crate::ir::{Block, Builder, Mode, MMU_INDICES};
+use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
 use cpu_aarch64::Cpu;
@@ -46,6 +46,9 @@ const EMPTY: FastEntry = FastEntry {
     pa: u64::MAX,
 };
 
+/// 128-bit value slots per block.
+pub const QSLOTS: usize = 512;
+
 /// Entries in the per-core jump cache.
 pub const JUMP_CACHE_ENTRIES: usize = 1024;
 
@@ -72,8 +75,10 @@ pub struct JitCtx {
     budget: i64,
     status: u64,
     exit_slot: u64,
-    args: [u64; 4],
+    args: [u64; 8],
     tlb: [[FastEntry; FAST_TLB_ENTRIES]; MMU_INDICES],
+    /// The 128-bit values of the running block.
+    qslots: [u128; QSLOTS],
     /// Blocks by virtual address for exits that are not chained
     /// (indirect branches, other pages); valid for the current
     /// translations only: cleared with the fast-path TLB and whenever a
@@ -98,8 +103,9 @@ impl JitCtx {
             budget: 0,
             status: 0,
             exit_slot: 0,
-            args: [0; 4],
+            args: [0; 8],
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
+            qslots: [0; QSLOTS],
             jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
             jc_generation: 0,
             cpu: std::ptr::null_mut(),
@@ -283,6 +289,10 @@ struct Shared {
     slot_owner: FxHashMap<usize, u32>,
     code_pages: FxHashSet<u64>,
     stats: Stats,
+    /// Helper operations by the index generated code passes (only grows:
+    /// there are finitely many).
+    ops: Vec<HelperOp>,
+    op_index: FxHashMap<HelperOp, u32>,
     /// Bumped whenever blocks are dropped: the cores' jump caches are
     /// cleared before they next dispatch.
     generation: u64,
@@ -446,17 +456,13 @@ fn mmu_index_now(cpu: &Cpu) -> usize {
 }
 
 fn mode_of(cpu: &Cpu) -> Mode {
-    Mode {
-        el: cpu.pstate.el,
-        sp: cpu.pstate.sp,
-        pan: cpu.pstate.pan,
-    }
+    Mode::of(cpu)
 }
 
 extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
-    let [va, _, pc, info] = ctx.args;
+    let [va, _, pc, info, ..] = ctx.args;
     let (raw, size, acc) = x64::decode_info(info);
     shared.stats.slow_accesses += 1;
     let mut w = Watch::new(bus, &shared.code_pages);
@@ -483,7 +489,7 @@ extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
 extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
-    let [va, value, pc, info] = ctx.args;
+    let [va, value, pc, info, ..] = ctx.args;
     let (raw, size, acc) = x64::decode_info(info);
     shared.stats.slow_accesses += 1;
     let mut w = Watch::new(bus, &shared.code_pages);
@@ -512,14 +518,14 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
 extern "sysv64" fn helper_check_sp(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, _) = unsafe { parts(ctx) };
-    let [sp, _, pc, raw] = ctx.args;
+    let [sp, _, pc, raw, ..] = ctx.args;
     u64::from(cpu.check_sp_alignment_for(bus, pc, raw as u32, sp).is_err())
 }
 
 extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
-    let [_, _, pc, info] = ctx.args;
+    let [_, _, pc, info, ..] = ctx.args;
     let raw = info as u32;
     let ends = info >> 32 & 1 == 1;
     shared.stats.interp_calls += 1;
@@ -538,6 +544,55 @@ extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
         }
     };
     u64::from(code)
+}
+
+extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, _, _, shared) = unsafe { parts(ctx) };
+    let a = ctx.args;
+    let slot = |p: u64| -> usize {
+        // Operand pointers are slots of this context (placed by the
+        // backend); turn them back into indices, checked.
+        let base = ctx.qslots.as_ptr() as u64;
+        let i = (p.wrapping_sub(base) / 16) as usize;
+        assert!(p >= base && i < QSLOTS, "128-bit operand outside the slots");
+        i
+    };
+    let q = |k: usize| ctx.qslots[slot(a[k])];
+    let r = match shared.ops.get(a[0] as usize) {
+        Some(HelperOp::Q(op)) => cpu_aarch64::simd::eval_q(*op, q(1), q(2)),
+        Some(HelperOp::Crypto(op)) => cpu_aarch64::crypto::eval(*op, q(1), q(2), q(3)),
+        Some(HelperOp::Table(n)) => {
+            let n = usize::from(*n);
+            let table: Vec<u128> = (1..=n).map(q).collect();
+            cpu_aarch64::interp::eval_q_table(&table, q(n + 1), q(n + 2))
+        }
+        other => panic!("not a 128-bit helper operation: {other:?}"),
+    };
+    let out = slot(a[7]);
+    ctx.qslots[out] = r;
+    0
+}
+
+extern "sysv64" fn helper_call(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, cpu, _, shared) = unsafe { parts(ctx) };
+    let a = ctx.args;
+    // args[0] = op index | operand count << 32.
+    let n = ((a[0] >> 32) as usize).min(3);
+    match shared.ops.get(a[0] as u32 as usize) {
+        Some(HelperOp::Fp(op, size)) => cpu.eval_fp(*op, *size, &a[1..=n]),
+        Some(HelperOp::Sat(op)) => cpu.eval_sat(*op, a[1], a[2]),
+        other => panic!("not a scalar helper operation: {other:?}"),
+    }
+}
+
+extern "sysv64" fn helper_check_align(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (ctx, cpu, bus, _) = unsafe { parts(ctx) };
+    let [addr, _, pc, info, ..] = ctx.args;
+    let r = cpu.check_alignment_for(bus, pc, info as u32, addr, (info >> 32) as u8, info >> 40 & 1 == 1);
+    u64::from(r.is_err())
 }
 
 extern "sysv64" fn helper_pure(a: u64, b: u64, op: u64) -> u64 {
@@ -586,6 +641,9 @@ pub(crate) fn listing_env() -> Env {
     env.helper_check_sp = 0x3000;
     env.helper_interp = 0x4000;
     env.helper_pure = 0x5000;
+    env.helper_qcall = 0x6000;
+    env.helper_call = 0x7000;
+    env.helper_check_align = 0x8000;
     env
 }
 
@@ -604,6 +662,12 @@ fn real_env() -> Env {
         tlb_entries: FAST_TLB_ENTRIES,
         ctx_jc: offset_of!(JitCtx, jump_cache) as i32,
         jc_entries: JUMP_CACHE_ENTRIES,
+        cpu_v: offset_of!(Cpu, v) as i32,
+        ctx_qslots: offset_of!(JitCtx, qslots) as i32,
+        qslots: QSLOTS,
+        helper_qcall: helper_qcall as *const () as usize,
+        helper_call: helper_call as *const () as usize,
+        helper_check_align: helper_check_align as *const () as usize,
         helper_load: helper_load as *const () as usize,
         helper_store: helper_store as *const () as usize,
         helper_check_sp: helper_check_sp as *const () as usize,
@@ -639,6 +703,8 @@ impl Jit {
                 slot_owner: FxHashMap::default(),
                 code_pages: FxHashSet::default(),
                 stats: Stats::default(),
+                ops: Vec::new(),
+                op_index: FxHashMap::default(),
                 generation: 0,
             }),
             ctxs: Vec::new(),
@@ -703,7 +769,14 @@ impl Jit {
             return None;
         }
         let block = b.finish();
-        let compiled = match self.backend.compile(&block, &self.env) {
+        let shared = &mut *self.shared;
+        let mut intern = |op: HelperOp| {
+            *shared.op_index.entry(op).or_insert_with(|| {
+                shared.ops.push(op);
+                shared.ops.len() as u32 - 1
+            })
+        };
+        let compiled = match self.backend.compile(&block, &self.env, &mut intern) {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!("block at {:#x} not compiled: {e}", key.va);

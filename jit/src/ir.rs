@@ -25,10 +25,34 @@ use cpu_aarch64::sem::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Val(pub u32);
 
-/// A 128-bit value. SIMD&FP is not lowered yet, so these only exist while
-/// an instruction is being recognised as one to interpret.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QVal;
+/// A 128-bit SIMD&FP value: the index of the instruction that defines
+/// it (the same numbering as [`Val`]). Backends keep these in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct QVal(pub u32);
+
+impl QVal {
+    /// The same index as a [`Val`] (for liveness).
+    pub fn val(self) -> Val {
+        Val(self.0)
+    }
+}
+
+/// An operation evaluated by a helper with the shared leaf functions
+/// (`simd`, `crypto`, `fp`); backends pass it by index into the engine's
+/// table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HelperOp {
+    /// A whole-register SIMD operation.
+    Q(QOp),
+    /// A cryptographic operation.
+    Crypto(CryptoOp),
+    /// A scalar floating-point operation (reads FPCR, accumulates FPSR).
+    Fp(FpOp, FpSize),
+    /// A saturating operation (sets FPSR.QC).
+    Sat(SatOp),
+    /// Table lookup with this many table registers.
+    Table(u8),
+}
 
 /// A piece of guest state the block caches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,6 +141,26 @@ pub enum Inst {
         /// block's mode or the interrupt masks).
         ends: bool,
     },
+    /// Reads V`r` (128-bit value).
+    GetQ(u8),
+    /// Writes V`r`.
+    SetQ(u8, QVal),
+    /// A 128-bit constant.
+    QImm(u128),
+    /// Lane `idx` (`esize` bytes) of a 128-bit value, zero-extended.
+    QLane(QVal, u8, u8),
+    /// The 128-bit value with lane `idx` (`esize` bytes) replaced.
+    QWithLane(QVal, u8, u8, Val),
+    /// A 128-bit operation through a helper: `HelperOp::Q`,
+    /// `HelperOp::Crypto` (three operands) or `HelperOp::Table` (the
+    /// operands are the table registers, then index and fallback).
+    QCall(HelperOp, Vec<QVal>),
+    /// A scalar operation through a helper (`HelperOp::Fp`, `Sat`) that
+    /// reads or accumulates FPCR/FPSR.
+    Call(HelperOp, Vec<Val>),
+    /// The alignment (and translation) check of a SIMD&FP access of
+    /// `size` bytes at the address: may fault like the access would.
+    CheckAlign(Val, u8, bool, Sync),
     /// Leaves the block to `target` if the condition is non-zero.
     ExitIf(Val, u64, Exit),
     /// After a store that reached a device or translated code: leaves the
@@ -173,9 +217,21 @@ pub struct Mode {
     pub sp: bool,
     /// PSTATE.PAN.
     pub pan: bool,
+    /// SIMD&FP instructions do not trap at this EL (CPACR/CPTR).
+    pub fp: bool,
 }
 
 impl Mode {
+    /// The mode `cpu` is in now.
+    pub fn of(cpu: &cpu_aarch64::Cpu) -> Mode {
+        Mode {
+            el: cpu.pstate.el,
+            sp: cpu.pstate.sp,
+            pan: cpu.pstate.pan,
+            fp: cpu.fp_trap().is_none(),
+        }
+    }
+
     /// Index of `SP_ELx` the block's SP reads and writes.
     pub fn sp_index(self) -> usize {
         if self.sp {
@@ -199,7 +255,7 @@ impl Mode {
 
     /// Packed form (for keys and logs).
     pub fn bits(self) -> u32 {
-        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.pan) << 3
+        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.pan) << 3 | u32::from(self.fp) << 4
     }
 }
 
@@ -260,7 +316,44 @@ impl Block {
                 }
                 wb(&e.wb, &mut f)
             }
+            Inst::GetQ(_) | Inst::QImm(_) => {}
+            Inst::SetQ(_, q) | Inst::QLane(q, ..) => f(q.val()),
+            Inst::QWithLane(q, _, _, v) => {
+                f(q.val());
+                f(*v)
+            }
+            Inst::QCall(_, qs) => qs.iter().for_each(|q| f(q.val())),
+            Inst::Call(_, vs) => vs.iter().for_each(|v| f(*v)),
+            Inst::CheckAlign(v, _, _, s) => {
+                f(*v);
+                wb(&s.wb, &mut f)
+            }
         }
+    }
+
+    /// Whether the instruction defines a 128-bit value.
+    pub fn defines_q(inst: &Inst) -> bool {
+        matches!(
+            inst,
+            Inst::GetQ(_) | Inst::QImm(_) | Inst::QWithLane(..) | Inst::QCall(..)
+        )
+    }
+
+    /// Whether the instruction defines a 64-bit value.
+    pub fn defines_v(inst: &Inst) -> bool {
+        !Self::defines_q(inst)
+            && !matches!(
+                inst,
+                Inst::Start(_)
+                    | Inst::Store(..)
+                    | Inst::CheckSp(..)
+                    | Inst::Interp { .. }
+                    | Inst::ExitIf(..)
+                    | Inst::CheckExit(..)
+                    | Inst::Exit(..)
+                    | Inst::SetQ(..)
+                    | Inst::CheckAlign(..)
+            )
     }
 
     /// Whether the instruction has an effect beyond defining its value.
@@ -275,6 +368,9 @@ impl Block {
                 | Inst::ExitIf(..)
                 | Inst::CheckExit(..)
                 | Inst::Exit(..)
+                | Inst::SetQ(..)
+                | Inst::Call(..)
+                | Inst::CheckAlign(..)
         )
     }
 
@@ -318,6 +414,13 @@ impl Block {
                 }
                 wb(&mut e.wb)
             }
+            Inst::GetQ(_) | Inst::QImm(_) | Inst::SetQ(..) | Inst::QLane(..) | Inst::QCall(..) => {}
+            Inst::QWithLane(_, _, _, v) => *v = f(*v),
+            Inst::Call(_, vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
+            Inst::CheckAlign(v, _, _, s) => {
+                *v = f(*v);
+                wb(&mut s.wb)
+            }
         }
     }
 
@@ -352,6 +455,7 @@ impl Block {
             Inst::Select(_, x, y) => b(x).max(b(y)),
             Inst::Adc(.., Width::W32) => 32,
             Inst::Load(m) => 8 * u32::from(m.size),
+            Inst::QLane(_, esize, _) => 8 * u32::from(*esize),
             Inst::Bin(op, x, y) => match op {
                 BinOp::And => b(x).min(b(y)),
                 BinOp::Or | BinOp::Xor => b(x).max(b(y)),
@@ -652,7 +756,11 @@ impl Builder {
         self.push(Inst::Start(self.insn));
         let r = match cpu_aarch64::isa::decode(raw) {
             Some(op) => cpu_aarch64::sem::translate(self, op, raw),
-            None => self.unsupported(),
+            None => {
+                // Unallocated: the interpreter raises Undefined Instruction.
+                self.ends = true;
+                self.unsupported()
+            }
         };
         if r.is_err() || self.unsupported {
             // Roll back and hand the whole instruction to the interpreter.
@@ -880,48 +988,50 @@ impl Emitter for Builder {
     }
 
     fn check_fp_enabled(&mut self) -> Result<(), Unsupported> {
-        self.unsupported()
+        // Part of the block's mode: when SIMD&FP would trap, the
+        // interpreter takes the trap.
+        if self.block.mode.fp {
+            Ok(())
+        } else {
+            self.unsupported()
+        }
     }
-    fn get_q(&mut self, _: u32) -> QVal {
-        self.unsupported = true;
-        QVal
+    fn get_q(&mut self, r: u32) -> QVal {
+        QVal(self.push(Inst::GetQ(r as u8)).0)
     }
-    fn set_q(&mut self, _: u32, _: QVal) {
-        self.unsupported = true;
+    fn set_q(&mut self, r: u32, q: QVal) {
+        self.push(Inst::SetQ(r as u8, q));
     }
-    fn q_imm(&mut self, _: u128) -> QVal {
-        self.unsupported = true;
-        QVal
+    fn q_imm(&mut self, v: u128) -> QVal {
+        QVal(self.push(Inst::QImm(v)).0)
     }
-    fn q_lane(&mut self, _: QVal, _: u8, _: u8) -> Val {
-        self.unsupported = true;
-        self.push(Inst::Const(0))
+    fn q_lane(&mut self, q: QVal, esize: u8, idx: u8) -> Val {
+        self.push(Inst::QLane(q, esize, idx))
     }
-    fn q_with_lane(&mut self, _: QVal, _: u8, _: u8, _: Val) -> QVal {
-        self.unsupported = true;
-        QVal
+    fn q_with_lane(&mut self, q: QVal, esize: u8, idx: u8, v: Val) -> QVal {
+        QVal(self.push(Inst::QWithLane(q, esize, idx, v)).0)
     }
-    fn q_op(&mut self, _: QOp, _: QVal, _: QVal) -> QVal {
-        self.unsupported = true;
-        QVal
+    fn q_op(&mut self, op: QOp, a: QVal, b: QVal) -> QVal {
+        QVal(self.push(Inst::QCall(HelperOp::Q(op), vec![a, b])).0)
     }
-    fn q_table(&mut self, _: &[QVal], _: QVal, _: QVal) -> QVal {
-        self.unsupported = true;
-        QVal
+    fn q_table(&mut self, table: &[QVal], idx: QVal, fallback: QVal) -> QVal {
+        let mut qs = table.to_vec();
+        qs.push(idx);
+        qs.push(fallback);
+        QVal(self.push(Inst::QCall(HelperOp::Table(table.len() as u8), qs)).0)
     }
-    fn check_alignment(&mut self, _: Val, _: u8, _: bool) -> Result<(), Unsupported> {
-        self.unsupported()
+    fn check_alignment(&mut self, addr: Val, size: u8, write: bool) -> Result<(), Unsupported> {
+        let sync = self.sync();
+        self.push(Inst::CheckAlign(addr, size, write, sync));
+        Ok(())
     }
-    fn crypto(&mut self, _: CryptoOp, _: QVal, _: QVal, _: QVal) -> QVal {
-        self.unsupported = true;
-        QVal
+    fn crypto(&mut self, op: CryptoOp, a: QVal, b: QVal, c: QVal) -> QVal {
+        QVal(self.push(Inst::QCall(HelperOp::Crypto(op), vec![a, b, c])).0)
     }
-    fn fp(&mut self, _: FpOp, _: FpSize, _: &[Val]) -> Val {
-        self.unsupported = true;
-        self.push(Inst::Const(0))
+    fn fp(&mut self, op: FpOp, size: FpSize, args: &[Val]) -> Val {
+        self.push(Inst::Call(HelperOp::Fp(op, size), args.to_vec()))
     }
-    fn sat(&mut self, _: SatOp, _: Val, _: Val) -> Val {
-        self.unsupported = true;
-        self.push(Inst::Const(0))
+    fn sat(&mut self, op: SatOp, a: Val, b: Val) -> Val {
+        self.push(Inst::Call(HelperOp::Sat(op), vec![a, b]))
     }
 }

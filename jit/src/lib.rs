@@ -28,7 +28,12 @@ pub fn block_listing(words: &[u32], pc: u64, mode: ir::Mode) -> Option<String> {
     }
     let block = b.finish();
     let env = engine::listing_env();
-    let text = match backend.compile(&block, &env) {
+    let mut ops = Vec::new();
+    let mut intern = |op: ir::HelperOp| {
+        ops.push(op);
+        ops.len() as u32 - 1
+    };
+    let text = match backend.compile(&block, &env, &mut intern) {
         Ok(c) => backend.disassemble(&c.code, 0),
         Err(e) => format!("(not compiled: {e})\n"),
     };

@@ -5,7 +5,8 @@
 //!
 //! `PREBOARD_JIT_DIFF_CASES=N` sets the number of cases (default 10000),
 //! `PREBOARD_JIT_DIFF_SEED=S` the run's seed (default: fresh), and
-//! `PREBOARD_JIT_DIFF_CASE=S` replays one case by its seed.
+//! `PREBOARD_JIT_DIFF_CASE=S` replays one case by its seed
+//! (`PREBOARD_JIT_TRACE=1` prints each translated block).
 
 use cpu_aarch64::testgen::{case_seed, Generator, Runner};
 use jit::{Jit, JitConfig};
@@ -35,7 +36,11 @@ fn jit_matches_interpreter_on_random_sequences() {
     let mut gen = Generator::new(None, &[]);
     let mut interp = Runner::new();
     let mut native = Runner::new();
-    let mut jit = Jit::new(JitConfig::default()).expect("JIT available on this host");
+    let mut jit = Jit::new(JitConfig {
+        trace_blocks: std::env::var_os("PREBOARD_JIT_TRACE").is_some(),
+        ..JitConfig::default()
+    })
+    .expect("JIT available on this host");
     let mut failures = Vec::new();
     for &s in &seeds {
         let case = gen.case(s);

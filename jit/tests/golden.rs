@@ -21,11 +21,12 @@ use support::asm::{self, Asm};
 /// Guest address of every block (its page matters for nothing here).
 const PC: u64 = 0x4008_0000;
 
-/// EL1 with SP_EL1, as firmware and kernels run.
+/// EL1 with SP_EL1 and SIMD&FP enabled, as firmware and kernels run.
 const EL1: Mode = Mode {
     el: 1,
     sp: true,
     pan: false,
+    fp: true,
 };
 
 fn golden_path(name: &str) -> PathBuf {

@@ -336,11 +336,7 @@ impl Runner {
     /// [`Runner::run`] computes it, so the two can be compared field by
     /// field. Code is rewritten between cases, so the engine must forget
     /// its translations before each call.
-    pub fn run_engine(
-        &mut self,
-        case: &Case,
-        engine: &mut Engine<'_>,
-    ) -> Outcome {
+    pub fn run_engine(&mut self, case: &Case, engine: &mut Engine<'_>) -> Outcome {
         let test = (TEST_PC - CODE_BASE) as usize;
         self.bus.code[test..].copy_from_slice(&case.test_page());
         self.bus.code[..test].fill(0);

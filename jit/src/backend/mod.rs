@@ -49,7 +49,7 @@ pub struct Env {
     pub ctx_status: i32,
     /// `JitCtx::exit_slot` (u64).
     pub ctx_exit_slot: i32,
-    /// `JitCtx::args` ([u64; 4]).
+    /// `JitCtx::args` ([u64; 8]).
     pub ctx_args: i32,
     /// `JitCtx::tlb` (the fast-path TLBs).
     pub ctx_tlb: i32,
@@ -60,6 +60,20 @@ pub struct Env {
     pub ctx_jc: i32,
     /// Entries in the jump cache (a power of two).
     pub jc_entries: usize,
+    /// `Cpu::v`.
+    pub cpu_v: i32,
+    /// `JitCtx::qslots` (128-bit values of a block).
+    pub ctx_qslots: i32,
+    /// Number of 128-bit slots.
+    pub qslots: usize,
+    /// 128-bit helper (args: op, operand pointers 1..=6, result pointer 7).
+    pub helper_qcall: usize,
+    /// Scalar FP/saturating helper (args: op, values 1..=3); returns the
+    /// result.
+    pub helper_call: usize,
+    /// SIMD&FP alignment check (args: addr, -, pc, raw | size << 32 |
+    /// write << 40); returns the status.
+    pub helper_check_align: usize,
     /// `extern "sysv64" fn(*mut JitCtx) -> u64`: load slow path
     /// (args: va, -, pc, info); value returned, status in `status`.
     pub helper_load: usize,
@@ -127,8 +141,14 @@ pub trait Backend {
     /// saving the callee-saved registers, setting up the frame and calling
     /// `entry`; placed once at the start of the code cache.
     fn trampoline(&self) -> Vec<u8>;
-    /// Compiles `block`.
-    fn compile(&self, block: &Block, env: &Env) -> Result<Compiled, CompileError>;
+    /// Compiles `block`; `op_index` numbers the helper operations it
+    /// passes to the engine's helpers.
+    fn compile(
+        &self,
+        block: &Block,
+        env: &Env,
+        op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
+    ) -> Result<Compiled, CompileError>;
     /// Disassembles host code (for traces and golden tests).
     fn disassemble(&self, code: &[u8], addr: u64) -> String;
 }

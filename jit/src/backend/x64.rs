@@ -18,7 +18,7 @@
 #![allow(clippy::useless_conversion)]
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
-use crate::ir::{Block, Cell, Exit, Inst, Mem, Sync, Target, Val, Writeback};
+use crate::ir::{Block, Cell, Exit, Inst, Mem, QVal, Sync, Target, Val, Writeback};
 use cpu_aarch64::sem::{BinOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
@@ -101,6 +101,10 @@ struct Gen<'a> {
     exception_label: DynamicLabel,
     /// CondHolds evaluated by their single user (see `compile`).
     fused: Vec<bool>,
+    /// The memory slot of each 128-bit value.
+    qslot: Vec<u16>,
+    /// Helper-operation indices of `QCall`/`Call` instructions.
+    ops: Vec<u32>,
 }
 
 /// For each condition, bit `nzcv` (0..16) of the mask says whether it
@@ -485,6 +489,101 @@ impl<'a> Gen<'a> {
                     ; jnz =>ret
                 );
             }
+            Inst::GetQ(r) => {
+                let src = self.env.cpu_v + 16 * i32::from(r);
+                let dst = self.q_off(QVal(i as u32));
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movdqu xmm0, [rbp + src]
+                    ; movdqu [rbx + dst], xmm0
+                );
+            }
+            Inst::SetQ(r, q) => {
+                let dst = self.env.cpu_v + 16 * i32::from(r);
+                let src = self.q_off(q);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movdqu xmm0, [rbx + src]
+                    ; movdqu [rbp + dst], xmm0
+                );
+            }
+            Inst::QImm(v) => {
+                let dst = self.q_off(QVal(i as u32));
+                self.mov_imm(RAX, v as u64);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + dst], rax);
+                self.mov_imm(RAX, (v >> 64) as u64);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + dst + 8], rax);
+            }
+            Inst::QLane(q, esize, idx) => {
+                let off = self.q_off(q) + i32::from(esize) * i32::from(idx);
+                let r = self.dst(d);
+                match esize {
+                    1 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [rbx + off]),
+                    2 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), WORD [rbx + off]),
+                    4 => dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbx + off]),
+                    _ => dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbx + off]),
+                }
+                self.store(d, r);
+            }
+            Inst::QWithLane(q, esize, idx, v) => {
+                let src = self.q_off(q);
+                let dst = self.q_off(QVal(i as u32));
+                let off = dst + i32::from(esize) * i32::from(idx);
+                self.load(RAX, v);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movdqu xmm0, [rbx + src]
+                    ; movdqu [rbx + dst], xmm0
+                );
+                match esize {
+                    1 => dynasm!(self.a ; .arch x64 ; mov BYTE [rbx + off], al),
+                    2 => dynasm!(self.a ; .arch x64 ; mov WORD [rbx + off], ax),
+                    4 => dynasm!(self.a ; .arch x64 ; mov DWORD [rbx + off], eax),
+                    _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + off], rax),
+                }
+            }
+            Inst::QCall(_, qs) => {
+                self.mov_imm(RAX, u64::from(self.ops[i]));
+                self.set_arg(0, RAX);
+                for (k, q) in qs.iter().enumerate() {
+                    let off = self.q_off(*q);
+                    dynasm!(self.a ; .arch x64 ; lea rax, [rbx + off]);
+                    self.set_arg(1 + k as i32, RAX);
+                }
+                let out = self.q_off(QVal(i as u32));
+                dynasm!(self.a ; .arch x64 ; lea rax, [rbx + out]);
+                self.set_arg(7, RAX);
+                self.call_inline(i, self.env.helper_qcall);
+            }
+            Inst::Call(_, vs) => {
+                self.mov_imm(RAX, u64::from(self.ops[i]) | (vs.len() as u64) << 32);
+                self.set_arg(0, RAX);
+                for (k, v) in vs.iter().enumerate() {
+                    self.load(RAX, *v);
+                    self.set_arg(1 + k as i32, RAX);
+                }
+                self.call_inline(i, self.env.helper_call);
+                self.store(d, RAX);
+            }
+            Inst::CheckAlign(addr, size, write, sync) => {
+                let (pc, raw) = self.block.insns[usize::from(sync.insn)];
+                self.writeback(&sync.wb);
+                self.add_icount(sync.retired, false);
+                self.load(RAX, addr);
+                self.set_arg(0, RAX);
+                self.mov_imm(RAX, pc);
+                self.set_arg(2, RAX);
+                self.mov_imm(RAX, u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40);
+                self.set_arg(3, RAX);
+                self.call_inline(i, self.env.helper_check_align);
+                let exc = self.exception_label;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jnz =>exc
+                );
+                self.add_icount(sync.retired, true);
+            }
             Inst::ExitIf(c, target, e) => {
                 let label = self.a.new_dynamic_label();
                 if self.fused[c.0 as usize] {
@@ -523,6 +622,21 @@ impl<'a> Gen<'a> {
             Inst::Exit(target, e) => self.exit_code(target, &e, None),
         }
         Ok(())
+    }
+
+    /// Offset from the context of 128-bit value `q`'s slot.
+    fn q_off(&self, q: QVal) -> i32 {
+        self.env.ctx_qslots + 16 * i32::from(self.qslot[q.0 as usize])
+    }
+
+    /// Calls a context helper from the block body, saving the
+    /// caller-saved registers that hold values live across instruction
+    /// `at`; the result is in `rax`.
+    fn call_inline(&mut self, at: usize, f: usize) {
+        let regs = self.live_caller_saved(at);
+        self.push_regs(&regs);
+        self.call_ctx_helper(f);
+        self.pop_regs(&regs);
     }
 
     /// CF = the fused `CondHolds` `c` (clobbers `rax`, `rcx`; later plain
@@ -966,7 +1080,12 @@ impl Backend for X64 {
         a.finalize().expect("trampoline assembles")
     }
 
-    fn compile(&self, block: &Block, env: &Env) -> Result<Compiled, CompileError> {
+    fn compile(
+        &self,
+        block: &Block,
+        env: &Env,
+        op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
+    ) -> Result<Compiled, CompileError> {
         let n = block.code.len();
         let mut last_use = vec![0usize; n];
         let mut def = vec![usize::MAX; n];
@@ -980,17 +1099,24 @@ impl Backend for X64 {
         let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
         let mut free_slots: Vec<u16> = (0..SPILL_SLOTS as u16).rev().collect();
         let mut expiring: Vec<Vec<usize>> = vec![Vec::new(); n + 1];
+        let mut qslot = vec![u16::MAX; n];
+        let mut next_q = 0usize;
+        let mut ops = vec![0u32; n];
         for (i, inst) in block.code.iter().enumerate() {
-            let defines = !matches!(
-                inst,
-                Inst::Start(_)
-                    | Inst::Store(..)
-                    | Inst::CheckSp(..)
-                    | Inst::Interp { .. }
-                    | Inst::ExitIf(..)
-                    | Inst::CheckExit(..)
-                    | Inst::Exit(..)
-            );
+            match inst {
+                Inst::QCall(op, _) | Inst::Call(op, _) => ops[i] = op_index(*op),
+                _ => {}
+            }
+            if Block::defines_q(inst) {
+                if next_q >= env.qslots {
+                    return Err(CompileError::TooManySpills(env.qslots));
+                }
+                qslot[i] = next_q as u16;
+                next_q += 1;
+            }
+        }
+        for (i, inst) in block.code.iter().enumerate() {
+            let defines = Block::defines_v(inst);
             // Values whose last use was an earlier instruction free
             // their place before this one's result takes one.
             for v in std::mem::take(&mut expiring[i]) {
@@ -1063,6 +1189,8 @@ impl Backend for X64 {
             ret_label,
             exception_label,
             fused,
+            qslot,
+            ops,
         };
         // Entry: the budget check (bounded exit latency).
         let insns = block.insns.len() as i32;
