@@ -337,7 +337,7 @@ fn attach_nic(params: MmioParams, irq: IrqLine, index: usize, nic: &NicConfig) -
     let backend: Box<dyn NetBackend> = match nic.backend {
         NicBackendKind::User => Box::new(UserNet::new().map_err(|e| VirtioError::NetBackend {
             name: params.name.clone(),
-            reason: format!("user-mode networking: {e}"),
+            reason: e.to_string(),
         })?),
     };
     Ok(Box::new(virtio::virtio_net(params, irq, mac, backend)?))
