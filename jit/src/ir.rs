@@ -114,7 +114,13 @@ pub enum Inst {
     Un(UnOp, Val),
     /// `a + b + c` truncated to `w` (see `Emitter::add_with_carry`).
     Adc(Val, Val, Val, Width),
-    /// The NZCV of the [`Inst::Adc`] that defined the operand.
+    /// `a - b` truncated to `w`: what `Adc(a, NOT b, 1, w)` computes,
+    /// with the same flags (the optimiser's rewrite of subtractions).
+    SubC(Val, Val, Width),
+    /// `a - k` (see [`Inst::SubC`]).
+    SubCImm(Val, u64, Width),
+    /// The NZCV of the [`Inst::Adc`] or [`Inst::SubC`]/[`Inst::SubCImm`]
+    /// that defined the operand (always the instruction right before it).
     AdcFlags(Val),
     /// NZCV of a logical result.
     LogicFlags(Val, Width),
@@ -285,7 +291,15 @@ impl Block {
                 f(*a);
                 f(*b)
             }
-            Inst::Un(_, a) | Inst::AdcFlags(a) | Inst::LogicFlags(a, _) | Inst::CondHolds(a, _) => f(*a),
+            Inst::Un(_, a)
+            | Inst::AdcFlags(a)
+            | Inst::LogicFlags(a, _)
+            | Inst::CondHolds(a, _)
+            | Inst::SubCImm(a, _, _) => f(*a),
+            Inst::SubC(a, b, _) => {
+                f(*a);
+                f(*b)
+            }
             Inst::Adc(a, b, c, _) | Inst::Select(a, b, c) => {
                 f(*a);
                 f(*b);
@@ -383,7 +397,15 @@ impl Block {
                 *a = f(*a);
                 *b = f(*b)
             }
-            Inst::Un(_, a) | Inst::AdcFlags(a) | Inst::LogicFlags(a, _) | Inst::CondHolds(a, _) => *a = f(*a),
+            Inst::Un(_, a)
+            | Inst::AdcFlags(a)
+            | Inst::LogicFlags(a, _)
+            | Inst::CondHolds(a, _)
+            | Inst::SubCImm(a, _, _) => *a = f(*a),
+            Inst::SubC(a, b, _) => {
+                *a = f(*a);
+                *b = f(*b)
+            }
             Inst::Adc(a, b, c, _) | Inst::Select(a, b, c) => {
                 *a = f(*a);
                 *b = f(*b);
@@ -453,7 +475,7 @@ impl Block {
             Inst::Get(Cell::Nzcv) | Inst::AdcFlags(_) | Inst::LogicFlags(..) => 32,
             Inst::CondHolds(..) => 1,
             Inst::Select(_, x, y) => b(x).max(b(y)),
-            Inst::Adc(.., Width::W32) => 32,
+            Inst::Adc(.., Width::W32) | Inst::SubC(_, _, Width::W32) | Inst::SubCImm(_, _, Width::W32) => 32,
             Inst::Load(m) => 8 * u32::from(m.size),
             Inst::QLane(_, esize, _) => 8 * u32::from(*esize),
             Inst::Bin(op, x, y) => match op {
@@ -551,6 +573,26 @@ impl Block {
             };
             if let Some(c) = folded {
                 inst = Inst::Const(c);
+            }
+            // a + NOT b + 1 is a subtraction: x86 has one with the same N,
+            // Z, V and the inverted carry (see `SubC`).
+            if let Inst::Adc(a, b, c, w) = inst {
+                if konst(&self.code, c) == Some(1) {
+                    let mask = if w == Width::W32 { 0xffff_ffff } else { u64::MAX };
+                    let not_of = |v: Val| match self.code[v.0 as usize] {
+                        Inst::Un(UnOp::Not, x) => Some(x),
+                        Inst::Un(UnOp::Zext(32), y) if w == Width::W32 => match self.code[y.0 as usize] {
+                            Inst::Un(UnOp::Not, x) => Some(x),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(k) = konst(&self.code, b) {
+                        inst = Inst::SubCImm(a, !k & mask, w);
+                    } else if let Some(x) = not_of(b) {
+                        inst = Inst::SubC(a, alias[x.0 as usize], w);
+                    }
+                }
             }
             if let Inst::Select(c, a, b) = &inst {
                 match konst(&self.code, *c) {

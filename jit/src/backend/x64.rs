@@ -324,6 +324,26 @@ impl<'a> Gen<'a> {
             }
             Inst::Bin(op, a, b) => self.bin(d, op, a, b),
             Inst::Un(op, a) => self.un(d, op, a),
+            Inst::Adc(a, b, c, w) if self.loc[c.0 as usize] == Loc::Imm(0) => {
+                // A plain add: x86's carry and overflow are Arm's C and V.
+                let r = self.dst(d);
+                self.load(r, a);
+                match (w, self.imm32(b), self.loc[b.0 as usize]) {
+                    (Width::W64, Some(k), _) => dynasm!(self.a ; .arch x64 ; add Rq(r), k),
+                    (Width::W32, Some(k), _) => dynasm!(self.a ; .arch x64 ; add Rd(r), k),
+                    (Width::W64, None, Loc::Reg(rb)) => dynasm!(self.a ; .arch x64 ; add Rq(r), Rq(rb)),
+                    (Width::W32, None, Loc::Reg(rb)) => dynasm!(self.a ; .arch x64 ; add Rd(r), Rd(rb)),
+                    (w, None, _) => {
+                        self.load(RCX, b);
+                        match w {
+                            Width::W64 => dynasm!(self.a ; .arch x64 ; add Rq(r), rcx),
+                            Width::W32 => dynasm!(self.a ; .arch x64 ; add Rd(r), ecx),
+                        }
+                    }
+                }
+                self.store(d, r);
+                self.adc_flags(i, false);
+            }
             Inst::Adc(a, b, c, w) => {
                 self.load(RAX, a);
                 self.load(RCX, b);
@@ -344,14 +364,41 @@ impl<'a> Gen<'a> {
                     Width::W32 => dynasm!(self.a ; .arch x64 ; adc eax, ecx),
                 }
                 self.store(d, RAX);
-                // The flags, if anyone reads them, right away (the next IR
-                // instruction, see `Builder::add_with_carry`).
-                if let Some(Inst::AdcFlags(src)) = self.block.code.get(i + 1) {
-                    if *src == d && self.loc[i + 1] != Loc::None {
-                        self.flags_to_nzcv(true);
-                        self.store(Val(i as u32 + 1), RAX);
+                self.adc_flags(i, false);
+            }
+            Inst::SubC(a, b, w) => {
+                let r = self.dst(d);
+                self.load(r, a);
+                let rb = match self.loc[b.0 as usize] {
+                    Loc::Reg(rb) => rb,
+                    _ => {
+                        self.load(RCX, b);
+                        RCX
+                    }
+                };
+                match w {
+                    Width::W64 => dynasm!(self.a ; .arch x64 ; sub Rq(r), Rq(rb)),
+                    Width::W32 => dynasm!(self.a ; .arch x64 ; sub Rd(r), Rd(rb)),
+                }
+                self.store(d, r);
+                self.adc_flags(i, true);
+            }
+            Inst::SubCImm(a, k, w) => {
+                let r = self.dst(d);
+                self.load(r, a);
+                match w {
+                    Width::W32 => dynasm!(self.a ; .arch x64 ; sub Rd(r), k as u32 as i32),
+                    Width::W64 if k as i64 == i64::from(k as i64 as i32) => {
+                        dynasm!(self.a ; .arch x64 ; sub Rq(r), k as i64 as i32)
+                    }
+                    Width::W64 => {
+                        // (mov does not touch the flags; sub sets them.)
+                        self.mov_imm(RCX, k);
+                        dynasm!(self.a ; .arch x64 ; sub Rq(r), rcx);
                     }
                 }
+                self.store(d, r);
+                self.adc_flags(i, true);
             }
             Inst::AdcFlags(_) => {} // emitted with its Adc
             Inst::LogicFlags(v, w) => {
@@ -622,6 +669,21 @@ impl<'a> Gen<'a> {
             Inst::Exit(target, e) => self.exit_code(target, &e, None),
         }
         Ok(())
+    }
+
+    /// After the arithmetic instruction `i` (flags still in EFLAGS):
+    /// materialises its `AdcFlags`, which always follows it, if live.
+    /// `borrow`: the x86 carry is a borrow (SUB), the inverse of Arm's C.
+    fn adc_flags(&mut self, i: usize, borrow: bool) {
+        if let Some(Inst::AdcFlags(src)) = self.block.code.get(i + 1) {
+            if src.0 as usize == i && self.loc[i + 1] != Loc::None {
+                self.flags_to_nzcv(true);
+                if borrow {
+                    dynasm!(self.a ; .arch x64 ; xor eax, 0x2000_0000);
+                }
+                self.store(Val(i as u32 + 1), RAX);
+            }
+        }
     }
 
     /// Offset from the context of 128-bit value `q`'s slot.
