@@ -103,6 +103,11 @@ struct Gen<'a> {
     fused: Vec<bool>,
     /// The memory slot of each 128-bit value.
     qslot: Vec<u16>,
+    /// For an arithmetic instruction: the fused CondHolds of its flags
+    /// that is the next instruction to emit code (evaluated from EFLAGS).
+    cc_from: Vec<Option<usize>>,
+    /// The fused CondHolds whose value is in `dl`.
+    cc_in_dl: Vec<bool>,
     /// Helper-operation indices of `QCall`/`Call` instructions.
     ops: Vec<u32>,
 }
@@ -183,11 +188,17 @@ impl<'a> Gen<'a> {
     fn writeback(&mut self, wb: &Writeback) {
         for &(cell, v) in wb {
             let off = self.cell_off(cell);
-            self.load(RAX, v);
+            let r = match self.loc[v.0 as usize] {
+                Loc::Reg(r) => r,
+                _ => {
+                    self.load(RAX, v);
+                    RAX
+                }
+            };
             if cell == Cell::Nzcv {
-                dynasm!(self.a ; .arch x64 ; mov DWORD [rbp + off], eax);
+                dynasm!(self.a ; .arch x64 ; mov DWORD [rbp + off], Rd(r));
             } else {
-                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + off], rax);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + off], Rq(r));
             }
         }
     }
@@ -292,19 +303,33 @@ impl<'a> Gen<'a> {
         let tag_mask = -4096i32 | (i32::from(mem.size) - 1);
         let tag = if write { tlb_entry::WRITE } else { tlb_entry::READ };
         let add = tlb_entry::ADDEND;
-        self.load(RAX, mem.addr);
+        let ra = match self.loc[mem.addr.0 as usize] {
+            Loc::Reg(r) => r,
+            _ => {
+                self.load(RAX, mem.addr);
+                RAX
+            }
+        };
         dynasm!(self.a
             ; .arch x64
-            ; mov rcx, rax
+            ; mov rcx, Rq(ra)
             ; shr rcx, (12 - tlb_entry::SHIFT) as i8
             ; and ecx, index_mask
             ; lea rcx, [rbx + rcx + base]
             ; mov rdx, tag_mask
-            ; and rdx, rax
+            ; and rdx, Rq(ra)
             ; cmp rdx, QWORD [rcx + tag]
             ; jne =>miss
-            ; add rax, QWORD [rcx + add]
         );
+        if ra == RAX {
+            dynasm!(self.a ; .arch x64 ; add rax, QWORD [rcx + add]);
+        } else {
+            dynasm!(self.a
+                ; .arch x64
+                ; mov rax, QWORD [rcx + add]
+                ; add rax, Rq(ra)
+            );
+        }
     }
 
     fn inst(&mut self, i: usize) -> Result<(), CompileError> {
@@ -675,6 +700,16 @@ impl<'a> Gen<'a> {
     /// materialises its `AdcFlags`, which always follows it, if live.
     /// `borrow`: the x86 carry is a borrow (SUB), the inverse of Arm's C.
     fn adc_flags(&mut self, i: usize, borrow: bool) {
+        if let Some(j) = self.cc_from[i] {
+            // The condition a following fused CondHolds tests, straight
+            // from EFLAGS into dl (flags_to_nzcv leaves rdx alone).
+            let Inst::CondHolds(_, cond) = self.block.code[j] else {
+                unreachable!("cc_from names CondHolds");
+            };
+            if self.setcc_dl(cond, borrow) {
+                self.cc_in_dl[j] = true;
+            }
+        }
         if let Some(Inst::AdcFlags(src)) = self.block.code.get(i + 1) {
             if src.0 as usize == i && self.loc[i + 1] != Loc::None {
                 self.flags_to_nzcv(true);
@@ -684,6 +719,30 @@ impl<'a> Gen<'a> {
                 self.store(Val(i as u32 + 1), RAX);
             }
         }
+    }
+
+    /// `dl` = Arm condition `cond` from the EFLAGS of an add (`borrow`
+    /// false) or a subtract (`borrow`: x86 CF is NOT Arm C); false if no
+    /// single x86 condition matches (HI/LS after an add, AL/NV).
+    fn setcc_dl(&mut self, cond: u32, borrow: bool) -> bool {
+        match (cond, borrow) {
+            (0, _) => dynasm!(self.a ; .arch x64 ; sete dl),
+            (1, _) => dynasm!(self.a ; .arch x64 ; setne dl),
+            (2, true) | (3, false) => dynasm!(self.a ; .arch x64 ; setae dl),
+            (2, false) | (3, true) => dynasm!(self.a ; .arch x64 ; setb dl),
+            (4, _) => dynasm!(self.a ; .arch x64 ; sets dl),
+            (5, _) => dynasm!(self.a ; .arch x64 ; setns dl),
+            (6, _) => dynasm!(self.a ; .arch x64 ; seto dl),
+            (7, _) => dynasm!(self.a ; .arch x64 ; setno dl),
+            (8, true) => dynasm!(self.a ; .arch x64 ; seta dl),
+            (9, true) => dynasm!(self.a ; .arch x64 ; setbe dl),
+            (10, _) => dynasm!(self.a ; .arch x64 ; setge dl),
+            (11, _) => dynasm!(self.a ; .arch x64 ; setl dl),
+            (12, _) => dynasm!(self.a ; .arch x64 ; setg dl),
+            (13, _) => dynasm!(self.a ; .arch x64 ; setle dl),
+            _ => return false,
+        }
+        true
     }
 
     /// Offset from the context of 128-bit value `q`'s slot.
@@ -707,6 +766,10 @@ impl<'a> Gen<'a> {
         let Inst::CondHolds(n, cond) = self.block.code[c.0 as usize] else {
             unreachable!("only CondHolds are fused");
         };
+        if self.cc_in_dl[c.0 as usize] {
+            dynasm!(self.a ; .arch x64 ; bt edx, 0);
+            return;
+        }
         let mask = cond_mask(cond) as i32;
         self.load(RAX, n);
         dynasm!(self.a
@@ -937,14 +1000,12 @@ impl<'a> Gen<'a> {
                 );
             }
             (Target::Direct(t), None) => {
+                // The PC is only stored on the way to the dispatcher (in
+                // the stub): a chained block never reads it (its exits and
+                // helpers are given their own PCs).
                 let slot = self.a.new_dynamic_label();
                 let stub = self.a.new_dynamic_label();
-                self.mov_imm(RAX, t);
-                dynasm!(self.a
-                    ; .arch x64
-                    ; mov QWORD [rbp + pc_off], rax
-                    ; jmp QWORD [=>slot]
-                );
+                dynasm!(self.a ; .arch x64 ; jmp QWORD [=>slot]);
                 self.exits.push((slot, stub, t));
             }
             (Target::Indirect(v, _), None) => {
@@ -1234,6 +1295,28 @@ impl Backend for X64 {
                 _ => false,
             };
         }
+        let next_code = |from: usize| {
+            block.code[from..]
+                .iter()
+                .position(|x| !matches!(x, Inst::Start(_) | Inst::Const(_)))
+                .map(|k| from + k)
+        };
+        let mut cc_from = vec![None; n];
+        for (i, inst) in block.code.iter().enumerate() {
+            if !matches!(inst, Inst::Adc(..) | Inst::SubC(..) | Inst::SubCImm(..)) {
+                continue;
+            }
+            if !matches!(block.code.get(i + 1), Some(Inst::AdcFlags(src)) if src.0 as usize == i) {
+                continue;
+            }
+            if let Some(j) = next_code(i + 2) {
+                if let Inst::CondHolds(f, _) = block.code[j] {
+                    if f.0 as usize == i + 1 && fused[j] {
+                        cc_from[i] = Some(j);
+                    }
+                }
+            }
+        }
         let mut a = Asm::new(0);
         let ret_label = a.new_dynamic_label();
         let exception_label = a.new_dynamic_label();
@@ -1253,6 +1336,8 @@ impl Backend for X64 {
             fused,
             qslot,
             ops,
+            cc_from,
+            cc_in_dl: vec![false; n],
         };
         // Entry: the budget check (bounded exit latency).
         let insns = block.insns.len() as i32;
@@ -1281,12 +1366,21 @@ impl Backend for X64 {
                 ; mov QWORD [rbx + exit_slot_off], rax
             );
             g.mov_imm(RAX, target);
+            let pc_off = env.cpu_pc;
+            dynasm!(g.a ; .arch x64 ; mov QWORD [rbp + pc_off], rax);
             g.jump_cache(exit::CHAIN);
             stubs.push((slot, stub, target));
         }
         dynasm!(g.a
             ; .arch x64
             ; =>budget_label
+        );
+        // Entered with nothing done: the PC is this block's.
+        g.mov_imm(RAX, block.pc);
+        let pc_off = env.cpu_pc;
+        dynasm!(g.a
+            ; .arch x64
+            ; mov QWORD [rbp + pc_off], rax
             ; mov eax, exit::BUDGET as i32
             ; ret
             ; =>exception_label
