@@ -110,6 +110,19 @@ pub struct Eval<'a, B: Bus + ?Sized> {
     raw: u32,
 }
 
+impl<'a, B: Bus + ?Sized> Eval<'a, B> {
+    /// Evaluates the instruction `raw` at `pc` on `cpu`.
+    fn at(cpu: &'a mut Cpu, bus: &'a mut B, pc: u64, raw: u32) -> Self {
+        Eval {
+            cpu,
+            bus,
+            pc,
+            next_pc: pc.wrapping_add(4),
+            raw,
+        }
+    }
+}
+
 impl<B: Bus + ?Sized> Eval<'_, B> {
     /// Takes `exc` at its default EL (EL1 from EL0, or EL2 under
     /// HCR_EL2.TGE; else the current EL).
@@ -967,13 +980,7 @@ impl Cpu {
     /// as retired. The JIT calls this for instructions it does not lower.
     pub fn exec_fetched<B: Bus + ?Sized>(&mut self, bus: &mut B, pc: u64, raw: u32) -> Result<(), StopReason> {
         let op = self.decode_cached(raw);
-        let mut ev = Eval {
-            cpu: self,
-            bus,
-            pc,
-            next_pc: pc.wrapping_add(4),
-            raw,
-        };
+        let mut ev = Eval::at(self, bus, pc, raw);
         let r = match op {
             Some(op) => sem::translate(&mut ev, op, raw),
             None => ev.raise(InsnException::Undefined),
@@ -1012,13 +1019,7 @@ impl Cpu {
         size: u8,
         acc: MemAccess,
     ) -> Result<u64, StopReason> {
-        let mut ev = Eval {
-            cpu: self,
-            bus,
-            pc,
-            next_pc: pc.wrapping_add(4),
-            raw,
-        };
+        let mut ev = Eval::at(self, bus, pc, raw);
         ev.read_mem(va, size, acc)
     }
 
@@ -1035,13 +1036,7 @@ impl Cpu {
         size: u8,
         acc: MemAccess,
     ) -> Result<(), StopReason> {
-        let mut ev = Eval {
-            cpu: self,
-            bus,
-            pc,
-            next_pc: pc.wrapping_add(4),
-            raw,
-        };
+        let mut ev = Eval::at(self, bus, pc, raw);
         ev.write_mem(va, v, size, acc)
     }
 
@@ -1057,13 +1052,7 @@ impl Cpu {
         size: u8,
         write: bool,
     ) -> Result<(), StopReason> {
-        let mut ev = Eval {
-            cpu: self,
-            bus,
-            pc,
-            next_pc: pc.wrapping_add(4),
-            raw,
-        };
+        let mut ev = Eval::at(self, bus, pc, raw);
         ev.check_alignment(addr, size, write)
     }
 
@@ -1100,13 +1089,7 @@ impl Cpu {
         raw: u32,
         sp: u64,
     ) -> Result<(), StopReason> {
-        let mut ev = Eval {
-            cpu: self,
-            bus,
-            pc,
-            next_pc: pc.wrapping_add(4),
-            raw,
-        };
+        let mut ev = Eval::at(self, bus, pc, raw);
         ev.check_sp_alignment(sp)
     }
 

@@ -639,22 +639,9 @@ impl<'a> Gen<'a> {
             }
             Inst::CheckAlign(addr, size, write, sync) => {
                 let (pc, raw) = self.block.insns[usize::from(sync.insn)];
-                self.writeback(&sync.wb);
-                self.add_icount(sync.retired, false);
-                self.load(RAX, addr);
-                self.set_arg(0, RAX);
-                self.mov_imm(RAX, pc);
-                self.set_arg(2, RAX);
-                self.mov_imm(RAX, u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40);
-                self.set_arg(3, RAX);
-                self.call_inline(i, self.env.helper_check_align);
-                let exc = self.exception_label;
-                dynasm!(self.a
-                    ; .arch x64
-                    ; test rax, rax
-                    ; jnz =>exc
-                );
-                self.add_icount(sync.retired, true);
+                let info = u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40;
+                let f = self.env.helper_check_align;
+                self.faulting_call(i, &sync, addr, None, pc, info, f, false);
             }
             Inst::ExitIf(c, target, e) => {
                 let label = self.a.new_dynamic_label();
@@ -1043,6 +1030,56 @@ impl<'a> Gen<'a> {
         );
     }
 
+    /// A helper call that may take an exception for the instruction at
+    /// IR index `at`: writes back the state of the instruction's start
+    /// (`sync`), brings the count up to date, passes `a0`, `a1`, the PC and
+    /// `info` (args 0-3), and leaves through the exception exit if the
+    /// helper reports a fault (in `JitCtx::status` when `status_in_ctx`,
+    /// else as its return value). Any value the helper returns is in
+    /// `rax` afterwards.
+    #[allow(clippy::too_many_arguments)]
+    fn faulting_call(
+        &mut self,
+        at: usize,
+        sync: &Sync,
+        a0: Val,
+        a1: Option<Val>,
+        pc: u64,
+        info: u64,
+        helper: usize,
+        status_in_ctx: bool,
+    ) {
+        self.writeback(&sync.wb);
+        self.add_icount(sync.retired, false);
+        self.load(RAX, a0);
+        self.set_arg(0, RAX);
+        if let Some(v) = a1 {
+            self.load(RAX, v);
+            self.set_arg(1, RAX);
+        }
+        self.mov_imm(RAX, pc);
+        self.set_arg(2, RAX);
+        self.mov_imm(RAX, info);
+        self.set_arg(3, RAX);
+        self.call_inline(at, helper);
+        let exc = self.exception_label;
+        if status_in_ctx {
+            let status = self.env.ctx_status;
+            dynasm!(self.a
+                ; .arch x64
+                ; cmp QWORD [rbx + status], 0
+                ; jne =>exc
+            );
+        } else {
+            dynasm!(self.a
+                ; .arch x64
+                ; test rax, rax
+                ; jnz =>exc
+            );
+        }
+        self.add_icount(sync.retired, true);
+    }
+
     fn emit_slow(&mut self, s: Slow) {
         match s {
             Slow::Load {
@@ -1054,26 +1091,8 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.writeback(&mem.sync.wb);
-                self.add_icount(mem.sync.retired, false);
-                self.load(RAX, mem.addr);
-                self.set_arg(0, RAX);
-                self.mov_imm(RAX, pc);
-                self.set_arg(2, RAX);
-                self.mov_imm(RAX, info(raw, &mem));
-                self.set_arg(3, RAX);
-                let regs = self.live_caller_saved(at);
-                self.push_regs(&regs);
-                self.call_ctx_helper(self.env.helper_load);
-                self.pop_regs(&regs);
-                let status = self.env.ctx_status;
-                let exc = self.exception_label;
-                dynasm!(self.a
-                    ; .arch x64
-                    ; cmp QWORD [rbx + status], 0
-                    ; jne =>exc
-                );
-                self.add_icount(mem.sync.retired, true);
+                let info = info(raw, &mem);
+                self.faulting_call(at, &mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::Store {
@@ -1086,27 +1105,9 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.writeback(&mem.sync.wb);
-                self.add_icount(mem.sync.retired, false);
-                self.load(RAX, mem.addr);
-                self.set_arg(0, RAX);
-                self.load(RAX, value);
-                self.set_arg(1, RAX);
-                self.mov_imm(RAX, pc);
-                self.set_arg(2, RAX);
-                self.mov_imm(RAX, info(raw, &mem));
-                self.set_arg(3, RAX);
-                let regs = self.live_caller_saved(at);
-                self.push_regs(&regs);
-                self.call_ctx_helper(self.env.helper_store);
-                self.pop_regs(&regs);
-                let exc = self.exception_label;
-                dynasm!(self.a
-                    ; .arch x64
-                    ; test rax, rax
-                    ; jnz =>exc
-                );
-                self.add_icount(mem.sync.retired, true);
+                let info = info(raw, &mem);
+                let f = self.env.helper_store;
+                self.faulting_call(at, &mem.sync, mem.addr, Some(value), pc, info, f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::CheckSp {
@@ -1119,25 +1120,8 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.writeback(&sync.wb);
-                self.add_icount(sync.retired, false);
-                self.load(RAX, sp);
-                self.set_arg(0, RAX);
-                self.mov_imm(RAX, pc);
-                self.set_arg(2, RAX);
-                self.mov_imm(RAX, u64::from(raw));
-                self.set_arg(3, RAX);
-                let regs = self.live_caller_saved(at);
-                self.push_regs(&regs);
-                self.call_ctx_helper(self.env.helper_check_sp);
-                self.pop_regs(&regs);
-                let exc = self.exception_label;
-                dynasm!(self.a
-                    ; .arch x64
-                    ; test rax, rax
-                    ; jnz =>exc
-                );
-                self.add_icount(sync.retired, true);
+                let f = self.env.helper_check_sp;
+                self.faulting_call(at, &sync, sp, None, pc, u64::from(raw), f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::Exit {
