@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Peer comparison: runs the bench-int firmware on every engine side by side
-# and prints one table of wall times (median of N runs) and ratios to QEMU.
+# Peer comparison: runs the benchmark firmwares on every engine side by side
+# and prints one table per workload of wall times (median of N runs) and
+# ratios to QEMU.
 #
-#   benches/compare.sh [--runs N] [--no-build]
+#   benches/compare.sh [--runs N] [--no-build] [--workload int|fp|all]
 #
-# Engines (add a line to ENGINES for a new one, e.g. Preboard's JIT):
+# Workloads (--workload, default all; one table each):
+#   int   firmware/prebuilt/bench-int.elf: integer kernels, ~113 M instructions
+#   fp    firmware/prebuilt/bench-fp.elf: FP/SIMD kernels, ~152 M instructions
+# Engines (add a line to ENGINES for a new one):
 #   qemu-tcg         qemu-system-aarch64 -M virt -cpu cortex-a57 (the peer)
-#   preboard-interp  target/release/preboard run --engine interp
-#   preboard-jit     target/release/preboard run --engine jit
-# Every bench-int run must exit 0 and print exactly
-# firmware/bench-int/qemu-virt.expected, or the script stops: a wrong
-# answer has no speed.
+#   preboard-interp  $CARGO_TARGET_DIR/release/preboard run --engine interp
+#   preboard-jit     $CARGO_TARGET_DIR/release/preboard run --engine jit
+# CARGO_TARGET_DIR defaults to target/. Every run must exit 0 and print
+# exactly the workload's firmware/bench-*/qemu-virt.expected, or the script
+# stops: a wrong answer has no speed.
 #
 # Columns: "wall" is the whole process, "cpu" its user + system CPU time
 # (less disturbed by a busy machine; QEMU's counts all its threads);
 # "start" is the same engine running the tiny hello firmware (process
 # start-up, board and DTB set-up); "net" = wall - start, the time spent
-# running guest code, and what "MIPS" and the net ratio use. MIPS = Preboard's retired-instruction count of bench-int
-# over net time (every engine runs the same instruction stream). QEMU's
-# start-up is most of its wall time, so compare engines on "net".
+# running guest code, and what "MIPS" and the net ratio use. MIPS =
+# Preboard's retired-instruction count of the workload over net time
+# (every engine runs the same instruction stream). QEMU's start-up is most
+# of its wall time on bench-int, so compare engines on "net".
 # Needs: cargo, qemu-system-aarch64, awk. Timing uses `date +%s.%N`.
 set -euo pipefail
 
@@ -27,20 +32,25 @@ cd "$repo_root"
 
 runs=3
 build=1
+workload=all
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs="${2:-}"; shift $(($# > 1 ? 2 : 1)) ;;
 	--no-build) build=0; shift ;;
+	--workload) workload="${2:-}"; shift $(($# > 1 ? 2 : 1)) ;;
 	-h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
 	*) echo "compare.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
 case "$runs" in '' | *[!0-9]* | 0) echo "compare.sh: --runs needs a positive integer, not '$runs'" >&2; exit 2 ;; esac
+case "$workload" in
+int | fp) workloads=("$workload") ;;
+all) workloads=(int fp) ;;
+*) echo "compare.sh: --workload needs int, fp or all, not '$workload'" >&2; exit 2 ;;
+esac
 
-elf=firmware/prebuilt/bench-int.elf
-expected=firmware/bench-int/qemu-virt.expected
 idle=firmware/prebuilt/hello.elf
-for f in "$elf" "$expected" "$idle"; do
+for f in "$idle" $(for w in "${workloads[@]}"; do echo "firmware/prebuilt/bench-$w.elf firmware/bench-$w/qemu-virt.expected"; done); do
 	[ -f "$f" ] || { echo "compare.sh: $f not found" >&2; exit 66; }
 done
 command -v qemu-system-aarch64 >/dev/null || { echo "compare.sh: qemu-system-aarch64 not installed" >&2; exit 69; }
@@ -49,7 +59,7 @@ if [ "$build" = 1 ]; then
 	echo "building preboard (release)..." >&2
 	cargo build --release --quiet --bin preboard
 fi
-preboard=target/release/preboard
+preboard=${CARGO_TARGET_DIR:-target}/release/preboard
 [ -x "$preboard" ] || { echo "compare.sh: $preboard not built (drop --no-build)" >&2; exit 66; }
 
 # name|command (the ELF path is appended)
@@ -92,7 +102,7 @@ run_one() {
 		exit 1
 	fi
 	# Preboard logs "N instructions in S s (M MIPS)" at exit.
-	if [ "$image" = "$elf" ]; then
+	if [ "$image" != "$idle" ]; then
 		awk -v a="$(child_cpu "$tmp/times0")" -v b="$(child_cpu "$tmp/times1")" \
 			'BEGIN { printf "%.3f\n", b - a }' >>"$tmp/cpu.$name"
 		sed 's/\x1b\[[0-9;]*m//g' "$tmp/err" | awk '/ instructions in / {
@@ -103,38 +113,53 @@ run_one() {
 
 median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-declare -A wall start cpu all
-for e in "${ENGINES[@]}"; do
-	name=${e%%|*}
-	read -r -a cmd <<<"${e#*|}"
-	times=() idles=()
-	for _ in $(seq "$runs"); do
-		times+=("$(run_one "$name" "$elf" "$expected" "${cmd[@]}")")
-		idles+=("$(run_one "$name" "$idle" "" "${cmd[@]}")")
+# bench_workload <int|fp>: runs every engine on firmware/prebuilt/bench-<w>.elf
+# and prints its table.
+bench_workload() {
+	local w="$1" e name
+	local elf=firmware/prebuilt/bench-$w.elf expected=firmware/bench-$w/qemu-virt.expected
+	local -A wall start cpu all
+	rm -f "$tmp"/cpu.* "$tmp/insns"
+	for e in "${ENGINES[@]}"; do
+		name=${e%%|*}
+		read -r -a cmd <<<"${e#*|}"
+		local times=() idles=()
+		for _ in $(seq "$runs"); do
+			times+=("$(run_one "$name" "$elf" "$expected" "${cmd[@]}")")
+			idles+=("$(run_one "$name" "$idle" "" "${cmd[@]}")")
+		done
+		all[$name]="${times[*]}"
+		wall[$name]=$(echo "${times[*]}" | median)
+		cpu[$name]=$(median <"$tmp/cpu.$name")
+		start[$name]=$(echo "${idles[*]}" | median)
 	done
-	all[$name]="${times[*]}"
-	wall[$name]=$(echo "${times[*]}" | median)
-	cpu[$name]=$(median <"$tmp/cpu.$name")
-	start[$name]=$(echo "${idles[*]}" | median)
-done
 
-insns=$(tail -n1 "$tmp/insns" 2>/dev/null || true)
-insns=${insns:-0}
-echo "bench-int: $insns guest instructions; median of $runs runs; $(date -u +%Y-%m-%d), $(nproc) CPUs"
-printf '%-16s %8s %8s %8s %8s %8s %15s %15s   %s\n' \
-	engine "wall s" "cpu s" "start s" "net s" MIPS "wall vs qemu" "net vs qemu" "bench-int runs (s)"
-for e in "${ENGINES[@]}"; do
-	name=${e%%|*}
-	awk -v n="$name" -v w="${wall[$name]}" -v c="${cpu[$name]}" -v s="${start[$name]}" -v i="$insns" -v r="${all[$name]}" \
-		-v qw="${wall[qemu-tcg]}" -v qs="${start[qemu-tcg]}" '
-	function rel(x, base) {
-		if (n == "qemu-tcg") return "1.00x"
-		if (base <= 0) return "n/a"
-		return x >= base ? sprintf("%.2fx slower", x / base) : sprintf("%.2fx faster", base / x)
-	}
-	BEGIN {
-		net = w - s; qnet = qw - qs
-		if (net < 0.001) net = 0.001
-		printf "%-16s %8.3f %8.3f %8.3f %8.3f %8.1f %15s %15s   %s\n", n, w, c, s, net, i / net / 1e6, rel(w, qw), rel(net, qnet), r
-	}'
+	local insns
+	insns=$(tail -n1 "$tmp/insns" 2>/dev/null || true)
+	insns=${insns:-0}
+	echo "bench-$w: $insns guest instructions; median of $runs runs; $(date -u +%Y-%m-%d), $(nproc) CPUs"
+	printf '%-16s %8s %8s %8s %8s %8s %15s %15s   %s\n' \
+		engine "wall s" "cpu s" "start s" "net s" MIPS "wall vs qemu" "net vs qemu" "bench-$w runs (s)"
+	for e in "${ENGINES[@]}"; do
+		name=${e%%|*}
+		awk -v n="$name" -v w="${wall[$name]}" -v c="${cpu[$name]}" -v s="${start[$name]}" -v i="$insns" -v r="${all[$name]}" \
+			-v qw="${wall[qemu-tcg]}" -v qs="${start[qemu-tcg]}" '
+		function rel(x, base) {
+			if (n == "qemu-tcg") return "1.00x"
+			if (base <= 0) return "n/a"
+			return x >= base ? sprintf("%.2fx slower", x / base) : sprintf("%.2fx faster", base / x)
+		}
+		BEGIN {
+			net = w - s; qnet = qw - qs
+			if (net < 0.001) net = 0.001
+			printf "%-16s %8.3f %8.3f %8.3f %8.3f %8.1f %15s %15s   %s\n", n, w, c, s, net, i / net / 1e6, rel(w, qw), rel(net, qnet), r
+		}'
+	done
+}
+
+first=1
+for w in "${workloads[@]}"; do
+	[ "$first" = 1 ] || echo
+	first=0
+	bench_workload "$w"
 done
