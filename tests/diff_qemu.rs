@@ -1,9 +1,11 @@
-//! Differential test of the interpreter against an outside reference
-//! (issues 3 and 4): random instruction sequences drawn from the encoding
-//! table run on our interpreter and in QEMU user mode (`qemu-aarch64`
-//! running `firmware/prebuilt/difftest.elf`); X0-X30, SP, NZCV, TPIDR_EL0,
-//! V0-V31, FPCR, FPSR, the data window and the way each case ends must all
-//! agree. Integer cases run under `-cpu cortex-a76`, FP/SIMD cases (FP,
+//! Differential test of our execution engines against an outside reference
+//! (issues 3, 4 and 7): random instruction sequences drawn from the
+//! encoding table run on our interpreter, on the JIT (x86-64 hosts) and in
+//! QEMU user mode (`qemu-aarch64` running `firmware/prebuilt/difftest.elf`);
+//! X0-X30, SP, NZCV, TPIDR_EL0, V0-V31, FPCR, FPSR, the data window and the
+//! way each case ends must all agree, for each engine against QEMU and
+//! between the two engines. A mismatch report names the engine(s) that
+//! disagree. Integer cases run under `-cpu cortex-a76`, FP/SIMD cases (FP,
 //! AdvSIMD, crypto, SIMD&FP loads/stores, special operand values, random
 //! FPCR modes) under `-cpu cortex-a57`. How the harness works and what it
 //! cannot compare: firmware/README.md, "difftest".
@@ -21,7 +23,13 @@
 //!   case a seed gives; the mismatch report repeats it).
 //! - `PREBOARD_REQUIRE_TOOLS=1`: a missing `qemu-aarch64` fails the test
 //!   instead of skipping it.
+//!
+//! On a host without a JIT backend (anything but x86-64) only the
+//! interpreter is compared, with a notice.
 
+mod common;
+
+use common::JitCases;
 use cpu_aarch64::isa::{Op, ROWS};
 use cpu_aarch64::testgen::{
     self, case_seed, qemu::Harness, Case, CaseKind, GenStats, Generator, KnownMismatch, Outcome, RowClass, Runner,
@@ -30,7 +38,7 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Divergences kept out of the random cases until they are fixed. Each
 /// entry must name the bug; the test prints how many words each one hid.
@@ -123,7 +131,7 @@ fn reproduce_hint(case: &Case) -> String {
         .map(|r| format!("PREBOARD_DIFF_ROWS={r} "))
         .unwrap_or_default();
     format!(
-        "{rows}PREBOARD_DIFF_CASE={:#x} cargo test --test diff_qemu interpreter_matches_qemu -- --nocapture",
+        "{rows}PREBOARD_DIFF_CASE={:#x} cargo test --test diff_qemu engines_match_qemu -- --nocapture",
         case.seed
     )
 }
@@ -145,15 +153,62 @@ fn describe_state(s: &testgen::State) -> String {
     out
 }
 
-/// The full story of one case: code, initial state, both outcomes, the
-/// differences (including the data window, fetched again from QEMU).
-fn report(case: &Case, q: &Outcome, ours: &Outcome, qemu: &Path, elf: &Path, runner: &mut Runner) -> String {
+/// One case's outcomes: QEMU's, the interpreter's and the JIT's (`None`
+/// on a host without a JIT).
+struct Outcomes<'a> {
+    qemu: &'a Outcome,
+    interp: &'a Outcome,
+    jit: Option<&'a Outcome>,
+}
+
+impl Outcomes<'_> {
+    /// Which engines disagree, or `None` when every engine matches QEMU
+    /// (and so each other).
+    fn disagreement(&self) -> Option<&'static str> {
+        let interp_ok = self.qemu.diff(self.interp).is_empty();
+        let jit_ok = self.jit.map(|j| self.qemu.diff(j).is_empty());
+        let engines_same = self.jit.map(|j| j == self.interp);
+        match (interp_ok, jit_ok, engines_same) {
+            (true, None | Some(true), _) => None,
+            (false, None, _) => Some("the interpreter differs from QEMU"),
+            (false, Some(true), _) => Some("the interpreter differs from QEMU and the JIT"),
+            (true, Some(false), _) => Some("the JIT differs from QEMU and the interpreter"),
+            (false, Some(false), Some(true)) => Some("both engines differ from QEMU, identically"),
+            (false, Some(false), _) => Some("both engines differ from QEMU and from each other"),
+        }
+    }
+}
+
+/// `Outcome::diff`'s lines with its sides named `a` and `b` (it calls
+/// them "qemu" and "ours").
+fn diff_between(a_name: &str, a: &Outcome, b_name: &str, b: &Outcome) -> Vec<String> {
+    a.diff(b)
+        .into_iter()
+        .map(|d| {
+            d.replacen(": qemu ", &format!(": {a_name} "), 1)
+                .replacen(", ours ", &format!(", {b_name} "), 1)
+        })
+        .collect()
+}
+
+/// The full story of one case: which engines disagree, code, initial
+/// state, all outcomes, the differences (including the data window,
+/// fetched again from QEMU and both engines).
+fn report(
+    case: &Case,
+    o: &Outcomes<'_>,
+    qemu: &Path,
+    elf: &Path,
+    runner: &mut Runner,
+    jit: Option<&mut JitCases>,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "case seed {:#x} ({} case, QEMU -cpu {}); reproduce: {}\n",
+        "case seed {:#x} ({} case, QEMU -cpu {}): {}; reproduce: {}\n",
         case.seed,
         case.kind.name(),
         case.kind.qemu_cpu(),
+        o.disagreement().unwrap_or("every engine matches QEMU"),
         reproduce_hint(case)
     ));
     s.push_str(&format!(
@@ -171,29 +226,58 @@ fn report(case: &Case, q: &Outcome, ours: &Outcome, qemu: &Path, elf: &Path, run
         s.push_str(&format!("  window patches: {}\n", p.join(" ")));
     }
     s.push_str(&format!(
-        "  qemu: {} at {:#x}\n  ours: {} at {:#x}\n",
-        q.end, q.pc, ours.end, ours.pc
+        "  qemu:        {} at {:#x}\n  interpreter: {} at {:#x}\n",
+        o.qemu.end, o.qemu.pc, o.interp.end, o.interp.pc
     ));
-    for d in q.diff(ours) {
-        s.push_str(&format!("  DIFF {d}\n"));
+    if let Some(j) = o.jit {
+        s.push_str(&format!("  jit:         {} at {:#x}\n", j.end, j.pc));
     }
-    if q.window_hash != ours.window_hash {
+    let mut sections = vec![(
+        "interpreter vs QEMU",
+        diff_between("qemu", o.qemu, "interpreter", o.interp),
+    )];
+    if let Some(j) = o.jit {
+        sections.push(("JIT vs QEMU", diff_between("qemu", o.qemu, "jit", j)));
+        // Only news when neither engine matches QEMU.
+        if !sections[0].1.is_empty() && !sections[1].1.is_empty() {
+            sections.push(("JIT vs interpreter", diff_between("interpreter", o.interp, "jit", j)));
+        }
+    }
+    for (title, lines) in &sections {
+        if !lines.is_empty() {
+            s.push_str(&format!("  {title}:\n"));
+            for d in lines {
+                s.push_str(&format!("    DIFF {d}\n"));
+            }
+        }
+    }
+    let hash_differs = |x: &Outcome| x.window_hash != o.qemu.window_hash;
+    if hash_differs(o.interp) || o.jit.is_some_and(hash_differs) {
         match Harness::run_one(qemu, elf, case) {
             Ok(r) => {
                 let qw = r.window.expect("dumped window");
                 runner.run(case);
-                let ow = runner.window();
+                let iw = runner.window();
                 let bg = runner.background();
+                let jw = jit.map(|j| {
+                    j.run(case);
+                    j.window().to_vec()
+                });
+                let word = |m: &[u8], off: usize| u64::from_le_bytes(m[off..off + 8].try_into().unwrap());
                 let mut shown = 0;
                 for off in (0..qw.len()).step_by(8) {
-                    let word = |m: &[u8]| u64::from_le_bytes(m[off..off + 8].try_into().unwrap());
-                    if qw[off..off + 8] != ow[off..off + 8] {
+                    let jit_differs = jw.as_ref().is_some_and(|w| w[off..off + 8] != qw[off..off + 8]);
+                    if qw[off..off + 8] != iw[off..off + 8] || jit_differs {
+                        let j = jw
+                            .as_ref()
+                            .map(|w| format!(", jit {:#018x}", word(w, off)))
+                            .unwrap_or_default();
                         s.push_str(&format!(
-                            "  DIFF memory [{:#x}]: qemu {:#018x}, ours {:#018x} (before: {:#018x})\n",
+                            "  DIFF memory [{:#x}]: qemu {:#018x}, interpreter {:#018x}{j} (before: {:#018x})\n",
                             testgen::DATA_BASE + off as u64,
-                            word(&qw),
-                            word(ow),
-                            word(bg)
+                            word(&qw, off),
+                            word(iw, off),
+                            word(bg, off)
                         ));
                         shown += 1;
                         if shown == 16 {
@@ -246,6 +330,22 @@ fn print_stats(stats: &GenStats, secs: f64) {
     let _ = std::io::stdout().flush();
 }
 
+/// Runs the cases it is sent on a JIT of its own, in order, sending back
+/// each outcome; at the end, its busy time and the JIT's counters.
+fn jit_worker(cases: mpsc::Receiver<Case>, outcomes: mpsc::Sender<Outcome>) -> (Duration, jit::Stats) {
+    let mut jit = JitCases::new("diff_qemu").expect("a JIT (the main thread started one)");
+    let mut busy = Duration::ZERO;
+    for case in cases {
+        let t = Instant::now();
+        let o = jit.run(&case);
+        busy += t.elapsed();
+        if outcomes.send(o).is_err() {
+            break; // the comparison stopped early
+        }
+    }
+    (busy, jit.stats())
+}
+
 #[test]
 fn every_row_is_reachable() {
     // Each non-excluded row alone must yield instructions under test, and
@@ -272,21 +372,30 @@ fn every_row_is_reachable() {
 }
 
 #[test]
-fn interpreter_matches_qemu() {
+fn engines_match_qemu() {
     let Some(qemu) = qemu() else { return };
     let harness_copy = HarnessCopy::new();
     let elf = harness_copy.0.clone();
     let only = only_rows();
     let mut runner = Runner::new();
+    let mut jit = JitCases::new("diff_qemu");
 
     if let Some(seed) = env_u64("PREBOARD_DIFF_CASE") {
         let mut g = Generator::new(only.as_deref(), KNOWN_MISMATCHES);
         let case = g.case(seed);
         let q = Harness::run_one(&qemu, &elf, &case).expect("run the harness under QEMU");
         let ours = runner.run(&case);
-        println!("{}", report(&case, &q.outcome, &ours, &qemu, &elf, &mut runner));
+        let on_jit = jit.as_mut().map(|j| j.run(&case));
+        let o = Outcomes {
+            qemu: &q.outcome,
+            interp: &ours,
+            jit: on_jit.as_ref(),
+        };
+        println!("{}", report(&case, &o, &qemu, &elf, &mut runner, jit.as_mut()));
         println!("  final (qemu):\n    {}", describe_state(&q.outcome.state));
-        assert!(q.outcome.diff(&ours).is_empty(), "case {seed:#x} differs (above)");
+        if let Some(why) = o.disagreement() {
+            panic!("case {seed:#x}: {why} (above)");
+        }
         return;
     }
 
@@ -345,12 +454,29 @@ fn interpreter_matches_qemu() {
             let _ = input.flush();
         }));
     }
+    // The JIT runs on worker threads of its own (translating each case's
+    // code costs more than interpreting it, in debug builds most of all):
+    // case `i` goes to worker `i % n`, which answers in order.
+    let mut to_jit = Vec::new();
+    let mut from_jit = Vec::new();
+    let mut jit_workers = Vec::new();
+    if jit.is_some() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        for _ in 0..n {
+            let (ctx, crx) = mpsc::channel::<Case>();
+            let (otx, orx) = mpsc::channel::<Outcome>();
+            to_jit.push(ctx);
+            from_jit.push(orx);
+            jit_workers.push(std::thread::spawn(move || jit_worker(crx, otx)));
+        }
+    }
     let (tx, rx) = mpsc::sync_channel::<Case>(256);
-    // Generation runs on its own thread, feeding the writers; this one runs
-    // our interpreter and compares, so they all overlap.
+    // Generation runs on its own thread, feeding the writers and the JIT
+    // workers; this one runs our interpreter and compares, so they all
+    // overlap.
     let feeder = std::thread::spawn(move || {
         let mut g = Generator::new(only.as_deref(), KNOWN_MISMATCHES);
-        let mut busy = std::time::Duration::ZERO;
+        let mut busy = Duration::ZERO;
         for i in 0..cases {
             let t = Instant::now();
             let kind = if is_fp_case(i, fp_percent) {
@@ -363,18 +489,20 @@ fn interpreter_matches_qemu() {
             let mut buf = Vec::new();
             testgen::qemu::encode_case(&case, false, &mut buf);
             let w = kinds.iter().position(|&k| k == case.kind).expect("a harness per kind");
-            if to_writer[w].send(buf).is_err() || tx.send(case).is_err() {
+            let to_jit_ok = to_jit.is_empty() || to_jit[i as usize % to_jit.len()].send(case.clone()).is_ok();
+            if to_writer[w].send(buf).is_err() || !to_jit_ok || tx.send(case).is_err() {
                 break; // the comparison side stopped early
             }
         }
         drop(to_writer);
+        drop(to_jit);
         (g.stats, busy)
     });
 
     let mut mismatches = 0usize;
     let mut compared = 0u64;
     let mut ends: std::collections::BTreeMap<String, u64> = Default::default();
-    let (mut waiting, mut interpreting) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let (mut waiting, mut interpreting, mut waiting_jit) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for case in rx.iter() {
         let t = Instant::now();
         let harness = &mut harnesses[kinds.iter().position(|&k| k == case.kind).expect("a harness per kind")];
@@ -388,14 +516,30 @@ fn interpreter_matches_qemu() {
         let t2 = Instant::now();
         waiting += t2 - t;
         let ours = runner.run(&case);
-        interpreting += t2.elapsed();
+        let t3 = Instant::now();
+        interpreting += t3 - t2;
+        let on_jit = (!from_jit.is_empty()).then(|| {
+            from_jit[compared as usize % from_jit.len()].recv().unwrap_or_else(|_| {
+                panic!(
+                    "a JIT worker stopped at case {compared} (it may have crashed on:\n{}\n{})",
+                    case.listing(),
+                    reproduce_hint(&case)
+                )
+            })
+        });
+        waiting_jit += t3.elapsed();
         compared += 1;
         *ends.entry(q.outcome.end.to_string()).or_default() += 1;
-        if !q.outcome.diff(&ours).is_empty() {
+        let o = Outcomes {
+            qemu: &q.outcome,
+            interp: &ours,
+            jit: on_jit.as_ref(),
+        };
+        if o.disagreement().is_some() {
             mismatches += 1;
             println!(
                 "diff_qemu: MISMATCH #{mismatches}: {}",
-                report(&case, &q.outcome, &ours, &qemu, &elf, &mut runner)
+                report(&case, &o, &qemu, &elf, &mut runner, jit.as_mut())
             );
             if mismatches >= MAX_REPORTED {
                 println!("diff_qemu: stopping after {MAX_REPORTED} mismatches");
@@ -404,10 +548,15 @@ fn interpreter_matches_qemu() {
         }
     }
     drop(rx);
+    drop(from_jit); // stops the workers if the comparison stopped early
     if mismatches != 0 {
         harnesses.clear(); // kills QEMU, so the writers' next writes fail and they stop
     }
     let (stats, generating) = feeder.join().expect("generator thread");
+    let jit_runs: Vec<(Duration, jit::Stats)> = jit_workers
+        .into_iter()
+        .map(|w| w.join().expect("JIT worker thread"))
+        .collect();
     for w in writers {
         w.join().expect("writer thread");
     }
@@ -421,12 +570,25 @@ fn interpreter_matches_qemu() {
         interpreting.as_secs_f64(),
         waiting.as_secs_f64()
     );
+    if !jit_runs.is_empty() {
+        let busy: Duration = jit_runs.iter().map(|r| r.0).sum();
+        let sum = |f: fn(&jit::Stats) -> u64| jit_runs.iter().map(|r| f(&r.1)).sum::<u64>();
+        println!(
+            "  JIT: {:.1} s on {} threads (waited for {:.1} s); {} blocks, {} instructions translated ({} as interpreter calls)",
+            busy.as_secs_f64(),
+            jit_runs.len(),
+            waiting_jit.as_secs_f64(),
+            sum(|s| s.blocks),
+            sum(|s| s.insns),
+            sum(|s| s.interp_insns)
+        );
+    }
     for (end, n) in &ends {
         println!("  cases ending {end}: {n}");
     }
     assert_eq!(
         mismatches, 0,
-        "{mismatches} of {compared} cases differ between our interpreter and QEMU (run seed {run_seed:#x}; details above)"
+        "{mismatches} of {compared} cases differ between our engines and QEMU (run seed {run_seed:#x}; details above)"
     );
     assert_eq!(compared, cases, "not every case was compared");
 }

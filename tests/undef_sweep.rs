@@ -21,12 +21,21 @@
 //! (the offset and the register never decide whether a word is UNDEFINED).
 //! [`SKIPPED_ROWS`] lists the classes not compared, and why.
 //!
+//! Every [`JIT_EVERY`]th compared word (some 40 around each row) also
+//! runs on our interpreter and, on x86-64 hosts, on the JIT (a block of its
+//! own, ending at the word when it is UNDEFINED): the two must end the same
+//! way at the same PC (the exception class as the signal it maps to) with
+//! the same registers and memory.
+//!
 //! Environment: `PREBOARD_REQUIRE_TOOLS=1` makes a missing `qemu-aarch64`
 //! fail the test instead of skipping it.
 
+mod common;
+
+use common::JitCases;
 use cpu_aarch64::isa::{self, Row, ROWS};
 use cpu_aarch64::sem::probe::undefined_at_decode;
-use cpu_aarch64::testgen::{self, qemu::Harness, Case, CaseKind, End, Rng, State};
+use cpu_aarch64::testgen::{self, qemu::Harness, Case, CaseKind, End, Outcome, Rng, Runner, State};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +44,10 @@ use std::time::Instant;
 
 /// Random in-row words per row (on top of the bit flips of its examples).
 const RANDOM_PER_ROW: usize = 300;
+/// One compared word in this many also runs on both engines (a case on
+/// the JIT costs about a millisecond in a debug build, mostly translation
+/// and the data-window scan; all 44,000 words would add over 40 s).
+const JIT_EVERY: usize = 8;
 /// Fixed, so a failure reproduces.
 const SEED: u64 = 0x0dd_5eed_u64;
 
@@ -236,9 +249,12 @@ struct Job {
     case: Case,
 }
 
+/// Per job: whether QEMU raised SIGILL at the word, or how else it ended.
+type QemuResults = Vec<Result<bool, String>>;
+
 /// Runs `jobs` on one QEMU model; returns, per job, whether QEMU raised
 /// SIGILL at the word, or how else it ended.
-fn run_on(qemu: &Path, elf: &Path, cpu: &str, jobs: &[Job]) -> Vec<Result<bool, String>> {
+fn run_on(qemu: &Path, elf: &Path, cpu: &str, jobs: &[Job]) -> QemuResults {
     let mut h = Harness::spawn_with_cpu(qemu, elf, cpu).expect("start qemu-aarch64 on the difftest harness");
     let mut input = h.take_input();
     let cases: Vec<Case> = jobs.iter().map(|j| j.case.clone()).collect();
@@ -273,6 +289,48 @@ fn run_on(qemu: &Path, elf: &Path, cpu: &str, jobs: &[Job]) -> Vec<Result<bool, 
     out
 }
 
+/// How the JIT's run of a word differs from the interpreter's, if it does
+/// (one line per difference). Stops other than exceptions (WFI, WFE) are
+/// compared by where they stop, not by their engine-specific wording.
+fn jit_vs_interp(interp: &Outcome, jit: &Outcome) -> Vec<String> {
+    let mut j = jit.clone();
+    if matches!((&interp.end, &jit.end), (End::Other(_), End::Other(_))) {
+        j.end = interp.end.clone();
+    }
+    interp
+        .diff(&j)
+        .into_iter()
+        .map(|d| {
+            d.replacen(": qemu ", ": interpreter ", 1)
+                .replacen(", ours ", ", jit ", 1)
+        })
+        .collect()
+}
+
+/// Runs every [`JIT_EVERY`]th job's word on the interpreter and the JIT;
+/// how many, and the failures.
+fn check_jit(jit: &mut JitCases, by_cpu: &BTreeMap<&'static str, Vec<Job>>) -> (usize, Vec<String>) {
+    let mut runner = Runner::new();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for j in by_cpu.values().flatten().step_by(JIT_EVERY) {
+        let interp = runner.run(&j.case);
+        let native = jit.run(&j.case);
+        checked += 1;
+        let d = jit_vs_interp(&interp, &native);
+        if !d.is_empty() {
+            failures.push(format!(
+                "{:#010x} (around {}) [{}]: the JIT differs from the interpreter: {}",
+                j.raw,
+                ROWS[j.row].name,
+                cpu_aarch64::disasm::disassemble(j.raw, 0),
+                d.join("; ")
+            ));
+        }
+    }
+    (checked, failures)
+}
+
 #[test]
 fn undefined_encodings_match_qemu() {
     let Some(qemu) = qemu() else { return };
@@ -301,7 +359,9 @@ fn undefined_encodings_match_qemu() {
     let mut failures = Vec::new();
     let mut exempt_hits = vec![0u64; NOT_ADVERTISED.len()];
     let mut bug_hits = vec![0u64; KNOWN_BUGS.len()];
-    let results: Vec<(&str, Vec<Result<bool, String>>)> = std::thread::scope(|s| {
+    let mut jit = JitCases::new("undef_sweep");
+    let mut jit_time = 0.0;
+    let (results, jit_checks): (Vec<(&str, QemuResults)>, _) = std::thread::scope(|s| {
         let handles: Vec<_> = by_cpu
             .iter()
             .map(|(cpu, jobs)| {
@@ -309,11 +369,17 @@ fn undefined_encodings_match_qemu() {
                 (*cpu, s.spawn(move || run_on(q, e, cpu, jobs)))
             })
             .collect();
-        handles
+        // Our engines run here while QEMU works.
+        let t = Instant::now();
+        let jit_checks = jit.as_mut().map(|j| check_jit(j, &by_cpu)).unwrap_or_default();
+        jit_time = t.elapsed().as_secs_f64();
+        let results = handles
             .into_iter()
             .map(|(c, h)| (c, h.join().expect("QEMU thread")))
-            .collect()
+            .collect();
+        (results, jit_checks)
     });
+    let (jit_checked, jit_failures) = jit_checks;
     for (cpu, res) in &results {
         for (j, r) in by_cpu[cpu].iter().zip(res) {
             let c = &mut counts[j.row];
@@ -393,14 +459,32 @@ fn undefined_encodings_match_qemu() {
     for (why, n) in &skip_reasons {
         out.push_str(&format!("  skipped, {n} words: {why}\n"));
     }
-    out.push_str(&format!("  time: {:.1} s\n", start.elapsed().as_secs_f64()));
+    if let Some(j) = &jit {
+        let st = j.stats();
+        out.push_str(&format!(
+            "  interpreter vs JIT: {} words, {} differ ({} blocks, {} instructions translated, {} as interpreter calls)\n",
+            jit_checked,
+            jit_failures.len(),
+            st.blocks,
+            st.insns,
+            st.interp_insns
+        ));
+    }
+    out.push_str(&format!(
+        "  time: {:.1} s (interpreter and JIT runs {jit_time:.1} s, beside QEMU)\n",
+        start.elapsed().as_secs_f64()
+    ));
     print!("{out}");
     for f in &failures {
         println!("undef_sweep: DISAGREE {f}");
     }
+    for f in jit_failures.iter().take(20) {
+        println!("undef_sweep: JIT {f}");
+    }
     assert!(
-        failures.is_empty(),
-        "{} words disagree with QEMU (above)",
-        failures.len()
+        failures.is_empty() && jit_failures.is_empty(),
+        "{} words disagree with QEMU, {} differ between the JIT and the interpreter (above)",
+        failures.len(),
+        jit_failures.len()
     );
 }

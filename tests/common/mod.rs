@@ -221,3 +221,48 @@ pub fn run_with_timeout(cmd: &mut Command, feed: Option<Box<dyn FnOnce(ChildStdi
         stderr,
     }
 }
+
+/// The JIT running the random-sequence cases of `cpu_aarch64::testgen`
+/// (through [`Runner::run_engine`](cpu_aarch64::testgen::Runner::run_engine)),
+/// for the differential tests that hold it to the interpreter and QEMU.
+pub struct JitCases {
+    jit: jit::Jit,
+    runner: cpu_aarch64::testgen::Runner,
+}
+
+impl JitCases {
+    /// The JIT with its default configuration; `None` (with a notice) on a
+    /// host without a JIT backend. On x86-64 a JIT that cannot start fails
+    /// the test.
+    pub fn new(test: &str) -> Option<Self> {
+        match jit::Jit::new(jit::JitConfig::default()) {
+            Ok(jit) => Some(JitCases {
+                jit,
+                runner: cpu_aarch64::testgen::Runner::new(),
+            }),
+            Err(e) if !cfg!(target_arch = "x86_64") => {
+                eprintln!("NOTICE: {test}: no JIT on this host ({e}); only the interpreter is checked");
+                None
+            }
+            Err(e) => panic!("{test}: the JIT must run on x86-64 hosts: {e}"),
+        }
+    }
+
+    /// Runs `case` from a clean code cache (cases rewrite the code page).
+    pub fn run(&mut self, case: &cpu_aarch64::testgen::Case) -> cpu_aarch64::testgen::Outcome {
+        self.jit.flush();
+        let jit = &mut self.jit;
+        self.runner
+            .run_engine(case, &mut |cpu, bus, budget| jit.run(0, cpu, bus, budget))
+    }
+
+    /// The data window as the last [`JitCases::run`] left it.
+    pub fn window(&self) -> &[u8] {
+        self.runner.window()
+    }
+
+    /// The JIT's counters so far.
+    pub fn stats(&self) -> jit::Stats {
+        self.jit.stats()
+    }
+}
