@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+mod test_cmd;
+
 /// The bundled demo firmware (source: firmware/hello), run when no
 /// `--kernel` is given.
 const DEMO_FIRMWARE: &[u8] = include_bytes!("../firmware/prebuilt/hello.elf");
@@ -55,6 +57,9 @@ enum Command {
     /// Inspect board descriptions.
     #[command(subcommand)]
     Board(BoardCommand),
+    /// Run test files (RON: board, images, steps) in parallel; exit code 0
+    /// if all pass, 1 otherwise (see boards/README.md, "Test files").
+    Test(Box<test_cmd::TestArgs>),
 }
 
 #[derive(Subcommand)]
@@ -620,6 +625,12 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
         "preboard: {n} instructions in {secs:.3} s ({:.1} MIPS)",
         n as f64 / secs.max(1e-9) / 1e6
     );
+    for cpu in &machine.cpus {
+        eprintln!(
+            "preboard: core {}: pc {:#x} lr {:#x} EL{} DAIF {:#x} {} instructions",
+            cpu.id, cpu.pc, cpu.x[30], cpu.pstate.el, cpu.pstate.daif, cpu.icount
+        );
+    }
     match machine.jit_stats() {
         Some(s) => {
             let native = s.insns - s.interp_insns;
@@ -653,7 +664,7 @@ fn finish(outcome: Result<RunOutcome, MachineError>, n: u64) -> Result<u8, Failu
             eprintln!("preboard: quit from the console (Ctrl-a x)");
             Ok(0)
         }
-        Ok(RunOutcome::InstructionLimit) => Err(Failure::new(
+        Ok(RunOutcome::InstructionLimit | RunOutcome::Deadline) => Err(Failure::new(
             exit::LIMIT,
             anyhow::anyhow!("stopped after --max-insns {} instructions", n),
         )),
@@ -706,6 +717,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(*a),
         Command::Board(BoardCommand::Dts(a)) => board_dts(a),
+        Command::Test(a) => Ok(test_cmd::test(*a)),
         Command::Board(BoardCommand::List) => {
             for b in boards::builtin_boards() {
                 println!("{b}");

@@ -20,6 +20,7 @@ pub mod from_dtb;
 pub mod loader;
 pub mod machine;
 pub mod psci;
+pub mod runner;
 pub mod schema;
 
 pub use fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError};

@@ -31,7 +31,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Instructions a core runs before the next core gets its turn.
 pub const QUANTUM: u64 = 10_000;
@@ -214,6 +214,9 @@ pub enum RunOutcome {
     Reset,
     /// The instruction limit given to [`Machine::run`] was reached.
     InstructionLimit,
+    /// The host-time deadline given to [`Machine::run_until`] passed (the
+    /// machine can be run on from where it stopped).
+    Deadline,
     /// The user asked to quit from the console (`Ctrl-a x`,
     /// [`chardev::quit_requested`]).
     Quit,
@@ -738,6 +741,15 @@ impl Machine {
     /// When every running core sleeps, the host thread sleeps until the
     /// earliest armed timer deadline instead of spinning.
     pub fn run(&mut self, limit: Option<u64>) -> Result<RunOutcome, MachineError> {
+        self.run_until(limit, None)
+    }
+
+    /// [`Machine::run`], also stopping with [`RunOutcome::Deadline`] once
+    /// the host clock passes `deadline` (checked after each round of turns
+    /// and while every core sleeps, so at most a round late): a test
+    /// runner runs the guest in slices of host time and looks at its
+    /// output in between.
+    pub fn run_until(&mut self, limit: Option<u64>, deadline: Option<Instant>) -> Result<RunOutcome, MachineError> {
         let start = self.instructions();
         loop {
             // Which cores had a turn in this round.
@@ -777,6 +789,11 @@ impl Machine {
                         *p = Power::On;
                     }
                 }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(RunOutcome::Deadline);
+            }
+            if ran != 0 {
                 continue;
             }
             if (0..self.cpus.len()).any(|i| self.runnable(i)) {

@@ -722,7 +722,7 @@ pub fn parse_board(src: &str, origin: &str) -> Result<BoardSpec, BoardError> {
     parse_nested(src, origin, 0)
 }
 
-fn ron_options() -> ron::Options {
+pub(crate) fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(
         ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES | ron::extensions::Extensions::IMPLICIT_SOME,
     )
@@ -888,7 +888,7 @@ fn apply_overlay(mut base: BoardSpec, o: Overlay) -> Result<BoardSpec, Problem> 
 }
 
 /// Rephrases a ron error in this crate's voice, keeping the facts.
-fn ron_message(code: &ron::Error) -> String {
+pub(crate) fn ron_message(code: &ron::Error) -> String {
     fn list(names: &[&str]) -> String {
         names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
     }

@@ -17,6 +17,10 @@
 //! | `pty` | [`Pty`]: a new pseudo-terminal; open its slave (`/dev/pts/N`) with `screen`, `picocom`, … |
 //! | `tcp:PORT`, `tcp:HOST:PORT` | [`Tcp`]: a listening socket, 127.0.0.1 unless HOST is given |
 //!
+//! For embedding there are also [`Writer`] (output to any `Write`) and
+//! [`Capture`] (output kept in memory, input from a queue: what the test
+//! runner in `boards::runner` connects each UART to).
+//!
 //! # The console escape
 //!
 //! When stdin is a terminal, [`Stdio`] puts it in raw mode (keys such as
@@ -338,6 +342,151 @@ impl CharBackend for Shared {
     }
     fn describe(&self) -> String {
         self.lock().describe()
+    }
+}
+
+/// A backend kept in memory, for scripted tests and embedding: everything
+/// the guest sends is appended to a buffer, and input comes from a queue
+/// the host fills with [`Capture::send`]. Clones share the buffer and the
+/// queue, so the machine owns one and the test keeps another.
+///
+/// While the input is open ([`Capture::close_input`] not called) the
+/// backend counts as able to produce input, so a machine whose cores all
+/// wait for an interrupt keeps waiting for the host instead of reporting a
+/// deadlock.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<CaptureState>>);
+
+#[derive(Default)]
+struct CaptureState {
+    output: Vec<u8>,
+    input: VecDeque<u8>,
+    input_closed: bool,
+}
+
+impl Capture {
+    /// An empty buffer and an open, empty input queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CaptureState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `bytes` as input for the guest.
+    pub fn send(&self, bytes: &[u8]) {
+        self.lock().input.extend(bytes);
+    }
+
+    /// Input queued but not yet taken by the device.
+    pub fn pending_input(&self) -> usize {
+        self.lock().input.len()
+    }
+
+    /// No more input will be sent: once the queue is drained the backend
+    /// no longer keeps a sleeping machine waiting.
+    pub fn close_input(&self) {
+        self.lock().input_closed = true;
+    }
+
+    /// Bytes the guest has sent so far.
+    pub fn len(&self) -> usize {
+        self.lock().output.len()
+    }
+
+    /// Whether the guest has sent nothing yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the guest's output from byte `from` on (empty past the end).
+    pub fn output_from(&self, from: usize) -> Vec<u8> {
+        let s = self.lock();
+        s.output.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// A copy of everything the guest has sent.
+    pub fn output(&self) -> Vec<u8> {
+        self.output_from(0)
+    }
+
+    /// A writer appending to the same buffer (for output that arrives as
+    /// a stream, e.g. semihosting's console).
+    pub fn writer(&self) -> Box<dyn Write + Send> {
+        Box::new(CaptureWriter(self.clone()))
+    }
+}
+
+impl fmt::Debug for Capture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock();
+        f.debug_struct("Capture")
+            .field("output", &s.output.len())
+            .field("input", &s.input.len())
+            .field("input_closed", &s.input_closed)
+            .finish()
+    }
+}
+
+impl CharBackend for Capture {
+    fn write(&mut self, bytes: &[u8]) {
+        self.lock().output.extend_from_slice(bytes);
+    }
+    fn read_available(&mut self, buf: &mut [u8]) -> usize {
+        let mut s = self.lock();
+        let n = buf.len().min(s.input.len());
+        for (d, b) in buf.iter_mut().zip(s.input.drain(..n)) {
+            *d = b;
+        }
+        n
+    }
+    fn can_produce_input(&self) -> bool {
+        let s = self.lock();
+        !s.input.is_empty() || !s.input_closed
+    }
+    fn describe(&self) -> String {
+        "capture".into()
+    }
+}
+
+struct CaptureWriter(Capture);
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod capture_tests {
+    use super::*;
+
+    #[test]
+    fn capture_keeps_output_and_hands_out_queued_input() {
+        let cap = Capture::new();
+        let mut dev: Box<dyn CharBackend> = Box::new(cap.clone());
+        dev.write(b"hello ");
+        cap.writer().write_all(b"world").unwrap();
+        assert_eq!(cap.output(), b"hello world");
+        assert_eq!(cap.output_from(6), b"world");
+        assert!(cap.output_from(100).is_empty());
+
+        let mut buf = [0u8; 4];
+        assert_eq!(dev.read_available(&mut buf), 0);
+        assert!(dev.can_produce_input(), "input stays open until closed");
+        cap.send(b"abcdef");
+        assert_eq!(dev.read_available(&mut buf), 4);
+        assert_eq!(&buf, b"abcd");
+        cap.close_input();
+        assert!(dev.can_produce_input(), "queued bytes are still to come");
+        assert_eq!(dev.read_available(&mut buf), 2);
+        assert_eq!(&buf[..2], b"ef");
+        assert!(!dev.can_produce_input());
     }
 }
 
