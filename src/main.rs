@@ -627,8 +627,17 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
     );
     for cpu in &machine.cpus {
         eprintln!(
-            "preboard: core {}: pc {:#x} lr {:#x} EL{} DAIF {:#x} {} instructions",
-            cpu.id, cpu.pc, cpu.x[30], cpu.pstate.el, cpu.pstate.daif, cpu.icount
+            "preboard: core {}: pc {:#x} lr {:#x} EL{} DAIF {:#x} {} instructions; \
+             ESR_EL1 {:#x} ELR_EL1 {:#x} FAR_EL1 {:#x}",
+            cpu.id,
+            cpu.pc,
+            cpu.x[30],
+            cpu.pstate.el,
+            cpu.pstate.daif,
+            cpu.icount,
+            cpu.sys.get(cpu_aarch64::sysreg::SysReg::ESR_EL1),
+            cpu.sys.get(cpu_aarch64::sysreg::SysReg::ELR_EL1),
+            cpu.sys.get(cpu_aarch64::sysreg::SysReg::FAR_EL1)
         );
     }
     match machine.jit_stats() {

@@ -439,8 +439,12 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
                 return Err(Fault::Translation(3)); // reserved at level 3
             }
         } else if is_table {
+            // Bits 51:48 are not address bits without FEAT_LPA/LPA2: in
+            // table descriptors bit 51 is ignored, in page and block
+            // descriptors bit 51 is DBM and bit 50 GP (BTI), which Linux
+            // sets. Like QEMU, only bits 47:12 form the address.
             let next = desc & OA_MASK & !((1u64 << g) - 1);
-            if desc >> PA_BITS & 0xf != 0 || oa_too_big(next) {
+            if oa_too_big(next) {
                 return Err(Fault::AddressSize(level as u8));
             }
             ap_no_el0 |= two_ranges && desc >> 61 & 1 == 1;
@@ -461,7 +465,7 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
         // A page or block descriptor.
         let mut size_bits = shift;
         let mut pa_base = desc & OA_MASK & !((1u64 << size_bits) - 1);
-        if desc >> PA_BITS & 0xf != 0 || oa_too_big(pa_base) {
+        if oa_too_big(pa_base) {
             return Err(Fault::AddressSize(level as u8));
         }
         if desc & (1 << 10) == 0 {

@@ -131,8 +131,11 @@ fn faults_carry_their_level() {
     assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::AccessFlag(3)));
     m.0.insert(0x3000, 0x7000_0000 | AF | BLOCK); // level 3 with bit 1 clear: reserved
     assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::Translation(3)));
-    m.0.insert(0x3000, 0x1_0000_0000_0000 | AF | PAGE); // output address above 48 bits
-    assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::AddressSize(3)));
+    // Bit 48 is not an address bit (no FEAT_LPA; RES0, ignored like DBM
+    // and GP, see dbm_and_gp_bits_are_not_output_address_bits); addresses
+    // beyond IPS are address size faults (output_addresses_beyond_ips_...).
+    m.0.insert(0x3000, 0x1_0000_0000_0000 | 0x7000_0000 | AF | PAGE);
+    assert_eq!(walk(&r, 0, true, &mut m).unwrap().pa(0), 0x7000_0000);
     // A table pointing at nothing: external abort on the walk.
     m.0.insert(0x2000, 0x2_0000_0000 | TABLE);
     assert_eq!(walk(&r, 0, true, &mut m), Err(Fault::WalkExternal(3)));
@@ -202,6 +205,22 @@ fn output_addresses_beyond_ips_are_address_size_faults() {
     // IPS values above the implemented 48 bits act as 48 bits.
     assert_eq!(output_bits(6 << 32), PA_BITS);
     assert_eq!(output_bits(0), 32);
+}
+
+/// Bits 51:48 of descriptors are not address bits without FEAT_LPA: bit
+/// 51 is DBM and bit 50 GP in pages and blocks (Linux sets both: its
+/// PTE_WRITE is DBM, and BTI kernels mark text GP), and bit 51 is ignored
+/// in table descriptors. None of them is an address size fault.
+#[test]
+fn dbm_and_gp_bits_are_not_output_address_bits() {
+    let r = regime(25, 0x1000);
+    let mut m = Mem::default();
+    m.0.insert(0x1000, 0x2000 | TABLE | (1 << 51));
+    m.0.insert(0x2000, 0x3000 | TABLE);
+    m.0.insert(0x3000, 0x8000_0000 | AF | PAGE | (1 << 51) | (1 << 50));
+    assert_eq!(walk(&r, 0x42, true, &mut m).unwrap().pa(0x42), 0x8000_0042);
+    m.0.insert(0x2000 + 8, 0x4020_0000 | AF | BLOCK | (1 << 51) | (1 << 50) | (1 << 48));
+    assert_eq!(walk(&r, 0x20_0042, true, &mut m).unwrap().pa(0x20_0042), 0x4020_0042);
 }
 
 #[test]
