@@ -728,22 +728,28 @@ pub(crate) fn ron_options() -> ron::Options {
     )
 }
 
+/// Where in `src` a RON error is best reported, and its message.
+pub(crate) fn ron_error_at(src: &str, e: &ron::error::SpannedError) -> (locate::Pos, String) {
+    let mut at = locate::Pos {
+        line: e.span.start.line,
+        col: e.span.start.col,
+    };
+    if let ron::Error::MissingStructField { .. } = e.code {
+        // ron points at the closing paren; the entry's start reads better.
+        at = locate::scan(src).struct_closed_at(at).unwrap_or(at);
+    }
+    (at, ron_message(&e.code))
+}
+
 /// Deserializes `src` as a `T`, with errors located in `origin`.
 fn from_ron<T: serde::de::DeserializeOwned>(src: &str, origin: &str) -> Result<T, BoardError> {
     ron_options().from_str(src).map_err(|e| {
-        let mut at = locate::Pos {
-            line: e.span.start.line,
-            col: e.span.start.col,
-        };
-        if let ron::Error::MissingStructField { .. } = e.code {
-            // ron points at the closing paren; the entry's start reads better.
-            at = locate::scan(src).struct_closed_at(at).unwrap_or(at);
-        }
+        let (at, message) = ron_error_at(src, &e);
         BoardError::At {
             origin: origin.to_string(),
             line: at.line,
             col: at.col,
-            message: ron_message(&e.code),
+            message,
         }
     })
 }

@@ -4,8 +4,8 @@
 //! `file:line:col` of the value at fault.
 
 use super::harness::{EngineKind, RegName, SEMIHOSTING};
-use crate::schema::locate::{self, Pos, SourceMap};
-use crate::schema::{ron_message, ron_options, BoardError, BoardSpec, DeviceSpec};
+use crate::schema::locate::{self, SourceMap};
+use crate::schema::{ron_options, BoardError, BoardSpec, DeviceSpec};
 use regex::Regex;
 use serde::Deserialize;
 use std::fmt;
@@ -290,18 +290,12 @@ pub fn load_test_file(path: &Path) -> Result<TestFile, TestFileError> {
 pub fn parse_test_file(src: &str, path: &Path) -> Result<TestFile, TestFileError> {
     let origin = path.display().to_string();
     let raw: RawTest = ron_options().from_str(src).map_err(|e| {
-        let mut at = Pos {
-            line: e.span.start.line,
-            col: e.span.start.col,
-        };
-        if let ron::Error::MissingStructField { .. } = e.code {
-            at = locate::scan(src).struct_closed_at(at).unwrap_or(at);
-        }
+        let (at, message) = crate::schema::ron_error_at(src, &e);
         TestFileError::At {
             origin: origin.clone(),
             line: at.line,
             col: at.col,
-            message: ron_message(&e.code),
+            message,
         }
     })?;
     let locs = locate::scan(src);
