@@ -483,8 +483,11 @@ fn virtio_console_backend(
 /// would: the first presses the board's power key (Linux then shuts down
 /// cleanly and powers off through PSCI); a second one, or the first on a
 /// board without a power key, stops the machine at once (exit code 0, as
-/// Ctrl-a x).
+/// Ctrl-a x), and so does the end of a grace period after the key press
+/// (a guest that ignores the key must not outlive a single SIGTERM).
 fn handle_termination_signals(power_key: Arc<Mutex<Option<PowerButton>>>) {
+    /// How long a guest has to power off after the key is pressed.
+    const POWER_KEY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
     use signal_hook::consts::{SIGHUP, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]) {
         Ok(s) => s,
@@ -499,9 +502,24 @@ fn handle_termination_signals(power_key: Arc<Mutex<Option<PowerButton>>>) {
             let key = power_key.lock().unwrap_or_else(|e| e.into_inner()).clone();
             match key {
                 Some(k) if !pressed => {
-                    eprintln!("preboard: termination signal: pressing the power key (again to stop at once)");
+                    eprintln!(
+                        "preboard: termination signal: pressing the power key (again to stop at once; \
+                         stopping anyway in {} s)",
+                        POWER_KEY_GRACE.as_secs()
+                    );
                     k.press();
                     pressed = true;
+                    // A guest that ignores the key (hung, or no driver) must
+                    // not outlive a supervisor's single SIGTERM (`timeout`,
+                    // CI runners) for ever.
+                    std::thread::spawn(|| {
+                        std::thread::sleep(POWER_KEY_GRACE);
+                        eprintln!(
+                            "preboard: the guest did not power off within {} s of the power key: stopping the machine",
+                            POWER_KEY_GRACE.as_secs()
+                        );
+                        chardev::request_quit();
+                    });
                 }
                 _ => {
                     eprintln!("preboard: termination signal: stopping the machine");

@@ -508,6 +508,42 @@ fn sigterm_presses_the_power_key_then_stops(engine: Engine) {
 }
 per_engine!(sigterm_presses_the_power_key_then_stops);
 
+/// A guest that ignores the power key does not outlive a single SIGTERM
+/// (what `timeout` and CI runners send): the machine stops after the grace
+/// period.
+fn one_sigterm_stops_a_guest_that_ignores_the_key(engine: Engine) {
+    let guest = guest_file(&format!("spin-grace-{engine}.bin"), &[0x1400_0000]); // b .
+    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still running 30 s after one SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("did not power off within 10 s"), "{err}");
+    assert!(
+        start.elapsed() >= std::time::Duration::from_secs(9),
+        "not before the grace period"
+    );
+}
+per_engine!(one_sigterm_stops_a_guest_that_ignores_the_key);
+
 /// The bytes of `elf`'s loadable segments that lie in `[base, base + size)`,
 /// as a raw image of that range (up to the last byte any of them fills).
 fn elf_image(elf: &[u8], base: u64, size: u64) -> Vec<u8> {
