@@ -451,14 +451,6 @@ fn fill(ctx: &mut JitCtx, bus: &mut dyn Bus, mode: usize, va: u64, pa: PhysAddr,
     true
 }
 
-fn mmu_index_now(cpu: &Cpu) -> usize {
-    mode_of(cpu).mmu_index()
-}
-
-fn mode_of(cpu: &Cpu) -> Mode {
-    Mode::of(cpu)
-}
-
 extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
@@ -472,7 +464,7 @@ extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
             let single = w.single;
             let aligned = va & (u64::from(size) - 1) == 0;
             if let (Some(pa), true, false) = (single, aligned, acc.unprivileged) {
-                let m = mmu_index_now(cpu);
+                let m = Mode::of(cpu).mmu_index();
                 if fill(ctx, bus, m, va, pa, false, false) {
                     shared.stats.tlb_fills += 1;
                 }
@@ -500,7 +492,7 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
             let aligned = va & (u64::from(size) - 1) == 0;
             if let (Some(pa), true, false) = (single, aligned, acc.unprivileged) {
                 let code = shared.code_pages.contains(&(pa.0 >> 12));
-                let m = mmu_index_now(cpu);
+                let m = Mode::of(cpu).mmu_index();
                 if fill(ctx, bus, m, va, pa, true, code || !smc.is_empty()) {
                     shared.stats.tlb_fills += 1;
                 }
@@ -563,9 +555,13 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
         Some(HelperOp::Q(op)) => cpu_aarch64::simd::eval_q(*op, q(1), q(2)),
         Some(HelperOp::Crypto(op)) => cpu_aarch64::crypto::eval(*op, q(1), q(2), q(3)),
         Some(HelperOp::Table(n)) => {
-            let n = usize::from(*n);
-            let table: Vec<u128> = (1..=n).map(q).collect();
-            cpu_aarch64::interp::eval_q_table(&table, q(n + 1), q(n + 2))
+            // One to four table registers (TBL/TBX); no allocation per call.
+            let n = usize::from(*n).min(4);
+            let mut table = [0u128; 4];
+            for (k, t) in table.iter_mut().enumerate().take(n) {
+                *t = q(k + 1);
+            }
+            cpu_aarch64::interp::eval_q_table(&table[..n], q(n + 1), q(n + 2))
         }
         other => panic!("not a 128-bit helper operation: {other:?}"),
     };
@@ -878,7 +874,7 @@ impl Jit {
                     continue;
                 }
             };
-            let mode = mode_of(cpu);
+            let mode = Mode::of(cpu);
             let key = Key {
                 va: cpu.pc,
                 pa: pa.0,
@@ -949,7 +945,7 @@ impl Jit {
                     let slot = c.exit_slot as usize;
                     if let Some(&src) = self.shared.slot_owner.get(&slot) {
                         let b = &self.shared.blocks[src as usize];
-                        if b.valid && b.key.va >> 12 == cpu.pc >> 12 && b.key.mode == mode_of(cpu).bits() {
+                        if b.valid && b.key.va >> 12 == cpu.pc >> 12 && b.key.mode == Mode::of(cpu).bits() {
                             pending_chain = Some((slot, cpu.pc));
                         }
                     }

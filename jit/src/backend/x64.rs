@@ -1240,10 +1240,6 @@ impl Backend for X64 {
                 loc[i] = Loc::Imm(*c);
                 continue;
             }
-            if let Inst::AdcFlags(_) = inst {
-                // Dead flags were turned into no-ops by the optimiser;
-                // these are live.
-            }
             loc[i] = if let Some(r) = free.pop() {
                 Loc::Reg(r)
             } else if let Some(s) = free_slots.pop() {
