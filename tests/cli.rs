@@ -480,26 +480,32 @@ per_engine!(serial_over_tcp_on_localhost);
 /// SIGTERM asks the guest to power off: the first presses the board's
 /// power key (a guest that ignores it keeps running), the second stops
 /// the machine (exit code 0).
-fn sigterm_presses_the_power_key_then_stops(engine: Engine) {
-    let guest = guest_file(&format!("spin-sigterm-{engine}.bin"), &[0x1400_0000]); // b .
-    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap()])
+/// Starts a guest that spins (`b .`) and ignores the power key.
+fn spawn_spinning_guest(engine: Engine, name: &str) -> std::process::Child {
+    let guest = guest_file(&format!("spin-{name}-{engine}.bin"), &[0x1400_0000]); // b .
+    run_on(engine, &["--kernel", guest.to_str().unwrap()])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    let kill = |pid: u32| {
-        let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-        assert!(ok.success());
-    };
+        .unwrap()
+}
+
+fn sigterm(pid: u32) {
+    let ok = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+fn sigterm_presses_the_power_key_then_stops(engine: Engine) {
+    let mut child = spawn_spinning_guest(engine, "sigterm");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    kill(child.id());
+    sigterm(child.id());
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the first SIGTERM only presses the key"
     );
-    kill(child.id());
+    sigterm(child.id());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
@@ -512,19 +518,9 @@ per_engine!(sigterm_presses_the_power_key_then_stops);
 /// (what `timeout` and CI runners send): the machine stops after the grace
 /// period.
 fn one_sigterm_stops_a_guest_that_ignores_the_key(engine: Engine) {
-    let guest = guest_file(&format!("spin-grace-{engine}.bin"), &[0x1400_0000]); // b .
-    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_spinning_guest(engine, "grace");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    sigterm(child.id());
     let start = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > std::time::Duration::from_secs(30) {
