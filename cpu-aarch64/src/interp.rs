@@ -1060,10 +1060,11 @@ impl Cpu {
     /// accumulating FPSR, as the interpreter evaluates it.
     pub fn eval_fp(&mut self, op: FpOp, size: FpSize, args: &[u64]) -> u64 {
         let fpcr = self.sys.get(SysReg::FPCR);
-        let mut flags = 0u32;
+        let fpsr = self.sys.get(SysReg::FPSR);
+        // The cumulative flags live in FPSR's low 32 bits (the rest is RES0).
+        let mut flags = fpsr as u32;
         let r = crate::fp::eval(op, size, args, fpcr, &mut flags);
-        if flags != 0 {
-            let fpsr = self.sys.get(SysReg::FPSR);
+        if u64::from(flags) != fpsr {
             self.sys.set(SysReg::FPSR, fpsr | u64::from(flags));
         }
         r

@@ -30,6 +30,7 @@
 mod arith;
 mod convert;
 mod estimate;
+mod host;
 mod soft;
 #[cfg(test)]
 mod tests;
@@ -55,8 +56,20 @@ pub const IDC: u32 = 1 << 7;
 ///
 /// Arguments are read from the low bits of `args` (missing ones read as
 /// zero); the result is zero-extended. See [`FpOp`] for each operation's
-/// arguments and result.
+/// arguments and result. Pass the core's current FPSR in `fpsr`: when it
+/// already holds IXC, common operations may run on the host FPU (see
+/// `host.rs`), with results and flags identical to the soft-float's.
 pub fn eval(op: FpOp, size: FpSize, args: &[u64], fpcr: u64, fpsr: &mut u32) -> u64 {
+    if *fpsr & IXC != 0 {
+        if let Some(r) = host::try_eval(op, size, args, fpcr) {
+            return r;
+        }
+    }
+    soft_eval(op, size, args, fpcr, fpsr)
+}
+
+/// [`eval`] on the soft-float only.
+fn soft_eval(op: FpOp, size: FpSize, args: &[u64], fpcr: u64, fpsr: &mut u32) -> u64 {
     let fmt = Fmt::of(size);
     let mut env = Env::new(fpcr);
     let raw = |i: usize| args.get(i).copied().unwrap_or(0);

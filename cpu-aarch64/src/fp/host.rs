@@ -1,0 +1,194 @@
+//! The host-FPU shortcut ("hardfloat", as QEMU calls its own): when an
+//! operation's result is certain to be what the soft-float would give, the
+//! host computes it natively.
+//!
+//! That holds when
+//! - FPCR.RMode is round-to-nearest-even (the host's mode; Rust never
+//!   changes MXCSR) and FPCR.FZ is clear (denormal operands are then plain
+//!   IEEE values on both sides, and IDC cannot be raised),
+//! - the result is finite and strictly above the smallest normal magnitude:
+//!   no overflow, no underflow, whatever the tininess rule, and no NaN or
+//!   infinity anywhere, since for every operation listed a NaN or infinite
+//!   operand gives a NaN, an infinity or a zero (x / inf); an exact zero
+//!   result takes the soft path too, for its sign rules, and
+//! - FPSR.IXC is already set: with such a result the only exception left
+//!   is Inexact, so the flags cannot change and need not be computed. Code
+//!   that never clears FPSR (nearly all) stays here after its first
+//!   inexact result.
+//!
+//! Everything else returns `None` and the caller runs the soft-float. The
+//! JIT's inline lowering (`jit::backend::x64`) tests exactly these
+//! conditions; `tests` compares both paths on random and boundary operands.
+
+use crate::sem::{FpOp, FpSize};
+
+/// FPCR.FZ and FPCR.RMode: both must be zero.
+pub const FPCR_NATIVE_MASK: u64 = 1 << 24 | 3 << 22;
+
+/// `op` on `args` natively, or `None` when the conditions above fail (the
+/// caller has checked FPSR.IXC).
+pub(super) fn try_eval(op: FpOp, size: FpSize, args: &[u64], fpcr: u64) -> Option<u64> {
+    if fpcr & FPCR_NATIVE_MASK != 0 {
+        return None;
+    }
+    match size {
+        FpSize::S => eval32(op, args).map(|r| u64::from(r.to_bits())),
+        FpSize::D => eval64(op, args).map(f64::to_bits),
+        FpSize::H => None,
+    }
+}
+
+/// One body for both widths: `$t` the host type, `$bits` its bit type.
+macro_rules! native {
+    ($name:ident, $t:ty, $bits:ty) => {
+        fn $name(op: FpOp, args: &[u64]) -> Option<$t> {
+            // Truncation keeps the operand's own bits, as eval's mask does.
+            let arg = |i: usize| Some(<$t>::from_bits(args.get(i).copied().unwrap_or(0) as $bits));
+            let r = match op {
+                FpOp::Add => arg(0)? + arg(1)?,
+                FpOp::Sub => arg(0)? - arg(1)?,
+                FpOp::AbsDiff => (arg(0)? - arg(1)?).abs(),
+                // FMULX differs from FMUL only for 0 * inf.
+                FpOp::Mul | FpOp::MulX => arg(0)? * arg(1)?,
+                FpOp::NegMul => -(arg(0)? * arg(1)?),
+                FpOp::Div => arg(0)? / arg(1)?,
+                FpOp::Sqrt => arg(0)?.sqrt(),
+                // args = [addend, n, m]; mul_add rounds once, as FPMulAdd.
+                FpOp::MulAdd => arg(1)?.mul_add(arg(2)?, arg(0)?),
+                FpOp::MulSub => (-arg(1)?).mul_add(arg(2)?, arg(0)?),
+                FpOp::NegMulAdd => (-arg(1)?).mul_add(arg(2)?, -arg(0)?),
+                FpOp::NegMulSub => arg(1)?.mul_add(arg(2)?, -arg(0)?),
+                _ => return None,
+            };
+            (r.is_finite() && r.abs() > <$t>::MIN_POSITIVE).then_some(r)
+        }
+    };
+}
+
+native!(eval32, f32, u32);
+native!(eval64, f64, u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fp::{soft_eval, IXC};
+
+    /// Operand bit patterns: random ones plus the boundaries of the
+    /// conditions (smallest/largest normals, zeros, denormals, inf, NaN).
+    fn operand(rng: &mut u64, size: FpSize) -> u64 {
+        // xorshift64*
+        *rng ^= *rng >> 12;
+        *rng ^= *rng << 25;
+        *rng ^= *rng >> 27;
+        let r = rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let (bits, exp_bits) = match size {
+            FpSize::S => (32, 8),
+            _ => (64, 11),
+        };
+        let frac_bits = bits - 1 - exp_bits;
+        let max_exp = (1u64 << exp_bits) - 1;
+        let sign = (r >> 63) << (bits - 1);
+        let frac = r & ((1u64 << frac_bits) - 1);
+        let exp = match r >> 60 & 7 {
+            // Near the bottom, near the top, near one, or special.
+            0 => 1 + (r >> 50 & 3),
+            1 => max_exp - 1 - (r >> 50 & 3),
+            2 => (max_exp >> 1) + (r >> 50 & 7) - 3,
+            3 => [0, max_exp][(r >> 50 & 1) as usize],
+            _ => (r >> 40) % (max_exp + 1),
+        };
+        sign | exp << frac_bits | frac
+    }
+
+    const OPS: [FpOp; 11] = [
+        FpOp::Add,
+        FpOp::Sub,
+        FpOp::AbsDiff,
+        FpOp::Mul,
+        FpOp::MulX,
+        FpOp::NegMul,
+        FpOp::Div,
+        FpOp::Sqrt,
+        FpOp::MulAdd,
+        FpOp::MulSub,
+        FpOp::NegMulAdd,
+    ];
+
+    #[test]
+    fn native_results_equal_the_soft_float_and_raise_nothing_new() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut taken, mut total) = (0, 0);
+        for size in [FpSize::S, FpSize::D] {
+            for op in OPS.into_iter().chain([FpOp::NegMulSub]) {
+                for _ in 0..20_000 {
+                    let args = [
+                        operand(&mut rng, size),
+                        operand(&mut rng, size),
+                        operand(&mut rng, size),
+                    ];
+                    // Exponents near one so that sums and products stay normal.
+                    total += 1;
+                    let Some(fast) = try_eval(op, size, &args, 0) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let mut flags = 0;
+                    let soft = soft_eval(op, size, &args, 0, &mut flags);
+                    assert_eq!(fast, soft, "{op:?} {size:?} {args:x?}");
+                    assert_eq!(flags & !IXC, 0, "{op:?} {size:?} {args:x?}: soft raised {flags:#x}");
+                }
+            }
+        }
+        // The shortcut must actually be exercised by this test.
+        assert!(taken * 4 > total, "only {taken} of {total} cases took the native path");
+    }
+
+    #[test]
+    fn declines_what_the_soft_float_must_decide() {
+        let one = 1.0f64.to_bits();
+        let tiny = f64::MIN_POSITIVE.to_bits();
+        let denormal = 1u64;
+        let inf = f64::INFINITY.to_bits();
+        let nan = f64::NAN.to_bits();
+        // Directed rounding.
+        assert_eq!(try_eval(FpOp::Add, FpSize::D, &[one, one], 1 << 22), None);
+        // Flush-to-zero.
+        assert_eq!(try_eval(FpOp::Add, FpSize::D, &[one, one], 1 << 24), None);
+        // Special operands: never a finite non-zero result.
+        for x in [inf, nan] {
+            for op in OPS.into_iter().chain([FpOp::NegMulSub]) {
+                let arity = match op {
+                    FpOp::Sqrt => 1,
+                    FpOp::MulAdd | FpOp::MulSub | FpOp::NegMulAdd | FpOp::NegMulSub => 3,
+                    _ => 2,
+                };
+                for at in 0..arity {
+                    let mut args = [one; 3];
+                    args[at] = x;
+                    assert_eq!(try_eval(op, FpSize::D, &args, 0), None, "{op:?} {args:x?}");
+                }
+            }
+        }
+        assert_eq!(try_eval(FpOp::Div, FpSize::D, &[one, inf], 0), None);
+        // A denormal operand is an ordinary IEEE value when FZ is clear.
+        assert_eq!(try_eval(FpOp::Add, FpSize::D, &[one, denormal], 0), Some(one));
+        // Tiny, zero, overflowing and invalid results.
+        assert_eq!(try_eval(FpOp::Mul, FpSize::D, &[tiny, one], 0), None);
+        assert_eq!(try_eval(FpOp::Sub, FpSize::D, &[one, one], 0), None);
+        assert_eq!(
+            try_eval(FpOp::Mul, FpSize::D, &[f64::MAX.to_bits(), 2.0f64.to_bits()], 0),
+            None
+        );
+        assert_eq!(try_eval(FpOp::Sqrt, FpSize::D, &[(-1.0f64).to_bits()], 0), None);
+        assert_eq!(try_eval(FpOp::Div, FpSize::D, &[one, 0], 0), None);
+        // Half precision and operations outside the list.
+        assert_eq!(try_eval(FpOp::Add, FpSize::H, &[0x3c00, 0x3c00], 0), None);
+        assert_eq!(try_eval(FpOp::Max, FpSize::D, &[one, one], 0), None);
+        // The common case is taken.
+        assert_eq!(try_eval(FpOp::Add, FpSize::D, &[one, one], 0), Some(2.0f64.to_bits()));
+        assert_eq!(
+            try_eval(FpOp::MulAdd, FpSize::S, &[0x3f80_0000, 0x4000_0000, 0x4040_0000], 0),
+            Some(7.0f32.to_bits().into())
+        );
+    }
+}
