@@ -664,7 +664,7 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
             eprintln!(
                 "preboard: jit: {} blocks ({} instructions, {} native, {} via the interpreter), \
                  {} dispatches, {} chained exits, {} slow memory accesses, {} TLB fills, {} interpreter calls, \
-                 {} blocks invalidated, {} cache flushes",
+                 {} SIMD&FP helper calls, {} blocks invalidated, {} cache flushes",
                 s.blocks,
                 s.insns,
                 native,
@@ -674,6 +674,7 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
                 s.slow_accesses,
                 s.tlb_fills,
                 s.interp_calls,
+                s.helper_calls,
                 s.invalidated,
                 s.flushes
             );

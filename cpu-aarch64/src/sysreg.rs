@@ -560,6 +560,13 @@ impl SysRegs {
         self.vals[r as usize]
     }
 
+    /// The values, indexed by `SysReg as usize`, for generated code that
+    /// tests a register in place (the JIT's FPCR/FPSR checks). Valid while
+    /// `self` is neither moved nor dropped (the table never grows).
+    pub fn as_ptr(&self) -> *const u64 {
+        self.vals.as_ptr()
+    }
+
     /// Stores a raw value (no side effects beyond keeping the cached
     /// virtual-interrupt state in step with HCR_EL2).
     #[inline]

@@ -16,6 +16,7 @@ use crate::backend::{exit, x64, Backend, Compiled, Env};
 use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
+use cpu_aarch64::sysreg::SysReg;
 use cpu_aarch64::Cpu;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::mem::offset_of;
@@ -76,6 +77,9 @@ pub struct JitCtx {
     status: u64,
     exit_slot: u64,
     args: [u64; 8],
+    /// `cpu.sys`'s values while a block runs (FPCR/FPSR tests of the
+    /// native FP path).
+    sysregs: *const u64,
     tlb: [[FastEntry; FAST_TLB_ENTRIES]; MMU_INDICES],
     /// The 128-bit values of the running block.
     qslots: [u128; QSLOTS],
@@ -104,6 +108,7 @@ impl JitCtx {
             status: 0,
             exit_slot: 0,
             args: [0; 8],
+            sysregs: std::ptr::null(),
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
             qslots: [0; QSLOTS],
             jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
@@ -187,6 +192,9 @@ pub struct Stats {
     pub tlb_fills: u64,
     /// Interpreter calls from generated code.
     pub interp_calls: u64,
+    /// SIMD&FP helper calls from generated code (operations without an
+    /// inline lowering, and inline FP whose shortcut did not apply).
+    pub helper_calls: u64,
     /// Blocks invalidated by writes to their code.
     pub invalidated: u64,
     /// Whole-cache flushes.
@@ -541,6 +549,7 @@ extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
 extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, _, _, shared) = unsafe { parts(ctx) };
+    shared.stats.helper_calls += 1;
     let a = ctx.args;
     let slot = |p: u64| -> usize {
         // Operand pointers are slots of this context (placed by the
@@ -573,6 +582,7 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
 extern "sysv64" fn helper_call(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, _, shared) = unsafe { parts(ctx) };
+    shared.stats.helper_calls += 1;
     let a = ctx.args;
     // args[0] = op index | operand count << 32.
     let n = ((a[0] >> 32) as usize).min(3);
@@ -640,7 +650,18 @@ pub(crate) fn listing_env() -> Env {
     env.helper_qcall = 0x6000;
     env.helper_call = 0x7000;
     env.helper_check_align = 0x8000;
+    // Listings do not depend on the host's features.
+    env.host_fma = true;
     env
+}
+
+/// Whether the host can run FMA3 instructions (x86-64 only; other hosts
+/// have no x86 backend anyway).
+fn host_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 fn real_env() -> Env {
@@ -669,6 +690,10 @@ fn real_env() -> Env {
         helper_check_sp: helper_check_sp as *const () as usize,
         helper_interp: helper_interp as *const () as usize,
         helper_pure: helper_pure as *const () as usize,
+        ctx_sysregs: offset_of!(JitCtx, sysregs) as i32,
+        sysreg_fpsr: 8 * SysReg::FPSR as i32,
+        sysreg_fpcr: 8 * SysReg::FPCR as i32,
+        host_fma: host_has_fma(),
     }
 }
 
@@ -917,6 +942,7 @@ impl Jit {
             c.remember(key.va, key.mode, entry);
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.cpu = cpu;
+            c.sysregs = cpu.sys.as_ptr();
             // SAFETY: erasing the borrow's lifetime for the duration of
             // this call only; the pointer is cleared right after.
             c.bus = Some(unsafe { erase(bus) });
@@ -935,6 +961,7 @@ impl Jit {
             let c = unsafe_ctx(ctx);
             c.bus = None;
             c.cpu = std::ptr::null_mut();
+            c.sysregs = std::ptr::null();
             if c.exit_requested {
                 // A device was written: it may have written guest memory.
                 self.sync_external_writes(bus);

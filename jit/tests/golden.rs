@@ -198,13 +198,15 @@ fn loop_body() {
     );
 }
 
-/// FP instructions the JIT hands to the interpreter, between native
-/// integer instructions, ending with a read of NZCV set by FCMP.
+/// Scalar FP between native integer instructions: FADD inline on SSE
+/// behind the host-FPU checks (helper call when they fail), SCVTF and
+/// FCMP through the FP helper, FCMP's NZCV read by CSINC, and MRS FPSR on
+/// the interpreter.
 #[test]
-fn fp_fallback() {
+fn fp_scalar() {
     use asm::*;
     check(
-        "fp_fallback",
+        "fp_scalar",
         &block(|a| {
             a.i(add_imm(X, 0, 0, 1))
                 .i(scvtf(0, 0))

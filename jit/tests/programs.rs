@@ -1128,6 +1128,118 @@ fn fp_instructions_mixed_in() {
     assert!(b.stats.interp_calls > 0);
 }
 
+/// The inline host-FPU path (`backend::x64::native_fp`) and its fallback
+/// against the interpreter's soft-float: every lowered scalar operation,
+/// single and double, on operands at the edges of the shortcut's
+/// conditions (tiny, overflowing and exactly-zero results; NaN, infinity
+/// and denormal operands), under FPCR values that forbid it (FZ, directed
+/// rounding) or do not matter (DN), with FPSR.IXC clear (set part way by
+/// the first inexact result) and set. Every result and the FPSR after each
+/// configuration are stored and compared.
+#[test]
+fn native_fp_path_at_its_edges() {
+    use asm::*;
+    const OUT: u64 = DATA + 0x1000;
+    let d = |x: f64| x.to_bits();
+    let dmin = f64::MIN_POSITIVE;
+    let double_rows: [[u64; 3]; 16] = [
+        [d(1.5), d(2.25), d(0.1)],
+        [d(1.0), d(1e-300), d(3.0)],
+        [d(dmin * 1.5), d(0.5), d(-dmin)],
+        [d(1e308), d(10.0), d(-1e308)],
+        [d(1.0), d(1.0), d(-1.0)],
+        [1, d(1.0), d(2.0)],
+        [d(f64::INFINITY), d(2.0), d(1.0)],
+        [0x7ff8_0000_0000_1234, d(1.0), d(2.0)],
+        [0x7ff0_0000_0000_0042, d(1.0), d(3.0)],
+        [d(-4.0), d(0.0), d(1.0)],
+        [d(3.0), d(f64::INFINITY), d(1.0)],
+        [d(0.1), d(0.2), d(0.3)],
+        [d(dmin), d(1.0), d(dmin)],
+        [d(1.0 + f64::EPSILON), d(1.0 - f64::EPSILON / 2.0), d(-1.0)],
+        [d(dmin * 2.0), d(0.5), d(-dmin)],
+        [d(-0.0), d(5.0), d(-0.0)],
+    ];
+    let f = |x: f32| u64::from(x.to_bits());
+    let fmin = f32::MIN_POSITIVE;
+    let single_rows: [[u64; 3]; 16] = [
+        [f(1.5), f(2.25), f(0.1)],
+        [f(1.0), f(1e-30), f(3.0)],
+        [f(fmin * 1.5), f(0.5), f(-fmin)],
+        [f(1e38), f(10.0), f(-1e38)],
+        [f(1.0), f(1.0), f(-1.0)],
+        [1, f(1.0), f(2.0)],
+        [f(f32::INFINITY), f(2.0), f(1.0)],
+        [0x7fc0_1234, f(1.0), f(2.0)],
+        [0x7f80_0042, f(1.0), f(3.0)],
+        [f(-4.0), f(0.0), f(1.0)],
+        [f(3.0), f(f32::INFINITY), f(1.0)],
+        [f(0.1), f(0.2), f(0.3)],
+        [f(fmin), f(1.0), f(fmin)],
+        [f(1.0 + f32::EPSILON), f(1.0 - f32::EPSILON / 2.0), f(-1.0)],
+        [f(fmin * 2.0), f(0.5), f(-fmin)],
+        [f(-0.0), f(5.0), f(-0.0)],
+    ];
+    // Operations on (n = 1, m = 2, a = 3) into 4; `single` clears the
+    // type bit (22) of the double encodings.
+    let ops: [u32; 12] = [
+        0x1e60_2800 | 2 << 16 | 1 << 5 | 4, // fadd
+        0x1e60_3800 | 2 << 16 | 1 << 5 | 4, // fsub
+        0x1e60_0800 | 2 << 16 | 1 << 5 | 4, // fmul
+        0x1e60_1800 | 2 << 16 | 1 << 5 | 4, // fdiv
+        0x1e60_8800 | 2 << 16 | 1 << 5 | 4, // fnmul
+        0x5e60_dc00 | 2 << 16 | 1 << 5 | 4, // fmulx
+        0x7ee0_d400 | 2 << 16 | 1 << 5 | 4, // fabd
+        0x1e61_c000 | 1 << 5 | 4,           // fsqrt
+        0x1f40_0000 | 2 << 16 | 3 << 10 | 1 << 5 | 4, // fmadd
+        0x1f40_8000 | 2 << 16 | 3 << 10 | 1 << 5 | 4, // fmsub
+        0x1f60_0000 | 2 << 16 | 3 << 10 | 1 << 5 | 4, // fnmadd
+        0x1f60_8000 | 2 << 16 | 3 << 10 | 1 << 5 | 4, // fnmsub
+    ];
+    let str_d_post = |rt: u32, rn: u32| 0xfc00_8400 | rn << 5 | rt; // str dt, [xn], #8
+    let str_x_post = |rt: u32, rn: u32| 0xf800_8400 | rn << 5 | rt; // str xt, [xn], #8
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(21, OUT);
+    let mut loop_no = 0;
+    for fpcr in [0u64, 1 << 24, 1 << 22, 1 << 25] {
+        for fpsr in [0u64, 0x10] {
+            a.mov64(2, fpcr).i(msr(sysreg::FPCR, 2)).mov64(2, fpsr).i(msr(sysreg::FPSR, 2));
+            for (single, table) in [(false, DATA), (true, DATA + 0x400)] {
+                let label = format!("rows{loop_no}");
+                loop_no += 1;
+                a.mov64(22, table).mov64(9, 16).label(&label);
+                for (k, rt) in [1, 2, 3].into_iter().enumerate() {
+                    // ldr dt / ldr st, [x22, #8k]
+                    let w = if single {
+                        0xbd40_0000 | (2 * k as u32) << 10 | 22 << 5 | rt
+                    } else {
+                        0xfd40_0000 | (k as u32) << 10 | 22 << 5 | rt
+                    };
+                    a.i(w);
+                }
+                for op in ops {
+                    a.i(if single { op & !(1 << 22) } else { op }).i(str_d_post(4, 21));
+                }
+                a.i(add_imm(X, 22, 22, 24)).i(subs_imm(X, 9, 9, 1)).b_cond(cond::NE, &label);
+            }
+            a.i(mrs(3, sysreg::FPSR)).i(str_x_post(3, 21));
+        }
+    }
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.write_u64s(DATA, &double_rows.concat());
+    m.write_u64s(DATA + 0x400, &single_rows.concat());
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+    // Both paths ran: of the 3072 operations, those under FZ or directed
+    // rounding (half) and at the edge rows need the helper; at least an
+    // eighth of all (the ordinary rows under RN) must have stayed inline.
+    let ops_run = 8 * 2 * 16 * ops.len() as u64;
+    assert!(b.stats.helper_calls >= ops_run / 2, "{:?}", b.stats);
+    assert!(b.stats.helper_calls <= ops_run - ops_run / 8, "{:?}", b.stats);
+}
+
 #[test]
 fn exclusive_increment_loop() {
     use asm::*;

@@ -87,6 +87,14 @@ pub struct Env {
     /// `extern "sysv64" fn(a, b, op) -> u64` for operations without an
     /// inline lowering ([`crate::backend::pure_op`]).
     pub helper_pure: usize,
+    /// `JitCtx::sysregs`: the running core's system-register values.
+    pub ctx_sysregs: i32,
+    /// Byte offsets of FPSR and FPCR in those values.
+    pub sysreg_fpsr: i32,
+    /// See `sysreg_fpsr`.
+    pub sysreg_fpcr: i32,
+    /// The host has FMA3 (fused multiply-add lowers inline).
+    pub host_fma: bool,
 }
 
 /// Byte offsets inside one fast-path TLB entry.

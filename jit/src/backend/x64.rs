@@ -18,7 +18,7 @@
 #![allow(clippy::useless_conversion)]
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
-use crate::ir::{Block, Cell, Exit, Inst, Mem, QVal, Sync, Target, Val, Writeback};
+use crate::ir::{Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, Target, Val, Writeback};
 use cpu_aarch64::sem::{BinOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
@@ -47,6 +47,32 @@ enum Loc {
     Slot(u16),
     Imm(u64),
     None,
+}
+
+/// A scalar FP operation lowered to SSE/FMA with the host-FPU shortcut.
+#[derive(Clone, Copy)]
+struct NativeFp {
+    op: cpu_aarch64::sem::FpOp,
+    double: bool,
+}
+
+impl NativeFp {
+    /// The operations `cpu_aarch64::fp`'s shortcut covers, single and
+    /// double; the fused ones only on hosts with FMA3.
+    fn of(op: cpu_aarch64::sem::FpOp, size: cpu_aarch64::sem::FpSize, fma: bool) -> Option<NativeFp> {
+        use cpu_aarch64::sem::{FpOp as F, FpSize};
+        let double = match size {
+            FpSize::S => false,
+            FpSize::D => true,
+            FpSize::H => return None,
+        };
+        let ok = match op {
+            F::Add | F::Sub | F::AbsDiff | F::Mul | F::MulX | F::NegMul | F::Div | F::Sqrt => true,
+            F::MulAdd | F::MulSub | F::NegMulAdd | F::NegMulSub => fma,
+            _ => false,
+        };
+        ok.then_some(NativeFp { op, double })
+    }
 }
 
 /// Out-of-line code to emit after the block body.
@@ -627,7 +653,16 @@ impl<'a> Gen<'a> {
                 self.set_arg(7, RAX);
                 self.call_inline(i, self.env.helper_qcall);
             }
-            Inst::Call(_, vs) => {
+            Inst::Call(op, vs) => {
+                let native = match op {
+                    HelperOp::Fp(fop, size) => NativeFp::of(fop, size, self.env.host_fma),
+                    _ => None,
+                };
+                let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
+                if let Some(n) = native {
+                    self.native_fp(n, &vs, slow, done);
+                    dynasm!(self.a ; .arch x64 ; =>slow);
+                }
                 self.mov_imm(RAX, u64::from(self.ops[i]) | (vs.len() as u64) << 32);
                 self.set_arg(0, RAX);
                 for (k, v) in vs.iter().enumerate() {
@@ -635,6 +670,9 @@ impl<'a> Gen<'a> {
                     self.set_arg(1 + k as i32, RAX);
                 }
                 self.call_inline(i, self.env.helper_call);
+                if native.is_some() {
+                    dynasm!(self.a ; .arch x64 ; =>done);
+                }
                 self.store(d, RAX);
             }
             Inst::CheckAlign(addr, size, write, sync) => {
@@ -740,6 +778,92 @@ impl<'a> Gen<'a> {
     /// Calls a context helper from the block body, saving the
     /// caller-saved registers that hold values live across instruction
     /// `at`; the result is in `rax`.
+    /// The host-FPU shortcut of `cpu_aarch64::fp` (its `host.rs` states
+    /// the conditions) inline: FPSR.IXC set, FPCR.FZ and RMode clear, the
+    /// SSE result finite and above the smallest normal, else on to `slow`
+    /// (the helper call, which decides everything). Result in `rax` at
+    /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
+    fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
+        let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rax, QWORD [rbx + sys]
+            ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
+            ; jz =>slow
+            ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
+            ; jnz =>slow
+        );
+        for (k, v) in vs.iter().enumerate().take(3) {
+            self.load(RAX, *v);
+            let x = k as u8;
+            if n.double {
+                dynasm!(self.a ; .arch x64 ; movq Rx(x), rax);
+            } else {
+                dynasm!(self.a ; .arch x64 ; movd Rx(x), eax);
+            }
+        }
+        use cpu_aarch64::sem::FpOp as F;
+        // FMA arguments are (addend, n, m): xmm0 = ±(xmm1 * xmm2) ± xmm0.
+        if n.double {
+            match n.op {
+                F::Add => dynasm!(self.a ; .arch x64 ; addsd xmm0, xmm1),
+                F::Sub | F::AbsDiff => dynasm!(self.a ; .arch x64 ; subsd xmm0, xmm1),
+                F::Mul | F::MulX | F::NegMul => dynasm!(self.a ; .arch x64 ; mulsd xmm0, xmm1),
+                F::Div => dynasm!(self.a ; .arch x64 ; divsd xmm0, xmm1),
+                F::Sqrt => dynasm!(self.a ; .arch x64 ; sqrtsd xmm0, xmm0),
+                F::MulAdd => dynasm!(self.a ; .arch x64 ; vfmadd231sd xmm0, xmm1, xmm2),
+                F::MulSub => dynasm!(self.a ; .arch x64 ; vfnmadd231sd xmm0, xmm1, xmm2),
+                F::NegMulAdd => dynasm!(self.a ; .arch x64 ; vfnmsub231sd xmm0, xmm1, xmm2),
+                F::NegMulSub => dynasm!(self.a ; .arch x64 ; vfmsub231sd xmm0, xmm1, xmm2),
+                _ => unreachable!("NativeFp::of admits only these"),
+            }
+            // |r| << 1 in (MIN_POSITIVE << 1, INFINITY << 1), as one
+            // unsigned compare.
+            dynasm!(self.a
+                ; .arch x64
+                ; movq rax, xmm0
+                ; lea rcx, [rax + rax]
+                ; mov rdx, QWORD 0x0020_0000_0000_0001
+                ; sub rcx, rdx
+                ; mov rdx, QWORD 0xffbf_ffff_ffff_ffffu64 as i64
+                ; cmp rcx, rdx
+                ; jae =>slow
+            );
+            match n.op {
+                F::AbsDiff => dynasm!(self.a ; .arch x64 ; btr rax, 63),
+                F::NegMul => dynasm!(self.a ; .arch x64 ; btc rax, 63),
+                _ => {}
+            }
+        } else {
+            match n.op {
+                F::Add => dynasm!(self.a ; .arch x64 ; addss xmm0, xmm1),
+                F::Sub | F::AbsDiff => dynasm!(self.a ; .arch x64 ; subss xmm0, xmm1),
+                F::Mul | F::MulX | F::NegMul => dynasm!(self.a ; .arch x64 ; mulss xmm0, xmm1),
+                F::Div => dynasm!(self.a ; .arch x64 ; divss xmm0, xmm1),
+                F::Sqrt => dynasm!(self.a ; .arch x64 ; sqrtss xmm0, xmm0),
+                F::MulAdd => dynasm!(self.a ; .arch x64 ; vfmadd231ss xmm0, xmm1, xmm2),
+                F::MulSub => dynasm!(self.a ; .arch x64 ; vfnmadd231ss xmm0, xmm1, xmm2),
+                F::NegMulAdd => dynasm!(self.a ; .arch x64 ; vfnmsub231ss xmm0, xmm1, xmm2),
+                F::NegMulSub => dynasm!(self.a ; .arch x64 ; vfmsub231ss xmm0, xmm1, xmm2),
+                _ => unreachable!("NativeFp::of admits only these"),
+            }
+            dynasm!(self.a
+                ; .arch x64
+                ; movd eax, xmm0
+                ; lea ecx, [rax + rax]
+                ; sub ecx, 0x0100_0001
+                ; cmp ecx, 0xfdff_ffffu32 as i32
+                ; jae =>slow
+            );
+            match n.op {
+                F::AbsDiff => dynasm!(self.a ; .arch x64 ; and eax, 0x7fff_ffff),
+                F::NegMul => dynasm!(self.a ; .arch x64 ; xor eax, 0x8000_0000u32 as i32),
+                _ => {}
+            }
+        }
+        dynasm!(self.a ; .arch x64 ; jmp =>done);
+    }
+
     fn call_inline(&mut self, at: usize, f: usize) {
         let regs = self.live_caller_saved(at);
         self.push_regs(&regs);
