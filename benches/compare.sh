@@ -6,8 +6,11 @@
 #   benches/compare.sh [--runs N] [--no-build] [--workload int|fp|all]
 #
 # Workloads (--workload, default all; one table each):
-#   int   firmware/prebuilt/bench-int.elf: integer kernels, ~113 M instructions
-#   fp    firmware/prebuilt/bench-fp.elf: FP/SIMD kernels, ~152 M instructions
+#   int   firmware/prebuilt/bench-int-timed.elf: integer kernels, ~113 M instructions
+#   fp    firmware/prebuilt/bench-fp-timed.elf: FP/SIMD kernels, ~152 M instructions
+# (the -timed builds print each kernel's guest-timed duration, read from the
+# generic timer, which QEMU and Preboard both run in host time: the
+# per-kernel table below the whole-run one, with the geometric mean.)
 # Engines (add a line to ENGINES for a new one):
 #   qemu-tcg         qemu-system-aarch64 -M virt -cpu cortex-a57 (the peer)
 #   preboard-interp  $CARGO_TARGET_DIR/release/preboard run --engine interp
@@ -50,7 +53,7 @@ all) workloads=(int fp) ;;
 esac
 
 idle=firmware/prebuilt/hello.elf
-for f in "$idle" $(for w in "${workloads[@]}"; do echo "firmware/prebuilt/bench-$w.elf firmware/bench-$w/qemu-virt.expected"; done); do
+for f in "$idle" $(for w in "${workloads[@]}"; do echo "firmware/prebuilt/bench-$w-timed.elf firmware/bench-$w/qemu-virt.expected"; done); do
 	[ -f "$f" ] || { echo "compare.sh: $f not found" >&2; exit 66; }
 done
 command -v qemu-system-aarch64 >/dev/null || { echo "compare.sh: qemu-system-aarch64 not installed" >&2; exit 69; }
@@ -95,14 +98,18 @@ run_one() {
 	PREBOARD_LOG=info "$@" "$image" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
 	t1=$(now)
 	times >"$tmp/times1"
-	if [ "$rc" -ne 0 ] || { [ -n "$want" ] && ! cmp -s "$tmp/out" "$want"; }; then
+	# The -timed images add "time <kernel> <us> us" lines; the rest must be
+	# the QEMU transcript.
+	grep -v '^time ' "$tmp/out" >"$tmp/checked" || true
+	if [ "$rc" -ne 0 ] || { [ -n "$want" ] && ! cmp -s "$tmp/checked" "$want"; }; then
 		echo "compare.sh: $name on $image: exit code $rc${want:+, or the output differs from $want}:" >&2
-		if [ -n "$want" ]; then diff "$want" "$tmp/out" >&2 || true; else cat "$tmp/out" >&2; fi
+		if [ -n "$want" ]; then diff "$want" "$tmp/checked" >&2 || true; else cat "$tmp/out" >&2; fi
 		cat "$tmp/err" >&2
 		exit 1
 	fi
 	# Preboard logs "N instructions in S s (M MIPS)" at exit.
 	if [ "$image" != "$idle" ]; then
+		awk -v e="$name" '/^time / { print e, $2, $3 }' "$tmp/out" >>"$tmp/kernels"
 		awk -v a="$(child_cpu "$tmp/times0")" -v b="$(child_cpu "$tmp/times1")" \
 			'BEGIN { printf "%.3f\n", b - a }' >>"$tmp/cpu.$name"
 		sed 's/\x1b\[[0-9;]*m//g' "$tmp/err" | awk '/ instructions in / {
@@ -117,9 +124,9 @@ median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[
 # and prints its table.
 bench_workload() {
 	local w="$1" e name
-	local elf=firmware/prebuilt/bench-$w.elf expected=firmware/bench-$w/qemu-virt.expected
+	local elf=firmware/prebuilt/bench-$w-timed.elf expected=firmware/bench-$w/qemu-virt.expected
 	local -A wall start cpu all
-	rm -f "$tmp"/cpu.* "$tmp/insns"
+	rm -f "$tmp"/cpu.* "$tmp/insns" "$tmp/kernels"
 	for e in "${ENGINES[@]}"; do
 		name=${e%%|*}
 		read -r -a cmd <<<"${e#*|}"
@@ -155,6 +162,46 @@ bench_workload() {
 			printf "%-16s %8.3f %8.3f %8.3f %8.3f %8.1f %15s %15s   %s\n", n, w, c, s, net, i / net / 1e6, rel(w, qw), rel(net, qnet), r
 		}'
 	done
+	kernel_table
+}
+
+# kernel_table: per-kernel medians (ms) of the guest-timed lines in
+# $tmp/kernels ("engine kernel us"), each engine's ratio to QEMU
+# (>1: faster than QEMU) and the geometric mean of the ratios.
+kernel_table() {
+	local names=()
+	for e in "${ENGINES[@]}"; do names+=("${e%%|*}"); done
+	echo
+	echo "per kernel, ms in the guest (median of $runs); ratio = qemu time / engine time (>1: faster than QEMU)"
+	awk -v engines="${names[*]}" '
+	function median(list,    n, a, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{ if (!($2 in seen)) { seen[$2] = 1; order[++nk] = $2 } t[$1, $2] = t[$1, $2] " " $3 }
+	END {
+		ne = split(engines, e, " ")
+		printf "%-8s", "kernel"
+		for (j = 1; j <= ne; j++) printf " %16s", e[j]
+		for (j = 2; j <= ne; j++) printf " %16s", "ratio " substr(e[j], 10)
+		printf "\n"
+		for (k = 1; k <= nk; k++) {
+			name = order[k]
+			printf "%-8s", name
+			for (j = 1; j <= ne; j++) { m[j] = median(t[e[j], name]) / 1000; printf " %16.1f", m[j] }
+			for (j = 2; j <= ne; j++) {
+				r = m[j] > 0 ? m[1] / m[j] : 0
+				printf " %15.2fx", r
+				if (r > 0) { lg[j] += log(r); cnt[j]++ }
+			}
+			printf "\n"
+		}
+		printf "%-8s", "geomean"
+		for (j = 1; j <= ne; j++) printf " %16s", ""
+		for (j = 2; j <= ne; j++) printf " %15.2fx", cnt[j] ? exp(lg[j] / cnt[j]) : 0
+		printf "\n"
+	}' "$tmp/kernels"
 }
 
 first=1

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "fpsimd.h"
+#include "bench_time.h"
 #include "kernels.h"
 #include "uart.h"
 
@@ -76,7 +77,9 @@ int fw_main(uint64_t dtb)
 		const struct kernel *k = &kernels[i];
 
 		bench_error = 0;
+		uint64_t start = bench_now();
 		uint64_t sum = k->run();
+		uint64_t ticks = bench_now() - start;
 
 		print_padded(k->name, 6);
 		print_hex64(sum);
@@ -92,6 +95,7 @@ int fw_main(uint64_t dtb)
 			uart_puts(" ok");
 		}
 		uart_putc('\n');
+		bench_report(k->name, ticks);
 	}
 	uart_puts(failed ? "bench-fp: FAILED\n" : "bench-fp: all kernels ok\n");
 	return failed ? EXIT_MISMATCH : 0;

@@ -8,6 +8,7 @@
  */
 #include <stdint.h>
 
+#include "bench_time.h"
 #include "kernels.h"
 #include "uart.h"
 
@@ -59,7 +60,9 @@ int fw_main(uint64_t dtb)
 		const struct kernel *k = &kernels[i];
 
 		bench_error = 0;
+		uint64_t start = bench_now();
 		uint32_t sum = k->run();
+		uint64_t ticks = bench_now() - start;
 
 		print_padded(k->name, 6);
 		print_hex32(sum);
@@ -75,6 +78,7 @@ int fw_main(uint64_t dtb)
 			uart_puts(" ok");
 		}
 		uart_putc('\n');
+		bench_report(k->name, ticks);
 	}
 	uart_puts(failed ? "bench-int: FAILED\n" : "bench-int: all kernels ok\n");
 	return failed ? EXIT_MISMATCH : 0;
