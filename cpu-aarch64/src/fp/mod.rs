@@ -35,6 +35,8 @@ mod soft;
 #[cfg(test)]
 mod tests;
 
+pub use host::FPCR_NATIVE_MASK;
+
 use crate::sem::{FpOp, FpSize, Rounding};
 use soft::{Env, Fmt};
 
