@@ -192,6 +192,11 @@ struct EngineArgs {
     /// Log every block the JIT translates: guest code, IR and host code.
     #[arg(long)]
     trace_blocks: bool,
+    /// Write /tmp/perf-PID.map naming each translated block by its guest
+    /// address, so `perf record`/`perf report` attribute JIT time to guest
+    /// code.
+    #[arg(long)]
+    perf_map: bool,
     /// Print execution counters (instructions, JIT blocks, chaining, TLB
     /// fills) to stderr at exit.
     #[arg(long)]
@@ -217,6 +222,7 @@ impl EngineArgs {
         let config = jit::JitConfig {
             cache_size: (self.jit_cache_mb as usize) << 20,
             trace_blocks: self.trace_blocks,
+            perf_map: self.perf_map,
         };
         match jit::Jit::new(config) {
             Ok(j) => Ok(Engine::Jit(Box::new(j))),

@@ -162,6 +162,9 @@ pub struct JitConfig {
     /// Log every translated block (guest code, IR and host code) to
     /// standard error.
     pub trace_blocks: bool,
+    /// Append each translated block to `/tmp/perf-PID.map` (the file
+    /// `perf report` reads to name JIT code) as `guest_<va>_el<N>`.
+    pub perf_map: bool,
 }
 
 impl Default for JitConfig {
@@ -169,6 +172,7 @@ impl Default for JitConfig {
         JitConfig {
             cache_size: 128 << 20,
             trace_blocks: false,
+            perf_map: false,
         }
     }
 }
@@ -613,6 +617,8 @@ pub struct Jit {
     shared: Box<Shared>,
     ctxs: Vec<Box<JitCtx>>,
     trampoline: usize,
+    /// `JitConfig::perf_map`'s file.
+    perf_map: Option<std::fs::File>,
 }
 
 // SAFETY: the raw pointers inside (contexts, code cache) point into
@@ -712,7 +718,20 @@ impl Jit {
         })?;
         cache.reserved = cache.used;
         let env = real_env();
+        let perf_map = if config.perf_map {
+            let path = format!("/tmp/perf-{}.map", std::process::id());
+            match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!("cannot write {path}: {e}; JIT code stays unnamed in profiles");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Jit {
+            perf_map,
             backend,
             env,
             config,
@@ -813,6 +832,17 @@ impl Jit {
         };
         if self.config.trace_blocks {
             self.trace(&block, &compiled, entry);
+        }
+        if let Some(f) = &mut self.perf_map {
+            use std::io::Write;
+            // Best effort: a profiling aid must not stop the guest.
+            let _ = writeln!(
+                f,
+                "{entry:x} {:x} guest_{:x}_el{}",
+                compiled.code.len(),
+                key.va,
+                mode.el
+            );
         }
         let id = self.shared.blocks.len() as u32;
         let exits: Vec<(usize, usize, u64)> = compiled

@@ -74,7 +74,7 @@ impl EngineKind {
             EngineKind::Interp => Ok(Engine::Interp),
             EngineKind::Jit => jit::Jit::new(jit::JitConfig {
                 cache_size: TEST_JIT_CACHE,
-                trace_blocks: false,
+                ..Default::default()
             })
             .map(|j| Engine::Jit(Box::new(j)))
             .map_err(|e| BuildError::Engine(e.to_string())),

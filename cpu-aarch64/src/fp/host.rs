@@ -32,8 +32,10 @@ pub(super) fn try_eval(op: FpOp, size: FpSize, args: &[u64], fpcr: u64) -> Optio
         return None;
     }
     match size {
-        FpSize::S => eval32(op, args).map(|r| u64::from(r.to_bits())),
-        FpSize::D => eval64(op, args).map(f64::to_bits),
+        FpSize::S => eval32(op, args)
+            .map(|r| u64::from(r.to_bits()))
+            .or_else(|| exact32(op, args)),
+        FpSize::D => eval64(op, args).map(f64::to_bits).or_else(|| exact64(op, args)),
         FpSize::H => None,
     }
 }
@@ -67,6 +69,74 @@ macro_rules! native {
 
 native!(eval32, f32, u32);
 native!(eval64, f64, u64);
+
+/// The exact operations (no rounding, no flags once FZ is clear and no
+/// NaN is involved): FCMP/FCMPE, FMAX/FMIN(NM), and the conversions
+/// SCVTF (signed, no fraction bits: rounded to nearest like the host) and
+/// FCVTZS (signed, toward zero, no fraction bits, in range). Equal
+/// operands of FMAX/FMIN (which includes +0 against -0) take the soft path.
+macro_rules! exact {
+    ($name:ident, $t:ty, $bits:ty) => {
+        fn $name(op: FpOp, args: &[u64]) -> Option<u64> {
+            let arg = |i: usize| <$t>::from_bits(args.get(i).copied().unwrap_or(0) as $bits);
+            let raw = args.first().copied().unwrap_or(0);
+            let to_bits = |x: $t| u64::from(x.to_bits());
+            match op {
+                FpOp::Compare { .. } => {
+                    let (a, b) = (arg(0), arg(1));
+                    let nzcv: u64 = match a.partial_cmp(&b)? {
+                        std::cmp::Ordering::Equal => 0b0110,
+                        std::cmp::Ordering::Less => 0b1000,
+                        std::cmp::Ordering::Greater => 0b0010,
+                    };
+                    Some(nzcv << 28)
+                }
+                FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => {
+                    let (a, b) = (arg(0), arg(1));
+                    let max = matches!(op, FpOp::Max | FpOp::MaxNum);
+                    match a.partial_cmp(&b)? {
+                        std::cmp::Ordering::Equal => None,
+                        std::cmp::Ordering::Greater => Some(to_bits(if max { a } else { b })),
+                        std::cmp::Ordering::Less => Some(to_bits(if max { b } else { a })),
+                    }
+                }
+                FpOp::FromInt {
+                    signed: true,
+                    bits,
+                    fbits: 0,
+                } => match bits {
+                    32 => Some(to_bits(raw as u32 as i32 as $t)),
+                    64 => Some(to_bits(raw as i64 as $t)),
+                    _ => None,
+                },
+                FpOp::ToInt {
+                    signed: true,
+                    bits,
+                    mode: Some(crate::sem::Rounding::Zero),
+                    fbits: 0,
+                } => {
+                    let t = arg(0).trunc();
+                    let limit = match bits {
+                        32 => 2_147_483_648.0,
+                        64 => 9_223_372_036_854_775_808.0,
+                        _ => return None,
+                    };
+                    // NaN fails both comparisons.
+                    if t > -limit && t < limit {
+                        let v = t as i64 as u64;
+                        Some(if bits == 32 { v & 0xffff_ffff } else { v })
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        }
+    };
+}
+
+exact!(exact32, f32, u32);
+exact!(exact64, f64, u64);
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +183,74 @@ mod tests {
         FpOp::MulSub,
         FpOp::NegMulAdd,
     ];
+
+    /// The exact operations of the shortcut, with the integer operand
+    /// patterns the conversions need.
+    const EXACT_OPS: [FpOp; 10] = [
+        FpOp::Compare { signaling: false },
+        FpOp::Compare { signaling: true },
+        FpOp::Max,
+        FpOp::Min,
+        FpOp::MaxNum,
+        FpOp::MinNum,
+        FpOp::FromInt {
+            signed: true,
+            bits: 32,
+            fbits: 0,
+        },
+        FpOp::FromInt {
+            signed: true,
+            bits: 64,
+            fbits: 0,
+        },
+        FpOp::ToInt {
+            signed: true,
+            bits: 32,
+            mode: Some(crate::sem::Rounding::Zero),
+            fbits: 0,
+        },
+        FpOp::ToInt {
+            signed: true,
+            bits: 64,
+            mode: Some(crate::sem::Rounding::Zero),
+            fbits: 0,
+        },
+    ];
+
+    #[test]
+    fn exact_operations_equal_the_soft_float_and_raise_nothing_new() {
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        let (mut taken, mut total) = (0, 0);
+        for size in [FpSize::S, FpSize::D] {
+            for op in EXACT_OPS {
+                for k in 0..20_000 {
+                    let mut args = [operand(&mut rng, size), operand(&mut rng, size)];
+                    if matches!(op, FpOp::FromInt { .. }) {
+                        // Integers: small, large and at the edges.
+                        args[0] = match k % 4 {
+                            0 => args[0] >> (args[1] % 64),
+                            1 => [0, 1, u64::MAX, 1 << 63, (1 << 63) - 1, 0x8000_0000, 0x7fff_ffff][k % 7],
+                            _ => args[0],
+                        };
+                    }
+                    if k % 5 == 0 {
+                        // Equal operands and zeros of both signs.
+                        args[1] = [args[0], 0, 1 << 63, 1 << 31][k % 4];
+                    }
+                    total += 1;
+                    let Some(fast) = try_eval(op, size, &args, 0) else {
+                        continue;
+                    };
+                    taken += 1;
+                    let mut flags = 0;
+                    let soft = soft_eval(op, size, &args, 0, &mut flags);
+                    assert_eq!(fast, soft, "{op:?} {size:?} {args:x?}");
+                    assert_eq!(flags & !IXC, 0, "{op:?} {size:?} {args:x?}: soft raised {flags:#x}");
+                }
+            }
+        }
+        assert!(taken * 2 > total, "only {taken} of {total} cases took the native path");
+    }
 
     #[test]
     fn native_results_equal_the_soft_float_and_raise_nothing_new() {

@@ -19,7 +19,7 @@
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
 use crate::ir::{Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, Target, Val, Writeback};
-use cpu_aarch64::sem::{BinOp, UnOp, Width};
+use cpu_aarch64::sem::{BinOp, FpOp, FpSize, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// The x86-64 backend.
@@ -69,6 +69,18 @@ impl NativeFp {
         let ok = match op {
             F::Add | F::Sub | F::AbsDiff | F::Mul | F::MulX | F::NegMul | F::Div | F::Sqrt => true,
             F::MulAdd | F::MulSub | F::NegMulAdd | F::NegMulSub => fma,
+            F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum => true,
+            F::FromInt {
+                signed: true,
+                bits: 32 | 64,
+                fbits: 0,
+            } => true,
+            F::ToInt {
+                signed: true,
+                bits: 32 | 64,
+                mode: Some(cpu_aarch64::sem::Rounding::Zero),
+                fbits: 0,
+            } => true,
             _ => false,
         };
         ok.then_some(NativeFp { op, double })
@@ -653,6 +665,18 @@ impl<'a> Gen<'a> {
                 self.set_arg(7, RAX);
                 self.call_inline(i, self.env.helper_qcall);
             }
+            Inst::Call(HelperOp::Fp(fop @ (FpOp::Abs | FpOp::Neg), size @ (FpSize::S | FpSize::D)), vs) => {
+                // Bit operations: no FPCR dependence, no flags.
+                let r = self.dst(d);
+                self.load(r, vs[0]);
+                match (fop, size) {
+                    (FpOp::Abs, FpSize::D) => dynasm!(self.a ; .arch x64 ; btr Rq(r), 63),
+                    (FpOp::Neg, FpSize::D) => dynasm!(self.a ; .arch x64 ; btc Rq(r), 63),
+                    (FpOp::Abs, _) => dynasm!(self.a ; .arch x64 ; and Rd(r), 0x7fff_ffff),
+                    _ => dynasm!(self.a ; .arch x64 ; xor Rd(r), 0x8000_0000u32 as i32),
+                }
+                self.store(d, r);
+            }
             Inst::Call(op, vs) => {
                 let native = match op {
                     HelperOp::Fp(fop, size) => NativeFp::of(fop, size, self.env.host_fma),
@@ -676,10 +700,23 @@ impl<'a> Gen<'a> {
                 self.store(d, RAX);
             }
             Inst::CheckAlign(addr, size, write, sync) => {
+                // A fast-path TLB hit proves it: the tag compare includes
+                // the alignment bits, and a present entry means the page
+                // translates with this access's permission.
+                let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
+                let mem = Mem {
+                    addr,
+                    size,
+                    acc: Default::default(),
+                    sync: sync.clone(),
+                };
+                self.tlb_probe(&mem, write, slow);
+                dynasm!(self.a ; .arch x64 ; jmp =>done ; =>slow);
                 let (pc, raw) = self.block.insns[usize::from(sync.insn)];
                 let info = u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40;
                 let f = self.env.helper_check_align;
                 self.faulting_call(i, &sync, addr, None, pc, info, f, false);
+                dynasm!(self.a ; .arch x64 ; =>done);
             }
             Inst::ExitIf(c, target, e) => {
                 let label = self.a.new_dynamic_label();
@@ -793,6 +830,19 @@ impl<'a> Gen<'a> {
             ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
             ; jnz =>slow
         );
+        use cpu_aarch64::sem::FpOp as F;
+        if let F::FromInt { bits, .. } = n.op {
+            // SCVTF rounds to nearest like the host; exact for zero.
+            self.load(RAX, vs[0]);
+            match (n.double, bits == 64) {
+                (true, true) => dynasm!(self.a ; .arch x64 ; cvtsi2sd xmm0, rax ; movq rax, xmm0),
+                (true, false) => dynasm!(self.a ; .arch x64 ; cvtsi2sd xmm0, eax ; movq rax, xmm0),
+                (false, true) => dynasm!(self.a ; .arch x64 ; cvtsi2ss xmm0, rax ; movd eax, xmm0),
+                (false, false) => dynasm!(self.a ; .arch x64 ; cvtsi2ss xmm0, eax ; movd eax, xmm0),
+            }
+            dynasm!(self.a ; .arch x64 ; jmp =>done);
+            return;
+        }
         for (k, v) in vs.iter().enumerate().take(3) {
             self.load(RAX, *v);
             let x = k as u8;
@@ -802,7 +852,10 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; movd Rx(x), eax);
             }
         }
-        use cpu_aarch64::sem::FpOp as F;
+        if self.native_fp_exact(n, slow) {
+            dynasm!(self.a ; .arch x64 ; jmp =>done);
+            return;
+        }
         // FMA arguments are (addend, n, m): xmm0 = ±(xmm1 * xmm2) ± xmm0.
         if n.double {
             match n.op {
@@ -862,6 +915,73 @@ impl<'a> Gen<'a> {
             }
         }
         dynasm!(self.a ; .arch x64 ; jmp =>done);
+    }
+
+    /// The exact operations of the FP shortcut (operands in xmm0/xmm1,
+    /// result to rax); `false` if `n` is not one of them.
+    fn native_fp_exact(&mut self, n: NativeFp, slow: DynamicLabel) -> bool {
+        use cpu_aarch64::sem::FpOp as F;
+        match n.op {
+            F::Compare { .. } => {
+                // Unordered (PF) needs the soft path; else NZCV from ZF/CF
+                // (the movs keep the flags).
+                if n.double {
+                    dynasm!(self.a ; .arch x64 ; ucomisd xmm0, xmm1);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; ucomiss xmm0, xmm1);
+                }
+                dynasm!(self.a
+                    ; .arch x64
+                    ; jp =>slow
+                    ; mov eax, 0x2000_0000
+                    ; mov ecx, 0x6000_0000
+                    ; cmove eax, ecx
+                    ; mov ecx, 0x8000_0000u32 as i32
+                    ; cmovb eax, ecx
+                );
+            }
+            F::Max | F::Min | F::MaxNum | F::MinNum => {
+                // No NaN and not equal (±0 pairs): then the host's max/min
+                // is Arm's.
+                let max = matches!(n.op, F::Max | F::MaxNum);
+                match (n.double, max) {
+                    (true, true) => {
+                        dynasm!(self.a ; .arch x64 ; ucomisd xmm0, xmm1 ; jp =>slow ; je =>slow ; maxsd xmm0, xmm1 ; movq rax, xmm0)
+                    }
+                    (true, false) => {
+                        dynasm!(self.a ; .arch x64 ; ucomisd xmm0, xmm1 ; jp =>slow ; je =>slow ; minsd xmm0, xmm1 ; movq rax, xmm0)
+                    }
+                    (false, true) => {
+                        dynasm!(self.a ; .arch x64 ; ucomiss xmm0, xmm1 ; jp =>slow ; je =>slow ; maxss xmm0, xmm1 ; movd eax, xmm0)
+                    }
+                    (false, false) => {
+                        dynasm!(self.a ; .arch x64 ; ucomiss xmm0, xmm1 ; jp =>slow ; je =>slow ; minss xmm0, xmm1 ; movd eax, xmm0)
+                    }
+                }
+            }
+            F::ToInt { bits, .. } => {
+                // The host's "integer indefinite" (NaN, out of range, or
+                // exactly the most negative value) goes to the soft path.
+                match (n.double, bits == 64) {
+                    (true, true) => dynasm!(self.a ; .arch x64 ; cvttsd2si rax, xmm0),
+                    (true, false) => dynasm!(self.a ; .arch x64 ; cvttsd2si eax, xmm0),
+                    (false, true) => dynasm!(self.a ; .arch x64 ; cvttss2si rax, xmm0),
+                    (false, false) => dynasm!(self.a ; .arch x64 ; cvttss2si eax, xmm0),
+                }
+                if bits == 64 {
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; mov rcx, QWORD i64::MIN
+                        ; cmp rax, rcx
+                        ; je =>slow
+                    );
+                } else {
+                    dynasm!(self.a ; .arch x64 ; cmp eax, i32::MIN ; je =>slow);
+                }
+            }
+            _ => return false,
+        }
+        true
     }
 
     fn call_inline(&mut self, at: usize, f: usize) {
