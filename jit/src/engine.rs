@@ -552,7 +552,7 @@ extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
 
 extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
-    let (ctx, _, _, shared) = unsafe { parts(ctx) };
+    let (ctx, cpu, _, shared) = unsafe { parts(ctx) };
     shared.stats.helper_calls += 1;
     let a = ctx.args;
     let slot = |p: u64| -> usize {
@@ -564,7 +564,8 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
         i
     };
     let q = |k: usize| ctx.qslots[slot(a[k])];
-    let r = match shared.ops.get(a[0] as usize) {
+    // args[0] = op index | operand count << 32.
+    let r = match shared.ops.get(a[0] as u32 as usize) {
         Some(HelperOp::Q(op)) => cpu_aarch64::simd::eval_q(*op, q(1), q(2)),
         Some(HelperOp::Crypto(op)) => cpu_aarch64::crypto::eval(*op, q(1), q(2), q(3)),
         Some(HelperOp::Table(n)) => {
@@ -575,6 +576,23 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
                 *t = q(k + 1);
             }
             cpu_aarch64::interp::eval_q_table(&table[..n], q(n + 1), q(n + 2))
+        }
+        Some(HelperOp::FpLanes(op, size, lanes)) => {
+            // The definition (Emitter::fp_lanes's default) lane by lane;
+            // operands 1..=3 as many as the operation reads.
+            let esize = u32::from(size.bytes());
+            let bits = 8 * esize;
+            let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            let n = ((a[0] >> 32) as usize).clamp(1, 3);
+            let ops = [q(1), if n > 1 { q(2) } else { 0 }, if n > 2 { q(3) } else { 0 }];
+            let mut r = 0u128;
+            for i in 0..u32::from(*lanes).min(16 / esize) {
+                let lane = |v: u128| (v >> (bits * i)) as u64 & mask;
+                let xs = [lane(ops[0]), lane(ops[1]), lane(ops[2])];
+                let v = cpu.eval_fp(*op, *size, &xs[..n]) & mask;
+                r |= u128::from(v) << (bits * i);
+            }
+            r
         }
         other => panic!("not a 128-bit helper operation: {other:?}"),
     };

@@ -52,6 +52,9 @@ pub enum HelperOp {
     Sat(SatOp),
     /// Table lookup with this many table registers.
     Table(u8),
+    /// A floating-point operation on the low lanes (count) of 128-bit
+    /// values (reads FPCR, accumulates FPSR).
+    FpLanes(FpOp, FpSize, u8),
 }
 
 /// A piece of guest state the block caches.
@@ -384,6 +387,7 @@ impl Block {
                 | Inst::Exit(..)
                 | Inst::SetQ(..)
                 | Inst::Call(..)
+                | Inst::QCall(HelperOp::FpLanes(..), _)
                 | Inst::CheckAlign(..)
         )
     }
@@ -1075,5 +1079,11 @@ impl Emitter for Builder {
     }
     fn sat(&mut self, op: SatOp, a: Val, b: Val) -> Val {
         self.push(Inst::Call(HelperOp::Sat(op), vec![a, b]))
+    }
+    fn fp_lanes(&mut self, op: FpOp, size: FpSize, lanes: u8, args: &[QVal]) -> QVal {
+        QVal(
+            self.push(Inst::QCall(HelperOp::FpLanes(op, size, lanes), args.to_vec()))
+                .0,
+        )
     }
 }

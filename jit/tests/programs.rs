@@ -1128,18 +1128,11 @@ fn fp_instructions_mixed_in() {
     assert!(b.stats.interp_calls > 0);
 }
 
-/// The inline host-FPU path (`backend::x64::native_fp`) and its fallback
-/// against the interpreter's soft-float: every lowered scalar operation
-/// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
-/// conditions (tiny, overflowing and exactly-zero results; NaN, infinity
-/// and denormal operands), under FPCR values that forbid it (FZ, directed
-/// rounding) or do not matter (DN), with FPSR.IXC clear (set part way by
-/// the first inexact result) and set. Every result and the FPSR after each
-/// configuration are stored and compared.
-#[test]
-fn native_fp_path_at_its_edges() {
-    use asm::*;
-    const OUT: u64 = DATA + 0x1000;
+/// Operand triples at the edges of the host-FPU shortcut's conditions, as
+/// double and single bit patterns: ordinary values, tiny, overflowing,
+/// cancelling and exactly-minimal results, denormal, infinite, quiet and
+/// signalling NaN operands, zeros of both signs.
+fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
     let d = |x: f64| x.to_bits();
     let dmin = f64::MIN_POSITIVE;
     let double_rows: [[u64; 3]; 16] = [
@@ -1180,6 +1173,22 @@ fn native_fp_path_at_its_edges() {
         [f(fmin * 2.0), f(0.5), f(-fmin)],
         [f(-0.0), f(5.0), f(-0.0)],
     ];
+    (double_rows, single_rows)
+}
+
+/// The inline host-FPU path (`backend::x64::native_fp`) and its fallback
+/// against the interpreter's soft-float: every lowered scalar operation
+/// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
+/// conditions (tiny, overflowing and exactly-zero results; NaN, infinity
+/// and denormal operands), under FPCR values that forbid it (FZ, directed
+/// rounding) or do not matter (DN), with FPSR.IXC clear (set part way by
+/// the first inexact result) and set. Every result and the FPSR after each
+/// configuration are stored and compared.
+#[test]
+fn native_fp_path_at_its_edges() {
+    use asm::*;
+    const OUT: u64 = DATA + 0x1000;
+    let (double_rows, single_rows) = fp_edge_rows();
     // Operations on (n = 1, m = 2, a = 3) into d4, or into x5 (`true`);
     // the single-precision form clears the type bit (22) of the double
     // encoding (`sized`), except for FMOV, which moves raw bits.
@@ -1259,6 +1268,92 @@ fn native_fp_path_at_its_edges() {
     let ops_run = 8 * 2 * 16 * (ops.len() as u64 - 2);
     assert!(b.stats.helper_calls >= ops_run / 2, "{:?}", b.stats);
     assert!(b.stats.helper_calls <= ops_run - ops_run / 8, "{:?}", b.stats);
+}
+
+/// The packed lowering of vector FP (`backend::x64::packed_fp`) against the
+/// interpreter: .2d/.4s/.2s arithmetic, FMLA/FMLS (also by element),
+/// FSQRT/FNEG/FABS/FABD/FMULX, on windows sliding over the edge operands
+/// (so lanes mix ordinary and special values), with FZ and IXC on and off.
+#[test]
+fn packed_fp_path_at_its_edges() {
+    use asm::*;
+    const OUT: u64 = DATA + 0x1000;
+    let (double_rows, single_rows) = fp_edge_rows();
+    let mut table: Vec<u64> = double_rows.concat();
+    table.truncate(24);
+    let singles: Vec<u64> = single_rows.concat();
+    table.extend(
+        singles
+            .chunks(2)
+            .take(24)
+            .map(|p| p[0] | p.get(1).copied().unwrap_or(0) << 32),
+    );
+    let r = |w: u32| w | 2 << 16 | 1 << 5 | 4;
+    let r1 = |w: u32| w | 1 << 5 | 4;
+    let ops: [u32; 26] = [
+        r(0x4e60_d400),  // fadd .2d
+        r(0x4e20_d400),  // fadd .4s
+        r(0x4ee0_d400),  // fsub .2d
+        r(0x4ea0_d400),  // fsub .4s
+        r(0x6e60_dc00),  // fmul .2d
+        r(0x6e20_dc00),  // fmul .4s
+        r(0x6e60_fc00),  // fdiv .2d
+        r(0x6e20_fc00),  // fdiv .4s
+        r(0x4e60_cc00),  // fmla .2d
+        r(0x4e20_cc00),  // fmla .4s
+        r(0x4ee0_cc00),  // fmls .2d
+        r(0x4ea0_cc00),  // fmls .4s
+        r(0x6ee0_d400),  // fabd .2d
+        r(0x6ea0_d400),  // fabd .4s
+        r1(0x6ee1_f800), // fsqrt .2d
+        r1(0x6ea1_f800), // fsqrt .4s
+        r1(0x6ee0_f800), // fneg .2d
+        r1(0x6ea0_f800), // fneg .4s
+        r1(0x4ee0_f800), // fabs .2d
+        r1(0x4ea0_f800), // fabs .4s
+        r(0x4e60_dc00),  // fmulx .2d
+        r(0x4e20_dc00),  // fmulx .4s
+        r(0x4fa0_1000),  // fmla .4s, v2.s[1]
+        r(0x4fc0_1800),  // fmla .2d, v2.d[1]
+        r(0x0e20_d400),  // fadd .2s
+        r(0x0f80_1800),  // fmla .2s, v2.s[2]
+    ];
+    let str_q_post = |rt: u32, rn: u32| 0x3c81_0400 | rn << 5 | rt; // str qt, [xn], #16
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(21, OUT);
+    let mut loop_no = 0;
+    for fpcr in [0u64, 1 << 24] {
+        for fpsr in [0u64, 0x10] {
+            a.mov64(2, fpcr)
+                .i(msr(sysreg::FPCR, 2))
+                .mov64(2, fpsr)
+                .i(msr(sysreg::FPSR, 2));
+            let label = format!("windows{loop_no}");
+            loop_no += 1;
+            a.mov64(22, DATA).mov64(9, 20).label(&label);
+            for (k, rt) in [1, 2, 3].into_iter().enumerate() {
+                a.i(0x3dc0_0000 | (k as u32) << 10 | 22 << 5 | rt); // ldr qt, [x22, #16k]
+            }
+            for op in ops {
+                a.i(op).i(str_q_post(4, 21));
+            }
+            a.i(add_imm(X, 22, 22, 16))
+                .i(subs_imm(X, 9, 9, 1))
+                .b_cond(cond::NE, &label);
+            a.i(mrs(3, sysreg::FPSR)).i(0xf801_0400 | 21 << 5 | 3); // str x3, [x21], #16
+        }
+    }
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.write_u64s(DATA, &table);
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+    // Both the packed path and the lane-by-lane helper ran: FNEG/FABS and
+    // the ordinary windows under RN with IXC stay packed, FZ never does.
+    let fp_ops = 4 * 20 * ops.len() as u64;
+    assert!(b.stats.helper_calls >= fp_ops / 4, "{:?}", b.stats);
+    assert!(b.stats.helper_calls <= fp_ops - fp_ops / 8, "{:?}", b.stats);
 }
 
 #[test]

@@ -376,6 +376,23 @@ pub trait Emitter {
     fn crypto(&mut self, op: CryptoOp, a: Self::Q, b: Self::Q, c: Self::Q) -> Self::Q;
     /// A scalar floating-point operation under FPCR, accumulating FPSR.
     fn fp(&mut self, op: FpOp, size: FpSize, args: &[Self::V]) -> Self::V;
+    /// [`Emitter::fp`] on each of the low `lanes` elements of `size` (lane
+    /// `i` of the result is `op` on lane `i` of each of `args`), the other
+    /// lanes zero. This default is the definition; an engine may override
+    /// it with packed host operations that give the same lanes and flags.
+    fn fp_lanes(&mut self, op: FpOp, size: FpSize, lanes: u8, args: &[Self::Q]) -> Self::Q {
+        let esize = size.bytes();
+        let mut acc = self.q_imm(0);
+        for i in 0..lanes {
+            let mut xs = [self.imm(0); 3];
+            for (x, q) in xs.iter_mut().zip(args) {
+                *x = self.q_lane(*q, esize, i);
+            }
+            let v = self.fp(op, size, &xs[..args.len().min(3)]);
+            acc = self.q_with_lane(acc, esize, i, v);
+        }
+        acc
+    }
     /// A saturating integer operation; sets FPSR.QC when it saturates.
     fn sat(&mut self, op: SatOp, a: Self::V, b: Self::V) -> Self::V;
 }

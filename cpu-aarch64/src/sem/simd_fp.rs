@@ -246,15 +246,34 @@ impl<E: Emitter> Translate<'_, E> {
         self.e.fp(FpOp::MulAdd, size, &[d, n, m])
     }
 
+    /// FMLA/FMLS on the low `n` lanes: `d + n * m` per lane, fused, with
+    /// `vn` negated first for FMLS (as [`Self::fp_fma`]).
+    fn fp_fma_lanes(&mut self, size: FpSize, n: u8, sub: bool, vd: E::Q, vn: E::Q, vm: E::Q) -> E::Q {
+        let vn = if sub {
+            self.e.fp_lanes(FpOp::Neg, size, n, &[vn])
+        } else {
+            vn
+        };
+        self.e.fp_lanes(FpOp::MulAdd, size, n, &[vd, vn, vm])
+    }
+
+    /// Lane `idx` of `vm` in each of the low `n` lanes (the by-element
+    /// operand).
+    fn fp_broadcast(&mut self, vm: E::Q, esize: u8, idx: u8, n: u8) -> E::Q {
+        let y = self.e.q_lane(vm, esize, idx);
+        let mut acc = self.e.q_imm(0);
+        for i in 0..n {
+            acc = self.e.q_with_lane(acc, esize, i, y);
+        }
+        acc
+    }
+
     /// Applies `op` to every lane of V[rn] (`size` elements, Q selecting
     /// 64 or 128 bits), writing V[rd].
     fn fp_unary_lanes(&mut self, q: u32, size: FpSize, op: FpOp, rn: u32, rd: u32) {
-        let esize = size.bytes();
         let vn = self.e.get_q(rn);
-        self.fp_write_lanes(rd, esize, lanes(q, esize), |t, i| {
-            let x = t.e.q_lane(vn, esize, i);
-            t.e.fp(op, size, &[x])
-        });
+        let r = self.e.fp_lanes(op, size, lanes(q, size.bytes()), &[vn]);
+        self.e.set_q(rd, r);
     }
 
     /// `op` against +0.0 (FCMxx #0.0) or a one-operand op, on one element.
@@ -298,12 +317,20 @@ impl<E: Emitter> SimdFpVisitor for Translate<'_, E> {
         let esize = size.bytes();
         let n = lanes(q, esize);
         let (vn, vm, vd) = (self.e.get_q(rn), self.e.get_q(rm), self.e.get_q(rd));
-        self.fp_write_lanes(rd, esize, n, |t, i| match kind {
+        match kind {
             Three::Lane(op) => {
-                let x = t.e.q_lane(vn, esize, i);
-                let y = t.e.q_lane(vm, esize, i);
-                t.e.fp(op, size, &[x, y])
+                let r = self.e.fp_lanes(op, size, n, &[vn, vm]);
+                self.e.set_q(rd, r);
+                return Ok(());
             }
+            Three::Fma(sub) => {
+                let r = self.fp_fma_lanes(size, n, sub, vd, vn, vm);
+                self.e.set_q(rd, r);
+                return Ok(());
+            }
+            Three::Pairwise(_) => {}
+        }
+        self.fp_write_lanes(rd, esize, n, |t, i| match kind {
             Three::Pairwise(op) => {
                 // Elements 2i and 2i+1 of the concatenation m:n.
                 let src = if 2 * i < n { vn } else { vm };
@@ -312,12 +339,7 @@ impl<E: Emitter> SimdFpVisitor for Translate<'_, E> {
                 let y = t.e.q_lane(src, esize, j + 1);
                 t.e.fp(op, size, &[x, y])
             }
-            Three::Fma(sub) => {
-                let d = t.e.q_lane(vd, esize, i);
-                let x = t.e.q_lane(vn, esize, i);
-                let y = t.e.q_lane(vm, esize, i);
-                t.fp_fma(size, sub, d, x, y)
-            }
+            Three::Lane(_) | Three::Fma(_) => unreachable!("handled above"),
         });
         Ok(())
     }
@@ -429,12 +451,10 @@ impl<E: Emitter> SimdFpVisitor for Translate<'_, E> {
         self.e.check_fp_enabled()?;
         let esize = fs.bytes();
         let (vn, vm, vd) = (self.e.get_q(rn), self.e.get_q(rm), self.e.get_q(rd));
-        let y = self.e.q_lane(vm, esize, idx);
-        self.fp_write_lanes(rd, esize, lanes(q, esize), |t, i| {
-            let d = t.e.q_lane(vd, esize, i);
-            let x = t.e.q_lane(vn, esize, i);
-            t.fp_fma(fs, s == 1, d, x, y)
-        });
+        let n = lanes(q, esize);
+        let ym = self.fp_broadcast(vm, esize, idx, n);
+        let r = self.fp_fma_lanes(fs, n, s == 1, vd, vn, ym);
+        self.e.set_q(rd, r);
         Ok(())
     }
 
@@ -460,11 +480,10 @@ impl<E: Emitter> SimdFpVisitor for Translate<'_, E> {
         let op = if u == 1 { FpOp::MulX } else { FpOp::Mul };
         let esize = fs.bytes();
         let (vn, vm) = (self.e.get_q(rn), self.e.get_q(rm));
-        let y = self.e.q_lane(vm, esize, idx);
-        self.fp_write_lanes(rd, esize, lanes(q, esize), |t, i| {
-            let x = t.e.q_lane(vn, esize, i);
-            t.e.fp(op, fs, &[x, y])
-        });
+        let n = lanes(q, esize);
+        let ym = self.fp_broadcast(vm, esize, idx, n);
+        let r = self.e.fp_lanes(op, fs, n, &[vn, ym]);
+        self.e.set_q(rd, r);
         Ok(())
     }
 

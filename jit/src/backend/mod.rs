@@ -66,7 +66,8 @@ pub struct Env {
     pub ctx_qslots: i32,
     /// Number of 128-bit slots.
     pub qslots: usize,
-    /// 128-bit helper (args: op, operand pointers 1..=6, result pointer 7).
+    /// 128-bit helper (args: op index | operand count << 32, operand
+    /// pointers 1..=6, result pointer 7).
     pub helper_qcall: usize,
     /// Scalar FP/saturating helper (args: op, values 1..=3); returns the
     /// result.

@@ -87,6 +87,16 @@ impl NativeFp {
     }
 }
 
+/// How many 128-bit operands an `FpLanes` operation takes (of those
+/// `packed_fp` lowers).
+fn op_operands(op: FpOp) -> usize {
+    match op {
+        FpOp::Neg | FpOp::Abs | FpOp::Sqrt => 1,
+        FpOp::MulAdd => 3,
+        _ => 2,
+    }
+}
+
 /// Out-of-line code to emit after the block body.
 enum Slow {
     Load {
@@ -652,8 +662,16 @@ impl<'a> Gen<'a> {
                     _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + off], rax),
                 }
             }
-            Inst::QCall(_, qs) => {
-                self.mov_imm(RAX, u64::from(self.ops[i]));
+            Inst::QCall(op, qs) => {
+                let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
+                let packed = match op {
+                    HelperOp::FpLanes(fop, size, lanes) => self.packed_fp(fop, size, lanes, &qs, i, slow, done),
+                    _ => false,
+                };
+                if packed {
+                    dynasm!(self.a ; .arch x64 ; =>slow);
+                }
+                self.mov_imm(RAX, u64::from(self.ops[i]) | (qs.len() as u64) << 32);
                 self.set_arg(0, RAX);
                 for (k, q) in qs.iter().enumerate() {
                     let off = self.q_off(*q);
@@ -664,6 +682,9 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; lea rax, [rbx + out]);
                 self.set_arg(7, RAX);
                 self.call_inline(i, self.env.helper_qcall);
+                if packed {
+                    dynasm!(self.a ; .arch x64 ; =>done);
+                }
             }
             Inst::Call(HelperOp::Fp(fop @ (FpOp::Abs | FpOp::Neg), size @ (FpSize::S | FpSize::D)), vs) => {
                 // Bit operations: no FPCR dependence, no flags.
@@ -981,6 +1002,148 @@ impl<'a> Gen<'a> {
             }
             _ => return false,
         }
+        true
+    }
+
+    /// `FpLanes` as one packed SSE/FMA3 operation: FNEG/FABS always (bit
+    /// operations); the arithmetic behind the host-FPU shortcut's checks
+    /// (`native_fp`), applied to every lane in use at once, else on to
+    /// `slow` (the lane-by-lane helper). Writes the result slot of
+    /// instruction `at`; `false` (nothing emitted) if not lowered.
+    #[allow(clippy::too_many_arguments)]
+    fn packed_fp(
+        &mut self,
+        op: FpOp,
+        size: FpSize,
+        lanes: u8,
+        qs: &[QVal],
+        at: usize,
+        slow: DynamicLabel,
+        done: DynamicLabel,
+    ) -> bool {
+        let double = match size {
+            FpSize::S => false,
+            FpSize::D => true,
+            FpSize::H => return false,
+        };
+        let gated = match op {
+            FpOp::Neg | FpOp::Abs => false,
+            FpOp::Add | FpOp::Sub | FpOp::AbsDiff | FpOp::Mul | FpOp::MulX | FpOp::Div | FpOp::Sqrt => true,
+            FpOp::MulAdd if self.env.host_fma => true,
+            _ => return false,
+        };
+        let lane_bytes = u32::from(lanes) * if double { 8 } else { 4 };
+        if lanes == 0 || qs.len() != op_operands(op) || lane_bytes > 16 {
+            return false;
+        }
+        if gated {
+            let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
+            dynasm!(self.a
+                ; .arch x64
+                ; mov rax, QWORD [rbx + sys]
+                ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
+                ; jz =>slow
+                ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
+                ; jnz =>slow
+            );
+        }
+        for (k, q) in qs.iter().enumerate() {
+            let off = self.q_off(*q);
+            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [rbx + off]);
+        }
+        // xmm7: all ones, then the sign mask (FNEG) or the magnitude mask.
+        dynasm!(self.a ; .arch x64 ; pcmpeqd xmm7, xmm7);
+        let magnitude = |a: &mut Asm| {
+            if double {
+                dynasm!(a ; .arch x64 ; psrlq xmm7, 1);
+            } else {
+                dynasm!(a ; .arch x64 ; psrld xmm7, 1);
+            }
+        };
+        match (op, double) {
+            (FpOp::Neg, true) => dynasm!(self.a ; .arch x64 ; psllq xmm7, 63 ; xorpd xmm0, xmm7),
+            (FpOp::Neg, false) => dynasm!(self.a ; .arch x64 ; pslld xmm7, 31 ; xorps xmm0, xmm7),
+            (FpOp::Abs, _) => {
+                magnitude(&mut self.a);
+                dynasm!(self.a ; .arch x64 ; andps xmm0, xmm7);
+            }
+            (FpOp::Add, true) => dynasm!(self.a ; .arch x64 ; addpd xmm0, xmm1),
+            (FpOp::Add, false) => dynasm!(self.a ; .arch x64 ; addps xmm0, xmm1),
+            (FpOp::Sub | FpOp::AbsDiff, true) => dynasm!(self.a ; .arch x64 ; subpd xmm0, xmm1),
+            (FpOp::Sub | FpOp::AbsDiff, false) => dynasm!(self.a ; .arch x64 ; subps xmm0, xmm1),
+            (FpOp::Mul | FpOp::MulX, true) => dynasm!(self.a ; .arch x64 ; mulpd xmm0, xmm1),
+            (FpOp::Mul | FpOp::MulX, false) => dynasm!(self.a ; .arch x64 ; mulps xmm0, xmm1),
+            (FpOp::Div, true) => dynasm!(self.a ; .arch x64 ; divpd xmm0, xmm1),
+            (FpOp::Div, false) => dynasm!(self.a ; .arch x64 ; divps xmm0, xmm1),
+            (FpOp::Sqrt, true) => dynasm!(self.a ; .arch x64 ; sqrtpd xmm0, xmm0),
+            (FpOp::Sqrt, false) => dynasm!(self.a ; .arch x64 ; sqrtps xmm0, xmm0),
+            // (addend, n, m): xmm0 = xmm1 * xmm2 + xmm0, rounded once.
+            (FpOp::MulAdd, true) => {
+                // vfmadd231pd xmm0, xmm1, xmm2 (VEX.128.66.0F38.W1 B8 /r),
+                // as bytes: dynasm 5.1 encodes the mnemonic without VEX.W,
+                // which is vfmadd231ps (the packed-FP test caught it).
+                for b in [0xc4, 0xe2, 0xf1, 0xb8, 0xc2] {
+                    self.a.push(b);
+                }
+            }
+            (FpOp::MulAdd, false) => dynasm!(self.a ; .arch x64 ; vfmadd231ps xmm0, xmm1, xmm2),
+            _ => unreachable!("filtered above"),
+        }
+        if gated {
+            // Every lane in use finite and above the smallest normal:
+            // MIN < |r| and |r| < INF (ordered compares: NaN fails).
+            magnitude(&mut self.a);
+            dynasm!(self.a ; .arch x64 ; movaps xmm3, xmm0 ; andps xmm3, xmm7);
+            if op == FpOp::AbsDiff {
+                dynasm!(self.a ; .arch x64 ; andps xmm0, xmm7);
+            }
+            if double {
+                dynasm!(self.a
+                    ; .arch x64
+                    ; mov rax, QWORD f64::MIN_POSITIVE.to_bits() as i64
+                    ; movq xmm4, rax
+                    ; punpcklqdq xmm4, xmm4
+                    ; mov rax, QWORD f64::INFINITY.to_bits() as i64
+                    ; movq xmm5, rax
+                    ; punpcklqdq xmm5, xmm5
+                    ; cmppd xmm4, xmm3, 1
+                    ; cmppd xmm3, xmm5, 1
+                    ; andpd xmm3, xmm4
+                    ; movmskpd eax, xmm3
+                );
+            } else {
+                dynasm!(self.a
+                    ; .arch x64
+                    ; mov eax, f32::MIN_POSITIVE.to_bits() as i32
+                    ; movd xmm4, eax
+                    ; pshufd xmm4, xmm4, 0
+                    ; mov eax, f32::INFINITY.to_bits() as i32
+                    ; movd xmm5, eax
+                    ; pshufd xmm5, xmm5, 0
+                    ; cmpps xmm4, xmm3, 1
+                    ; cmpps xmm3, xmm5, 1
+                    ; andps xmm3, xmm4
+                    ; movmskps eax, xmm3
+                );
+            }
+            let want = (1i32 << lanes) - 1;
+            dynasm!(self.a
+                ; .arch x64
+                ; and eax, want
+                ; cmp eax, want
+                ; jne =>slow
+            );
+        }
+        if lane_bytes < 16 {
+            // Lanes beyond those in use are zero.
+            dynasm!(self.a ; .arch x64 ; movq xmm0, xmm0);
+        }
+        let out = self.q_off(QVal(at as u32));
+        dynasm!(self.a
+            ; .arch x64
+            ; movdqu [rbx + out], xmm0
+            ; jmp =>done
+        );
         true
     }
 
