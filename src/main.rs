@@ -94,6 +94,10 @@ struct BoardArgs {
     /// EL2; PSCI via SMC) or 3 (the guest brings its own EL3 firmware).
     #[arg(long, value_name = "EL")]
     boot_el: Option<u8>,
+    /// Core model: cortex-a53, cortex-a57 or cortex-a72 (the MIDR_EL1 and
+    /// device-tree name; every model runs Preboard's one feature set).
+    #[arg(long, value_name = "MODEL")]
+    cpu: Option<String>,
 }
 
 #[derive(Args)]
@@ -598,7 +602,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         .as_deref()
         .map(|p| read_input(p, "device tree blob"))
         .transpose()?;
-    let board = match &args.board_from_dtb {
+    let mut board = match &args.board_from_dtb {
         Some(path) => {
             let file = read_input(path, "device tree blob")?;
             let (mut spec, unmodelled) = boards::from_dtb::board_from_dtb(&file.bytes, &path.display().to_string())
@@ -617,6 +621,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         }
         None => load_board(&args.board.board, args.board.memory, args.board.smp, args.board.boot_el)?,
     };
+    if let Some(model) = &args.board.cpu {
+        board.set_cpu_model(model).map_err(|e| Failure::new(exit::USAGE, e))?;
+    }
     let kernel = match &args.kernel {
         Some(p) => Some(read_input(p, "kernel")?),
         // Boot from flash bank 0 (executing in place).

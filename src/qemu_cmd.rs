@@ -65,7 +65,7 @@ usage: preboard qemu [QEMU OPTIONS...]   (qemu-system-aarch64's syntax; --print-
                                          the equivalent `preboard run` instead of running)
 supported:
   -M|-machine virt[,gic-version=2|3|max][,secure=on][,virtualization=on][,accel=tcg]
-  -cpu cortex-a53|cortex-a57|cortex-a72|max   (one Preboard core model for all)
+  -cpu cortex-a53|cortex-a57|cortex-a72|max   (their MIDR; one feature set for all; max: A57's)
   -smp N|cpus=N   -m SIZE|size=SIZE   -kernel FILE   -initrd FILE   -append STR   -dtb FILE
   -bios FILE   -drive if=pflash|none,file=FILE[,format=raw][,id=ID][,unit=N][,readonly=on]
   -device virtio-blk-device,drive=ID[,serial=S] | virtio-net-device,netdev=ID[,mac=M]
@@ -726,6 +726,11 @@ fn build(p: Parsed) -> Result<Translation> {
         );
     }
     push(&["--board", if p.gic_v3 { "virt-gicv3" } else { "virt" }]);
+    // virt's cores are Cortex-A57s; `max` is Preboard's whole feature set
+    // on them (QEMU's max also says cortex-a57 in the device tree).
+    if let Some(m @ ("cortex-a53" | "cortex-a72")) = p.cpu.as_deref() {
+        push(&["--cpu", m]);
+    }
     if let Some(m) = p.memory {
         push(&["-m", &size_arg(m)]);
     }
@@ -1103,11 +1108,31 @@ mod tests {
                 "--kernel",
                 elf
             ]),
-            args(&["run", "--board", "virt", "--boot-el", "3", "--kernel", elf])
+            args(&[
+                "run",
+                "--board",
+                "virt",
+                "--cpu",
+                "cortex-a72",
+                "--boot-el",
+                "3",
+                "--kernel",
+                elf
+            ])
         );
         assert_eq!(
             run_args(&["-M", "virt,virtualization=on", "-cpu", "cortex-a53", "-kernel", elf]),
-            args(&["run", "--board", "virt", "--boot-el", "2", "--kernel", elf])
+            args(&[
+                "run",
+                "--board",
+                "virt",
+                "--cpu",
+                "cortex-a53",
+                "--boot-el",
+                "2",
+                "--kernel",
+                elf
+            ])
         );
     }
 

@@ -185,6 +185,66 @@ fn without_no_reboot_a_reset_restarts() {
     assert_eq!(run.code, None, "it exited: {}", run.stderr);
 }
 
+/// Reads MIDR_EL1 and exits with bits `[shift + 7:shift]` of it (the
+/// `lsr` is patched per run).
+fn midr_byte_guest(shift: u32) -> Vec<u8> {
+    let words: [u32; 14] = [
+        0xd538_0003,                 // mrs  x3, midr_el1
+        0xd340_fc63 | (shift << 16), // lsr  x3, x3, #shift
+        0x1000_0101,                 // adr  x1, block
+        0xd280_04c4,                 // movz x4, #0x26
+        0xf2a0_0044,                 // movk x4, #2, lsl #16  (ADP_Stopped_ApplicationExit)
+        0xf900_0024,                 // str  x4, [x1]
+        0xf900_0423,                 // str  x3, [x1, #8]     (exit code: its low byte)
+        0xd280_0300,                 // mov  x0, #0x18        (SYS_EXIT)
+        0xd45e_0000,                 // hlt  #0xf000
+        0x1400_0000,                 // b .
+        0,
+        0,
+        0,
+        0, // block
+    ];
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// `-cpu` picks the MIDR_EL1 QEMU reports for that core (read back a
+/// byte per run through the exit code), on Preboard and on QEMU.
+#[test]
+fn cpu_models_report_qemus_midr() {
+    let dir = TempDir::new("midr");
+    let have_qemu = tool("qemu-system-aarch64");
+    // QEMU 7.2's values (target/arm/cpu64.c), also checked live below.
+    for (cpu, want) in [
+        ("cortex-a53", 0x410f_d034u32),
+        ("cortex-a57", 0x411f_d070),
+        ("cortex-a72", 0x410f_d083),
+    ] {
+        let mut ours = 0u32;
+        let mut qemu = 0u32;
+        for shift in [0, 8, 16, 24] {
+            let file = dir.path(&format!("midr-{shift}.bin"));
+            std::fs::write(&file, midr_byte_guest(shift)).unwrap();
+            let args = [
+                &["-M", "virt", "-cpu", cpu][..],
+                &QEMU_COMMON,
+                &["-kernel", path(&file)],
+            ]
+            .concat();
+            let run = preboard_qemu(&args, None, 60);
+            let byte = run.code.unwrap_or_else(|| panic!("{cpu}: {}", run.stderr));
+            ours |= (byte as u32) << shift;
+            if have_qemu {
+                let run = real_qemu(&args, 30);
+                qemu |= (run.code.expect("QEMU exits") as u32) << shift;
+            }
+        }
+        assert_eq!(ours, want, "{cpu}: MIDR_EL1 {ours:#x}");
+        if have_qemu {
+            assert_eq!(qemu, want, "{cpu}: QEMU's MIDR_EL1 {qemu:#x}");
+        }
+    }
+}
+
 /// The system firmware with the QEMU flags of tests/system_firmware.rs's
 /// QEMU_RUNS (and firmware/Makefile): els booted at EL3 by
 /// `secure=on,virtualization=on`, timer through a GICv3, smp on 4 cores

@@ -643,6 +643,9 @@ impl Machine {
         let cpus: Vec<Cpu> = (0..n)
             .map(|i| {
                 let mut config = CpuConfig::cortex_a57(crate::schema::mpidr_affinity(i as u32));
+                if let Some(midr) = board.cpus.midr() {
+                    config.midr = midr;
+                }
                 config.has_el2 = boot_el >= 2;
                 config.has_el3 = boot_el >= 3;
                 config.reset_el = boot_el;
