@@ -70,7 +70,7 @@ supported:
   -bios FILE   -drive if=pflash|none,file=FILE[,format=raw][,id=ID][,unit=N][,readonly=on]
   -device virtio-blk-device,drive=ID[,serial=S] | virtio-net-device,netdev=ID[,mac=M]
         | virtio-rng-device | virtio-serial-device | virtconsole,chardev=ID
-  -netdev user,id=ID   -nic user,model=virtio-net-device[,mac=M]
+  -netdev user,id=ID   -nic user,model=virtio-net-device[,mac=M]   -nic none   -net none
   -chardev stdio|null|pty|file,path=P|socket,port=N[,host=H],server=on,wait=off ,id=ID
   -serial stdio|mon:stdio|null|none|pty|file:PATH|tcp:[HOST]:PORT,server=on,wait=off|chardev:ID
   -nographic  -display none  -monitor none  -nodefaults  -semihosting
@@ -94,6 +94,7 @@ const OPTIONS: &[(&str, bool)] = &[
     ("device", true),
     ("netdev", true),
     ("nic", true),
+    ("net", true),
     ("chardev", true),
     ("serial", true),
     ("global", true),
@@ -390,6 +391,9 @@ fn parse(args: &[String]) -> Result<Parsed> {
                 o.done()?;
                 p.netdevs.push(id);
             }
+            // No default NIC: Preboard has none to remove (QEMU's is PCI).
+            "nic" | "net" if value == "none" => {}
+            "net" => bail!("`{opt} {value}`: only -net none is supported by preboard qemu (use -netdev user,id=ID + -device virtio-net-device,netdev=ID)"),
             "nic" => {
                 let mut o = Opts::parse(&opt, value, Some("type"))?;
                 let kind = o.take("type").unwrap_or_default();
@@ -755,6 +759,14 @@ fn build(p: Parsed) -> Result<Translation> {
     if boot_el != 1 {
         push(&["--boot-el", &boot_el.to_string()]);
     }
+    if p.kernel.is_none() {
+        // (-dtb is allowed: QEMU puts it in RAM for the firmware.)
+        for (opt, v) in [("-append", &p.append), ("-initrd", &p.initrd)] {
+            if v.is_some() {
+                bail!("`{opt}` only allowed with -kernel option");
+            }
+        }
+    }
     if let Some(k) = &p.kernel {
         if p.bios.is_some() {
             bail!("`-bios` with `-kernel`: QEMU hands the kernel to the firmware through fw_cfg, which Preboard does not model");
@@ -817,6 +829,11 @@ fn build(p: Parsed) -> Result<Translation> {
     }
     if p.kernel.is_none() && flash.is_empty() {
         bail!("nothing to run: give -kernel, -bios or -drive if=pflash");
+    }
+    if p.kernel.is_some() && flash.first().is_some_and(|&(u, _)| u == 0) {
+        bail!(
+            "`-kernel` with flash bank 0 (-drive if=pflash,unit=0): QEMU boots that firmware and hands it the kernel through fw_cfg, which Preboard does not model"
+        );
     }
 
     // Devices, resolved against their backends.
@@ -899,8 +916,8 @@ fn build(p: Parsed) -> Result<Translation> {
     if serial_bus {
         // A virtio-serial-device without a virtconsole has no port to
         // connect; Preboard's always has its console port.
-        let spec = check_path_commas(console.as_deref().unwrap_or("null"))?;
-        push(&["--virtio-console", &spec]);
+        let spec = console.as_deref().unwrap_or("null");
+        push(&["--virtio-console", spec]);
     }
     for mac in &nics {
         match mac {
@@ -925,7 +942,7 @@ fn build(p: Parsed) -> Result<Translation> {
         if spec == "stdio" && p.nographic && !p.monitor_none && arg != "-serial mon:stdio" {
             bail!("`{arg}`: cannot use stdio by multiple character devices (-nographic puts the monitor there; use -serial mon:stdio)");
         }
-        serial.push(check_path_commas(&spec)?);
+        serial.push(spec);
     }
     if serial.is_empty() && (p.nodefaults || (p.display_none && !p.nographic)) {
         serial.push("null".into());
@@ -1328,6 +1345,24 @@ mod tests {
             assert!(e.contains(needle), "{extra:?}: `{needle}` not in: {e}");
         }
         assert!(error(&["-M", "virt", "-kernel", "/k"]).contains("no -cpu"));
+        assert!(error(&["-M", "virt", "-cpu", "max", "-bios", "/b", "-append", "x"])
+            .contains("`-append` only allowed with -kernel"));
+        assert!(error(&[
+            "-M",
+            "virt",
+            "-cpu",
+            "max",
+            "-kernel",
+            "/k",
+            "-drive",
+            "if=pflash,file=/f"
+        ])
+        .contains("fw_cfg"));
+        assert!(error(&["-M", "virt", "-cpu", "max", "-kernel", "/k", "-net", "nic"]).contains("only -net none"));
+        assert_eq!(
+            run_args(&["-M", "virt", "-cpu", "max", "-kernel", "/k", "-nic", "none", "-net", "none"]),
+            args(&["run", "--board", "virt", "--kernel", "/k"])
+        );
         assert!(error(&["-M", "virt", "-cpu", "max"]).contains("nothing to run"));
     }
 
