@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+mod qemu_cmd;
 mod test_cmd;
 
 /// The bundled demo firmware (source: firmware/hello), run when no
@@ -60,6 +61,11 @@ enum Command {
     /// Run test files (RON: board, images, steps) in parallel; exit code 0
     /// if all pass, 1 otherwise (see boards/README.md, "Test files").
     Test(Box<test_cmd::TestArgs>),
+    /// Run with qemu-system-aarch64's command line (the subset embedded
+    /// scripts use; README, "preboard qemu"), as the equivalent `preboard
+    /// run` (`--print-run` prints it instead of running).
+    #[command(disable_help_flag = true)]
+    Qemu(qemu_cmd::QemuArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +94,10 @@ struct BoardArgs {
     /// EL2; PSCI via SMC) or 3 (the guest brings its own EL3 firmware).
     #[arg(long, value_name = "EL")]
     boot_el: Option<u8>,
+    /// Core model: cortex-a53, cortex-a57 or cortex-a72 (the MIDR_EL1 and
+    /// device-tree name; every model runs Preboard's one feature set).
+    #[arg(long, value_name = "MODEL")]
+    cpu: Option<String>,
 }
 
 #[derive(Args)]
@@ -164,11 +174,12 @@ struct RunArgs {
     /// explicit --serial stdio is refused.
     #[arg(long, value_name = "SPEC", value_parser = parse_serial)]
     virtio_console: Option<ChardevSpec>,
-    /// An image for the next flash bank (in board order; on virt bank 0 is
-    /// the boot ROM at 0x0, bank 1 the variable store): `PATH[,readonly=on]`.
-    /// Writes by the guest persist in the file.
+    /// An image for a flash bank (in board order; on virt bank 0 is the
+    /// boot ROM at 0x0, bank 1 the variable store):
+    /// `PATH[,readonly=on][,unit=N]`, in bank N or the first bank without
+    /// an image. Writes by the guest persist in the file.
     #[arg(long, value_name = "SPEC", value_parser = parse_pflash)]
-    pflash: Vec<FlashImage>,
+    pflash: Vec<PflashSpec>,
     /// Build the machine from this device tree blob instead of a board file
     /// (what Preboard can model of it; the rest is listed) and hand the
     /// blob to the guest unchanged.
@@ -278,16 +289,63 @@ fn parse_drive(s: &str) -> Result<BlkConfig, String> {
     Ok(cfg)
 }
 
-fn parse_pflash(s: &str) -> Result<FlashImage, String> {
+/// A `--pflash` image and the bank it asks for.
+#[derive(Clone, Debug)]
+struct PflashSpec {
+    image: FlashImage,
+    unit: Option<usize>,
+}
+
+fn parse_pflash(s: &str) -> Result<PflashSpec, String> {
     let (path, opts) = drive_options(s)?;
     let mut read_only = false;
+    let mut unit = None;
     for (k, v) in opts {
         match k.as_str() {
             "readonly" => read_only = on_off(&k, &v)?,
-            _ => return Err(format!("`{s}`: unknown option `{k}` (readonly)")),
+            "unit" => {
+                unit = Some(
+                    v.parse()
+                        .map_err(|_| format!("`{s}`: `unit={v}` is not a bank number"))?,
+                )
+            }
+            _ => return Err(format!("`{s}`: unknown option `{k}` (readonly, unit)")),
         }
     }
-    Ok(FlashImage { path, read_only })
+    Ok(PflashSpec {
+        image: FlashImage { path, read_only },
+        unit,
+    })
+}
+
+/// The `--pflash` images by bank: `unit=N` first, then the others in the
+/// banks still free, in order (as QEMU places `-drive if=pflash`).
+fn flash_banks(specs: &[PflashSpec]) -> Result<Vec<Option<FlashImage>>, Failure> {
+    let mut banks: Vec<Option<FlashImage>> = Vec::new();
+    for spec in specs {
+        let Some(unit) = spec.unit else { continue };
+        if banks.len() <= unit {
+            banks.resize(unit + 1, None);
+        }
+        if let Some(other) = &banks[unit] {
+            return Err(Failure::new(
+                exit::USAGE,
+                anyhow::anyhow!(
+                    "--pflash: flash bank {unit} given twice ({} and {})",
+                    other.path.display(),
+                    spec.image.path.display()
+                ),
+            ));
+        }
+        banks[unit] = Some(spec.image.clone());
+    }
+    for spec in specs.iter().filter(|s| s.unit.is_none()) {
+        match banks.iter().position(Option::is_none) {
+            Some(free) => banks[free] = Some(spec.image.clone()),
+            None => banks.push(Some(spec.image.clone())),
+        }
+    }
+    Ok(banks)
 }
 
 /// A failure with the exit code it maps to.
@@ -544,7 +602,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         .as_deref()
         .map(|p| read_input(p, "device tree blob"))
         .transpose()?;
-    let board = match &args.board_from_dtb {
+    let mut board = match &args.board_from_dtb {
         Some(path) => {
             let file = read_input(path, "device tree blob")?;
             let (mut spec, unmodelled) = boards::from_dtb::board_from_dtb(&file.bytes, &path.display().to_string())
@@ -563,6 +621,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         }
         None => load_board(&args.board.board, args.board.memory, args.board.smp, args.board.boot_el)?,
     };
+    if let Some(model) = &args.board.cpu {
+        board.set_cpu_model(model).map_err(|e| Failure::new(exit::USAGE, e))?;
+    }
     let kernel = match &args.kernel {
         Some(p) => Some(read_input(p, "kernel")?),
         // Boot from flash bank 0 (executing in place).
@@ -582,6 +643,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let vconsole = virtio_console_backend(args.virtio_console.as_ref(), &args.serial)?;
     let stdin_taken = args.virtio_console == Some(ChardevSpec::Stdio);
     let serial = serial_backends(&board, &args.serial, stdin_taken)?;
+    let flash = flash_banks(&args.pflash)?;
     // A system reset builds the machine again from the same inputs: every
     // device, core and RAM byte starts over, as after a power cycle.
     loop {
@@ -603,7 +665,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
                 rng: args.rng,
                 nics: args.nic.clone(),
                 console: vconsole.clone(),
-                flash: args.pflash.clone(),
+                flash: flash.clone(),
             },
         };
         let mut machine = Machine::new(cfg).map_err(|e| {
@@ -727,6 +789,35 @@ fn board_dts(args: DtsArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// `preboard qemu`: the QEMU command line translated into `preboard run`'s,
+/// parsed and run as that.
+fn qemu(args: qemu_cmd::QemuArgs) -> Result<u8, Failure> {
+    let t = qemu_cmd::translate(&args.args).map_err(|e| Failure::new(exit::USAGE, e))?;
+    if t.help {
+        print!("{}", qemu_cmd::HELP);
+        return Ok(0);
+    }
+    if t.print_only {
+        println!("{}", t.command_line());
+        return Ok(0);
+    }
+    tracing::info!("preboard qemu: running {}", t.command_line());
+    match Cli::try_parse_from(std::iter::once("preboard".to_string()).chain(t.argv.iter().cloned())) {
+        Ok(Cli {
+            command: Command::Run(a),
+        }) => run(*a),
+        Ok(_) => unreachable!("the translation starts with `run`"),
+        Err(e) => {
+            let msg = e.render().to_string();
+            let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            Err(Failure::new(
+                exit::USAGE,
+                anyhow::anyhow!("{first} (in the equivalent `{}`)", t.command_line()),
+            ))
+        }
+    }
+}
+
 /// The error and its causes on one line, leaving out a cause whose text an
 /// outer message already includes.
 fn describe(e: &anyhow::Error) -> String {
@@ -752,6 +843,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run(*a),
         Command::Board(BoardCommand::Dts(a)) => board_dts(a),
         Command::Test(a) => Ok(test_cmd::test(*a)),
+        Command::Qemu(a) => qemu(a),
         Command::Board(BoardCommand::List) => {
             for b in boards::builtin_boards() {
                 println!("{b}");

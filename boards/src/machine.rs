@@ -101,8 +101,9 @@ pub struct Attachments {
     /// rng), connected to this host backend.
     pub console: Option<chardev::Shared>,
     /// Images for the flash banks, in bank order over the board's `Pflash`
-    /// devices; banks without one are erased flash in memory.
-    pub flash: Vec<FlashImage>,
+    /// devices; banks without one (`None`, or past the end) are erased
+    /// flash in memory.
+    pub flash: Vec<Option<FlashImage>>,
     /// virtio-net NICs, in the next free slots (after the console); the
     /// Nth without a MAC gets QEMU's 52:54:00:12:34:56 + N.
     pub nics: Vec<NicConfig>,
@@ -484,7 +485,7 @@ pub fn build_devices(
                 for bank in 0..f.banks {
                     let name = format!("{}{bank}", f.name);
                     let base = f.base + u64::from(bank) * f.size;
-                    let flash = Pflash::new(&name, base, f.size, flash_images.next())
+                    let flash = Pflash::new(&name, base, f.size, flash_images.next().and_then(Option::as_ref))
                         .map_err(|e| match e {
                             PflashError::Open { .. } => input_err(&name, e.to_string()),
                             _ => device_err(&name, e.to_string()),
@@ -533,7 +534,7 @@ pub fn build_devices(
             format!("no free virtio-mmio slot for network card {i} (--nic)"),
         ));
     }
-    if let Some(img) = flash_images.next() {
+    if let Some(img) = flash_images.flatten().next() {
         return Err(device_err(
             "pflash",
             format!("no flash bank left for image {}", img.path.display()),
@@ -642,6 +643,9 @@ impl Machine {
         let cpus: Vec<Cpu> = (0..n)
             .map(|i| {
                 let mut config = CpuConfig::cortex_a57(crate::schema::mpidr_affinity(i as u32));
+                if let Some(midr) = board.cpus.midr() {
+                    config.midr = midr;
+                }
                 config.has_el2 = boot_el >= 2;
                 config.has_el3 = boot_el >= 3;
                 config.reset_el = boot_el;

@@ -136,13 +136,33 @@ struct ChosenOverlay {
 /// How deep `include` may nest (a deeper chain is taken to be a cycle).
 pub const MAX_INCLUDE_DEPTH: usize = 8;
 
+/// Core models whose MIDR_EL1 Preboard reports (QEMU's values for them).
+/// Every core runs the same emulated feature set; a model not listed
+/// reports the Cortex-A57's MIDR.
+pub const CPU_MODELS: &[(&str, u64)] = &[
+    ("cortex-a53", 0x410f_d034),
+    ("cortex-a57", 0x411f_d070),
+    ("cortex-a72", 0x410f_d083),
+];
+
+impl CpuSpec {
+    /// MIDR_EL1 for this model, if it is one of [`CPU_MODELS`].
+    pub fn midr(&self) -> Option<u64> {
+        CPU_MODELS
+            .iter()
+            .find(|&&(m, _)| m == self.model)
+            .map(|&(_, midr)| midr)
+    }
+}
+
 /// The cores of a board.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename = "Cpus", deny_unknown_fields)]
 pub struct CpuSpec {
     /// Number of cores, `1..=MAX_CPUS`.
     pub count: u32,
-    /// Core model, e.g. `cortex-a57`; the device tree says `arm,<model>`.
+    /// Core model, e.g. `cortex-a57`; the device tree says `arm,<model>`,
+    /// and MIDR_EL1 is the model's when it is one of [`CPU_MODELS`].
     pub model: String,
     /// The exception level the cores reset into: 1 (default, like QEMU
     /// `virt`), 2 (EL2 implemented: the guest owns the hypervisor level)
@@ -568,6 +588,25 @@ impl BoardSpec {
                 message: p.message,
             }),
         }
+    }
+
+    /// Sets the core model (the `--cpu` option): one of [`CPU_MODELS`]. On
+    /// error the board is left unchanged and the message names `--cpu`.
+    pub fn set_cpu_model(&mut self, model: &str) -> Result<(), BoardError> {
+        let bad = |message: String| BoardError::Override {
+            option: "--cpu",
+            value: model.to_string(),
+            message,
+        };
+        if !CPU_MODELS.iter().any(|&(m, _)| m == model) {
+            let known: Vec<&str> = CPU_MODELS.iter().map(|&(m, _)| m).collect();
+            return Err(bad(format!("unknown CPU model (known: {})", known.join(", "))));
+        }
+        let mut next = self.clone();
+        next.cpus.model = model.to_string();
+        next.validate().map_err(|p| bad(p.message))?;
+        *self = next;
+        Ok(())
     }
 
     /// Sets the number of cores (the `--smp` option). On error the board is

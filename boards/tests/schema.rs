@@ -469,6 +469,27 @@ fn cpu_override() {
     assert_eq!(b.cpus.count, 64);
 }
 
+/// `--cpu` picks one of the models with their own MIDR_EL1 (QEMU's values;
+/// checked against QEMU in tests/qemu_cli.rs); other names are refused and
+/// leave the board alone; a board file's unknown model keeps the A57's.
+#[test]
+fn cpu_model_override() {
+    let mut b = resolve_board("virt").unwrap();
+    assert_eq!(b.cpus.midr(), Some(0x411f_d070));
+    b.set_cpu_model("cortex-a53").unwrap();
+    assert_eq!(
+        (b.cpus.model.as_str(), b.cpus.midr()),
+        ("cortex-a53", Some(0x410f_d034))
+    );
+    assert_eq!(
+        b.set_cpu_model("cortex-a76").unwrap_err().to_string(),
+        "--cpu cortex-a76: unknown CPU model (known: cortex-a53, cortex-a57, cortex-a72)"
+    );
+    assert_eq!(b.cpus.model, "cortex-a53");
+    let other = parse_board(&BASE.replace("cortex-a57", "neoverse-n1"), "n1.ron").unwrap();
+    assert_eq!(other.cpus.midr(), None);
+}
+
 #[test]
 fn mpidr_affinity_groups_eight_per_cluster() {
     assert_eq!(boards::mpidr_affinity(0), 0);

@@ -233,7 +233,7 @@ impl MachineBuilder {
 
     /// An image for the next flash bank.
     pub fn pflash(mut self, image: FlashImage) -> Self {
-        self.attach.flash.push(image);
+        self.attach.flash.push(Some(image));
         self
     }
 
