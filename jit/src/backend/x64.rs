@@ -19,7 +19,7 @@
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
 use crate::ir::{Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, Target, Val, Writeback};
-use cpu_aarch64::sem::{BinOp, FpOp, FpSize, UnOp, Width};
+use cpu_aarch64::sem::{BinOp, FpOp, FpSize, QOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// The x86-64 backend.
@@ -661,6 +661,25 @@ impl<'a> Gen<'a> {
                     4 => dynasm!(self.a ; .arch x64 ; mov DWORD [rbx + off], eax),
                     _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + off], rax),
                 }
+            }
+            Inst::QCall(HelperOp::Q(op), qs) if qs.len() == 2 => {
+                // Bitwise whole-register operations: SSE2 directly.
+                let (a, b) = (self.q_off(qs[0]), self.q_off(qs[1]));
+                let out = self.q_off(QVal(i as u32));
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movdqu xmm0, [rbx + a]
+                    ; movdqu xmm1, [rbx + b]
+                );
+                match op {
+                    QOp::And => dynasm!(self.a ; .arch x64 ; pand xmm0, xmm1),
+                    QOp::Orr => dynasm!(self.a ; .arch x64 ; por xmm0, xmm1),
+                    QOp::Eor => dynasm!(self.a ; .arch x64 ; pxor xmm0, xmm1),
+                    // pandn: xmm1 = !xmm1 & xmm0.
+                    QOp::Bic => dynasm!(self.a ; .arch x64 ; pandn xmm1, xmm0 ; movdqa xmm0, xmm1),
+                    QOp::Orn => dynasm!(self.a ; .arch x64 ; pcmpeqd xmm7, xmm7 ; pxor xmm1, xmm7 ; por xmm0, xmm1),
+                }
+                dynasm!(self.a ; .arch x64 ; movdqu [rbx + out], xmm0);
             }
             Inst::QCall(op, qs) => {
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
