@@ -5,10 +5,10 @@
 use anyhow::Context as _;
 use boards::fdt_out::BootInfo;
 use boards::loader::ImageFormat;
-use boards::time::TimeMode;
 use boards::machine::{
     board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome,
 };
+use boards::time::TimeMode;
 use clap::{Args, Parser, Subcommand};
 use soc::chardev::{self, CharBackend, ChardevSpec};
 use soc::pflash::FlashImage;

@@ -70,7 +70,12 @@ fn run_ticks(engine: EngineKind, slice: Option<Duration>) -> Trace {
     let mut h = b.build().unwrap();
     // Guest time: the firmware ends at about 1 s of virtual time.
     let stopped = h.run_until_exit(Duration::from_secs(5)).unwrap();
-    assert_eq!(stopped, Stopped::PoweredOff, "{}", common::lossy(&h.uart_output("uart0").unwrap()));
+    assert_eq!(
+        stopped,
+        Stopped::PoweredOff,
+        "{}",
+        common::lossy(&h.uart_output("uart0").unwrap())
+    );
     trace(&h)
 }
 
@@ -137,13 +142,25 @@ fn cli_runs_print_the_same_bytes() {
     for engine in engines() {
         for _ in 0..2 {
             let mut cmd = common::preboard_command();
-            cmd.args(["run", "--smp", "2", "--deterministic", "--rtc-epoch", "86400", "--engine"])
-                .arg(engine.name())
-                .arg("--kernel")
-                .arg(repo("firmware/prebuilt/ticks.elf"));
+            cmd.args([
+                "run",
+                "--smp",
+                "2",
+                "--deterministic",
+                "--rtc-epoch",
+                "86400",
+                "--engine",
+            ])
+            .arg(engine.name())
+            .arg("--kernel")
+            .arg(repo("firmware/prebuilt/ticks.elf"));
             let run = run_with_timeout(&mut cmd, None, 120);
             assert_eq!(run.code, Some(0), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-            assert!(run.stdout.contains("core 1: ticks 124 rtc 86400 -> 86401 hash"), "{}", run.stdout);
+            assert!(
+                run.stdout.contains("core 1: ticks 124 rtc 86400 -> 86401 hash"),
+                "{}",
+                run.stdout
+            );
             outs.push((engine, run.stdout));
         }
     }
@@ -157,6 +174,10 @@ fn cli_runs_print_the_same_bytes() {
 /// every run (both engines) ends in the same state.
 #[test]
 fn uart_input_arrives_at_the_same_instruction() {
+    let (ready, received) = (
+        Regex::new("^GIC: v2$").unwrap(),
+        Regex::new("^ok uart-rx-irq$").unwrap(),
+    );
     let mut ends = Vec::new();
     for engine in engines() {
         for _ in 0..2 {
@@ -166,19 +187,22 @@ fn uart_input_arrives_at_the_same_instruction() {
                 .deterministic(true)
                 .build()
                 .unwrap();
-            h.run_until_uart("uart0", &Regex::new("^GIC: v2$").unwrap(), Duration::from_secs(5))
+            h.run_until_uart("uart0", &ready, Duration::from_secs(5)).unwrap();
+            h.send_uart("uart0", b"Preboard devices: UART RX through the GIC\n")
                 .unwrap();
-            h.send_uart("uart0", b"Preboard devices: UART RX through the GIC\n").unwrap();
             h.close_uart_input("uart0").unwrap();
-            h.run_until_uart("uart0", &Regex::new("^ok uart-rx-irq$").unwrap(), Duration::from_secs(5))
-                .unwrap();
+            h.run_until_uart("uart0", &received, Duration::from_secs(5)).unwrap();
             // Stop at a fixed guest time after that and compare everything.
             h.run_for(Duration::from_millis(2));
             ends.push((engine, trace(&h)));
         }
     }
     for (engine, t) in &ends[1..] {
-        assert!(*t == ends[0].1, "{engine}: the run after the input differs:\n{t:?}\nvs\n{:?}", ends[0].1);
+        assert!(
+            *t == ends[0].1,
+            "{engine}: the run after the input differs:\n{t:?}\nvs\n{:?}",
+            ends[0].1
+        );
     }
 }
 
@@ -212,14 +236,27 @@ fn default_mode_follows_the_host_clock() {
     std::thread::sleep(Duration::from_millis(30));
     let freq = h.machine().time().freq();
     let moved = h.machine().time().now() - t0;
-    assert!(moved >= freq * 30 / 1000, "counter moved {moved} ticks in 30 ms of host time");
+    assert!(
+        moved >= freq * 30 / 1000,
+        "counter moved {moved} ticks in 30 ms of host time"
+    );
     let m = h
-        .run_until_uart("uart0", &Regex::new(r"^done at t=(\d+) freq=(\d+)$").unwrap(), Duration::from_secs(60))
+        .run_until_uart(
+            "uart0",
+            &Regex::new(r"^done at t=(\d+) freq=(\d+)$").unwrap(),
+            Duration::from_secs(60),
+        )
         .unwrap();
     let host = start.elapsed();
-    let (t, f): (u64, u64) = (m.group(1).unwrap().parse().unwrap(), m.group(2).unwrap().parse().unwrap());
+    let (t, f): (u64, u64) = (
+        m.group(1).unwrap().parse().unwrap(),
+        m.group(2).unwrap().parse().unwrap(),
+    );
     let counter = Duration::from_secs_f64(t as f64 / f as f64);
-    assert!(counter >= Duration::from_secs(1), "four 0.25 s ticks took {counter:?} of counter time");
+    assert!(
+        counter >= Duration::from_secs(1),
+        "four 0.25 s ticks took {counter:?} of counter time"
+    );
     // The counter started when the machine was built, after `start`.
     assert!(counter <= host, "counter {counter:?} ran ahead of the host ({host:?})");
 }

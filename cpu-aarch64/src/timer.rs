@@ -88,8 +88,10 @@ impl VirtualClock {
     /// The running core's turn ended having retired `retired` instructions.
     pub fn end_turn(&self, retired: u64) {
         let base = self.base.load(Ordering::Relaxed);
-        self.base
-            .store(base.saturating_add(retired.saturating_mul(NS_PER_INSN)), Ordering::Relaxed);
+        self.base.store(
+            base.saturating_add(retired.saturating_mul(NS_PER_INSN)),
+            Ordering::Relaxed,
+        );
         let start = self.turn_start.load(Ordering::Relaxed);
         self.seen.store(start, Ordering::Relaxed);
     }

@@ -573,11 +573,17 @@ mod tests {
             SemihostOutcome::Return(v) => v,
             o => panic!("{o:?}"),
         };
-        assert_eq!((ask(&mut sh, op::SYS_CLOCK), ask(&mut sh, op::SYS_TIME)), (0, 1_000_000));
+        assert_eq!(
+            (ask(&mut sh, op::SYS_CLOCK), ask(&mut sh, op::SYS_TIME)),
+            (0, 1_000_000)
+        );
         sh.start -= std::time::Duration::from_secs(5);
         assert_eq!(ask(&mut sh, op::SYS_CLOCK), 0, "host time does not count");
         vc.advance_to(2_345_000_000);
-        assert_eq!((ask(&mut sh, op::SYS_CLOCK), ask(&mut sh, op::SYS_TIME)), (234, 1_000_002));
+        assert_eq!(
+            (ask(&mut sh, op::SYS_CLOCK), ask(&mut sh, op::SYS_TIME)),
+            (234, 1_000_002)
+        );
     }
 
     #[test]

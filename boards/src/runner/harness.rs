@@ -719,7 +719,13 @@ impl Harness {
 
     /// Whether a wait for `what` must stop now: its `until` ([`Harness::clock`])
     /// or its host safety limit passed.
-    fn expired(&self, what: &dyn Fn() -> String, start: (Duration, Instant), until: Duration, safety: Option<Instant>) -> Option<Failure> {
+    fn expired(
+        &self,
+        what: &dyn Fn() -> String,
+        start: (Duration, Instant),
+        until: Duration,
+        safety: Option<Instant>,
+    ) -> Option<Failure> {
         if self.clock() >= until {
             return Some(Failure::Timeout {
                 what: what(),
@@ -766,7 +772,7 @@ impl Harness {
     pub fn run_for(&mut self, duration: Duration) -> Option<&Stopped> {
         let until = self.clock() + duration;
         let safety = self.safety_limit();
-        while self.stopped.is_none() && self.clock() < until && !safety.is_some_and(|s| Instant::now() >= s) {
+        while self.stopped.is_none() && self.clock() < until && safety.is_none_or(|s| Instant::now() < s) {
             self.run_slice(until, safety);
         }
         self.stopped.as_ref()
