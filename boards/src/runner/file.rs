@@ -589,6 +589,35 @@ mod tests {
     }
 
     #[test]
+    fn deterministic_tests_take_an_epoch_and_a_safety_net() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let src = format!(
+            "Test(board: \"virt\", deterministic: true, rtc_epoch: 42, host_timeout_ms: 900, timeout_ms: 7,
+              images: (kernel: \"{dir}/../firmware/prebuilt/hello.elf\"), steps: [ExpectExit(code: 0)])"
+        );
+        let t = parse_test_file(&src, Path::new("t.ron")).unwrap();
+        assert_eq!(
+            t.time,
+            crate::time::TimeMode::Deterministic(crate::time::Deterministic { rtc_epoch: 42 })
+        );
+        assert_eq!(
+            (t.timeout, t.host_timeout),
+            (Duration::from_millis(7), Duration::from_millis(900))
+        );
+        let t = parse_test_file(
+            &src.replace("rtc_epoch: 42, host_timeout_ms: 900, ", ""),
+            Path::new("t.ron"),
+        )
+        .unwrap();
+        assert_eq!(t.time, crate::time::TimeMode::deterministic());
+        assert_eq!(t.host_timeout, super::super::DEFAULT_HOST_SAFETY_NET);
+        assert_eq!(
+            err("Test(board: \"virt\", host_timeout_ms: 5, steps: [])"),
+            "t.ron:1:38: `host_timeout_ms` only applies to deterministic tests: add `deterministic: true` or remove it"
+        );
+    }
+
+    #[test]
     fn sizes_use_qemu_spelling() {
         assert_eq!(parse_size("256M"), Ok(256 << 20));
         assert_eq!(parse_size("2G"), Ok(2 << 30));
