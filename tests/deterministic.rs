@@ -260,3 +260,66 @@ fn default_mode_follows_the_host_clock() {
     // The counter started when the machine was built, after `start`.
     assert!(counter <= host, "counter {counter:?} ran ahead of the host ({host:?})");
 }
+
+/// A guest that spins (`b .`): a wait times out in guest time, having run
+/// that many instructions; the host-time safety net stops a wait whose
+/// guest-time timeout is too long for the host.
+#[test]
+fn timeouts_are_guest_time_with_a_host_safety_net() {
+    use boards::runner::Failure;
+    let spin = |net: Duration| {
+        MachineBuilder::board("virt")
+            .kernel_bytes("spin.bin", 0x1400_0000u32.to_le_bytes().to_vec())
+            .engine(EngineKind::Interp)
+            .deterministic(true)
+            .host_safety_net(net)
+            .build()
+            .unwrap()
+    };
+    let never = Regex::new("^never$").unwrap();
+    let mut h = spin(Duration::from_secs(60));
+    match h.run_until_uart("uart0", &never, Duration::from_millis(3)) {
+        Err(Failure::Timeout {
+            waited, guest: true, ..
+        }) => assert!(waited >= Duration::from_millis(3), "{waited:?}"),
+        other => panic!("{other:?}"),
+    }
+    let ns = h.machine().virtual_ns().unwrap();
+    assert!(ns >= 3_000_000);
+    assert_eq!(
+        h.machine().instructions() * NS_PER_INSN,
+        ns,
+        "a spinning core never idles"
+    );
+    let mut h = spin(Duration::from_millis(50));
+    match h.run_until_uart("uart0", &never, Duration::from_secs(100_000)) {
+        Err(e @ Failure::HostSafetyNet { .. }) => assert!(e.to_string().contains("host-time safety net"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `preboard test --deterministic` runs a host-time test file in guest
+/// time: its step timeout is reported as guest time (the devices firmware
+/// waits for UART input that never comes).
+#[test]
+fn preboard_test_deterministic_forces_guest_time() {
+    let dir = common::TempDir::new("det-force");
+    let file = dir.path("step.ron");
+    std::fs::write(
+        &file,
+        format!(
+            "Test(board: \"virt\", images: (kernel: \"{}\"), steps: [\n  WaitUart(regex: \"^GIC: v2$\"),\n  WaitUart(regex: \"^ok uart-rx-irq$\", timeout_ms: 400),\n])\n",
+            repo("firmware/prebuilt/devices.elf").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = common::preboard_command();
+    cmd.args(["test", "--deterministic"]).arg(&file);
+    let run = run_with_timeout(&mut cmd, None, 120);
+    assert_eq!(run.code, Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let re = Regex::new(r"timed out after (\d+) ms of guest time waiting for /\^ok uart-rx-irq\$/").unwrap();
+    let waited: u64 = re.captures(&run.stdout).unwrap_or_else(|| panic!("{}", run.stdout))[1]
+        .parse()
+        .unwrap();
+    assert!(waited >= 400, "{}", run.stdout);
+}
