@@ -811,7 +811,8 @@ impl Machine {
     /// interrupt controller, so an interrupt is seen at most one turn late;
     /// a turn also ends early at WFI/WFE, firmware calls and semihosting.
     /// When every running core sleeps, the host thread sleeps until the
-    /// earliest armed timer deadline instead of spinning.
+    /// earliest armed timer deadline instead of spinning (in deterministic
+    /// time, [`Machine::with_time`], virtual time jumps there instead).
     pub fn run(&mut self, limit: Option<u64>) -> Result<RunOutcome, MachineError> {
         self.run_until(limit, None)
     }
@@ -998,7 +999,9 @@ impl Machine {
     }
 
     /// Every running core sleeps: wait (in host time) for the earliest
-    /// armed timer or for host input, or report that nothing can wake them.
+    /// armed timer or for host input (deterministic time: jump to the
+    /// timer, or to the end of a harness slice while input may come), or
+    /// report that nothing can wake them.
     fn idle(&mut self) -> Result<(), MachineError> {
         let deadline = (0..self.cpus.len())
             .filter(|&i| self.power[i] != Power::Off)
