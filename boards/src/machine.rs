@@ -1130,6 +1130,47 @@ mod tests {
         .unwrap()
     }
 
+    /// Deterministic time: a core that arms its virtual timer for 1000
+    /// ticks and sleeps makes time jump to the deadline (16 ns per tick at
+    /// 62.5 MHz, the timer armed after one instruction, 1 ns each); with
+    /// the interrupt not enabled at the GIC nothing can wake it after that,
+    /// which is reported.
+    #[test]
+    fn deterministic_idle_jumps_to_the_timer_deadline() {
+        let words: [u32; 6] = [
+            0xd280_7d00, // mov x0, #1000
+            0xd51b_e300, // msr cntv_tval_el0, x0
+            0xd280_0020, // mov x0, #1
+            0xd51b_e320, // msr cntv_ctl_el0, x0
+            0xd503_207f, // wfi
+            0x1400_0000, // b .
+        ];
+        let board = crate::resolve_board("virt").unwrap();
+        let mut m = Machine::with_time(
+            MachineConfig {
+                board,
+                kernel: Some(InputFile {
+                    path: "timer.bin".into(),
+                    bytes: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+                }),
+                kernel_format: ImageFormat::Auto,
+                initrd: None,
+                append: None,
+                dtb: None,
+                console: Box::new(std::io::sink()),
+                serial: Vec::new(),
+                semihost_console: Box::new(std::io::sink()),
+                attach: Default::default(),
+            },
+            TimeMode::deterministic(),
+        )
+        .unwrap();
+        assert!(matches!(m.run(None), Err(MachineError::Deadlock { .. })));
+        assert_eq!(m.instructions(), 5);
+        assert_eq!(m.virtual_ns(), Some(1000 * 16));
+        assert_eq!(m.time().now(), 1000);
+    }
+
     /// With more than one core running, a core's exclusive monitor does
     /// not survive another core's turn (a store there could have hit the
     /// block); with one core it does.
