@@ -8,6 +8,7 @@ use boards::loader::ImageFormat;
 use boards::machine::{
     board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome,
 };
+use boards::time::TimeMode;
 use clap::{Args, Parser, Subcommand};
 use soc::chardev::{self, CharBackend, ChardevSpec};
 use soc::pflash::FlashImage;
@@ -185,6 +186,16 @@ struct RunArgs {
     /// blob to the guest unchanged.
     #[arg(long, value_name = "FILE", conflicts_with = "dtb")]
     board_from_dtb: Option<PathBuf>,
+    /// Deterministic time: every clock the guest sees (generic timer, RTC,
+    /// semihosting) follows retired instructions, 1 ns each, never the host
+    /// clock, and idle time is skipped; the output is the same on every run
+    /// and engine, host input excepted (README, "Deterministic time").
+    #[arg(long)]
+    deterministic: bool,
+    /// With --deterministic: what the PL031 RTC reads at start, in seconds
+    /// since the Unix epoch (default 1704067200, 2024-01-01T00:00:00Z).
+    #[arg(long, value_name = "SECS", requires = "deterministic")]
+    rtc_epoch: Option<u64>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -668,7 +679,12 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
                 flash: flash.clone(),
             },
         };
-        let mut machine = Machine::new(cfg).map_err(|e| {
+        let time = match (args.deterministic, args.rtc_epoch) {
+            (false, _) => TimeMode::Host,
+            (true, None) => TimeMode::deterministic(),
+            (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
+        };
+        let mut machine = Machine::with_time(cfg, time).map_err(|e| {
             let code = match e {
                 MachineError::Input { .. } => exit::NO_INPUT,
                 _ => exit::BAD_INPUT,

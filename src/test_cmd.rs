@@ -39,6 +39,10 @@ pub struct TestArgs {
     /// Run every test on this engine, whatever its file says.
     #[arg(long, value_name = "ENGINE")]
     engine: Option<EngineKind>,
+    /// Run every test in deterministic time, as if its file said
+    /// `deterministic: true` (its timeouts become guest time).
+    #[arg(long)]
+    deterministic: bool,
     /// How many of each UART's last lines a failure shows.
     #[arg(long, value_name = "N", default_value_t = 20)]
     last_lines: usize,
@@ -82,6 +86,7 @@ pub fn test(args: TestArgs) -> u8 {
     let opts = RunOptions {
         engine: args.engine,
         last_lines: args.last_lines,
+        deterministic: args.deterministic,
         ..RunOptions::default()
     };
     let shard_note = args

@@ -388,9 +388,9 @@ fn malformed_test_files_point_at_the_problem() {
             "kernel.ron:3:20: ",
         ),
         (
-            "deterministic.ron",
-            "Test(\n  board: \"virt\",\n  deterministic: true,\n  images: (kernel: \"{fw}/hello.elf\"),\n  steps: [ExpectExit(code: 0)],\n)\n",
-            "deterministic.ron:3:18: deterministic time is not implemented yet",
+            "rtc.ron",
+            "Test(\n  board: \"virt\",\n  rtc_epoch: 5,\n  images: (kernel: \"{fw}/hello.elf\"),\n  steps: [ExpectExit(code: 0)],\n)\n",
+            "rtc.ron:3:14: `rtc_epoch` only applies to deterministic tests: add `deterministic: true` or remove it",
         ),
         (
             "reg.ron",

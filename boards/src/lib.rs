@@ -22,6 +22,7 @@ pub mod machine;
 pub mod psci;
 pub mod runner;
 pub mod schema;
+pub mod time;
 
 pub use fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError};
 pub use schema::{

@@ -7,9 +7,10 @@ use crate::loader::{self, BootLayout, ImageFormat, LoadTarget, LoadedImage};
 use crate::psci;
 use crate::schema::{BoardSpec, DeviceSpec};
 use crate::schema::{PsciConduit, GIC_WINDOW};
+use crate::time::{DeviceClock, TimeMode, RNG_SEED};
 use cpu_aarch64::irq::IrqLines;
 use cpu_aarch64::state::{Conduit, CpuConfig};
-use cpu_aarch64::timer::{TimeBase, Timer, TimerSink};
+use cpu_aarch64::timer::{TimeBase, Timer, TimerSink, VirtualClock};
 use cpu_aarch64::{Cpu, StepEvent};
 use soc::bus::{SystemBus, SystemBusError};
 use soc::chardev::{self, CharBackend};
@@ -280,6 +281,10 @@ pub struct Machine {
     pub layout: BootLayout,
     /// What executes guest code.
     engine: Engine,
+    /// Deterministic runs: the virtual time every clock follows.
+    vclock: Option<Arc<VirtualClock>>,
+    /// Deterministic runs: [`Machine::run_until_guest`]'s virtual deadline (ns).
+    guest_deadline: Option<u64>,
 }
 
 /// What executes guest code (`--engine`).
@@ -357,6 +362,19 @@ pub fn build_devices(
     serial: Vec<Box<dyn CharBackend>>,
     attach: &Attachments,
     lines: &[IrqLines],
+) -> Result<Devices, MachineError> {
+    build_devices_on(board, console, serial, attach, lines, None)
+}
+
+/// [`build_devices`]; with `clock`, the RTC and the rng follow
+/// deterministic time instead of the host.
+fn build_devices_on(
+    board: &BoardSpec,
+    console: Box<dyn Write + Send>,
+    serial: Vec<Box<dyn CharBackend>>,
+    attach: &Attachments,
+    lines: &[IrqLines],
+    clock: Option<&DeviceClock>,
 ) -> Result<Devices, MachineError> {
     // Device errors from soc start with the device's name already.
     let unprefixed = |device: &str, message: String| match message.strip_prefix(&format!("{device}: ")) {
@@ -449,7 +467,11 @@ pub fn build_devices(
                     let dev: Result<Box<dyn Device>, VirtioError> = if let Some(d) = drives.next() {
                         virtio::virtio_blk(params, irq(spi), d).map(|d| Box::new(d) as Box<dyn Device>)
                     } else if std::mem::take(&mut rng) {
-                        virtio::virtio_rng(params, irq(spi)).map(|d| Box::new(d) as Box<dyn Device>)
+                        let source = match clock {
+                            Some(_) => virtio::VirtioRng::seeded(RNG_SEED),
+                            None => virtio::VirtioRng::new(),
+                        };
+                        virtio::virtio_rng_from(params, irq(spi), source).map(|d| Box::new(d) as Box<dyn Device>)
                     } else if let Some(backend) = vconsole.take() {
                         virtio::virtio_console(params, irq(spi), Box::new(backend))
                             .map(|(d, _)| Box::new(d) as Box<dyn Device>)
@@ -465,7 +487,10 @@ pub fn build_devices(
                 }
             }
             DeviceSpec::Pl031(p) => {
-                let mut rtc = Pl031::new(&p.name, p.base, p.size);
+                let mut rtc = match clock {
+                    Some(c) => Pl031::with_time_source(&p.name, p.base, p.size, c.rtc_source()),
+                    None => Pl031::new(&p.name, p.base, p.size),
+                };
                 if let Some(&spi) = p.interrupts.first() {
                     rtc = rtc.with_irq(spi, irq(spi));
                 }
@@ -565,6 +590,20 @@ impl Machine {
     /// Builds the machine, loads the images and prepares core 0 to enter
     /// the kernel with X0 = the DTB's address (Linux arm64 boot protocol).
     pub fn new(cfg: MachineConfig) -> Result<Machine, MachineError> {
+        Self::with_time(cfg, TimeMode::Host)
+    }
+
+    /// [`Machine::new`] with the guest's clocks on `time` (host real time,
+    /// or deterministic virtual time: see [`crate::time`]).
+    pub fn with_time(cfg: MachineConfig, time: TimeMode) -> Result<Machine, MachineError> {
+        let vclock = time.is_deterministic().then(VirtualClock::new);
+        let device_clock = match (time, &vclock) {
+            (TimeMode::Deterministic(d), Some(c)) => Some(DeviceClock {
+                clock: c.clone(),
+                rtc_epoch: d.rtc_epoch,
+            }),
+            _ => None,
+        };
         let board = &cfg.board;
         let mut ram = GuestRam::new();
         for m in &board.memory {
@@ -586,7 +625,14 @@ impl Machine {
             list: devices,
             gic,
             power_button,
-        } = build_devices(board, cfg.console, cfg.serial, &cfg.attach, &lines)?;
+        } = build_devices_on(
+            board,
+            cfg.console,
+            cfg.serial,
+            &cfg.attach,
+            &lines,
+            device_clock.as_ref(),
+        )?;
         // The DTB's size depends on the initrd range written into it, not on
         // where it goes; render once with a provisional range to size it.
         let initrd_len = cfg.initrd.as_ref().map(|f| f.bytes.len() as u64);
@@ -638,7 +684,14 @@ impl Machine {
             })?;
         }
 
-        let time = TimeBase::default();
+        let time = match &vclock {
+            Some(c) => TimeBase::virtual_time(cpu_aarch64::timer::DEFAULT_FREQ, c.clone()),
+            None => TimeBase::default(),
+        };
+        let semihosting = match &device_clock {
+            Some(c) => Semihosting::new().with_virtual_time(c.clock.clone(), c.rtc_epoch),
+            None => Semihosting::new(),
+        };
         let boot_el = board.cpus.boot_el;
         let cpus: Vec<Cpu> = (0..n)
             .map(|i| {
@@ -679,13 +732,15 @@ impl Machine {
             time,
             power_button,
             bus,
-            semihosting: Semihosting::new(),
+            semihosting,
             semihost_console: cfg.semihost_console,
             dt,
             dtb,
             image,
             layout,
             engine: Engine::Interp,
+            vclock,
+            guest_deadline: None,
         })
     }
 
@@ -729,6 +784,23 @@ impl Machine {
         &self.time
     }
 
+    /// Virtual time in ns, in a deterministic machine ([`Machine::with_time`]).
+    pub fn virtual_ns(&self) -> Option<u64> {
+        self.vclock.as_ref().map(|c| c.now_ns())
+    }
+
+    /// [`Machine::run_until`] with no instruction limit in a deterministic
+    /// machine, also stopping with [`RunOutcome::Deadline`] once virtual
+    /// time reaches `guest_ns` (checked where the host deadline is, after
+    /// each round of turns, so the stop falls at the same instruction
+    /// counts on every run and engine).
+    pub fn run_until_guest(&mut self, guest_ns: u64, host: Option<Instant>) -> Result<RunOutcome, MachineError> {
+        self.guest_deadline = Some(guest_ns);
+        let r = self.run_until(None, host);
+        self.guest_deadline = None;
+        r
+    }
+
     /// Whether core `i` is powered on (running or asleep).
     pub fn is_on(&self, i: usize) -> bool {
         self.power.get(i).is_some_and(|&p| p != Power::Off)
@@ -743,7 +815,8 @@ impl Machine {
     /// interrupt controller, so an interrupt is seen at most one turn late;
     /// a turn also ends early at WFI/WFE, firmware calls and semihosting.
     /// When every running core sleeps, the host thread sleeps until the
-    /// earliest armed timer deadline instead of spinning.
+    /// earliest armed timer deadline instead of spinning (in deterministic
+    /// time, [`Machine::with_time`], virtual time jumps there instead).
     pub fn run(&mut self, limit: Option<u64>) -> Result<RunOutcome, MachineError> {
         self.run_until(limit, None)
     }
@@ -773,10 +846,16 @@ impl Machine {
                     None => QUANTUM,
                 };
                 ran |= 1 << (i % 64);
-                let (_, ev) = match &mut self.engine {
+                if let Some(c) = &self.vclock {
+                    c.begin_turn(self.cpus[i].icount);
+                }
+                let (retired, ev) = match &mut self.engine {
                     Engine::Interp => self.cpus[i].run(&mut self.bus, budget),
                     Engine::Jit(j) => j.run(i, &mut self.cpus[i], &mut self.bus, budget),
                 };
+                if let Some(c) = &self.vclock {
+                    c.end_turn(retired);
+                }
                 if let Some(outcome) = self.after_turn(i, ev)? {
                     return Ok(outcome);
                 }
@@ -794,7 +873,11 @@ impl Machine {
                     }
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let guest_due = match (self.guest_deadline, &self.vclock) {
+                (Some(g), Some(c)) => c.now_ns() >= g,
+                _ => false,
+            };
+            if guest_due || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(RunOutcome::Deadline);
             }
             if ran != 0 {
@@ -920,7 +1003,9 @@ impl Machine {
     }
 
     /// Every running core sleeps: wait (in host time) for the earliest
-    /// armed timer or for host input, or report that nothing can wake them.
+    /// armed timer or for host input (deterministic time: jump to the
+    /// timer, or to the end of a harness slice while input may come), or
+    /// report that nothing can wake them.
     fn idle(&mut self) -> Result<(), MachineError> {
         let deadline = (0..self.cpus.len())
             .filter(|&i| self.power[i] != Power::Off)
@@ -931,6 +1016,22 @@ impl Machine {
         // (Not when every core is off: no interrupt can reach one.)
         let input = self.power.iter().any(|&p| p != Power::Off) && self.bus.devices().any(|d| d.can_produce_input());
         let step = if input { INPUT_POLL } else { Duration::from_millis(50) };
+        if let Some(c) = &self.vclock {
+            // Deterministic: nothing happens until the next deadline, so
+            // time jumps there. Input from a test harness arrives between
+            // its slices, so while input may come, a slice's end is one.
+            let timer = deadline.map(|d| self.time.count_to_ns(d));
+            let slice = self.guest_deadline.filter(|_| input);
+            let wake = match (timer, slice) {
+                (Some(t), Some(s)) => Some(t.min(s)),
+                (t, s) => t.or(s),
+            };
+            if let Some(ns) = wake {
+                c.advance_to(ns);
+                self.update_timers();
+                return Ok(());
+            }
+        }
         let Some(deadline) = deadline else {
             if input {
                 std::thread::sleep(step);
@@ -1031,6 +1132,47 @@ mod tests {
             attach: Default::default(),
         })
         .unwrap()
+    }
+
+    /// Deterministic time: a core that arms its virtual timer for 1000
+    /// ticks and sleeps makes time jump to the deadline (16 ns per tick at
+    /// 62.5 MHz, the timer armed after one instruction, 1 ns each); with
+    /// the interrupt not enabled at the GIC nothing can wake it after that,
+    /// which is reported.
+    #[test]
+    fn deterministic_idle_jumps_to_the_timer_deadline() {
+        let words: [u32; 6] = [
+            0xd280_7d00, // mov x0, #1000
+            0xd51b_e300, // msr cntv_tval_el0, x0
+            0xd280_0020, // mov x0, #1
+            0xd51b_e320, // msr cntv_ctl_el0, x0
+            0xd503_207f, // wfi
+            0x1400_0000, // b .
+        ];
+        let board = crate::resolve_board("virt").unwrap();
+        let mut m = Machine::with_time(
+            MachineConfig {
+                board,
+                kernel: Some(InputFile {
+                    path: "timer.bin".into(),
+                    bytes: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+                }),
+                kernel_format: ImageFormat::Auto,
+                initrd: None,
+                append: None,
+                dtb: None,
+                console: Box::new(std::io::sink()),
+                serial: Vec::new(),
+                semihost_console: Box::new(std::io::sink()),
+                attach: Default::default(),
+            },
+            TimeMode::deterministic(),
+        )
+        .unwrap();
+        assert!(matches!(m.run(None), Err(MachineError::Deadlock { .. })));
+        assert_eq!(m.instructions(), 5);
+        assert_eq!(m.virtual_ns(), Some(1000 * 16));
+        assert_eq!(m.time().now(), 1000);
     }
 
     /// With more than one core running, a core's exclusive monitor does

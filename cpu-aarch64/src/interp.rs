@@ -660,6 +660,8 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
                 None => Err(self.fault(Exception::Undefined)),
             };
         }
+        // A virtual counter must see this very instruction's count.
+        self.cpu.sys.time.observe(self.cpu.icount);
         let r = self.cpu.sys.read(id, &self.cpu.pstate, &self.cpu.sp_el);
         self.sysreg_result(r)
     }
@@ -673,6 +675,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
             return Ok(());
         }
         let cpu = &mut *self.cpu;
+        cpu.sys.time.observe(cpu.icount);
         let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el);
         if SysReg::from_id(id).is_some_and(SysReg::defines_translation) {
             cpu.tlb.epoch += 1;

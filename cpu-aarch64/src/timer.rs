@@ -3,8 +3,9 @@
 //! physical), each a compare value plus a control register.
 //!
 //! The counter's time base is shared by all cores of a machine
-//! ([`TimeBase`] clones share it): host time by default, or a counter the
-//! machine advances itself (deterministic runs, tests). The timers' outputs
+//! ([`TimeBase`] clones share it): host time by default, a counter the
+//! owner sets (tests), or virtual time derived from retired instructions
+//! ([`VirtualClock`], deterministic runs). The timers' outputs
 //! are level signals the machine forwards to the interrupt controller as
 //! PPIs; the core itself never takes a timer interrupt directly.
 
@@ -22,6 +23,84 @@ enum Clock {
     Host(Instant),
     /// A count the owner advances (see [`TimeBase::manual`]).
     Manual(Arc<AtomicU64>),
+    /// Virtual time from retired instructions (see [`VirtualClock`]).
+    Virtual(Arc<VirtualClock>),
+}
+
+/// Virtual nanoseconds each retired instruction is worth in deterministic
+/// runs (QEMU's `-icount shift=0`): with the default 62.5 MHz counter, one
+/// counter tick every 16 instructions.
+pub const NS_PER_INSN: u64 = 1;
+
+/// Virtual time for deterministic runs: nanoseconds that advance only with
+/// the instructions the machine's cores retire (summed over all cores, as
+/// they take turns on one thread) and with the idle skips the machine
+/// makes, never with the host clock.
+///
+/// The machine brackets each core's turn with [`VirtualClock::begin_turn`]
+/// and [`VirtualClock::end_turn`]; within a turn, a core reading the
+/// counter first reports its instruction count ([`TimeBase::observe`], done
+/// by every system-register access), so a read sees the time of that very
+/// instruction whichever engine runs it. Other readers (devices, between
+/// turns) see the time of the last observation. Atomics only so that the
+/// handle can be shared; one thread drives it.
+#[derive(Debug, Default)]
+pub struct VirtualClock {
+    /// Virtual ns when the current turn began (the time between turns).
+    base: AtomicU64,
+    /// The running core's instruction count when its turn began.
+    turn_start: AtomicU64,
+    /// Its count as last observed (at least `turn_start`).
+    seen: AtomicU64,
+}
+
+impl VirtualClock {
+    /// A clock at zero.
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Virtual nanoseconds now.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        let run = self
+            .seen
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.turn_start.load(Ordering::Relaxed));
+        self.base
+            .load(Ordering::Relaxed)
+            .saturating_add(run.saturating_mul(NS_PER_INSN))
+    }
+
+    /// A core whose instruction count is `icount` starts its turn.
+    pub fn begin_turn(&self, icount: u64) {
+        self.turn_start.store(icount, Ordering::Relaxed);
+        self.seen.store(icount, Ordering::Relaxed);
+    }
+
+    /// The running core has retired `icount` instructions in all (called
+    /// before it reads the time).
+    #[inline]
+    pub fn observe(&self, icount: u64) {
+        self.seen.store(icount, Ordering::Relaxed);
+    }
+
+    /// The running core's turn ended having retired `retired` instructions.
+    pub fn end_turn(&self, retired: u64) {
+        let base = self.base.load(Ordering::Relaxed);
+        self.base.store(
+            base.saturating_add(retired.saturating_mul(NS_PER_INSN)),
+            Ordering::Relaxed,
+        );
+        let start = self.turn_start.load(Ordering::Relaxed);
+        self.seen.store(start, Ordering::Relaxed);
+    }
+
+    /// Moves time forward to `ns` (never back): every core sleeps, so
+    /// nothing happens until then.
+    pub fn advance_to(&self, ns: u64) {
+        self.base.fetch_max(ns, Ordering::Relaxed);
+    }
 }
 
 /// The system counter's source, shared by the cores of one machine.
@@ -58,6 +137,42 @@ impl TimeBase {
         )
     }
 
+    /// A counter at `freq` Hz running on `clock`'s virtual time.
+    pub fn virtual_time(freq: u64, clock: Arc<VirtualClock>) -> Self {
+        TimeBase {
+            clock: Clock::Virtual(clock),
+            freq: freq.max(1),
+        }
+    }
+
+    /// The virtual clock, for a counter on virtual time.
+    pub fn virtual_clock(&self) -> Option<&Arc<VirtualClock>> {
+        match &self.clock {
+            Clock::Virtual(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Tells a virtual clock how many instructions the reading core has
+    /// retired (nothing for other clocks).
+    #[inline]
+    pub fn observe(&self, icount: u64) {
+        if let Clock::Virtual(c) = &self.clock {
+            c.observe(icount);
+        }
+    }
+
+    /// The count at virtual time `ns`.
+    pub fn ns_to_count(&self, ns: u64) -> u64 {
+        (u128::from(ns) * u128::from(self.freq) / 1_000_000_000) as u64
+    }
+
+    /// The earliest virtual time (ns) at which the count reaches `count`.
+    pub fn count_to_ns(&self, count: u64) -> u64 {
+        let ns = (u128::from(count) * 1_000_000_000).div_ceil(u128::from(self.freq));
+        u64::try_from(ns).unwrap_or(u64::MAX)
+    }
+
     /// Counter frequency in Hz (CNTFRQ_EL0's reset value).
     pub fn freq(&self) -> u64 {
         self.freq
@@ -72,11 +187,13 @@ impl TimeBase {
                 (ns * u128::from(self.freq) / 1_000_000_000) as u64
             }
             Clock::Manual(c) => c.load(Ordering::Relaxed),
+            Clock::Virtual(c) => self.ns_to_count(c.now_ns()),
         }
     }
 
     /// How long until the count reaches `count` (zero if it has), in host
-    /// time; `None` for a manual counter, which only its owner moves.
+    /// time; `None` for a manual or virtual counter, which only its owner
+    /// moves.
     pub fn until(&self, count: u64) -> Option<Duration> {
         match self.clock {
             Clock::Host(_) => {
@@ -84,7 +201,7 @@ impl TimeBase {
                 let ns = u128::from(ticks) * 1_000_000_000 / u128::from(self.freq);
                 Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
             }
-            Clock::Manual(_) => None,
+            Clock::Manual(_) | Clock::Virtual(_) => None,
         }
     }
 }
@@ -294,6 +411,68 @@ mod tests {
         assert_eq!(s.next_timer_deadline(), Some(5500), "in physical ticks");
         now.store(5500, Ordering::Relaxed);
         assert_eq!(s.timer_outputs(), 1 << Timer::Virt as u32);
+    }
+
+    /// Virtual time: 1 ns per instruction, 16 instructions per tick at
+    /// 62.5 MHz; a read mid-turn sees the reading instruction's count.
+    #[test]
+    fn virtual_time_follows_retired_instructions() {
+        let vc = VirtualClock::new();
+        let tb = TimeBase::virtual_time(DEFAULT_FREQ, vc.clone());
+        assert_eq!(tb.now(), 0);
+        // Core with 1000 instructions already retired starts a turn.
+        vc.begin_turn(1000);
+        assert_eq!(vc.now_ns(), 0);
+        tb.observe(1000 + 320);
+        assert_eq!((vc.now_ns(), tb.now()), (320, 20));
+        tb.observe(1000 + 335);
+        assert_eq!(tb.now(), 20, "tick 21 starts at instruction 336");
+        vc.end_turn(500);
+        assert_eq!(vc.now_ns(), 500);
+        // Another core (icount 7) runs; time continues from 500 ns.
+        vc.begin_turn(7);
+        tb.observe(7 + 12);
+        assert_eq!(vc.now_ns(), 512);
+        vc.end_turn(12);
+        assert_eq!(vc.now_ns(), 512);
+        // Idle skips only move forward.
+        vc.advance_to(tb.count_to_ns(100));
+        assert_eq!((vc.now_ns(), tb.now()), (1600, 100));
+        vc.advance_to(10);
+        assert_eq!(vc.now_ns(), 1600);
+        assert_eq!(tb.until(200), None, "no host time to wait for");
+        // The host clock is not involved.
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(tb.now(), 100);
+    }
+
+    #[test]
+    fn count_and_ns_convert_both_ways() {
+        let tb = TimeBase::virtual_time(DEFAULT_FREQ, VirtualClock::new());
+        assert_eq!(tb.count_to_ns(1), 16);
+        assert_eq!(tb.ns_to_count(15), 0);
+        assert_eq!(tb.ns_to_count(16), 1);
+        // A frequency that does not divide 1 GHz rounds the deadline up.
+        let tb = TimeBase::virtual_time(24_000_000, VirtualClock::new());
+        let ns = tb.count_to_ns(1000);
+        assert!(tb.ns_to_count(ns) >= 1000 && tb.ns_to_count(ns - 1) < 1000);
+    }
+
+    /// A timer's deadline, turned into virtual ns, is when it fires.
+    #[test]
+    fn virtual_deadline_fires_at_its_count() {
+        let vc = VirtualClock::new();
+        let mut cfg = CpuConfig::cortex_a57(0);
+        cfg.time = TimeBase::virtual_time(DEFAULT_FREQ, vc.clone());
+        let mut s = SysRegs::new(&cfg);
+        s.set(SysReg::CNTV_CVAL_EL0, 625);
+        s.set(SysReg::CNTV_CTL_EL0, ctl::ENABLE);
+        let d = s.next_timer_deadline().unwrap();
+        vc.advance_to(s.time.count_to_ns(d) - 1);
+        assert_eq!(s.timer_outputs(), 0);
+        vc.advance_to(s.time.count_to_ns(d));
+        assert_eq!(s.timer_outputs(), 1 << Timer::Virt as u32);
+        assert_eq!(vc.now_ns(), 10_000);
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub enum SemihostOutcome {
 #[derive(Debug)]
 pub struct Semihosting {
     start: Instant,
+    /// Virtual time and the SYS_TIME value at its zero, instead of the
+    /// host's clocks (deterministic runs).
+    virtual_time: Option<(std::sync::Arc<cpu_aarch64::timer::VirtualClock>, u64)>,
     warned: Vec<u64>,
 }
 
@@ -131,7 +134,31 @@ impl Semihosting {
     pub fn new() -> Self {
         Semihosting {
             start: Instant::now(),
+            virtual_time: None,
             warned: Vec::new(),
+        }
+    }
+
+    /// SYS_CLOCK and SYS_TIME on virtual time: SYS_CLOCK counts from its
+    /// zero, SYS_TIME reads `epoch` (seconds since the Unix epoch) then.
+    pub fn with_virtual_time(mut self, clock: std::sync::Arc<cpu_aarch64::timer::VirtualClock>, epoch: u64) -> Self {
+        self.virtual_time = Some((clock, epoch));
+        self
+    }
+
+    /// Centiseconds since the start (SYS_CLOCK).
+    fn centiseconds(&self) -> u64 {
+        match &self.virtual_time {
+            Some((c, _)) => c.now_ns() / 10_000_000,
+            None => (self.start.elapsed().as_millis() / 10) as u64,
+        }
+    }
+
+    /// Seconds since the Unix epoch (SYS_TIME).
+    fn unix_seconds(&self) -> u64 {
+        match &self.virtual_time {
+            Some((c, epoch)) => epoch.saturating_add(c.now_ns() / 1_000_000_000),
+            None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         }
     }
 
@@ -174,8 +201,8 @@ impl Semihosting {
                 Ok([1 | 2]) => 1,
                 _ => 0,
             }),
-            op::SYS_CLOCK => Return((self.start.elapsed().as_millis() / 10) as u64),
-            op::SYS_TIME => Return(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+            op::SYS_CLOCK => Return(self.centiseconds()),
+            op::SYS_TIME => Return(self.unix_seconds()),
             op::SYS_ERRNO => Return(0),
             op::SYS_HEAPINFO => Return(match heapinfo(param, mem) {
                 Ok(()) => 0,
@@ -536,6 +563,27 @@ mod tests {
             panic!()
         };
         assert!((123..200).contains(&c1), "SYS_CLOCK returned {c1}");
+    }
+
+    #[test]
+    fn clock_and_time_on_virtual_time() {
+        let vc = cpu_aarch64::timer::VirtualClock::new();
+        let (mut sh, mut ram) = (Semihosting::new().with_virtual_time(vc.clone(), 1_000_000), ram());
+        let mut ask = |sh: &mut Semihosting, op| match call(sh, &mut ram, op, 0).0 {
+            SemihostOutcome::Return(v) => v,
+            o => panic!("{o:?}"),
+        };
+        assert_eq!(
+            (ask(&mut sh, op::SYS_CLOCK), ask(&mut sh, op::SYS_TIME)),
+            (0, 1_000_000)
+        );
+        sh.start -= std::time::Duration::from_secs(5);
+        assert_eq!(ask(&mut sh, op::SYS_CLOCK), 0, "host time does not count");
+        vc.advance_to(2_345_000_000);
+        assert_eq!(
+            (ask(&mut sh, op::SYS_CLOCK), ask(&mut sh, op::SYS_TIME)),
+            (234, 1_000_002)
+        );
     }
 
     #[test]

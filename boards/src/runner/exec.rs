@@ -3,6 +3,7 @@
 
 use super::file::{load_test_file, Step, TestFile};
 use super::harness::{CoreState, EngineKind, Failure, Harness, MachineBuilder};
+use crate::time::TimeMode;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,6 +18,9 @@ pub struct RunOptions {
     pub last_lines: usize,
     /// How much of each UART's output a report keeps (its end), in bytes.
     pub keep_output: usize,
+    /// Runs every test in deterministic time (`preboard test
+    /// --deterministic`), as if its file said `deterministic: true`.
+    pub deterministic: bool,
 }
 
 impl Default for RunOptions {
@@ -25,6 +29,7 @@ impl Default for RunOptions {
             engine: None,
             last_lines: 20,
             keep_output: 64 << 10,
+            deterministic: false,
         }
     }
 }
@@ -146,7 +151,14 @@ pub fn run_test(file: &TestFile, opts: &RunOptions) -> TestReport {
         outcome,
         output,
     };
-    let mut b = MachineBuilder::new(file.board.clone()).engine(engine);
+    let time = match file.time {
+        TimeMode::Host if opts.deterministic => TimeMode::deterministic(),
+        t => t,
+    };
+    let mut b = MachineBuilder::new(file.board.clone())
+        .engine(engine)
+        .time(time)
+        .host_safety_net(file.host_timeout);
     let img = &file.images;
     if let Some(k) = &img.kernel {
         b = b.kernel_file(k);
@@ -217,7 +229,12 @@ fn outputs(h: &Harness) -> Vec<String> {
 
 /// Runs the steps; on failure, the step's index and the message.
 fn run_steps(h: &mut Harness, file: &TestFile) -> Result<(), (usize, String)> {
-    let deadline = Instant::now() + file.timeout;
+    // Test and step timeouts are on the harness's clock: guest time when
+    // deterministic, where the host-time safety net also covers the test.
+    let deadline = h.clock() + file.timeout;
+    if h.is_deterministic() {
+        h.set_host_deadline(Some(Instant::now() + file.host_timeout));
+    }
     // After its last SendUart a UART's input is closed, so a guest that
     // waits for an interrupt nothing can raise is reported at once.
     let last_send = |uart: &str| {
@@ -232,7 +249,7 @@ fn run_steps(h: &mut Harness, file: &TestFile) -> Result<(), (usize, String)> {
     }
     for (i, step) in file.steps.iter().enumerate() {
         let fail = |m: String| (i, m);
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.saturating_sub(h.clock());
         // The step's own limit, or what is left of the test's.
         let limit = |t: &Option<Duration>| match t {
             Some(t) if *t <= left => (*t, false),

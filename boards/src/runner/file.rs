@@ -40,7 +40,11 @@ struct RawTest {
     #[serde(default)]
     deterministic: bool,
     #[serde(default)]
+    rtc_epoch: Option<u64>,
+    #[serde(default)]
     timeout_ms: Option<u64>,
+    #[serde(default)]
+    host_timeout_ms: Option<u64>,
     #[serde(default)]
     images: RawImages,
     steps: Vec<RawStep>,
@@ -135,7 +139,8 @@ pub enum Step {
         uart: String,
         /// The pattern.
         regex: Regex,
-        /// Host-time limit of this step (the test's limit still applies).
+        /// Time limit of this step (host time, guest time when
+        /// deterministic; the test's limit still applies).
         timeout: Option<Duration>,
     },
     /// Queue `text` as input on `uart`.
@@ -150,7 +155,7 @@ pub enum Step {
     ExpectExit {
         /// The expected code.
         code: i32,
-        /// Host-time limit of this step.
+        /// Time limit of this step (guest time when deterministic).
         timeout: Option<Duration>,
     },
     /// A register of a core must hold `value` now.
@@ -218,8 +223,13 @@ pub struct TestFile {
     pub append: Option<String>,
     /// The engine the file asks for.
     pub engine: Option<EngineKind>,
-    /// The whole test's host-time limit.
+    /// Host real time, or deterministic virtual time (`deterministic:
+    /// true`, with `rtc_epoch`).
+    pub time: crate::time::TimeMode,
+    /// The whole test's time limit (guest time when deterministic).
     pub timeout: Duration,
+    /// Deterministic mode: the whole test's host-time safety net.
+    pub host_timeout: Duration,
     /// Images.
     pub images: Images,
     /// The steps, in order.
@@ -326,13 +336,23 @@ fn resolve(
             dir.join(p)
         }
     };
-    if raw.deterministic {
-        return Err(at(
-            "deterministic",
-            "deterministic time is not implemented yet (issue 8): tests run in host time; remove the field or set it to false"
-                .into(),
-        ));
-    }
+    let time = if raw.deterministic {
+        crate::time::TimeMode::Deterministic(crate::time::Deterministic {
+            rtc_epoch: raw.rtc_epoch.unwrap_or(crate::time::DEFAULT_RTC_EPOCH),
+        })
+    } else {
+        let given = [
+            ("rtc_epoch", raw.rtc_epoch.is_some()),
+            ("host_timeout_ms", raw.host_timeout_ms.is_some()),
+        ];
+        if let Some((field, _)) = given.into_iter().find(|g| g.1) {
+            return Err(at(
+                field,
+                format!("`{field}` only applies to deterministic tests: add `deterministic: true` or remove it"),
+            ));
+        }
+        crate::time::TimeMode::Host
+    };
     // The board: a builtin name, else a file next to the test.
     let board_err = |e: BoardError| match e {
         e @ BoardError::At { .. } => at("board", format!("board file: {e}")),
@@ -520,7 +540,12 @@ fn resolve(
         board,
         append: raw.append,
         engine: raw.engine,
+        time,
         timeout: raw.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT),
+        host_timeout: raw
+            .host_timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(super::harness::DEFAULT_HOST_SAFETY_NET),
         images,
         steps,
         step_at,
@@ -561,6 +586,35 @@ mod tests {
 
     fn err(src: &str) -> String {
         parse_test_file(src, Path::new("t.ron")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn deterministic_tests_take_an_epoch_and_a_safety_net() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let src = format!(
+            "Test(board: \"virt\", deterministic: true, rtc_epoch: 42, host_timeout_ms: 900, timeout_ms: 7,
+              images: (kernel: \"{dir}/../firmware/prebuilt/hello.elf\"), steps: [ExpectExit(code: 0)])"
+        );
+        let t = parse_test_file(&src, Path::new("t.ron")).unwrap();
+        assert_eq!(
+            t.time,
+            crate::time::TimeMode::Deterministic(crate::time::Deterministic { rtc_epoch: 42 })
+        );
+        assert_eq!(
+            (t.timeout, t.host_timeout),
+            (Duration::from_millis(7), Duration::from_millis(900))
+        );
+        let t = parse_test_file(
+            &src.replace("rtc_epoch: 42, host_timeout_ms: 900, ", ""),
+            Path::new("t.ron"),
+        )
+        .unwrap();
+        assert_eq!(t.time, crate::time::TimeMode::deterministic());
+        assert_eq!(t.host_timeout, super::super::DEFAULT_HOST_SAFETY_NET);
+        assert_eq!(
+            err("Test(board: \"virt\", host_timeout_ms: 5, steps: [])"),
+            "t.ron:1:38: `host_timeout_ms` only applies to deterministic tests: add `deterministic: true` or remove it"
+        );
     }
 
     #[test]

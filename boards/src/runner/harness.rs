@@ -1,7 +1,13 @@
 //! The Rust API of the test runner: [`MachineBuilder`] builds a
 //! [`Machine`] with every UART connected to an in-memory
-//! [`Capture`] backend, and [`Harness`] runs it in slices of host time,
+//! [`Capture`] backend, and [`Harness`] runs it in slices of time,
 //! looking at the captured output in between.
+//!
+//! Time is the host's, or with [`MachineBuilder::deterministic`] the
+//! guest's virtual time ([`crate::time`]): then slices, timeouts and
+//! [`Harness::run_for`] are in guest time, so a wait ends at the same
+//! instruction on every run, and a host-time safety net
+//! ([`MachineBuilder::host_safety_net`]) still bounds each wait.
 //!
 //! ```no_run
 //! use boards::runner::{EngineKind, MachineBuilder, Regex};
@@ -21,6 +27,7 @@
 use crate::loader::ImageFormat;
 use crate::machine::{Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome};
 use crate::schema::{BoardError, BoardSpec, DeviceSpec};
+use crate::time::TimeMode;
 use cpu_aarch64::sysreg::{SysReg, SYSREGS};
 use cpu_aarch64::{AccessKind, Bus as _, PhysAddr, Requester};
 use regex::Regex;
@@ -38,6 +45,13 @@ pub const SEMIHOSTING: &str = "semihosting";
 /// How long the machine runs before the harness looks at its output
 /// again (the latency of a UART match and of a host-time timeout).
 pub const DEFAULT_SLICE: Duration = Duration::from_millis(20);
+
+/// The slice in deterministic mode, in guest time (a million instructions).
+pub const DEFAULT_GUEST_SLICE: Duration = Duration::from_millis(1);
+
+/// How long one wait may take in host time in deterministic mode, whatever
+/// its guest-time timeout (a guest that spins burns host time only).
+pub const DEFAULT_HOST_SAFETY_NET: Duration = Duration::from_secs(60);
 
 /// JIT code cache per test machine: tests run many machines at once.
 const TEST_JIT_CACHE: usize = 32 << 20;
@@ -138,7 +152,9 @@ pub struct MachineBuilder {
     append: Option<String>,
     attach: Attachments,
     engine: EngineKind,
-    slice: Duration,
+    slice: Option<Duration>,
+    time: TimeMode,
+    safety_net: Duration,
 }
 
 impl MachineBuilder {
@@ -167,7 +183,9 @@ impl MachineBuilder {
             append: None,
             attach: Attachments::default(),
             engine: EngineKind::host_default(),
-            slice: DEFAULT_SLICE,
+            slice: None,
+            time: TimeMode::Host,
+            safety_net: DEFAULT_HOST_SAFETY_NET,
         }
     }
 
@@ -250,9 +268,29 @@ impl MachineBuilder {
     }
 
     /// How long the machine runs between looks at its output (default
-    /// [`DEFAULT_SLICE`]).
+    /// [`DEFAULT_SLICE`] of host time, or [`DEFAULT_GUEST_SLICE`] of guest
+    /// time when deterministic).
     pub fn slice(mut self, slice: Duration) -> Self {
-        self.slice = slice.max(Duration::from_millis(1));
+        self.slice = Some(slice.max(Duration::from_micros(1)));
+        self
+    }
+
+    /// Deterministic virtual time ([`TimeMode::deterministic`]) or host
+    /// time (the default).
+    pub fn deterministic(self, on: bool) -> Self {
+        self.time(if on { TimeMode::deterministic() } else { TimeMode::Host })
+    }
+
+    /// The guest's clocks (host or deterministic, with its settings).
+    pub fn time(mut self, time: TimeMode) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// In deterministic mode, the most host time one wait may take
+    /// (default [`DEFAULT_HOST_SAFETY_NET`]).
+    pub fn host_safety_net(mut self, limit: Duration) -> Self {
+        self.safety_net = limit;
         self
     }
 
@@ -316,7 +354,7 @@ impl MachineBuilder {
             semihost_console: semihosting.writer(),
             attach: self.attach,
         };
-        let mut machine = Machine::new(cfg)?;
+        let mut machine = Machine::with_time(cfg, self.time)?;
         machine.set_engine(self.engine.build()?);
         uarts.push((SEMIHOSTING.to_string(), semihosting));
         Ok(Harness {
@@ -330,8 +368,15 @@ impl MachineBuilder {
                 })
                 .collect(),
             stopped: None,
-            slice: self.slice,
+            slice: self.slice.unwrap_or(if self.time.is_deterministic() {
+                DEFAULT_GUEST_SLICE
+            } else {
+                DEFAULT_SLICE
+            }),
             engine: self.engine,
+            created: Instant::now(),
+            safety_net: self.safety_net,
+            host_deadline: None,
         })
     }
 }
@@ -405,13 +450,27 @@ pub enum Failure {
         /// The UARTs there are.
         known: String,
     },
-    /// The host-time limit passed first.
-    #[error("timed out after {} ms waiting for {what}", waited.as_millis())]
+    /// The time limit passed first (host time, or guest time in a
+    /// deterministic machine).
+    #[error("timed out after {} ms{} waiting for {what}", waited.as_millis(), if *guest { " of guest time" } else { "" })]
     Timeout {
         /// What was awaited.
         what: String,
         /// How long.
         waited: Duration,
+        /// Whether `waited` is guest (virtual) time.
+        guest: bool,
+    },
+    /// Deterministic mode: the host-time safety net ran out before the
+    /// guest-time timeout (the guest runs slower than its timeouts allow).
+    #[error("the host-time safety net ran out after {} ms (at {} ms of guest time) waiting for {what}", waited.as_millis(), guest.as_millis())]
+    HostSafetyNet {
+        /// What was awaited.
+        what: String,
+        /// Host time waited.
+        waited: Duration,
+        /// Guest time waited.
+        guest: Duration,
     },
     /// The guest stopped before what was awaited happened.
     #[error("the guest {stopped} while waiting for {what}")]
@@ -549,6 +608,12 @@ pub struct Harness {
     stopped: Option<Stopped>,
     slice: Duration,
     engine: EngineKind,
+    /// When the harness was built (the origin of host-time [`Harness::clock`]).
+    created: Instant,
+    /// Deterministic mode: the host-time limit of one wait.
+    safety_net: Duration,
+    /// Deterministic mode: a host-time limit on every wait (a whole test's).
+    host_deadline: Option<Instant>,
 }
 
 impl Harness {
@@ -623,13 +688,75 @@ impl Harness {
         Ok(())
     }
 
-    /// Runs for one slice (at most until `until`); records a stop.
-    fn run_slice(&mut self, until: Instant) {
+    /// Whether the machine runs on deterministic virtual time.
+    pub fn is_deterministic(&self) -> bool {
+        self.machine.virtual_ns().is_some()
+    }
+
+    /// The time timeouts are measured in: virtual time in a deterministic
+    /// machine, else host time since the harness was built.
+    pub fn clock(&self) -> Duration {
+        match self.machine.virtual_ns() {
+            Some(ns) => Duration::from_nanos(ns),
+            None => self.created.elapsed(),
+        }
+    }
+
+    /// Deterministic mode: no wait runs past host time `deadline` either
+    /// (reported as [`Failure::HostSafetyNet`]).
+    pub fn set_host_deadline(&mut self, deadline: Option<Instant>) {
+        self.host_deadline = deadline;
+    }
+
+    /// The host-time limit of a wait starting now, in deterministic mode.
+    fn safety_limit(&self) -> Option<Instant> {
+        if !self.is_deterministic() {
+            return None;
+        }
+        let net = Instant::now() + self.safety_net;
+        Some(self.host_deadline.map_or(net, |d| d.min(net)))
+    }
+
+    /// Whether a wait for `what` must stop now: its `until` ([`Harness::clock`])
+    /// or its host safety limit passed.
+    fn expired(
+        &self,
+        what: &dyn Fn() -> String,
+        start: (Duration, Instant),
+        until: Duration,
+        safety: Option<Instant>,
+    ) -> Option<Failure> {
+        if self.clock() >= until {
+            return Some(Failure::Timeout {
+                what: what(),
+                waited: self.clock().saturating_sub(start.0),
+                guest: self.is_deterministic(),
+            });
+        }
+        if safety.is_some_and(|s| Instant::now() >= s) {
+            return Some(Failure::HostSafetyNet {
+                what: what(),
+                waited: start.1.elapsed(),
+                guest: self.clock().saturating_sub(start.0),
+            });
+        }
+        None
+    }
+
+    /// Runs for one slice (at most until `until` on [`Harness::clock`], and
+    /// host time `safety`); records a stop.
+    fn run_slice(&mut self, until: Duration, safety: Option<Instant>) {
         if self.stopped.is_some() {
             return;
         }
-        let end = until.min(Instant::now() + self.slice);
-        let stopped = match self.machine.run_until(None, Some(end)) {
+        let end = until.min(self.clock() + self.slice);
+        let run = if self.is_deterministic() {
+            let ns = u64::try_from(end.as_nanos()).unwrap_or(u64::MAX);
+            self.machine.run_until_guest(ns, safety)
+        } else {
+            self.machine.run_until(None, Some(self.created + end))
+        };
+        let stopped = match run {
             Ok(RunOutcome::Deadline | RunOutcome::InstructionLimit) => return,
             Ok(RunOutcome::Exited(c)) => Stopped::Exited(c),
             Ok(RunOutcome::PoweredOff) => Stopped::PoweredOff,
@@ -640,11 +767,13 @@ impl Harness {
         self.stopped = Some(stopped);
     }
 
-    /// Runs the guest for `duration` of host time, or until it stops.
+    /// Runs the guest for `duration` ([`Harness::clock`]: guest time when
+    /// deterministic), or until it stops.
     pub fn run_for(&mut self, duration: Duration) -> Option<&Stopped> {
-        let until = Instant::now() + duration;
-        while self.stopped.is_none() && Instant::now() < until {
-            self.run_slice(until);
+        let until = self.clock() + duration;
+        let safety = self.safety_limit();
+        while self.stopped.is_none() && self.clock() < until && safety.is_none_or(|s| Instant::now() < s) {
+            self.run_slice(until, safety);
         }
         self.stopped.as_ref()
     }
@@ -653,11 +782,13 @@ impl Harness {
     /// at output after the previous match on that UART. Lines end at
     /// `\n` (a `\r` before it is dropped); the line still being printed
     /// is tried too, so prompts without a newline match. Fails when
-    /// `timeout` of host time passes or the guest stops first.
+    /// `timeout` passes ([`Harness::clock`]: guest time when deterministic)
+    /// or the guest stops first.
     pub fn run_until_uart(&mut self, uart: &str, regex: &Regex, timeout: Duration) -> Result<Match, Failure> {
         let i = self.uart(uart)?;
-        let start = Instant::now();
-        let until = start + timeout;
+        let start = (self.clock(), Instant::now());
+        let until = start.0 + timeout;
+        let safety = self.safety_limit();
         // Complete lines before `checked` did not match.
         let mut checked = self.uarts[i].cursor;
         loop {
@@ -698,32 +829,27 @@ impl Harness {
                     stopped: stopped.clone(),
                 });
             }
-            if Instant::now() >= until {
-                return Err(Failure::Timeout {
-                    what: what(),
-                    waited: start.elapsed(),
-                });
+            if let Some(f) = self.expired(&what, start, until, safety) {
+                return Err(f);
             }
-            self.run_slice(until);
+            self.run_slice(until, safety);
         }
     }
 
     /// Runs until the guest stops (exits, powers off, resets or cannot
-    /// continue), for at most `timeout` of host time.
+    /// continue), for at most `timeout` ([`Harness::clock`]).
     pub fn run_until_exit(&mut self, timeout: Duration) -> Result<Stopped, Failure> {
-        let start = Instant::now();
-        let until = start + timeout;
+        let start = (self.clock(), Instant::now());
+        let until = start.0 + timeout;
+        let safety = self.safety_limit();
         loop {
             if let Some(s) = &self.stopped {
                 return Ok(s.clone());
             }
-            if Instant::now() >= until {
-                return Err(Failure::Timeout {
-                    what: "the guest to exit".into(),
-                    waited: start.elapsed(),
-                });
+            if let Some(f) = self.expired(&|| "the guest to exit".into(), start, until, safety) {
+                return Err(f);
             }
-            self.run_slice(until);
+            self.run_slice(until, safety);
         }
     }
 

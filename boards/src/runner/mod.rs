@@ -13,10 +13,10 @@
 //!  suite::run_suite (threads, one machine each) ──▶ TestReport ──▶ junit::junit_xml
 //! ```
 //!
-//! Time is the host's: timeouts are host milliseconds.
-//! TODO(issue 8): deterministic time (virtual time from retired
-//! instructions; a test file's `deterministic: true` is refused until
-//! then) and snapshots (`Harness::snapshot`/`restore`, `Snapshot`/
+//! Time is the host's (timeouts are host milliseconds), or with
+//! `deterministic: true` the guest's virtual time ([`crate::time`]):
+//! slices and timeouts in guest time, with a host-time safety net.
+//! TODO(issue 8): snapshots (`Harness::snapshot`/`restore`, `Snapshot`/
 //! `Restore` steps).
 
 mod exec;
@@ -28,8 +28,8 @@ mod suite;
 pub use exec::{run_test, run_test_file, Outcome, RunOptions, StepFailure, TestReport};
 pub use file::{load_test_file, parse_size, parse_test_file, Images, Step, TestFile, TestFileError, DEFAULT_TIMEOUT};
 pub use harness::{
-    BuildError, CoreState, EngineKind, Failure, Harness, MachineBuilder, Match, RegName, Stopped, DEFAULT_SLICE,
-    SEMIHOSTING,
+    BuildError, CoreState, EngineKind, Failure, Harness, MachineBuilder, Match, RegName, Stopped, DEFAULT_GUEST_SLICE,
+    DEFAULT_HOST_SAFETY_NET, DEFAULT_SLICE, SEMIHOSTING,
 };
 pub use junit::{escape as xml_escape, junit_xml};
 /// The pattern type [`Harness::run_until_uart`] takes (the `regex` crate's).

@@ -204,6 +204,11 @@ pub fn virtio_rng(params: MmioParams, irq: IrqLine) -> Result<VirtioMmio<VirtioR
     VirtioMmio::new(params, irq, VirtioRng::new())
 }
 
+/// [`virtio_rng`] with a given source (e.g. [`VirtioRng::seeded`]).
+pub fn virtio_rng_from(params: MmioParams, irq: IrqLine, rng: VirtioRng) -> Result<VirtioMmio<VirtioRng>, VirtioError> {
+    VirtioMmio::new(params, irq, rng)
+}
+
 /// A virtio-console device on a virtio-mmio transport, connected to a
 /// host character backend (guest output goes to it; its input reaches the
 /// guest). The returned [`ConsoleInput`] feeds further guest input (it can
