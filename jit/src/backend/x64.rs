@@ -1194,7 +1194,8 @@ impl<'a> Gen<'a> {
     }
 
     /// The register an operation's result is computed in: its own
-    /// register (never one of its operands'), or `rax` for a spilled one.
+    /// register (never a second operand's; a Bin/Un's first operand's when
+    /// that operand dies there), or `rax` for a spilled one.
     fn dst(&self, d: Val) -> u8 {
         match self.loc[d.0 as usize] {
             Loc::Reg(r) => r,
@@ -1335,8 +1336,18 @@ impl<'a> Gen<'a> {
                 return self.store(d, r);
             }
             UnOp::Zext(32) => {
-                self.load(r, a);
-                dynasm!(self.a ; .arch x64 ; mov Rd(r), Rd(r));
+                // A 32-bit move zero-extends: one instruction from any place.
+                match self.loc[a.0 as usize] {
+                    Loc::Reg(ra) => dynasm!(self.a ; .arch x64 ; mov Rd(r), Rd(ra)),
+                    Loc::Slot(sl) => {
+                        let off = self.slot_off(sl);
+                        dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rsp + off]);
+                    }
+                    _ => {
+                        self.load(r, a);
+                        dynasm!(self.a ; .arch x64 ; mov Rd(r), Rd(r));
+                    }
+                }
                 return self.store(d, r);
             }
             _ => {}
@@ -1648,12 +1659,15 @@ impl Backend for X64 {
                 next_q += 1;
             }
         }
+        // Values whose register passed to the result of their last use.
+        let mut handed = vec![false; n];
         for (i, inst) in block.code.iter().enumerate() {
             let defines = Block::defines_v(inst);
             // Values whose last use was an earlier instruction free
             // their place before this one's result takes one.
             for v in std::mem::take(&mut expiring[i]) {
                 match loc[v] {
+                    Loc::Reg(_) if handed[v] => {}
                     Loc::Reg(r) => free.push(r),
                     Loc::Slot(s) => free_slots.push(s),
                     _ => {}
@@ -1666,6 +1680,23 @@ impl Backend for X64 {
                 loc[i] = Loc::Imm(*c);
                 continue;
             }
+            // A unary or binary operation whose first operand dies here
+            // computes in that operand's register (`bin`/`un` load the
+            // first operand into the result's register before reading the
+            // second, which then lives elsewhere): no copy.
+            let first = match inst {
+                Inst::Bin(_, a, _) | Inst::Un(_, a) => Some(a.0 as usize),
+                _ => None,
+            };
+            if let Some(a) = first.filter(|&a| last_use[a] == i && !handed[a]) {
+                if let Loc::Reg(r) = loc[a] {
+                    handed[a] = true;
+                    loc[i] = Loc::Reg(r);
+                    let free_at = (last_use[i] + 1).min(n);
+                    expiring[free_at.max(i + 1)].push(i);
+                    continue;
+                }
+            }
             loc[i] = if let Some(r) = free.pop() {
                 Loc::Reg(r)
             } else if let Some(s) = free_slots.pop() {
@@ -1675,7 +1706,8 @@ impl Backend for X64 {
             };
             // A value is freed after its last use (at least the
             // instruction after its definition, so an instruction's
-            // operands never share a place with its result).
+            // operands never share a place with its result, but for the
+            // hand-over above).
             let free_at = (last_use[i] + 1).min(n);
             expiring[free_at.max(i + 1)].push(i);
         }
