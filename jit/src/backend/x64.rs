@@ -342,9 +342,11 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// The inline TLB probe for `mem`: on a hit, `rax` = host address and
-    /// execution falls through; on a miss it jumps to `miss`.
-    fn tlb_probe(&mut self, mem: &Mem, write: bool, miss: DynamicLabel) {
+    /// The inline TLB probe for `mem`: on a hit execution falls through
+    /// with the host address in `rax` (`None`) or `rax + index register`
+    /// (`Some(index)`, the guest address's own register, saving an add);
+    /// on a miss it jumps to `miss`.
+    fn tlb_probe(&mut self, mem: &Mem, write: bool, miss: DynamicLabel) -> Option<u8> {
         let entries = self.env.tlb_entries as i32;
         let base = self.env.ctx_tlb + (self.block.mode.mmu_index() as i32) * (entries << tlb_entry::SHIFT);
         let index_mask = (entries - 1) << tlb_entry::SHIFT;
@@ -371,12 +373,10 @@ impl<'a> Gen<'a> {
         );
         if ra == RAX {
             dynasm!(self.a ; .arch x64 ; add rax, QWORD [rcx + add]);
+            None
         } else {
-            dynasm!(self.a
-                ; .arch x64
-                ; mov rax, QWORD [rcx + add]
-                ; add rax, Rq(ra)
-            );
+            dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rcx + add]);
+            Some(ra)
         }
     }
 
@@ -523,12 +523,15 @@ impl<'a> Gen<'a> {
                 if mem.acc.unprivileged {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
-                    self.tlb_probe(&mem, false, label);
-                    match mem.size {
-                        1 => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
-                        2 => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
-                        4 => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
-                        _ => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
+                    match (self.tlb_probe(&mem, false, label), mem.size) {
+                        (None, 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
+                        (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
+                        (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
+                        (None, _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
+                        (Some(x), 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax + Rq(x)]),
+                        (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax + Rq(x)]),
+                        (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax + Rq(x)]),
+                        (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax + Rq(x)]),
                     }
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
@@ -549,13 +552,24 @@ impl<'a> Gen<'a> {
                 if mem.acc.unprivileged {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
-                    self.tlb_probe(&mem, true, label);
-                    self.load(RCX, value);
-                    match mem.size {
-                        1 => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], cl),
-                        2 => dynasm!(self.a ; .arch x64 ; mov WORD [rax], cx),
-                        4 => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], ecx),
-                        _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], rcx),
+                    let index = self.tlb_probe(&mem, true, label);
+                    // The value straight from its register when it has one.
+                    let rv = match self.loc[value.0 as usize] {
+                        Loc::Reg(r) => r,
+                        _ => {
+                            self.load(RCX, value);
+                            RCX
+                        }
+                    };
+                    match (index, mem.size) {
+                        (None, 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], Rb(rv)),
+                        (None, 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax], Rw(rv)),
+                        (None, 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], Rd(rv)),
+                        (None, _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], Rq(rv)),
+                        (Some(x), 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax + Rq(x)], Rb(rv)),
+                        (Some(x), 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax + Rq(x)], Rw(rv)),
+                        (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax + Rq(x)], Rd(rv)),
+                        (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax + Rq(x)], Rq(rv)),
                     }
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
