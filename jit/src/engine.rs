@@ -987,8 +987,14 @@ impl Jit {
                     }
                 },
             };
+            // A block at a breakpoint is only entered from here (never
+            // chained to or found in the jump cache by generated code), so
+            // the check above sees every entry.
+            let at_breakpoint = cpu.debug.is_breakpoint(key.va);
             if let Some((slot, target)) = pending_chain.take() {
-                self.chain(slot, target, id);
+                if !at_breakpoint {
+                    self.chain(slot, target, id);
+                }
             }
             if budget - (cpu.icount - start) < self.shared.blocks[id as usize].len {
                 // Fewer instructions left than the block may retire: the
@@ -1007,7 +1013,9 @@ impl Jit {
                 c.jump_cache.fill(JC_EMPTY);
                 c.jc_generation = self.shared.generation;
             }
-            c.remember(key.va, key.mode, entry);
+            if !at_breakpoint {
+                c.remember(key.va, key.mode, entry);
+            }
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.cpu = cpu;
             c.sysregs = cpu.sys.as_ptr();
