@@ -149,7 +149,6 @@ impl GdbServer {
         if let Some(t) = bouncer {
             let _ = t.join();
         }
-        machine.clear_debug_points();
         end
     }
 }
@@ -187,6 +186,8 @@ where
     let stub = GdbStub::new(conn);
     let r = stub.run_blocking::<EventLoop<C>>(&mut target);
     let last = target.last_outcome.take();
+    // Nothing of a session outlives it.
+    machine.clear_debug_points();
     match r {
         Ok(DisconnectReason::Disconnect) => SessionEnd::Detached,
         Ok(DisconnectReason::Kill) => SessionEnd::Outcome(Ok(RunOutcome::Quit)),
@@ -314,3 +315,6 @@ impl GdbTarget<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,7 @@ pub(crate) enum Resume {
 pub struct GdbTarget<'m> {
     pub(crate) machine: &'m mut Machine,
     sysregs: Vec<SysRegDesc>,
-    xml: String,
+    pub(crate) xml: String,
     pub(crate) resume: Resume,
     /// Memory accesses use physical addresses (`monitor phys on`).
     space: Space,
