@@ -23,11 +23,17 @@ struct Stub {
 
 impl Stub {
     fn start(engine: Engine) -> Stub {
-        let mut child = preboard_command()
-            .args(["run", "--smp", "4", "--kernel"])
-            .arg(repo("firmware/prebuilt/smp.elf"))
-            .args(engine.args())
-            .args(["--gdb", "tcp::0", "--wait-gdb"])
+        Stub::spawn(
+            preboard_command()
+                .args(["run", "--smp", "4", "--kernel"])
+                .arg(repo("firmware/prebuilt/smp.elf"))
+                .args(engine.args())
+                .args(["--gdb", "tcp::0", "--wait-gdb"]),
+        )
+    }
+
+    fn spawn(cmd: &mut Command) -> Stub {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -255,6 +261,51 @@ fn raw_protocol(engine: Engine) {
 }
 
 per_engine!(raw_protocol);
+
+/// Without --wait-gdb the guest runs, a client attaches (stopping it),
+/// detaches, and the guest keeps running; a later client can attach.
+fn attach_to_a_running_guest(engine: Engine) {
+    let dir = common::TempDir::new("gdb-attach");
+    let spin = dir.path("spin.bin");
+    std::fs::write(&spin, 0x1400_0000u32.to_le_bytes()).unwrap(); // b .
+    let mut stub = Stub::spawn(
+        preboard_command()
+            .args(["run", "--kernel"])
+            .arg(&spin)
+            .args(engine.args())
+            .args(["--gdb", "tcp::0"]),
+    );
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut c = TcpStream::connect(("127.0.0.1", stub.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.write_all(&packet("?")).unwrap();
+        let r = reply(&mut c).expect("a stop reply");
+        assert!(r.starts_with("T05thread:01"), "{r}");
+        // The monitor's core listing shows instructions were retired
+        // before the attach (hex-encoded console output).
+        c.write_all(&packet("qRcmd,696e666f20636f726573")).unwrap();
+        let out = reply(&mut c).expect("monitor output");
+        let text: String = (0..out.len().saturating_sub(1) / 2)
+            .filter_map(|i| u8::from_str_radix(&out[1 + 2 * i..3 + 2 * i], 16).ok())
+            .map(char::from)
+            .collect();
+        assert!(text.contains("core 0: MPIDR 0x80000000 running EL1"), "{text}");
+        assert!(!text.contains(", 0 instructions"), "{text}");
+        assert_eq!(reply(&mut c).as_deref(), Some("OK"));
+        c.write_all(&packet("D")).unwrap();
+        assert_eq!(reply(&mut c).as_deref(), Some("OK"));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        stub.child.try_wait().unwrap().is_none(),
+        "the guest runs on after detaching"
+    );
+    let _ = stub.child.kill();
+    let _ = stub.finish(10);
+}
+
+per_engine!(attach_to_a_running_guest);
 
 #[test]
 fn bad_gdb_address_is_refused() {

@@ -190,7 +190,11 @@ where
     machine.clear_debug_points();
     match r {
         Ok(DisconnectReason::Disconnect) => SessionEnd::Detached,
-        Ok(DisconnectReason::Kill) => SessionEnd::Outcome(Ok(RunOutcome::Quit)),
+        Ok(DisconnectReason::Kill) => {
+            // As if the power were cut: the run ends with exit code 0.
+            eprintln!("preboard: gdb killed the guest");
+            SessionEnd::Outcome(Ok(RunOutcome::PoweredOff))
+        }
         Ok(DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_)) => {
             SessionEnd::Outcome(Ok(last.unwrap_or(RunOutcome::Quit)))
         }
