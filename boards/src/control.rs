@@ -191,6 +191,17 @@ pub struct SysRegDesc {
     pub id: SysRegId,
 }
 
+/// A memory-mapped device as a debugger lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Instance name.
+    pub name: String,
+    /// Its device-tree `compatible` strings.
+    pub compatible: Vec<String>,
+    /// Its MMIO windows as (base, size).
+    pub regions: Vec<(u64, u64)>,
+}
+
 /// PSTATE as the 32-bit CPSR value debuggers show (SPSR layout).
 fn cpsr_of(p: &cpu_aarch64::state::PState) -> u64 {
     p.to_spsr() & 0xffff_ffff
@@ -220,6 +231,21 @@ impl Machine {
             el: c.pstate.el,
             pc: c.pc,
         })
+    }
+
+    /// The memory-mapped devices, in bus order.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.bus
+            .devices()
+            .map(|d| DeviceInfo {
+                name: d.name().to_string(),
+                compatible: match d.dt_node().and_then(|n| n.get("compatible").cloned()) {
+                    Some(soc::dt::PropValue::Strings(v)) => v,
+                    _ => Vec::new(),
+                },
+                regions: d.regions().iter().map(|r| (r.base, r.size)).collect(),
+            })
+            .collect()
     }
 
     /// The implemented system registers readable on core `core` (what a

@@ -391,9 +391,57 @@ Preboard monitor commands:
   help                 this text
   info cores           power state, EL, PC and instruction count of every core
   info jit             the JIT's counters (when the JIT runs the guest)
+  info devices         MMIO devices with their windows
+  info gic             the interrupt distributor's state (enables, pending, active)
   phys on|off          memory accesses use physical (on) or virtual (off) addresses
   translate ADDR       the physical address of virtual ADDR on core 0
   step-irq on|off      single steps take pending interrupts (default off)";
+
+impl GdbTarget<'_> {
+    /// `monitor info gic`: the distributor's control, type and the
+    /// enable/pending/active bits of every interrupt it has, read with
+    /// debug accesses (GICD registers have no read side effects).
+    fn gic_info(&mut self, out: &mut ConsoleOutput<'_>) {
+        let gic = self
+            .machine
+            .devices()
+            .into_iter()
+            .find(|d| d.compatible.iter().any(|c| c.contains("gic")));
+        let Some((base, _)) = gic.as_ref().and_then(|g| g.regions.first().copied()) else {
+            outputln!(out, "this board has no GIC");
+            return;
+        };
+        let mut rd = |off: u64| {
+            let mut b = [0u8; 4];
+            self.machine
+                .read_memory(0, base + off, Space::Physical, &mut b)
+                .map(|_| u32::from_le_bytes(b))
+        };
+        let (Ok(ctlr), Ok(typer)) = (rd(0), rd(4)) else {
+            outputln!(out, "GIC distributor at {base:#x} does not answer");
+            return;
+        };
+        let words = u64::from(typer & 0x1f) + 1;
+        outputln!(
+            out,
+            "GIC distributor at {base:#x}: GICD_CTLR {ctlr:#x}, GICD_TYPER {typer:#x} ({} interrupt IDs)",
+            32 * words
+        );
+        for (name, off) in [("enabled", 0x100u64), ("pending", 0x200), ("active", 0x300)] {
+            let mut ids = Vec::new();
+            for w in 0..words {
+                if let Ok(v) = rd(off + 4 * w) {
+                    ids.extend((0..32).filter(|b| v >> b & 1 == 1).map(|b| (32 * w + b).to_string()));
+                }
+            }
+            outputln!(
+                out,
+                "  {name}: {}",
+                if ids.is_empty() { "none".into() } else { ids.join(" ") }
+            );
+        }
+    }
+}
 
 impl MonitorCmd for GdbTarget<'_> {
     fn handle_monitor_cmd(&mut self, cmd: &[u8], mut out: ConsoleOutput<'_>) -> Result<(), Self::Error> {
@@ -420,6 +468,19 @@ impl MonitorCmd for GdbTarget<'_> {
                     }
                 }
             }
+            ["info", "devices"] => {
+                for d in self.machine.devices() {
+                    let windows: Vec<String> = d.regions.iter().map(|(b, s)| format!("{b:#x}..{:#x}", b + s)).collect();
+                    outputln!(
+                        out,
+                        "{:<16} {} [{}]",
+                        d.name,
+                        windows.join(" "),
+                        d.compatible.join(", ")
+                    );
+                }
+            }
+            ["info", "gic"] => self.gic_info(&mut out),
             ["info", "jit"] => match self.machine.jit_stats() {
                 Some(s) => outputln!(out, "{s:?}"),
                 None => outputln!(out, "the interpreter runs the guest"),
