@@ -631,8 +631,15 @@ extern "sysv64" fn helper_check_align(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, _) = unsafe { parts(ctx) };
     let [addr, _, pc, info, ..] = ctx.args;
-    let r = cpu.check_alignment_for(bus, pc, info as u32, addr, (info >> 32) as u8, info >> 40 & 1 == 1);
-    u64::from(r.is_err())
+    match cpu.check_alignment_for(bus, pc, info as u32, addr, (info >> 32) as u8, info >> 40 & 1 == 1) {
+        Ok(()) => 0,
+        Err(r) => {
+            // The check goes through the data-access path: a watchpoint
+            // can stop the access here.
+            debug_stop(ctx, cpu, pc, r);
+            1
+        }
+    }
 }
 
 extern "sysv64" fn helper_pure(a: u64, b: u64, op: u64) -> u64 {

@@ -25,9 +25,13 @@ const PROGRAM: [u32; 6] = [
 const DATA: u64 = 0x1000;
 
 fn machine(engine: &str, smp: u32) -> (Machine, u64) {
+    machine_with(engine, smp, &PROGRAM)
+}
+
+fn machine_with(engine: &str, smp: u32, program: &[u32]) -> (Machine, u64) {
     let mut board = crate::resolve_board("virt").unwrap();
     board.set_cpu_count(smp).unwrap();
-    let mut bytes: Vec<u8> = PROGRAM.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut bytes: Vec<u8> = program.iter().flat_map(|w| w.to_le_bytes()).collect();
     bytes.resize(0x2000, 0);
     let mut m = Machine::new(MachineConfig {
         board,
@@ -173,6 +177,41 @@ fn watchpoints_are_exact_and_stop_before_the_access() {
             u64::from(read_u32(&mut m, entry + DATA + 8)),
             m.read_reg(0, Reg::X(2)).unwrap() as u64 & 0xffff_ffff
         );
+    });
+}
+
+/// A 128-bit SIMD&FP store (whose alignment check is a helper call of
+/// its own in the JIT) is stopped by a watchpoint on its upper half.
+#[test]
+fn watchpoints_catch_simd_stores() {
+    // adr x1, E+0x1000; loop: str q0, [x1]; b loop
+    let program = [0x1000_8001, 0x3d80_0020, 0x17ff_ffff];
+    each_engine(|e| {
+        let (mut m, entry) = machine_with(e, 1, &program);
+        m.write_reg(0, Reg::V(0), u128::MAX).unwrap();
+        // FP/SIMD enabled (CPACR_EL1.FPEN = 0b11).
+        m.write_reg(0, Reg::Sys(SysReg::CPACR_EL1.info().id), 3 << 20).unwrap();
+        assert_eq!(m.resume(Instant::now() + Duration::from_millis(20)).unwrap(), None);
+        m.write_memory(0, entry + DATA, Space::Virtual, &[0; 16]).unwrap();
+        m.insert_watchpoint(Watchpoint {
+            addr: entry + DATA + 8,
+            len: 8,
+            kind: WatchKind::Write,
+        });
+        assert_eq!(
+            m.resume(soon()).unwrap(),
+            Some(Stop::Watchpoint {
+                core: 0,
+                pc: entry + 4,
+                addr: entry + DATA + 8,
+                kind: WatchKind::Write
+            }),
+            "{e}"
+        );
+        assert_eq!(m.cpus[0].pc, entry + 4, "{e}");
+        let mut b = [0xaau8; 16];
+        m.read_memory(0, entry + DATA, Space::Virtual, &mut b).unwrap();
+        assert_eq!(b, [0; 16], "{e}: nothing stored");
     });
 }
 
