@@ -301,7 +301,7 @@ fn attach_to_a_running_guest(engine: Engine) {
             .filter_map(|i| u8::from_str_radix(&out[1 + 2 * i..3 + 2 * i], 16).ok())
             .map(char::from)
             .collect();
-        assert!(text.contains("core 0: MPIDR 0x80000000 running EL1"), "{text}");
+        assert!(text.contains("core 0: MPIDR 0x80000000 on EL1"), "{text}");
         assert!(!text.contains(", 0 instructions"), "{text}");
         assert_eq!(reply(&mut c).as_deref(), Some("OK"));
         c.write_all(&packet("D")).unwrap();

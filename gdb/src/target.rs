@@ -249,8 +249,8 @@ impl ThreadExtraInfo for GdbTarget<'_> {
         };
         let state = match (s.on, s.sleeping) {
             (false, _) => "off",
-            (true, true) => "waiting",
-            (true, false) => "running",
+            (true, true) => "asleep (WFI/WFE)",
+            (true, false) => "on",
         };
         let text = format!("core {}, MPIDR {:#x}, EL{}, {state}", core_of(tid), s.mpidr, s.el);
         let n = text.len().min(buf.len());
@@ -454,8 +454,8 @@ impl MonitorCmd for GdbTarget<'_> {
                     if let Ok(s) = self.machine.core_status(c) {
                         let state = match (s.on, s.sleeping) {
                             (false, _) => "off",
-                            (true, true) => "waiting",
-                            (true, false) => "running",
+                            (true, true) => "asleep (WFI/WFE)",
+                            (true, false) => "on",
                         };
                         let icount = self.machine.cpus[c].icount;
                         outputln!(
