@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+mod gdb_cmd;
 mod qemu_cmd;
 mod test_cmd;
 
@@ -198,6 +199,8 @@ struct RunArgs {
     rtc_epoch: Option<u64>,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    gdb: gdb_cmd::GdbArgs,
 }
 
 /// How guest code is executed.
@@ -650,6 +653,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         None => ImageFormat::Auto,
     };
     let mut left = args.max_insns;
+    let gdb = gdb_cmd::listen(&args.gdb)?;
     // Opened once: a guest reset keeps the same file, pty and socket.
     let vconsole = virtio_console_backend(args.virtio_console.as_ref(), &args.serial)?;
     let stdin_taken = args.virtio_console == Some(ChardevSpec::Stdio);
@@ -702,7 +706,10 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             "starting core 0"
         );
         let started = std::time::Instant::now();
-        let outcome = machine.run(left);
+        let outcome = match &gdb {
+            Some(g) => g.serve(&mut machine),
+            None => machine.run(left),
+        };
         let secs = started.elapsed().as_secs_f64();
         let n = machine.instructions();
         tracing::info!(
@@ -776,7 +783,7 @@ fn finish(outcome: Result<RunOutcome, MachineError>, n: u64) -> Result<u8, Failu
             eprintln!("preboard: quit from the console (Ctrl-a x)");
             Ok(0)
         }
-        Ok(RunOutcome::InstructionLimit | RunOutcome::Deadline) => Err(Failure::new(
+        Ok(RunOutcome::InstructionLimit | RunOutcome::Deadline | RunOutcome::DebugStop { .. }) => Err(Failure::new(
             exit::LIMIT,
             anyhow::anyhow!("stopped after --max-insns {} instructions", n),
         )),

@@ -174,6 +174,8 @@ pub fn run_bench_int() -> Result<(i32, u64), MachineError> {
     match m.run(None)? {
         RunOutcome::Exited(code) => Ok((code, m.instructions())),
         RunOutcome::PoweredOff | RunOutcome::Reset | RunOutcome::Quit => Ok((0, m.instructions())),
-        RunOutcome::InstructionLimit | RunOutcome::Deadline => unreachable!("no limit was given"),
+        RunOutcome::InstructionLimit | RunOutcome::Deadline | RunOutcome::DebugStop { .. } => {
+            unreachable!("no limit, deadline or debugger was given")
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod control;
 pub mod dtb_in;
 pub mod fdt_out;
 pub mod from_dtb;

@@ -222,6 +222,12 @@ pub enum RunOutcome {
     /// The user asked to quit from the console (`Ctrl-a x`,
     /// [`chardev::quit_requested`]).
     Quit,
+    /// A debugger's breakpoint or watchpoint stopped core `core` (see
+    /// [`crate::control`]); only when one is set.
+    DebugStop {
+        /// The core.
+        core: usize,
+    },
 }
 
 /// A sink that drives core `cpu`'s timer PPIs on `gic`, touching the
@@ -245,7 +251,7 @@ fn timer_sink(gic: Arc<Mutex<Gic>>, cpu: usize) -> TimerSink {
 
 /// Where a core is in its power and sleep cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Power {
+pub(crate) enum Power {
     /// Not started (secondaries at reset) or turned off (PSCI CPU_OFF).
     Off,
     /// Running.
@@ -262,7 +268,7 @@ pub struct Machine {
     /// The cores, index = core id.
     pub cpus: Vec<Cpu>,
     /// Power/sleep state of each core.
-    power: Vec<Power>,
+    pub(crate) power: Vec<Power>,
     /// The exception level cores start in (also for PSCI CPU_ON).
     boot_el: u8,
     /// The system counter shared by all cores.
@@ -280,11 +286,13 @@ pub struct Machine {
     /// Where the initrd and the DTB went.
     pub layout: BootLayout,
     /// What executes guest code.
-    engine: Engine,
+    pub(crate) engine: Engine,
     /// Deterministic runs: the virtual time every clock follows.
     vclock: Option<Arc<VirtualClock>>,
     /// Deterministic runs: [`Machine::run_until_guest`]'s virtual deadline (ns).
     guest_deadline: Option<u64>,
+    /// Breakpoints and watchpoints of a debugger ([`crate::control`]).
+    pub(crate) debug: crate::control::DebugPoints,
 }
 
 /// What executes guest code (`--engine`).
@@ -741,6 +749,7 @@ impl Machine {
             engine: Engine::Interp,
             vclock,
             guest_deadline: None,
+            debug: Default::default(),
         })
     }
 
@@ -906,9 +915,11 @@ impl Machine {
     }
 
     /// Bookkeeping after core `i`'s turn ended with `ev`; `Some` ends the run.
-    fn after_turn(&mut self, i: usize, ev: StepEvent) -> Result<Option<RunOutcome>, MachineError> {
+    pub(crate) fn after_turn(&mut self, i: usize, ev: StepEvent) -> Result<Option<RunOutcome>, MachineError> {
         let n = self.cpus.len();
-        if self.power.iter().filter(|&&p| p != Power::Off).count() > 1 {
+        // (A debug stop keeps it: the debugger decides what runs next, see
+        // `control::Machine::resume`.)
+        if ev != StepEvent::Debug && self.power.iter().filter(|&&p| p != Power::Off).count() > 1 {
             // Another core runs next and may store to this core's
             // monitored block: clearing the monitor at every switch
             // makes a later STXR fail, which the architecture allows
@@ -934,6 +945,7 @@ impl Machine {
             StepEvent::WaitForInterrupt => self.power[i] = Power::Wfi,
             StepEvent::WaitForEvent => self.power[i] = Power::Wfe,
             StepEvent::FirmwareCall => return Ok(self.firmware_call(i)),
+            StepEvent::Debug => return Ok(Some(RunOutcome::DebugStop { core: i })),
             StepEvent::Fatal(message) => return Err(MachineError::GuestFatal { cpu: i, message }),
         }
         Ok(None)

@@ -27,6 +27,9 @@ pub enum StopReason {
     WaitForEvent,
     /// HVC/SMC through the board's firmware conduit: PC is past it.
     FirmwareCall,
+    /// A breakpoint or watchpoint stopped the instruction at PC before it
+    /// took effect (see `Cpu::debug`'s `hit`).
+    Debug,
 }
 
 /// What [`Cpu::run`] returns when it stops early.
@@ -50,6 +53,10 @@ pub enum StepEvent {
     /// PC is already past the instruction; the machine writes the results
     /// to X0-X3 and resumes the core.
     FirmwareCall,
+    /// A debugger breakpoint or watchpoint stopped the core (what was hit
+    /// is in `Cpu::debug`'s `hit`); PC is at the instruction, which has
+    /// not executed.
+    Debug,
     /// The guest cannot make progress: it is stuck in an exception loop
     /// (e.g. a fault at the vector itself).
     Fatal(String),
@@ -228,6 +235,11 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
     /// and for atomic/ordered accesses; otherwise (Normal memory) they are
     /// split into byte accesses by the callers.
     fn data_access(&mut self, va: u64, size: u8, acc: MemAccess, write: bool) -> Result<(PhysAddr, bool), StopReason> {
+        // Watchpoints first: every access path (exclusives and atomics
+        // included, before they touch the monitor) comes through here.
+        if self.cpu.debug_watch(self.pc, va, u64::from(size), write) {
+            return Err(StopReason::Debug);
+        }
         let unaligned = va & (u64::from(size) - 1) != 0;
         let strict = self.cpu.sctlr_current() & sctlr::A != 0 || acc.ordered || acc.atomic;
         if unaligned && strict {
@@ -916,6 +928,7 @@ impl Cpu {
                 Err(StopReason::WaitForInterrupt) => return (self.icount - start, StepEvent::WaitForInterrupt),
                 Err(StopReason::WaitForEvent) => return (self.icount - start, StepEvent::WaitForEvent),
                 Err(StopReason::FirmwareCall) => return (self.icount - start, StepEvent::FirmwareCall),
+                Err(StopReason::Debug) => return (self.icount - start, StepEvent::Debug),
             }
         }
         (self.icount - start, StepEvent::Budget)
@@ -926,6 +939,9 @@ impl Cpu {
     /// `Err(StopReason::Exception)` without executing anything).
     pub fn step<B: Bus + ?Sized>(&mut self, bus: &mut B) -> Result<(), StopReason> {
         let pa = self.boundary(bus)?;
+        if self.debug_break_here() {
+            return Err(StopReason::Debug);
+        }
         let pc = self.pc;
         let raw = self.fetch_word(bus, pc, pa)?;
         self.exec_fetched(bus, pc, raw)
@@ -941,7 +957,7 @@ impl Cpu {
         // One relaxed load of the interrupt lines (plus the cached HCR_EL2
         // virtual interrupts) and one branch in the common case.
         let lines = self.interrupt_lines();
-        if lines != 0 && self.take_pending_interrupt(lines) {
+        if lines != 0 && !self.debug.mask_interrupts && self.take_pending_interrupt(lines) {
             return Err(StopReason::Exception);
         }
         let pc = self.pc;

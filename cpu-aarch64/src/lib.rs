@@ -19,6 +19,7 @@
 
 pub mod bus;
 pub mod crypto;
+pub mod debug;
 pub mod disasm;
 pub mod exception;
 pub mod fp;

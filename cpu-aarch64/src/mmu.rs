@@ -884,6 +884,36 @@ impl Cpu {
         })
     }
 
+    /// A debugger's translation of `va` in the regime of the current EL:
+    /// walks the tables with debug reads, without consulting or filling
+    /// the TLB and without permission checks, so nothing the guest can
+    /// observe changes. A fault (unmapped address) is returned, never
+    /// taken.
+    pub fn translate_debug<B: Bus + ?Sized>(&self, bus: &mut B, va: u64) -> Result<PhysAddr, Fault> {
+        let kind = RegimeKind::of_el(self.pstate.el);
+        let Some(ctx) = self.context(kind) else {
+            return self.flat(va, AccessType::Read, kind).map(|r| PhysAddr(r.pa));
+        };
+        let key = if tbi(ctx.kind, ctx.tcr, va) {
+            crate::isa::sext(va, 56)
+        } else {
+            va
+        };
+        struct DebugReader<'a, B: Bus + ?Sized>(&'a mut B, usize);
+        impl<B: Bus + ?Sized> DescReader for DebugReader<'_, B> {
+            fn read_desc(&mut self, pa: u64) -> Result<u64, WalkAbort> {
+                let req = Requester {
+                    cpu: self.1,
+                    kind: AccessKind::Debug,
+                };
+                self.0.read(req, PhysAddr(pa), 8).map_err(|_| WalkAbort)
+            }
+        }
+        let r = self.regime_regs(ctx.kind);
+        let t = walk(&r, key, true, &mut DebugReader(bus, self.id))?;
+        Ok(PhysAddr(t.pa(key)))
+    }
+
     /// A TLB miss: walks and caches the translation.
     #[cold]
     #[inline(never)]

@@ -145,6 +145,8 @@ pub struct Cpu {
     /// Inner-shareable TLBIs this core executed, for the machine to apply
     /// to every other core after the time slice ([`crate::mmu::tlb::deliver_broadcasts`]).
     pub broadcast_tlbi: Vec<crate::mmu::Tlbi>,
+    /// Breakpoints, watchpoints and stepping state set by a debugger.
+    pub debug: crate::debug::DebugState,
     /// Decoded-op cache keyed by instruction word (so it can never be stale).
     pub(crate) decoded: Box<[(u32, Option<Op>)]>,
 }
@@ -174,6 +176,7 @@ impl Cpu {
             sent_event: false,
             tlb: crate::mmu::Tlb::default(),
             broadcast_tlbi: Vec::new(),
+            debug: Default::default(),
             decoded: vec![(0u32, None); DECODE_CACHE].into_boxed_slice(),
         };
         cpu.power_on(entry, 0, el);

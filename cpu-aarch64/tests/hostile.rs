@@ -219,6 +219,7 @@ fn random_system_code_never_panics_the_host() {
                 StepEvent::WaitForInterrupt | StepEvent::WaitForEvent => 2,
                 StepEvent::FirmwareCall => 3,
                 StepEvent::Fatal(_) => 4,
+                StepEvent::Debug => panic!("case {case}: a debug stop with no breakpoint or watchpoint set"),
             };
             events[k] += 1;
             assert!(

@@ -475,7 +475,7 @@ extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
             ctx.status = 0;
             let single = w.single;
             let aligned = va & (u64::from(size) - 1) == 0;
-            if let (Some(pa), true, false) = (single, aligned, acc.unprivileged) {
+            if let (Some(pa), true, false, false) = (single, aligned, acc.unprivileged, cpu.debug.watches_page(va)) {
                 let m = Mode::of(cpu).mmu_index();
                 if fill(ctx, bus, m, va, pa, false, false) {
                     shared.stats.tlb_fills += 1;
@@ -483,7 +483,8 @@ extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
             }
             v
         }
-        Err(_) => {
+        Err(r) => {
+            debug_stop(ctx, cpu, pc, r);
             ctx.status = 1;
             0
         }
@@ -502,7 +503,7 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
     match r {
         Ok(()) => {
             let aligned = va & (u64::from(size) - 1) == 0;
-            if let (Some(pa), true, false) = (single, aligned, acc.unprivileged) {
+            if let (Some(pa), true, false, false) = (single, aligned, acc.unprivileged, cpu.debug.watches_page(va)) {
                 let code = shared.code_pages.contains(&(pa.0 >> 12));
                 let m = Mode::of(cpu).mmu_index();
                 if fill(ctx, bus, m, va, pa, true, code || !smc.is_empty()) {
@@ -512,10 +513,21 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
             after_writes(ctx, shared, smc, device);
             0
         }
-        Err(_) => {
+        Err(r) => {
+            debug_stop(ctx, cpu, pc, r);
             after_writes(ctx, shared, smc, device);
             1
         }
+    }
+}
+
+/// A data access stopped by a watchpoint leaves through the exception
+/// exit with the PC at the instruction and the stop noted for the
+/// dispatcher.
+fn debug_stop(ctx: &mut JitCtx, cpu: &mut Cpu, pc: u64, r: StopReason) {
+    if r == StopReason::Debug {
+        cpu.pc = pc;
+        ctx.stop = Some(r);
     }
 }
 
@@ -619,8 +631,15 @@ extern "sysv64" fn helper_check_align(ctx: *mut JitCtx) -> u64 {
     // SAFETY: called only by generated code with its context.
     let (ctx, cpu, bus, _) = unsafe { parts(ctx) };
     let [addr, _, pc, info, ..] = ctx.args;
-    let r = cpu.check_alignment_for(bus, pc, info as u32, addr, (info >> 32) as u8, info >> 40 & 1 == 1);
-    u64::from(r.is_err())
+    match cpu.check_alignment_for(bus, pc, info as u32, addr, (info >> 32) as u8, info >> 40 & 1 == 1) {
+        Ok(()) => 0,
+        Err(r) => {
+            // The check goes through the data-access path: a watchpoint
+            // can stop the access here.
+            debug_stop(ctx, cpu, pc, r);
+            1
+        }
+    }
 }
 
 extern "sysv64" fn helper_pure(a: u64, b: u64, op: u64) -> u64 {
@@ -817,6 +836,11 @@ impl Jit {
     fn translate(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, key: Key, mode: Mode) -> Option<u32> {
         let mut b = Builder::new(key.va, mode);
         while !b.finished() {
+            // A breakpoint is checked at block entry only: a block ends
+            // before one (it starts the next block).
+            if !b.is_empty() && cpu.debug.is_breakpoint(key.va.wrapping_add(4 * b.len() as u64)) {
+                break;
+            }
             let pa = key.pa + 4 * b.len() as u64;
             match bus.fetch(cpu.id, PhysAddr(pa)) {
                 Ok(w) => b.add(w),
@@ -947,6 +971,9 @@ impl Jit {
                     continue;
                 }
             };
+            if cpu.debug_break_here() {
+                return (cpu.icount - start, StepEvent::Debug);
+            }
             let mode = Mode::of(cpu);
             let key = Key {
                 va: cpu.pc,
@@ -967,8 +994,14 @@ impl Jit {
                     }
                 },
             };
+            // A block at a breakpoint is only entered from here (never
+            // chained to or found in the jump cache by generated code), so
+            // the check above sees every entry.
+            let at_breakpoint = cpu.debug.is_breakpoint(key.va);
             if let Some((slot, target)) = pending_chain.take() {
-                self.chain(slot, target, id);
+                if !at_breakpoint {
+                    self.chain(slot, target, id);
+                }
             }
             if budget - (cpu.icount - start) < self.shared.blocks[id as usize].len {
                 // Fewer instructions left than the block may retire: the
@@ -987,7 +1020,9 @@ impl Jit {
                 c.jump_cache.fill(JC_EMPTY);
                 c.jc_generation = self.shared.generation;
             }
-            c.remember(key.va, key.mode, entry);
+            if !at_breakpoint {
+                c.remember(key.va, key.mode, entry);
+            }
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.cpu = cpu;
             c.sysregs = cpu.sys.as_ptr();
@@ -1028,6 +1063,9 @@ impl Jit {
                 exit::PLAIN | exit::BUDGET => {}
                 exit::INDIRECT => cpu.pc = cpu.branch_target(cpu.pc),
                 exit::EXCEPTION => {
+                    if c.stop.take() == Some(StopReason::Debug) {
+                        return (cpu.icount - start, StepEvent::Debug);
+                    }
                     if let Some(e) = stuck.exception_taken(cpu).map(StepEvent::Fatal) {
                         return (cpu.icount - start, e);
                     }
@@ -1044,6 +1082,21 @@ impl Jit {
                 }
             }
         }
+    }
+
+    /// Exactly one instruction (or one exception entry) of core `cpu` on
+    /// the interpreter, keeping this engine's translations coherent with
+    /// what it writes: a debugger's single step.
+    pub fn step(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus) -> Result<(), StopReason> {
+        self.sync_external_writes(bus);
+        let mut w = Watch::new(bus, &self.shared.code_pages);
+        let r = cpu.step(&mut w);
+        let smc = std::mem::take(&mut w.smc);
+        for page in smc {
+            self.shared.invalidate_page(page);
+        }
+        self.sync_external_writes(bus);
+        r
     }
 
     /// One instruction on the interpreter (watched like generated code's
@@ -1099,6 +1152,7 @@ fn stop_event(r: StopReason) -> StepEvent {
         StopReason::WaitForInterrupt => StepEvent::WaitForInterrupt,
         StopReason::WaitForEvent => StepEvent::WaitForEvent,
         StopReason::FirmwareCall => StepEvent::FirmwareCall,
+        StopReason::Debug => StepEvent::Debug,
         StopReason::Exception => StepEvent::Fatal("exception reported as a stop".into()),
     }
 }

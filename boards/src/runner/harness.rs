@@ -757,7 +757,7 @@ impl Harness {
             self.machine.run_until(None, Some(self.created + end))
         };
         let stopped = match run {
-            Ok(RunOutcome::Deadline | RunOutcome::InstructionLimit) => return,
+            Ok(RunOutcome::Deadline | RunOutcome::InstructionLimit | RunOutcome::DebugStop { .. }) => return,
             Ok(RunOutcome::Exited(c)) => Stopped::Exited(c),
             Ok(RunOutcome::PoweredOff) => Stopped::PoweredOff,
             Ok(RunOutcome::Reset) => Stopped::Reset,

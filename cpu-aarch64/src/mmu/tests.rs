@@ -1194,3 +1194,34 @@ fn tlbi_through_the_cpu_is_precise() {
     cpu.tlbi(Tlbi::decode(0, 7, 2, 5 << 48).unwrap());
     assert_eq!(pa_of(&mut cpu, &mut m, 0x1000, AccessType::Read, false), Ok(0x3_0000));
 }
+
+/// A debugger's walk: the current regime's mapping, no TLB entry left
+/// behind (a stale entry would change what the guest sees after a TLBI it
+/// skipped), no permission check, faults returned rather than taken.
+#[test]
+fn debug_translation_leaves_no_trace() {
+    let (mut cpu, mut m) = machine();
+    // EL0-only, non-executable, read-only for EL1 with PAN: still readable
+    // by the debugger.
+    map(&mut m, 0x1000, 5, 0x5_0000, NORMAL | (1 << 6) | (1 << 7) | (3 << 53));
+    cpu.pstate.pan = true;
+    let epoch = cpu.tlb.epoch;
+    let (sys_before, pc_before) = (cpu.sys.get(SysReg::ESR_EL1), cpu.pc);
+    assert_eq!(cpu.translate_debug(&mut m, 0x5123), Ok(PhysAddr(0x5_0123)));
+    assert_eq!(cpu.translate_debug(&mut m, 0x9000), Err(Fault::Translation(3)));
+    assert_eq!(cpu.tlb.epoch, epoch);
+    assert_eq!((cpu.sys.get(SysReg::ESR_EL1), cpu.pc), (sys_before, pc_before));
+    // Nothing was cached: after unmapping, the guest's own translation
+    // walks again and faults.
+    m.0.remove(&(0x1000 + 0x2000 + 5 * 8));
+    assert_eq!(
+        pa_of(&mut cpu, &mut m, 0x5123, AccessType::Read, false),
+        Err(Fault::Translation(3))
+    );
+    // The regime follows the EL; with its MMU off the mapping is flat.
+    cpu.pstate.el = 2;
+    map(&mut m, 0x11000, 5, 0x6_0000, NORMAL);
+    assert_eq!(cpu.translate_debug(&mut m, 0x5123), Ok(PhysAddr(0x6_0123)));
+    cpu.sys.set(SysReg::SCTLR_EL2, 0);
+    assert_eq!(cpu.translate_debug(&mut m, 0x5123), Ok(PhysAddr(0x5123)));
+}
