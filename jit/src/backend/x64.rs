@@ -1791,14 +1791,15 @@ impl Backend for X64 {
             cc_from,
             cc_in_dl: vec![false; n],
         };
-        // Entry: the budget check (bounded exit latency).
+        // Entry: the budget check (bounded exit latency). Taking the
+        // block's instructions first and giving them back on the exit path
+        // is one read-modify-write instead of a compare and a subtract.
         let insns = block.insns.len() as i32;
         let budget = env.ctx_budget;
         dynasm!(g.a
             ; .arch x64
-            ; cmp QWORD [rbx + budget], insns
-            ; jl =>budget_label
             ; sub QWORD [rbx + budget], insns
+            ; jl =>budget_label
         );
         for i in 0..n {
             g.inst(i)?;
@@ -1826,6 +1827,7 @@ impl Backend for X64 {
         dynasm!(g.a
             ; .arch x64
             ; =>budget_label
+            ; add QWORD [rbx + budget], insns
         );
         // Entered with nothing done: the PC is this block's.
         g.mov_imm(RAX, block.pc);
