@@ -21,7 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const MARKER: &str = "PREBOARD-INIT-OK";
 
 /// Lines a healthy boot never prints: kernel warnings, oopses, exception
-/// reports, device-tree complaints, and `/init`'s failed module loads.
+/// reports, device-tree and firmware complaints, RCU stalls and hung tasks,
+/// and `/init`'s failed module loads.
 const BAD: &[&str] = &[
     "WARNING:",
     "Oops",
@@ -32,6 +33,9 @@ const BAD: &[&str] = &[
     "Unable to handle",
     "Internal error",
     "FDT_ERR",
+    "[Firmware Bug]",
+    "detected stall",
+    "blocked for more than",
     "OF: fdt:",
     "PREBOARD-INIT: insmod",
     "insmod:",
