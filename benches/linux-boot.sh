@@ -10,6 +10,8 @@
 #          (awk integer loop, gzip of 4 MiB, sha256 of a module; "pbwork" on
 #          the command line asks for it)
 #   exit   launch -> the process exits (poweroff -f)
+#   cpu    user + system CPU seconds of the whole run (QEMU: all its
+#          threads); steadier than wall time on a busy machine
 #
 # Peers (add a line to the engine list for another):
 #   qemu-tcg      qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512
@@ -59,20 +61,26 @@ engine_cmd() {
 
 now() { date +%s.%N; }
 
-# One run: prints "init work exit result" (seconds since launch).
+# One run: prints "init work exit cpu result" (seconds).
 run_once() {
 	local log t0 t1 status
 	log="$(mktemp)"
 	t0="$(now)"
 	set +e
 	# shellcheck disable=SC2046 # the command is a word list without spaces in paths
-	$(engine_cmd "$1") </dev/null 2>"$log.err" | while IFS= read -r line; do
-		case "$line" in
-		*PREBOARD-INIT-OK*) echo "init $(now)" ;;
-		*PREBOARD-WORK-DONE*) echo "work $(now) ${line#*PREBOARD-WORK-DONE }" ;;
-		esac
-	done >"$log"
-	status="${PIPESTATUS[0]}"
+	local TIMEFORMAT='%U %S'
+	{
+		time {
+			$(engine_cmd "$1") </dev/null 2>"$log.err" | while IFS= read -r line; do
+				case "$line" in
+				*PREBOARD-INIT-OK*) echo "init $(now)" ;;
+				*PREBOARD-WORK-DONE*) echo "work $(now) ${line#*PREBOARD-WORK-DONE }" ;;
+				esac
+			done >"$log"
+			echo "${PIPESTATUS[0]}" >"$log.status"
+		}
+	} 2>"$log.cpu"
+	status="$(cat "$log.status")"
 	set -e
 	t1="$(now)"
 	if [ "$status" != 0 ] || ! grep -q '^work ' "$log"; then
@@ -81,11 +89,14 @@ run_once() {
 		rm -f "$log" "$log.err"
 		exit 1
 	fi
-	awk -v t0="$t0" -v t1="$t1" '
+	awk -v t0="$t0" -v t1="$t1" -v cpu="$(awk '{ print $1 + $2 }' "$log.cpu")" '
 		$1 == "init" { init = $2 - t0 }
 		$1 == "work" { work = $2 - t0; $1 = ""; $2 = ""; res = $0 }
-		END { gsub(/^ +| +$/, "", res); gsub(/ /, "_", res); printf "%.2f %.2f %.2f %s\n", init, work, t1 - t0, res }' "$log"
-	rm -f "$log" "$log.err"
+		END {
+			gsub(/^ +| +$/, "", res); gsub(/ /, "_", res)
+			printf "%.2f %.2f %.2f %.2f %s\n", init, work, t1 - t0, cpu, res
+		}' "$log"
+	rm -f "$log" "$log.err" "$log.cpu" "$log.status"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -98,7 +109,7 @@ for e in "${engines[@]}"; do
 		r="$(run_once "$e")"
 		echo "$e: $r" >&2
 		echo "$r" >>"/tmp/linux-boot-$$-$e"
-		res="$(echo "$r" | cut -d' ' -f4)"
+		res="$(echo "$r" | cut -d' ' -f5)"
 		if [ -z "$result" ]; then
 			result="$res"
 		elif [ "$res" != "$result" ]; then
@@ -106,7 +117,7 @@ for e in "${engines[@]}"; do
 			exit 1
 		fi
 	done
-	for col in 1 2 3; do
+	for col in 1 2 3 4; do
 		med[$e,$col]="$(cut -d' ' -f$col "/tmp/linux-boot-$$-$e" | median)"
 	done
 	rm -f "/tmp/linux-boot-$$-$e"
@@ -114,15 +125,15 @@ done
 
 kernel="$(cat "$guest/kernel-release")"
 echo "Debian $kernel, busybox initramfs, $smp core(s), median of $runs (seconds from launch)"
-printf '%-14s %8s %8s %8s\n' engine init work exit
+printf '%-14s %8s %8s %8s %8s\n' engine init work exit cpu
 for e in "${engines[@]}"; do
-	printf '%-14s %8s %8s %8s\n' "$e" "${med[$e,1]}" "${med[$e,2]}" "${med[$e,3]}"
+	printf '%-14s %8s %8s %8s %8s\n' "$e" "${med[$e,1]}" "${med[$e,2]}" "${med[$e,3]}" "${med[$e,4]}"
 done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%7.2fx", a / b }'; }
 for e in "${engines[@]}"; do
 	[ "$e" = qemu-tcg ] && continue
-	printf '%-14s %7.2fx %7.2fx %7.2fx\n' "$e/qemu" \
-		"$(awk -v a="${med[$e,1]}" -v b="${med[qemu-tcg,1]}" 'BEGIN { print a / b }')" \
-		"$(awk -v a="${med[$e,2]}" -v b="${med[qemu-tcg,2]}" 'BEGIN { print a / b }')" \
-		"$(awk -v a="${med[$e,3]}" -v b="${med[qemu-tcg,3]}" 'BEGIN { print a / b }')"
+	printf '%-14s' "$e/qemu"
+	for col in 1 2 3 4; do printf ' %s' "$(ratio "${med[$e,$col]}" "${med[qemu-tcg,$col]}")"; done
+	echo
 done
 echo "(ratio < 1: Preboard is faster; workload result $result)"
