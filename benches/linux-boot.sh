@@ -46,15 +46,16 @@ preboard="$target/release/preboard"
 append="console=ttyAMA0 panic=-1 pbwork"
 
 engines=(qemu-tcg preboard-jit)
+# Sets cmd to engine $1's command line.
 engine_cmd() {
 	case "$1" in
 	qemu-tcg)
-		echo qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -smp "$smp" -nographic -no-reboot \
-			-kernel "$guest/vmlinuz" -initrd "$guest/initrd.gz" -append "$append"
+		cmd=(qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -smp "$smp" -nographic -no-reboot
+			-kernel "$guest/vmlinuz" -initrd "$guest/initrd.gz" -append "$append")
 		;;
 	preboard-jit)
-		echo "$preboard" run --engine jit -m 512M --smp "$smp" \
-			--kernel "$guest/vmlinuz" --initrd "$guest/initrd.gz" --append "$append"
+		cmd=("$preboard" run --engine jit -m 512M --smp "$smp"
+			--kernel "$guest/vmlinuz" --initrd "$guest/initrd.gz" --append "$append")
 		;;
 	esac
 }
@@ -67,11 +68,11 @@ run_once() {
 	log="$(mktemp)"
 	t0="$(now)"
 	set +e
-	# shellcheck disable=SC2046 # the command is a word list without spaces in paths
+	engine_cmd "$1"
 	local TIMEFORMAT='%U %S'
 	{
 		time {
-			$(engine_cmd "$1") </dev/null 2>"$log.err" | while IFS= read -r line; do
+			"${cmd[@]}" </dev/null 2>"$log.err" | while IFS= read -r line; do
 				case "$line" in
 				*PREBOARD-INIT-OK*) echo "init $(now)" ;;
 				*PREBOARD-WORK-DONE*) echo "work $(now) ${line#*PREBOARD-WORK-DONE }" ;;
