@@ -197,7 +197,10 @@ impl Machine {
             .rev()
             .collect::<Vec<_>>()
             .join("\n");
-        panic!("{what}\n--- console (last 60 lines) ---\n{tail}\n--- stderr ---\n{}", self.err.text());
+        panic!(
+            "{what}\n--- console (last 60 lines) ---\n{tail}\n--- stderr ---\n{}",
+            self.err.text()
+        );
     }
 
     /// Waits for `needle` on the console after what was already consumed.
@@ -390,7 +393,11 @@ fn debian_boots_and_works(engine: common::Engine, boot_secs: u64) {
     let w = workload(n);
     let sums = m.ok(&format!("taskset -c 0 {w} & taskset -c 1 {w}; wait"), 120);
     let expected = workload_expected(n).to_string();
-    assert_eq!(sums.split_whitespace().collect::<Vec<_>>(), [&expected, &expected], "{sums}");
+    assert_eq!(
+        sums.split_whitespace().collect::<Vec<_>>(),
+        [&expected, &expected],
+        "{sums}"
+    );
 
     // /proc/cpuinfo describes the two Cortex-A57s (MIDR 0x411fd070).
     let cpuinfo = m.ok("cat /proc/cpuinfo", 30);
@@ -414,8 +421,11 @@ fn debian_boots_and_works(engine: common::Engine, boot_secs: u64) {
     let drift = guest_now - host_now();
     assert!(drift.abs() <= 30, "guest clock is {drift} s off the host's");
     assert_eq!(
-        m.ok("cat /sys/devices/system/clocksource/clocksource0/current_clocksource", 30)
-            .trim(),
+        m.ok(
+            "cat /sys/devices/system/clocksource/clocksource0/current_clocksource",
+            30
+        )
+        .trim(),
         "arch_sys_counter"
     );
 
@@ -431,7 +441,10 @@ fn debian_boots_and_works(engine: common::Engine, boot_secs: u64) {
     assert!(bytes.iter().any(|b| *b != "00"), "{hex}");
 
     // virtio-net: DHCP from user-mode networking, then HTTP from the host.
-    m.ok("ifconfig eth0 up && udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5", 60);
+    m.ok(
+        "ifconfig eth0 up && udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 5",
+        60,
+    );
     assert!(m.ok("ifconfig eth0", 30).contains("10.0.2.15"), "eth0's address");
     let got = m.ok(&format!("wget -q -O - http://10.0.2.2:{port}/file"), 60);
     assert_eq!(got, body, "wget from the host");
@@ -495,11 +508,7 @@ fn disk_writes_survive_reboot_and_poweroff() {
     let disk = tmp.path("disk.img");
     std::fs::copy(&g.disk, &disk).expect("copy the disk image");
     let nonce = format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
-    let mut m = Machine::start(
-        &g,
-        common::Engine::Jit,
-        &["--drive", disk.to_str().unwrap()],
-    );
+    let mut m = Machine::start(&g, common::Engine::Jit, &["--drive", disk.to_str().unwrap()]);
     m.boot(120);
     m.ok("dmesg -n 1", 30);
     m.ok("mount -t ext4 /dev/vda /mnt", 60);
@@ -511,7 +520,10 @@ fn disk_writes_survive_reboot_and_poweroff() {
     m.ok("dmesg -n 1", 30);
     m.ok("mount -t ext4 /dev/vda /mnt", 60);
     assert_eq!(m.ok("cat /mnt/persist.txt", 30), format!("written-{nonce}\n"));
-    m.ok(&format!("echo second-{nonce} >> /mnt/persist.txt && sync && umount /mnt"), 60);
+    m.ok(
+        &format!("echo second-{nonce} >> /mnt/persist.txt && sync && umount /mnt"),
+        60,
+    );
     let (code, transcript) = m.finish("poweroff -f", 60);
     assert_eq!(code, Some(0), "exit code after poweroff");
     assert_eq!(transcript.matches(MARKER).count(), 2, "two boots");
