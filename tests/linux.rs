@@ -120,6 +120,12 @@ impl Sink {
         common::text(&self.bytes.lock().unwrap().0)
     }
 
+    /// Waits (up to `limit`) until the reader has seen EOF.
+    fn wait_eof(&self, limit: Duration) {
+        let g = self.bytes.lock().unwrap();
+        let _ = self.grew.wait_timeout_while(g, limit, |g| !g.1).unwrap();
+    }
+
     /// Waits until the text after byte `from` contains `needle`; returns
     /// the offset just past it, or `None` at EOF or after `limit`.
     fn wait_for(&self, needle: &str, from: usize, limit: Duration) -> Option<usize> {
@@ -265,8 +271,7 @@ impl Machine {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
-                // The readers stop at EOF.
-                self.out.wait_for("\u{0}never", 0, Duration::from_secs(5));
+                self.out.wait_eof(Duration::from_secs(5));
                 return (st.code(), self.out.text());
             }
             if Instant::now() > deadline {
