@@ -174,6 +174,32 @@ impl Machine {
         Machine::spawn(cmd)
     }
 
+    /// The same guest through `preboard qemu`, with QEMU's spelling of
+    /// the machine, memory, kernel and console options, and `extra`.
+    fn start_qemu(guest: &Guest, extra: &[&str]) -> Machine {
+        let mut cmd = preboard_command();
+        cmd.args([
+            "qemu",
+            "-M",
+            "virt",
+            "-cpu",
+            "cortex-a57",
+            "-m",
+            "512",
+            "-nographic",
+            "-kernel",
+        ])
+        .arg(&guest.kernel)
+        .arg("-initrd")
+        .arg(&guest.initrd)
+        .args(["-append", "console=ttyAMA0 panic=-1"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        Machine::spawn(cmd)
+    }
+
     fn spawn(mut cmd: Command) -> Machine {
         let mut child = cmd.spawn().expect("run preboard");
         let stdin = child.stdin.take().unwrap();
@@ -501,7 +527,8 @@ fn debian_boots_under_the_interpreter_when_asked() {
 
 /// What the guest writes to its disk survives `reboot` (the machine
 /// restarts from its inputs) and the emulator's exit: the rebooted guest
-/// and the host's debugfs both read it back.
+/// and the host's debugfs both read it back. Started through `preboard
+/// qemu` with QEMU's spelling of the same command line (JIT, 1 core).
 #[test]
 #[cfg_attr(not(target_arch = "x86_64"), ignore = "no JIT backend for this host")]
 fn disk_writes_survive_reboot_and_poweroff() {
@@ -513,7 +540,8 @@ fn disk_writes_survive_reboot_and_poweroff() {
     let disk = tmp.path("disk.img");
     std::fs::copy(&g.disk, &disk).expect("copy the disk image");
     let nonce = format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
-    let mut m = Machine::start(&g, common::Engine::Jit, &["--drive", disk.to_str().unwrap()]);
+    let drive = format!("file={},format=raw,if=none,id=d0", disk.display());
+    let mut m = Machine::start_qemu(&g, &["-drive", &drive, "-device", "virtio-blk-device,drive=d0"]);
     m.boot(120);
     m.ok("dmesg -n 1", 30);
     m.ok("mount -t ext4 /dev/vda /mnt", 60);
