@@ -5,7 +5,7 @@
 #   scripts/fetch-linux-guest.sh [DIR]     (default: ${CARGO_TARGET_DIR:-target}/linux-guest)
 #
 # DIR/vmlinuz          the kernel of the package linux-image-arm64:arm64 depends on
-#                      (a gzip'd arm64 Image, unmodified)
+#                      (an arm64 Image with its EFI stub header, unmodified)
 # DIR/initrd.gz        gzip'd newc cpio: busybox-static, the virtio/ext4 modules and
 #                      an /init that loads them, prints PREBOARD-INIT-OK and runs a
 #                      shell on the console (and one on /dev/hvc0 when there is one)
