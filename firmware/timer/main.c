@@ -239,7 +239,13 @@ static void handler(struct exc_frame *f)
 		gic_eoi(iar);
 }
 
-static uint64_t ticks;	/* about 10 ms of the counter */
+/*
+ * About 100 ms of the counter: the checks that read ISTATUS "before the
+ * deadline" need the host (QEMU's or Preboard's timer runs in host time)
+ * not to stall that long between arming and reading, also on a loaded CI
+ * machine (10 ms was not always enough).
+ */
+static uint64_t ticks;
 
 /* Waits with IRQs unmasked until the handler ran (WFI between checks). */
 static void wait_irq(void)
@@ -392,7 +398,7 @@ int fw_main(uint64_t x0)
 	}
 	gicv3 = v == 3;
 	uart_puts(gicv3 ? "GIC: v3\n" : "GIC: v2\n");
-	ticks = read_sysreg(cntfrq_el0) / 100;
+	ticks = read_sysreg(cntfrq_el0) / 10;
 	if (ticks == 0)
 		ticks = 1000;
 	write_sysreg(cntp_ctl_el0, 0);
