@@ -27,6 +27,7 @@ pub mod interp;
 pub mod irq;
 pub mod isa;
 pub mod mmu;
+pub mod saved;
 pub mod sem;
 pub mod simd;
 pub mod state;

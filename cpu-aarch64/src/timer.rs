@@ -108,6 +108,9 @@ impl VirtualClock {
 pub struct TimeBase {
     clock: Clock,
     freq: u64,
+    /// Added to the clock's count: a restored machine's counter continues
+    /// from the value it had when the snapshot was taken.
+    offset: u64,
 }
 
 impl Default for TimeBase {
@@ -122,6 +125,7 @@ impl TimeBase {
         TimeBase {
             clock: Clock::Host(Instant::now()),
             freq: freq.max(1),
+            offset: 0,
         }
     }
 
@@ -132,6 +136,7 @@ impl TimeBase {
             TimeBase {
                 clock: Clock::Manual(c.clone()),
                 freq: freq.max(1),
+                offset: 0,
             },
             c,
         )
@@ -178,9 +183,23 @@ impl TimeBase {
         self.freq
     }
 
+    /// This time base (same clock and frequency) shifted so that its count
+    /// reads `count` now: a restored machine's counter goes on from where
+    /// the saved one stopped instead of jumping to the new process's time.
+    pub fn continuing_from(&self, count: u64) -> TimeBase {
+        let mut t = self.clone();
+        t.offset = count.wrapping_sub(self.raw_count());
+        t
+    }
+
     /// The physical count now.
     #[inline]
     pub fn now(&self) -> u64 {
+        self.offset.wrapping_add(self.raw_count())
+    }
+
+    #[inline]
+    fn raw_count(&self) -> u64 {
         match &self.clock {
             Clock::Host(epoch) => {
                 let ns = epoch.elapsed().as_nanos();
@@ -484,5 +503,19 @@ mod tests {
         assert!(b > a, "{a} -> {b}");
         assert!(tb.until(b + DEFAULT_FREQ).unwrap() <= Duration::from_secs(1));
         assert_eq!(tb.until(0), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn continuing_time_base_reads_the_saved_count_and_moves_with_its_clock() {
+        let (tb, h) = TimeBase::manual(DEFAULT_FREQ);
+        h.store(50, Ordering::Relaxed);
+        let resumed = tb.continuing_from(1_000_000);
+        assert_eq!(resumed.now(), 1_000_000);
+        h.store(80, Ordering::Relaxed);
+        assert_eq!(resumed.now(), 1_000_030);
+        assert_eq!(tb.now(), 80, "the original is unchanged");
+        let host = TimeBase::host(DEFAULT_FREQ).continuing_from(u64::MAX / 2);
+        assert!(host.now() >= u64::MAX / 2);
+        assert!(host.until(u64::MAX / 2 + DEFAULT_FREQ).unwrap() <= Duration::from_secs(1));
     }
 }

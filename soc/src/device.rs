@@ -7,6 +7,7 @@
 
 use crate::dt;
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// One MMIO window a device occupies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,5 +77,27 @@ pub trait Device: Send {
     /// instead of reporting a deadlock. The default is `false`.
     fn can_produce_input(&self) -> bool {
         false
+    }
+
+    /// Writes the device's state (registers, FIFOs, queue positions; not
+    /// its host backend) for a machine snapshot. The default refuses, so a
+    /// device that does not describe its state cannot be silently lost.
+    fn save_state(&self, w: &mut StateWriter) -> Result<(), StateError> {
+        let _ = w;
+        Err(StateError::Unsupported {
+            device: self.name().to_string(),
+            reason: "the device does not save its state".into(),
+        })
+    }
+
+    /// Takes back a state written by [`Device::save_state`] of a device
+    /// built the same way. Wrong or truncated bytes are an error, never a
+    /// panic; the caller discards a device whose restore failed.
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let _ = r;
+        Err(StateError::Unsupported {
+            device: self.name().to_string(),
+            reason: "the device does not restore its state".into(),
+        })
     }
 }

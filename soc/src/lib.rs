@@ -16,6 +16,7 @@ pub mod pl061;
 pub mod primecell;
 pub mod ram;
 pub mod semihosting;
+pub mod snapshot;
 pub mod usernet;
 pub mod virtio;
 
