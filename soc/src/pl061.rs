@@ -49,6 +49,7 @@ use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::{Node, PropValue};
 use crate::irq::IrqLine;
 use crate::primecell;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 use crate::ram::GuestRam;
 
 /// Register offsets.
@@ -395,6 +396,37 @@ impl Device for Pl061 {
         )
     }
 
+    /// Registers, input levels, latched edges, the interrupt level and
+    /// whether the power key is held (a held key is released one hold
+    /// time after the restore).
+    fn save_state(&self, w: &mut StateWriter) -> Result<(), StateError> {
+        for v in [
+            self.data, self.input, self.dir, self.is, self.ibe, self.iev, self.ie, self.edges, self.afsel,
+        ] {
+            w.u8(v);
+        }
+        w.bool(self.irq_level);
+        w.bool(self.button.as_ref().is_some_and(|b| b.release_at.is_some()));
+        Ok(())
+    }
+
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let mut regs = [0u8; 9];
+        for (v, f) in regs.iter_mut().zip(["data", "input", "dir", "is", "ibe", "iev", "ie", "edges", "afsel"]) {
+            *v = r.u8(f)?;
+        }
+        let irq_level = r.bool("irq_level")?;
+        let held = r.bool("power_key_held")?;
+        [
+            self.data, self.input, self.dir, self.is, self.ibe, self.iev, self.ie, self.edges, self.afsel,
+        ] = regs;
+        self.irq_level = irq_level;
+        if let Some(b) = &mut self.button {
+            b.release_at = held.then(|| Instant::now() + b.hold);
+        }
+        Ok(())
+    }
+
     fn poll(&mut self, _mem: &mut GuestRam) {
         self.poll_button(Instant::now());
     }
@@ -683,5 +715,19 @@ mod tests {
         );
         assert_eq!(key.get("linux,code"), Some(&PropValue::Cells(vec![116])));
         assert_eq!(key.get("gpios"), Some(&PropValue::Cells(vec![0x8004, 3, 0])));
+    }
+
+    #[test]
+    fn state_survives_a_snapshot_round_trip() {
+        let mut a = gpio();
+        wr(&mut a, 0x400, 0x0f); // GPIODIR
+        wr(&mut a, 0x410, 0x08); // GPIOIE
+        wr(&mut a, data(0xff), 0x05);
+        let mut b = gpio();
+        let (first, second) = crate::snapshot::round_trip(&a, &mut b);
+        assert_eq!(first, second);
+        for off in [0x400, 0x410, 0x3fc, 0x414] {
+            assert_eq!(rd(&mut a, off), rd(&mut b, off), "offset {off:#x}");
+        }
     }
 }

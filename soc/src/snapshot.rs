@@ -240,7 +240,13 @@ impl<'a> StateReader<'a> {
             return Err(self.invalid(field, format!("length {len:#x}, expected {:#x}", out.len())));
         }
         let pages = self.len(field, 8)?;
-        out.fill(fill);
+        // Only pages that differ are written: a large buffer fresh from the
+        // allocator stays unmaterialised where the saved one was blank.
+        for p in out.chunks_mut(SPARSE_PAGE) {
+            if p.iter().any(|&b| b != fill) {
+                p.fill(fill);
+            }
+        }
         for _ in 0..pages {
             let i = self.u64(field)?;
             let start = usize::try_from(i)
