@@ -102,6 +102,7 @@ use cpu_aarch64::sem::SysRegId;
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::Node;
 use crate::irq::{CpuInterfaceRegs, InterruptController};
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// The INTID reported when nothing can be acknowledged.
 pub const SPURIOUS: u32 = 1023;
@@ -754,6 +755,131 @@ impl Gic {
     }
 }
 
+fn save_bank(w: &mut StateWriter, b: &Bank) {
+    for v in [b.group, b.enabled, b.latch, b.active, b.level, b.edge] {
+        w.u32(v);
+    }
+    for &p in &b.priority {
+        w.u8(p);
+    }
+}
+
+fn restore_bank(r: &mut StateReader<'_>) -> Result<Bank, StateError> {
+    let mut b = Bank {
+        group: r.u32("group")?,
+        enabled: r.u32("enabled")?,
+        latch: r.u32("pending")?,
+        active: r.u32("active")?,
+        level: r.u32("level")?,
+        edge: r.u32("config")?,
+        priority: [0; 32],
+    };
+    for p in &mut b.priority {
+        *p = r.u8("priority")?;
+    }
+    Ok(b)
+}
+
+impl Gic {
+    /// Whether input `intid` (a PPI) of `cpu` is high: a restored machine
+    /// starts its timer forwarding from the restored levels.
+    pub fn ppi_level(&self, cpu: usize, intid: u32) -> bool {
+        intid < 32 && self.cpus.get(cpu).is_some_and(|c| c.private.level >> intid & 1 != 0)
+    }
+
+    /// Every register and input level (distributor, redistributors, CPU
+    /// interfaces), for a snapshot.
+    pub fn save_state(&self, w: &mut StateWriter) {
+        w.u8(match self.version {
+            GicVersion::V2 => 2,
+            GicVersion::V3 => 3,
+        });
+        w.u32(self.cpus.len() as u32);
+        w.u32(self.num_spis);
+        w.u32(self.dist_ctlr);
+        for c in &self.cpus {
+            save_bank(w, &c.private);
+            for &s in &c.sgi_src {
+                w.u8(s);
+            }
+            w.u32(c.ctlr);
+            w.u8(c.pmr);
+            w.u8(c.bpr0);
+            w.u8(c.bpr1);
+            w.u32(c.apr[0]);
+            w.u32(c.apr[1]);
+            w.bool(c.igrpen[0]);
+            w.bool(c.igrpen[1]);
+            w.bool(c.asleep);
+        }
+        for b in &self.spis {
+            save_bank(w, b);
+        }
+        for &t in &self.targets {
+            w.u8(t);
+        }
+        for &r in &self.route {
+            w.u64(r);
+        }
+    }
+
+    /// Takes back [`Gic::save_state`]'s bytes for a GIC of the same
+    /// version, core count and SPI count, then drives the cores' lines
+    /// from the restored state. Nothing changes if the bytes are refused.
+    pub fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let version = r.u8("version")?;
+        let want = match self.version {
+            GicVersion::V2 => 2,
+            GicVersion::V3 => 3,
+        };
+        if version != want {
+            return Err(r.invalid("version", format!("GICv{version}, this board has GICv{want}")));
+        }
+        let n = r.u32("cpus")?;
+        if n as usize != self.cpus.len() {
+            return Err(r.invalid("cpus", format!("{n}, this board has {}", self.cpus.len())));
+        }
+        let spis = r.u32("spis")?;
+        if spis != self.num_spis {
+            return Err(r.invalid("spis", format!("{spis}, this board has {}", self.num_spis)));
+        }
+        let dist_ctlr = r.u32("GICD_CTLR")?;
+        let mut cpus = self.cpus.clone();
+        for c in &mut cpus {
+            c.private = restore_bank(r)?;
+            for s in &mut c.sgi_src {
+                *s = r.u8("sgi_src")?;
+            }
+            c.ctlr = r.u32("ctlr")?;
+            c.pmr = r.u8("pmr")?;
+            c.bpr0 = r.u8("bpr0")?;
+            c.bpr1 = r.u8("bpr1")?;
+            c.apr = [r.u32("apr0")?, r.u32("apr1")?];
+            c.igrpen = [r.bool("igrpen0")?, r.bool("igrpen1")?];
+            c.asleep = r.bool("asleep")?;
+        }
+        let mut banks = Vec::with_capacity(self.spis.len());
+        for _ in 0..self.spis.len() {
+            banks.push(restore_bank(r)?);
+        }
+        let mut targets = self.targets.clone();
+        for t in &mut targets {
+            *t = r.u8("targets")?;
+        }
+        let mut route = self.route.clone();
+        for v in &mut route {
+            *v = r.u64("route")?;
+        }
+        self.cpus = cpus;
+        self.spis = banks;
+        self.targets = targets;
+        self.route = route;
+        self.dist_ctlr = dist_ctlr;
+        self.update_all();
+        Ok(())
+    }
+}
+
 impl InterruptController for Gic {
     fn set_spi(&mut self, spi: u32, level: bool) {
         if spi >= self.num_spis {
@@ -840,6 +966,15 @@ impl Device for GicMmio {
 
     fn dt_node(&self) -> Option<Node> {
         Some(self.lock().dt_node())
+    }
+
+    fn save_state(&self, w: &mut StateWriter) -> Result<(), StateError> {
+        self.lock().save_state(w);
+        Ok(())
+    }
+
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        self.lock().restore_state(r)
     }
 }
 
