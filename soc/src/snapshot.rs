@@ -104,6 +104,11 @@ impl StateWriter {
         self.buf.extend_from_slice(v);
     }
 
+    /// Bytes without a length (the reader knows how many).
+    pub fn raw(&mut self, v: &[u8]) {
+        self.buf.extend_from_slice(v);
+    }
+
     /// A length-prefixed UTF-8 string.
     pub fn str(&mut self, v: &str) {
         self.bytes(v.as_bytes());
@@ -224,6 +229,12 @@ impl<'a> StateReader<'a> {
     pub fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, StateError> {
         let n = self.len(field, 1)?;
         Ok(self.take(n, field)?.to_vec())
+    }
+
+    /// Exactly `out.len()` bytes written by [`StateWriter::raw`].
+    pub fn raw_into(&mut self, field: &'static str, out: &mut [u8]) -> Result<(), StateError> {
+        out.copy_from_slice(self.take(out.len(), field)?);
+        Ok(())
     }
 
     /// A length-prefixed UTF-8 string.

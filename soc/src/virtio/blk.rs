@@ -25,6 +25,7 @@
 //!   for the status cannot be answered and is a device error
 //!   ([`QueueError::Malformed`]): the device needs a reset.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 use super::queue::{DescChain, Queue, QueueError};
 use super::{device_id, VirtioDevice, VirtioError};
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// Feature bits.
 pub mod feature {
@@ -115,6 +117,9 @@ pub struct VirtioBlk {
     discard: bool,
     serial: [u8; ID_LEN],
     negotiated: u64,
+    /// Sectors written since a snapshot restore: a restored disk reads the
+    /// image underneath but never writes it (see [`VirtioBlk::restore`]).
+    overlay: Option<BTreeMap<u64, Box<[u8]>>>,
 }
 
 fn image_err(path: &Path, reason: impl Into<String>) -> VirtioError {
@@ -194,7 +199,132 @@ impl VirtioBlk {
             discard: config.discard && !config.read_only,
             serial,
             negotiated: 0,
+            overlay: None,
         })
+    }
+
+    /// Reads image bytes at `off`, through the overlay when there is one.
+    fn read_at(&self, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, off)?;
+        if let Some(ov) = &self.overlay {
+            let end = off + buf.len() as u64;
+            for (&sector, data) in ov.range(off / SECTOR_SIZE..end.div_ceil(SECTOR_SIZE)) {
+                let s = sector * SECTOR_SIZE;
+                let (from, to) = (s.max(off), (s + SECTOR_SIZE).min(end));
+                buf[(from - off) as usize..(to - off) as usize]
+                    .copy_from_slice(&data[(from - s) as usize..(to - s) as usize]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes image bytes at `off`: to the file, or to the overlay after a
+    /// restore (sectors written in part are first filled from below).
+    fn write_at(&mut self, buf: &[u8], off: u64) -> std::io::Result<()> {
+        if self.overlay.is_none() {
+            return self.file.write_all_at(buf, off);
+        }
+        let end = off + buf.len() as u64;
+        for sector in off / SECTOR_SIZE..end.div_ceil(SECTOR_SIZE) {
+            let s = sector * SECTOR_SIZE;
+            let (from, to) = (s.max(off), (s + SECTOR_SIZE).min(end));
+            let have = self.overlay.as_ref().is_some_and(|ov| ov.contains_key(&sector));
+            if !have {
+                let mut fresh = vec![0u8; SECTOR_SIZE as usize].into_boxed_slice();
+                if to - from < SECTOR_SIZE {
+                    self.file.read_exact_at(&mut fresh, s)?;
+                }
+                self.overlay.get_or_insert_with(BTreeMap::new).insert(sector, fresh);
+            }
+            if let Some(data) = self.overlay.as_mut().and_then(|ov| ov.get_mut(&sector)) {
+                data[(from - s) as usize..(to - s) as usize]
+                    .copy_from_slice(&buf[(from - off) as usize..(to - off) as usize]);
+            }
+        }
+        Ok(())
+    }
+
+    /// CRC-32 of the whole image file (not the overlay): what a snapshot
+    /// records so a restore can tell it is given the same disk.
+    fn image_crc(&self) -> std::io::Result<u32> {
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut off = 0;
+        let len = self.capacity * SECTOR_SIZE;
+        while off < len {
+            let n = (len - off).min(buf.len() as u64) as usize;
+            self.file.read_exact_at(&mut buf[..n], off)?;
+            h.update(&buf[..n]);
+            off += n as u64;
+        }
+        Ok(h.finalize())
+    }
+
+    /// Saves the negotiated features, the capacity, the image's CRC-32 and
+    /// the overlay's sectors.
+    fn save(&self, device: &str, w: &mut StateWriter) -> Result<(), StateError> {
+        let crc = self.image_crc().map_err(|e| StateError::Unsupported {
+            device: device.into(),
+            reason: format!("cannot read disk image {}: {e}", self.path.display()),
+        })?;
+        w.u64(self.negotiated);
+        w.u64(self.capacity);
+        w.u32(crc);
+        let ov = self.overlay.as_ref();
+        w.u64(ov.map_or(0, |o| o.len() as u64));
+        for (&sector, data) in ov.into_iter().flatten() {
+            w.u64(sector);
+            w.raw(data);
+        }
+        Ok(())
+    }
+
+    /// Restores onto this device's image (the restoring command line's),
+    /// which must have the saved size and contents (CRC-32); from now on
+    /// the image is only read, and writes stay in memory, so the user's
+    /// image is never changed by a restored guest and restoring the same
+    /// snapshot again starts from the same disk.
+    fn restore(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let negotiated = r.u64("negotiated")?;
+        let capacity = r.u64("capacity")?;
+        if capacity != self.capacity {
+            return Err(r.invalid(
+                "capacity",
+                format!(
+                    "{capacity} sectors, but disk image {} has {}",
+                    self.path.display(),
+                    self.capacity
+                ),
+            ));
+        }
+        let crc = r.u32("image crc")?;
+        let n = r.len("overlay", 8 + SECTOR_SIZE as usize)?;
+        let mut ov = BTreeMap::new();
+        for _ in 0..n {
+            let sector = r.u64("overlay sector")?;
+            if sector >= capacity {
+                return Err(r.invalid("overlay sector", sector));
+            }
+            let mut data = vec![0u8; SECTOR_SIZE as usize].into_boxed_slice();
+            r.raw_into("overlay data", &mut data)?;
+            ov.insert(sector, data);
+        }
+        let have = self.image_crc().map_err(|e| StateError::Unsupported {
+            device: r.device().into(),
+            reason: format!("cannot read disk image {}: {e}", self.path.display()),
+        })?;
+        if have != crc {
+            return Err(r.invalid(
+                "image crc",
+                format!(
+                    "{crc:#010x} at save time, but disk image {} now has {have:#010x}: it is not the disk the snapshot was taken with, or it changed since",
+                    self.path.display()
+                ),
+            ));
+        }
+        self.negotiated = negotiated;
+        self.overlay = Some(ov);
+        Ok(())
     }
 
     /// Capacity in 512-byte sectors.
@@ -231,6 +361,9 @@ impl VirtioBlk {
     }
 
     fn sync(&self) -> u8 {
+        if self.overlay.is_some() {
+            return blk_status::OK;
+        }
         match self.file.sync_data() {
             Ok(()) => blk_status::OK,
             Err(e) => self.io_error("flush", &e),
@@ -286,7 +419,7 @@ impl VirtioBlk {
                 head: chain.head(),
                 reason: format!("buffer at {addr:#x} vanished"),
             })?;
-            if let Err(e) = self.file.read_exact_at(buf, off) {
+            if let Err(e) = self.read_at(buf, off) {
                 return Ok((self.io_error("read", &e), 0));
             }
             off += u64::from(n);
@@ -308,7 +441,7 @@ impl VirtioBlk {
                 head: chain.head(),
                 reason: format!("buffer at {addr:#x} vanished"),
             })?;
-            if let Err(e) = self.file.write_all_at(buf, off) {
+            if let Err(e) = self.write_at(buf, off) {
                 return Ok(self.io_error("write", &e));
             }
             off += u64::from(n);
@@ -350,7 +483,7 @@ impl VirtioBlk {
         for (mut off, mut len) in ranges {
             while len > 0 {
                 let n = len.min(zeros.len() as u64);
-                if let Err(e) = self.file.write_all_at(&zeros[..n as usize], off) {
+                if let Err(e) = self.write_at(&zeros[..n as usize], off) {
                     return Ok(self.io_error("discard", &e));
                 }
                 off += n;
@@ -405,6 +538,14 @@ impl VirtioDevice for VirtioBlk {
 
     fn activate(&mut self, negotiated: u64) {
         self.negotiated = negotiated;
+    }
+
+    fn save_state(&self, name: &str, w: &mut StateWriter) -> Result<(), StateError> {
+        self.save(name, w)
+    }
+
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        self.restore(r)
     }
 
     fn reset(&mut self) {
@@ -839,5 +980,62 @@ mod tests {
         let before = d.snapshot();
         d.notify(0);
         d.assert_broken(&before);
+    }
+
+    /// A restored disk sees what the saved one saw, writes to an overlay
+    /// (never the image), and refuses an image whose contents differ.
+    #[test]
+    fn snapshot_restores_onto_an_overlay_and_checks_the_image() {
+        use crate::device::Device;
+        use crate::snapshot::{StateReader, StateWriter};
+        let f = image(8);
+        let cfg = config(&f);
+        let mut a = driver(&cfg, 2, feature::FLUSH);
+        a.mem.write_bytes(BUF, &[0xab; 512]).unwrap();
+        assert_eq!(request(&mut a, req::OUT, 2, &[(BUF, 512, false)]).0, blk_status::OK);
+        let mut w = StateWriter::new();
+        a.dev.save_state(&mut w).unwrap();
+        let state = w.into_bytes();
+        let image_at_save = file_bytes(&f);
+
+        let mut b = Driver::new(VirtioBlk::open(&cfg).unwrap(), 2);
+        b.mem.write_bytes(RAM_BASE, &a.snapshot()).unwrap();
+        b.queues = a.queues.clone();
+        let mut r = StateReader::new("virtio0", &state);
+        b.dev.restore_state(&mut r).unwrap();
+        r.finish().unwrap();
+        let mut w = StateWriter::new();
+        b.dev.save_state(&mut w).unwrap();
+        assert_eq!(w.into_bytes(), state, "same state after the round trip");
+        // Writes (partial sectors too) land in the overlay and read back.
+        b.mem.write_bytes(BUF, &[0xcd; 700]).unwrap();
+        b.mem.write_bytes(BUF + 700, &[0xee; 324]).unwrap();
+        assert_eq!(
+            request(&mut b, req::OUT, 3, &[(BUF, 700, false), (BUF + 700, 324, false)]).0,
+            blk_status::OK
+        );
+        assert_eq!(request(&mut b, req::FLUSH, 0, &[]).0, blk_status::OK);
+        assert_eq!(request(&mut b, req::IN, 2, &[(BUF, 1536, true)]).0, blk_status::OK);
+        let got = b.bytes(BUF, 1536);
+        assert_eq!(&got[..512], &[0xab; 512][..], "sector 2 as saved");
+        assert_eq!(&got[512..1212], &[0xcd; 700][..]);
+        assert_eq!(&got[1212..], &[0xee; 324][..]);
+        assert_eq!(file_bytes(&f), image_at_save, "the image is untouched");
+        // The overlay is part of the next snapshot.
+        let mut w = StateWriter::new();
+        b.dev.save_state(&mut w).unwrap();
+        assert!(w.into_bytes().len() > state.len() + 2 * 512);
+
+        // An image that changed since the save is refused by name.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(f.path())
+            .unwrap()
+            .write_all_at(&[1], 0)
+            .unwrap();
+        let mut c = Driver::new(VirtioBlk::open(&cfg).unwrap(), 2);
+        let e = c.dev.restore_state(&mut StateReader::new("virtio0", &state)).unwrap_err();
+        assert!(e.to_string().contains(&f.path().display().to_string()), "{e}");
+        assert!(e.to_string().contains("image crc"), "{e}");
     }
 }

@@ -24,6 +24,7 @@ use super::queue::{Queue, QueueError};
 use super::{device_id, VirtioDevice};
 use crate::chardev::{self, CharBackend};
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// VIRTIO_CONSOLE_F_EMERG_WRITE.
 pub const F_EMERG_WRITE: u64 = 1 << 2;
@@ -194,6 +195,23 @@ impl VirtioDevice for VirtioConsole {
 
     fn can_produce_input(&self) -> bool {
         self.input.is_connected() || self.backend.can_produce_input()
+    }
+
+    /// Host input queued for the guest but not yet delivered.
+    fn save_state(&self, _name: &str, w: &mut StateWriter) -> Result<(), StateError> {
+        let pending = self.input.0.lock().unwrap_or_else(PoisonError::into_inner);
+        w.bytes(&pending.iter().copied().collect::<Vec<u8>>());
+        Ok(())
+    }
+
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let bytes = r.bytes("input")?;
+        if bytes.len() > INPUT_CAPACITY {
+            return Err(r.invalid("input", format!("{} bytes", bytes.len())));
+        }
+        let mut pending = self.input.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *pending = bytes.into();
+        Ok(())
     }
 
     fn poll(&mut self, queues: &mut [Queue], mem: &mut GuestRam) -> Result<(), QueueError> {

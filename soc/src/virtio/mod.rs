@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use crate::irq::IrqLine;
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 pub mod blk;
 pub mod console;
@@ -190,6 +191,12 @@ pub trait VirtioDevice: Send {
         let _ = (queues, mem);
         Ok(())
     }
+    /// Writes the device-specific state for a snapshot (the transport
+    /// saves the queues and registers); `name` is the transport's, for
+    /// errors.
+    fn save_state(&self, name: &str, w: &mut StateWriter) -> Result<(), StateError>;
+    /// Takes back what [`VirtioDevice::save_state`] wrote.
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError>;
 }
 
 /// A virtio-blk device on a virtio-mmio transport: opens the image now, so
@@ -255,6 +262,12 @@ impl VirtioDevice for NoDevice {
         Vec::new()
     }
     fn notify(&mut self, _index: usize, _queues: &mut [Queue], _mem: &mut GuestRam) -> Result<(), QueueError> {
+        Ok(())
+    }
+    fn save_state(&self, _name: &str, _w: &mut StateWriter) -> Result<(), StateError> {
+        Ok(())
+    }
+    fn restore_state(&mut self, _r: &mut StateReader<'_>) -> Result<(), StateError> {
         Ok(())
     }
 }

@@ -30,6 +30,7 @@ use std::str::FromStr;
 use super::queue::{DescChain, Queue, QueueError};
 use super::{device_id, features, VirtioDevice};
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// VIRTIO_NET_F_MAC: the device has a MAC address in its configuration.
 pub const F_MAC: u64 = 1 << 5;
@@ -338,6 +339,61 @@ impl VirtioDevice for VirtioNet {
 
     fn can_produce_input(&self) -> bool {
         self.backend.can_produce_input()
+    }
+
+    /// The MAC, header length, received frames not yet delivered, a held
+    /// receive buffer and the counters. The host side (the user-mode
+    /// network stack and its connections) is not saved: a restored NIC
+    /// talks to a fresh stack, so the guest's open connections through it
+    /// are gone (new ones work; the DHCP lease is the same address).
+    fn save_state(&self, _name: &str, w: &mut StateWriter) -> Result<(), StateError> {
+        w.raw(&self.mac.0);
+        w.u64(self.hdr_len as u64);
+        w.u64(self.backlog.len() as u64);
+        for f in &self.backlog {
+            w.bytes(f);
+        }
+        w.bool(self.spare_rx.is_some());
+        if let Some(c) = &self.spare_rx {
+            Queue::save_chain(c, w);
+        }
+        w.u64(self.tx_frames);
+        w.u64(self.rx_frames);
+        w.u64(self.dropped);
+        Ok(())
+    }
+
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let mut mac = [0u8; 6];
+        r.raw_into("mac", &mut mac)?;
+        let hdr_len = r.u64("hdr_len")?;
+        if hdr_len != HDR_LEN_MODERN as u64 && hdr_len != HDR_LEN_LEGACY as u64 {
+            return Err(r.invalid("hdr_len", hdr_len));
+        }
+        let n = r.len("backlog", 8)?;
+        if n > RX_BACKLOG {
+            return Err(r.invalid("backlog", n));
+        }
+        let mut backlog = VecDeque::new();
+        for _ in 0..n {
+            let f = r.bytes("backlog frame")?;
+            if f.len() > MAX_FRAME {
+                return Err(r.invalid("backlog frame", format!("{} bytes", f.len())));
+            }
+            backlog.push_back(f);
+        }
+        let spare_rx = if r.bool("spare_rx")? {
+            Some(Queue::restore_chain(r, QUEUE_SIZE)?)
+        } else {
+            None
+        };
+        let (tx, rx, dropped) = (r.u64("tx_frames")?, r.u64("rx_frames")?, r.u64("dropped")?);
+        self.mac = MacAddr(mac);
+        self.hdr_len = hdr_len as usize;
+        self.backlog = backlog;
+        self.spare_rx = spare_rx;
+        (self.tx_frames, self.rx_frames, self.dropped) = (tx, rx, dropped);
+        Ok(())
     }
 
     fn poll(&mut self, queues: &mut [Queue], mem: &mut GuestRam) -> Result<(), QueueError> {

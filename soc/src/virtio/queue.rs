@@ -418,6 +418,93 @@ impl Queue {
         *self = Queue::new(self.max_size);
     }
 
+    /// Writes a chain the device holds across turns (popped, not yet used).
+    pub fn save_chain(c: &DescChain, w: &mut crate::snapshot::StateWriter) {
+        w.u16(c.head);
+        w.u64(c.buffers.len() as u64);
+        for b in &c.buffers {
+            w.u64(b.addr);
+            w.u32(b.len);
+            w.bool(b.writable);
+        }
+    }
+
+    /// Reads a chain written by [`Queue::save_chain`]; its head must be a
+    /// descriptor index of a queue of `size` entries.
+    pub fn restore_chain(
+        r: &mut crate::snapshot::StateReader<'_>,
+        size: u16,
+    ) -> Result<DescChain, crate::snapshot::StateError> {
+        let head = r.u16("chain head")?;
+        if head >= size {
+            return Err(r.invalid("chain head", head));
+        }
+        let n = r.len("chain buffers", 13)?;
+        let mut buffers = Vec::with_capacity(n);
+        let (mut readable_len, mut writable_len) = (0u32, 0u32);
+        for _ in 0..n {
+            let b = Buffer {
+                addr: r.u64("buffer addr")?,
+                len: r.u32("buffer len")?,
+                writable: r.bool("buffer writable")?,
+            };
+            let total = if b.writable { &mut writable_len } else { &mut readable_len };
+            *total = total
+                .checked_add(b.len)
+                .ok_or_else(|| r.invalid("buffer len", b.len))?;
+            buffers.push(b);
+        }
+        Ok(DescChain {
+            head,
+            buffers,
+            readable_len,
+            writable_len,
+        })
+    }
+
+    /// The driver's configuration and the device's ring positions, for a
+    /// snapshot.
+    pub fn save_state(&self, w: &mut crate::snapshot::StateWriter) {
+        w.u16(self.max_size);
+        w.u16(self.size);
+        w.bool(self.ready);
+        w.u64(self.desc_table);
+        w.u64(self.avail_ring);
+        w.u64(self.used_ring);
+        w.bool(self.event_idx);
+        w.bool(self.indirect);
+        w.u16(self.next_avail);
+        w.u16(self.next_used);
+        w.u16(self.signalled_used);
+    }
+
+    /// Takes back [`Queue::save_state`]'s bytes for a queue of the same
+    /// maximum size; a size the driver could not have chosen is refused.
+    pub fn restore_state(&mut self, r: &mut crate::snapshot::StateReader<'_>) -> Result<(), crate::snapshot::StateError> {
+        let max = r.u16("queue max size")?;
+        if max != self.max_size {
+            return Err(r.invalid("queue max size", format!("{max}, this device's is {}", self.max_size)));
+        }
+        let size = r.u16("queue size")?;
+        if size == 0 || size > max {
+            return Err(r.invalid("queue size", size));
+        }
+        *self = Queue {
+            max_size: max,
+            size,
+            ready: r.bool("queue ready")?,
+            desc_table: r.u64("queue desc")?,
+            avail_ring: r.u64("queue avail")?,
+            used_ring: r.u64("queue used")?,
+            event_idx: r.bool("queue event_idx")?,
+            indirect: r.bool("queue indirect")?,
+            next_avail: r.u16("queue next_avail")?,
+            next_used: r.u16("queue next_used")?,
+            signalled_used: r.u16("queue signalled_used")?,
+        };
+        Ok(())
+    }
+
     /// The maximum size (QueueNumMax).
     pub fn max_size(&self) -> u16 {
         self.max_size

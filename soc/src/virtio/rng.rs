@@ -11,6 +11,7 @@
 use super::queue::{Queue, QueueError};
 use super::{device_id, VirtioDevice};
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// Queue size of the request queue.
 pub const QUEUE_SIZE: u16 = 64;
@@ -72,6 +73,15 @@ impl VirtioDevice for VirtioRng {
 
     fn config_space(&self) -> Vec<u8> {
         Vec::new()
+    }
+
+    /// Nothing: entropy is drawn from the host when asked.
+    fn save_state(&self, _name: &str, _w: &mut StateWriter) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn restore_state(&mut self, _r: &mut StateReader<'_>) -> Result<(), StateError> {
+        Ok(())
     }
 
     fn notify(&mut self, index: usize, queues: &mut [Queue], mem: &mut GuestRam) -> Result<(), QueueError> {

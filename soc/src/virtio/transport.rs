@@ -51,6 +51,7 @@ use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::Node;
 use crate::irq::IrqLine;
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// "virt" in little-endian ASCII.
 pub const MAGIC: u32 = 0x7472_6976;
@@ -625,6 +626,103 @@ impl<D: VirtioDevice> Device for VirtioMmio<D> {
         if info.offset == reg::STATUS || self.pending.iter().any(|&p| p) {
             self.run(mem);
         }
+        Ok(())
+    }
+
+    /// The transport registers, each queue's configuration and ring
+    /// positions, then the device's own state.
+    fn save_state(&self, w: &mut StateWriter) -> Result<(), StateError> {
+        w.u32(self.device.device_id());
+        w.bool(self.legacy);
+        w.u64(self.queues.len() as u64);
+        for ((q, l), p) in self.queues.iter().zip(&self.legacy_queues).zip(&self.pending) {
+            q.save_state(w);
+            w.u32(l.align);
+            w.u32(l.pfn);
+            w.bool(*p);
+        }
+        for v in [
+            self.device_features_sel,
+            self.driver_features_sel,
+            self.guest_page_size,
+            self.queue_sel,
+            self.status,
+            self.interrupt_status,
+            self.config_generation,
+            self.shm_sel,
+        ] {
+            w.u32(v);
+        }
+        w.u64(self.driver_features);
+        w.bool(self.irq_level);
+        let mut dev = StateWriter::new();
+        self.device.save_state(&self.name, &mut dev)?;
+        w.bytes(&dev.into_bytes());
+        Ok(())
+    }
+
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let id = r.u32("device id")?;
+        if id != self.device.device_id() {
+            return Err(r.invalid(
+                "device id",
+                format!(
+                    "{id}, but this slot holds device id {} (attach the same devices as when the snapshot was taken)",
+                    self.device.device_id()
+                ),
+            ));
+        }
+        let legacy = r.bool("legacy")?;
+        if legacy != self.legacy {
+            return Err(r.invalid("legacy", legacy));
+        }
+        let n = r.len("queues", 1)?;
+        if n != self.queues.len() {
+            return Err(r.invalid("queues", n));
+        }
+        let mut queues = self.queues.clone();
+        let mut legacy_queues = self.legacy_queues.clone();
+        let mut pending = self.pending.clone();
+        for ((q, l), p) in queues.iter_mut().zip(&mut legacy_queues).zip(&mut pending) {
+            q.restore_state(r)?;
+            l.align = r.u32("queue align")?;
+            l.pfn = r.u32("queue pfn")?;
+            *p = r.bool("queue notified")?;
+        }
+        let mut regs = [0u32; 8];
+        for (v, f) in regs.iter_mut().zip([
+            "device_features_sel",
+            "driver_features_sel",
+            "guest_page_size",
+            "queue_sel",
+            "status",
+            "interrupt_status",
+            "config_generation",
+            "shm_sel",
+        ]) {
+            *v = r.u32(f)?;
+        }
+        let driver_features = r.u64("driver_features")?;
+        let irq_level = r.bool("irq_level")?;
+        let dev = r.bytes("device state")?;
+        let mut dr = StateReader::new(r.device(), &dev);
+        self.device.restore_state(&mut dr)?;
+        dr.finish()?;
+        self.queues = queues;
+        self.legacy_queues = legacy_queues;
+        self.pending = pending;
+        [
+            self.device_features_sel,
+            self.driver_features_sel,
+            self.guest_page_size,
+            self.queue_sel,
+            self.status,
+            self.interrupt_status,
+            self.config_generation,
+            self.shm_sel,
+        ] = regs;
+        self.driver_features = driver_features;
+        self.irq_level = irq_level;
         Ok(())
     }
 
