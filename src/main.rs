@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use boards::fdt_out::BootInfo;
 use boards::loader::ImageFormat;
 use boards::machine::{
-    board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome,
+    board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome, SnapshotError,
 };
 use boards::time::TimeMode;
 use clap::{Args, Parser, Subcommand};
@@ -150,6 +150,17 @@ struct RunArgs {
     /// restarting it.
     #[arg(long)]
     no_reboot: bool,
+    /// Save the whole machine to FILE when the run ends (the guest exits
+    /// or powers off, --max-insns is reached, Ctrl-a x, SIGTERM), for
+    /// --snapshot-load.
+    #[arg(long, value_name = "FILE")]
+    snapshot_save: Option<PathBuf>,
+    /// Start from a snapshot instead of booting images: the board options
+    /// (--board, -m, --smp, --boot-el) must match the saved machine's;
+    /// disks, flash, serial and network backends are this command line's
+    /// (a disk must have the contents it had when the snapshot was taken).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kernel", "initrd", "dtb", "load_addr", "board_from_dtb"])]
+    snapshot_load: Option<PathBuf>,
     /// Connect the board's next PL011 UART (in board order, as QEMU's
     /// -serial) to stdio, null, file:PATH, pty, tcp:PORT (127.0.0.1) or
     /// tcp:HOST:PORT. Without any, the board's console UART uses stdio and
@@ -688,13 +699,18 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             (true, None) => TimeMode::deterministic(),
             (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
         };
-        let mut machine = Machine::with_time(cfg, time).map_err(|e| {
-            let code = match e {
-                MachineError::Input { .. } => exit::NO_INPUT,
-                _ => exit::BAD_INPUT,
-            };
-            Failure::new(code, e)
-        })?;
+        let mut machine = match &args.snapshot_load {
+            // A guest reset after a restore restores again: there are no
+            // images to boot.
+            Some(path) => restore_snapshot(cfg, path, time)?,
+            None => Machine::with_time(cfg, time).map_err(|e| {
+                let code = match e {
+                    MachineError::Input { .. } => exit::NO_INPUT,
+                    _ => exit::BAD_INPUT,
+                };
+                Failure::new(code, e)
+            })?,
+        };
         machine.set_engine(args.engine.build()?);
         *power_key.lock().unwrap_or_else(|e| e.into_inner()) = machine.power_button();
         if let Some(p) = &args.dump_dtb {
@@ -724,8 +740,32 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             left = left.map(|l| l.saturating_sub(n));
             continue;
         }
+        if let (Ok(_), Some(path)) = (&outcome, &args.snapshot_save) {
+            let started = std::time::Instant::now();
+            machine.snapshot(path).map_err(|e| Failure::new(exit::IO, e))?;
+            tracing::info!("snapshot saved to {} in {:?}", path.display(), started.elapsed());
+        }
         return finish(outcome, n);
     }
+}
+
+/// `--snapshot-load`: the machine `cfg` describes, in the snapshot's state.
+fn restore_snapshot(cfg: MachineConfig, path: &Path, time: TimeMode) -> Result<Machine, Failure> {
+    let started = std::time::Instant::now();
+    let opts = boards::machine::RestoreOptions {
+        time,
+        ..Default::default()
+    };
+    let m = Machine::restore_with(cfg, path, opts).map_err(|e| {
+        let code = match &e {
+            SnapshotError::Io { .. } => exit::NO_INPUT,
+            SnapshotError::Machine { source, .. } if matches!(**source, MachineError::Input { .. }) => exit::NO_INPUT,
+            _ => exit::BAD_INPUT,
+        };
+        Failure::new(code, e)
+    })?;
+    tracing::info!("restored {} in {:?}", path.display(), started.elapsed());
+    Ok(m)
 }
 
 /// `--stats`: counters on stderr.

@@ -34,6 +34,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod snapshot;
+pub use snapshot::{RestoreOptions, SnapshotError, FORMAT_VERSION as SNAPSHOT_FORMAT_VERSION};
+
 /// Instructions a core runs before the next core gets its turn.
 pub const QUANTUM: u64 = 10_000;
 
@@ -293,6 +296,8 @@ pub struct Machine {
     guest_deadline: Option<u64>,
     /// Breakpoints and watchpoints of a debugger ([`crate::control`]).
     pub(crate) debug: crate::control::DebugPoints,
+    /// The board's name (a snapshot records it).
+    board_name: String,
 }
 
 /// What executes guest code (`--engine`).
@@ -750,6 +755,7 @@ impl Machine {
             vclock,
             guest_deadline: None,
             debug: Default::default(),
+            board_name: board.name.clone(),
         })
     }
 

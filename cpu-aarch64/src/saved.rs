@@ -82,7 +82,11 @@ impl Cpu {
         let regs: Vec<(SysReg, u64)> = s
             .sysregs
             .iter()
-            .map(|&(id, v)| SysReg::from_id(id).map(|r| (r, v)).ok_or(CoreStateError::UnknownSysReg(id)))
+            .map(|&(id, v)| {
+                SysReg::from_id(id)
+                    .map(|r| (r, v))
+                    .ok_or(CoreStateError::UnknownSysReg(id))
+            })
             .collect::<Result<_, _>>()?;
         for (r, v) in regs {
             self.sys.set(r, v);

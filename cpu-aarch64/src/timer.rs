@@ -147,6 +147,7 @@ impl TimeBase {
         TimeBase {
             clock: Clock::Virtual(clock),
             freq: freq.max(1),
+            offset: 0,
         }
     }
 

@@ -762,10 +762,7 @@ impl Device for Pflash {
     }
 
     fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
-        let mut inv = std::mem::take(&mut self.inv);
-        let res = r.sparse_into("array", &mut inv, 0);
-        self.inv = inv;
-        res?;
+        let inv = r.sparse("array", self.inv.len(), 0)?;
         let (tag, a, b) = (r.u8("mode")?, r.u64("mode")?, r.u64("mode")?);
         let size = self.size;
         let off = |r: &StateReader<'_>| {
@@ -805,6 +802,7 @@ impl Device for Pflash {
             self.write_failed("sync", &e);
         }
         self.backing = None;
+        self.inv = inv;
         (self.mode, self.errors, self.buffer) = (mode, errors, buffer);
         Ok(())
     }
@@ -1394,7 +1392,11 @@ mod tests {
         let mut b = Pflash::new("flash0", 0, SECTOR_SIZE * 4, Some(&img)).unwrap();
         let (first, second) = crate::snapshot::round_trip(&a, &mut b);
         assert_eq!(first, second);
-        assert_eq!(b.read(acc(0, 4)).unwrap(), a.read(acc(0, 4)).unwrap(), "status mode kept");
+        assert_eq!(
+            b.read(acc(0, 4)).unwrap(),
+            a.read(acc(0, 4)).unwrap(),
+            "status mode kept"
+        );
         a.write(acc(0, 4), 0xff).unwrap();
         b.write(acc(0, 4), 0xff).unwrap();
         // Programming ANDs the written word into the image's 0x11 bytes.

@@ -473,7 +473,9 @@ impl Device for Pl011 {
             return Err(r.invalid("rx", format!("{} + {} bytes held", rx.len(), pending.len())));
         }
         let mut regs = [0u32; 10];
-        for (v, f) in regs.iter_mut().zip(["rsr", "ilpr", "ibrd", "fbrd", "lcr_h", "cr", "ifls", "imsc", "ris", "dmacr"]) {
+        for (v, f) in regs.iter_mut().zip([
+            "rsr", "ilpr", "ibrd", "fbrd", "lcr_h", "cr", "ifls", "imsc", "ris", "dmacr",
+        ]) {
             *v = r.u32(f)?;
         }
         let irq_level = r.bool("irq_level")?;
@@ -925,7 +927,11 @@ mod tests {
         let (first, second) = crate::snapshot::round_trip(&a, &mut b);
         assert_eq!(first, second);
         for off in [0x30, 0x38, 0x24, 0x18] {
-            assert_eq!(a.read(acc(off, 4)).unwrap(), b.read(acc(off, 4)).unwrap(), "offset {off:#x}");
+            assert_eq!(
+                a.read(acc(off, 4)).unwrap(),
+                b.read(acc(off, 4)).unwrap(),
+                "offset {off:#x}"
+            );
         }
         assert_eq!(b.read(acc(0, 4)).unwrap() & 0xff, u64::from(b'a'));
         // Truncated state is refused.

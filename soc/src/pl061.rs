@@ -49,8 +49,8 @@ use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::{Node, PropValue};
 use crate::irq::IrqLine;
 use crate::primecell;
-use crate::snapshot::{StateError, StateReader, StateWriter};
 use crate::ram::GuestRam;
+use crate::snapshot::{StateError, StateReader, StateWriter};
 
 /// Register offsets.
 mod reg {
@@ -412,7 +412,10 @@ impl Device for Pl061 {
 
     fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
         let mut regs = [0u8; 9];
-        for (v, f) in regs.iter_mut().zip(["data", "input", "dir", "is", "ibe", "iev", "ie", "edges", "afsel"]) {
+        for (v, f) in regs
+            .iter_mut()
+            .zip(["data", "input", "dir", "is", "ibe", "iev", "ie", "edges", "afsel"])
+        {
             *v = r.u8(f)?;
         }
         let irq_level = r.bool("irq_level")?;

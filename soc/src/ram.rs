@@ -235,6 +235,46 @@ impl GuestRam {
         Ok(())
     }
 
+    /// Replaces the contents of region `index` with a private
+    /// copy-on-write mapping of `file` at byte `offset` (which must be a
+    /// multiple of the host page size): pages are read from the file when
+    /// the guest first touches them and guest writes never reach the file.
+    /// A machine restored from a snapshot gets its RAM this way instead of
+    /// copying it. Fails, leaving the region as it was, if the index is
+    /// wrong, the file is too short or the host refuses the mapping.
+    pub fn map_region_from_file(&mut self, index: usize, file: &std::fs::File, offset: u64) -> Result<(), RamError> {
+        let Some(r) = self.regions.get(index) else {
+            return Err(RamError::OutOfRange { addr: 0, len: 0 });
+        };
+        let size = r.size();
+        let host_err = |reason: String| RamError::HostAlloc {
+            name: r.name.clone(),
+            size,
+            reason,
+        };
+        let file_len = file.metadata().map_err(|e| host_err(e.to_string()))?.len();
+        if offset.checked_add(size).is_none_or(|end| end > file_len) {
+            return Err(host_err(format!(
+                "the file holds {file_len:#x} bytes, not {size:#x} at offset {offset:#x}"
+            )));
+        }
+        // SAFETY: the mapping is private (MAP_PRIVATE): guest writes go to
+        // anonymous copies, never to the file. The file stays mapped for
+        // the life of the region; if another process truncated it, touching
+        // a vanished page would raise SIGBUS, so callers map files they
+        // own (a snapshot file is written once and only read afterwards).
+        let data = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(size as usize)
+                .map_copy(file)
+        }
+        .map_err(|e| host_err(e.to_string()))?;
+        self.regions[index].data = data;
+        self.written_overflow = true;
+        Ok(())
+    }
+
     /// The regions, in the order they were added.
     pub fn regions(&self) -> &[RamRegion] {
         &self.regions
@@ -621,5 +661,29 @@ mod tests {
             ram.read_u32(0x5000_0000).unwrap_err().to_string(),
             "guest RAM access of 4 bytes at 0x50000000 is not inside one RAM region"
         );
+    }
+
+    #[test]
+    fn a_region_maps_a_file_copy_on_write() {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        let mut data = vec![0u8; 0x3000];
+        data[0x1000..0x1004].copy_from_slice(&[1, 2, 3, 4]);
+        data[0x2fff] = 9;
+        f.write_all(&data).unwrap();
+        let mut ram = GuestRam::with_region("dram", 0x4000_0000, 0x2000).unwrap();
+        ram.map_region_from_file(0, &f, 0x1000).unwrap();
+        assert_eq!(ram.read_u32(0x4000_0000).unwrap(), 0x0403_0201);
+        assert_eq!(ram.read_u8(0x4000_1fff).unwrap(), 9);
+        ram.write_u8(0x4000_0000, 0xff).unwrap();
+        assert_eq!(ram.read_u8(0x4000_0000).unwrap(), 0xff);
+        let mut back = vec![0u8; 0x3000];
+        use std::os::unix::fs::FileExt;
+        f.read_exact_at(&mut back, 0).unwrap();
+        assert_eq!(back, data, "the file is not written");
+        // Too short a file: refused, region unchanged.
+        let e = ram.map_region_from_file(0, &f, 0x2000).unwrap_err();
+        assert!(e.to_string().contains("dram"), "{e}");
+        assert_eq!(ram.read_u8(0x4000_0000).unwrap(), 0xff);
     }
 }

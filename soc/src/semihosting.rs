@@ -162,6 +162,18 @@ impl Semihosting {
         }
     }
 
+    /// Time SYS_CLOCK has counted (saved in a machine snapshot).
+    pub fn clock_elapsed(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+
+    /// Makes SYS_CLOCK go on from `elapsed` (a restored machine's clock
+    /// does not restart at zero).
+    pub fn resume_clock(&mut self, elapsed: std::time::Duration) {
+        let now = Instant::now();
+        self.start = now.checked_sub(elapsed).unwrap_or(now);
+    }
+
     /// Performs operation `op` (`w0`) with parameter `param` (`x1`).
     pub fn handle(
         &mut self,

@@ -121,7 +121,7 @@ impl StateWriter {
         let pages: Vec<(usize, &[u8])> = v
             .chunks(SPARSE_PAGE)
             .enumerate()
-            .filter(|(_, p)| p.iter().any(|&b| b != fill))
+            .filter(|(_, p)| !all_equal(p, fill))
             .collect();
         self.u64(pages.len() as u64);
         for (i, p) in pages {
@@ -129,6 +129,13 @@ impl StateWriter {
             self.buf.extend_from_slice(p);
         }
     }
+}
+
+/// Whether every byte of `data` is `value`. Folds instead of stopping at
+/// the first difference, which the compiler vectorises: scanning a large,
+/// mostly blank RAM or flash for a snapshot is memory-bound.
+pub fn all_equal(data: &[u8], value: u8) -> bool {
+    data.iter().fold(0u8, |acc, &b| acc | (b ^ value)) == 0
 }
 
 /// Page size of [`StateWriter::sparse`].
@@ -243,21 +250,17 @@ impl<'a> StateReader<'a> {
         String::from_utf8(b).map_err(|_| self.invalid(field, "not UTF-8"))
     }
 
-    /// A buffer written by [`StateWriter::sparse`] into `out`, which must
-    /// have the saved length; pages not saved are set to `fill`.
-    pub fn sparse_into(&mut self, field: &'static str, out: &mut [u8], fill: u8) -> Result<(), StateError> {
-        let len = self.u64(field)?;
-        if len != out.len() as u64 {
-            return Err(self.invalid(field, format!("length {len:#x}, expected {:#x}", out.len())));
+    /// A buffer written by [`StateWriter::sparse`], which must be `len`
+    /// bytes long; pages not saved are `fill`. With `fill` 0 the buffer
+    /// comes from the allocator's zeroed pages, so restoring a large,
+    /// mostly blank buffer costs only its saved pages.
+    pub fn sparse(&mut self, field: &'static str, len: usize, fill: u8) -> Result<Vec<u8>, StateError> {
+        let saved = self.u64(field)?;
+        if saved != len as u64 {
+            return Err(self.invalid(field, format!("length {saved:#x}, expected {len:#x}")));
         }
         let pages = self.len(field, 8)?;
-        // Only pages that differ are written: a large buffer fresh from the
-        // allocator stays unmaterialised where the saved one was blank.
-        for p in out.chunks_mut(SPARSE_PAGE) {
-            if p.iter().any(|&b| b != fill) {
-                p.fill(fill);
-            }
-        }
+        let mut out = vec![fill; len];
         for _ in 0..pages {
             let i = self.u64(field)?;
             let start = usize::try_from(i)
@@ -268,7 +271,7 @@ impl<'a> StateReader<'a> {
             let end = (start + SPARSE_PAGE).min(out.len());
             out[start..end].copy_from_slice(self.take(end - start, field)?);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// An error for `field` holding `value`.
@@ -337,9 +340,7 @@ mod tests {
         assert_eq!(r.u64("e").unwrap(), u64::MAX);
         assert_eq!(r.u128("f").unwrap(), 1 << 100);
         assert_eq!(r.string("g").unwrap(), "hello");
-        let mut back = vec![0u8; big.len()];
-        r.sparse_into("h", &mut back, 0xff).unwrap();
-        assert_eq!(back, big);
+        assert_eq!(r.sparse("h", big.len(), 0xff).unwrap(), big);
         r.finish().unwrap();
         // Two dirty pages of the four were stored.
         assert!(bytes.len() < 2 * 4096 + 100, "{}", bytes.len());

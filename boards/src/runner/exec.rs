@@ -286,6 +286,8 @@ fn run_steps(h: &mut Harness, file: &TestFile) -> Result<(), (usize, String)> {
                     return Err(fail(format!("core {core} {reg} is {got:#x}, expected {value:#x}")));
                 }
             }
+            Step::Snapshot { name } => h.snapshot_named(name).map_err(|e| fail(e.to_string()))?,
+            Step::Restore { name } => h.restore_named(name).map_err(|e| fail(e.to_string()))?,
             Step::AssertMem { addr, value, size } => {
                 let got = h.read_phys(*addr, *size).map_err(|e| fail(e.to_string()))?;
                 if got != *value {

@@ -119,7 +119,12 @@ enum RawStep {
         #[serde(default = "default_mem_size")]
         size: u8,
     },
-    // TODO(issue 8): Snapshot(path) / Restore(path) steps, with snapshots.
+    Snapshot {
+        name: String,
+    },
+    Restore {
+        name: String,
+    },
 }
 
 fn default_mem_size() -> u8 {
@@ -176,6 +181,17 @@ pub enum Step {
         /// 1, 2, 4 or 8.
         size: u8,
     },
+    /// Save the machine under `name` (see
+    /// [`Harness::snapshot_named`](super::Harness::snapshot_named)).
+    Snapshot {
+        /// The snapshot's name within the test.
+        name: String,
+    },
+    /// Go back to the state saved under `name` by an earlier step.
+    Restore {
+        /// The snapshot's name within the test.
+        name: String,
+    },
 }
 
 impl fmt::Display for Step {
@@ -186,6 +202,8 @@ impl fmt::Display for Step {
             Step::ExpectExit { code, .. } => write!(f, "ExpectExit({code})"),
             Step::AssertReg { core, reg, value } => write!(f, "AssertReg(core {core}, {reg} == {value:#x})"),
             Step::AssertMem { addr, value, size } => write!(f, "AssertMem({size} bytes at {addr:#x} == {value:#x})"),
+            Step::Snapshot { name } => write!(f, "Snapshot({name:?})"),
+            Step::Restore { name } => write!(f, "Restore({name:?})"),
         }
     }
 }
@@ -463,6 +481,8 @@ fn resolve(
     let cores = board.cpus.count as usize;
     let mut steps = Vec::new();
     let mut step_at = Vec::new();
+    // Snapshot names taken by the steps so far.
+    let mut taken: Vec<String> = Vec::new();
     let origin = path.display().to_string();
     for (i, s) in raw.steps.into_iter().enumerate() {
         let p = locs.find(&format!("steps[{i}]"));
@@ -526,6 +546,19 @@ fn resolve(
                     ));
                 }
                 Step::AssertMem { addr, value, size }
+            }
+            RawStep::Snapshot { name } => {
+                taken.push(name.clone());
+                Step::Snapshot { name }
+            }
+            RawStep::Restore { name } => {
+                if !taken.contains(&name) {
+                    return Err(at(
+                        &format!("steps[{i}].name"),
+                        format!("no earlier Snapshot(name: {name:?}) step to restore"),
+                    ));
+                }
+                Step::Restore { name }
             }
         });
     }

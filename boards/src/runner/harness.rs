@@ -25,7 +25,9 @@
 //! ```
 
 use crate::loader::ImageFormat;
-use crate::machine::{Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome};
+use crate::machine::{
+    Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RestoreOptions, RunOutcome, SnapshotError,
+};
 use crate::schema::{BoardError, BoardSpec, DeviceSpec};
 use crate::time::TimeMode;
 use cpu_aarch64::sysreg::{SysReg, SYSREGS};
@@ -135,6 +137,9 @@ pub enum BuildError {
     /// The engine could not start.
     #[error("engine: {0}")]
     Engine(String),
+    /// A snapshot could not be saved or restored.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
 }
 
 /// Builds a machine for a test: a board, images and an engine, with every
@@ -336,6 +341,12 @@ impl MachineBuilder {
             .collect();
         let mut uarts: Vec<(String, Capture)> = names.into_iter().map(|n| (n, Capture::new())).collect();
         let semihosting = Capture::new();
+        let recipe = Recipe {
+            board: board.clone(),
+            append: self.append.clone(),
+            attach: self.attach.clone(),
+            time: self.time,
+        };
         let cfg = MachineConfig {
             board,
             kernel,
@@ -377,7 +388,40 @@ impl MachineBuilder {
             created: Instant::now(),
             safety_net: self.safety_net,
             host_deadline: None,
+            recipe,
+            snapshots: None,
         })
+    }
+}
+
+/// What a harness needs to build its machine again for a restore.
+struct Recipe {
+    board: BoardSpec,
+    append: Option<String>,
+    attach: Attachments,
+    time: TimeMode,
+}
+
+/// A private directory for named snapshots, removed with the harness.
+struct SnapshotDir(PathBuf);
+
+impl SnapshotDir {
+    fn create() -> std::io::Result<SnapshotDir> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "preboard-snapshots-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p)?;
+        Ok(SnapshotDir(p))
+    }
+}
+
+impl Drop for SnapshotDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -614,9 +658,101 @@ pub struct Harness {
     safety_net: Duration,
     /// Deterministic mode: a host-time limit on every wait (a whole test's).
     host_deadline: Option<Instant>,
+    recipe: Recipe,
+    snapshots: Option<SnapshotDir>,
 }
 
 impl Harness {
+    /// Saves the machine to `path` ([`Machine::snapshot`]), then goes on
+    /// from that file as [`Harness::restore`] would: from now on disks
+    /// write to memory, so the images stay as the snapshot expects them
+    /// and the state can be restored any number of times.
+    pub fn snapshot(&mut self, path: &Path) -> Result<(), BuildError> {
+        self.machine.snapshot(path)?;
+        let stopped = self.stopped.take();
+        let cursors: Vec<usize> = self.uarts.iter().map(|u| u.cursor).collect();
+        self.restore(path)?;
+        // Nothing changed for the guest: keep what was already matched.
+        self.stopped = stopped;
+        for (u, c) in self.uarts.iter_mut().zip(cursors) {
+            u.cursor = c;
+        }
+        Ok(())
+    }
+
+    /// Replaces the machine with the one saved in `path` (same board and
+    /// attachments, the same captured UARTs; a fresh engine). Output the
+    /// guest printed before is kept, but [`Harness::run_until_uart`] only
+    /// looks at what it prints from now on.
+    pub fn restore(&mut self, path: &Path) -> Result<(), BuildError> {
+        let (serial, semihosting): (Vec<&Uart>, Vec<&Uart>) = self.uarts.iter().partition(|u| u.name != SEMIHOSTING);
+        let cfg = MachineConfig {
+            board: self.recipe.board.clone(),
+            kernel: None,
+            kernel_format: ImageFormat::Auto,
+            initrd: None,
+            append: self.recipe.append.clone(),
+            dtb: None,
+            console: Box::new(std::io::sink()),
+            serial: serial
+                .iter()
+                .map(|u| Box::new(u.capture.clone()) as Box<dyn CharBackend>)
+                .collect(),
+            semihost_console: match semihosting.first() {
+                Some(u) => u.capture.writer(),
+                None => Box::new(std::io::sink()),
+            },
+            attach: self.recipe.attach.clone(),
+        };
+        let opts = RestoreOptions {
+            time: self.recipe.time,
+            ..Default::default()
+        };
+        let mut machine = Machine::restore_with(cfg, path, opts)?;
+        machine.set_engine(self.engine.build()?);
+        self.machine = machine;
+        self.stopped = None;
+        for u in &mut self.uarts {
+            u.cursor = u.capture.output().len();
+        }
+        Ok(())
+    }
+
+    fn snapshot_path(&mut self, name: &str) -> Result<PathBuf, BuildError> {
+        if self.snapshots.is_none() {
+            self.snapshots = Some(SnapshotDir::create().map_err(|e| {
+                BuildError::Snapshot(SnapshotError::Io {
+                    path: std::env::temp_dir(),
+                    what: "creating a directory for snapshots".into(),
+                    source: e,
+                })
+            })?);
+        }
+        let dir = self.snapshots.as_ref().map(|d| d.0.clone()).unwrap_or_default();
+        // Any name is fine: the file is named after its bytes.
+        let file: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+        Ok(dir.join(format!("{file}.snap")))
+    }
+
+    /// [`Harness::snapshot`] to a file of this harness's own, known by
+    /// `name` (a test file's `Snapshot(name: ...)` step).
+    pub fn snapshot_named(&mut self, name: &str) -> Result<(), BuildError> {
+        let path = self.snapshot_path(name)?;
+        self.snapshot(&path)
+    }
+
+    /// [`Harness::restore`] of the snapshot saved as `name`.
+    pub fn restore_named(&mut self, name: &str) -> Result<(), BuildError> {
+        let path = self.snapshot_path(name)?;
+        if !path.exists() {
+            return Err(BuildError::Snapshot(SnapshotError::Corrupt {
+                path,
+                reason: format!("no snapshot named {name:?} was taken"),
+            }));
+        }
+        self.restore(&path)
+    }
+
     /// The machine, for anything this API does not cover.
     pub fn machine(&self) -> &Machine {
         &self.machine

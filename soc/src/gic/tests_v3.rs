@@ -617,6 +617,9 @@ fn state_survives_a_snapshot_round_trip() {
     // Truncated anywhere: an error, never a panic.
     for cut in [0, 1, 20, bytes.len() / 2, bytes.len() - 1] {
         let mut c = Rig::new(GicVersion::V3, &AFFS);
-        assert!(c.gic.restore_state(&mut StateReader::new("gic", &bytes[..cut])).is_err());
+        assert!(c
+            .gic
+            .restore_state(&mut StateReader::new("gic", &bytes[..cut]))
+            .is_err());
     }
 }

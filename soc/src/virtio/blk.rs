@@ -1034,7 +1034,10 @@ mod tests {
             .write_all_at(&[1], 0)
             .unwrap();
         let mut c = Driver::new(VirtioBlk::open(&cfg).unwrap(), 2);
-        let e = c.dev.restore_state(&mut StateReader::new("virtio0", &state)).unwrap_err();
+        let e = c
+            .dev
+            .restore_state(&mut StateReader::new("virtio0", &state))
+            .unwrap_err();
         assert!(e.to_string().contains(&f.path().display().to_string()), "{e}");
         assert!(e.to_string().contains("image crc"), "{e}");
     }

@@ -448,10 +448,12 @@ impl Queue {
                 len: r.u32("buffer len")?,
                 writable: r.bool("buffer writable")?,
             };
-            let total = if b.writable { &mut writable_len } else { &mut readable_len };
-            *total = total
-                .checked_add(b.len)
-                .ok_or_else(|| r.invalid("buffer len", b.len))?;
+            let total = if b.writable {
+                &mut writable_len
+            } else {
+                &mut readable_len
+            };
+            *total = total.checked_add(b.len).ok_or_else(|| r.invalid("buffer len", b.len))?;
             buffers.push(b);
         }
         Ok(DescChain {
@@ -480,7 +482,10 @@ impl Queue {
 
     /// Takes back [`Queue::save_state`]'s bytes for a queue of the same
     /// maximum size; a size the driver could not have chosen is refused.
-    pub fn restore_state(&mut self, r: &mut crate::snapshot::StateReader<'_>) -> Result<(), crate::snapshot::StateError> {
+    pub fn restore_state(
+        &mut self,
+        r: &mut crate::snapshot::StateReader<'_>,
+    ) -> Result<(), crate::snapshot::StateError> {
         let max = r.u16("queue max size")?;
         if max != self.max_size {
             return Err(r.invalid("queue max size", format!("{max}, this device's is {}", self.max_size)));

@@ -75,12 +75,18 @@ impl VirtioDevice for VirtioRng {
         Vec::new()
     }
 
-    /// Nothing: entropy is drawn from the host when asked.
-    fn save_state(&self, _name: &str, _w: &mut StateWriter) -> Result<(), StateError> {
+    /// The seeded stream's position (deterministic runs); host entropy
+    /// has no state.
+    fn save_state(&self, _name: &str, w: &mut StateWriter) -> Result<(), StateError> {
+        w.bool(self.seeded.is_some());
+        w.u64(self.seeded.unwrap_or(0));
         Ok(())
     }
 
-    fn restore_state(&mut self, _r: &mut StateReader<'_>) -> Result<(), StateError> {
+    fn restore_state(&mut self, r: &mut StateReader<'_>) -> Result<(), StateError> {
+        let seeded = r.bool("seeded")?;
+        let state = r.u64("stream state")?;
+        self.seeded = seeded.then_some(state);
         Ok(())
     }
 
