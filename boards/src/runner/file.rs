@@ -677,6 +677,27 @@ mod tests {
             err("Test(board: \"virt\", memory: \"1Q\", steps: [])"),
             "t.ron:1:29: `1Q`: unknown size suffix `Q` (use K, M, G or T)"
         );
-        assert!(err("Test(board: \"virt\", steps: [Snapshot()])").starts_with("t.ron:1:29: unknown variant `Snapshot`"));
+        assert!(err("Test(board: \"virt\", steps: [Snap()])").starts_with("t.ron:1:29: unknown variant `Snap`"));
+    }
+
+    #[test]
+    fn a_restore_needs_an_earlier_snapshot_of_that_name() {
+        // (Any existing file serves as the kernel: nothing runs.)
+        let head = "Test(board: \"virt\", images: (kernel: \"Cargo.toml\"),\n  steps: [\n";
+        assert_eq!(
+            err(&format!(
+                "{head}    Restore(name: \"a\"),\n    Snapshot(name: \"a\"),\n  ])"
+            )),
+            "t.ron:3:19: no earlier Snapshot(name: \"a\") step to restore"
+        );
+        let t = parse_test_file(
+            &format!("{head}    Snapshot(name: \"a\"),\n    Restore(name: \"a\"),\n  ])"),
+            Path::new("t.ron"),
+        )
+        .unwrap();
+        assert_eq!(
+            t.steps.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ["Snapshot(\"a\")", "Restore(\"a\")"]
+        );
     }
 }
