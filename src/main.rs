@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use boards::fdt_out::BootInfo;
 use boards::loader::ImageFormat;
 use boards::machine::{
-    board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RunOutcome, SnapshotError,
+    board_device_tree, Attachments, Engine, InputFile, Machine, MachineConfig, MachineError, RestoreOptions,
+    RunOutcome, SnapshotError,
 };
 use boards::time::TimeMode;
 use clap::{Args, Parser, Subcommand};
@@ -161,6 +162,10 @@ struct RunArgs {
     /// (a disk must have the contents it had when the snapshot was taken).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["kernel", "initrd", "dtb", "load_addr", "board_from_dtb"])]
     snapshot_load: Option<PathBuf>,
+    /// With --snapshot-load: also check the RAM images' checksums, reading
+    /// all the saved RAM now instead of as the guest touches it.
+    #[arg(long, requires = "snapshot_load")]
+    snapshot_verify: bool,
     /// Connect the board's next PL011 UART (in board order, as QEMU's
     /// -serial) to stdio, null, file:PATH, pty, tcp:PORT (127.0.0.1) or
     /// tcp:HOST:PORT. Without any, the board's console UART uses stdio and
@@ -702,7 +707,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         let mut machine = match &args.snapshot_load {
             // A guest reset after a restore restores again: there are no
             // images to boot.
-            Some(path) => restore_snapshot(cfg, path, time)?,
+            Some(path) => restore_snapshot(cfg, path, time, args.snapshot_verify)?,
             None => Machine::with_time(cfg, time).map_err(|e| {
                 let code = match e {
                     MachineError::Input { .. } => exit::NO_INPUT,
@@ -750,13 +755,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
 }
 
 /// `--snapshot-load`: the machine `cfg` describes, in the snapshot's state.
-fn restore_snapshot(cfg: MachineConfig, path: &Path, time: TimeMode) -> Result<Machine, Failure> {
+fn restore_snapshot(cfg: MachineConfig, path: &Path, time: TimeMode, verify_ram: bool) -> Result<Machine, Failure> {
     let started = std::time::Instant::now();
-    let opts = boards::machine::RestoreOptions {
-        time,
-        ..Default::default()
-    };
-    let m = Machine::restore_with(cfg, path, opts).map_err(|e| {
+    let m = Machine::restore_with(cfg, path, RestoreOptions { time, verify_ram }).map_err(|e| {
         let code = match &e {
             SnapshotError::Io { .. } => exit::NO_INPUT,
             SnapshotError::Machine { source, .. } if matches!(**source, MachineError::Input { .. }) => exit::NO_INPUT,

@@ -29,8 +29,10 @@
 //! | `ramx/NAME` | the region's non-zero page runs (first page, count) |
 //!
 //! Every section's CRC is checked before anything is restored, except the
-//! RAM images' when [`RestoreOptions::verify_ram`] is off: then RAM is only
-//! mapped and pages are read when the guest touches them.
+//! RAM images' unless [`RestoreOptions::verify_ram`] asks: by default RAM
+//! is only mapped (copy-on-write) and pages are read from the file when
+//! the guest touches them, so a restore costs about a millisecond whatever
+//! the RAM size. A RAM image's length is always checked against the file.
 //!
 //! # What is not in a snapshot
 //!
@@ -118,25 +120,18 @@ pub enum SnapshotError {
 }
 
 /// How [`Machine::restore_with`] restores.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct RestoreOptions {
     /// The restored machine's clock ([`Machine::with_time`]). A snapshot
     /// of a deterministic machine restored in deterministic time goes on
     /// exactly where it stopped (the virtual clock is saved).
     pub time: TimeMode,
     /// Check the RAM images' CRCs too, which reads every non-zero page of
-    /// RAM from the file now. Off, RAM is mapped and read lazily, and only
-    /// the rest of the snapshot is checked.
+    /// RAM from the file now (about 150 ms for 512 MiB of written RAM).
+    /// Off (the default), RAM is mapped and read lazily as the guest
+    /// touches it (a restore takes about a millisecond whatever the RAM
+    /// size), and only the rest of the snapshot is checked.
     pub verify_ram: bool,
-}
-
-impl Default for RestoreOptions {
-    fn default() -> Self {
-        RestoreOptions {
-            time: TimeMode::Host,
-            verify_ram: true,
-        }
-    }
 }
 
 /// One entry of the section table.
@@ -703,8 +698,8 @@ impl Machine {
 
     /// Builds the machine `cfg` describes (its board, devices and host
     /// backends; its kernel, initrd and DTB are not loaded) and restores
-    /// the snapshot at `path` into it, checking everything
-    /// ([`RestoreOptions::default`]). The engine is the interpreter until
+    /// the snapshot at `path` into it, checking everything but the RAM
+    /// images' checksums ([`RestoreOptions::default`]). The engine is the interpreter until
     /// [`Machine::set_engine`]; a JIT starts with an empty code cache.
     pub fn restore(cfg: MachineConfig, path: &Path) -> Result<Machine, SnapshotError> {
         Machine::restore_with(cfg, path, RestoreOptions::default())
@@ -1048,7 +1043,10 @@ mod tests {
         let (dir, _, good) = saved();
         let snap = Snapshot::open(&dir.path().join("good.snap")).unwrap();
         let bad = dir.path().join("bad.snap").display().to_string();
-        let strict = RestoreOptions { verify_ram: true };
+        let strict = RestoreOptions {
+            verify_ram: true,
+            ..Default::default()
+        };
 
         // A bit flipped in the header, the table, each metadata section,
         // and in RAM (caught with verify_ram).

@@ -16,8 +16,8 @@
 //! Time is the host's (timeouts are host milliseconds), or with
 //! `deterministic: true` the guest's virtual time ([`crate::time`]):
 //! slices and timeouts in guest time, with a host-time safety net.
-//! TODO(issue 8): snapshots (`Harness::snapshot`/`restore`, `Snapshot`/
-//! `Restore` steps).
+//! Snapshots: `Harness::snapshot`/`restore` and the `Snapshot`/`Restore`
+//! steps (named snapshots in a directory of the harness's own).
 
 mod exec;
 mod file;
