@@ -181,3 +181,75 @@ fn a_snapshot_that_does_not_fit_is_refused_with_its_name() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(Path::new(&snap).exists());
 }
+
+/// The output of `ticks.elf` (two cores, timer-interrupt heavy) in
+/// deterministic time when the machine stops after `at` instructions and
+/// simply runs on in the same process: the reference for a split run.
+fn ticks_split_in_process(engine: Engine, at: u64) -> String {
+    use boards::machine::{Engine as MachineEngine, InputFile, Machine, MachineConfig, RunOutcome};
+    use soc::chardev::{Capture, CharBackend};
+    let uart = Capture::new();
+    let mut board = boards::resolve_board("virt").unwrap();
+    board.set_cpu_count(2).unwrap();
+    let cfg = MachineConfig {
+        board,
+        kernel: Some(InputFile {
+            path: "ticks.elf".into(),
+            bytes: std::fs::read(repo("firmware/prebuilt/ticks.elf")).unwrap(),
+        }),
+        kernel_format: boards::loader::ImageFormat::Auto,
+        initrd: None,
+        append: None,
+        dtb: None,
+        console: Box::new(std::io::sink()),
+        serial: vec![Box::new(uart.clone()) as Box<dyn CharBackend>],
+        semihost_console: Box::new(std::io::sink()),
+        attach: Default::default(),
+    };
+    let mut m = Machine::with_time(cfg, boards::time::TimeMode::deterministic()).unwrap();
+    m.set_engine(match engine {
+        Engine::Interp => MachineEngine::Interp,
+        Engine::Jit => MachineEngine::Jit(Box::new(jit::Jit::new(jit::JitConfig::default()).unwrap())),
+    });
+    assert_eq!(m.run(Some(at)).unwrap(), RunOutcome::InstructionLimit);
+    assert!(matches!(
+        m.run(None).unwrap(),
+        RunOutcome::Exited(0) | RunOutcome::PoweredOff
+    ));
+    String::from_utf8(uart.output()).unwrap()
+}
+
+/// Deterministic time makes the snapshot's completeness visible: stopped
+/// at an instruction count, saved and restored in a fresh process, the
+/// machine prints byte for byte what it prints when it just goes on in
+/// the same process: every tick's virtual timestamp, lateness, PC,
+/// instruction count and running hash. (Stopping at a limit itself moves
+/// the cores' round-robin turns, so both sides stop at the same count.)
+fn deterministic_ticks_continue_exactly(engine: Engine) {
+    let dir = TempDir::new(&format!("ticks-{engine}"));
+    let snap = dir.path("ticks.snap");
+    let snap = snap.to_str().unwrap();
+    let elf = repo("firmware/prebuilt/ticks.elf");
+    let at = 700_000u64;
+    let first = run(
+        engine,
+        &[
+            "--deterministic",
+            "--smp",
+            "2",
+            "--kernel",
+            elf.to_str().unwrap(),
+            "--max-insns",
+            &at.to_string(),
+            "--snapshot-save",
+            snap,
+        ],
+    );
+    assert_eq!(first.code, Some(124), "{}", first.stderr);
+    let second = run(engine, &["--deterministic", "--smp", "2", "--snapshot-load", snap]);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    let expected = ticks_split_in_process(engine, at);
+    assert!(expected.contains("core 1: ticks 124"), "{expected}");
+    assert_joins(&first.stdout, &second.stdout, &expected);
+}
+per_engine!(deterministic_ticks_continue_exactly);
