@@ -21,6 +21,10 @@ pub const DEFAULT_FREQ: u64 = 62_500_000;
 enum Clock {
     /// Host monotonic time since `epoch`.
     Host(Instant),
+    /// Host monotonic time since `.0`, counting from `.1` ticks: a
+    /// restored machine's counter goes on from its saved value. (Behind
+    /// an `Arc` so the time base, which every core holds, keeps its size.)
+    HostFrom(Arc<(Instant, u64)>),
     /// A count the owner advances (see [`TimeBase::manual`]).
     Manual(Arc<AtomicU64>),
     /// Virtual time from retired instructions (see [`VirtualClock`]).
@@ -108,9 +112,6 @@ impl VirtualClock {
 pub struct TimeBase {
     clock: Clock,
     freq: u64,
-    /// Added to the clock's count: a restored machine's counter continues
-    /// from the value it had when the snapshot was taken.
-    offset: u64,
 }
 
 impl Default for TimeBase {
@@ -125,7 +126,6 @@ impl TimeBase {
         TimeBase {
             clock: Clock::Host(Instant::now()),
             freq: freq.max(1),
-            offset: 0,
         }
     }
 
@@ -136,7 +136,6 @@ impl TimeBase {
             TimeBase {
                 clock: Clock::Manual(c.clone()),
                 freq: freq.max(1),
-                offset: 0,
             },
             c,
         )
@@ -147,7 +146,6 @@ impl TimeBase {
         TimeBase {
             clock: Clock::Virtual(clock),
             freq: freq.max(1),
-            offset: 0,
         }
     }
 
@@ -184,27 +182,37 @@ impl TimeBase {
         self.freq
     }
 
-    /// This time base (same clock and frequency) shifted so that its count
-    /// reads `count` now: a restored machine's counter goes on from where
-    /// the saved one stopped instead of jumping to the new process's time.
+    /// A time base whose count reads `count` now and then runs as this
+    /// one does: a restored machine's counter goes on from where the saved
+    /// one stopped instead of jumping to the new process's time. A host
+    /// clock becomes one counting from `count`; a manual or virtual clock
+    /// (shared with its owner) is moved forward to `count`.
     pub fn continuing_from(&self, count: u64) -> TimeBase {
-        let mut t = self.clone();
-        t.offset = count.wrapping_sub(self.raw_count());
-        t
+        let clock = match &self.clock {
+            Clock::Host(_) | Clock::HostFrom(_) => Clock::HostFrom(Arc::new((Instant::now(), count))),
+            Clock::Manual(c) => {
+                c.fetch_max(count, Ordering::Relaxed);
+                self.clock.clone()
+            }
+            Clock::Virtual(c) => {
+                c.advance_to(self.count_to_ns(count));
+                self.clock.clone()
+            }
+        };
+        TimeBase { clock, freq: self.freq }
     }
 
     /// The physical count now.
     #[inline]
     pub fn now(&self) -> u64 {
-        self.offset.wrapping_add(self.raw_count())
-    }
-
-    #[inline]
-    fn raw_count(&self) -> u64 {
         match &self.clock {
             Clock::Host(epoch) => {
                 let ns = epoch.elapsed().as_nanos();
                 (ns * u128::from(self.freq) / 1_000_000_000) as u64
+            }
+            Clock::HostFrom(from) => {
+                let ns = from.0.elapsed().as_nanos();
+                from.1.wrapping_add((ns * u128::from(self.freq) / 1_000_000_000) as u64)
             }
             Clock::Manual(c) => c.load(Ordering::Relaxed),
             Clock::Virtual(c) => self.ns_to_count(c.now_ns()),
@@ -216,7 +224,7 @@ impl TimeBase {
     /// moves.
     pub fn until(&self, count: u64) -> Option<Duration> {
         match self.clock {
-            Clock::Host(_) => {
+            Clock::Host(_) | Clock::HostFrom(_) => {
                 let ticks = count.saturating_sub(self.now());
                 let ns = u128::from(ticks) * 1_000_000_000 / u128::from(self.freq);
                 Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
@@ -512,9 +520,8 @@ mod tests {
         h.store(50, Ordering::Relaxed);
         let resumed = tb.continuing_from(1_000_000);
         assert_eq!(resumed.now(), 1_000_000);
-        h.store(80, Ordering::Relaxed);
-        assert_eq!(resumed.now(), 1_000_030);
-        assert_eq!(tb.now(), 80, "the original is unchanged");
+        h.fetch_add(30, Ordering::Relaxed);
+        assert_eq!(resumed.now(), 1_000_030, "still the owner's counter");
         let host = TimeBase::host(DEFAULT_FREQ).continuing_from(u64::MAX / 2);
         assert!(host.now() >= u64::MAX / 2);
         assert!(host.until(u64::MAX / 2 + DEFAULT_FREQ).unwrap() <= Duration::from_secs(1));
