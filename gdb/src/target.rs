@@ -395,7 +395,11 @@ Preboard monitor commands:
   info gic             the interrupt distributor's state (enables, pending, active)
   phys on|off          memory accesses use physical (on) or virtual (off) addresses
   translate ADDR       the physical address of virtual ADDR on core 0
-  step-irq on|off      single steps take pending interrupts (default off)";
+  step-irq on|off      single steps take pending interrupts (default off)
+  info time            instructions retired (per core and in all) and, in
+                       deterministic mode, the virtual time they make
+  snapshot save FILE   save the whole machine as it stands (restore it with
+                       `preboard run --snapshot-load FILE`)";
 
 impl GdbTarget<'_> {
     /// `monitor info gic`: the distributor's control, type and the
@@ -481,6 +485,19 @@ impl MonitorCmd for GdbTarget<'_> {
                 }
             }
             ["info", "gic"] => self.gic_info(&mut out),
+            ["info", "time"] => {
+                let per_core: Vec<String> = self.machine.cpus.iter().map(|c| c.icount.to_string()).collect();
+                let total = self.machine.instructions();
+                outputln!(out, "instructions retired: {total} (cores: {})", per_core.join(", "));
+                match self.machine.virtual_ns() {
+                    Some(ns) => outputln!(out, "deterministic time: {ns} ns of virtual time"),
+                    None => outputln!(out, "host time (not deterministic)"),
+                }
+            }
+            ["snapshot", "save", path] => match self.machine.snapshot(std::path::Path::new(path)) {
+                Ok(()) => outputln!(out, "machine saved to {path}"),
+                Err(e) => outputln!(out, "snapshot save: {e}"),
+            },
             ["info", "jit"] => match self.machine.jit_stats() {
                 Some(s) => outputln!(out, "{s:?}"),
                 None => outputln!(out, "the interpreter runs the guest"),

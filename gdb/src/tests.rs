@@ -42,9 +42,13 @@ impl ConnectionExt for Script {
 
 /// Two cores spinning on `b .` at the image's entry.
 fn spinning() -> Machine {
+    Machine::new(spinning_config()).unwrap()
+}
+
+fn spinning_config() -> MachineConfig {
     let mut board = boards::resolve_board("virt").unwrap();
     board.set_cpu_count(2).unwrap();
-    Machine::new(MachineConfig {
+    MachineConfig {
         board,
         kernel: Some(InputFile {
             path: "spin.bin".into(),
@@ -58,8 +62,7 @@ fn spinning() -> Machine {
         serial: Vec::new(),
         semihost_console: Box::new(std::io::sink()),
         attach: Default::default(),
-    })
-    .unwrap()
+    }
 }
 
 fn packet(body: &[u8]) -> Vec<u8> {
@@ -147,6 +150,63 @@ fn answers_well_formed_packets() {
     // `monitor help` comes back as console output (O packets).
     assert!(out.contains("$O"), "{out}");
     assert!(out.ends_with("$OK#9a"), "{out}");
+}
+
+/// The text of the stub's console output (`O` packets, hex).
+fn console_text(out: &str) -> String {
+    replies(out)
+        .iter()
+        .filter_map(|r| r.strip_prefix('O'))
+        .filter(|h| h.len() % 2 == 0)
+        .flat_map(|h| {
+            (0..h.len())
+                .step_by(2)
+                .map(move |i| u8::from_str_radix(&h[i..i + 2], 16).unwrap_or(b'?'))
+        })
+        .map(char::from)
+        .collect()
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn monitor_reports_time_and_saves_a_snapshot_that_restores() {
+    let mut m = spinning();
+    m.run(Some(1000)).unwrap();
+    let dir = std::env::temp_dir().join(format!("preboard-gdb-snap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("m.snap");
+    let mut input = Vec::new();
+    for cmd in ["info time".to_string(), format!("snapshot save {}", file.display())] {
+        input.extend(packet(format!("qRcmd,{}", hex(&cmd)).as_bytes()));
+    }
+    input.extend(packet(b"D"));
+    let (end, out) = talk(&mut m, input);
+    assert!(matches!(end, SessionEnd::Detached));
+    let text = console_text(&out);
+    let total = m.instructions();
+    assert!(
+        text.contains(&format!(
+            "instructions retired: {total} (cores: {}, {})",
+            m.cpus[0].icount, m.cpus[1].icount
+        )),
+        "{text}"
+    );
+    assert!(text.contains("host time"), "{text}");
+    assert!(text.contains("machine saved to"), "{text}");
+    // The file is a snapshot of this machine: a fresh one restores from it
+    // to the same PCs and counts.
+    let cfg = MachineConfig {
+        kernel: None,
+        ..spinning_config()
+    };
+    let restored = Machine::restore(cfg, &file).unwrap();
+    for (a, b) in restored.cpus.iter().zip(&m.cpus) {
+        assert_eq!((a.pc, a.icount), (b.pc, b.icount));
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A tiny deterministic generator (xorshift64*), seeded per run.
