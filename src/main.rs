@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod gdb_cmd;
+mod monitor;
 mod qemu_cmd;
 mod test_cmd;
 
@@ -217,6 +218,11 @@ struct RunArgs {
     engine: EngineArgs,
     #[command(flatten)]
     gdb: gdb_cmd::GdbArgs,
+    /// A machine monitor on SPEC: `tcp::PORT` (127.0.0.1) or
+    /// `tcp:HOST:PORT`; one command per line (`help`, `info registers`,
+    /// `stop`, `cont`, `snapshot save FILE`, `quit`).
+    #[arg(long, value_name = "SPEC", conflicts_with = "gdb")]
+    monitor: Option<String>,
 }
 
 /// How guest code is executed.
@@ -670,6 +676,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     let mut left = args.max_insns;
     let gdb = gdb_cmd::listen(&args.gdb)?;
+    let monitor = monitor::listen(args.monitor.as_deref())?;
     // Opened once: a guest reset keeps the same file, pty and socket.
     let vconsole = virtio_console_backend(args.virtio_console.as_ref(), &args.serial)?;
     let stdin_taken = args.virtio_console == Some(ChardevSpec::Stdio);
@@ -727,9 +734,10 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             "starting core 0"
         );
         let started = std::time::Instant::now();
-        let outcome = match &gdb {
-            Some(g) => g.serve(&mut machine),
-            None => machine.run(left),
+        let outcome = match (&gdb, &monitor) {
+            (Some(g), _) => g.serve(&mut machine),
+            (None, Some(m)) => m.run(&mut machine, left),
+            (None, None) => machine.run(left),
         };
         let secs = started.elapsed().as_secs_f64();
         let n = machine.instructions();
@@ -821,7 +829,7 @@ fn finish(outcome: Result<RunOutcome, MachineError>, n: u64) -> Result<u8, Failu
         Ok(RunOutcome::PoweredOff | RunOutcome::Reset) => Ok(0),
         Ok(RunOutcome::Quit) => {
             chardev::restore_terminal();
-            eprintln!("preboard: quit from the console (Ctrl-a x)");
+            eprintln!("preboard: quit (console Ctrl-a x or monitor)");
             Ok(0)
         }
         Ok(RunOutcome::InstructionLimit | RunOutcome::Deadline | RunOutcome::DebugStop { .. }) => Err(Failure::new(

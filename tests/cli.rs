@@ -763,3 +763,84 @@ fn bench_int_runs_as_native_code_under_the_jit() {
         "most of bench-int should be translated to host code: {line}"
     );
 }
+
+/// `--monitor`: a client reads the registers the guest set, stops the
+/// machine (its instruction count stands still) and lets it run again,
+/// saves a snapshot that `--snapshot-load` accepts, and quits (exit 0).
+fn monitor_inspects_pauses_snapshots_and_quits(engine: Engine) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // mov x0, #42; b .
+    let guest = guest_file(&format!("monitor-{engine}.bin"), &[0xd280_0540, 0x1400_0000]);
+    let snap = scratch(&format!("monitor-{engine}.snap"));
+    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap(), "--monitor", "tcp::0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "preboard ended before listening");
+        if let Some(a) = line.trim().strip_prefix("preboard: monitor listening on ") {
+            break a.to_string();
+        }
+    };
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    // Sends a command (None: just the banner) and returns the text up to
+    // the next prompt.
+    let mut ask = |cmd: Option<&str>| -> String {
+        if let Some(c) = cmd {
+            sock.write_all(format!("{c}\n").as_bytes()).unwrap();
+        }
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"(preboard) ") {
+            assert_eq!(sock.read(&mut byte).unwrap(), 1, "monitor closed: {}", text(&got));
+            got.push(byte[0]);
+        }
+        text(&got)
+    };
+    assert!(ask(None).contains("Preboard monitor"));
+    let count = |s: &str| -> u64 {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "instructions").expect(s);
+        words[at - 1].parse().expect(s)
+    };
+    // The guest gets going (the first command may beat its first slice).
+    let start = std::time::Instant::now();
+    while count(&ask(Some("info cores"))) < 2 {
+        assert!(start.elapsed().as_secs() < 20, "the guest does not run");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let regs = ask(Some("info registers"));
+    assert!(regs.contains("X0  000000000000002a"), "{regs}");
+    assert!(regs.contains("PC  "), "{regs}");
+    assert!(ask(Some("stop")).contains("stopped"));
+    let a = count(&ask(Some("info cores")));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let b = count(&ask(Some("info cores")));
+    assert_eq!(a, b, "a stopped machine retires nothing");
+    assert!(ask(Some("cont")).contains("running"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(count(&ask(Some("info cores"))) > b, "running again");
+    let saved = ask(Some(&format!("snapshot save {}", snap.display())));
+    assert!(saved.contains("machine saved to"), "{saved}");
+    assert!(ask(Some("bogus")).contains("unknown command"));
+    sock.write_all(b"quit\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    // The saved machine boots again from the file (and keeps spinning
+    // until its instruction limit).
+    let out = run_with_timeout(
+        &mut run_on(
+            engine,
+            &["--snapshot-load", snap.to_str().unwrap(), "--max-insns", "1000"],
+        ),
+        None,
+        60,
+    );
+    assert!(out.stderr.contains("stopped after --max-insns"), "{}", out.stderr);
+}
+per_engine!(monitor_inspects_pauses_snapshots_and_quits);
