@@ -772,13 +772,23 @@ fn monitor_inspects_pauses_snapshots_and_quits(engine: Engine) {
     // mov x0, #42; b .
     let guest = guest_file(&format!("monitor-{engine}.bin"), &[0xd280_0540, 0x1400_0000]);
     let snap = scratch(&format!("monitor-{engine}.snap"));
-    let mut child = run_on(engine, &["--kernel", guest.to_str().unwrap(), "--monitor", "tcp::0"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    /// Kills the guest if the test fails before it quits.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(
+        run_on(engine, &["--kernel", guest.to_str().unwrap(), "--monitor", "tcp::0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
     let addr = loop {
         let mut line = String::new();
         assert!(err.read_line(&mut line).unwrap() > 0, "preboard ended before listening");
@@ -829,7 +839,7 @@ fn monitor_inspects_pauses_snapshots_and_quits(engine: Engine) {
     assert!(saved.contains("machine saved to"), "{saved}");
     assert!(ask(Some("bogus")).contains("unknown command"));
     sock.write_all(b"quit\n").unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     // The saved machine boots again from the file (and keeps spinning
     // until its instruction limit).
