@@ -12,7 +12,7 @@
 use crate::{exit, Failure};
 use boards::control::Reg;
 use boards::machine::{Machine, MachineError, RunOutcome};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
@@ -81,12 +81,28 @@ fn parse_spec(spec: &str) -> Result<String, String> {
     Ok(format!("{host}:{port}"))
 }
 
+/// The longest command line a client may send; a longer one ends its
+/// session (a client cannot make the monitor buffer without bound).
+const MAX_LINE: u64 = 4096;
+
 /// Reads lines from one client, each answered by the run loop.
 fn serve_client(stream: TcpStream, tx: &Sender<Request>) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     out.write_all(b"Preboard monitor; `help` lists the commands\n(preboard) ")?;
-    for line in BufReader::new(stream).lines() {
-        let line = line?;
+    let mut input = BufReader::new(stream);
+    loop {
+        let mut bytes = Vec::new();
+        let n = (&mut input).take(MAX_LINE + 1).read_until(b'\n', &mut bytes)?;
+        if n == 0 {
+            return Ok(()); // the client hung up
+        }
+        if bytes.last() != Some(&b'\n') && n as u64 > MAX_LINE {
+            out.write_all(format!("line longer than {MAX_LINE} bytes; closing\n").as_bytes())?;
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&bytes)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
         let (reply, answer) = mpsc::channel();
         if tx.send(Request { line, reply }).is_err() {
             return Ok(()); // the machine is gone
@@ -95,7 +111,6 @@ fn serve_client(stream: TcpStream, tx: &Sender<Request>) -> std::io::Result<()> 
         out.write_all(text.as_bytes())?;
         out.write_all(b"(preboard) ")?;
     }
-    Ok(())
 }
 
 impl Monitor {

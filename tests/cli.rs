@@ -838,6 +838,20 @@ fn monitor_inspects_pauses_snapshots_and_quits(engine: Engine) {
     let saved = ask(Some(&format!("snapshot save {}", snap.display())));
     assert!(saved.contains("machine saved to"), "{saved}");
     assert!(ask(Some("bogus")).contains("unknown command"));
+    // Clients are served one at a time. A line without end is cut off
+    // with a message, not buffered for ever; the next client is served.
+    drop(ask);
+    drop(sock);
+    let mut flood = std::net::TcpStream::connect(&addr).unwrap();
+    flood
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let _ = flood.write_all(&vec![b'x'; 64 << 10]);
+    let mut answer = String::new();
+    let _ = flood.read_to_string(&mut answer);
+    drop(flood);
+    assert!(answer.contains("line longer than 4096 bytes"), "{answer}");
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
     sock.write_all(b"quit\n").unwrap();
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
