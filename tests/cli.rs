@@ -840,7 +840,6 @@ fn monitor_inspects_pauses_snapshots_and_quits(engine: Engine) {
     assert!(ask(Some("bogus")).contains("unknown command"));
     // Clients are served one at a time. A line without end is cut off
     // with a message, not buffered for ever; the next client is served.
-    drop(ask);
     drop(sock);
     let mut flood = std::net::TcpStream::connect(&addr).unwrap();
     flood
