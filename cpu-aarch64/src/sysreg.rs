@@ -561,10 +561,12 @@ impl SysRegs {
     }
 
     /// The values, indexed by `SysReg as usize`, for generated code that
-    /// tests a register in place (the JIT's FPCR/FPSR checks). Valid while
-    /// `self` is neither moved nor dropped (the table never grows).
-    pub fn as_ptr(&self) -> *const u64 {
-        self.vals.as_ptr()
+    /// tests or sets a register in place (the JIT's FPCR/FPSR checks, its
+    /// plain MRS/MSR). Valid while `self` is neither moved nor dropped (the
+    /// table never grows). Only registers whose accesses have no side
+    /// effects may be written through it.
+    pub fn as_mut_ptr(&mut self) -> *mut u64 {
+        self.vals.as_mut_ptr()
     }
 
     /// Stores a raw value (no side effects beyond keeping the cached

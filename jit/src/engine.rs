@@ -50,10 +50,21 @@ const EMPTY: FastEntry = FastEntry {
 /// 128-bit value slots per block.
 pub const QSLOTS: usize = 512;
 
-/// Entries in the per-core jump cache.
-pub const JUMP_CACHE_ENTRIES: usize = 1024;
+/// Entries in the per-core jump cache. Flushing it is O(1) (see
+/// `JitCtx::jc_stamp`), so it can be large: a booting kernel and its user
+/// programs jump between thousands of blocks, and every miss is a trip
+/// through the dispatcher.
+pub const JUMP_CACHE_ENTRIES: usize = 8192;
 
-/// One jump-cache entry: the block for `(va, mode)`.
+/// The jump-cache slot of `va`; generated code computes the same (see
+/// `Env::ctx_jc`). Bits above the slot's range are folded in so code
+/// 32 KiB apart does not collide.
+fn jc_index(va: u64) -> usize {
+    ((va >> 2) ^ (va >> 15)) as usize & (JUMP_CACHE_ENTRIES - 1)
+}
+
+/// One jump-cache entry: the block for `(va, mode)`, filled under the
+/// stamp in `mode`'s high half.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 struct JcEntry {
@@ -78,8 +89,8 @@ pub struct JitCtx {
     exit_slot: u64,
     args: [u64; 8],
     /// `cpu.sys`'s values while a block runs (FPCR/FPSR tests of the
-    /// native FP path).
-    sysregs: *const u64,
+    /// native FP path, plain MRS/MSR).
+    sysregs: *mut u64,
     tlb: [[FastEntry; FAST_TLB_ENTRIES]; MMU_INDICES],
     /// The 128-bit values of the running block.
     qslots: [u128; QSLOTS],
@@ -88,6 +99,9 @@ pub struct JitCtx {
     /// translations only: cleared with the fast-path TLB and whenever a
     /// block is dropped (`jc_generation`).
     jump_cache: [JcEntry; JUMP_CACHE_ENTRIES],
+    /// `stamp << 32`: entries filled under an older stamp never match, so
+    /// bumping it empties the cache.
+    jc_stamp: u64,
     jc_generation: u64,
     // Not touched by generated code:
     cpu: *mut Cpu,
@@ -108,10 +122,11 @@ impl JitCtx {
             status: 0,
             exit_slot: 0,
             args: [0; 8],
-            sysregs: std::ptr::null(),
+            sysregs: std::ptr::null_mut(),
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
             qslots: [0; QSLOTS],
             jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
+            jc_stamp: 0,
             jc_generation: 0,
             cpu: std::ptr::null_mut(),
             bus: None,
@@ -127,13 +142,21 @@ impl JitCtx {
         for t in self.tlb.iter_mut() {
             t.fill(EMPTY);
         }
-        self.jump_cache.fill(JC_EMPTY);
+        self.flush_jump_cache();
+    }
+
+    fn flush_jump_cache(&mut self) {
+        self.jc_stamp = self.jc_stamp.wrapping_add(1 << 32);
+        if self.jc_stamp == 0 {
+            // The stamp wrapped: entries of stamp 0 could match again.
+            self.jump_cache.fill(JC_EMPTY);
+        }
     }
 
     fn remember(&mut self, va: u64, mode: u32, entry: usize) {
-        self.jump_cache[(va >> 2) as usize & (JUMP_CACHE_ENTRIES - 1)] = JcEntry {
+        self.jump_cache[jc_index(va)] = JcEntry {
             va,
-            mode: u64::from(mode),
+            mode: u64::from(mode) | self.jc_stamp,
             entry: entry as u64,
             _pad: 0,
         };
@@ -713,6 +736,7 @@ fn real_env() -> Env {
         cpu_sp_el: offset_of!(Cpu, sp_el) as i32,
         cpu_pc: offset_of!(Cpu, pc) as i32,
         cpu_nzcv: (offset_of!(Cpu, pstate) + offset_of!(cpu_aarch64::state::PState, nzcv)) as i32,
+        cpu_daif: (offset_of!(Cpu, pstate) + offset_of!(cpu_aarch64::state::PState, daif)) as i32,
         cpu_icount: offset_of!(Cpu, icount) as i32,
         ctx_budget: offset_of!(JitCtx, budget) as i32,
         ctx_status: offset_of!(JitCtx, status) as i32,
@@ -721,6 +745,7 @@ fn real_env() -> Env {
         ctx_tlb: offset_of!(JitCtx, tlb) as i32,
         tlb_entries: FAST_TLB_ENTRIES,
         ctx_jc: offset_of!(JitCtx, jump_cache) as i32,
+        ctx_jc_stamp: offset_of!(JitCtx, jc_stamp) as i32,
         jc_entries: JUMP_CACHE_ENTRIES,
         cpu_v: offset_of!(Cpu, v) as i32,
         ctx_qslots: offset_of!(JitCtx, qslots) as i32,
@@ -958,7 +983,7 @@ impl Jit {
                 c.tlb_epoch = cpu.tlb.epoch;
             }
             if c.jc_generation != self.shared.generation {
-                c.jump_cache.fill(JC_EMPTY);
+                c.flush_jump_cache();
                 c.jc_generation = self.shared.generation;
             }
             let pa = match cpu.boundary(bus) {
@@ -1017,7 +1042,7 @@ impl Jit {
             let c = unsafe_ctx(ctx);
             if c.jc_generation != self.shared.generation {
                 // Translating this block flushed the cache.
-                c.jump_cache.fill(JC_EMPTY);
+                c.flush_jump_cache();
                 c.jc_generation = self.shared.generation;
             }
             if !at_breakpoint {
@@ -1025,7 +1050,7 @@ impl Jit {
             }
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.cpu = cpu;
-            c.sysregs = cpu.sys.as_ptr();
+            c.sysregs = cpu.sys.as_mut_ptr();
             // SAFETY: erasing the borrow's lifetime for the duration of
             // this call only; the pointer is cleared right after.
             c.bus = Some(unsafe { erase(bus) });
@@ -1044,7 +1069,7 @@ impl Jit {
             let c = unsafe_ctx(ctx);
             c.bus = None;
             c.cpu = std::ptr::null_mut();
-            c.sysregs = std::ptr::null();
+            c.sysregs = std::ptr::null_mut();
             if c.exit_requested {
                 // A device was written: it may have written guest memory.
                 self.sync_external_writes(bus);

@@ -20,6 +20,7 @@ use cpu_aarch64::sem::{
     AtomicOp, Barrier, BinOp, BranchKind, CryptoOp, Emitter, FpOp, FpSize, Hint, InsnException, MemAccess, QOp, SatOp,
     SysRegId, UnOp, Width,
 };
+use cpu_aarch64::sysreg::SysReg;
 
 /// An SSA value: the index of the instruction that defines it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,6 +89,19 @@ impl Cell {
     }
 }
 
+/// CPU state outside the cached cells that plain MRS/MSR read and write
+/// in place (rare within one block, so not worth caching).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SysLoc {
+    /// A value in the system-register table (`SysRegs::as_ptr`), kept as
+    /// written (no side effects on access).
+    Table(SysReg),
+    /// SP_EL0 while it is not the selected stack pointer.
+    SpEl0,
+    /// PSTATE.DAIF in the DAIF register's layout (bits 9:6).
+    Daif,
+}
+
 /// Values to store back to guest state: `(cell, value)`.
 pub type Writeback = Vec<(Cell, Val)>;
 
@@ -150,6 +164,11 @@ pub enum Inst {
         /// block's mode or the interrupt masks).
         ends: bool,
     },
+    /// Reads CPU state an MRS can see without side effects or traps in
+    /// the block's mode (see `Builder::plain_sysreg`).
+    SysGet(SysLoc),
+    /// Writes such state (an MSR that changes nothing else).
+    SysSet(SysLoc, Val),
     /// Reads V`r` (128-bit value).
     GetQ(u8),
     /// Writes V`r`.
@@ -333,7 +352,8 @@ impl Block {
                 }
                 wb(&e.wb, &mut f)
             }
-            Inst::GetQ(_) | Inst::QImm(_) => {}
+            Inst::GetQ(_) | Inst::QImm(_) | Inst::SysGet(_) => {}
+            Inst::SysSet(_, v) => f(*v),
             Inst::SetQ(_, q) | Inst::QLane(q, ..) => f(q.val()),
             Inst::QWithLane(q, _, _, v) => {
                 f(q.val());
@@ -369,6 +389,7 @@ impl Block {
                     | Inst::CheckExit(..)
                     | Inst::Exit(..)
                     | Inst::SetQ(..)
+                    | Inst::SysSet(..)
                     | Inst::CheckAlign(..)
             )
     }
@@ -386,6 +407,7 @@ impl Block {
                 | Inst::CheckExit(..)
                 | Inst::Exit(..)
                 | Inst::SetQ(..)
+                | Inst::SysSet(..)
                 | Inst::Call(..)
                 | Inst::QCall(HelperOp::FpLanes(..), _)
                 | Inst::CheckAlign(..)
@@ -440,7 +462,8 @@ impl Block {
                 }
                 wb(&mut e.wb)
             }
-            Inst::GetQ(_) | Inst::QImm(_) | Inst::SetQ(..) | Inst::QLane(..) | Inst::QCall(..) => {}
+            Inst::GetQ(_) | Inst::QImm(_) | Inst::SetQ(..) | Inst::QLane(..) | Inst::QCall(..) | Inst::SysGet(_) => {}
+            Inst::SysSet(_, v) => *v = f(*v),
             Inst::QWithLane(_, _, _, v) => *v = f(*v),
             Inst::Call(_, vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
             Inst::CheckAlign(v, _, _, s) => {
@@ -662,6 +685,18 @@ impl Block {
     }
 }
 
+/// `(CRm, op2)` of the DC instructions (`SYS #0|#3, C7, Cm, #op2`):
+/// ZVA, IVAC, ISW, CVAC, CSW, CVAU, CVAP, CIVAC, CISW.
+const SYS_DC: [(u32, u32); 9] = [(4, 1), (6, 1), (6, 2), (10, 1), (10, 2), (11, 1), (12, 1), (14, 1), (14, 2)];
+
+/// A system register the builder accesses without the interpreter.
+enum Plain {
+    /// The cached NZCV cell.
+    Nzcv,
+    /// State read or written in place.
+    At(SysLoc),
+}
+
 /// Why the builder stopped an instruction: it needs the interpreter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unsupported;
@@ -760,6 +795,27 @@ impl Builder {
     fn set(&mut self, c: Cell, v: Val) {
         self.cur[c.index()] = Some(v);
         self.dirty |= 1 << c.index();
+    }
+
+    /// Where an MRS/MSR of `id` can go without the interpreter: registers
+    /// that no trap, redirection or side effect touches at EL0/EL1 (the
+    /// access rules of `cpu_aarch64::sysreg` for these, decided by the
+    /// block's mode). Anything else runs on the interpreter.
+    fn plain_sysreg(&self, id: SysRegId, write: bool) -> Option<Plain> {
+        let Mode { el, sp, .. } = self.block.mode;
+        let reg = SysReg::from_id(id)?;
+        let table = Plain::At(SysLoc::Table(reg));
+        Some(match reg {
+            SysReg::NZCV if el <= 1 => Plain::Nzcv,
+            SysReg::TPIDR_EL0 if el <= 1 => table,
+            SysReg::TPIDRRO_EL0 if el == 1 || el == 0 && !write => table,
+            SysReg::TPIDR_EL1 if el == 1 => table,
+            // UNDEFINED while SP_EL0 is the selected stack pointer.
+            SysReg::SP_EL0 if el == 1 && sp => Plain::At(SysLoc::SpEl0),
+            // Writes may unmask an interrupt: the block must end.
+            SysReg::DAIF if el == 1 && !write => Plain::At(SysLoc::Daif),
+            _ => return None,
+        })
     }
 
     fn unsupported<T>(&mut self) -> Result<T, Unsupported> {
@@ -994,19 +1050,56 @@ impl Emitter for Builder {
         self.ends = true;
         self.unsupported()
     }
-    fn read_sysreg(&mut self, _: SysRegId) -> Result<Val, Unsupported> {
-        self.unsupported()
+    fn read_sysreg(&mut self, id: SysRegId) -> Result<Val, Unsupported> {
+        match self.plain_sysreg(id, false) {
+            Some(Plain::Nzcv) => Ok(self.get(Cell::Nzcv)),
+            Some(Plain::At(loc)) => Ok(self.push(Inst::SysGet(loc))),
+            None => self.unsupported(),
+        }
     }
-    fn write_sysreg(&mut self, _: SysRegId, _: Val) -> Result<(), Unsupported> {
+    fn write_sysreg(&mut self, id: SysRegId, v: Val) -> Result<(), Unsupported> {
+        match self.plain_sysreg(id, true) {
+            Some(Plain::Nzcv) => {
+                let m = self.imm(0xf000_0000);
+                let v = self.bin(BinOp::And, v, m);
+                self.set(Cell::Nzcv, v);
+                Ok(())
+            }
+            Some(Plain::At(loc)) => {
+                self.push(Inst::SysSet(loc, v));
+                Ok(())
+            }
+            None => {
+                // It may change the block's mode, the interrupt masks or
+                // the translation: the interpreter runs it and the block
+                // ends.
+                self.ends = true;
+                self.unsupported()
+            }
+        }
+    }
+    fn write_pstate_field(&mut self, op1: u32, op2: u32, crm: u32) -> Result<(), Unsupported> {
+        // DAIFSet at EL1: masking more can make no interrupt deliverable,
+        // so the block goes on (DAIFClr, SPSel and PAN end it).
+        if (op1, op2) == (3, 6) && self.block.mode.el == 1 {
+            let d = self.push(Inst::SysGet(SysLoc::Daif));
+            let k = self.imm(u64::from(crm & 0xf) << 6);
+            let v = self.bin(BinOp::Or, d, k);
+            self.push(Inst::SysSet(SysLoc::Daif, v));
+            return Ok(());
+        }
         self.ends = true;
         self.unsupported()
     }
-    fn write_pstate_field(&mut self, _: u32, _: u32, _: u32) -> Result<(), Unsupported> {
-        self.ends = true;
-        self.unsupported()
-    }
-    fn sys(&mut self, _: SysRegId, _: Val) -> Result<(), Unsupported> {
-        self.ends = true;
+    fn sys(&mut self, id: SysRegId, _: Val) -> Result<(), Unsupported> {
+        // Data-cache maintenance (DC ZVA, DC C*/I*) changes no mode and no
+        // translation: the block goes on after the interpreter ran it (its
+        // writes are watched like any other). IC, TLBI and AT end it.
+        let (_, op1, crn, crm, op2) = id.fields();
+        let dc = crn == 7 && (op1 == 0 || op1 == 3) && SYS_DC.contains(&(crm, op2));
+        if !dc {
+            self.ends = true;
+        }
         self.unsupported()
     }
     fn eret(&mut self) -> Result<(), Unsupported> {

@@ -18,6 +18,7 @@
 mod support;
 
 use cpu_aarch64::testgen::Rng;
+use cpu_aarch64::sysreg::SysReg;
 use cpu_aarch64::StepEvent;
 use jit::{Jit, JitConfig};
 use support::asm::{self, Asm, Ls, W};
@@ -710,6 +711,71 @@ fn data_aborts_mid_block_are_precise() {
         assert_eq!(elr, fault_pc, "{name}");
         assert_eq!(got_far, far, "{name}");
     }
+}
+
+#[test]
+fn plain_system_registers_run_in_place() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 9, 50, 0))
+        .i(movz(X, 8, 0, 0))
+        .mov64(1, 0x1122_3344_5566_7788)
+        // N and V, with low bits MSR NZCV ignores.
+        .mov64(15, 0xffff_ffff_9000_00ff);
+    a.label("loop")
+        .i(msr(sysreg::TPIDR_EL0, 1))
+        .i(mrs(2, sysreg::TPIDR_EL0))
+        .i(add_imm(X, 2, 2, 1))
+        .i(msr(sysreg::TPIDR_EL1, 2))
+        .i(mrs(3, sysreg::TPIDR_EL1))
+        .i(msr(sysreg::TPIDRRO_EL0, 3))
+        .i(mrs(4, sysreg::TPIDRRO_EL0))
+        .i(msr(sysreg::SP_EL0, 4))
+        .i(mrs(5, sysreg::SP_EL0))
+        .i(msr_imm(3, 6, 2)) // DAIFSet #2: I
+        .i(mrs(6, sysreg::DAIF))
+        .i(msr(sysreg::NZCV, 15))
+        .i(mrs(7, sysreg::NZCV))
+        .i(csinc(X, 8, 8, 8, cond::VC)) // V is set: X8 += 1
+        .i(add(X, 1, 1, 5))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    // In one block: in-place writes, then a fault; the handler must see
+    // them done (they precede the faulting access).
+    a.mov64(10, UNMAPPED)
+        .b("block")
+        .label("block")
+        .i(msr(sysreg::TPIDR_EL0, 8))
+        .i(msr(sysreg::SP_EL0, 9))
+        .i(msr_imm(3, 6, 1)) // DAIFSet #1: F
+        .i(ldst(Ls::LdrX, 4, 10, 0))
+        .i(add_imm(X, 6, 6, 1));
+    epilogue(&mut a);
+    let b = run_named(&Machine::from_asm(&a), "plain sysregs");
+    let (esr, _, far) = assert_faulted(&b);
+    assert_eq!((esr >> 26, far), (0x25, UNMAPPED));
+    let cpu = &b.jit.cpu;
+    assert_eq!(cpu.x[7], 0x9000_0000, "MSR NZCV keeps bits 31:28 only");
+    assert_eq!(cpu.x[8], 50);
+    assert_eq!(cpu.sys.get(SysReg::TPIDR_EL0), 50);
+    assert_eq!(cpu.sp_el[0], 0);
+    assert_eq!(cpu.x[6] & 0x80, 0x80, "DAIFSet #2 sets I");
+    // 13 system-register accesses per iteration ran natively: only the
+    // handler's few MRS went to the interpreter.
+    assert!(b.stats.interp_calls < 20, "{:?}", b.stats);
+}
+
+#[test]
+fn sp_el0_is_undefined_while_selected() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(msr_imm(0, 5, 0)).i(mrs(5, sysreg::SP_EL0)).i(add_imm(X, 6, 6, 1));
+    epilogue(&mut a);
+    let b = run_named(&Machine::from_asm(&a), "SP_EL0 with SPSel 0");
+    let (esr, _, _) = assert_faulted(&b);
+    assert_eq!(esr >> 26, 0, "EC: unknown reason");
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct Env {
     pub cpu_pc: i32,
     /// `Cpu::pstate.nzcv` (u32).
     pub cpu_nzcv: i32,
+    /// `Cpu::pstate.daif` (u32, DAIF in bits 3:0).
+    pub cpu_daif: i32,
     /// `Cpu::icount`.
     pub cpu_icount: i32,
     /// `JitCtx::budget` (i64).
@@ -55,9 +57,11 @@ pub struct Env {
     pub ctx_tlb: i32,
     /// Entries per fast-path TLB (a power of two).
     pub tlb_entries: usize,
-    /// `JitCtx::jump_cache`: `(va, mode, entry, -)` per 32-byte entry,
-    /// indexed by `(va >> 2) & (jc_entries - 1)`.
+    /// `JitCtx::jump_cache`: `(va, mode | stamp, entry, -)` per 32-byte
+    /// entry, indexed by `((va >> 2) ^ (va >> 15)) & (jc_entries - 1)`.
     pub ctx_jc: i32,
+    /// `JitCtx::jc_stamp` (u64, the stamp in bits 63:32).
+    pub ctx_jc_stamp: i32,
     /// Entries in the jump cache (a power of two).
     pub jc_entries: usize,
     /// `Cpu::v`.

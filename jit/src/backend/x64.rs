@@ -18,7 +18,7 @@
 #![allow(clippy::useless_conversion)]
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
-use crate::ir::{Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, Target, Val, Writeback};
+use crate::ir::{Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, SysLoc, Target, Val, Writeback};
 use cpu_aarch64::sem::{BinOp, FpOp, FpSize, QOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
@@ -622,6 +622,54 @@ impl<'a> Gen<'a> {
                     ; test eax, eax
                     ; jnz =>ret
                 );
+            }
+            Inst::SysGet(loc) => {
+                let r = self.dst(d);
+                match loc {
+                    SysLoc::Table(reg) => {
+                        let (sys, off) = (self.env.ctx_sysregs, 8 * reg as i32);
+                        dynasm!(self.a
+                            ; .arch x64
+                            ; mov Rq(r), QWORD [rbx + sys]
+                            ; mov Rq(r), QWORD [Rq(r) + off]
+                        );
+                    }
+                    SysLoc::SpEl0 => {
+                        let off = self.env.cpu_sp_el;
+                        dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbp + off]);
+                    }
+                    SysLoc::Daif => {
+                        let off = self.env.cpu_daif;
+                        dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off] ; shl Rd(r), 6);
+                    }
+                }
+                self.store(d, r);
+            }
+            Inst::SysSet(loc, v) => {
+                self.load(RCX, v);
+                match loc {
+                    SysLoc::Table(reg) => {
+                        let (sys, off) = (self.env.ctx_sysregs, 8 * reg as i32);
+                        dynasm!(self.a
+                            ; .arch x64
+                            ; mov rax, QWORD [rbx + sys]
+                            ; mov QWORD [rax + off], rcx
+                        );
+                    }
+                    SysLoc::SpEl0 => {
+                        let off = self.env.cpu_sp_el;
+                        dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + off], rcx);
+                    }
+                    SysLoc::Daif => {
+                        let off = self.env.cpu_daif;
+                        dynasm!(self.a
+                            ; .arch x64
+                            ; shr ecx, 6
+                            ; and ecx, 0xf
+                            ; mov DWORD [rbp + off], ecx
+                        );
+                    }
+                }
             }
             Inst::GetQ(r) => {
                 let src = self.env.cpu_v + 16 * i32::from(r);
@@ -1460,19 +1508,24 @@ impl<'a> Gen<'a> {
     /// the current translations (the engine clears it when they change).
     fn jump_cache(&mut self, miss: u32) {
         let mask = (self.env.jc_entries - 1) as i32;
-        let base = self.env.ctx_jc;
+        let (base, stamp) = (self.env.ctx_jc, self.env.ctx_jc_stamp);
         let mode = self.block.mode.bits() as i32;
         let l_miss = self.a.new_dynamic_label();
         dynasm!(self.a
             ; .arch x64
             ; mov rcx, rax
+            ; mov rdx, rax
             ; shr rcx, 2
+            ; shr rdx, 15
+            ; xor ecx, edx
             ; and ecx, mask
             ; shl ecx, 5
             ; lea rcx, [rbx + rcx + base]
             ; cmp rax, QWORD [rcx]
             ; jne =>l_miss
-            ; cmp DWORD [rcx + 8], mode
+            ; mov rdx, QWORD [rbx + stamp]
+            ; or rdx, mode
+            ; cmp rdx, QWORD [rcx + 8]
             ; jne =>l_miss
             ; jmp QWORD [rcx + 16]
             ; =>l_miss

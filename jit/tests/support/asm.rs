@@ -348,6 +348,17 @@ pub mod sysreg {
     pub const ELR_EL1: Id = (3, 0, 4, 0, 1);
     pub const FAR_EL1: Id = (3, 0, 6, 0, 0);
     pub const SPSR_EL1: Id = (3, 0, 4, 0, 0);
+    pub const TPIDR_EL0: Id = (3, 3, 13, 0, 2);
+    pub const TPIDRRO_EL0: Id = (3, 3, 13, 0, 3);
+    pub const TPIDR_EL1: Id = (3, 0, 13, 0, 4);
+    pub const SP_EL0: Id = (3, 0, 4, 1, 0);
+    pub const DAIF: Id = (3, 3, 4, 2, 1);
+}
+
+/// `MSR <pstate field>, #imm` (op1, op2 select the field: DAIFSet is
+/// (3, 6), DAIFClr (3, 7), SPSel (0, 5)).
+pub fn msr_imm(op1: u32, op2: u32, imm: u32) -> u32 {
+    0xd500_401f | op1 << 16 | imm << 8 | op2 << 5
 }
 
 fn sys_fields((op0, op1, crn, crm, op2): sysreg::Id) -> u32 {

@@ -279,6 +279,9 @@ impl Machine {
             SysReg::SPSR_EL1,
             SysReg::VBAR_EL1,
             SysReg::SCTLR_EL1,
+            SysReg::TPIDR_EL0,
+            SysReg::TPIDRRO_EL0,
+            SysReg::TPIDR_EL1,
         ] {
             field(
                 format!("{r:?}"),
