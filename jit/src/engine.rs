@@ -379,6 +379,8 @@ struct Watch<'a> {
     device_write: bool,
     /// Physical address of the only access, if there was exactly one.
     single: Option<PhysAddr>,
+    /// Physical address of the last write.
+    last_write: Option<PhysAddr>,
     accesses: u32,
 }
 
@@ -390,6 +392,7 @@ impl<'a> Watch<'a> {
             smc: Vec::new(),
             device_write: false,
             single: None,
+            last_write: None,
             accesses: 0,
         }
     }
@@ -407,6 +410,7 @@ impl Bus for Watch<'_> {
     }
     fn write(&mut self, req: Requester, pa: PhysAddr, size: u8, value: u64) -> Result<(), BusError> {
         self.note(pa);
+        self.last_write = Some(pa);
         let page = pa.0 >> 12;
         if self.code_pages.contains(&page) {
             self.smc.push(page);
@@ -562,17 +566,38 @@ extern "sysv64" fn helper_check_sp(ctx: *mut JitCtx) -> u64 {
 }
 
 extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
-    // SAFETY: called only by generated code with its context.
+    interp_one(ctx, false)
+}
+
+/// The slow path of an `Inst::Atomic`: the interpreter runs the whole
+/// instruction (args: va, -, pc, raw | 1 << 32); when it wrote RAM, the
+/// fast-path TLB learns the page for writing, so the next run of the
+/// atomic stays native.
+extern "sysv64" fn helper_atomic(ctx: *mut JitCtx) -> u64 {
+    interp_one(ctx, true)
+}
+
+fn interp_one(ctx: *mut JitCtx, fill_write: bool) -> u64 {
+    // SAFETY: called only by generated code (through the helpers above)
+    // with its context.
     let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
-    let [_, _, pc, info, ..] = ctx.args;
+    let [va, _, pc, info, ..] = ctx.args;
     let raw = info as u32;
     let ends = info >> 32 & 1 == 1;
     shared.stats.interp_calls += 1;
     cpu.pc = pc;
     let mut w = Watch::new(bus, &shared.code_pages);
     let r = cpu.exec_fetched(&mut w, pc, raw);
-    let (smc, device) = (std::mem::take(&mut w.smc), w.device_write);
+    let (smc, device, written) = (std::mem::take(&mut w.smc), w.device_write, w.last_write);
     after_writes(ctx, shared, smc, device);
+    if let (Ok(()), true, Some(pa), false) = (&r, fill_write, written, device) {
+        if !cpu.debug.watches_page(va) {
+            let code = shared.code_pages.contains(&(pa.0 >> 12));
+            if fill(ctx, bus, Mode::of(cpu).mmu_index(), va, pa, true, code) {
+                shared.stats.tlb_fills += 1;
+            }
+        }
+    }
     let code = match r {
         Ok(()) if !ends && cpu.pc == pc.wrapping_add(4) => 0,
         Ok(()) => exit::PLAIN,
@@ -712,6 +737,7 @@ pub(crate) fn listing_env() -> Env {
     env.helper_store = 0x2000;
     env.helper_check_sp = 0x3000;
     env.helper_interp = 0x4000;
+    env.helper_atomic = 0x9000;
     env.helper_pure = 0x5000;
     env.helper_qcall = 0x6000;
     env.helper_call = 0x7000;
@@ -757,6 +783,7 @@ fn real_env() -> Env {
         helper_store: helper_store as *const () as usize,
         helper_check_sp: helper_check_sp as *const () as usize,
         helper_interp: helper_interp as *const () as usize,
+        helper_atomic: helper_atomic as *const () as usize,
         helper_pure: helper_pure as *const () as usize,
         ctx_sysregs: offset_of!(JitCtx, sysregs) as i32,
         sysreg_fpsr: 8 * SysReg::FPSR as i32,

@@ -164,6 +164,13 @@ pub enum Inst {
         /// block's mode or the interrupt masks).
         ends: bool,
     },
+    /// An atomic read-modify-write (LSE `LD<op>`/`SWP`: operands
+    /// `(v, v)`; `CAS`: `(expected, new)`) defining the old value,
+    /// zero-extended. Natively only on a write hit in the fast-path TLB
+    /// (aligned, writable RAM without code or watchpoints); otherwise the
+    /// whole instruction runs on the interpreter from `mem.sync`'s state and
+    /// the block ends after it.
+    Atomic(AtomicKind, Mem, Val, Val),
     /// Reads CPU state an MRS can see without side effects or traps in
     /// the block's mode (see `Builder::plain_sysreg`).
     SysGet(SysLoc),
@@ -197,6 +204,15 @@ pub enum Inst {
     CheckExit(u64, Exit),
     /// Leaves the block (always the last instruction).
     Exit(Target, Exit),
+}
+
+/// What an [`Inst::Atomic`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicKind {
+    /// Memory becomes `op(old, v)`.
+    Rmw(AtomicOp),
+    /// Memory becomes `new` if it equals `expected`.
+    Cas,
 }
 
 /// A memory access.
@@ -336,6 +352,12 @@ impl Block {
                 f(*v);
                 wb(&m.sync.wb, &mut f)
             }
+            Inst::Atomic(_, m, a, b) => {
+                f(m.addr);
+                f(*a);
+                f(*b);
+                wb(&m.sync.wb, &mut f)
+            }
             Inst::CheckSp(v, s) => {
                 f(*v);
                 wb(&s.wb, &mut f)
@@ -401,6 +423,7 @@ impl Block {
             Inst::Start(_)
                 | Inst::Load(_)
                 | Inst::Store(..)
+                | Inst::Atomic(..)
                 | Inst::CheckSp(..)
                 | Inst::Interp { .. }
                 | Inst::ExitIf(..)
@@ -444,6 +467,12 @@ impl Block {
             Inst::Store(m, v) => {
                 m.addr = f(m.addr);
                 *v = f(*v);
+                wb(&mut m.sync.wb)
+            }
+            Inst::Atomic(_, m, a, b) => {
+                m.addr = f(m.addr);
+                *a = f(*a);
+                *b = f(*b);
                 wb(&mut m.sync.wb)
             }
             Inst::CheckSp(v, s) => {
@@ -503,7 +532,7 @@ impl Block {
             Inst::CondHolds(..) => 1,
             Inst::Select(_, x, y) => b(x).max(b(y)),
             Inst::Adc(.., Width::W32) | Inst::SubC(_, _, Width::W32) | Inst::SubCImm(_, _, Width::W32) => 32,
-            Inst::Load(m) => 8 * u32::from(m.size),
+            Inst::Load(m) | Inst::Atomic(_, m, ..) => 8 * u32::from(m.size),
             Inst::QLane(_, esize, _) => 8 * u32::from(*esize),
             Inst::Bin(op, x, y) => match op {
                 BinOp::And => b(x).min(b(y)),
@@ -687,7 +716,17 @@ impl Block {
 
 /// `(CRm, op2)` of the DC instructions (`SYS #0|#3, C7, Cm, #op2`):
 /// ZVA, IVAC, ISW, CVAC, CSW, CVAU, CVAP, CIVAC, CISW.
-const SYS_DC: [(u32, u32); 9] = [(4, 1), (6, 1), (6, 2), (10, 1), (10, 2), (11, 1), (12, 1), (14, 1), (14, 2)];
+const SYS_DC: [(u32, u32); 9] = [
+    (4, 1),
+    (6, 1),
+    (6, 2),
+    (10, 1),
+    (10, 2),
+    (11, 1),
+    (12, 1),
+    (14, 1),
+    (14, 2),
+];
 
 /// A system register the builder accesses without the interpreter.
 enum Plain {
@@ -1009,11 +1048,27 @@ impl Emitter for Builder {
     fn store_exclusive_pair(&mut self, _: Val, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
         self.unsupported()
     }
-    fn atomic_rmw(&mut self, _: AtomicOp, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
-        self.unsupported()
+    fn atomic_rmw(&mut self, op: AtomicOp, addr: Val, v: Val, size: u8, acc: MemAccess) -> Result<Val, Unsupported> {
+        let sync = self.sync();
+        self.stored = true;
+        Ok(self.push(Inst::Atomic(AtomicKind::Rmw(op), Mem { addr, size, acc, sync }, v, v)))
     }
-    fn compare_and_swap(&mut self, _: Val, _: Val, _: Val, _: u8, _: MemAccess) -> Result<Val, Unsupported> {
-        self.unsupported()
+    fn compare_and_swap(
+        &mut self,
+        addr: Val,
+        expected: Val,
+        new: Val,
+        size: u8,
+        acc: MemAccess,
+    ) -> Result<Val, Unsupported> {
+        let sync = self.sync();
+        self.stored = true;
+        Ok(self.push(Inst::Atomic(
+            AtomicKind::Cas,
+            Mem { addr, size, acc, sync },
+            expected,
+            new,
+        )))
     }
     fn compare_and_swap_pair(
         &mut self,

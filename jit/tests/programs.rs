@@ -17,8 +17,8 @@
 
 mod support;
 
-use cpu_aarch64::testgen::Rng;
 use cpu_aarch64::sysreg::SysReg;
+use cpu_aarch64::testgen::Rng;
 use cpu_aarch64::StepEvent;
 use jit::{Jit, JitConfig};
 use support::asm::{self, Asm, Ls, W};
@@ -776,6 +776,102 @@ fn sp_el0_is_undefined_while_selected() {
     let b = run_named(&Machine::from_asm(&a), "SP_EL0 with SPSel 0");
     let (esr, _, _) = assert_faulted(&b);
     assert_eq!(esr >> 26, 0, "EC: unknown reason");
+}
+
+/// LSE `LD<op>`/`SWP` (`o3:opc`: 0-7 ADD CLR EOR SET SMAX SMIN UMAX UMIN,
+/// 8 SWP) of `1 << size` bytes, acquire and release.
+fn lse(size: u32, op: u32, rs: u32, rn: u32, rt: u32) -> u32 {
+    size << 30 | 0x38e0_0000 | (op >> 3) << 15 | (op & 7) << 12 | rs << 16 | rn << 5 | rt
+}
+
+/// `CASAL` of `1 << size` bytes.
+fn casal(size: u32, rs: u32, rn: u32, rt: u32) -> u32 {
+    size << 30 | 0x08e0_fc00 | rs << 16 | rn << 5 | rt
+}
+
+#[test]
+fn lse_atomics_of_every_size_and_op() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    // Operands with sign bits at every size.
+    a.i(movz(X, 9, 20, 0))
+        .mov64(2, 0x8081_f0f1_7f80_ff01)
+        .mov64(3, 0x0123_4567_89ab_cdef);
+    a.label("loop");
+    for size in 0..4 {
+        for op in 0..9 {
+            a.i(lse(size, op, 2 + (op & 1), 19, 4))
+                .i(add(X, 5, 5, 4))
+                .i(eor(X, 2, 2, 5));
+        }
+        // CAS that fails (memory is not 0x...ef at this size), then one
+        // that succeeds with what the failed one returned.
+        a.i(mov(X, 6, 3)).i(casal(size, 6, 19, 2));
+        a.i(casal(size, 6, 19, 3)).i(add(X, 5, 5, 6));
+    }
+    a.i(add_imm(X, 19, 19, 8))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.random_data(5);
+    let b = run_named(&m, "LSE atomics");
+    assert_completed(&b);
+    assert!(b.stats.interp_calls < 10, "the atomics ran natively: {:?}", b.stats);
+}
+
+#[test]
+fn lse_atomics_off_the_fast_path() {
+    use asm::*;
+    // Each variant: an atomic whose address the fast path cannot take,
+    // after dirty registers in the same block; the interpreter runs it.
+    let variants: Vec<(&str, u32, Option<u32>)> = vec![
+        ("ldadd on MMIO", lse(3, 0, 2, 20, 4), None),
+        ("cas on MMIO", casal(2, 6, 20, 2), None),
+        ("ldset to unmapped", lse(2, 3, 2, 10, 4), Some(0x25)),
+        ("swp unaligned", lse(3, 8, 2, 11, 4), Some(0x25)),
+        ("cas unaligned", casal(1, 6, 11, 2), Some(0x25)),
+    ];
+    for (name, insn, ec) in variants {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        a.mov64(10, UNMAPPED).mov64(11, DATA + 3).i(movz(X, 9, 3, 0));
+        a.label("loop")
+            .i(movz(X, 2, 0x1234, 0))
+            .i(add(X, 6, 6, 9))
+            .i(insn)
+            .i(add(X, 7, 7, 4))
+            .i(subs_imm(X, 9, 9, 1))
+            .b_cond(cond::NE, "loop");
+        epilogue(&mut a);
+        let b = run_named(&Machine::from_asm(&a), name);
+        match ec {
+            None => assert_completed(&b),
+            Some(ec) => {
+                let (esr, _, _) = assert_faulted(&b);
+                assert_eq!(esr >> 26, u64::from(ec), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_atomic_rewrites_the_next_instruction() {
+    use asm::*;
+    // LDEOR turns `movz x1, #1` (the next word) into `movz x1, #3`.
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.adr(21, "next")
+        .i(movz(W, 2, (movz(X, 1, 1, 0) ^ movz(X, 1, 3, 0)) & 0xffff, 0))
+        .i(lse(2, 2, 2, 21, 4))
+        .label("next")
+        .i(movz(X, 1, 1, 0))
+        .i(add_imm(X, 0, 1, 0));
+    epilogue(&mut a);
+    let b = run_named(&Machine::from_asm(&a), "atomic SMC");
+    assert_completed(&b);
+    assert_eq!(b.jit.cpu.x[1], 3);
 }
 
 #[test]

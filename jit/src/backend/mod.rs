@@ -89,6 +89,9 @@ pub struct Env {
     /// Interpreter fallback (args: -, -, pc, raw | ends << 32); returns
     /// 0 to continue or an exit code.
     pub helper_interp: usize,
+    /// The slow path of an atomic (args: va, -, pc, raw | 1 << 32): the
+    /// interpreter runs the instruction; returns the exit code.
+    pub helper_atomic: usize,
     /// `extern "sysv64" fn(a, b, op) -> u64` for operations without an
     /// inline lowering ([`crate::backend::pure_op`]).
     pub helper_pure: usize,

@@ -18,8 +18,8 @@
 #![allow(clippy::useless_conversion)]
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
-use crate::ir::{Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, SysLoc, Target, Val, Writeback};
-use cpu_aarch64::sem::{BinOp, FpOp, FpSize, QOp, UnOp, Width};
+use crate::ir::{AtomicKind, Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, SysLoc, Target, Val, Writeback};
+use cpu_aarch64::sem::{AtomicOp, BinOp, FpOp, FpSize, QOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// The x86-64 backend.
@@ -122,6 +122,15 @@ enum Slow {
         back: DynamicLabel,
         sp: Val,
         sync: Sync,
+        pc: u64,
+        raw: u32,
+    },
+    /// The atomic at `pc` (address `addr`) runs on the interpreter from
+    /// `sync`'s state, then the block returns to the dispatcher.
+    InterpExit {
+        label: DynamicLabel,
+        sync: Sync,
+        addr: Val,
         pc: u64,
         raw: u32,
     },
@@ -622,6 +631,45 @@ impl<'a> Gen<'a> {
                     ; test eax, eax
                     ; jnz =>ret
                 );
+            }
+            Inst::Atomic(kind, mem, a, b) => {
+                let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
+                let label = self.a.new_dynamic_label();
+                if let Some(x) = self.tlb_probe(&mem, true, label) {
+                    dynasm!(self.a ; .arch x64 ; add rax, Rq(x));
+                }
+                // rax: the host address; rdx: the old value; rcx: the new.
+                match mem.size {
+                    1 => dynasm!(self.a ; .arch x64 ; movzx edx, BYTE [rax]),
+                    2 => dynasm!(self.a ; .arch x64 ; movzx edx, WORD [rax]),
+                    4 => dynasm!(self.a ; .arch x64 ; mov edx, DWORD [rax]),
+                    _ => dynasm!(self.a ; .arch x64 ; mov rdx, QWORD [rax]),
+                }
+                self.load(RCX, a);
+                let skip = self.a.new_dynamic_label();
+                match kind {
+                    AtomicKind::Cas => {
+                        // `expected` is zero-extended like the old value.
+                        dynasm!(self.a ; .arch x64 ; cmp rdx, rcx ; jne =>skip);
+                        self.load(RCX, b);
+                    }
+                    AtomicKind::Rmw(op) => self.atomic_op(op, mem.size),
+                }
+                match mem.size {
+                    1 => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], cl),
+                    2 => dynasm!(self.a ; .arch x64 ; mov WORD [rax], cx),
+                    4 => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], ecx),
+                    _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], rcx),
+                }
+                dynasm!(self.a ; .arch x64 ; =>skip);
+                self.store(d, RDX);
+                self.slow.push(Slow::InterpExit {
+                    label,
+                    addr: mem.addr,
+                    sync: mem.sync,
+                    pc,
+                    raw,
+                });
             }
             Inst::SysGet(loc) => {
                 let r = self.dst(d);
@@ -1450,6 +1498,34 @@ impl<'a> Gen<'a> {
         self.store(d, RAX);
     }
 
+    /// `rcx = op(old = rdx, v = rcx)` at `size` bytes (the bits above
+    /// `size` are not stored).
+    fn atomic_op(&mut self, op: AtomicOp, size: u8) {
+        match op {
+            AtomicOp::Add => dynasm!(self.a ; .arch x64 ; add rcx, rdx),
+            AtomicOp::Clr => dynasm!(self.a ; .arch x64 ; not rcx ; and rcx, rdx),
+            AtomicOp::Eor => dynasm!(self.a ; .arch x64 ; xor rcx, rdx),
+            AtomicOp::Set => dynasm!(self.a ; .arch x64 ; or rcx, rdx),
+            AtomicOp::Swp => {}
+            AtomicOp::SMax | AtomicOp::SMin | AtomicOp::UMax | AtomicOp::UMin => {
+                // Compare at the access size, keep the old value where it
+                // wins (the 64-bit cmov also moves the bits never stored).
+                match size {
+                    1 => dynasm!(self.a ; .arch x64 ; cmp dl, cl),
+                    2 => dynasm!(self.a ; .arch x64 ; cmp dx, cx),
+                    4 => dynasm!(self.a ; .arch x64 ; cmp edx, ecx),
+                    _ => dynasm!(self.a ; .arch x64 ; cmp rdx, rcx),
+                }
+                match op {
+                    AtomicOp::SMax => dynasm!(self.a ; .arch x64 ; cmovg rcx, rdx),
+                    AtomicOp::SMin => dynasm!(self.a ; .arch x64 ; cmovl rcx, rdx),
+                    AtomicOp::UMax => dynasm!(self.a ; .arch x64 ; cmova rcx, rdx),
+                    _ => dynasm!(self.a ; .arch x64 ; cmovb rcx, rdx),
+                }
+            }
+        }
+    }
+
     /// `rax = pure(rax, rcx)` through the helper.
     fn pure(&mut self, d: Val, op: PureOp) {
         let code = super::pure_index(op).expect("every non-inline operation is in PURE_OPS") as i32;
@@ -1627,6 +1703,26 @@ impl<'a> Gen<'a> {
                 let f = self.env.helper_check_sp;
                 self.faulting_call(at, &sync, sp, None, pc, u64::from(raw), f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
+            }
+            Slow::InterpExit {
+                label,
+                sync,
+                addr,
+                pc,
+                raw,
+            } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.writeback(&sync.wb);
+                self.add_icount(sync.retired, false);
+                self.load(RAX, addr);
+                self.set_arg(0, RAX);
+                self.mov_imm(RAX, pc);
+                self.set_arg(2, RAX);
+                // "Ends": the helper reports a plain exit when it succeeds.
+                self.mov_imm(RAX, u64::from(raw) | 1 << 32);
+                self.set_arg(3, RAX);
+                self.call_ctx_helper(self.env.helper_atomic);
+                dynasm!(self.a ; .arch x64 ; ret);
             }
             Slow::Exit {
                 label,
