@@ -608,9 +608,12 @@ impl Block {
         let n = self.code.len();
         let mut alias: Vec<Val> = (0..n as u32).map(Val).collect();
         let mut bits = vec![64u32; n];
-        let mut seen: rustc_hash::FxHashMap<Inst, Val> = rustc_hash::FxHashMap::default();
+        let mut seen: rustc_hash::FxHashMap<Inst, Val> =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(n, Default::default());
         for i in 0..n {
-            let mut inst = self.code[i].clone();
+            // Taken out and put back below: only earlier instructions are
+            // read meanwhile (cloning each one cost its write-backs' copies).
+            let mut inst = std::mem::replace(&mut self.code[i], Inst::Start(u16::MAX));
             Self::rewrite(&mut inst, |v| alias[v.0 as usize]);
             let konst = |code: &[Inst], v: Val| match code[v.0 as usize] {
                 Inst::Const(c) => Some(c),
@@ -775,8 +778,9 @@ impl Builder {
             block: Block {
                 pc,
                 mode,
-                insns: Vec::new(),
-                code: Vec::new(),
+                insns: Vec::with_capacity(MAX_BLOCK_INSNS),
+                // Typical blocks need a few hundred: growing by doubling copied them.
+                code: Vec::with_capacity(512),
             },
             cur: [None; Cell::COUNT],
             dirty: 0,

@@ -98,12 +98,12 @@ fn op_operands(op: FpOp) -> usize {
 }
 
 /// Out-of-line code to emit after the block body.
-enum Slow {
+enum Slow<'a> {
     Load {
         at: usize,
         label: DynamicLabel,
         back: DynamicLabel,
-        mem: Mem,
+        mem: &'a Mem,
         pc: u64,
         raw: u32,
     },
@@ -111,7 +111,7 @@ enum Slow {
         at: usize,
         label: DynamicLabel,
         back: DynamicLabel,
-        mem: Mem,
+        mem: &'a Mem,
         value: Val,
         pc: u64,
         raw: u32,
@@ -121,7 +121,7 @@ enum Slow {
         label: DynamicLabel,
         back: DynamicLabel,
         sp: Val,
-        sync: Sync,
+        sync: &'a Sync,
         pc: u64,
         raw: u32,
     },
@@ -129,7 +129,7 @@ enum Slow {
     /// `sync`'s state, then the block returns to the dispatcher.
     InterpExit {
         label: DynamicLabel,
-        sync: Sync,
+        sync: &'a Sync,
         addr: Val,
         pc: u64,
         raw: u32,
@@ -137,7 +137,7 @@ enum Slow {
     Exit {
         label: DynamicLabel,
         target: Target,
-        exit: Exit,
+        exit: &'a Exit,
         /// A requested exit resuming at this PC (not chained).
         resume: Option<u64>,
     },
@@ -148,11 +148,12 @@ struct Gen<'a> {
     env: &'a Env,
     block: &'a Block,
     loc: Vec<Loc>,
-    last_use: Vec<usize>,
-    def: Vec<usize>,
+    /// Per instruction: the caller-saved registers (bit per register)
+    /// holding values live across it, to save around helper calls.
+    live_cs: Vec<u16>,
     /// Bytes pushed on the stack right now (slot addressing adds this).
     pushed: i32,
-    slow: Vec<Slow>,
+    slow: Vec<Slow<'a>>,
     exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
     ret_label: DynamicLabel,
     exception_label: DynamicLabel,
@@ -275,16 +276,8 @@ impl<'a> Gen<'a> {
 
     /// Caller-saved registers holding values live across instruction `at`.
     fn live_caller_saved(&self, at: usize) -> Vec<u8> {
-        let mut regs: Vec<u8> = (0..self.loc.len())
-            .filter(|&v| self.def[v] < at && self.last_use[v] > at)
-            .filter_map(|v| match self.loc[v] {
-                Loc::Reg(r) if caller_saved(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        regs.sort_unstable();
-        regs.dedup();
-        regs
+        let m = self.live_cs[at];
+        (0..16).filter(|r| m >> r & 1 == 1).collect()
     }
 
     fn push_regs(&mut self, regs: &[u8]) {
@@ -390,9 +383,11 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, i: usize) -> Result<(), CompileError> {
-        let inst = self.block.code[i].clone();
+        // The block outlives `self`'s borrow: instructions are read in
+        // place (cloning each one cost allocations for its write-backs).
+        let block: &'a Block = self.block;
         let d = Val(i as u32);
-        match inst {
+        match block.code[i] {
             Inst::Start(_) | Inst::Const(_) => {}
             Inst::Get(c) => {
                 let off = self.cell_off(c);
@@ -525,14 +520,14 @@ impl<'a> Gen<'a> {
                 );
                 self.store(d, RAX);
             }
-            Inst::Load(mem) => {
+            Inst::Load(ref mem) => {
                 let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
                 let label = self.a.new_dynamic_label();
                 let back = self.a.new_dynamic_label();
                 if mem.acc.unprivileged {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
-                    match (self.tlb_probe(&mem, false, label), mem.size) {
+                    match (self.tlb_probe(mem, false, label), mem.size) {
                         (None, 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
                         (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
                         (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
@@ -554,14 +549,14 @@ impl<'a> Gen<'a> {
                     raw,
                 });
             }
-            Inst::Store(mem, value) => {
+            Inst::Store(ref mem, value) => {
                 let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
                 let label = self.a.new_dynamic_label();
                 let back = self.a.new_dynamic_label();
                 if mem.acc.unprivileged {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
-                    let index = self.tlb_probe(&mem, true, label);
+                    let index = self.tlb_probe(mem, true, label);
                     // The value straight from its register when it has one.
                     let rv = match self.loc[value.0 as usize] {
                         Loc::Reg(r) => r,
@@ -592,7 +587,7 @@ impl<'a> Gen<'a> {
                     raw,
                 });
             }
-            Inst::CheckSp(sp, sync) => {
+            Inst::CheckSp(sp, ref sync) => {
                 let (pc, raw) = self.block.insns[usize::from(sync.insn)];
                 let label = self.a.new_dynamic_label();
                 let back = self.a.new_dynamic_label();
@@ -613,7 +608,7 @@ impl<'a> Gen<'a> {
                     raw,
                 });
             }
-            Inst::Interp { insn, sync, ends } => {
+            Inst::Interp { insn, ref sync, ends } => {
                 let (pc, raw) = self.block.insns[usize::from(insn)];
                 self.writeback(&sync.wb);
                 self.add_icount(sync.retired, false);
@@ -632,10 +627,10 @@ impl<'a> Gen<'a> {
                     ; jnz =>ret
                 );
             }
-            Inst::Atomic(kind, mem, a, b) => {
+            Inst::Atomic(kind, ref mem, a, b) => {
                 let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
                 let label = self.a.new_dynamic_label();
-                if let Some(x) = self.tlb_probe(&mem, true, label) {
+                if let Some(x) = self.tlb_probe(mem, true, label) {
                     dynasm!(self.a ; .arch x64 ; add rax, Rq(x));
                 }
                 // rax: the host address; rdx: the old value; rcx: the new.
@@ -666,7 +661,7 @@ impl<'a> Gen<'a> {
                 self.slow.push(Slow::InterpExit {
                     label,
                     addr: mem.addr,
-                    sync: mem.sync,
+                    sync: &mem.sync,
                     pc,
                     raw,
                 });
@@ -772,7 +767,7 @@ impl<'a> Gen<'a> {
                     _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + off], rax),
                 }
             }
-            Inst::QCall(HelperOp::Q(op), qs) if qs.len() == 2 => {
+            Inst::QCall(HelperOp::Q(op), ref qs) if qs.len() == 2 => {
                 // Bitwise whole-register operations: SSE2 directly.
                 let (a, b) = (self.q_off(qs[0]), self.q_off(qs[1]));
                 let out = self.q_off(QVal(i as u32));
@@ -791,10 +786,10 @@ impl<'a> Gen<'a> {
                 }
                 dynasm!(self.a ; .arch x64 ; movdqu [rbx + out], xmm0);
             }
-            Inst::QCall(op, qs) => {
+            Inst::QCall(op, ref qs) => {
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
                 let packed = match op {
-                    HelperOp::FpLanes(fop, size, lanes) => self.packed_fp(fop, size, lanes, &qs, i, slow, done),
+                    HelperOp::FpLanes(fop, size, lanes) => self.packed_fp(fop, size, lanes, qs, i, slow, done),
                     _ => false,
                 };
                 if packed {
@@ -815,7 +810,7 @@ impl<'a> Gen<'a> {
                     dynasm!(self.a ; .arch x64 ; =>done);
                 }
             }
-            Inst::Call(HelperOp::Fp(fop @ (FpOp::Abs | FpOp::Neg), size @ (FpSize::S | FpSize::D)), vs) => {
+            Inst::Call(HelperOp::Fp(fop @ (FpOp::Abs | FpOp::Neg), size @ (FpSize::S | FpSize::D)), ref vs) => {
                 // Bit operations: no FPCR dependence, no flags.
                 let r = self.dst(d);
                 self.load(r, vs[0]);
@@ -827,14 +822,14 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, r);
             }
-            Inst::Call(op, vs) => {
+            Inst::Call(op, ref vs) => {
                 let native = match op {
                     HelperOp::Fp(fop, size) => NativeFp::of(fop, size, self.env.host_fma),
                     _ => None,
                 };
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
                 if let Some(n) = native {
-                    self.native_fp(n, &vs, slow, done);
+                    self.native_fp(n, vs, slow, done);
                     dynasm!(self.a ; .arch x64 ; =>slow);
                 }
                 self.mov_imm(RAX, u64::from(self.ops[i]) | (vs.len() as u64) << 32);
@@ -849,7 +844,7 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, RAX);
             }
-            Inst::CheckAlign(addr, size, write, sync) => {
+            Inst::CheckAlign(addr, size, write, ref sync) => {
                 // A fast-path TLB hit proves it: the tag compare includes
                 // the alignment bits, and a present entry means the page
                 // translates with this access's permission.
@@ -865,10 +860,10 @@ impl<'a> Gen<'a> {
                 let (pc, raw) = self.block.insns[usize::from(sync.insn)];
                 let info = u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40;
                 let f = self.env.helper_check_align;
-                self.faulting_call(i, &sync, addr, None, pc, info, f, false);
+                self.faulting_call(i, sync, addr, None, pc, info, f, false);
                 dynasm!(self.a ; .arch x64 ; =>done);
             }
-            Inst::ExitIf(c, target, e) => {
+            Inst::ExitIf(c, target, ref e) => {
                 let label = self.a.new_dynamic_label();
                 if self.fused[c.0 as usize] {
                     self.cond_to_cf(c);
@@ -888,7 +883,7 @@ impl<'a> Gen<'a> {
                     resume: None,
                 });
             }
-            Inst::CheckExit(pc, e) => {
+            Inst::CheckExit(pc, ref e) => {
                 let label = self.a.new_dynamic_label();
                 let off = self.env.ctx_budget;
                 dynasm!(self.a
@@ -903,7 +898,7 @@ impl<'a> Gen<'a> {
                     resume: Some(pc),
                 });
             }
-            Inst::Exit(target, e) => self.exit_code(target, &e, None),
+            Inst::Exit(target, ref e) => self.exit_code(target, e, None),
         }
         Ok(())
     }
@@ -1660,7 +1655,7 @@ impl<'a> Gen<'a> {
         self.add_icount(sync.retired, true);
     }
 
-    fn emit_slow(&mut self, s: Slow) {
+    fn emit_slow(&mut self, s: Slow<'a>) {
         match s {
             Slow::Load {
                 at,
@@ -1671,7 +1666,7 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                let info = info(raw, &mem);
+                let info = info(raw, mem);
                 self.faulting_call(at, &mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
@@ -1685,7 +1680,7 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                let info = info(raw, &mem);
+                let info = info(raw, mem);
                 let f = self.env.helper_store;
                 self.faulting_call(at, &mem.sync, mem.addr, Some(value), pc, info, f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
@@ -1701,7 +1696,7 @@ impl<'a> Gen<'a> {
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 let f = self.env.helper_check_sp;
-                self.faulting_call(at, &sync, sp, None, pc, u64::from(raw), f, false);
+                self.faulting_call(at, sync, sp, None, pc, u64::from(raw), f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::InterpExit {
@@ -1731,7 +1726,7 @@ impl<'a> Gen<'a> {
                 resume,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.exit_code(target, &exit, resume);
+                self.exit_code(target, exit, resume);
             }
         }
     }
@@ -1922,13 +1917,24 @@ impl Backend for X64 {
         let ret_label = a.new_dynamic_label();
         let exception_label = a.new_dynamic_label();
         let budget_label = a.new_dynamic_label();
+        // A register holds one value at a time, so these intervals are
+        // disjoint per register: linear in the block's length.
+        let mut live_cs = vec![0u16; n];
+        for (v, l) in loc.iter().enumerate() {
+            if let Loc::Reg(r) = *l {
+                if caller_saved(r) {
+                    for m in &mut live_cs[(v + 1).min(n)..last_use[v].max(v + 1).min(n)] {
+                        *m |= 1 << r;
+                    }
+                }
+            }
+        }
         let mut g = Gen {
             a,
             env,
             block,
+            live_cs,
             loc,
-            last_use,
-            def,
             pushed: 0,
             slow: Vec::new(),
             exits: Vec::new(),
