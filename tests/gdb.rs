@@ -265,7 +265,7 @@ fn snapshot_round_trip(engine: Engine) {
     let snap = dir.path("at-secondary.snap");
     let stub = Stub::start(engine);
     let state = "printf \"STATE t2 pc=%lx x0=%lx sp=%lx x19=%lx arrived=%d\\n\", $pc, $x0, $sp, $x19, *(int *)&arrived";
-    let state1 = "printf \"STATE t1 pc=%lx x1=%lx v0=%lx\\n\", $pc, $x1, $v0.d.u[0]";
+    let state1 = "printf \"STATE t1 pc=%lx x1=%lx v0=%lx\\n\", $pc, $x1, $v0.ud[0]";
     let save = format!("monitor snapshot save {}", snap.display());
     let load = format!("monitor snapshot load {}", snap.display());
     let out = gdb(
@@ -286,7 +286,7 @@ fn snapshot_round_trip(engine: Engine) {
             "stepi 5",
             "thread 1",
             "set $x1 = 0x9abc",
-            "set $v0.d.u[0] = 0xdef0",
+            "set $v0.ud[0] = 0xdef0",
             state1,
             "thread 2",
             state,
@@ -367,7 +367,58 @@ fn info_gic_v3(engine: Engine) {
     assert!(out.contains("ICC_RPR_EL1 0xff"), "{ctx}: nothing active");
 }
 
-per_engine!(session, write_register, reset, snapshot_round_trip, info_gic_v3);
+/// A hardware breakpoint with a condition gdb evaluates (only the second
+/// secondary's context id passes), then read and access watchpoints on
+/// `arrived` reported with their kind.
+fn conditions_and_watch_kinds(engine: Engine) {
+    if !has_gdb() {
+        return;
+    }
+    let stub = Stub::start(engine);
+    let out = gdb(
+        stub.port,
+        &[
+            "hbreak *secondary_main if $x0 == 0xc0de0002",
+            "continue",
+            "p/x $x0",
+            "p/x $MPIDR_EL1",
+            "delete",
+            "rwatch *(unsigned int *)&arrived",
+            "continue",
+            "delete",
+            "awatch *(unsigned int *)&arrived",
+            "continue",
+            "delete",
+            "detach",
+        ],
+    );
+    let (code, stdout, stderr) = stub.finish(60);
+    let ctx = format!("--- gdb:\n{out}\n--- preboard stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert!(out.contains("Hardware assisted breakpoint 1 at 0x"), "{ctx}");
+    assert!(out.contains("Thread 3 hit Breakpoint 1, 0x"), "{ctx}");
+    assert!(out.contains("$1 = 0xc0de0002"), "{ctx}");
+    assert!(out.contains("$2 = 0x80000002"), "{ctx}");
+    assert!(
+        out.contains("Hardware read watchpoint 2: *(unsigned int *)&arrived"),
+        "{ctx}"
+    );
+    assert!(out.contains("Value = "), "{ctx}");
+    assert!(
+        out.contains("Hardware access (read/write) watchpoint 3: *(unsigned int *)&arrived"),
+        "{ctx}"
+    );
+    assert!(stdout.contains("done: 0 failed"), "{ctx}");
+    assert_eq!(code, Some(0), "{ctx}");
+}
+
+per_engine!(
+    session,
+    write_register,
+    reset,
+    snapshot_round_trip,
+    info_gic_v3,
+    conditions_and_watch_kinds
+);
 
 /// `--deterministic`: the instruction counts and virtual time `monitor
 /// info time` shows at a breakpoint are the same under both engines (the

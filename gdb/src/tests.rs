@@ -648,3 +648,74 @@ fn range_stepping_stops_outside_the_range_or_at_a_breakpoint() {
     // 3 + 2 instructions retired in all.
     assert_eq!(m.cpus[0].icount, 5);
 }
+
+/// `monitor step-irq`: with an IRQ pending and PSTATE.I clear, a step
+/// lands on the next instruction by default and at the IRQ vector
+/// (VBAR_EL1 + 0x280, Arm ARM D1.10.2) once interrupts are let in.
+#[test]
+fn step_irq_chooses_whether_steps_take_interrupts() {
+    let mut m = spinning();
+    let entry = m.cpus[0].pc;
+    let vbar = 0x4000_0800u64;
+    let vbar_id = cpu_aarch64::sysreg::SysReg::VBAR_EL1.info().id;
+    m.write_reg(0, boards::control::Reg::Sys(vbar_id), u128::from(vbar))
+        .unwrap();
+    m.write_reg(0, boards::control::Reg::Cpsr, 0x345).unwrap();
+    m.cpus[0].irq.set(cpu_aarch64::irq::IRQ, true);
+    let mut input = Vec::new();
+    input.extend(packet(b"vCont;s:1"));
+    input.extend(packet(b"p20"));
+    input.extend(monitor("step-irq on"));
+    input.extend(packet(b"vCont;s:1"));
+    input.extend(packet(b"p20"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk_with(&mut m, input, None);
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    let pcs: Vec<u64> = replies(&out)
+        .iter()
+        .filter(|r| r.len() == 16)
+        .map(|r| reg_value(r))
+        .collect();
+    // `b .` steps to itself.
+    assert_eq!(pcs, [entry, vbar + 0x280], "{out}");
+    assert!(
+        console_text(&out).contains("single steps take pending interrupts"),
+        "{out}"
+    );
+}
+
+/// Unmapped memory is an error reply (EFAULT), never a crash; `monitor
+/// phys on` switches to physical addresses (with the MMU off the same
+/// bytes: the image's first word).
+#[test]
+fn memory_errors_and_physical_mode() {
+    let mut m = spinning();
+    let entry = m.cpus[0].pc;
+    let mut input = Vec::new();
+    input.extend(packet(b"m1000000000000000,4"));
+    input.extend(packet(b"M1000000000000000,1:00"));
+    input.extend(monitor("phys on"));
+    input.extend(packet(format!("m{entry:x},4").as_bytes()));
+    input.extend(packet(b"m7f00000000,4"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk(&mut m, input);
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    let r = replies(&out);
+    assert_eq!(r.iter().filter(|r| *r == "E0e").count(), 3, "{out}");
+    assert!(r.contains(&"00000014".to_string()), "{out}: b . is 0x14000000");
+    assert!(
+        console_text(&out).contains("memory accesses use physical addresses"),
+        "{out}"
+    );
+}
+
+#[test]
+fn gdb_addresses_default_to_localhost() {
+    assert_eq!(parse_spec("tcp::1234").unwrap(), "127.0.0.1:1234");
+    assert_eq!(parse_spec("1234").unwrap(), "127.0.0.1:1234");
+    assert_eq!(parse_spec(":1234").unwrap(), "127.0.0.1:1234");
+    assert_eq!(parse_spec("tcp:0.0.0.0:1234").unwrap(), "0.0.0.0:1234");
+    assert_eq!(parse_spec("tcp:::1:1234").unwrap(), "[::1]:1234");
+    assert!(parse_spec("tcp:nonsense").is_err());
+    assert!(parse_spec("tcp::99999").is_err());
+}
