@@ -523,7 +523,8 @@ fn spinning(engine: Engine, dir: &common::TempDir, extra: &[&str]) -> Stub {
 /// Ctrl-C stops a running machine; a second client is turned away while
 /// one is attached; `D` detaches and the guest runs on.
 fn raw_protocol(engine: Engine) {
-    let dir = common::TempDir::new("gdb-raw");
+    // One directory per engine: both variants run at once.
+    let dir = common::TempDir::new(&format!("gdb-raw-{engine}"));
     let mut stub = spinning(engine, &dir, &["--wait-gdb"]);
     let mut c = TcpStream::connect(("127.0.0.1", stub.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -556,7 +557,7 @@ per_engine!(raw_protocol);
 /// Without --wait-gdb the guest runs, a client attaches (stopping it),
 /// detaches, and the guest keeps running; a later client can attach.
 fn attach_to_a_running_guest(engine: Engine) {
-    let dir = common::TempDir::new("gdb-attach");
+    let dir = common::TempDir::new(&format!("gdb-attach-{engine}"));
     let mut stub = spinning(engine, &dir, &[]);
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(200));
