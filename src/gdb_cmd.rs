@@ -5,6 +5,7 @@ use crate::{exit, Failure};
 use boards::machine::{Machine, MachineError, RunOutcome};
 use clap::Args;
 use std::cell::Cell;
+use std::path::Path;
 
 /// Remote debugging options (`preboard qemu` maps `-s`, `-S` and `-gdb`
 /// onto these).
@@ -44,8 +45,38 @@ pub fn listen(args: &GdbArgs) -> Result<Option<Listening>, Failure> {
 }
 
 impl Listening {
-    /// Runs `machine` under the stub until the guest stops.
-    pub fn serve(&self, machine: &mut Machine) -> Result<RunOutcome, MachineError> {
-        self.server.serve(machine, self.wait.replace(false))
+    /// Runs `machine` under the stub until the guest stops. `build` makes
+    /// the machine as `preboard run` starts it (`None`: booting its
+    /// images, or `--snapshot-load`'s snapshot) or restored from a
+    /// snapshot: the stub's resets and `monitor snapshot load` use it,
+    /// and so do guest resets unless `no_reboot`.
+    pub fn serve(
+        &self,
+        machine: &mut Machine,
+        build: &dyn Fn(Option<&Path>) -> Result<Machine, Failure>,
+        no_reboot: bool,
+    ) -> Result<RunOutcome, MachineError> {
+        let mut rebuild = Rebuilder { build, no_reboot };
+        self.server.serve(machine, self.wait.replace(false), &mut rebuild)
+    }
+}
+
+/// The stub's way to build the machine again: `preboard run`'s own.
+struct Rebuilder<'a> {
+    build: &'a dyn Fn(Option<&Path>) -> Result<Machine, Failure>,
+    no_reboot: bool,
+}
+
+impl gdb::Rebuild for Rebuilder<'_> {
+    fn reset(&mut self) -> Result<Machine, gdb::RebuildError> {
+        (self.build)(None).map_err(|f| f.error.into())
+    }
+
+    fn restore(&mut self, path: &Path) -> Result<Machine, gdb::RebuildError> {
+        (self.build)(Some(path)).map_err(|f| f.error.into())
+    }
+
+    fn reboot_on_guest_reset(&self) -> bool {
+        !self.no_reboot
     }
 }

@@ -683,8 +683,9 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let serial = serial_backends(&board, &args.serial, stdin_taken)?;
     let flash = flash_banks(&args.pflash)?;
     // A system reset builds the machine again from the same inputs: every
-    // device, core and RAM byte starts over, as after a power cycle.
-    loop {
+    // device, core and RAM byte starts over, as after a power cycle. (The
+    // gdb stub builds with this too, for resets and snapshot restores.)
+    let build_machine = |snapshot: Option<&Path>| -> Result<Machine, Failure> {
         let cfg = MachineConfig {
             board: board.clone(),
             kernel: kernel.clone(),
@@ -711,9 +712,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             (true, None) => TimeMode::deterministic(),
             (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
         };
-        let mut machine = match &args.snapshot_load {
-            // A guest reset after a restore restores again: there are no
-            // images to boot.
+        let mut machine = match snapshot {
             Some(path) => restore_snapshot(cfg, path, time, args.snapshot_verify)?,
             None => Machine::with_time(cfg, time).map_err(|e| {
                 let code = match e {
@@ -725,6 +724,12 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         };
         machine.set_engine(args.engine.build()?);
         *power_key.lock().unwrap_or_else(|e| e.into_inner()) = machine.power_button();
+        Ok(machine)
+    };
+    loop {
+        // A guest reset after a restore restores again: there are no
+        // images to boot.
+        let mut machine = build_machine(args.snapshot_load.as_deref())?;
         if let Some(p) = &args.dump_dtb {
             write_file(p, machine.dtb())?;
         }
@@ -735,7 +740,11 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         );
         let started = std::time::Instant::now();
         let outcome = match (&gdb, &monitor) {
-            (Some(g), _) => g.serve(&mut machine),
+            (Some(g), _) => {
+                // A reset starts the machine as this loop does.
+                let start = args.snapshot_load.as_deref();
+                g.serve(&mut machine, &|p| build_machine(p.or(start)), args.no_reboot)
+            }
             (None, Some(m)) => m.run(&mut machine, left),
             (None, None) => machine.run(left),
         };

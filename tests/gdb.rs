@@ -88,12 +88,17 @@ impl Stub {
     }
 }
 
-/// `gdb-multiarch -batch -nx` with the firmware's symbols, connected to
-/// `port`, running `cmds`; its output.
+/// `gdb-multiarch -batch -nx` with the smp firmware's symbols, connected
+/// to `port`, running `cmds`; its output.
 fn gdb(port: u16, cmds: &[&str]) -> String {
+    gdb_with("firmware/prebuilt/smp.elf", port, cmds)
+}
+
+/// [`gdb`] with the symbols of `elf`.
+fn gdb_with(elf: &str, port: u16, cmds: &[&str]) -> String {
     let mut c = Command::new("gdb-multiarch");
     c.args(["-batch", "-nx", "-ex", "set architecture aarch64", "-ex"])
-        .arg(format!("file {}", repo("firmware/prebuilt/smp.elf").display()))
+        .arg(format!("file {}", repo(elf).display()))
         .args(["-ex", &format!("target remote 127.0.0.1:{port}")]);
     for cmd in cmds {
         c.args(["-ex", cmd]);
@@ -201,7 +206,274 @@ fn write_register(engine: Engine) {
     assert_eq!(code, Some(1), "{ctx}");
 }
 
-per_engine!(session, write_register);
+/// `monitor reset` in the middle of the SMP bring-up: the machine starts
+/// over (secondaries off, core 0 at the ELF entry, the firmware's banner
+/// printed again) with gdb still connected, and the breakpoint set before
+/// the reset stops the first secondary again with its CPU_ON context id.
+fn reset(engine: Engine) {
+    if !has_gdb() {
+        return;
+    }
+    let stub = Stub::start(engine);
+    let out = gdb(
+        stub.port,
+        &[
+            "break *secondary_main",
+            "continue",
+            "monitor reset",
+            "maint flush register-cache",
+            "info threads",
+            "p $pc == (long)&_start",
+            "p/x $cpsr",
+            "continue",
+            "p/x $x0",
+            "delete",
+            "detach",
+        ],
+    );
+    let (code, stdout, stderr) = stub.finish(60);
+    let ctx = format!("--- gdb:\n{out}\n--- preboard stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert_eq!(out.matches("Thread 2 hit Breakpoint 1, 0x").count(), 2, "{ctx}");
+    assert!(out.contains("machine reset:"), "{ctx}");
+    assert!(
+        out.contains("core 0: MPIDR 0x80000000 on EL1 PC 0x40200000, 0 instructions"),
+        "{ctx}"
+    );
+    // After the reset every secondary is off again (info threads).
+    for t in 2..=4 {
+        assert!(out.contains(&format!("MPIDR 0x8000000{}, EL1, off", t - 1)), "{ctx}");
+    }
+    assert!(out.contains("$1 = 1"), "{ctx}: core 0 at _start");
+    assert!(out.contains("$2 = 0x3c5"), "{ctx}: the reset PSTATE");
+    assert!(out.contains("$3 = 0xc0de0001"), "{ctx}");
+    // The firmware started twice (images reloaded, RAM as at start) and
+    // its second run finished after the detach.
+    assert_eq!(stdout.matches("Preboard smp firmware").count(), 2, "{ctx}");
+    assert!(stdout.contains("done: 0 failed"), "{ctx}");
+    assert_eq!(code, Some(0), "{ctx}");
+}
+
+/// `monitor snapshot save`, then changes to registers (on two threads),
+/// memory and execution, then `monitor snapshot load`: gdb reads back
+/// exactly what it read at the save, and the restored machine runs the
+/// firmware to its end.
+fn snapshot_round_trip(engine: Engine) {
+    if !has_gdb() {
+        return;
+    }
+    let dir = common::TempDir::new(&format!("gdb-snap-{engine}"));
+    let snap = dir.path("at-secondary.snap");
+    let stub = Stub::start(engine);
+    let state = "printf \"STATE t2 pc=%lx x0=%lx sp=%lx x19=%lx arrived=%d\\n\", $pc, $x0, $sp, $x19, *(int *)&arrived";
+    let state1 = "printf \"STATE t1 pc=%lx x1=%lx v0=%lx\\n\", $pc, $x1, $v0.ud[0]";
+    let save = format!("monitor snapshot save {}", snap.display());
+    let load = format!("monitor snapshot load {}", snap.display());
+    let out = gdb(
+        stub.port,
+        &[
+            "break *secondary_main",
+            "continue",
+            "delete",
+            state,
+            "thread 1",
+            state1,
+            "thread 2",
+            &save,
+            // Change everything gdb looks at.
+            "set $x0 = 0x1234",
+            "set $x19 = 0x5678",
+            "set var *(int *)&arrived = 77",
+            "stepi 5",
+            "thread 1",
+            "set $x1 = 0x9abc",
+            "set $v0.ud[0] = 0xdef0",
+            state1,
+            "thread 2",
+            state,
+            &load,
+            "maint flush register-cache",
+            state,
+            "thread 1",
+            state1,
+            "detach",
+        ],
+    );
+    let (code, stdout, stderr) = stub.finish(60);
+    let ctx = format!("--- gdb:\n{out}\n--- preboard stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert!(out.contains("machine saved to"), "{ctx}");
+    assert!(out.contains("machine restored from"), "{ctx}");
+    let lines = |tag: &str| -> Vec<String> { out.lines().filter(|l| l.starts_with(tag)).map(str::to_string).collect() };
+    let t2 = lines("STATE t2");
+    let t1 = lines("STATE t1");
+    assert_eq!((t2.len(), t1.len()), (3, 3), "{ctx}");
+    // Changed in between, and back as saved after the load.
+    assert_ne!(t2[1], t2[0], "{ctx}");
+    assert_eq!(t2[2], t2[0], "{ctx}");
+    assert!(t2[0].contains("x0=c0de0001"), "{ctx}");
+    assert!(t2[1].contains("x0=1234") && t2[1].contains("arrived=77"), "{ctx}");
+    assert_ne!(t1[1], t1[0], "{ctx}");
+    assert_eq!(t1[2], t1[0], "{ctx}");
+    // The restored machine finishes the bring-up as if never stopped.
+    assert!(stdout.contains("done: 0 failed"), "{ctx}");
+    assert_eq!(code, Some(0), "{ctx}");
+}
+
+/// `monitor info gic` on virt-gicv3 with the timer firmware stopped in its
+/// IRQ handler, before it acknowledges the first interrupt: the state its
+/// source (firmware/timer/main.c gic_init, GICv3 path) programmed, the
+/// physical timer's PPI 30 pending, and nothing active yet.
+fn info_gic_v3(engine: Engine) {
+    if !has_gdb() {
+        return;
+    }
+    let stub = Stub::spawn(
+        preboard_command()
+            .args(["run", "--board", "virt-gicv3", "--kernel"])
+            .arg(repo("firmware/prebuilt/timer.elf"))
+            .args(engine.args())
+            .args(["--gdb", "tcp::0", "--wait-gdb"]),
+    );
+    let out = gdb_with(
+        "firmware/prebuilt/timer.elf",
+        stub.port,
+        &["break *handler", "continue", "monitor info gic", "delete", "detach"],
+    );
+    let (_, stdout, stderr) = stub.finish(60);
+    let ctx = format!("--- gdb:\n{out}\n--- preboard stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    // GICD_CTLR = ARE | EnableGrp1 | EnableGrp0 as written; DS reads 1.
+    assert!(
+        out.contains("GICv3: GICD_CTLR 0x53 (EnableGrp0 1, EnableGrp1 1, ARE 1, DS 1)"),
+        "{ctx}"
+    );
+    // The redistributor woken through GICR_WAKER, IGRPEN1 set, PMR written
+    // with 0xff (5 implemented priority bits: 0xf8, soc::gic docs).
+    assert!(out.contains("core 0: redistributor (affinity 0x0) awake"), "{ctx}");
+    assert!(
+        out.contains("ICC_IGRPEN0_EL1 0, ICC_IGRPEN1_EL1 1, ICC_PMR_EL1 0xf8"),
+        "{ctx}"
+    );
+    // IGROUPR0 = all ones; SGI 5, PPIs 27 and 30 enabled at priority 0x80.
+    assert!(out.contains("SGIs and PPIs: group 1: 0-31"), "{ctx}");
+    assert!(out.contains("INTID 5    enabled "), "{ctx}");
+    assert!(out.contains("INTID 27   enabled "), "{ctx}");
+    assert!(
+        out.contains("INTID 30   enabled pending          priority 0x80 group 1 level (input high)"),
+        "{ctx}"
+    );
+    assert!(
+        out.contains("highest pending 30 (priority 0x80, group 1); IRQ 1"),
+        "{ctx}"
+    );
+    assert!(out.contains("ICC_RPR_EL1 0xff"), "{ctx}: nothing active");
+}
+
+/// A hardware breakpoint with a condition gdb evaluates (only the second
+/// secondary's context id passes), then read and access watchpoints on
+/// `arrived` reported with their kind.
+fn conditions_and_watch_kinds(engine: Engine) {
+    if !has_gdb() {
+        return;
+    }
+    let stub = Stub::start(engine);
+    let out = gdb(
+        stub.port,
+        &[
+            "hbreak *secondary_main if $x0 == 0xc0de0002",
+            "continue",
+            "p/x $x0",
+            "p/x $MPIDR_EL1",
+            "delete",
+            "rwatch *(unsigned int *)&arrived",
+            "continue",
+            "delete",
+            "awatch *(unsigned int *)&arrived",
+            "continue",
+            "delete",
+            "detach",
+        ],
+    );
+    let (code, stdout, stderr) = stub.finish(60);
+    let ctx = format!("--- gdb:\n{out}\n--- preboard stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert!(out.contains("Hardware assisted breakpoint 1 at 0x"), "{ctx}");
+    assert!(out.contains("Thread 3 hit Breakpoint 1, 0x"), "{ctx}");
+    assert!(out.contains("$1 = 0xc0de0002"), "{ctx}");
+    assert!(out.contains("$2 = 0x80000002"), "{ctx}");
+    assert!(
+        out.contains("Hardware read watchpoint 2: *(unsigned int *)&arrived"),
+        "{ctx}"
+    );
+    assert!(out.contains("Value = "), "{ctx}");
+    assert!(
+        out.contains("Hardware access (read/write) watchpoint 3: *(unsigned int *)&arrived"),
+        "{ctx}"
+    );
+    assert!(stdout.contains("done: 0 failed"), "{ctx}");
+    assert_eq!(code, Some(0), "{ctx}");
+}
+
+per_engine!(
+    session,
+    write_register,
+    reset,
+    snapshot_round_trip,
+    info_gic_v3,
+    conditions_and_watch_kinds
+);
+
+/// `--deterministic`: the instruction counts and virtual time `monitor
+/// info time` shows at a breakpoint are the same under both engines (the
+/// promise of deterministic mode), and three `stepi`s add exactly three
+/// instructions and 3 ns of virtual time (1 ns per instruction).
+#[test]
+fn deterministic_counts_agree_across_engines() {
+    if !has_gdb() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for engine in [Engine::Interp, Engine::Jit] {
+        let stub = Stub::spawn(
+            preboard_command()
+                .args(["run", "--smp", "4", "--deterministic", "--kernel"])
+                .arg(repo("firmware/prebuilt/smp.elf"))
+                .args(engine.args())
+                .args(["--gdb", "tcp::0", "--wait-gdb"]),
+        );
+        let out = gdb(
+            stub.port,
+            &[
+                "break *secondary_main",
+                "continue",
+                "monitor info time",
+                "delete",
+                "stepi 3",
+                "monitor info time",
+                "detach",
+            ],
+        );
+        let (code, stdout, stderr) = stub.finish(60);
+        let ctx = format!("--- {engine} gdb:\n{out}\n--- preboard stdout:\n{stdout}\n--- stderr:\n{stderr}");
+        assert_eq!(code, Some(0), "{ctx}");
+        let counts: Vec<u64> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("instructions retired: "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        let ns: Vec<u64> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("deterministic time: "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!((counts.len(), ns.len()), (2, 2), "{ctx}");
+        assert_eq!(counts[1], counts[0] + 3, "{ctx}");
+        assert_eq!(ns[1], ns[0] + 3, "{ctx}");
+        let per_core: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("instructions retired: "))
+            .collect();
+        seen.push((per_core.join("\n"), ns));
+    }
+    assert_eq!(seen[0], seen[1], "interp vs jit");
+}
 
 fn packet(body: &str) -> Vec<u8> {
     let sum = body.bytes().fold(0u8, |a, b| a.wrapping_add(b));
@@ -251,7 +523,8 @@ fn spinning(engine: Engine, dir: &common::TempDir, extra: &[&str]) -> Stub {
 /// Ctrl-C stops a running machine; a second client is turned away while
 /// one is attached; `D` detaches and the guest runs on.
 fn raw_protocol(engine: Engine) {
-    let dir = common::TempDir::new("gdb-raw");
+    // One directory per engine: both variants run at once.
+    let dir = common::TempDir::new(&format!("gdb-raw-{engine}"));
     let mut stub = spinning(engine, &dir, &["--wait-gdb"]);
     let mut c = TcpStream::connect(("127.0.0.1", stub.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -284,7 +557,7 @@ per_engine!(raw_protocol);
 /// Without --wait-gdb the guest runs, a client attaches (stopping it),
 /// detaches, and the guest keeps running; a later client can attach.
 fn attach_to_a_running_guest(engine: Engine) {
-    let dir = common::TempDir::new("gdb-attach");
+    let dir = common::TempDir::new(&format!("gdb-attach-{engine}"));
     let mut stub = spinning(engine, &dir, &[]);
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(200));

@@ -470,6 +470,24 @@ impl Machine {
         true
     }
 
+    /// Puts `next` (the same board built again, after a reset or for a
+    /// snapshot restore) in this machine's place. The debugger's
+    /// breakpoints and watchpoints carry over: it still believes them set.
+    pub fn replace(&mut self, next: Machine) {
+        let debug = std::mem::take(&mut self.debug);
+        *self = next;
+        self.debug = debug;
+        self.apply_debug_points();
+    }
+
+    /// The interrupt controller's state (distributor, per-core
+    /// redistributors and CPU interfaces), if the board has one.
+    pub fn gic_view(&self) -> Option<soc::gic::GicView> {
+        self.gic
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(|e| e.into_inner()).view())
+    }
+
     /// Removes every breakpoint and watchpoint (a debugger detaching).
     pub fn clear_debug_points(&mut self) {
         self.debug = Default::default();
@@ -525,10 +543,20 @@ impl Machine {
         cpu.debug.mask_interrupts = opts.mask_interrupts;
         cpu.debug.hit = None;
         cpu.resume_past_breakpoint();
+        // A step is a turn of its own: deterministic time advances by the
+        // instruction it retires, as in a run (and a counter read during
+        // the step sees the time of that instruction).
+        let before = cpu.icount;
+        if let Some(c) = &self.vclock {
+            c.begin_turn(before);
+        }
         let r = match &mut self.engine {
             Engine::Interp => cpu.step(&mut self.bus),
             Engine::Jit(j) => j.step(cpu, &mut self.bus),
         };
+        if let Some(c) = &self.vclock {
+            c.end_turn(cpu.icount - before);
+        }
         cpu.debug.mask_interrupts = false;
         let ev = match r {
             Ok(()) | Err(StopReason::Exception) => StepEvent::Budget,

@@ -291,13 +291,15 @@ pub struct Machine {
     /// What executes guest code.
     pub(crate) engine: Engine,
     /// Deterministic runs: the virtual time every clock follows.
-    vclock: Option<Arc<VirtualClock>>,
+    pub(crate) vclock: Option<Arc<VirtualClock>>,
     /// Deterministic runs: [`Machine::run_until_guest`]'s virtual deadline (ns).
     guest_deadline: Option<u64>,
     /// Breakpoints and watchpoints of a debugger ([`crate::control`]).
     pub(crate) debug: crate::control::DebugPoints,
     /// The board's name (a snapshot records it).
     board_name: String,
+    /// The interrupt controller, for inspection ([`Machine::gic_view`]).
+    pub(crate) gic: Option<Arc<Mutex<Gic>>>,
 }
 
 /// What executes guest code (`--engine`).
@@ -756,6 +758,7 @@ impl Machine {
             guest_deadline: None,
             debug: Default::default(),
             board_name: board.name.clone(),
+            gic,
         })
     }
 

@@ -9,6 +9,12 @@
 //! One client at a time: while a session runs, further connections are
 //! accepted and closed at once. Detaching (or losing the connection)
 //! clears every breakpoint and lets the machine run on.
+//!
+//! A reset (the guest's PSCI SYSTEM_RESET or `monitor reset`) and
+//! `monitor snapshot load` put a new machine in place of the running one,
+//! built by the program that runs the stub ([`Rebuild`]: the same code
+//! that builds it at start), while the client stays connected and its
+//! breakpoints stay set.
 #![deny(missing_docs)]
 
 pub mod arch;
@@ -22,6 +28,7 @@ use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonErr
 use gdbstub::stub::{DisconnectReason, GdbStub, MultiThreadStopReason};
 use gdbstub::target::ext::breakpoints::WatchKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,6 +84,50 @@ pub fn parse_spec(spec: &str) -> Result<String, GdbError> {
     })
 }
 
+/// Why a machine could not be built again (the program's own error).
+pub type RebuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Builds the machine again for the stub: the program that runs the stub
+/// implements it with the code that built the machine in the first place.
+pub trait Rebuild {
+    /// The machine as it starts (every core, device and RAM byte as at
+    /// power-on, images loaded again): a system reset.
+    fn reset(&mut self) -> Result<Machine, RebuildError>;
+    /// The machine restored from the snapshot at `path`.
+    fn restore(&mut self, path: &Path) -> Result<Machine, RebuildError>;
+    /// Whether a reset the guest asks for restarts it in place (else the
+    /// run ends with [`RunOutcome::Reset`], as with `--no-reboot`).
+    fn reboot_on_guest_reset(&self) -> bool;
+}
+
+/// No way to build the machine again: `monitor reset` and `monitor
+/// snapshot load` say so, and a guest reset ends the run.
+pub struct NoRebuild;
+
+impl Rebuild for NoRebuild {
+    fn reset(&mut self) -> Result<Machine, RebuildError> {
+        Err("this machine cannot be rebuilt".into())
+    }
+    fn restore(&mut self, path: &Path) -> Result<Machine, RebuildError> {
+        Err(format!("{}: this machine cannot be rebuilt", path.display()).into())
+    }
+    fn reboot_on_guest_reset(&self) -> bool {
+        false
+    }
+}
+
+/// An error and its causes on one line.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
 /// A listening stub.
 pub struct GdbServer {
     listener: TcpListener,
@@ -104,7 +155,13 @@ impl GdbServer {
     /// and continues; otherwise the guest runs and a client may attach
     /// (stopping it) at any time. A client that detaches leaves the
     /// machine running with no breakpoints; another may attach later.
-    pub fn serve(&self, machine: &mut Machine, wait: bool) -> Result<RunOutcome, MachineError> {
+    /// Resets and snapshot restores build a new machine with `rebuild`.
+    pub fn serve(
+        &self,
+        machine: &mut Machine,
+        wait: bool,
+        rebuild: &mut dyn Rebuild,
+    ) -> Result<RunOutcome, MachineError> {
         let mut waiting = wait;
         loop {
             let conn = if waiting {
@@ -124,7 +181,7 @@ impl GdbServer {
             if let Some(stream) = conn {
                 stream.set_nonblocking(false).ok();
                 stream.set_nodelay(true).ok();
-                match self.session(machine, stream) {
+                match self.session(machine, stream, rebuild) {
                     SessionEnd::Detached => {}
                     SessionEnd::Outcome(o) => return o,
                 }
@@ -132,24 +189,44 @@ impl GdbServer {
             }
             match machine.run_until(None, Some(Instant::now() + SLICE * 5)) {
                 Ok(RunOutcome::Deadline) => {}
+                Ok(RunOutcome::Reset) if guest_reset(machine, rebuild) => {}
                 other => return other,
             }
         }
     }
 
     /// One client's session; other clients are turned away meanwhile.
-    fn session(&self, machine: &mut Machine, stream: TcpStream) -> SessionEnd {
+    fn session(&self, machine: &mut Machine, stream: TcpStream, rebuild: &mut dyn Rebuild) -> SessionEnd {
         let busy = Arc::new(AtomicBool::new(true));
         let bouncer = self.listener.try_clone().ok().map(|l| {
             let busy = busy.clone();
             std::thread::spawn(move || refuse_while(&l, &busy))
         });
-        let end = run_session(machine, stream);
+        let end = run_session(machine, stream, Some(rebuild));
         busy.store(false, Ordering::Relaxed);
         if let Some(t) = bouncer {
             let _ = t.join();
         }
         end
+    }
+}
+
+/// The guest asked for a system reset: restarts `machine` in place when
+/// `rebuild` allows; false when the run is to end instead.
+fn guest_reset(machine: &mut Machine, rebuild: &mut dyn Rebuild) -> bool {
+    if !rebuild.reboot_on_guest_reset() {
+        return false;
+    }
+    match rebuild.reset() {
+        Ok(m) => {
+            machine.replace(m);
+            tracing::info!("guest requested a system reset: restarted");
+            true
+        }
+        Err(e) => {
+            eprintln!("preboard: guest reset: {}", chain(&*e));
+            false
+        }
     }
 }
 
@@ -178,11 +255,12 @@ enum SessionEnd {
 }
 
 /// Runs the stub over `conn` until the client leaves.
-fn run_session<C>(machine: &mut Machine, conn: C) -> SessionEnd
+fn run_session<C>(machine: &mut Machine, conn: C, rebuild: Option<&mut dyn Rebuild>) -> SessionEnd
 where
     C: ConnectionExt<Error = std::io::Error>,
 {
-    let mut target = GdbTarget::new(machine);
+    // (The cast shortens the trait object's lifetime to the session's.)
+    let mut target = GdbTarget::with_rebuild(machine, rebuild.map(|r| r as &mut dyn Rebuild));
     let stub = GdbStub::new(conn);
     let r = stub.run_blocking::<EventLoop<C>>(&mut target);
     let last = target.last_outcome.take();
@@ -245,6 +323,15 @@ impl<'a, C: ConnectionExt<Error = std::io::Error>> BlockingEventLoop for EventLo
                     .machine
                     .resume(Instant::now() + SLICE)
                     .map_err(|e| WaitForStopReasonError::Target(e.to_string()))?,
+            };
+            // A guest reset restarts the machine in place (when allowed)
+            // and the resume goes on in the new one; a step ends there.
+            let stop = match stop {
+                Some(Stop::Reset) if target.guest_reset() => match target.resume {
+                    Resume::Continue => None,
+                    Resume::Step(_) | Resume::Range(..) => Some(Stop::Stepped { core: 0 }),
+                },
+                s => s,
             };
             if let Some(s) = stop {
                 return Ok(Event::TargetStopped(target.report(s)));

@@ -3,6 +3,7 @@
 //! stop together, and only the stepped core moves during a step.
 
 use crate::arch::{AArch64Reg, CoreRegs, PreboardAArch64};
+use crate::{Rebuild, RebuildError};
 use boards::control::{BreakKind, Reg, Space, StepOptions, Stop, SysRegDesc};
 use boards::machine::Machine;
 use cpu_aarch64::debug::{WatchKind as CpuWatch, Watchpoint};
@@ -24,6 +25,7 @@ use gdbstub::target::ext::target_description_xml_override::{
 };
 use gdbstub::target::ext::thread_extra_info::{ThreadExtraInfo, ThreadExtraInfoOps};
 use gdbstub::target::{Target, TargetError, TargetResult};
+use soc::gic::{GicVersion, IrqView};
 
 /// What the cores do when resumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +52,8 @@ pub struct GdbTarget<'m> {
     pub(crate) focus: usize,
     /// How the guest ended, when it did during the session.
     pub(crate) last_outcome: Option<boards::machine::RunOutcome>,
+    /// Builds the machine again (resets, snapshot restores).
+    rebuild: Option<&'m mut dyn Rebuild>,
 }
 
 pub(crate) fn tid_of(core: usize) -> Tid {
@@ -68,6 +72,12 @@ impl<'m> GdbTarget<'m> {
     /// A target over `machine`; the system registers offered are those
     /// core 0 implements.
     pub fn new(machine: &'m mut Machine) -> Self {
+        Self::with_rebuild(machine, None)
+    }
+
+    /// [`GdbTarget::new`] with a way to build the machine again (`monitor
+    /// reset`, `monitor snapshot load`, guest resets).
+    pub fn with_rebuild(machine: &'m mut Machine, rebuild: Option<&'m mut dyn Rebuild>) -> Self {
         let sysregs = machine.sysreg_list(0).unwrap_or_default();
         let names: Vec<&str> = sysregs.iter().map(|r| r.name).collect();
         let xml = crate::arch::target_xml(&names);
@@ -80,6 +90,63 @@ impl<'m> GdbTarget<'m> {
             step_irqs: false,
             focus: 0,
             last_outcome: None,
+            rebuild,
+        }
+    }
+
+    /// The guest asked for a system reset: restarts the machine in place
+    /// if the program allows it (false: the run ends).
+    pub(crate) fn guest_reset(&mut self) -> bool {
+        let Some(r) = self.rebuild.as_deref_mut() else {
+            return false;
+        };
+        let restarted = crate::guest_reset(self.machine, r);
+        if restarted {
+            self.focus = 0;
+        }
+        restarted
+    }
+
+    /// `monitor reset` and `monitor snapshot load`: a new machine in place
+    /// of this one (same board, so the same threads and registers).
+    fn rebuild_with(
+        &mut self,
+        build: impl FnOnce(&mut dyn Rebuild) -> Result<Machine, RebuildError>,
+    ) -> Result<(), String> {
+        let Some(r) = self.rebuild.as_deref_mut() else {
+            return Err("this stub cannot rebuild the machine".into());
+        };
+        let m = build(r).map_err(|e| crate::chain(&*e))?;
+        if m.core_count() != self.machine.core_count() {
+            return Err(format!(
+                "the new machine has {} cores, this one {}",
+                m.core_count(),
+                self.machine.core_count()
+            ));
+        }
+        self.machine.replace(m);
+        self.focus = 0;
+        Ok(())
+    }
+
+    /// One line per core: power state, EL, PC and instructions retired.
+    fn cores_info(&mut self, out: &mut ConsoleOutput<'_>) {
+        for c in 0..self.machine.core_count() {
+            if let Ok(s) = self.machine.core_status(c) {
+                let state = match (s.on, s.sleeping) {
+                    (false, _) => "off",
+                    (true, true) => "asleep (WFI/WFE)",
+                    (true, false) => "on",
+                };
+                let icount = self.machine.cpus[c].icount;
+                outputln!(
+                    out,
+                    "core {c}: MPIDR {:#x} {state} EL{} PC {:#x}, {icount} instructions",
+                    s.mpidr,
+                    s.el,
+                    s.pc
+                );
+            }
         }
     }
 
@@ -392,58 +459,155 @@ Preboard monitor commands:
   info cores           power state, EL, PC and instruction count of every core
   info jit             the JIT's counters (when the JIT runs the guest)
   info devices         MMIO devices with their windows
-  info gic             the interrupt distributor's state (enables, pending, active)
+  info gic             the interrupt controller: distributor, and per core the
+                       redistributor (GICv3) and CPU interface (ICC_* or GICC_*);
+                       every enabled, pending or active interrupt with its
+                       priority, group, trigger and routing
+  info time            instructions retired per core and in all, the system
+                       counter and, in deterministic mode, the virtual time
   phys on|off          memory accesses use physical (on) or virtual (off) addresses
   translate ADDR       the physical address of virtual ADDR on core 0
   step-irq on|off      single steps take pending interrupts (default off)
-  info time            instructions retired (per core and in all) and, in
-                       deterministic mode, the virtual time they make
-  snapshot save FILE   save the whole machine as it stands (restore it with
-                       `preboard run --snapshot-load FILE`)";
+  reset                reset the machine as the guest's PSCI SYSTEM_RESET does
+                       (cores, devices, RAM and images as at start); breakpoints
+                       stay. gdb caches registers: `maint flush register-cache`
+  snapshot save FILE   save the whole machine as it stands
+  snapshot load FILE   restore a saved machine in place of this one (same board;
+                       then `maint flush register-cache` in gdb)";
 
 impl GdbTarget<'_> {
-    /// `monitor info gic`: the distributor's control, type and the
-    /// enable/pending/active bits of every interrupt it has, read with
-    /// debug accesses (GICD registers have no read side effects).
+    /// `monitor info gic`: the distributor, then per core the
+    /// redistributor (v3) and CPU interface, each with the interrupts
+    /// that are enabled, pending or active (side-effect free: nothing is
+    /// acknowledged).
     fn gic_info(&mut self, out: &mut ConsoleOutput<'_>) {
-        let gic = self
-            .machine
-            .devices()
-            .into_iter()
-            .find(|d| d.compatible.iter().any(|c| c.contains("gic")));
-        let Some((base, _)) = gic.as_ref().and_then(|g| g.regions.first().copied()) else {
+        let Some(v) = self.machine.gic_view() else {
             outputln!(out, "this board has no GIC");
             return;
         };
-        let mut rd = |off: u64| {
-            let mut b = [0u8; 4];
-            self.machine
-                .read_memory(0, base + off, Space::Physical, &mut b)
-                .map(|_| u32::from_le_bytes(b))
-        };
-        let (Ok(ctlr), Ok(typer)) = (rd(0), rd(4)) else {
-            outputln!(out, "GIC distributor at {base:#x} does not answer");
-            return;
-        };
-        let words = u64::from(typer & 0x1f) + 1;
+        let v3 = v.version == GicVersion::V3;
+        let c = v.dist_ctlr;
         outputln!(
             out,
-            "GIC distributor at {base:#x}: GICD_CTLR {ctlr:#x}, GICD_TYPER {typer:#x} ({} interrupt IDs)",
-            32 * words
+            "GICv{}: GICD_CTLR {c:#x} (EnableGrp0 {}, EnableGrp1 {}{}), GICD_TYPER {:#x}, {} SPIs",
+            if v3 { 3 } else { 2 },
+            c & 1,
+            c >> 1 & 1,
+            if v3 {
+                format!(", ARE {}, DS {}", c >> 4 & 1, c >> 6 & 1)
+            } else {
+                String::new()
+            },
+            v.dist_typer,
+            v.spis.len()
         );
-        for (name, off) in [("enabled", 0x100u64), ("pending", 0x200), ("active", 0x300)] {
-            let mut ids = Vec::new();
-            for w in 0..words {
-                if let Ok(v) = rd(off + 4 * w) {
-                    ids.extend((0..32).filter(|b| v >> b & 1 == 1).map(|b| (32 * w + b).to_string()));
-                }
+        irq_lines(
+            out,
+            "  ",
+            if v3 {
+                "SPIs (route = GICD_IROUTER)"
+            } else {
+                "SPIs (route = GICD_ITARGETSR)"
+            },
+            &v.spis,
+        );
+        for (i, cpu) in v.cpus.iter().enumerate() {
+            let hppi = match cpu.hppi {
+                Some((id, prio, g)) => format!("{id} (priority {prio:#x}, group {g})"),
+                None => "none".into(),
+            };
+            if v3 {
+                outputln!(
+                    out,
+                    "core {i}: redistributor (affinity {:#x}) {}; ICC_CTLR_EL1 {:#x}, ICC_IGRPEN0_EL1 {}, ICC_IGRPEN1_EL1 {}, \
+                     ICC_PMR_EL1 {:#x}, ICC_BPR0_EL1 {}, ICC_BPR1_EL1 {}, ICC_AP0R0_EL1 {:#x}, ICC_AP1R0_EL1 {:#x}, \
+                     ICC_RPR_EL1 {:#x}; highest pending {hppi}; IRQ {} FIQ {}",
+                    cpu.affinity,
+                    if cpu.asleep { "asleep (GICR_WAKER.ProcessorSleep)" } else { "awake" },
+                    cpu.ctlr,
+                    u8::from(cpu.group_enable[0]),
+                    u8::from(cpu.group_enable[1]),
+                    cpu.pmr,
+                    cpu.bpr[0],
+                    cpu.bpr[1],
+                    cpu.apr[0],
+                    cpu.apr[1],
+                    cpu.running_priority,
+                    u8::from(cpu.irq),
+                    u8::from(cpu.fiq)
+                );
+            } else {
+                outputln!(
+                    out,
+                    "core {i}: GICC_CTLR {:#x} (EnableGrp0 {}, EnableGrp1 {}), GICC_PMR {:#x}, GICC_BPR {}, GICC_ABPR {}, \
+                     GICC_APR {:#x}, GICC_NSAPR {:#x}, GICC_RPR {:#x}; highest pending {hppi}; IRQ {} FIQ {}",
+                    cpu.ctlr,
+                    u8::from(cpu.group_enable[0]),
+                    u8::from(cpu.group_enable[1]),
+                    cpu.pmr,
+                    cpu.bpr[0],
+                    cpu.bpr[1],
+                    cpu.apr[0],
+                    cpu.apr[1],
+                    cpu.running_priority,
+                    u8::from(cpu.irq),
+                    u8::from(cpu.fiq)
+                );
             }
-            outputln!(
-                out,
-                "  {name}: {}",
-                if ids.is_empty() { "none".into() } else { ids.join(" ") }
-            );
+            irq_lines(out, "  ", "SGIs and PPIs", &cpu.private);
         }
+    }
+}
+
+/// The interrupts of `irqs` that are enabled, pending or active, one line
+/// each, and which are in group 1.
+fn irq_lines(out: &mut ConsoleOutput<'_>, indent: &str, title: &str, irqs: &[IrqView]) {
+    let group1: Vec<u32> = irqs.iter().filter(|i| i.group == 1).map(|i| i.intid).collect();
+    outputln!(out, "{indent}{title}: group 1: {}", ranges(&group1));
+    let mut any = false;
+    for i in irqs.iter().filter(|i| i.enabled || i.pending || i.active) {
+        any = true;
+        let states: Vec<&str> = [(i.enabled, "enabled"), (i.pending, "pending"), (i.active, "active")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        outputln!(
+            out,
+            "{indent}  INTID {:<4} {:<24} priority {:#04x} group {} {}{}{}",
+            i.intid,
+            states.join(" "),
+            i.priority,
+            i.group,
+            if i.edge { "edge" } else { "level" },
+            if i.level { " (input high)" } else { "" },
+            i.route.map(|r| format!(" route {r:#x}")).unwrap_or_default()
+        );
+    }
+    if !any {
+        outputln!(out, "{indent}  none enabled, pending or active");
+    }
+}
+
+/// `0-31 40 42-45`, or `none`.
+fn ranges(ids: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            ids[i].to_string()
+        } else {
+            format!("{}-{}", ids[i], ids[j])
+        });
+        i = j + 1;
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" ")
     }
 }
 
@@ -453,25 +617,7 @@ impl MonitorCmd for GdbTarget<'_> {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         match words.as_slice() {
             [] | ["help"] => outputln!(out, "{MONITOR_HELP}"),
-            ["info", "cores"] => {
-                for c in 0..self.machine.core_count() {
-                    if let Ok(s) = self.machine.core_status(c) {
-                        let state = match (s.on, s.sleeping) {
-                            (false, _) => "off",
-                            (true, true) => "asleep (WFI/WFE)",
-                            (true, false) => "on",
-                        };
-                        let icount = self.machine.cpus[c].icount;
-                        outputln!(
-                            out,
-                            "core {c}: MPIDR {:#x} {state} EL{} PC {:#x}, {icount} instructions",
-                            s.mpidr,
-                            s.el,
-                            s.pc
-                        );
-                    }
-                }
-            }
+            ["info", "cores"] => self.cores_info(&mut out),
             ["info", "devices"] => {
                 for d in self.machine.devices() {
                     let windows: Vec<String> = d.regions.iter().map(|(b, s)| format!("{b:#x}..{:#x}", b + s)).collect();
@@ -489,14 +635,38 @@ impl MonitorCmd for GdbTarget<'_> {
                 let per_core: Vec<String> = self.machine.cpus.iter().map(|c| c.icount.to_string()).collect();
                 let total = self.machine.instructions();
                 outputln!(out, "instructions retired: {total} (cores: {})", per_core.join(", "));
+                let t = self.machine.time();
+                outputln!(out, "system counter: {} ticks at {} Hz", t.now(), t.freq());
                 match self.machine.virtual_ns() {
                     Some(ns) => outputln!(out, "deterministic time: {ns} ns of virtual time"),
                     None => outputln!(out, "host time (not deterministic)"),
                 }
             }
-            ["snapshot", "save", path] => match self.machine.snapshot(std::path::Path::new(path)) {
-                Ok(()) => outputln!(out, "machine saved to {path}"),
-                Err(e) => outputln!(out, "snapshot save: {e}"),
+            ["snapshot", "save", ..] | ["snapshot", "load", ..] if words.len() > 2 => {
+                // The file name is the rest of the line (spaces included).
+                let rest = cmd.trim_start()["snapshot".len()..].trim_start()[4..].trim();
+                let path = std::path::Path::new(rest);
+                if words[1] == "save" {
+                    match self.machine.snapshot(path) {
+                        Ok(()) => outputln!(out, "machine saved to {rest}"),
+                        Err(e) => outputln!(out, "snapshot save: {}", crate::chain(&e)),
+                    }
+                } else {
+                    match self.rebuild_with(|r| r.restore(path)) {
+                        Ok(()) => {
+                            outputln!(out, "machine restored from {rest}:");
+                            self.cores_info(&mut out);
+                        }
+                        Err(e) => outputln!(out, "snapshot load: {e}; the machine is unchanged"),
+                    }
+                }
+            }
+            ["reset"] => match self.rebuild_with(|r| r.reset()) {
+                Ok(()) => {
+                    outputln!(out, "machine reset:");
+                    self.cores_info(&mut out);
+                }
+                Err(e) => outputln!(out, "reset: {e}; the machine is unchanged"),
             },
             ["info", "jit"] => match self.machine.jit_stats() {
                 Some(s) => outputln!(out, "{s:?}"),

@@ -7,13 +7,18 @@ use boards::machine::{InputFile, MachineConfig};
 use gdbstub::conn::Connection;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::path::Path;
 use std::rc::Rc;
 
 /// Scripted client bytes in, everything the stub says out. At the end of
 /// the script reads fail, which ends the session like a closed socket.
+/// With `patient`, the stub sees nothing but Ctrl-C while the machine
+/// runs (as with gdb in all-stop mode: the next command comes after the
+/// stop reply), up to a bound that ends a run that never stops.
 struct Script {
     input: VecDeque<u8>,
     output: Rc<RefCell<Vec<u8>>>,
+    patient: Option<u32>,
 }
 
 fn eof() -> std::io::Error {
@@ -36,7 +41,18 @@ impl ConnectionExt for Script {
         self.input.pop_front().ok_or_else(eof)
     }
     fn peek(&mut self) -> Result<Option<u8>, std::io::Error> {
-        self.input.front().copied().map(Some).ok_or_else(eof)
+        match (self.input.front().copied(), &mut self.patient) {
+            (None, _) => Err(eof()),
+            (Some(0x03), _) | (Some(_), None) => Ok(self.input.front().copied()),
+            (Some(_), Some(0)) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the machine did not stop",
+            )),
+            (Some(_), Some(n)) => {
+                *n -= 1;
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -96,12 +112,29 @@ fn replies(out: &str) -> Vec<String> {
 }
 
 fn talk(machine: &mut Machine, input: Vec<u8>) -> (SessionEnd, String) {
+    converse(machine, input, None, None)
+}
+
+/// [`talk`] with a way to rebuild the machine; the script waits for
+/// stops (see [`Script`]).
+fn talk_with(machine: &mut Machine, input: Vec<u8>, rebuild: Option<&mut dyn Rebuild>) -> (SessionEnd, String) {
+    // About 20 s of 20 ms slices.
+    converse(machine, input, rebuild, Some(1000))
+}
+
+fn converse(
+    machine: &mut Machine,
+    input: Vec<u8>,
+    rebuild: Option<&mut dyn Rebuild>,
+    patient: Option<u32>,
+) -> (SessionEnd, String) {
     let output = Rc::new(RefCell::new(Vec::new()));
     let script = Script {
         input: input.into(),
         output: output.clone(),
+        patient,
     };
-    let end = run_session(machine, script);
+    let end = run_session(machine, script, rebuild);
     let out = String::from_utf8_lossy(&output.borrow()).into_owned();
     (end, out)
 }
@@ -345,4 +378,344 @@ fn malformed_packets_never_crash_the_stub() {
     }
     // And it still runs.
     assert_eq!(m.resume(Instant::now() + Duration::from_millis(5)).unwrap(), None);
+}
+
+/// Builds the test machines again, as `preboard run` would, counting how
+/// often it was asked.
+struct Rebuilder {
+    config: fn() -> MachineConfig,
+    resets: usize,
+    restores: usize,
+}
+
+impl Rebuilder {
+    fn new(config: fn() -> MachineConfig) -> Self {
+        Rebuilder {
+            config,
+            resets: 0,
+            restores: 0,
+        }
+    }
+}
+
+impl Rebuild for Rebuilder {
+    fn reset(&mut self) -> Result<Machine, RebuildError> {
+        self.resets += 1;
+        Ok(Machine::new((self.config)())?)
+    }
+    fn restore(&mut self, path: &Path) -> Result<Machine, RebuildError> {
+        self.restores += 1;
+        Ok(Machine::restore((self.config)(), path)?)
+    }
+    fn reboot_on_guest_reset(&self) -> bool {
+        true
+    }
+}
+
+fn monitor(cmd: &str) -> Vec<u8> {
+    packet(format!("qRcmd,{}", hex(cmd)).as_bytes())
+}
+
+/// The value of register `n` in a `p` reply (little-endian hex).
+fn reg_value(reply: &str) -> u64 {
+    u64::from_str_radix(reply, 16).unwrap().swap_bytes()
+}
+
+/// `monitor reset` puts the machine back in its start state (core 0 at
+/// the entry with nothing retired, the secondary off again, x5 as at
+/// reset) with the stub still answering, and a breakpoint set before the
+/// reset still stops the new machine.
+#[test]
+fn monitor_reset_restarts_the_machine_and_keeps_breakpoints() {
+    let mut m = spinning();
+    let entry = m.cpus[0].pc;
+    m.run(Some(5000)).unwrap();
+    // A register the guest never sets.
+    m.write_reg(0, boards::control::Reg::X(5), 0x5eed).unwrap();
+    let mut rebuild = Rebuilder::new(spinning_config);
+    let mut input = Vec::new();
+    input.extend(packet(format!("Z0,{entry:x},4").as_bytes()));
+    input.extend(monitor("reset"));
+    input.extend(packet(b"Hg1"));
+    input.extend(packet(b"p5"));
+    input.extend(packet(b"p20"));
+    input.extend(packet(b"vCont;c"));
+    input.extend(monitor("info cores"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk_with(&mut m, input, Some(&mut rebuild));
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    assert_eq!((rebuild.resets, rebuild.restores), (1, 0));
+    let text = console_text(&out);
+    assert!(text.contains("machine reset:"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "core 0: MPIDR 0x80000000 on EL1 PC {entry:#x}, 0 instructions"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("core 1: MPIDR 0x80000001 off"), "{text}");
+    let r = replies(&out);
+    let regs: Vec<&String> = r.iter().filter(|r| r.len() == 16).collect();
+    assert_eq!(reg_value(regs[0]), 0, "x5 after the reset: {out}");
+    assert_eq!(reg_value(regs[1]), entry, "pc after the reset: {out}");
+    // The breakpoint at the entry stops the new machine at once.
+    assert!(r.iter().any(|r| r.starts_with("T05") && r.contains("swbreak")), "{out}");
+}
+
+/// A guest's PSCI SYSTEM_RESET under the stub restarts the machine in
+/// place and the session goes on: the breakpoint after the reset call is
+/// reached again, in a new machine (x5, set by the debugger, is 0 again).
+#[test]
+fn a_guest_reset_restarts_the_machine_under_the_stub() {
+    fn config() -> MachineConfig {
+        // movz x0, #9; movk x0, #0x8400, lsl #16; hvc #0 (PSCI
+        // SYSTEM_RESET 0x84000009, HVC conduit at EL1); b .
+        let program: [u32; 4] = [0xd280_0120, 0xf2b0_8000, 0xd400_0002, 0x1400_0000];
+        MachineConfig {
+            kernel: Some(InputFile {
+                path: "reset.bin".into(),
+                bytes: program.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            }),
+            ..spinning_config()
+        }
+    }
+    let mut m = Machine::new(config()).unwrap();
+    let entry = m.cpus[0].pc;
+    let mut rebuild = Rebuilder::new(config);
+    let mut input = Vec::new();
+    input.extend(packet(format!("Z0,{:x},4", entry + 4).as_bytes()));
+    input.extend(packet(b"vCont;c"));
+    input.extend(packet(format!("P5={}", hex_u64(0x5eed)).as_bytes()));
+    input.extend(packet(b"vCont;c"));
+    input.extend(packet(b"p5"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk_with(&mut m, input, Some(&mut rebuild));
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    assert_eq!(rebuild.resets, 1, "{out}");
+    let r = replies(&out);
+    assert_eq!(
+        r.iter()
+            .filter(|r| r.starts_with("T05") && r.contains("swbreak"))
+            .count(),
+        2,
+        "{out}"
+    );
+    let x5 = r.iter().rev().find(|r| r.len() == 16).unwrap();
+    assert_eq!(reg_value(x5), 0, "{out}");
+    // One instruction (the movz) retired in the new machine.
+    assert_eq!(m.cpus[0].icount, 1);
+}
+
+fn hex_u64(v: u64) -> String {
+    v.to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `monitor snapshot load` brings back the registers and memory of the
+/// save, whatever changed in between, under the same session.
+#[test]
+fn snapshot_load_restores_the_saved_state() {
+    let mut m = spinning();
+    m.run(Some(3000)).unwrap();
+    let ram = m.cpus[0].pc + 0x10_0000;
+    let dir = std::env::temp_dir().join(format!("preboard-gdb-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("m.snap");
+    let mut rebuild = Rebuilder::new(|| MachineConfig {
+        kernel: None,
+        ..spinning_config()
+    });
+    let mut input = Vec::new();
+    // State at the save: x7 and a RAM word set by the debugger.
+    input.extend(packet(format!("P7={}", hex_u64(0x1111_2222_3333_4444)).as_bytes()));
+    input.extend(packet(format!("M{ram:x},4:a1b2c3d4").as_bytes()));
+    input.extend(monitor(&format!("snapshot save {}", file.display())));
+    // Changes after it.
+    input.extend(packet(format!("P7={}", hex_u64(7)).as_bytes()));
+    input.extend(packet(format!("M{ram:x},4:00000000").as_bytes()));
+    input.extend(packet(b"vCont;s:1"));
+    input.extend(monitor(&format!("snapshot load {}", file.display())));
+    input.extend(packet(b"p7"));
+    input.extend(packet(format!("m{ram:x},4").as_bytes()));
+    input.extend(monitor("snapshot load /nonexistent/preboard.snap"));
+    input.extend(packet(b"D"));
+    let icount = m.cpus[0].icount;
+    let (end, out) = talk_with(&mut m, input, Some(&mut rebuild));
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    assert_eq!(rebuild.restores, 2);
+    let text = console_text(&out);
+    assert!(text.contains("machine restored from"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "core 0: MPIDR 0x80000000 on EL1 PC {:#x}, {icount} instructions",
+            m.cpus[0].pc
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("snapshot load: ") && text.contains("/nonexistent/preboard.snap"),
+        "{text}"
+    );
+    assert!(text.contains("the machine is unchanged"), "{text}");
+    let r = replies(&out);
+    assert!(r.contains(&hex_u64(0x1111_2222_3333_4444)), "{out}");
+    assert!(r.contains(&"a1b2c3d4".to_string()), "{out}");
+    // The failed load left the restored machine in place.
+    assert_eq!(m.cpus[0].x[7], 0x1111_2222_3333_4444);
+    assert_eq!(m.cpus[0].icount, icount);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `monitor info gic` on a GICv3 board: the distributor, each core's
+/// redistributor and ICC state, from values the test programs (IHI 0069
+/// register offsets).
+#[test]
+fn info_gic_shows_gicv3_redistributors_and_icc_state() {
+    fn config() -> MachineConfig {
+        let mut board = boards::resolve_board("virt-gicv3").unwrap();
+        board.set_cpu_count(2).unwrap();
+        MachineConfig {
+            board,
+            ..spinning_config()
+        }
+    }
+    let mut m = Machine::new(config()).unwrap();
+    let w = |m: &mut Machine, pa: u64, v: u32| {
+        m.write_memory(0, pa, boards::control::Space::Physical, &v.to_le_bytes())
+            .unwrap()
+    };
+    // GICD_CTLR: ARE, EnableGrp1; core 1's redistributor (second 128 KiB
+    // frame from 0x080a0000) awake, PPI 27 group 1, priority 0xa0,
+    // enabled; SPI 40 enabled and pending.
+    w(&mut m, 0x0800_0000, 0x12);
+    w(&mut m, 0x080c_0014, 0);
+    w(&mut m, 0x080d_0080, 1 << 27);
+    w(&mut m, 0x080d_0418, 0xa0 << 24);
+    w(&mut m, 0x080d_0100, 1 << 27);
+    w(&mut m, 0x0800_0104, 1 << 8);
+    w(&mut m, 0x0800_0204, 1 << 8);
+    let (_, out) = talk(&mut m, [monitor("info gic"), packet(b"D")].concat());
+    let text = console_text(&out);
+    assert!(
+        text.contains("GICv3: GICD_CTLR 0x52 (EnableGrp0 0, EnableGrp1 1, ARE 1, DS 1)"),
+        "{text}"
+    );
+    assert!(text.contains("core 0: redistributor (affinity 0x0) asleep"), "{text}");
+    assert!(text.contains("core 1: redistributor (affinity 0x1) awake"), "{text}");
+    assert!(text.contains("ICC_IGRPEN1_EL1 0"), "{text}");
+    assert!(
+        text.contains("INTID 27   enabled                  priority 0xa0 group 1 level"),
+        "{text}"
+    );
+    assert!(
+        text.contains("INTID 40   enabled pending          priority 0x00 group 0 level route 0x0"),
+        "{text}"
+    );
+    assert!(text.contains("SGIs and PPIs: group 1: 27"), "{text}");
+}
+
+/// Range stepping (`vCont;r`): the core steps while its PC stays in the
+/// range and stops at the first instruction outside it, or earlier at a
+/// breakpoint inside it.
+#[test]
+fn range_stepping_stops_outside_the_range_or_at_a_breakpoint() {
+    fn config() -> MachineConfig {
+        // nop; nop; nop; b .
+        let program: [u32; 4] = [0xd503_201f, 0xd503_201f, 0xd503_201f, 0x1400_0000];
+        MachineConfig {
+            kernel: Some(InputFile {
+                path: "nops.bin".into(),
+                bytes: program.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            }),
+            ..spinning_config()
+        }
+    }
+    let mut m = Machine::new(config()).unwrap();
+    let e = m.cpus[0].pc;
+    let mut input = Vec::new();
+    input.extend(packet(format!("vCont;r{e:x},{:x}:1", e + 12).as_bytes()));
+    input.extend(packet(b"p20"));
+    input.extend(packet(format!("P20={}", hex_u64(e)).as_bytes()));
+    input.extend(packet(format!("Z1,{:x},4", e + 8).as_bytes()));
+    input.extend(packet(format!("vCont;r{e:x},{:x}:1", e + 12).as_bytes()));
+    input.extend(packet(b"p20"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk_with(&mut m, input, None);
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    let r = replies(&out);
+    let pcs: Vec<u64> = r.iter().filter(|r| r.len() == 16).map(|r| reg_value(r)).collect();
+    assert_eq!(pcs, [e + 12, e + 8], "{out}");
+    assert_eq!(r.iter().filter(|r| r.starts_with("T05")).count(), 2, "{out}");
+    // 3 + 2 instructions retired in all.
+    assert_eq!(m.cpus[0].icount, 5);
+}
+
+/// `monitor step-irq`: with an IRQ pending and PSTATE.I clear, a step
+/// lands on the next instruction by default and at the IRQ vector
+/// (VBAR_EL1 + 0x280, Arm ARM D1.10.2) once interrupts are let in.
+#[test]
+fn step_irq_chooses_whether_steps_take_interrupts() {
+    let mut m = spinning();
+    let entry = m.cpus[0].pc;
+    let vbar = 0x4000_0800u64;
+    let vbar_id = cpu_aarch64::sysreg::SysReg::VBAR_EL1.info().id;
+    m.write_reg(0, boards::control::Reg::Sys(vbar_id), u128::from(vbar))
+        .unwrap();
+    m.write_reg(0, boards::control::Reg::Cpsr, 0x345).unwrap();
+    m.cpus[0].irq.set(cpu_aarch64::irq::IRQ, true);
+    let mut input = Vec::new();
+    input.extend(packet(b"vCont;s:1"));
+    input.extend(packet(b"p20"));
+    input.extend(monitor("step-irq on"));
+    input.extend(packet(b"vCont;s:1"));
+    input.extend(packet(b"p20"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk_with(&mut m, input, None);
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    let pcs: Vec<u64> = replies(&out)
+        .iter()
+        .filter(|r| r.len() == 16)
+        .map(|r| reg_value(r))
+        .collect();
+    // `b .` steps to itself.
+    assert_eq!(pcs, [entry, vbar + 0x280], "{out}");
+    assert!(
+        console_text(&out).contains("single steps take pending interrupts"),
+        "{out}"
+    );
+}
+
+/// Unmapped memory is an error reply (EFAULT), never a crash; `monitor
+/// phys on` switches to physical addresses (with the MMU off the same
+/// bytes: the image's first word).
+#[test]
+fn memory_errors_and_physical_mode() {
+    let mut m = spinning();
+    let entry = m.cpus[0].pc;
+    let mut input = Vec::new();
+    input.extend(packet(b"m1000000000000000,4"));
+    input.extend(packet(b"M1000000000000000,1:00"));
+    input.extend(monitor("phys on"));
+    input.extend(packet(format!("m{entry:x},4").as_bytes()));
+    input.extend(packet(b"m7f00000000,4"));
+    input.extend(packet(b"D"));
+    let (end, out) = talk(&mut m, input);
+    assert!(matches!(end, SessionEnd::Detached), "{out}");
+    let r = replies(&out);
+    assert_eq!(r.iter().filter(|r| *r == "E0e").count(), 3, "{out}");
+    assert!(r.contains(&"00000014".to_string()), "{out}: b . is 0x14000000");
+    assert!(
+        console_text(&out).contains("memory accesses use physical addresses"),
+        "{out}"
+    );
+}
+
+#[test]
+fn gdb_addresses_default_to_localhost() {
+    assert_eq!(parse_spec("tcp::1234").unwrap(), "127.0.0.1:1234");
+    assert_eq!(parse_spec("1234").unwrap(), "127.0.0.1:1234");
+    assert_eq!(parse_spec(":1234").unwrap(), "127.0.0.1:1234");
+    assert_eq!(parse_spec("tcp:0.0.0.0:1234").unwrap(), "0.0.0.0:1234");
+    assert_eq!(parse_spec("tcp:::1:1234").unwrap(), "[::1]:1234");
+    assert!(parse_spec("tcp:nonsense").is_err());
+    assert!(parse_spec("tcp::99999").is_err());
 }

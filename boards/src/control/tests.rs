@@ -29,11 +29,15 @@ fn machine(engine: &str, smp: u32) -> (Machine, u64) {
 }
 
 fn machine_with(engine: &str, smp: u32, program: &[u32]) -> (Machine, u64) {
+    machine_timed(engine, smp, program, crate::time::TimeMode::Host)
+}
+
+fn machine_timed(engine: &str, smp: u32, program: &[u32], time: crate::time::TimeMode) -> (Machine, u64) {
     let mut board = crate::resolve_board("virt").unwrap();
     board.set_cpu_count(smp).unwrap();
     let mut bytes: Vec<u8> = program.iter().flat_map(|w| w.to_le_bytes()).collect();
     bytes.resize(0x2000, 0);
-    let mut m = Machine::new(MachineConfig {
+    let cfg = MachineConfig {
         board,
         kernel: Some(InputFile {
             path: "loop.bin".into(),
@@ -47,8 +51,8 @@ fn machine_with(engine: &str, smp: u32, program: &[u32]) -> (Machine, u64) {
         serial: Vec::new(),
         semihost_console: Box::new(std::io::sink()),
         attach: Attachments::default(),
-    })
-    .unwrap();
+    };
+    let mut m = Machine::with_time(cfg, time).unwrap();
     if engine == "jit" {
         m.set_engine(Engine::Jit(Box::new(jit::Jit::new(jit::JitConfig::default()).unwrap())));
     }
@@ -294,4 +298,82 @@ fn memory_by_virtual_and_physical_address() {
     m.insert_breakpoint(entry + 0xc, BreakKind::Software);
     assert!(m.resume(soon()).unwrap().is_some());
     assert_eq!(m.read_reg(0, Reg::X(2)), Ok(7));
+}
+
+/// A pending IRQ with PSTATE.I clear: a masked step (the default) lands
+/// on the next instruction, an unmasked one takes the interrupt to
+/// VBAR_EL1 + 0x280 (IRQ, current EL with SP_ELx: Arm ARM D1.10.2).
+#[test]
+fn steps_mask_interrupts_unless_asked() {
+    each_engine(|e| {
+        let (mut m, entry) = machine(e, 1);
+        let vbar = 0x4000_0800u64;
+        m.write_reg(0, Reg::Sys(SysReg::VBAR_EL1.info().id), u128::from(vbar))
+            .unwrap();
+        // EL1h, D, A, F masked, I clear.
+        m.write_reg(0, Reg::Cpsr, 0x345).unwrap();
+        m.cpus[0].irq.set(cpu_aarch64::irq::IRQ, true);
+        let masked = StepOptions { mask_interrupts: true };
+        assert_eq!(m.step_core(0, masked), Ok(Stop::Stepped { core: 0 }));
+        assert_eq!(m.cpus[0].pc, entry + 4, "{e}");
+        let taken = StepOptions { mask_interrupts: false };
+        assert_eq!(m.step_core(0, taken), Ok(Stop::Stepped { core: 0 }));
+        assert_eq!(m.cpus[0].pc, vbar + 0x280, "{e}");
+        assert_eq!(
+            m.read_reg(0, Reg::Sys(SysReg::ELR_EL1.info().id)),
+            Ok(u128::from(entry + 4)),
+            "{e}"
+        );
+    });
+}
+
+/// In deterministic time a step advances virtual time by the instruction
+/// it retires (1 ns each, boards::time), exactly as running does: N
+/// steps and a run of N instructions end at the same virtual time.
+#[test]
+fn deterministic_steps_advance_virtual_time() {
+    each_engine(|e| {
+        let deterministic = |e: &str| machine_timed(e, 1, &PROGRAM, crate::time::TimeMode::deterministic()).0;
+        let mut stepped = deterministic(e);
+        assert_eq!(stepped.virtual_ns(), Some(0));
+        for i in 1..=25u64 {
+            stepped.step_core(0, StepOptions::default()).unwrap();
+            assert_eq!(stepped.virtual_ns(), Some(i), "{e}: step {i}");
+        }
+        let mut ran = deterministic(e);
+        assert_eq!(ran.run(Some(25)).unwrap(), RunOutcome::InstructionLimit);
+        assert_eq!(ran.virtual_ns(), stepped.virtual_ns(), "{e}");
+        assert_eq!(ran.cpus[0].pc, stepped.cpus[0].pc, "{e}");
+    });
+}
+
+/// A machine put in another's place keeps the debugger's breakpoints and
+/// watchpoints, and they work in it.
+#[test]
+fn a_replacing_machine_keeps_the_debug_points() {
+    each_engine(|e| {
+        let (mut m, entry) = machine(e, 1);
+        m.insert_breakpoint(entry + 0xc, BreakKind::Software);
+        assert!(m.resume(soon()).unwrap().is_some());
+        let (fresh, _) = machine(e, 1);
+        m.replace(fresh);
+        assert_eq!((m.cpus[0].pc, m.cpus[0].icount), (entry, 0), "{e}: the new machine");
+        assert_eq!(
+            m.resume(soon()).unwrap(),
+            Some(Stop::Breakpoint {
+                core: 0,
+                pc: entry + 0xc
+            }),
+            "{e}"
+        );
+        assert!(m.remove_breakpoint(entry + 0xc, BreakKind::Software));
+    });
+}
+
+#[test]
+fn gic_view_of_the_board() {
+    let (m, _) = machine("interp", 2);
+    let v = m.gic_view().expect("virt has a GIC");
+    assert_eq!(v.version, soc::gic::GicVersion::V2);
+    assert_eq!(v.cpus.len(), 2);
 }

@@ -165,7 +165,7 @@ impl Gic {
         self.update_for(cpu, k * 16);
     }
 
-    fn dist_typer(&self) -> u32 {
+    pub(super) fn dist_typer(&self) -> u32 {
         let it_lines = self.num_irqs() / 32 - 1;
         match self.version {
             // ITLinesNumber, CPUNumber; SecurityExtn = 0, LSPI = 0.
@@ -177,7 +177,7 @@ impl Gic {
         }
     }
 
-    fn dist_ctlr_read(&self) -> u32 {
+    pub(super) fn dist_ctlr_read(&self) -> u32 {
         match self.version {
             GicVersion::V2 => self.dist_ctlr,
             // ARE and DS are RAO/WI; RWP is always 0 (writes take effect

@@ -86,6 +86,7 @@
 mod dist;
 mod v2;
 mod v3;
+mod view;
 
 #[cfg(test)]
 mod test_util;
@@ -98,6 +99,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cpu_aarch64::irq::{IrqLines, FIQ, IRQ};
 use cpu_aarch64::sem::SysRegId;
+pub use view::{CpuIfView, GicView, IrqView};
 
 use crate::device::{AccessInfo, AccessRejected, Device, MmioRegion};
 use crate::dt::Node;

@@ -41,7 +41,7 @@ pub(super) const CTLR_CBPR: u32 = 1 << 0;
 /// ICC_CTLR_EL1.EOImode.
 pub(super) const CTLR_EOIMODE: u32 = 1 << 1;
 /// ICC_CTLR_EL1 read-only part: PRIbits = 4 (5 bits), A3V.
-const CTLR_RO: u64 = (4 << 8) | (1 << 15);
+pub(super) const CTLR_RO: u64 = (4 << 8) | (1 << 15);
 
 /// RD_base offsets.
 mod rd {
