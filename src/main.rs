@@ -813,7 +813,8 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
             eprintln!(
                 "preboard: jit: {} blocks ({} instructions, {} native, {} via the interpreter), \
                  {} dispatches, {} chained exits, {} slow memory accesses, {} TLB fills, {} interpreter calls, \
-                 {} SIMD&FP helper calls, {} blocks invalidated, {} cache flushes",
+                 {} SIMD&FP helper calls, {} blocks invalidated, {} cache flushes; \
+                 translation {:.3} s ({:.1}% of the run)",
                 s.blocks,
                 s.insns,
                 native,
@@ -825,7 +826,9 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
                 s.interp_calls,
                 s.helper_calls,
                 s.invalidated,
-                s.flushes
+                s.flushes,
+                s.translate_ns as f64 / 1e9,
+                s.translate_ns as f64 / 1e7 / secs.max(1e-9)
             );
         }
         None => eprintln!("preboard: engine: interpreter"),

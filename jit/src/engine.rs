@@ -226,6 +226,9 @@ pub struct Stats {
     pub invalidated: u64,
     /// Whole-cache flushes.
     pub flushes: u64,
+    /// Host time spent translating (decode, IR, optimisation, code
+    /// generation, placing), in nanoseconds.
+    pub translate_ns: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -885,6 +888,14 @@ impl Jit {
     /// Translates and places the block at `va`/`pa`, or `None` when it
     /// cannot be (its first instruction cannot be fetched, or the backend
     /// refused it): the caller runs one instruction on the interpreter.
+    /// [`Jit::translate`], counting its host time in the statistics.
+    fn translate_timed(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, key: Key, mode: Mode) -> Option<u32> {
+        let t = std::time::Instant::now();
+        let r = self.translate(cpu, bus, key, mode);
+        self.shared.stats.translate_ns += t.elapsed().as_nanos() as u64;
+        r
+    }
+
     fn translate(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, key: Key, mode: Mode) -> Option<u32> {
         let mut b = Builder::new(key.va, mode);
         while !b.finished() {
@@ -1034,7 +1045,7 @@ impl Jit {
             };
             let id = match self.shared.map.get(&key) {
                 Some(&id) => id,
-                None => match self.translate(cpu, bus, key, mode) {
+                None => match self.translate_timed(cpu, bus, key, mode) {
                     Some(id) => id,
                     None => {
                         // Let the interpreter run (or fault on) this one.
