@@ -50,21 +50,23 @@ const EMPTY: FastEntry = FastEntry {
 /// 128-bit value slots per block.
 pub const QSLOTS: usize = 512;
 
-/// Entries in the per-core jump cache. Flushing it is O(1) (see
-/// `JitCtx::jc_stamp`), so it can be large: a booting kernel and its user
+/// Entries in the per-core jump cache. A booting kernel and its user
 /// programs jump between thousands of blocks, and every miss is a trip
-/// through the dispatcher.
+/// through the dispatcher; flushing costs only the entries filled since the
+/// last flush (`JitCtx::jc_filled`).
 pub const JUMP_CACHE_ENTRIES: usize = 8192;
 
+/// Filled entries remembered for a cheap flush; beyond this many the flush
+/// clears the whole cache.
+const JC_FILLED_MAX: usize = 256;
+
 /// The jump-cache slot of `va`; generated code computes the same (see
-/// `Env::ctx_jc`). Bits above the slot's range are folded in so code
-/// 32 KiB apart does not collide.
+/// `Env::ctx_jc`).
 fn jc_index(va: u64) -> usize {
-    ((va >> 2) ^ (va >> 15)) as usize & (JUMP_CACHE_ENTRIES - 1)
+    (va >> 2) as usize & (JUMP_CACHE_ENTRIES - 1)
 }
 
-/// One jump-cache entry: the block for `(va, mode)`, filled under the
-/// stamp in `mode`'s high half.
+/// One jump-cache entry: the block for `(va, mode)`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 struct JcEntry {
@@ -99,11 +101,11 @@ pub struct JitCtx {
     /// translations only: cleared with the fast-path TLB and whenever a
     /// block is dropped (`jc_generation`).
     jump_cache: [JcEntry; JUMP_CACHE_ENTRIES],
-    /// `stamp << 32`: entries filled under an older stamp never match, so
-    /// bumping it empties the cache.
-    jc_stamp: u64,
     jc_generation: u64,
     // Not touched by generated code:
+    /// Slots filled since the last flush, while there are few.
+    jc_filled: Vec<u16>,
+    jc_overflow: bool,
     cpu: *mut Cpu,
     bus: Option<NonNull<dyn Bus>>,
     shared: *mut Shared,
@@ -126,8 +128,9 @@ impl JitCtx {
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
             qslots: [0; QSLOTS],
             jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
-            jc_stamp: 0,
             jc_generation: 0,
+            jc_filled: Vec::with_capacity(JC_FILLED_MAX),
+            jc_overflow: false,
             cpu: std::ptr::null_mut(),
             bus: None,
             shared: std::ptr::null_mut(),
@@ -146,17 +149,29 @@ impl JitCtx {
     }
 
     fn flush_jump_cache(&mut self) {
-        self.jc_stamp = self.jc_stamp.wrapping_add(1 << 32);
-        if self.jc_stamp == 0 {
-            // The stamp wrapped: entries of stamp 0 could match again.
+        if self.jc_overflow {
             self.jump_cache.fill(JC_EMPTY);
+        } else {
+            for &i in &self.jc_filled {
+                self.jump_cache[usize::from(i)] = JC_EMPTY;
+            }
         }
+        self.jc_filled.clear();
+        self.jc_overflow = false;
     }
 
     fn remember(&mut self, va: u64, mode: u32, entry: usize) {
-        self.jump_cache[jc_index(va)] = JcEntry {
+        let i = jc_index(va);
+        if !self.jc_overflow {
+            if self.jc_filled.len() == JC_FILLED_MAX {
+                self.jc_overflow = true;
+            } else {
+                self.jc_filled.push(i as u16);
+            }
+        }
+        self.jump_cache[i] = JcEntry {
             va,
-            mode: u64::from(mode) | self.jc_stamp,
+            mode: u64::from(mode),
             entry: entry as u64,
             _pad: 0,
         };
@@ -774,7 +789,6 @@ fn real_env() -> Env {
         ctx_tlb: offset_of!(JitCtx, tlb) as i32,
         tlb_entries: FAST_TLB_ENTRIES,
         ctx_jc: offset_of!(JitCtx, jump_cache) as i32,
-        ctx_jc_stamp: offset_of!(JitCtx, jc_stamp) as i32,
         jc_entries: JUMP_CACHE_ENTRIES,
         cpu_v: offset_of!(Cpu, v) as i32,
         ctx_qslots: offset_of!(JitCtx, qslots) as i32,

@@ -57,11 +57,9 @@ pub struct Env {
     pub ctx_tlb: i32,
     /// Entries per fast-path TLB (a power of two).
     pub tlb_entries: usize,
-    /// `JitCtx::jump_cache`: `(va, mode | stamp, entry, -)` per 32-byte
-    /// entry, indexed by `((va >> 2) ^ (va >> 15)) & (jc_entries - 1)`.
+    /// `JitCtx::jump_cache`: `(va, mode, entry, -)` per 32-byte entry,
+    /// indexed by `(va >> 2) & (jc_entries - 1)`.
     pub ctx_jc: i32,
-    /// `JitCtx::jc_stamp` (u64, the stamp in bits 63:32).
-    pub ctx_jc_stamp: i32,
     /// Entries in the jump cache (a power of two).
     pub jc_entries: usize,
     /// `Cpu::v`.

@@ -1579,24 +1579,19 @@ impl<'a> Gen<'a> {
     /// the current translations (the engine clears it when they change).
     fn jump_cache(&mut self, miss: u32) {
         let mask = (self.env.jc_entries - 1) as i32;
-        let (base, stamp) = (self.env.ctx_jc, self.env.ctx_jc_stamp);
+        let base = self.env.ctx_jc;
         let mode = self.block.mode.bits() as i32;
         let l_miss = self.a.new_dynamic_label();
         dynasm!(self.a
             ; .arch x64
             ; mov rcx, rax
-            ; mov rdx, rax
             ; shr rcx, 2
-            ; shr rdx, 15
-            ; xor ecx, edx
             ; and ecx, mask
             ; shl ecx, 5
             ; lea rcx, [rbx + rcx + base]
             ; cmp rax, QWORD [rcx]
             ; jne =>l_miss
-            ; mov rdx, QWORD [rbx + stamp]
-            ; or rdx, mode
-            ; cmp rdx, QWORD [rcx + 8]
+            ; cmp DWORD [rcx + 8], mode
             ; jne =>l_miss
             ; jmp QWORD [rcx + 16]
             ; =>l_miss
