@@ -143,6 +143,44 @@ enum Slow<'a> {
     },
 }
 
+/// Per instruction, the values whose place frees before it: FIFO lists
+/// threaded through one array (a vector per instruction cost an allocation
+/// per value).
+struct Expiring {
+    head: Vec<usize>,
+    tail: Vec<usize>,
+    next: Vec<usize>,
+}
+
+impl Expiring {
+    const NONE: usize = usize::MAX;
+
+    /// Lists for instructions `0..=n` of values `0..n`.
+    fn new(n: usize) -> Self {
+        Expiring {
+            head: vec![Self::NONE; n + 1],
+            tail: vec![Self::NONE; n + 1],
+            next: vec![Self::NONE; n],
+        }
+    }
+
+    /// Appends value `v` (at most once) to instruction `at`'s list.
+    fn push(&mut self, at: usize, v: usize) {
+        match self.tail[at] {
+            Self::NONE => self.head[at] = v,
+            t => self.next[t] = v,
+        }
+        self.tail[at] = v;
+    }
+
+    /// Instruction `at`'s list, in the order pushed.
+    fn at(&self, at: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(self.head[at]).filter(|&v| v != Self::NONE), |&v| {
+            Some(self.next[v]).filter(|&w| w != Self::NONE)
+        })
+    }
+}
+
 struct Gen<'a> {
     a: Asm,
     env: &'a Env,
@@ -1795,7 +1833,7 @@ impl Backend for X64 {
         let mut loc = vec![Loc::None; n];
         let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
         let mut free_slots: Vec<u16> = (0..SPILL_SLOTS as u16).rev().collect();
-        let mut expiring: Vec<Vec<usize>> = vec![Vec::new(); n + 1];
+        let mut expiring = Expiring::new(n);
         let mut qslot = vec![u16::MAX; n];
         let mut next_q = 0usize;
         let mut ops = vec![0u32; n];
@@ -1818,7 +1856,7 @@ impl Backend for X64 {
             let defines = Block::defines_v(inst);
             // Values whose last use was an earlier instruction free
             // their place before this one's result takes one.
-            for v in std::mem::take(&mut expiring[i]) {
+            for v in expiring.at(i) {
                 match loc[v] {
                     Loc::Reg(_) if handed[v] => {}
                     Loc::Reg(r) => free.push(r),
@@ -1846,7 +1884,7 @@ impl Backend for X64 {
                     handed[a] = true;
                     loc[i] = Loc::Reg(r);
                     let free_at = (last_use[i] + 1).min(n);
-                    expiring[free_at.max(i + 1)].push(i);
+                    expiring.push(free_at.max(i + 1), i);
                     continue;
                 }
             }
@@ -1862,7 +1900,7 @@ impl Backend for X64 {
             // operands never share a place with its result, but for the
             // hand-over above).
             let free_at = (last_use[i] + 1).min(n);
-            expiring[free_at.max(i + 1)].push(i);
+            expiring.push(free_at.max(i + 1), i);
         }
         // A CondHolds read only by the next instruction that emits code, an
         // ExitIf or a Select, is evaluated into the carry flag by that
@@ -1908,7 +1946,10 @@ impl Backend for X64 {
                 }
             }
         }
-        let mut a = Asm::new(0);
+        // Room for a typical block's code, labels and references up front
+        // (growing the buffers by doubling was a visible share of
+        // translation).
+        let mut a = Asm::new_with_capacity(0, 4096, 0, 0, 64, 0, 128);
         let ret_label = a.new_dynamic_label();
         let exception_label = a.new_dynamic_label();
         let budget_label = a.new_dynamic_label();
