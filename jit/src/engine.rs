@@ -36,7 +36,8 @@ struct FastEntry {
     read: u64,
     write: u64,
     addend: u64,
-    /// Physical page, to drop write entries when a page gets code.
+    /// Physical page, to drop write entries when a page gets code; bit 0
+    /// is `tlb_entry::ZVA_OK`.
     pa: u64,
 }
 
@@ -180,7 +181,7 @@ impl JitCtx {
     /// Drops every write entry for physical page `pa_page`.
     fn drop_writes(&mut self, pa_page: u64) {
         for t in self.tlb.iter_mut() {
-            for e in t.iter_mut().filter(|e| e.pa == pa_page) {
+            for e in t.iter_mut().filter(|e| e.pa & !0xfff == pa_page) {
                 e.write = NO_TAG;
             }
         }
@@ -486,6 +487,21 @@ fn after_writes(ctx: &mut JitCtx, shared: &mut Shared, smc: Vec<u64>, device_wri
 }
 
 fn fill(ctx: &mut JitCtx, bus: &mut dyn Bus, mode: usize, va: u64, pa: PhysAddr, write: bool, code: bool) -> bool {
+    fill_entry(ctx, bus, mode, va, pa, write, code, false)
+}
+
+/// [`fill`], marking the page as one DC ZVA may zero inline (`zva`).
+#[allow(clippy::too_many_arguments)]
+fn fill_entry(
+    ctx: &mut JitCtx,
+    bus: &mut dyn Bus,
+    mode: usize,
+    va: u64,
+    pa: PhysAddr,
+    write: bool,
+    code: bool,
+    zva: bool,
+) -> bool {
     let page = pa.0 & !0xfff;
     let Some(host) = bus.ram_page(PhysAddr(page)) else {
         return false;
@@ -499,7 +515,7 @@ fn fill(ctx: &mut JitCtx, bus: &mut dyn Bus, mode: usize, va: u64, pa: PhysAddr,
         *e = EMPTY;
     }
     e.addend = (host.as_ptr() as u64).wrapping_sub(vpage);
-    e.pa = page;
+    e.pa = page | u64::from(zva && write) * u64::from(crate::backend::tlb_entry::ZVA_OK);
     if write {
         e.write = vpage;
     } else {
@@ -584,7 +600,7 @@ extern "sysv64" fn helper_check_sp(ctx: *mut JitCtx) -> u64 {
 }
 
 extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
-    interp_one(ctx, false)
+    interp_one(ctx, false, false)
 }
 
 /// The slow path of an `Inst::Atomic`: the interpreter runs the whole
@@ -592,10 +608,19 @@ extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
 /// fast-path TLB learns the page for writing, so the next run of the
 /// atomic stays native.
 extern "sysv64" fn helper_atomic(ctx: *mut JitCtx) -> u64 {
-    interp_one(ctx, true)
+    interp_one(ctx, true, false)
 }
 
-fn interp_one(ctx: *mut JitCtx, fill_write: bool) -> u64 {
+/// The slow path of an inline DC ZVA (as [`helper_atomic`]); on success
+/// the page is also marked as one generated code may zero.
+extern "sysv64" fn helper_zva(ctx: *mut JitCtx) -> u64 {
+    interp_one(ctx, true, true)
+}
+
+/// One instruction on the interpreter for generated code; `fill_write`:
+/// a RAM page it wrote goes into the fast-path TLB for writing (at `va`,
+/// arg 0), marked for inline DC ZVA if `zva`.
+fn interp_one(ctx: *mut JitCtx, fill_write: bool, zva: bool) -> u64 {
     // SAFETY: called only by generated code (through the helpers above)
     // with its context.
     let (ctx, cpu, bus, shared) = unsafe { parts(ctx) };
@@ -611,7 +636,7 @@ fn interp_one(ctx: *mut JitCtx, fill_write: bool) -> u64 {
     if let (Ok(()), true, Some(pa), false) = (&r, fill_write, written, device) {
         if !cpu.debug.watches_page(va) {
             let code = shared.code_pages.contains(&(pa.0 >> 12));
-            if fill(ctx, bus, Mode::of(cpu).mmu_index(), va, pa, true, code) {
+            if fill_entry(ctx, bus, Mode::of(cpu).mmu_index(), va, pa, true, code, zva) {
                 shared.stats.tlb_fills += 1;
             }
         }
@@ -756,6 +781,7 @@ pub(crate) fn listing_env() -> Env {
     env.helper_check_sp = 0x3000;
     env.helper_interp = 0x4000;
     env.helper_atomic = 0x9000;
+    env.helper_zva = 0xa000;
     env.helper_pure = 0x5000;
     env.helper_qcall = 0x6000;
     env.helper_call = 0x7000;
@@ -801,6 +827,7 @@ fn real_env() -> Env {
         helper_check_sp: helper_check_sp as *const () as usize,
         helper_interp: helper_interp as *const () as usize,
         helper_atomic: helper_atomic as *const () as usize,
+        helper_zva: helper_zva as *const () as usize,
         helper_pure: helper_pure as *const () as usize,
         ctx_sysregs: offset_of!(JitCtx, sysregs) as i32,
         sysreg_fpsr: 8 * SysReg::FPSR as i32,

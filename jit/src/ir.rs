@@ -213,6 +213,10 @@ pub enum AtomicKind {
     Rmw(AtomicOp),
     /// Memory becomes `new` if it equals `expected`.
     Cas,
+    /// DC ZVA: the 64 bytes at the (aligned) address become zero; the
+    /// fast path also needs the page marked `tlb_entry::ZVA_OK` (Normal
+    /// memory, learnt from an interpreted DC ZVA). Defines 0.
+    ZeroBlock,
 }
 
 /// A memory access.
@@ -532,7 +536,7 @@ impl Block {
             Inst::CondHolds(..) => 1,
             Inst::Select(_, x, y) => b(x).max(b(y)),
             Inst::Adc(.., Width::W32) | Inst::SubC(_, _, Width::W32) | Inst::SubCImm(_, _, Width::W32) => 32,
-            Inst::Load(m) | Inst::Atomic(_, m, ..) => 8 * u32::from(m.size),
+            Inst::Load(m) | Inst::Atomic(_, m, ..) => (8 * u32::from(m.size)).min(64),
             Inst::QLane(_, esize, _) => 8 * u32::from(*esize),
             Inst::Bin(op, x, y) => match op {
                 BinOp::And => b(x).min(b(y)),
@@ -716,6 +720,9 @@ impl Block {
         s
     }
 }
+
+/// DC ZVA (`SYS #3, C7, C4, #1`).
+const DC_ZVA: SysRegId = SysRegId::new(1, 3, 7, 4, 1);
 
 /// `(CRm, op2)` of the DC instructions (`SYS #0|#3, C7, Cm, #op2`):
 /// ZVA, IVAC, ISW, CVAC, CSW, CVAU, CVAP, CIVAC, CISW.
@@ -1150,7 +1157,23 @@ impl Emitter for Builder {
         self.ends = true;
         self.unsupported()
     }
-    fn sys(&mut self, id: SysRegId, _: Val) -> Result<(), Unsupported> {
+    fn sys(&mut self, id: SysRegId, v: Val) -> Result<(), Unsupported> {
+        // DC ZVA at EL1 (EL0 depends on SCTLR_EL1.DZE): inline where the
+        // fast path allows, else interpreted with a block exit.
+        if id == DC_ZVA && self.block.mode.el == 1 {
+            let mask = self.imm(!(cpu_aarch64::sysreg::DCZVA_BYTES - 1));
+            let addr = self.bin(BinOp::And, v, mask);
+            let sync = self.sync();
+            self.stored = true;
+            let mem = Mem {
+                addr,
+                size: cpu_aarch64::sysreg::DCZVA_BYTES as u8,
+                acc: MemAccess::default(),
+                sync,
+            };
+            self.push(Inst::Atomic(AtomicKind::ZeroBlock, mem, addr, addr));
+            return Ok(());
+        }
         // Data-cache maintenance (DC ZVA, DC C*/I*) changes no mode and no
         // translation: the block goes on after the interpreter ran it (its
         // writes are watched like any other). IC, TLBI and AT end it.

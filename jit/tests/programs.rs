@@ -857,6 +857,28 @@ fn lse_atomics_off_the_fast_path() {
 }
 
 #[test]
+fn dc_zva_with_the_mmu_off_is_an_alignment_fault() {
+    use asm::*;
+    // With the MMU off data memory is Device: DC ZVA faults even where a
+    // store just made a fast-path write entry for the page (the inline
+    // DC ZVA also needs the page learnt as Normal memory).
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(ldst(Ls::StrX, 3, 19, 0))
+        .i(ldst(Ls::StrX, 3, 19, 0))
+        .i(0xd50b_7420 | 19) // DC ZVA, X19
+        .i(add_imm(X, 6, 6, 1));
+    epilogue(&mut a);
+    let b = run_named(&Machine::from_asm(&a), "DC ZVA, MMU off");
+    let (esr, _, far) = assert_faulted(&b);
+    assert_eq!(
+        (esr >> 26, esr & 0x3f, far),
+        (0x25, 0x21, DATA),
+        "alignment fault at X19"
+    );
+}
+
+#[test]
 fn an_atomic_rewrites_the_next_instruction() {
     use asm::*;
     // LDEOR turns `movz x1, #1` (the next word) into `movz x1, #3`.

@@ -90,6 +90,9 @@ pub struct Env {
     /// The slow path of an atomic (args: va, -, pc, raw | 1 << 32): the
     /// interpreter runs the instruction; returns the exit code.
     pub helper_atomic: usize,
+    /// The slow path of an inline DC ZVA (as `helper_atomic`; on success
+    /// the page's entry gets `tlb_entry::ZVA_OK`).
+    pub helper_zva: usize,
     /// `extern "sysv64" fn(a, b, op) -> u64` for operations without an
     /// inline lowering ([`crate::backend::pure_op`]).
     pub helper_pure: usize,
@@ -111,6 +114,11 @@ pub mod tlb_entry {
     pub const WRITE: i32 = 8;
     /// `host - va_page`.
     pub const ADDEND: i32 = 16;
+    /// The physical page, with [`ZVA_OK`] in bit 0.
+    pub const PA: i32 = 24;
+    /// Bit 0 of [`PA`]: a DC ZVA ran on this page through the interpreter
+    /// (Normal memory, writable), so generated code may zero blocks of it.
+    pub const ZVA_OK: u8 = 1;
     /// Size of an entry (log2).
     pub const SHIFT: u32 = 5;
 }

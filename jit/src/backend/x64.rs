@@ -133,6 +133,7 @@ enum Slow<'a> {
         addr: Val,
         pc: u64,
         raw: u32,
+        helper: usize,
     },
     Exit {
         label: DynamicLabel,
@@ -671,6 +672,31 @@ impl<'a> Gen<'a> {
                 if let Some(x) = self.tlb_probe(mem, true, label) {
                     dynasm!(self.a ; .arch x64 ; add rax, Rq(x));
                 }
+                if kind == AtomicKind::ZeroBlock {
+                    // rcx: the fast-path entry (tlb_probe).
+                    let (pa, ok) = (tlb_entry::PA, tlb_entry::ZVA_OK as i8);
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; test BYTE [rcx + pa], ok
+                        ; jz =>label
+                        ; xorps xmm0, xmm0
+                        ; movdqu [rax], xmm0
+                        ; movdqu [rax + 16], xmm0
+                        ; movdqu [rax + 32], xmm0
+                        ; movdqu [rax + 48], xmm0
+                        ; xor edx, edx
+                    );
+                    self.store(d, RDX);
+                    self.slow.push(Slow::InterpExit {
+                        label,
+                        addr: mem.addr,
+                        sync: &mem.sync,
+                        pc,
+                        raw,
+                        helper: self.env.helper_zva,
+                    });
+                    return Ok(());
+                }
                 // rax: the host address; rdx: the old value; rcx: the new.
                 match mem.size {
                     1 => dynasm!(self.a ; .arch x64 ; movzx edx, BYTE [rax]),
@@ -687,6 +713,7 @@ impl<'a> Gen<'a> {
                         self.load(RCX, b);
                     }
                     AtomicKind::Rmw(op) => self.atomic_op(op, mem.size),
+                    AtomicKind::ZeroBlock => unreachable!("emitted above"),
                 }
                 match mem.size {
                     1 => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], cl),
@@ -702,6 +729,7 @@ impl<'a> Gen<'a> {
                     sync: &mem.sync,
                     pc,
                     raw,
+                    helper: self.env.helper_atomic,
                 });
             }
             Inst::SysGet(loc) => {
@@ -1738,6 +1766,7 @@ impl<'a> Gen<'a> {
                 addr,
                 pc,
                 raw,
+                helper,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 self.writeback(&sync.wb);
@@ -1749,7 +1778,7 @@ impl<'a> Gen<'a> {
                 // "Ends": the helper reports a plain exit when it succeeds.
                 self.mov_imm(RAX, u64::from(raw) | 1 << 32);
                 self.set_arg(3, RAX);
-                self.call_ctx_helper(self.env.helper_atomic);
+                self.call_ctx_helper(helper);
                 dynasm!(self.a ; .arch x64 ; ret);
             }
             Slow::Exit {
