@@ -515,7 +515,12 @@ fn fill_entry(
         *e = EMPTY;
     }
     e.addend = (host.as_ptr() as u64).wrapping_sub(vpage);
-    e.pa = page | u64::from(zva && write) * u64::from(crate::backend::tlb_entry::ZVA_OK);
+    let ok = if zva && write {
+        crate::backend::tlb_entry::ZVA_OK
+    } else {
+        0
+    };
+    e.pa = page | u64::from(ok);
     if write {
         e.write = vpage;
     } else {
