@@ -102,7 +102,8 @@ done
 
 staging="$dir/initramfs"
 rm -rf "$staging"
-mkdir -p "$staging"/{bin,dev,etc,proc,sys,tmp,mnt,root,"$moddir"}
+# (acpid, a daemon, logs to /var/log and exits without it.)
+mkdir -p "$staging"/{bin,dev,etc,proc,sys,tmp,mnt,root,var/log,var/run,"$moddir"}
 cp "$root/bin/busybox" "$staging/bin/busybox"
 for m in "${order[@]}"; do
 	mkdir -p "$staging/$moddir/$(dirname "$m")"
@@ -178,5 +179,10 @@ head -c 4M /dev/urandom >"$dir/disk-root/data.bin"
 rm -f "$dir/disk.img"
 mkfs.ext4 -q -F -L preboard -d "$dir/disk-root" "$dir/disk.img" 64M >/dev/null
 
+nmods="$(wc -l <"$staging/etc/preboard-modules")"
+# The unpacked packages and the staging tree are rebuilt on every run:
+# keep only what the tests boot (the kernel tree alone is ~360 MiB).
+rm -rf "$root" "$staging"
+
 echo "$stamp" >"$dir/.complete"
-echo "fetch-linux-guest: $dir ready ($kver, $(wc -l <"$staging/etc/preboard-modules") modules)"
+echo "fetch-linux-guest: $dir ready ($kver, $nmods modules)"
