@@ -3,7 +3,7 @@
 # kernel, busybox initramfs, same command line) on Preboard's JIT and on
 # QEMU TCG side by side, and prints the median wall times of N runs:
 #
-#   benches/linux-boot.sh [--runs N] [--smp N] [--no-build] [--guest DIR]
+#   benches/linux-boot.sh [--runs N] [--smp N] [--no-build] [--guest DIR] [--baseline BIN]
 #
 #   init   launch -> /init's PREBOARD-INIT-OK (kernel boot to userspace)
 #   work   launch -> PREBOARD-WORK-DONE, the end of /init's fixed workload
@@ -16,6 +16,9 @@
 # Peers (add a line to the engine list for another):
 #   qemu-tcg      qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512
 #   preboard-jit  $CARGO_TARGET_DIR/release/preboard run --engine jit -m 512M
+#   preboard-base with --baseline BIN: another preboard binary (say, a build of
+#                 main) with the same arguments, to measure a change against it
+#                 in the same run
 # Every run must exit 0 and print the same workload results as the others,
 # or the script stops. Needs bash, awk, date +%s.%N, qemu-system-aarch64.
 set -euo pipefail
@@ -28,13 +31,15 @@ smp=1
 build=1
 target="${CARGO_TARGET_DIR:-$repo_root/target}"
 guest="$target/linux-guest"
+baseline=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs="${2:-}"; shift 2 ;;
 	--smp) smp="${2:-}"; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--guest) guest="${2:-}"; shift 2 ;;
-	*) echo "usage: $0 [--runs N] [--smp N] [--no-build] [--guest DIR]" >&2; exit 2 ;;
+	--baseline) baseline="${2:-}"; shift 2 ;;
+	*) echo "usage: $0 [--runs N] [--smp N] [--no-build] [--guest DIR] [--baseline BIN]" >&2; exit 2 ;;
 	esac
 done
 
@@ -46,6 +51,10 @@ preboard="$target/release/preboard"
 append="console=ttyAMA0 panic=-1 pbwork"
 
 engines=(qemu-tcg preboard-jit)
+if [ -n "$baseline" ]; then
+	[ -x "$baseline" ] || { echo "--baseline $baseline: not an executable" >&2; exit 2; }
+	engines+=(preboard-base)
+fi
 # Sets cmd to engine $1's command line.
 engine_cmd() {
 	case "$1" in
@@ -53,8 +62,10 @@ engine_cmd() {
 		cmd=(qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -smp "$smp" -nographic -no-reboot
 			-kernel "$guest/vmlinuz" -initrd "$guest/initrd.gz" -append "$append")
 		;;
-	preboard-jit)
-		cmd=("$preboard" run --engine jit -m 512M --smp "$smp"
+	preboard-jit | preboard-base)
+		local bin="$preboard"
+		[ "$1" = preboard-base ] && bin="$baseline"
+		cmd=("$bin" run --engine jit -m 512M --smp "$smp"
 			--kernel "$guest/vmlinuz" --initrd "$guest/initrd.gz" --append "$append")
 		;;
 	esac
@@ -104,9 +115,11 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 declare -A med
 result=""
-for e in "${engines[@]}"; do
-	: >"/tmp/linux-boot-$$-$e"
-	for _ in $(seq "$runs"); do
+for e in "${engines[@]}"; do : >"/tmp/linux-boot-$$-$e"; done
+# Runs take turns between engines, so that a change in the machine's load
+# during the benchmark weighs on every engine alike.
+for _ in $(seq "$runs"); do
+	for e in "${engines[@]}"; do
 		r="$(run_once "$e")"
 		echo "$e: $r" >&2
 		echo "$r" >>"/tmp/linux-boot-$$-$e"
@@ -118,6 +131,8 @@ for e in "${engines[@]}"; do
 			exit 1
 		fi
 	done
+done
+for e in "${engines[@]}"; do
 	for col in 1 2 3 4; do
 		med[$e,$col]="$(cut -d' ' -f$col "/tmp/linux-boot-$$-$e" | median)"
 	done

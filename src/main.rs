@@ -807,6 +807,11 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
             cpu.sys.get(cpu_aarch64::sysreg::SysReg::FAR_EL1)
         );
     }
+    eprintln!(
+        "preboard: idle: {:.3} s asleep with every running core waiting (WFI/WFE), {:.3} s running",
+        machine.idle_time().as_secs_f64(),
+        (secs - machine.idle_time().as_secs_f64()).max(0.0)
+    );
     match machine.jit_stats() {
         Some(s) => {
             let native = s.insns - s.interp_insns;

@@ -300,6 +300,9 @@ pub struct Machine {
     board_name: String,
     /// The interrupt controller, for inspection ([`Machine::gic_view`]).
     pub(crate) gic: Option<Arc<Mutex<Gic>>>,
+    /// Host time spent asleep because every running core waited
+    /// ([`Machine::idle_time`]).
+    idle_slept: Duration,
 }
 
 /// What executes guest code (`--engine`).
@@ -759,6 +762,7 @@ impl Machine {
             debug: Default::default(),
             board_name: board.name.clone(),
             gic,
+            idle_slept: Duration::ZERO,
         })
     }
 
@@ -1023,6 +1027,21 @@ impl Machine {
         }
     }
 
+    /// Host time the machine has spent asleep because every running core
+    /// waited for an interrupt or event (WFI/WFE, PSCI CPU_SUSPEND): the
+    /// part of a run's wall time that the guest spent idle, as opposed to
+    /// executing (`--stats` reports it; deterministic time never sleeps).
+    pub fn idle_time(&self) -> Duration {
+        self.idle_slept
+    }
+
+    /// Sleeps `d` of host time on behalf of idle cores, counting it.
+    fn sleep_idle(&mut self, d: Duration) {
+        let t = Instant::now();
+        std::thread::sleep(d);
+        self.idle_slept += t.elapsed();
+    }
+
     /// Every running core sleeps: wait (in host time) for the earliest
     /// armed timer or for host input (deterministic time: jump to the
     /// timer, or to the end of a harness slice while input may come), or
@@ -1055,7 +1074,7 @@ impl Machine {
         }
         let Some(deadline) = deadline else {
             if input {
-                std::thread::sleep(step);
+                self.sleep_idle(step);
                 self.bus.poll_devices();
                 return Ok(());
             }
@@ -1068,7 +1087,7 @@ impl Machine {
         // Sleep in bounded steps so that a later interrupt source (host
         // input) is not starved; the loop re-evaluates after each.
         if let Some(wait) = self.time.until(deadline) {
-            std::thread::sleep(wait.min(step));
+            self.sleep_idle(wait.min(step));
         }
         self.update_timers();
         Ok(())
@@ -1194,6 +1213,53 @@ mod tests {
         assert_eq!(m.instructions(), 5);
         assert_eq!(m.virtual_ns(), Some(1000 * 16));
         assert_eq!(m.time().now(), 1000);
+        assert_eq!(m.idle_time(), Duration::ZERO, "virtual time never sleeps");
+    }
+
+    /// Host time: a core that arms its virtual timer 50 ms ahead (3,125,000
+    /// ticks at 62.5 MHz) and waits makes the machine sleep until then,
+    /// which `idle_time` counts; a core that spins never sleeps.
+    #[test]
+    fn idle_time_counts_the_host_sleep_while_every_core_waits() {
+        let words: [u32; 7] = [
+            0xd295_e100, // mov x0, #0xaf08
+            0xf2a0_05e0, // movk x0, #0x2f, lsl #16 (x0 = 3_125_000)
+            0xd51b_e300, // msr cntv_tval_el0, x0
+            0xd280_0020, // mov x0, #1
+            0xd51b_e320, // msr cntv_ctl_el0, x0
+            0xd503_207f, // wfi
+            0x1400_0000, // b .
+        ];
+        let board = crate::resolve_board("virt").unwrap();
+        let mut m = Machine::new(MachineConfig {
+            board,
+            kernel: Some(InputFile {
+                path: "timer.bin".into(),
+                bytes: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            }),
+            kernel_format: ImageFormat::Auto,
+            initrd: None,
+            append: None,
+            dtb: None,
+            console: Box::new(std::io::sink()),
+            serial: Vec::new(),
+            semihost_console: Box::new(std::io::sink()),
+            attach: Default::default(),
+        })
+        .unwrap();
+        // The interrupt is not enabled at the GIC, so nothing wakes the
+        // core after the deadline either; the host deadline ends the run.
+        let _ = m.run_until(None, Some(Instant::now() + Duration::from_millis(500)));
+        assert_eq!(m.instructions(), 6, "waiting at the WFI");
+        assert!(
+            m.idle_time() >= Duration::from_millis(45),
+            "slept {:?} of a 50 ms wait",
+            m.idle_time()
+        );
+
+        let mut busy = spinning(1);
+        busy.run(Some(100_000)).unwrap();
+        assert_eq!(busy.idle_time(), Duration::ZERO);
     }
 
     /// With more than one core running, a core's exclusive monitor does
