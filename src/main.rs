@@ -867,6 +867,7 @@ fn board_dts(args: DtsArgs) -> Result<u8, Failure> {
         &BootInfo {
             bootargs: args.append,
             initrd: None,
+            seeds: None,
         },
     )
     .map_err(|e| Failure::new(exit::BAD_INPUT, e))?;

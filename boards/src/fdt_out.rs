@@ -37,6 +37,21 @@ pub struct BootInfo {
     pub bootargs: Option<String>,
     /// Initial ramdisk as guest physical `(start, end)`, end exclusive.
     pub initrd: Option<(u64, u64)>,
+    /// Randomness for the kernel in `/chosen` (a machine that boots one;
+    /// not a board's static description).
+    pub seeds: Option<BootSeeds>,
+}
+
+/// The randomness QEMU's `virt` puts in `/chosen` for every boot: Linux
+/// places its image at a random address with `kaslr-seed` (KASLR; without
+/// it, "KASLR disabled due to lack of seed") and seeds its random pool
+/// from `rng-seed` early in boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootSeeds {
+    /// `kaslr-seed`: one 64-bit value (two cells).
+    pub kaslr: u64,
+    /// `rng-seed`: bytes (QEMU gives 32).
+    pub rng: [u8; 32],
 }
 
 /// Builds the device tree the guest receives.
@@ -160,6 +175,11 @@ pub fn device_tree(spec: &BoardSpec, devices: &[Box<dyn Device>], boot: &BootInf
         chosen = chosen
             .cells("linux,initrd-start", &[(start >> 32) as u32, start as u32])
             .cells("linux,initrd-end", &[(end >> 32) as u32, end as u32]);
+    }
+    if let Some(s) = &boot.seeds {
+        chosen = chosen
+            .cells("kaslr-seed", &[(s.kaslr >> 32) as u32, s.kaslr as u32])
+            .prop("rng-seed", PropValue::Bytes(s.rng.to_vec()));
     }
     root.child(chosen)
 }

@@ -327,6 +327,7 @@ mod tests {
             &BootInfo {
                 bootargs: Some("console=ttyAMA0".into()),
                 initrd: None,
+                seeds: None,
             },
         )
         .unwrap();

@@ -25,7 +25,7 @@ pub mod runner;
 pub mod schema;
 pub mod time;
 
-pub use fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError};
+pub use fdt_out::{device_tree, to_dtb, to_dts, BootInfo, BootSeeds, DtbError};
 pub use schema::{
     builtin_board, builtin_boards, load_board_file, mpidr_affinity, parse_board, resolve_board, BoardError, BoardSpec,
     ChosenSpec, CpuSpec, DeviceSpec, MemoryRegion, Pl011Spec, MAX_CPUS,

@@ -2,7 +2,7 @@
 //! images loaded into it, the device tree handed to the guest, and the
 //! round-robin run loop.
 
-use crate::fdt_out::{device_tree, to_dtb, to_dts, BootInfo, DtbError, GIC_LABEL};
+use crate::fdt_out::{device_tree, to_dtb, to_dts, BootInfo, BootSeeds, DtbError, GIC_LABEL};
 use crate::loader::{self, BootLayout, ImageFormat, LoadTarget, LoadedImage};
 use crate::psci;
 use crate::schema::{BoardSpec, DeviceSpec};
@@ -590,6 +590,29 @@ fn build_devices_on(
     })
 }
 
+/// `/chosen`'s seeds for one boot: host randomness, or in deterministic
+/// time the same values on every run (from [`RNG_SEED`], like the
+/// deterministic virtio-rng, though not its stream). `None` if the host
+/// has no randomness to give (Linux then boots without KASLR), with a
+/// warning.
+fn boot_seeds(deterministic: bool) -> Option<BootSeeds> {
+    let mut source = if deterministic {
+        virtio::VirtioRng::seeded(!RNG_SEED)
+    } else {
+        virtio::VirtioRng::new()
+    };
+    let mut bytes = [0u8; 40];
+    if let Err(e) = source.fill(&mut bytes) {
+        tracing::warn!("no host randomness for /chosen's kaslr-seed and rng-seed: {e}");
+        return None;
+    }
+    let (kaslr, rng) = bytes.split_at(8);
+    Some(BootSeeds {
+        kaslr: u64::from_le_bytes(kaslr.try_into().ok()?),
+        rng: rng.try_into().ok()?,
+    })
+}
+
 /// The device tree a board would hand its guest, without loading anything
 /// (for `preboard board dts`).
 pub fn board_device_tree(board: &BoardSpec, boot: &BootInfo) -> Result<Node, MachineError> {
@@ -654,9 +677,13 @@ impl Machine {
         // The DTB's size depends on the initrd range written into it, not on
         // where it goes; render once with a provisional range to size it.
         let initrd_len = cfg.initrd.as_ref().map(|f| f.bytes.len() as u64);
+        // Fresh randomness for this boot (a fixed stream in deterministic
+        // time, so that runs repeat).
+        let seeds = boot_seeds(time.is_deterministic());
         let provisional = BootInfo {
             bootargs: cfg.append.clone(),
             initrd: initrd_len.map(|l| (0, l)),
+            seeds,
         };
         let (dt, dtb_len) = match &cfg.dtb {
             Some(f) => {
@@ -679,6 +706,7 @@ impl Machine {
                 let boot = BootInfo {
                     bootargs: cfg.append.clone(),
                     initrd: layout.initrd.map(|s| (s.start, s.end())),
+                    seeds,
                 };
                 let dt = device_tree(board, &devices, &boot);
                 let blob = to_dtb(&dt)?;
@@ -1260,6 +1288,53 @@ mod tests {
         let mut busy = spinning(1);
         busy.run(Some(100_000)).unwrap();
         assert_eq!(busy.idle_time(), Duration::ZERO);
+    }
+
+    /// `/chosen`'s `kaslr-seed` (8 bytes) and `rng-seed` (32 bytes), as
+    /// QEMU's virt gives Linux: fresh host randomness for each machine
+    /// (two equal 40-byte draws would be a broken source), the same on
+    /// every deterministic run; a board's static description has none.
+    #[test]
+    fn chosen_has_fresh_seeds_for_each_boot_and_fixed_ones_in_deterministic_time() {
+        let cfg = || MachineConfig {
+            board: crate::resolve_board("virt").unwrap(),
+            kernel: Some(InputFile {
+                path: "spin.bin".into(),
+                bytes: 0x1400_0000u32.to_le_bytes().to_vec(),
+            }),
+            kernel_format: ImageFormat::Auto,
+            initrd: None,
+            append: None,
+            dtb: None,
+            console: Box::new(std::io::sink()),
+            serial: Vec::new(),
+            semihost_console: Box::new(std::io::sink()),
+            attach: Default::default(),
+        };
+        let seeds = |m: &Machine| -> (Vec<u8>, Vec<u8>) {
+            let fdt = fdt::Fdt::new(m.dtb()).unwrap();
+            let chosen = fdt.find_node("/chosen").unwrap();
+            let kaslr = chosen.property("kaslr-seed").expect("kaslr-seed").value.to_vec();
+            let rng = chosen.property("rng-seed").expect("rng-seed").value.to_vec();
+            assert_eq!((kaslr.len(), rng.len()), (8, 32));
+            (kaslr, rng)
+        };
+        let (a, b) = (Machine::new(cfg()).unwrap(), Machine::new(cfg()).unwrap());
+        assert_ne!(seeds(&a), seeds(&b), "host randomness for each boot");
+        let det = || Machine::with_time(cfg(), TimeMode::deterministic()).unwrap();
+        assert_eq!(seeds(&det()), seeds(&det()), "deterministic runs repeat");
+
+        let dt = board_device_tree(
+            &crate::resolve_board("virt").unwrap(),
+            &BootInfo {
+                bootargs: None,
+                initrd: None,
+                seeds: None,
+            },
+        )
+        .unwrap();
+        let chosen = dt.children.iter().find(|n| n.name == "chosen").unwrap();
+        assert!(chosen.get("kaslr-seed").is_none() && chosen.get("rng-seed").is_none());
     }
 
     /// With more than one core running, a core's exclusive monitor does

@@ -38,6 +38,7 @@ fn virt_loaded() -> (BoardSpec, BootInfo) {
     let boot = BootInfo {
         bootargs: Some("console=ttyAMA0 earlycon root=/dev/ram \"quoted\"".into()),
         initrd: Some((0x4800_0000, 0x4812_3456)),
+        seeds: None,
     };
     (spec, boot)
 }

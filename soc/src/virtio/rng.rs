@@ -41,7 +41,9 @@ impl VirtioRng {
         }
     }
 
-    fn fill(&mut self, buf: &mut [u8]) -> Result<(), getrandom::Error> {
+    /// Fills `buf` from this device's source (host entropy or the seeded
+    /// stream), as for a guest request.
+    pub fn fill(&mut self, buf: &mut [u8]) -> Result<(), getrandom::Error> {
         let Some(state) = &mut self.seeded else {
             return getrandom::fill(buf);
         };
