@@ -613,6 +613,8 @@ fn debian_boots_on_four_cores_with_a_gicv3_under_the_jit() {
         transcript.contains("smp: Brought up 1 node, 4 CPUs"),
         "the boot log's CPU count"
     );
+    // /chosen's kaslr-seed: the kernel chose a random address, as on QEMU.
+    assert!(transcript.contains("KASLR enabled"), "no KASLR in the boot log");
     let bad = bad_lines(&transcript);
     assert!(bad.is_empty(), "the boot log has complaints:\n{}", bad.join("\n"));
 }
