@@ -1,7 +1,8 @@
 //! An unmodified Debian arm64 kernel (and busybox userspace) boots on the
-//! `virt` board under the JIT, and works in the ways a user would check by
-//! hand at its shell: disk, RNG, network, clock, CPUs, consoles, poweroff
-//! and reboot. The guest comes from `scripts/fetch-linux-guest.sh` (CI runs
+//! `virt` board (2 cores, GICv2) and on `virt-gicv3` (4 cores) under the
+//! JIT, and works in the ways a user would check by hand at its shell:
+//! disk, RNG, network, clock, CPUs, interrupts, consoles, poweroff (also
+//! through the power key) and reboot. The guest comes from `scripts/fetch-linux-guest.sh` (CI runs
 //! it before the tests); without it the tests skip with a notice, or fail
 //! when `PREBOARD_REQUIRE_TOOLS=1`. `PREBOARD_LINUX_GUEST=DIR` names another
 //! guest directory. `PREBOARD_LINUX_INTERP=1` adds the same boot under the
