@@ -184,6 +184,30 @@ fn step_advances_the_pc_by_one_instruction() {
     assert_eq!(r.pc(), r.entry + 8);
 }
 
+/// Step block runs until control flow leaves the straight line. From
+/// _start+0x8 (`aarch64-linux-gnu-objdump -d hello.elf`): `cbnz x1, park`
+/// falls through on core 0, `b.cs` falls through while the BSS is not yet
+/// cleared, and the first taken branch is `b _start+0x30` at _start+0x3c,
+/// the clearing loop's back edge. F11 is the same as the button.
+#[test]
+fn step_block_stops_after_the_first_taken_branch() {
+    let mut r = rig("interp");
+    r.harness.key_press(egui::Key::F10);
+    r.settle();
+    r.harness.key_press(egui::Key::F10);
+    r.settle();
+    assert_eq!(r.pc(), r.entry + 8);
+    r.harness.get_by_label("Step block").click();
+    r.settle();
+    assert_eq!(r.pc(), r.entry + 0x30);
+    assert_eq!(r.harness.state().view().stats.instructions(), 2 + 14);
+    // Around the loop once more: cmp, b.cs (not taken), stp, b.
+    r.harness.key_press(egui::Key::F11);
+    r.settle();
+    assert_eq!(r.pc(), r.entry + 0x30);
+    assert_eq!(r.harness.state().view().stats.instructions(), 2 + 14 + 4);
+}
+
 /// A breakpoint set by clicking a disassembly line stops Run there, before
 /// the instruction: fw_main is called once by _start, so Run from the
 /// entry must stop at its first instruction. Clicking again clears it.
