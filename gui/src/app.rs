@@ -39,6 +39,8 @@ pub struct Console {
     pub capture: Capture,
 }
 
+/// How much of a console's output the window shows (the tail).
+const CONSOLE_KEEP: usize = 32 * 1024;
 /// Highlight for values that changed since the previous stop.
 const CHANGED: Color32 = Color32::from_rgb(0xff, 0x9a, 0x3c);
 /// The PC's line in the disassembly.
@@ -67,6 +69,8 @@ pub struct State {
     walk_addr: String,
     vector_lanes: Lanes,
     all_irqs: bool,
+    /// The stop the disassembly last centred the PC for.
+    scrolled_at_stop: u64,
     error: Option<String>,
 }
 
@@ -148,6 +152,7 @@ impl Inspector {
                 walk_addr: String::new(),
                 vector_lanes: Lanes::D,
                 all_irqs: false,
+                scrolled_at_stop: u64::MAX,
                 error: None,
             },
         }
@@ -542,37 +547,45 @@ impl State {
         ui.separator();
         let pc = self.view.core().map(|c| c.status.pc);
         let follow = self.interest.code_at.is_none();
-        egui::ScrollArea::both().auto_shrink([false; 2]).show(ui, |ui| {
-            for &(addr, word) in &self.view.code {
-                if let Some(name) = self.symbols.at(addr) {
-                    ui.label(RichText::new(format!("<{name}>:")).monospace().italics());
+        // Centre the PC's line while running and once after each stop
+        // (then the user may scroll away); no animation, so where it ends
+        // depends only on the PC.
+        let centre = follow && (self.running() || self.scrolled_at_stop != self.view.stops);
+        self.scrolled_at_stop = self.view.stops;
+        egui::ScrollArea::vertical()
+            .animated(false)
+            .auto_shrink([false; 2])
+            .show(ui, |ui| {
+                for &(addr, word) in &self.view.code {
+                    if let Some(name) = self.symbols.at(addr) {
+                        ui.label(RichText::new(format!("<{name}>:")).monospace().italics());
+                    }
+                    let bp = self.view.breakpoints.contains(&addr);
+                    let at_pc = Some(addr) == pc;
+                    let text = match word {
+                        Some(w) => format!(
+                            "{}{addr:016x}  {w:08x}  {}",
+                            if bp { "● " } else { "  " },
+                            self.disasm.text(addr, w)
+                        ),
+                        None => format!("{}{addr:016x}  (unmapped)", if bp { "● " } else { "  " }),
+                    };
+                    let mut rt = RichText::new(text).monospace();
+                    if bp {
+                        rt = rt.color(BREAK);
+                    }
+                    if at_pc {
+                        rt = rt.background_color(PC_LINE.gamma_multiply(0.35)).strong();
+                    }
+                    let r = ui.add(egui::Label::new(rt).extend().sense(egui::Sense::click()));
+                    if r.clicked() {
+                        self.host.send(Command::ToggleBreakpoint(addr));
+                    }
+                    if at_pc && centre {
+                        r.scroll_to_me(Some(egui::Align::Center));
+                    }
                 }
-                let bp = self.view.breakpoints.contains(&addr);
-                let at_pc = Some(addr) == pc;
-                let text = match word {
-                    Some(w) => format!(
-                        "{}{addr:016x}  {w:08x}  {}",
-                        if bp { "● " } else { "  " },
-                        self.disasm.text(addr, w)
-                    ),
-                    None => format!("{}{addr:016x}  (unmapped)", if bp { "● " } else { "  " }),
-                };
-                let mut rt = RichText::new(text).monospace();
-                if bp {
-                    rt = rt.color(BREAK);
-                }
-                if at_pc {
-                    rt = rt.background_color(PC_LINE.gamma_multiply(0.35)).strong();
-                }
-                let r = ui.add(egui::Label::new(rt).extend().sense(egui::Sense::click()));
-                if r.clicked() {
-                    self.host.send(Command::ToggleBreakpoint(addr));
-                }
-                if at_pc && follow && self.running() {
-                    r.scroll_to_me(Some(egui::Align::Center));
-                }
-            }
-        });
+            });
     }
 
     fn memory(&mut self, ui: &mut Ui) {
@@ -642,7 +655,9 @@ impl State {
             }
         });
         ui.separator();
-        egui::ScrollArea::both()
+        // Vertical only: rows are clipped at the panel's edge (widen it to
+        // see more), so no horizontal offset changes what is drawn.
+        egui::ScrollArea::vertical()
             .id_salt("hex")
             .max_height(ui.available_height() * 0.6)
             .auto_shrink([false; 2])
@@ -715,8 +730,11 @@ impl State {
             ui.label("no such UART");
             return;
         };
-        let out = c.console.capture.output();
-        let text = String::from_utf8_lossy(&out);
+        // The last CONSOLE_KEEP bytes: laying out a whole boot log every
+        // frame would slow the window down as the log grows.
+        let from = c.console.capture.len().saturating_sub(CONSOLE_KEEP);
+        let out = c.console.capture.output_from(from);
+        let text = terminal_text(&out);
         let input_h = 28.0;
         egui::ScrollArea::vertical()
             .id_salt(("console", i))
@@ -724,7 +742,7 @@ impl State {
             .auto_shrink([false; 2])
             .max_height((ui.available_height() - input_h).max(40.0))
             .show(ui, |ui| {
-                ui.label(RichText::new(text.replace('\r', "")).monospace());
+                ui.label(RichText::new(text).monospace());
             });
         ui.horizontal(|ui| {
             let r = ui.add(
@@ -931,6 +949,32 @@ impl TabViewer for State {
     }
 }
 
+/// Guest terminal output as plain text: carriage returns and ANSI escape
+/// sequences (cursor queries, colours: `ESC [ params letter`, or ESC and
+/// one more byte) dropped, since the panel is not a terminal emulator.
+fn terminal_text(out: &[u8]) -> String {
+    let mut plain = Vec::with_capacity(out.len());
+    let mut i = 0;
+    while i < out.len() {
+        match out[i] {
+            0x1b if out.get(i + 1) == Some(&b'[') => {
+                i += 2;
+                while i < out.len() && !(0x40..=0x7e).contains(&out[i]) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            0x1b => i += 2,
+            b'\r' => i += 1,
+            b => {
+                plain.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&plain).into_owned()
+}
+
 fn describe_stop(s: &Stop) -> String {
     match s {
         Stop::Breakpoint { core, pc } => format!("core {core} at breakpoint {pc:#x}"),
@@ -1111,6 +1155,17 @@ mod tests {
         assert_eq!(parse_write("0x10: de ad", &s), Some((0x10, vec![0xde, 0xad])));
         assert_eq!(parse_write("0x10:", &s), None);
         assert_eq!(parse_write("0x10: zz", &s), None);
+    }
+
+    /// ECMA-48: CSI is ESC [, parameters and intermediates, then a final
+    /// byte in 0x40..=0x7e.
+    #[test]
+    fn terminal_escapes_are_dropped() {
+        assert_eq!(
+            terminal_text(b"/ # \x1b[6n\r\nok \x1b[1;32mgreen\x1b[0m\x1bc!"),
+            "/ # \nok green!"
+        );
+        assert_eq!(terminal_text(b"cut \x1b[12"), "cut ");
     }
 
     /// DTS conventions: NUL-terminated strings quoted, cells in hex.

@@ -98,10 +98,14 @@ fn rig(engine: &'static str) -> Rig {
 impl Rig {
     /// Lets the machine thread finish what the window asked and the
     /// window draw the result.
+    /// Two rounds: what the window asks after seeing a new view (the
+    /// memory window following a new PC) is answered and drawn too.
     fn settle(&mut self) {
-        self.harness.run_steps(2);
-        assert!(self.harness.state().host().sync(WAIT), "machine thread did not answer");
-        self.harness.run_steps(3);
+        for _ in 0..2 {
+            self.harness.run_steps(2);
+            assert!(self.harness.state().host().sync(WAIT), "machine thread did not answer");
+            self.harness.run_steps(2);
+        }
     }
 
     /// Waits until the machine is no longer running.
