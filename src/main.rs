@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod gdb_cmd;
+mod gui_cmd;
 mod monitor;
 mod qemu_cmd;
 mod test_cmd;
@@ -59,6 +60,9 @@ struct Cli {
 enum Command {
     /// Run a kernel or firmware on a board (the bundled demo by default).
     Run(Box<RunArgs>),
+    /// Run as `run` does, in the inspector window (README, "Inspector
+    /// GUI"): the same arguments.
+    Gui(Box<RunArgs>),
     /// Inspect board descriptions.
     #[command(subcommand)]
     Board(BoardCommand),
@@ -223,6 +227,8 @@ struct RunArgs {
     /// `stop`, `cont`, `snapshot save FILE`, `quit`).
     #[arg(long, value_name = "SPEC", conflicts_with = "gdb")]
     monitor: Option<String>,
+    #[command(flatten)]
+    gui: gui_cmd::GuiArgs,
 }
 
 /// How guest code is executed.
@@ -674,11 +680,40 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         Some(load_addr) => ImageFormat::Raw { load_addr },
         None => ImageFormat::Auto,
     };
+    if args.gui.gui {
+        gui_cmd::check(&args)?;
+    }
     let mut left = args.max_insns;
     let gdb = gdb_cmd::listen(&args.gdb)?;
     let monitor = monitor::listen(args.monitor.as_deref())?;
     // Opened once: a guest reset keeps the same file, pty and socket.
     let vconsole = virtio_console_backend(args.virtio_console.as_ref(), &args.serial)?;
+    if args.gui.gui {
+        // The window's machine thread builds (and rebuilds) the machine
+        // itself, every UART on a console of the window.
+        let inputs = Inputs {
+            board: board.clone(),
+            kernel,
+            kernel_format,
+            initrd,
+            append: args.board.append.clone(),
+            dtb,
+            drives: args.drive.clone(),
+            rng: args.rng,
+            nics: args.nic.clone(),
+            vconsole,
+            flash: flash_banks(&args.pflash)?,
+            time: match (args.deterministic, args.rtc_epoch) {
+                (false, _) => TimeMode::Host,
+                (true, None) => TimeMode::deterministic(),
+                (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
+            },
+            snapshot_load: args.snapshot_load.clone(),
+            snapshot_verify: args.snapshot_verify,
+            engine: args.engine.clone(),
+        };
+        return gui_cmd::run(&args.gui, inputs, &args.kernel);
+    }
     let stdin_taken = args.virtio_console == Some(ChardevSpec::Stdio);
     let serial = serial_backends(&board, &args.serial, stdin_taken)?;
     let flash = flash_banks(&args.pflash)?;
@@ -768,6 +803,70 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
             tracing::info!("snapshot saved to {} in {:?}", path.display(), started.elapsed());
         }
         return finish(outcome, n);
+    }
+}
+
+/// Everything the inspector window's machine is built from, kept to
+/// build it again after a reset (`preboard gui`; the terminal run builds
+/// through `run`'s own closure, which the gdb stub shares).
+#[derive(Clone)]
+struct Inputs {
+    board: boards::BoardSpec,
+    kernel: Option<InputFile>,
+    kernel_format: ImageFormat,
+    initrd: Option<InputFile>,
+    append: Option<String>,
+    dtb: Option<InputFile>,
+    drives: Vec<BlkConfig>,
+    rng: bool,
+    nics: Vec<NicConfig>,
+    vconsole: Option<chardev::Shared>,
+    flash: Vec<Option<FlashImage>>,
+    time: TimeMode,
+    snapshot_load: Option<PathBuf>,
+    snapshot_verify: bool,
+    engine: EngineArgs,
+}
+
+impl Inputs {
+    /// Builds the machine (or restores `--snapshot-load`: a reset after a
+    /// restore restores again) with these UART backends (board order) and
+    /// semihosting console.
+    fn machine(
+        &self,
+        serial: Vec<Box<dyn CharBackend>>,
+        semihost_console: Box<dyn std::io::Write + Send>,
+    ) -> Result<Machine, Failure> {
+        let cfg = MachineConfig {
+            board: self.board.clone(),
+            kernel: self.kernel.clone(),
+            kernel_format: self.kernel_format,
+            initrd: self.initrd.clone(),
+            append: self.append.clone(),
+            dtb: self.dtb.clone(),
+            console: Box::new(std::io::sink()),
+            serial,
+            semihost_console,
+            attach: Attachments {
+                drives: self.drives.clone(),
+                rng: self.rng,
+                nics: self.nics.clone(),
+                console: self.vconsole.clone(),
+                flash: self.flash.clone(),
+            },
+        };
+        let mut machine = match &self.snapshot_load {
+            Some(path) => restore_snapshot(cfg, path, self.time, self.snapshot_verify)?,
+            None => Machine::with_time(cfg, self.time).map_err(|e| {
+                let code = match e {
+                    MachineError::Input { .. } => exit::NO_INPUT,
+                    _ => exit::BAD_INPUT,
+                };
+                Failure::new(code, e)
+            })?,
+        };
+        machine.set_engine(self.engine.build()?);
+        Ok(machine)
     }
 }
 
@@ -931,6 +1030,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run(*a),
+        Command::Gui(mut a) => {
+            a.gui.gui = true;
+            run(*a)
+        }
         Command::Board(BoardCommand::Dts(a)) => board_dts(a),
         Command::Test(a) => Ok(test_cmd::test(*a)),
         Command::Qemu(a) => qemu(a),

@@ -19,6 +19,7 @@
 use crate::machine::{Engine, Machine, MachineError, Power, RunOutcome};
 use cpu_aarch64::bus::{AccessKind, Bus, PhysAddr, Requester};
 use cpu_aarch64::debug::{DebugHit, WatchKind, Watchpoint};
+pub use cpu_aarch64::mmu::{DebugWalk, WalkStep};
 use cpu_aarch64::sem::SysRegId;
 use cpu_aarch64::sysreg::{SysReg, SysRegError, SYSREGS};
 use cpu_aarch64::{StepEvent, StopReason};
@@ -202,6 +203,22 @@ pub struct DeviceInfo {
     pub regions: Vec<(u64, u64)>,
 }
 
+/// Execution counters of a machine (a GUI's statistics, `--stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecStats {
+    /// Instructions retired by each core.
+    pub per_core: Vec<u64>,
+    /// The JIT's counters, when it is the engine.
+    pub jit: Option<jit::Stats>,
+}
+
+impl ExecStats {
+    /// Instructions retired by all cores.
+    pub fn instructions(&self) -> u64 {
+        self.per_core.iter().sum()
+    }
+}
+
 /// PSTATE as the 32-bit CPSR value debuggers show (SPSR layout).
 fn cpsr_of(p: &cpu_aarch64::state::PState) -> u64 {
     p.to_spsr() & 0xffff_ffff
@@ -231,6 +248,36 @@ impl Machine {
             el: c.pstate.el,
             pc: c.pc,
         })
+    }
+
+    /// The engine's name, as `--engine` spells it.
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// Whether time is deterministic (`--deterministic`).
+    pub fn is_deterministic(&self) -> bool {
+        self.virtual_ns().is_some()
+    }
+
+    /// Instruction counts and engine counters.
+    pub fn exec_stats(&self) -> ExecStats {
+        ExecStats {
+            per_core: self.cpus.iter().map(|c| c.icount).collect(),
+            jit: self.jit_stats(),
+        }
+    }
+
+    /// The breakpoints set, in insertion order.
+    pub fn breakpoints(&self) -> Vec<(u64, BreakKind)> {
+        self.debug.breakpoints.clone()
+    }
+
+    /// Core `core`'s stage 1 walk of `va` in its current regime, every
+    /// descriptor read shown (debug reads: nothing cached, nothing taken).
+    pub fn translation_walk(&mut self, core: usize, va: u64) -> Result<DebugWalk, ControlError> {
+        self.check_core(core)?;
+        Ok(self.cpus[core].walk_debug(&mut self.bus, va))
     }
 
     /// The memory-mapped devices, in bus order.

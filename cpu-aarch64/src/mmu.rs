@@ -185,6 +185,28 @@ impl Perms {
     }
 }
 
+/// One descriptor read by a debugger's walk ([`Cpu::walk_debug`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkStep {
+    /// Where the descriptor was read (physical).
+    pub desc_pa: u64,
+    /// Its value.
+    pub desc: u64,
+}
+
+/// A debugger's stage 1 walk of one address, level by level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebugWalk {
+    /// The regime of the core's current EL.
+    pub kind: RegimeKind,
+    /// The descriptors read, from the start level on.
+    pub steps: Vec<WalkStep>,
+    /// The final translation (`None` when stage 1 is off or the walk faulted).
+    pub translation: Option<Translation>,
+    /// The physical address, or the fault (its level names the failing step).
+    pub result: Result<PhysAddr, Fault>,
+}
+
 /// A successful walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
@@ -912,6 +934,47 @@ impl Cpu {
         let r = self.regime_regs(ctx.kind);
         let t = walk(&r, key, true, &mut DebugReader(bus, self.id))?;
         Ok(PhysAddr(t.pa(key)))
+    }
+
+    /// [`Cpu::translate_debug`] with every descriptor the walk read, in
+    /// order, for a debugger's page-table view. `None` as the translation
+    /// means stage 1 is off (the flat mapping; `result` is still given).
+    pub fn walk_debug<B: Bus + ?Sized>(&self, bus: &mut B, va: u64) -> DebugWalk {
+        let kind = RegimeKind::of_el(self.pstate.el);
+        let Some(ctx) = self.context(kind) else {
+            return DebugWalk {
+                kind,
+                steps: Vec::new(),
+                translation: None,
+                result: self.flat(va, AccessType::Read, kind).map(|r| PhysAddr(r.pa)),
+            };
+        };
+        let key = if tbi(ctx.kind, ctx.tcr, va) {
+            crate::isa::sext(va, 56)
+        } else {
+            va
+        };
+        struct Recorder<'a, B: Bus + ?Sized>(&'a mut B, usize, Vec<WalkStep>);
+        impl<B: Bus + ?Sized> DescReader for Recorder<'_, B> {
+            fn read_desc(&mut self, pa: u64) -> Result<u64, WalkAbort> {
+                let req = Requester {
+                    cpu: self.1,
+                    kind: AccessKind::Debug,
+                };
+                let desc = self.0.read(req, PhysAddr(pa), 8).map_err(|_| WalkAbort)?;
+                self.2.push(WalkStep { desc_pa: pa, desc });
+                Ok(desc)
+            }
+        }
+        let r = self.regime_regs(ctx.kind);
+        let mut rec = Recorder(bus, self.id, Vec::new());
+        let t = walk(&r, key, true, &mut rec);
+        DebugWalk {
+            kind: ctx.kind,
+            steps: rec.2,
+            translation: t.ok(),
+            result: t.map(|t| PhysAddr(t.pa(key))),
+        }
     }
 
     /// A TLB miss: walks and caches the translation.
