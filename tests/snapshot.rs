@@ -186,25 +186,15 @@ fn a_snapshot_that_does_not_fit_is_refused_with_its_name() {
 /// deterministic time when the machine stops after `at` instructions and
 /// simply runs on in the same process: the reference for a split run.
 fn ticks_split_in_process(engine: Engine, at: u64) -> String {
-    use boards::machine::{Engine as MachineEngine, InputFile, Machine, MachineConfig, RunOutcome};
+    use boards::machine::{Engine as MachineEngine, Machine, MachineConfig, RunOutcome};
     use soc::chardev::{Capture, CharBackend};
     let uart = Capture::new();
     let mut board = boards::resolve_board("virt").unwrap();
     board.set_cpu_count(2).unwrap();
+    let bytes = std::fs::read(repo("firmware/prebuilt/ticks.elf")).unwrap();
     let cfg = MachineConfig {
-        board,
-        kernel: Some(InputFile {
-            path: "ticks.elf".into(),
-            bytes: std::fs::read(repo("firmware/prebuilt/ticks.elf")).unwrap(),
-        }),
-        kernel_format: boards::loader::ImageFormat::Auto,
-        initrd: None,
-        append: None,
-        dtb: None,
-        console: Box::new(std::io::sink()),
         serial: vec![Box::new(uart.clone()) as Box<dyn CharBackend>],
-        semihost_console: Box::new(std::io::sink()),
-        attach: Default::default(),
+        ..MachineConfig::headless(board, "ticks.elf", bytes)
     };
     let mut m = Machine::with_time(cfg, boards::time::TimeMode::deterministic()).unwrap();
     m.set_engine(match engine {

@@ -11,13 +11,11 @@
 //!   run to its semihosting exit: the whole-system figure.
 
 use crate::asm::{Asm, Cond, Label, Shift};
-use boards::loader::ImageFormat;
-use boards::machine::{InputFile, Machine, MachineConfig, MachineError, RunOutcome};
+use boards::machine::{Machine, MachineConfig, MachineError, RunOutcome};
 use cpu_aarch64::state::CpuConfig;
 use cpu_aarch64::Cpu;
 use soc::bus::SystemBus;
 use soc::ram::GuestRam;
-use std::path::PathBuf;
 
 /// The prebuilt bench-int firmware (rebuild with `make -C firmware prebuilt`).
 pub const BENCH_INT_ELF: &[u8] = include_bytes!("../../firmware/prebuilt/bench-int.elf");
@@ -150,21 +148,11 @@ pub fn bare_machine(code: &[u8]) -> (Cpu, SystemBus) {
 /// The `virt` board with `elf` as its kernel and the console discarded.
 pub fn virt_machine(elf: &[u8]) -> Result<Machine, MachineError> {
     let board = boards::resolve_board("virt").expect("the built-in virt board parses");
-    Machine::new(MachineConfig {
+    Machine::new(MachineConfig::headless(
         board,
-        kernel: Some(InputFile {
-            path: PathBuf::from("firmware/prebuilt/bench-int.elf"),
-            bytes: elf.to_vec(),
-        }),
-        kernel_format: ImageFormat::Auto,
-        initrd: None,
-        append: None,
-        dtb: None,
-        console: Box::new(std::io::sink()),
-        serial: Vec::new(),
-        semihost_console: Box::new(std::io::sink()),
-        attach: Default::default(),
-    })
+        "firmware/prebuilt/bench-int.elf",
+        elf.to_vec(),
+    ))
 }
 
 /// Boots bench-int on `virt` and runs it to the end; returns the guest's

@@ -94,6 +94,29 @@ pub struct MachineConfig {
     pub attach: Attachments,
 }
 
+impl MachineConfig {
+    /// `board` booting the image `bytes` (named `path` in messages) as its
+    /// kernel, with nothing plugged in and every output discarded: the
+    /// starting point of tests and benchmarks, which set what they need.
+    pub fn headless(board: BoardSpec, path: &str, bytes: Vec<u8>) -> MachineConfig {
+        MachineConfig {
+            board,
+            kernel: Some(InputFile {
+                path: path.into(),
+                bytes,
+            }),
+            kernel_format: ImageFormat::Auto,
+            initrd: None,
+            append: None,
+            dtb: None,
+            console: Box::new(std::io::sink()),
+            serial: Vec::new(),
+            semihost_console: Box::new(std::io::sink()),
+            attach: Attachments::default(),
+        }
+    }
+}
+
 /// What is plugged into a board beyond its fixed devices.
 #[derive(Clone, Debug, Default)]
 pub struct Attachments {
@@ -1180,26 +1203,14 @@ fn validate_dtb(f: &InputFile) -> Result<(), MachineError> {
 mod tests {
     use super::*;
 
+    /// `b .`: an image that spins.
+    const SPIN: u32 = 0x1400_0000;
+
     /// A machine on `virt` with `smp` cores whose image is `b .` (spins).
     fn spinning(smp: u32) -> Machine {
         let mut board = crate::resolve_board("virt").unwrap();
         board.set_cpu_count(smp).unwrap();
-        Machine::new(MachineConfig {
-            board,
-            kernel: Some(InputFile {
-                path: "spin.bin".into(),
-                bytes: 0x1400_0000u32.to_le_bytes().to_vec(),
-            }),
-            kernel_format: ImageFormat::Auto,
-            initrd: None,
-            append: None,
-            dtb: None,
-            console: Box::new(std::io::sink()),
-            serial: Vec::new(),
-            semihost_console: Box::new(std::io::sink()),
-            attach: Default::default(),
-        })
-        .unwrap()
+        Machine::new(MachineConfig::headless(board, "spin.bin", SPIN.to_le_bytes().to_vec())).unwrap()
     }
 
     /// Deterministic time: a core that arms its virtual timer for 1000
@@ -1218,22 +1229,9 @@ mod tests {
             0x1400_0000, // b .
         ];
         let board = crate::resolve_board("virt").unwrap();
+        let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
         let mut m = Machine::with_time(
-            MachineConfig {
-                board,
-                kernel: Some(InputFile {
-                    path: "timer.bin".into(),
-                    bytes: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
-                }),
-                kernel_format: ImageFormat::Auto,
-                initrd: None,
-                append: None,
-                dtb: None,
-                console: Box::new(std::io::sink()),
-                serial: Vec::new(),
-                semihost_console: Box::new(std::io::sink()),
-                attach: Default::default(),
-            },
+            MachineConfig::headless(board, "timer.bin", bytes),
             TimeMode::deterministic(),
         )
         .unwrap();
@@ -1259,22 +1257,8 @@ mod tests {
             0x1400_0000, // b .
         ];
         let board = crate::resolve_board("virt").unwrap();
-        let mut m = Machine::new(MachineConfig {
-            board,
-            kernel: Some(InputFile {
-                path: "timer.bin".into(),
-                bytes: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
-            }),
-            kernel_format: ImageFormat::Auto,
-            initrd: None,
-            append: None,
-            dtb: None,
-            console: Box::new(std::io::sink()),
-            serial: Vec::new(),
-            semihost_console: Box::new(std::io::sink()),
-            attach: Default::default(),
-        })
-        .unwrap();
+        let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut m = Machine::new(MachineConfig::headless(board, "timer.bin", bytes)).unwrap();
         // The interrupt is not enabled at the GIC, so nothing wakes the
         // core after the deadline either; the host deadline ends the run.
         let _ = m.run_until(None, Some(Instant::now() + Duration::from_millis(500)));
@@ -1296,20 +1280,12 @@ mod tests {
     /// every deterministic run; a board's static description has none.
     #[test]
     fn chosen_has_fresh_seeds_for_each_boot_and_fixed_ones_in_deterministic_time() {
-        let cfg = || MachineConfig {
-            board: crate::resolve_board("virt").unwrap(),
-            kernel: Some(InputFile {
-                path: "spin.bin".into(),
-                bytes: 0x1400_0000u32.to_le_bytes().to_vec(),
-            }),
-            kernel_format: ImageFormat::Auto,
-            initrd: None,
-            append: None,
-            dtb: None,
-            console: Box::new(std::io::sink()),
-            serial: Vec::new(),
-            semihost_console: Box::new(std::io::sink()),
-            attach: Default::default(),
+        let cfg = || {
+            MachineConfig::headless(
+                crate::resolve_board("virt").unwrap(),
+                "spin.bin",
+                SPIN.to_le_bytes().to_vec(),
+            )
         };
         let seeds = |m: &Machine| -> (Vec<u8>, Vec<u8>) {
             let fdt = fdt::Fdt::new(m.dtb()).unwrap();

@@ -64,21 +64,8 @@ fn spinning() -> Machine {
 fn spinning_config() -> MachineConfig {
     let mut board = boards::resolve_board("virt").unwrap();
     board.set_cpu_count(2).unwrap();
-    MachineConfig {
-        board,
-        kernel: Some(InputFile {
-            path: "spin.bin".into(),
-            bytes: 0x1400_0000u32.to_le_bytes().to_vec(),
-        }),
-        kernel_format: boards::loader::ImageFormat::Auto,
-        initrd: None,
-        append: None,
-        dtb: None,
-        console: Box::new(std::io::sink()),
-        serial: Vec::new(),
-        semihost_console: Box::new(std::io::sink()),
-        attach: Default::default(),
-    }
+    // `b .`: both cores spin.
+    MachineConfig::headless(board, "spin.bin", 0x1400_0000u32.to_le_bytes().to_vec())
 }
 
 fn packet(body: &[u8]) -> Vec<u8> {

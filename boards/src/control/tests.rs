@@ -1,5 +1,5 @@
 use super::*;
-use crate::machine::{Attachments, InputFile, MachineConfig};
+use crate::machine::MachineConfig;
 use std::time::Duration;
 
 /// The test program, at the image's entry E (data at E + 0x1000, a page
@@ -37,21 +37,7 @@ fn machine_timed(engine: &str, smp: u32, program: &[u32], time: crate::time::Tim
     board.set_cpu_count(smp).unwrap();
     let mut bytes: Vec<u8> = program.iter().flat_map(|w| w.to_le_bytes()).collect();
     bytes.resize(0x2000, 0);
-    let cfg = MachineConfig {
-        board,
-        kernel: Some(InputFile {
-            path: "loop.bin".into(),
-            bytes,
-        }),
-        kernel_format: crate::loader::ImageFormat::Auto,
-        initrd: None,
-        append: None,
-        dtb: None,
-        console: Box::new(std::io::sink()),
-        serial: Vec::new(),
-        semihost_console: Box::new(std::io::sink()),
-        attach: Attachments::default(),
-    };
+    let cfg = MachineConfig::headless(board, "loop.bin", bytes);
     let mut m = Machine::with_time(cfg, time).unwrap();
     if engine == "jit" {
         m.set_engine(Engine::Jit(Box::new(jit::Jit::new(jit::JitConfig::default()).unwrap())));

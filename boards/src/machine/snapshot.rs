@@ -897,7 +897,7 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{InputFile, RunOutcome};
+    use crate::machine::RunOutcome;
     use soc::chardev::{Capture, CharBackend};
 
     const HELLO: &[u8] = include_bytes!("../../../firmware/prebuilt/hello.elf");
@@ -911,19 +911,8 @@ mod tests {
             board.set_cpu_count(n).unwrap();
         }
         MachineConfig {
-            board,
-            kernel: Some(InputFile {
-                path: "hello.elf".into(),
-                bytes: HELLO.to_vec(),
-            }),
-            kernel_format: ImageFormat::Auto,
-            initrd: None,
-            append: None,
-            dtb: None,
-            console: Box::new(std::io::sink()),
             serial: vec![Box::new(uart.clone()) as Box<dyn CharBackend>],
-            semihost_console: Box::new(std::io::sink()),
-            attach: Default::default(),
+            ..MachineConfig::headless(board, "hello.elf", HELLO.to_vec())
         }
     }
 
