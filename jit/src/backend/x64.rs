@@ -1023,15 +1023,10 @@ impl<'a> Gen<'a> {
         self.env.ctx_qslots + 16 * i32::from(self.qslot[q.0 as usize])
     }
 
-    /// Calls a context helper from the block body, saving the
-    /// caller-saved registers that hold values live across instruction
-    /// `at`; the result is in `rax`.
-    /// The host-FPU shortcut of `cpu_aarch64::fp` (its `host.rs` states
-    /// the conditions) inline: FPSR.IXC set, FPCR.FZ and RMode clear, the
-    /// SSE result finite and above the smallest normal, else on to `slow`
-    /// (the helper call, which decides everything). Result in `rax` at
-    /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
-    fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
+    /// The FPCR/FPSR half of the host-FPU shortcut's conditions
+    /// (`cpu_aarch64::fp::host`): on to `slow` unless FPSR.IXC is set and
+    /// FPCR's FZ and RMode are clear. Clobbers rax.
+    fn fp_gate(&mut self, slow: DynamicLabel) {
         let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
         dynasm!(self.a
             ; .arch x64
@@ -1041,6 +1036,15 @@ impl<'a> Gen<'a> {
             ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
             ; jnz =>slow
         );
+    }
+
+    /// The host-FPU shortcut of `cpu_aarch64::fp` (its `host.rs` states
+    /// the conditions) inline: FPSR.IXC set, FPCR.FZ and RMode clear, the
+    /// SSE result finite and above the smallest normal, else on to `slow`
+    /// (the helper call, which decides everything). Result in `rax` at
+    /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
+    fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
+        self.fp_gate(slow);
         use cpu_aarch64::sem::FpOp as F;
         if let F::FromInt { bits, .. } = n.op {
             // SCVTF rounds to nearest like the host; exact for zero.
@@ -1227,15 +1231,7 @@ impl<'a> Gen<'a> {
             return false;
         }
         if gated {
-            let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
-            dynasm!(self.a
-                ; .arch x64
-                ; mov rax, QWORD [rbx + sys]
-                ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
-                ; jz =>slow
-                ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
-                ; jnz =>slow
-            );
+            self.fp_gate(slow);
         }
         for (k, q) in qs.iter().enumerate() {
             let off = self.q_off(*q);
