@@ -507,3 +507,40 @@ fn api_send_uart(engine: Engine) {
     assert!(state.to_string().starts_with("core 0: PC=0x"), "{state}");
 }
 per_engine!(api_send_uart);
+
+/// A wait returns within a turn of the line it waited for, however long
+/// the slice: a snapshot taken right after it holds the state at that
+/// line, not the state a slice later (which, for a fast guest, can be past
+/// its exit). A snapshot of a guest that has stopped is refused.
+fn api_wait_stops_at_the_line(engine: Engine) {
+    let mut h = MachineBuilder::board("virt")
+        .kernel_file(repo("firmware/prebuilt/mmu.elf"))
+        .engine(engine_kind(engine))
+        .slice(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let t = Duration::from_secs(60);
+    h.run_until_uart("uart0", &Regex::new("^ok 4k/39 mmu-on$").unwrap(), t)
+        .unwrap();
+    assert!(h.stopped().is_none(), "{:?}", h.stopped());
+    // The run stopped at the end of the round that printed the line (a
+    // turn is 10 000 instructions: a handful of this firmware's lines),
+    // not after the 590-odd lines a 30 s slice would have run to.
+    let out = h.uart_output("uart0").unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let after = text.split_once("ok 4k/39 mmu-on\n").unwrap().1;
+    assert!(after.lines().count() < 10, "ran on past the line:\n{after}");
+    // The run goes on from there to the end, and a snapshot then is refused.
+    let dir = TempDir::new(&format!("wait-stops-{engine}"));
+    h.snapshot(&dir.path("at-line.snap")).unwrap();
+    h.run_until_uart("uart0", &Regex::new("^done: 0 failed$").unwrap(), t)
+        .unwrap();
+    assert_eq!(h.run_until_exit(t).unwrap().exit_code(), Some(0));
+    let e = h.snapshot(&dir.path("after-exit.snap")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("no snapshot of a guest that exited with code 0"),
+        "{e}"
+    );
+}
+per_engine!(api_wait_stops_at_the_line);

@@ -30,7 +30,7 @@ use soc::virtio::net::NicBackendKind;
 use soc::virtio::{self, BlkConfig, MacAddr, MmioParams, NetBackend, NicConfig, VirtioError};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -326,6 +326,9 @@ pub struct Machine {
     /// Host time spent asleep because every running core waited
     /// ([`Machine::idle_time`]).
     idle_slept: Duration,
+    /// Set from outside to end [`Machine::run_until`] after the current
+    /// round ([`Machine::set_pause_request`]).
+    pause_request: Option<Arc<AtomicBool>>,
 }
 
 /// What executes guest code (`--engine`).
@@ -813,6 +816,7 @@ impl Machine {
             debug: Default::default(),
             board_name: board.name.clone(),
             gic,
+            pause_request: None,
             idle_slept: Duration::ZERO,
         })
     }
@@ -820,6 +824,15 @@ impl Machine {
     /// Chooses what executes guest code from now on.
     pub fn set_engine(&mut self, engine: Engine) {
         self.engine = engine;
+    }
+
+    /// A flag that, once set (by a device backend or another thread), ends
+    /// [`Machine::run_until`] with [`RunOutcome::Deadline`] at the end of
+    /// the current round of turns, and is cleared. A test harness hands it
+    /// to its UART captures so a run stops within a turn of a new line,
+    /// not a whole slice later.
+    pub fn set_pause_request(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.pause_request = flag;
     }
 
     /// The JIT's counters, when it is the engine.
@@ -950,7 +963,11 @@ impl Machine {
                 (Some(g), Some(c)) => c.now_ns() >= g,
                 _ => false,
             };
-            if guest_due || deadline.is_some_and(|d| Instant::now() >= d) {
+            let paused = self
+                .pause_request
+                .as_ref()
+                .is_some_and(|f| f.swap(false, Ordering::Relaxed));
+            if paused || guest_due || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(RunOutcome::Deadline);
             }
             if ran != 0 {

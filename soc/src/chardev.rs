@@ -362,6 +362,8 @@ struct CaptureState {
     output: Vec<u8>,
     input: VecDeque<u8>,
     input_closed: bool,
+    /// Set whenever a line ends ([`Capture::signal_lines`]).
+    line_signal: Option<Arc<AtomicBool>>,
 }
 
 impl Capture {
@@ -388,6 +390,24 @@ impl Capture {
     /// no longer keeps a sleeping machine waiting.
     pub fn close_input(&self) {
         self.lock().input_closed = true;
+    }
+
+    /// Sets `flag` whenever the guest ends a line (`\n`) from now on: a
+    /// harness waiting for a line passes the machine the same flag
+    /// (`Machine::set_pause_request`), so the run stops right after the
+    /// line instead of running on to the end of its time slice.
+    pub fn signal_lines(&self, flag: Arc<AtomicBool>) {
+        self.lock().line_signal = Some(flag);
+    }
+
+    fn append(&self, bytes: &[u8]) {
+        let mut s = self.lock();
+        s.output.extend_from_slice(bytes);
+        if let Some(f) = &s.line_signal {
+            if bytes.contains(&b'\n') {
+                f.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Bytes the guest has sent so far.
@@ -431,7 +451,7 @@ impl fmt::Debug for Capture {
 
 impl CharBackend for Capture {
     fn write(&mut self, bytes: &[u8]) {
-        self.lock().output.extend_from_slice(bytes);
+        self.append(bytes);
     }
     fn read_available(&mut self, buf: &mut [u8]) -> usize {
         let mut s = self.lock();
@@ -454,7 +474,7 @@ struct CaptureWriter(Capture);
 
 impl Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().output.extend_from_slice(buf);
+        self.0.append(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -38,6 +38,8 @@ use soc::pflash::FlashImage;
 use soc::virtio::BlkConfig;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The name under which semihosting console output (SYS_WRITE0/WRITEC/
@@ -140,6 +142,9 @@ pub enum BuildError {
     /// A snapshot could not be saved or restored.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// A snapshot was asked for after the guest had stopped for good.
+    #[error("no snapshot of a guest that {0}: restored, it could not go on")]
+    Stopped(Stopped),
 }
 
 /// Builds a machine for a test: a board, images and an engine, with every
@@ -368,7 +373,15 @@ impl MachineBuilder {
         let mut machine = Machine::with_time(cfg, self.time)?;
         machine.set_engine(self.engine.build()?);
         uarts.push((SEMIHOSTING.to_string(), semihosting));
+        // Every captured line ends the run's round, so a wait returns (and
+        // a snapshot is taken) within a turn of the line it waited for.
+        let line_signal = Arc::new(AtomicBool::new(false));
+        for (_, c) in &uarts {
+            c.signal_lines(line_signal.clone());
+        }
+        machine.set_pause_request(Some(line_signal.clone()));
         Ok(Harness {
+            line_signal,
             machine,
             uarts: uarts
                 .into_iter()
@@ -660,6 +673,8 @@ pub struct Harness {
     host_deadline: Option<Instant>,
     recipe: Recipe,
     snapshots: Option<SnapshotDir>,
+    /// Set by the captures at every line end; ends the machine's run.
+    line_signal: Arc<AtomicBool>,
 }
 
 impl Harness {
@@ -668,6 +683,11 @@ impl Harness {
     /// write to memory, so the images stay as the snapshot expects them
     /// and the state can be restored any number of times.
     pub fn snapshot(&mut self, path: &Path) -> Result<(), BuildError> {
+        if let Some(s) = &self.stopped {
+            // Its state is the stop's (past a semihosting exit, say):
+            // restored, it could never go on.
+            return Err(BuildError::Stopped(s.clone()));
+        }
         self.machine.snapshot(path)?;
         let stopped = self.stopped.take();
         let cursors: Vec<usize> = self.uarts.iter().map(|u| u.cursor).collect();
@@ -710,6 +730,7 @@ impl Harness {
         };
         let mut machine = Machine::restore_with(cfg, path, opts)?;
         machine.set_engine(self.engine.build()?);
+        machine.set_pause_request(Some(self.line_signal.clone()));
         self.machine = machine;
         self.stopped = None;
         for u in &mut self.uarts {
