@@ -38,7 +38,7 @@ use soc::pflash::FlashImage;
 use soc::virtio::BlkConfig;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -379,7 +379,6 @@ impl MachineBuilder {
         for (_, c) in &uarts {
             c.signal_lines(line_signal.clone());
         }
-        machine.set_pause_request(Some(line_signal.clone()));
         Ok(Harness {
             line_signal,
             machine,
@@ -730,7 +729,6 @@ impl Harness {
         };
         let mut machine = Machine::restore_with(cfg, path, opts)?;
         machine.set_engine(self.engine.build()?);
-        machine.set_pause_request(Some(self.line_signal.clone()));
         self.machine = machine;
         self.stopped = None;
         for u in &mut self.uarts {
@@ -907,12 +905,17 @@ impl Harness {
             return;
         }
         let end = until.min(self.clock() + self.slice);
+        // Only the harness's own runs stop at line ends (not a caller's
+        // `machine_mut().run(..)`).
+        self.line_signal.store(false, Ordering::Relaxed);
+        self.machine.set_pause_request(Some(self.line_signal.clone()));
         let run = if self.is_deterministic() {
             let ns = u64::try_from(end.as_nanos()).unwrap_or(u64::MAX);
             self.machine.run_until_guest(ns, safety)
         } else {
             self.machine.run_until(None, Some(self.created + end))
         };
+        self.machine.set_pause_request(None);
         let stopped = match run {
             Ok(RunOutcome::Deadline | RunOutcome::InstructionLimit | RunOutcome::DebugStop { .. }) => return,
             Ok(RunOutcome::Exited(c)) => Stopped::Exited(c),
