@@ -689,8 +689,8 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
         let cpu = &mut *self.cpu;
         cpu.sys.time.observe(cpu.icount);
         let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el);
-        if SysReg::from_id(id).is_some_and(SysReg::defines_translation) {
-            cpu.tlb.epoch += 1;
+        if let Some(reg) = SysReg::from_id(id).filter(|r| r.defines_translation()) {
+            cpu.tlb.regime_written(reg);
         }
         self.sysreg_result(r)
     }

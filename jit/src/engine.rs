@@ -16,6 +16,7 @@ use crate::backend::{exit, x64, Backend, Compiled, Env};
 use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
+use cpu_aarch64::mmu::tlb::{Change, TlbEntry};
 use cpu_aarch64::sysreg::SysReg;
 use cpu_aarch64::Cpu;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -23,7 +24,7 @@ use std::mem::offset_of;
 use std::ptr::NonNull;
 
 /// Entries per fast-path TLB.
-pub const FAST_TLB_ENTRIES: usize = 256;
+pub const FAST_TLB_ENTRIES: usize = 1024;
 
 /// Tag of an empty fast-path entry: never equal to a masked address (bits
 /// 11:3 of those are clear).
@@ -113,12 +114,25 @@ pub struct JitCtx {
     exit_requested: bool,
     stop: Option<StopReason>,
     tlb_epoch: u64,
+    /// The core's TLB entry each fast-path entry was filled from (`None`:
+    /// not known, e.g. the MMU was off), so TLB maintenance drops only
+    /// the fast-path entries it touches ([`JitCtx::apply_tlb_changes`]).
+    meta: [[Option<TlbEntry>; FAST_TLB_ENTRIES]; MMU_INDICES],
+    /// Fast-path entries (bits indexed over all MMU indices) filled from
+    /// a block larger than 4 KiB or from an unknown translation: a TLBI
+    /// by VA may remove them from any slot.
+    big: [u64; MMU_INDICES * FAST_TLB_ENTRIES / 64],
     /// The core and bus the fast-path entries were made for: host
     /// pointers from another bus (a rebuilt machine) must never be used.
     owner: (usize, usize),
 }
 
 impl JitCtx {
+    // Never inlined: the context is a few hundred KiB built on the stack
+    // before it is boxed, and inlined into the run loop it made every
+    // `Jit::run` call probe that much stack (~10% of the dispatcher).
+    #[inline(never)]
+    #[cold]
     fn new() -> Box<Self> {
         Box::new(JitCtx {
             budget: 0,
@@ -138,6 +152,8 @@ impl JitCtx {
             exit_requested: false,
             stop: None,
             tlb_epoch: u64::MAX,
+            meta: [[None; FAST_TLB_ENTRIES]; MMU_INDICES],
+            big: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
             owner: (0, 0),
         })
     }
@@ -146,7 +162,67 @@ impl JitCtx {
         for t in self.tlb.iter_mut() {
             t.fill(EMPTY);
         }
+        self.big.fill(0);
         self.flush_jump_cache();
+    }
+
+    /// Brings the fast-path TLB up to `tlb`'s epoch: drops just the
+    /// entries the journaled changes touch, or everything when the
+    /// journal has lost track. The jump cache goes in any case (a block
+    /// found by virtual address may now be another).
+    fn sync_tlb(&mut self, tlb: &cpu_aarch64::mmu::tlb::Tlb) {
+        let Some(changes) = tlb.changes_since(self.tlb_epoch) else {
+            self.flush_tlb();
+            self.tlb_epoch = tlb.epoch;
+            return;
+        };
+        for ch in changes {
+            match ch {
+                Change::All => {
+                    self.flush_tlb();
+                    self.tlb_epoch = tlb.epoch;
+                    return;
+                }
+                Change::Op(op) if op.page().is_some() => {
+                    // By VA: a 4 KiB entry can only be in the address's
+                    // slot; larger (or unknown) ones are in `big`.
+                    let slot = (op.page().unwrap_or(0) >> 12) as usize & (FAST_TLB_ENTRIES - 1);
+                    for m in 0..MMU_INDICES {
+                        self.drop_if(m * FAST_TLB_ENTRIES + slot, &ch);
+                    }
+                    for w in 0..self.big.len() {
+                        let mut bits = self.big[w];
+                        while bits != 0 {
+                            let b = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            self.drop_if(w * 64 + b, &ch);
+                        }
+                    }
+                }
+                _ => {
+                    for i in 0..MMU_INDICES * FAST_TLB_ENTRIES {
+                        self.drop_if(i, &ch);
+                    }
+                }
+            }
+        }
+        self.flush_jump_cache();
+        self.tlb_epoch = tlb.epoch;
+    }
+
+    /// Empties fast-path entry `i` (index over all MMU indices) if `ch`
+    /// removes the translation it was filled from.
+    fn drop_if(&mut self, i: usize, ch: &Change) {
+        let (m, slot) = (i / FAST_TLB_ENTRIES, i % FAST_TLB_ENTRIES);
+        let e = &mut self.tlb[m][slot];
+        if e.read == NO_TAG && e.write == NO_TAG {
+            return;
+        }
+        if self.meta[m][slot].as_ref().is_none_or(|t| ch.removes(t)) {
+            *e = EMPTY;
+            self.meta[m][slot] = None;
+            self.big[i / 64] &= !(1 << (i % 64));
+        }
     }
 
     fn flush_jump_cache(&mut self) {
@@ -486,16 +562,16 @@ fn after_writes(ctx: &mut JitCtx, shared: &mut Shared, smc: Vec<u64>, device_wri
     }
 }
 
-fn fill(ctx: &mut JitCtx, bus: &mut dyn Bus, mode: usize, va: u64, pa: PhysAddr, write: bool, code: bool) -> bool {
-    fill_entry(ctx, bus, mode, va, pa, write, code, false)
+fn fill(ctx: &mut JitCtx, cpu: &Cpu, bus: &mut dyn Bus, va: u64, pa: PhysAddr, write: bool, code: bool) -> bool {
+    fill_entry(ctx, cpu, bus, va, pa, write, code, false)
 }
 
 /// [`fill`], marking the page as one DC ZVA may zero inline (`zva`).
 #[allow(clippy::too_many_arguments)]
 fn fill_entry(
     ctx: &mut JitCtx,
+    cpu: &Cpu,
     bus: &mut dyn Bus,
-    mode: usize,
     va: u64,
     pa: PhysAddr,
     write: bool,
@@ -510,7 +586,19 @@ fn fill_entry(
         return false;
     }
     let vpage = va & !0xfff;
-    let e = &mut ctx.tlb[mode][(va >> 12) as usize & (FAST_TLB_ENTRIES - 1)];
+    let mode = Mode::of(cpu).mmu_index();
+    let slot = (va >> 12) as usize & (FAST_TLB_ENTRIES - 1);
+    // The access that led here translated `va` through the core's TLB
+    // (when the MMU is on): that entry says which TLBIs remove this one.
+    let meta = cpu.tlb.peek(va);
+    let i = mode * FAST_TLB_ENTRIES + slot;
+    if meta.is_none_or(|t| t.size_bits > 12) {
+        ctx.big[i / 64] |= 1 << (i % 64);
+    } else {
+        ctx.big[i / 64] &= !(1 << (i % 64));
+    }
+    ctx.meta[mode][slot] = meta;
+    let e = &mut ctx.tlb[mode][slot];
     if e.read != vpage && e.write != vpage {
         *e = EMPTY;
     }
@@ -542,8 +630,7 @@ extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
             let single = w.single;
             let aligned = va & (u64::from(size) - 1) == 0;
             if let (Some(pa), true, false, false) = (single, aligned, acc.unprivileged, cpu.debug.watches_page(va)) {
-                let m = Mode::of(cpu).mmu_index();
-                if fill(ctx, bus, m, va, pa, false, false) {
+                if fill(ctx, cpu, bus, va, pa, false, false) {
                     shared.stats.tlb_fills += 1;
                 }
             }
@@ -571,8 +658,7 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
             let aligned = va & (u64::from(size) - 1) == 0;
             if let (Some(pa), true, false, false) = (single, aligned, acc.unprivileged, cpu.debug.watches_page(va)) {
                 let code = shared.code_pages.contains(&(pa.0 >> 12));
-                let m = Mode::of(cpu).mmu_index();
-                if fill(ctx, bus, m, va, pa, true, code || !smc.is_empty()) {
+                if fill(ctx, cpu, bus, va, pa, true, code || !smc.is_empty()) {
                     shared.stats.tlb_fills += 1;
                 }
             }
@@ -641,7 +727,7 @@ fn interp_one(ctx: *mut JitCtx, fill_write: bool, zva: bool) -> u64 {
     if let (Ok(()), true, Some(pa), false) = (&r, fill_write, written, device) {
         if !cpu.debug.watches_page(va) {
             let code = shared.code_pages.contains(&(pa.0 >> 12));
-            if fill_entry(ctx, bus, Mode::of(cpu).mmu_index(), va, pa, true, code, zva) {
+            if fill_entry(ctx, cpu, bus, va, pa, true, code, zva) {
                 shared.stats.tlb_fills += 1;
             }
         }
@@ -1075,8 +1161,7 @@ impl Jit {
                 c.owner = owner;
             }
             if c.tlb_epoch != cpu.tlb.epoch {
-                c.flush_tlb();
-                c.tlb_epoch = cpu.tlb.epoch;
+                c.sync_tlb(&cpu.tlb);
             }
             if c.jc_generation != self.shared.generation {
                 c.flush_jump_cache();
@@ -1293,4 +1378,100 @@ unsafe fn erase(bus: &mut dyn Bus) -> NonNull<dyn Bus> {
     let p: NonNull<dyn Bus + '_> = NonNull::from(bus);
     // SAFETY: only the lifetime bound changes; see the function contract.
     unsafe { std::mem::transmute::<NonNull<dyn Bus + '_>, NonNull<dyn Bus + 'static>>(p) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpu_aarch64::mmu::tlb::{ctx, Tlb, Tlbi};
+    use cpu_aarch64::mmu::RegimeKind;
+
+    /// A core-TLB entry for `va` in ASID 5 (or global), of a page or block
+    /// of `1 << size_bits` bytes.
+    fn entry(va: u64, global: bool, size_bits: u8) -> TlbEntry {
+        let tag = ctx::tag(RegimeKind::El10, 0, 5);
+        TlbEntry {
+            va_page: va & !0xfff,
+            ctx: if global { ctx::global(tag) } else { tag },
+            pa_page: 0x4000_0000,
+            perms: 0,
+            attr: 0xff,
+            sh: 3,
+            level: 3,
+            size_bits,
+            ns: true,
+        }
+    }
+
+    /// Fills the EL1 fast entry of `va` from `meta` as `fill_entry` does.
+    fn fill(c: &mut JitCtx, va: u64, meta: Option<TlbEntry>) {
+        let slot = (va >> 12) as usize & (FAST_TLB_ENTRIES - 1);
+        let i = FAST_TLB_ENTRIES + slot;
+        c.tlb[1][slot] = FastEntry {
+            read: va & !0xfff,
+            ..EMPTY
+        };
+        c.meta[1][slot] = meta;
+        if meta.is_none_or(|t| t.size_bits > 12) {
+            c.big[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    fn present(c: &JitCtx, va: u64) -> bool {
+        c.tlb[1][(va >> 12) as usize & (FAST_TLB_ENTRIES - 1)].read == va & !0xfff
+    }
+
+    /// TLB maintenance drops exactly the fast-path entries whose
+    /// translations it removes: by VA (including a block's entries in
+    /// other slots, and entries of unknown origin), on a new ASID only the
+    /// non-global ones, and everything when the journal overflowed.
+    #[test]
+    fn tlb_maintenance_drops_only_what_it_removes() {
+        let mut c = JitCtx::new();
+        let mut tlb = Tlb::default();
+        c.tlb_epoch = tlb.epoch;
+        let (a, g, blk, unknown) = (0x1000, 0x2000, 0x20_5000, 0x9000);
+        fill(&mut c, a, Some(entry(a, false, 12)));
+        fill(&mut c, g, Some(entry(g, true, 12)));
+        fill(&mut c, blk, Some(entry(blk, false, 21)));
+        fill(&mut c, unknown, None);
+        let vae1 = |va: u64| Tlbi::VaE1 {
+            is: false,
+            last: false,
+            va,
+            asid: 5,
+            vmid: 0,
+        };
+
+        // Another page: only the entry of unknown origin goes.
+        tlb.invalidate(&vae1(0x7000));
+        c.sync_tlb(&tlb);
+        assert_eq!([a, g, blk, unknown].map(|v| present(&c, v)), [true, true, true, false]);
+        // An address inside the 2 MiB block, in another slot: the block's entry goes.
+        tlb.invalidate(&vae1(0x3f_f000));
+        c.sync_tlb(&tlb);
+        assert_eq!([a, g, blk].map(|v| present(&c, v)), [true, true, false]);
+        // A new ASID: the global entry stays.
+        fill(&mut c, blk, Some(entry(blk, false, 21)));
+        tlb.regime_written(cpu_aarch64::sysreg::SysReg::TTBR0_EL1);
+        c.sync_tlb(&tlb);
+        assert_eq!([a, g, blk].map(|v| present(&c, v)), [false, true, false]);
+        // The page itself.
+        tlb.invalidate(&vae1(g));
+        c.sync_tlb(&tlb);
+        assert!(!present(&c, g));
+        // More changes than the journal holds: everything goes.
+        fill(&mut c, g, Some(entry(g, true, 12)));
+        for _ in 0..=cpu_aarch64::mmu::tlb::JOURNAL {
+            tlb.invalidate(&vae1(0x7000));
+        }
+        c.sync_tlb(&tlb);
+        assert!(!present(&c, g));
+        assert_eq!(c.tlb_epoch, tlb.epoch);
+        // A write to TCR (or SCTLR, MAIR...) drops everything too.
+        fill(&mut c, g, Some(entry(g, true, 12)));
+        tlb.regime_written(cpu_aarch64::sysreg::SysReg::TCR_EL1);
+        c.sync_tlb(&tlb);
+        assert!(!present(&c, g));
+    }
 }

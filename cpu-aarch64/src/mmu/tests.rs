@@ -919,6 +919,48 @@ fn survivors(op: Tlbi) -> Vec<&'static str> {
         .collect()
 }
 
+/// The journal an engine with a TLB of its own reads: each epoch's change
+/// in order, `Change::removes` agreeing with what this TLB dropped itself,
+/// `None` once more changes happened than it holds; `peek` finds the
+/// entry an access just used.
+#[test]
+fn tlb_journal_describes_each_epoch() {
+    use tlb::{ctx, Change, JOURNAL};
+    let mut tlb = Tlb::default();
+    let a5 = ctx::tag(RegimeKind::El10, 0, 5);
+    let ng = tlb.insert(0x1000, a5, &page(0x1000, true, 12));
+    let g = tlb.insert(0x2000, a5, &page(0x2000, false, 12));
+    let blk = tlb.insert(0x20_5000, a5, &page(0x20_0000, true, 21));
+    let e0 = tlb.epoch;
+    let op = Tlbi::VaE1 {
+        is: false,
+        last: true,
+        va: 0x3f_f000,
+        asid: 5,
+        vmid: 0,
+    };
+    tlb.invalidate(&op);
+    assert_eq!(tlb.entries().count(), 2, "the block's entry went");
+    tlb.regime_written(SysReg::TTBR1_EL1);
+    tlb.regime_written(SysReg::TCR_EL1);
+    let ch: Vec<Change> = tlb.changes_since(e0).unwrap().collect();
+    assert_eq!(ch, [Change::Op(op), Change::Context, Change::All]);
+    assert_eq!([ng, g, blk].map(|e| ch[0].removes(&e)), [false, false, true]);
+    assert_eq!([ng, g, blk].map(|e| ch[1].removes(&e)), [true, false, true]);
+    assert!(ch[2].removes(&g));
+    // Tagged, this TLB keeps its entries across a TTBR write.
+    assert_eq!(tlb.entries().count(), 2);
+    assert_eq!(tlb.changes_since(tlb.epoch).unwrap().count(), 0);
+    for _ in 0..JOURNAL {
+        tlb.regime_written(SysReg::TTBR0_EL1);
+    }
+    assert!(tlb.changes_since(e0).is_none());
+    assert_eq!(tlb.changes_since(tlb.epoch - JOURNAL as u64).unwrap().count(), JOURNAL);
+    assert!(tlb.changes_since(tlb.epoch + 1).is_none());
+    assert_eq!(tlb.peek(0x2abc), Some(g));
+    assert_eq!(tlb.peek(0x10_2abc), None, "same slot, another page");
+}
+
 #[test]
 fn every_tlbi_removes_exactly_its_entries() {
     let all = [

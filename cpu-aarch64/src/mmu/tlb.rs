@@ -158,6 +158,37 @@ pub struct Tlb {
     /// define a translation regime, so an engine caching translations of
     /// its own (the JIT's fast-path TLB) knows when to drop them.
     pub epoch: u64,
+    /// What each of the last [`JOURNAL`] epochs changed
+    /// ([`Tlb::changes_since`]), at `epoch % JOURNAL`.
+    journal: [Change; JOURNAL],
+}
+
+/// Epochs [`Tlb::changes_since`] can still describe.
+pub const JOURNAL: usize = 16;
+
+/// What one epoch of a [`Tlb`] changed, so an engine caching translations
+/// of its own drops only those (a kernel's TLBI by VA on every unmap and
+/// its TTBR0 write on every context switch would otherwise empty it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Anything may have changed (a flush, or SCTLR/TCR/MAIR and the like).
+    All,
+    /// TTBR0_EL1 or TTBR1_EL1 was written: the ASID (and the tables of
+    /// the non-global entries) may be new; global entries still apply.
+    Context,
+    /// A TLBI removed what it matches.
+    Op(Tlbi),
+}
+
+impl Change {
+    /// Whether a translation cached as `e` may no longer hold.
+    pub fn removes(&self, e: &TlbEntry) -> bool {
+        match self {
+            Change::All => true,
+            Change::Context => e.ctx & ctx::GLOBAL == 0,
+            Change::Op(op) => e.valid() && op.matches(e),
+        }
+    }
 }
 
 impl Default for Tlb {
@@ -167,6 +198,7 @@ impl Default for Tlb {
             hits: 0,
             misses: 0,
             epoch: 0,
+            journal: [Change::All; JOURNAL],
         }
     }
 }
@@ -211,9 +243,41 @@ impl Tlb {
         e
     }
 
+    fn bump(&mut self, change: Change) {
+        self.epoch += 1;
+        self.journal[self.epoch as usize % JOURNAL] = change;
+    }
+
+    /// The changes after epoch `since` up to now, oldest first, or `None`
+    /// when the journal no longer holds them all.
+    pub fn changes_since(&self, since: u64) -> Option<impl Iterator<Item = Change> + '_> {
+        let n = self.epoch.checked_sub(since)?;
+        (n as usize <= JOURNAL).then(|| (since + 1..=self.epoch).map(|e| self.journal[e as usize % JOURNAL]))
+    }
+
+    /// Records a write to a register that defines the translation regime
+    /// (the entries here are tagged and stay; engines caching untagged
+    /// translations need to know).
+    pub fn regime_written(&mut self, reg: crate::sysreg::SysReg) {
+        use crate::sysreg::SysReg::{TTBR0_EL1, TTBR1_EL1};
+        self.bump(if matches!(reg, TTBR0_EL1 | TTBR1_EL1) {
+            Change::Context
+        } else {
+            Change::All
+        });
+    }
+
+    /// The entry in `va`'s slot if it is for `va`'s page (whatever its
+    /// context): right after an access that went through this TLB, the
+    /// translation that access used.
+    pub fn peek(&self, va: u64) -> Option<TlbEntry> {
+        let e = self.entries[Self::slot(va)];
+        (e.va_page == va & !0xfff).then_some(e)
+    }
+
     /// Invalidates everything.
     pub fn flush(&mut self) {
-        self.epoch += 1;
+        self.bump(Change::All);
         self.entries.iter_mut().for_each(|e| *e = TlbEntry::EMPTY);
     }
 
@@ -224,7 +288,7 @@ impl Tlb {
 
     /// Applies a resolved TLBI (as [`Cpu::tlbi`] fills it in) to this TLB.
     pub fn invalidate(&mut self, op: &Tlbi) {
-        self.epoch += 1;
+        self.bump(Change::Op(*op));
         for e in self.entries.iter_mut() {
             if e.valid() && op.matches(e) {
                 *e = TlbEntry::EMPTY;
@@ -380,6 +444,14 @@ impl Tlbi {
             (6, 3 | 7, 1 | 5) => Tlbi::VaE3 { is, last: op2 == 5, va },
             _ => return None,
         })
+    }
+
+    /// The virtual address of the by-VA forms.
+    pub fn page(&self) -> Option<u64> {
+        match *self {
+            Tlbi::VaE1 { va, .. } | Tlbi::VaaE1 { va, .. } | Tlbi::VaE2 { va, .. } | Tlbi::VaE3 { va, .. } => Some(va),
+            _ => None,
+        }
     }
 
     /// An inner-shareable form (applies to every core).
