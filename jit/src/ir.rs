@@ -812,10 +812,17 @@ impl Builder {
     }
 
     fn writeback(cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
-        (0..Cell::COUNT)
-            .filter(|i| dirty >> i & 1 == 1)
-            .map(|i| (Cell::from_index(i), cur[i].expect("dirty cells hold a value")))
-            .collect()
+        // Called for every memory access and exit: only the set bits,
+        // into a vector of the right size (a filtered collect over every
+        // cell was ~1 100 host instructions a call).
+        let mut wb = Vec::with_capacity(dirty.count_ones() as usize);
+        let mut bits = dirty;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            wb.push((Cell::from_index(i), cur[i].expect("dirty cells hold a value")));
+        }
+        wb
     }
 
     fn sync(&self) -> Sync {
