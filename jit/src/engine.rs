@@ -114,6 +114,9 @@ pub struct JitCtx {
     exit_requested: bool,
     stop: Option<StopReason>,
     tlb_epoch: u64,
+    /// PSTATE.PAN when the fast-path entries were filled (blocks do not
+    /// depend on it; the entries' permissions do).
+    tlb_pan: bool,
     /// The core's TLB entry each fast-path entry was filled from (`None`:
     /// not known, e.g. the MMU was off), so TLB maintenance drops only
     /// the fast-path entries it touches ([`JitCtx::apply_tlb_changes`]).
@@ -152,6 +155,7 @@ impl JitCtx {
             exit_requested: false,
             stop: None,
             tlb_epoch: u64::MAX,
+            tlb_pan: false,
             meta: [[None; FAST_TLB_ENTRIES]; MMU_INDICES],
             big: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
             owner: (0, 0),
@@ -1179,6 +1183,13 @@ impl Jit {
             };
             if cpu.debug_break_here() {
                 return (cpu.icount - start, StepEvent::Debug);
+            }
+            if c.tlb_pan != cpu.pstate.pan {
+                // After `boundary` (an interrupt taken there may set PAN).
+                // Rare: Linux keeps PAN on once it has turned it on, and
+                // every instruction that changes PAN ends its block.
+                c.flush_tlb();
+                c.tlb_pan = cpu.pstate.pan;
             }
             let mode = Mode::of(cpu);
             let key = Key {

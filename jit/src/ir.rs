@@ -263,8 +263,9 @@ pub struct Mode {
     pub el: u8,
     /// PSTATE.SP.
     pub sp: bool,
-    /// PSTATE.PAN.
-    pub pan: bool,
+    // PSTATE.PAN is not part of it: Linux turns PAN on after its early
+    // boot, which translated all that code a second time. The fast-path
+    // TLB is emptied instead when PAN changes (`JitCtx::tlb_pan`).
     /// SIMD&FP instructions do not trap at this EL (CPACR/CPTR).
     pub fp: bool,
 }
@@ -275,7 +276,6 @@ impl Mode {
         Mode {
             el: cpu.pstate.el,
             sp: cpu.pstate.sp,
-            pan: cpu.pstate.pan,
             fp: cpu.fp_trap().is_none(),
         }
     }
@@ -290,25 +290,20 @@ impl Mode {
     }
 
     /// Which of the fast-path TLBs the block's accesses use: one per
-    /// translation regime and privilege that can differ in permissions.
+    /// exception level (their permissions differ; each holds entries of
+    /// the PSTATE.PAN they were filled under only).
     pub fn mmu_index(self) -> usize {
-        match (self.el, self.pan) {
-            (0, _) => 0,
-            (1, false) => 1,
-            (1, true) => 2,
-            (2, _) => 3,
-            _ => 4,
-        }
+        usize::from(self.el.min(3))
     }
 
     /// Packed form (for keys and logs).
     pub fn bits(self) -> u32 {
-        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.pan) << 3 | u32::from(self.fp) << 4
+        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.fp) << 4
     }
 }
 
 /// Number of fast-path TLBs ([`Mode::mmu_index`]).
-pub const MMU_INDICES: usize = 5;
+pub const MMU_INDICES: usize = 4;
 
 /// A translated block.
 #[derive(Clone, Debug)]

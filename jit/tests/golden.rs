@@ -25,7 +25,6 @@ const PC: u64 = 0x4008_0000;
 const EL1: Mode = Mode {
     el: 1,
     sp: true,
-    pan: false,
     fp: true,
 };
 
