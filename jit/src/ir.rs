@@ -268,6 +268,10 @@ pub struct Mode {
     // TLB is emptied instead when PAN changes (`JitCtx::tlb_pan`).
     /// SIMD&FP instructions do not trap at this EL (CPACR/CPTR).
     pub fp: bool,
+    /// MRS of CTR_EL0 does not trap here (SCTLR_EL1.UCT at EL0,
+    /// HCR_EL2.TID2 below EL2): kernels read it in every cache
+    /// maintenance loop.
+    pub ctr: bool,
 }
 
 impl Mode {
@@ -277,7 +281,16 @@ impl Mode {
             el: cpu.pstate.el,
             sp: cpu.pstate.sp,
             fp: cpu.fp_trap().is_none(),
+            ctr: Self::ctr_readable(cpu),
         }
+    }
+
+    fn ctr_readable(cpu: &cpu_aarch64::Cpu) -> bool {
+        use cpu_aarch64::sysreg::{hcr, sctlr, SysReg};
+        let el = cpu.pstate.el;
+        let tid2 = el <= 1 && cpu.sys.el2_enabled() && cpu.sys.get(SysReg::HCR_EL2) & hcr::TID2 != 0;
+        let uct = el > 0 || cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UCT != 0;
+        uct && !tid2
     }
 
     /// Index of `SP_ELx` the block's SP reads and writes.
@@ -298,7 +311,7 @@ impl Mode {
 
     /// Packed form (for keys and logs).
     pub fn bits(self) -> u32 {
-        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.fp) << 4
+        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.ctr) << 3 | u32::from(self.fp) << 4
     }
 }
 
@@ -862,6 +875,10 @@ impl Builder {
             SysReg::TPIDR_EL0 if el <= 1 => table,
             SysReg::TPIDRRO_EL0 if el == 1 || el == 0 && !write => table,
             SysReg::TPIDR_EL1 if el == 1 => table,
+            // Constant identification (at EL0 DCZID_EL0.DZP follows
+            // SCTLR_EL1.DZE, which the mode does not record).
+            SysReg::CTR_EL0 if self.block.mode.ctr && !write => table,
+            SysReg::DCZID_EL0 if el >= 1 && !write => table,
             // UNDEFINED while SP_EL0 is the selected stack pointer.
             SysReg::SP_EL0 if el == 1 && sp => Plain::At(SysLoc::SpEl0),
             // Writes may unmask an interrupt: the block must end.

@@ -26,6 +26,7 @@ const EL1: Mode = Mode {
     el: 1,
     sp: true,
     fp: true,
+    ctr: true,
 };
 
 fn golden_path(name: &str) -> PathBuf {

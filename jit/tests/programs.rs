@@ -738,6 +738,8 @@ fn plain_system_registers_run_in_place() {
         .i(msr(sysreg::NZCV, 15))
         .i(mrs(7, sysreg::NZCV))
         .i(csinc(X, 8, 8, 8, cond::VC)) // V is set: X8 += 1
+        .i(mrs(11, sysreg::CTR_EL0))
+        .i(mrs(12, sysreg::DCZID_EL0))
         .i(add(X, 1, 1, 5))
         .i(subs_imm(X, 9, 9, 1))
         .b_cond(cond::NE, "loop");
@@ -761,7 +763,9 @@ fn plain_system_registers_run_in_place() {
     assert_eq!(cpu.sys.get(SysReg::TPIDR_EL0), 50);
     assert_eq!(cpu.sp_el[0], 0);
     assert_eq!(cpu.x[6] & 0x80, 0x80, "DAIFSet #2 sets I");
-    // 13 system-register accesses per iteration ran natively: only the
+    assert_eq!(cpu.x[11], cpu.sys.get(SysReg::CTR_EL0));
+    assert_eq!(cpu.x[12], cpu.sys.get(SysReg::DCZID_EL0));
+    // 15 system-register accesses per iteration ran natively: only the
     // handler's few MRS went to the interpreter.
     assert!(b.stats.interp_calls < 20, "{:?}", b.stats);
 }

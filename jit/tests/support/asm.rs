@@ -353,6 +353,8 @@ pub mod sysreg {
     pub const TPIDR_EL1: Id = (3, 0, 13, 0, 4);
     pub const SP_EL0: Id = (3, 0, 4, 1, 0);
     pub const DAIF: Id = (3, 3, 4, 2, 1);
+    pub const CTR_EL0: Id = (3, 3, 0, 0, 1);
+    pub const DCZID_EL0: Id = (3, 3, 0, 0, 7);
 }
 
 /// `MSR <pstate field>, #imm` (op1, op2 select the field: DAIFSet is
