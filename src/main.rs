@@ -242,6 +242,10 @@ struct EngineArgs {
     /// JIT code cache size in MiB (flushed whole when full).
     #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=4096))]
     jit_cache_mb: u64,
+    /// The JIT translates a block on its N+1-th entry; until then the
+    /// interpreter runs it (0: translate every block at once).
+    #[arg(long, value_name = "N", default_value_t = jit::DEFAULT_HOT_THRESHOLD)]
+    jit_threshold: u32,
     /// Log every block the JIT translates: guest code, IR and host code.
     #[arg(long)]
     trace_blocks: bool,
@@ -276,6 +280,7 @@ impl EngineArgs {
             cache_size: (self.jit_cache_mb as usize) << 20,
             trace_blocks: self.trace_blocks,
             perf_map: self.perf_map,
+            hot_threshold: self.jit_threshold,
         };
         match jit::Jit::new(config) {
             Ok(j) => Ok(Engine::Jit(Box::new(j))),
@@ -917,8 +922,8 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
             eprintln!(
                 "preboard: jit: {} blocks ({} instructions, {} native, {} via the interpreter), \
                  {} dispatches, {} chained exits, {} slow memory accesses, {} TLB fills, {} interpreter calls, \
-                 {} SIMD&FP helper calls, {} blocks invalidated, {} cache flushes; \
-                 translation {:.3} s ({:.1}% of the run)",
+                 {} SIMD&FP helper calls, {} blocks invalidated, {} cache flushes, \
+                 {} instructions of cold blocks interpreted; translation {:.3} s ({:.1}% of the run)",
                 s.blocks,
                 s.insns,
                 native,
@@ -931,6 +936,7 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
                 s.helper_calls,
                 s.invalidated,
                 s.flushes,
+                s.cold_insns,
                 s.translate_ns as f64 / 1e9,
                 s.translate_ns as f64 / 1e7 / secs.max(1e-9)
             );

@@ -29,7 +29,11 @@ fn jit_benches(c: &mut Criterion) {
     let asm = mixed_loop(SLICES);
     let insns = asm.bytes().len() as u64 / 4;
     let (mut cpu, mut bus) = bare_machine(&asm.bytes());
-    let mut jit = Jit::new(JitConfig::default()).expect("this host has a JIT backend");
+    let mut jit = Jit::new(JitConfig {
+        hot_threshold: 0,
+        ..JitConfig::default()
+    })
+    .expect("this host has a JIT backend");
     // One pass over the loop retires each instruction about once.
     let (n, ev) = jit.run(0, &mut cpu, &mut bus, insns);
     assert_eq!(n, insns, "the mixed loop stopped early ({ev:?}) at pc {:#x}", cpu.pc);

@@ -20,7 +20,11 @@ fn main() {
     let asm = mixed_loop(30);
     let insns = asm.bytes().len() as u64 / 4;
     let (mut cpu, mut bus) = bare_machine(&asm.bytes());
-    let mut jit = Jit::new(JitConfig::default()).expect("this host has a JIT backend");
+    let mut jit = Jit::new(JitConfig {
+        hot_threshold: 0,
+        ..JitConfig::default()
+    })
+    .expect("this host has a JIT backend");
     let mut total = 0;
     for _ in 0..n {
         match what {

@@ -284,6 +284,12 @@ pub struct JitConfig {
     /// Append each translated block to `/tmp/perf-PID.map` (the file
     /// `perf report` reads to name JIT code) as `guest_<va>_el<N>`.
     pub perf_map: bool,
+    /// A block is translated on its `hot_threshold + 1`-th entry from the
+    /// dispatcher; before that the interpreter runs it. Translating costs
+    /// as much as interpreting the same code a hundred-odd times, and most
+    /// of a booting kernel's code runs only a few times. 0 translates
+    /// every block at once.
+    pub hot_threshold: u32,
 }
 
 impl Default for JitConfig {
@@ -292,9 +298,14 @@ impl Default for JitConfig {
             cache_size: 128 << 20,
             trace_blocks: false,
             perf_map: false,
+            hot_threshold: DEFAULT_HOT_THRESHOLD,
         }
     }
 }
+
+/// [`JitConfig::hot_threshold`] by default (see `benches/linux-boot.sh`
+/// in the closing notes of the JIT issues for how it was chosen).
+pub const DEFAULT_HOT_THRESHOLD: u32 = 16;
 
 /// Counters, for `--stats`, benchmarks and the inspector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -322,6 +333,9 @@ pub struct Stats {
     pub invalidated: u64,
     /// Whole-cache flushes.
     pub flushes: u64,
+    /// Instructions the interpreter ran because their block was not hot
+    /// yet ([`JitConfig::hot_threshold`]).
+    pub cold_insns: u64,
     /// Host time spent translating (decode, IR, optimisation, code
     /// generation, placing), in nanoseconds.
     pub translate_ns: u64,
@@ -419,6 +433,9 @@ struct Shared {
     cache: CodeCache,
     blocks: Vec<BlockRec>,
     map: FxHashMap<Key, u32>,
+    /// Dispatcher entries of blocks not translated yet
+    /// ([`JitConfig::hot_threshold`]).
+    cold: FxHashMap<Key, u32>,
     by_page: FxHashMap<u64, Vec<u32>>,
     slot_owner: FxHashMap<usize, u32>,
     code_pages: FxHashSet<u64>,
@@ -461,6 +478,7 @@ impl Shared {
     fn flush(&mut self) {
         self.blocks.clear();
         self.map.clear();
+        self.cold.clear();
         self.by_page.clear();
         self.slot_owner.clear();
         self.code_pages.clear();
@@ -969,6 +987,7 @@ impl Jit {
                 cache,
                 blocks: Vec::new(),
                 map: FxHashMap::default(),
+                cold: FxHashMap::default(),
                 by_page: FxHashMap::default(),
                 slot_owner: FxHashMap::default(),
                 code_pages: FxHashSet::default(),
@@ -1199,6 +1218,19 @@ impl Jit {
             };
             let id = match self.shared.map.get(&key) {
                 Some(&id) => id,
+                None if self.config.hot_threshold > 0 && {
+                    let n = self.shared.cold.entry(key).or_insert(0);
+                    *n += 1;
+                    *n <= self.config.hot_threshold
+                } =>
+                {
+                    pending_chain = None;
+                    let left = budget - (cpu.icount - start);
+                    if let Some(e) = self.interp_cold(cpu, bus, &mut stuck, left) {
+                        return (cpu.icount - start, e);
+                    }
+                    continue;
+                }
                 None => match self.translate_timed(cpu, bus, key, mode) {
                     Some(id) => id,
                     None => {
@@ -1318,6 +1350,44 @@ impl Jit {
 
     /// One instruction on the interpreter (watched like generated code's
     /// stores); `Some` when the run must stop.
+    /// Runs code that is not hot yet on the interpreter, up to the end of
+    /// its basic block (a taken branch or an exception) and at most `left`
+    /// instructions, then back to the dispatcher.
+    fn interp_cold(
+        &mut self,
+        cpu: &mut Cpu,
+        bus: &mut dyn Bus,
+        stuck: &mut StuckDetector,
+        left: u64,
+    ) -> Option<StepEvent> {
+        let mut w = Watch::new(bus, &self.shared.code_pages);
+        let mut ev = None;
+        for _ in 0..left.min(crate::ir::MAX_BLOCK_INSNS as u64) {
+            let pc = cpu.pc;
+            match cpu.step(&mut w) {
+                Ok(()) => {}
+                Err(StopReason::Exception) => {
+                    ev = stuck.exception_taken(cpu).map(StepEvent::Fatal);
+                    break;
+                }
+                Err(r) => {
+                    ev = Some(stop_event(r));
+                    break;
+                }
+            }
+            self.shared.stats.cold_insns += 1;
+            if cpu.pc != pc.wrapping_add(4) || !w.smc.is_empty() {
+                break;
+            }
+        }
+        let smc = std::mem::take(&mut w.smc);
+        for page in smc {
+            self.shared.invalidate_page(page);
+        }
+        self.sync_external_writes(bus);
+        ev
+    }
+
     fn step_interp(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, stuck: &mut StuckDetector) -> Option<StepEvent> {
         let mut w = Watch::new(bus, &self.shared.code_pages);
         let r = cpu.step(&mut w);

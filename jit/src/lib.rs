@@ -11,7 +11,7 @@ pub mod backend;
 pub mod engine;
 pub mod ir;
 
-pub use engine::{Jit, JitConfig, JitError, Stats};
+pub use engine::{Jit, JitConfig, JitError, Stats, DEFAULT_HOT_THRESHOLD};
 
 /// The listing of the block the JIT makes of `words` at `pc` in `mode`:
 /// guest instructions, IR after optimisation and host code (addresses

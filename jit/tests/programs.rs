@@ -205,6 +205,47 @@ fn counted_loops_chain() {
     assert!(b.stats.dispatches < 200, "loops did not run chained: {:?}", b.stats);
 }
 
+/// With a hotness threshold, a block runs on the interpreter for its
+/// first entries and is translated after: the loop is translated once it
+/// is hot, the code run once never is, and the results (including a
+/// cold block rewriting an instruction ahead of it) are the
+/// interpreter's.
+#[test]
+fn cold_blocks_run_on_the_interpreter_first() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    // Run once: `movz x7, #1` becomes `movz x7, #2` before it executes.
+    a.adr(21, "patched")
+        .i(movz(W, 22, movz(X, 7, 2, 0) & 0xffff, 0))
+        .i(movk(W, 22, movz(X, 7, 2, 0) >> 16, 1))
+        .i(ldst(Ls::StrW, 22, 21, 0))
+        .label("patched")
+        .i(movz(X, 7, 1, 0));
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 1, 1000, 0));
+    a.label("loop")
+        .i(add(X, 0, 0, 1))
+        .i(eor(X, 2, 2, 0))
+        .i(subs_imm(X, 1, 1, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let m = Machine::from_asm(&a);
+    let mut jit = Jit::new(JitConfig {
+        hot_threshold: 16,
+        ..JitConfig::default()
+    })
+    .expect("JIT");
+    let b = run_both_with(&mut jit, &m, BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.jit.cpu.x[0], 500_500);
+    assert_eq!(b.jit.cpu.x[7], 2, "the patched instruction ran");
+    // The loop ran 16 times on the interpreter (its first block, and the
+    // run-once code around it, every time they were entered).
+    assert!(b.stats.cold_insns >= 16 * 4, "{:?}", b.stats);
+    assert!(b.stats.cold_insns < 200, "the loop was never translated: {:?}", b.stats);
+    assert!(b.stats.blocks >= 1 && b.stats.blocks <= 3, "{:?}", b.stats);
+}
+
 #[test]
 fn nested_calls_bl_ret_blr() {
     use asm::*;
@@ -1619,6 +1660,7 @@ fn a_tiny_code_cache_is_flushed_and_refilled() {
     let m = Machine::from_asm(&a);
     let mut jit = Jit::new(JitConfig {
         cache_size: 64 << 10,
+        hot_threshold: 0,
         ..JitConfig::default()
     })
     .expect("JIT");

@@ -319,9 +319,15 @@ impl Machine {
     }
 }
 
-/// A fresh engine.
+/// A fresh engine that translates every block at once (these tests are
+/// about generated code; `cold_blocks_run_on_the_interpreter_first` covers
+/// the hotness threshold).
 pub fn new_jit() -> Jit {
-    Jit::new(JitConfig::default()).expect("JIT available on this host")
+    Jit::new(JitConfig {
+        hot_threshold: 0,
+        ..JitConfig::default()
+    })
+    .expect("JIT available on this host")
 }
 
 /// The outcome of running one machine on both engines.
