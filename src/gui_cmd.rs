@@ -89,7 +89,7 @@ pub fn run(args: &GuiArgs, inputs: Inputs, kernel: &Option<PathBuf>) -> Result<u
             .map(|c| Box::new(c.clone()) as Box<dyn CharBackend>)
             .collect();
         inputs
-            .machine(serial, semihosting.writer())
+            .machine(inputs.snapshot_load.as_deref(), serial, semihosting.writer())
             .map_err(|f| crate::describe(&f.error))
     });
     let options = gui::WindowOptions {

@@ -693,76 +693,43 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let monitor = monitor::listen(args.monitor.as_deref())?;
     // Opened once: a guest reset keeps the same file, pty and socket.
     let vconsole = virtio_console_backend(args.virtio_console.as_ref(), &args.serial)?;
+    let inputs = Inputs {
+        board: board.clone(),
+        kernel,
+        kernel_format,
+        initrd,
+        append: args.board.append.clone(),
+        dtb,
+        drives: args.drive.clone(),
+        rng: args.rng,
+        nics: args.nic.clone(),
+        vconsole,
+        flash: flash_banks(&args.pflash)?,
+        time: match (args.deterministic, args.rtc_epoch) {
+            (false, _) => TimeMode::Host,
+            (true, None) => TimeMode::deterministic(),
+            (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
+        },
+        snapshot_load: args.snapshot_load.clone(),
+        snapshot_verify: args.snapshot_verify,
+        engine: args.engine.clone(),
+    };
     if args.gui.gui {
         // The window's machine thread builds (and rebuilds) the machine
         // itself, every UART on a console of the window.
-        let inputs = Inputs {
-            board: board.clone(),
-            kernel,
-            kernel_format,
-            initrd,
-            append: args.board.append.clone(),
-            dtb,
-            drives: args.drive.clone(),
-            rng: args.rng,
-            nics: args.nic.clone(),
-            vconsole,
-            flash: flash_banks(&args.pflash)?,
-            time: match (args.deterministic, args.rtc_epoch) {
-                (false, _) => TimeMode::Host,
-                (true, None) => TimeMode::deterministic(),
-                (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
-            },
-            snapshot_load: args.snapshot_load.clone(),
-            snapshot_verify: args.snapshot_verify,
-            engine: args.engine.clone(),
-        };
         return gui_cmd::run(&args.gui, inputs, &args.kernel);
     }
     let stdin_taken = args.virtio_console == Some(ChardevSpec::Stdio);
     let serial = serial_backends(&board, &args.serial, stdin_taken)?;
-    let flash = flash_banks(&args.pflash)?;
     // A system reset builds the machine again from the same inputs: every
     // device, core and RAM byte starts over, as after a power cycle. (The
     // gdb stub builds with this too, for resets and snapshot restores.)
     let build_machine = |snapshot: Option<&Path>| -> Result<Machine, Failure> {
-        let cfg = MachineConfig {
-            board: board.clone(),
-            kernel: kernel.clone(),
-            kernel_format,
-            initrd: initrd.clone(),
-            append: args.board.append.clone(),
-            dtb: dtb.clone(),
-            console: Box::new(std::io::sink()),
-            serial: serial
-                .iter()
-                .map(|b| Box::new(b.clone()) as Box<dyn CharBackend>)
-                .collect(),
-            semihost_console: Box::new(std::io::stdout()),
-            attach: Attachments {
-                drives: args.drive.clone(),
-                rng: args.rng,
-                nics: args.nic.clone(),
-                console: vconsole.clone(),
-                flash: flash.clone(),
-            },
-        };
-        let time = match (args.deterministic, args.rtc_epoch) {
-            (false, _) => TimeMode::Host,
-            (true, None) => TimeMode::deterministic(),
-            (true, Some(rtc_epoch)) => TimeMode::Deterministic(boards::time::Deterministic { rtc_epoch }),
-        };
-        let mut machine = match snapshot {
-            Some(path) => restore_snapshot(cfg, path, time, args.snapshot_verify)?,
-            None => Machine::with_time(cfg, time).map_err(|e| {
-                let code = match e {
-                    MachineError::Input { .. } => exit::NO_INPUT,
-                    _ => exit::BAD_INPUT,
-                };
-                Failure::new(code, e)
-            })?,
-        };
-        machine.set_engine(args.engine.build()?);
+        let serial = serial
+            .iter()
+            .map(|b| Box::new(b.clone()) as Box<dyn CharBackend>)
+            .collect();
+        let machine = inputs.machine(snapshot, serial, Box::new(std::io::stdout()))?;
         *power_key.lock().unwrap_or_else(|e| e.into_inner()) = machine.power_button();
         Ok(machine)
     };
@@ -834,11 +801,12 @@ struct Inputs {
 }
 
 impl Inputs {
-    /// Builds the machine (or restores `--snapshot-load`: a reset after a
-    /// restore restores again) with these UART backends (board order) and
-    /// semihosting console.
+    /// Builds the machine, or restores `snapshot` into it, with these UART
+    /// backends (board order) and semihosting console: `run`'s machine
+    /// and its rebuilds after a reset, the gdb stub's and the GUI's.
     fn machine(
         &self,
+        snapshot: Option<&Path>,
         serial: Vec<Box<dyn CharBackend>>,
         semihost_console: Box<dyn std::io::Write + Send>,
     ) -> Result<Machine, Failure> {
@@ -860,7 +828,7 @@ impl Inputs {
                 flash: self.flash.clone(),
             },
         };
-        let mut machine = match &self.snapshot_load {
+        let mut machine = match snapshot {
             Some(path) => restore_snapshot(cfg, path, self.time, self.snapshot_verify)?,
             None => Machine::with_time(cfg, self.time).map_err(|e| {
                 let code = match e {
