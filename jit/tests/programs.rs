@@ -172,17 +172,23 @@ fn encoders_match_the_disassembler() {
 // ---------------------------------------------------------------------------
 // Control flow
 
-#[test]
-fn counted_loops_chain() {
+/// X0 = 1 + 2 + ... + 1000, in a loop of one block (label `loop`).
+fn counted_loop(a: &mut Asm) {
     use asm::*;
-    let mut a = Asm::new(CODE);
-    prologue(&mut a);
     a.i(movz(X, 0, 0, 0)).i(movz(X, 1, 1000, 0));
     a.label("loop")
         .i(add(X, 0, 0, 1))
         .i(eor(X, 2, 2, 0))
         .i(subs_imm(X, 1, 1, 1))
         .b_cond(cond::NE, "loop");
+}
+
+#[test]
+fn counted_loops_chain() {
+    use asm::*;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    counted_loop(&mut a);
     // Nested loops with CBNZ and TBZ back-edges.
     a.i(movz(X, 3, 50, 0));
     a.label("outer").i(movz(X, 4, 20, 0));
@@ -222,12 +228,7 @@ fn cold_blocks_run_on_the_interpreter_first() {
         .i(ldst(Ls::StrW, 22, 21, 0))
         .label("patched")
         .i(movz(X, 7, 1, 0));
-    a.i(movz(X, 0, 0, 0)).i(movz(X, 1, 1000, 0));
-    a.label("loop")
-        .i(add(X, 0, 0, 1))
-        .i(eor(X, 2, 2, 0))
-        .i(subs_imm(X, 1, 1, 1))
-        .b_cond(cond::NE, "loop");
+    counted_loop(&mut a);
     epilogue(&mut a);
     let m = Machine::from_asm(&a);
     let mut jit = Jit::new(JitConfig {
