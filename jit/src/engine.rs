@@ -119,7 +119,7 @@ pub struct JitCtx {
     tlb_pan: bool,
     /// The core's TLB entry each fast-path entry was filled from (`None`:
     /// not known, e.g. the MMU was off), so TLB maintenance drops only
-    /// the fast-path entries it touches ([`JitCtx::apply_tlb_changes`]).
+    /// the fast-path entries it touches (`JitCtx::sync_tlb`).
     meta: [[Option<TlbEntry>; FAST_TLB_ENTRIES]; MMU_INDICES],
     /// Fast-path entries (bits indexed over all MMU indices) filled from
     /// a block larger than 4 KiB or from an unknown translation: a TLBI
@@ -303,8 +303,9 @@ impl Default for JitConfig {
     }
 }
 
-/// [`JitConfig::hot_threshold`] by default (see `benches/linux-boot.sh`
-/// in the closing notes of the JIT issues for how it was chosen).
+/// [`JitConfig::hot_threshold`] by default. On the Debian boot 8, 16 and
+/// 32 all cut the blocks translated by 60-75 %; 16 was the fastest over
+/// boot and workload together.
 pub const DEFAULT_HOT_THRESHOLD: u32 = 16;
 
 /// Counters, for `--stats`, benchmarks and the inspector.
