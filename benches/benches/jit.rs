@@ -17,8 +17,8 @@
 //! `benches/compare.sh` compares whole firmware runs with QEMU.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jit::{Jit, JitConfig};
-use preboard_benches::workload::{bare_machine, mixed_loop};
+
+use preboard_benches::workload::jit_mixed_loop;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -26,14 +26,7 @@ use std::time::Duration;
 const SLICES: u32 = 30;
 
 fn jit_benches(c: &mut Criterion) {
-    let asm = mixed_loop(SLICES);
-    let insns = asm.bytes().len() as u64 / 4;
-    let (mut cpu, mut bus) = bare_machine(&asm.bytes());
-    let mut jit = Jit::new(JitConfig {
-        hot_threshold: 0,
-        ..JitConfig::default()
-    })
-    .expect("this host has a JIT backend");
+    let (mut cpu, mut bus, mut jit, insns) = jit_mixed_loop(SLICES);
     // One pass over the loop retires each instruction about once.
     let (n, ev) = jit.run(0, &mut cpu, &mut bus, insns);
     assert_eq!(n, insns, "the mixed loop stopped early ({ev:?}) at pc {:#x}", cpu.pc);

@@ -10,21 +10,13 @@
 //! `translate N`: the mixed loop translated from an empty cache and run
 //! once, N times; `execute N`: N million instructions of it in steady state.
 
-use jit::{Jit, JitConfig};
-use preboard_benches::workload::{bare_machine, mixed_loop};
+use preboard_benches::workload::jit_mixed_loop;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("translate");
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
-    let asm = mixed_loop(30);
-    let insns = asm.bytes().len() as u64 / 4;
-    let (mut cpu, mut bus) = bare_machine(&asm.bytes());
-    let mut jit = Jit::new(JitConfig {
-        hot_threshold: 0,
-        ..JitConfig::default()
-    })
-    .expect("this host has a JIT backend");
+    let (mut cpu, mut bus, mut jit, insns) = jit_mixed_loop(30);
     let mut total = 0;
     for _ in 0..n {
         match what {

@@ -145,6 +145,22 @@ pub fn bare_machine(code: &[u8]) -> (Cpu, SystemBus) {
     (cpu, SystemBus::new(ram))
 }
 
+/// The JIT benchmarks' setup: [`mixed_loop`] of `slices` on a
+/// [`bare_machine`], its length in instructions, and an engine that
+/// translates every block at once (they measure translation and
+/// translated code, not the interpreter's warm-up).
+pub fn jit_mixed_loop(slices: u32) -> (Cpu, SystemBus, jit::Jit, u64) {
+    let asm = mixed_loop(slices);
+    let insns = asm.bytes().len() as u64 / 4;
+    let (cpu, bus) = bare_machine(&asm.bytes());
+    let jit = jit::Jit::new(jit::JitConfig {
+        hot_threshold: 0,
+        ..jit::JitConfig::default()
+    })
+    .expect("this host has a JIT backend");
+    (cpu, bus, jit, insns)
+}
+
 /// The `virt` board with `elf` as its kernel and the console discarded.
 pub fn virt_machine(elf: &[u8]) -> Result<Machine, MachineError> {
     let board = boards::resolve_board("virt").expect("the built-in virt board parses");

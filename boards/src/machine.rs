@@ -1230,6 +1230,13 @@ mod tests {
         Machine::new(MachineConfig::headless(board, "spin.bin", SPIN.to_le_bytes().to_vec())).unwrap()
     }
 
+    /// The `virt` board running `words` from the start of RAM.
+    fn running(words: &[u32], time: TimeMode) -> Machine {
+        let board = crate::resolve_board("virt").unwrap();
+        let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        Machine::with_time(MachineConfig::headless(board, "timer.bin", bytes), time).unwrap()
+    }
+
     /// Deterministic time: a core that arms its virtual timer for 1000
     /// ticks and sleeps makes time jump to the deadline (16 ns per tick at
     /// 62.5 MHz, the timer armed after one instruction, 1 ns each); with
@@ -1245,13 +1252,7 @@ mod tests {
             0xd503_207f, // wfi
             0x1400_0000, // b .
         ];
-        let board = crate::resolve_board("virt").unwrap();
-        let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let mut m = Machine::with_time(
-            MachineConfig::headless(board, "timer.bin", bytes),
-            TimeMode::deterministic(),
-        )
-        .unwrap();
+        let mut m = running(&words, TimeMode::deterministic());
         assert!(matches!(m.run(None), Err(MachineError::Deadlock { .. })));
         assert_eq!(m.instructions(), 5);
         assert_eq!(m.virtual_ns(), Some(1000 * 16));
@@ -1273,9 +1274,7 @@ mod tests {
             0xd503_207f, // wfi
             0x1400_0000, // b .
         ];
-        let board = crate::resolve_board("virt").unwrap();
-        let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let mut m = Machine::new(MachineConfig::headless(board, "timer.bin", bytes)).unwrap();
+        let mut m = running(&words, TimeMode::Host);
         // The interrupt is not enabled at the GIC, so nothing wakes the
         // core after the deadline either; the host deadline ends the run.
         let _ = m.run_until(None, Some(Instant::now() + Duration::from_millis(500)));
