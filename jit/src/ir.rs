@@ -329,6 +329,9 @@ pub struct Block {
     pub insns: Vec<(u64, u32)>,
     /// The IR; the last instruction is an [`Inst::Exit`].
     pub code: Vec<Inst>,
+    /// The block branches back to its own start and backends may run it
+    /// as a loop (see [`Block::close_loop`]).
+    pub looped: bool,
 }
 
 impl Block {
@@ -705,10 +708,93 @@ impl Block {
         }
     }
 
+    /// Whether exit `inst` is a back edge: a direct branch to the block's
+    /// own start (the mode cannot change inside a block that qualifies).
+    pub fn is_back_edge(&self, inst: &Inst) -> bool {
+        match inst {
+            Inst::ExitIf(_, t, _) | Inst::Exit(Target::Direct(t), _) => *t == self.pc,
+            _ => false,
+        }
+    }
+
+    /// Marks a block that branches back to its own start as a loop, so a
+    /// backend can keep the guest registers it reads in host registers
+    /// across iterations instead of storing them at the back edge and
+    /// loading them again through the chained jump (tight loops spend most
+    /// of their time there).
+    ///
+    /// A backend loads every [`Inst::Get`] once, before the loop, into a
+    /// place it keeps until the last back edge; a back edge moves the new
+    /// values of those cells into those places and stores only the cells
+    /// the block does not read. From the second iteration on, guest state
+    /// in memory is therefore stale for the carried cells the loop
+    /// changes, so this adds them (as their value at the iteration's start)
+    /// to every write-back that does not already have them: faults,
+    /// interpreter fallbacks and the other exits stay precise.
+    ///
+    /// Only blocks without [`Inst::Interp`] (which forgets cached cells)
+    /// or [`Inst::SysSet`] qualify.
+    pub fn close_loop(&mut self) {
+        if self.insns.is_empty()
+            || !self.code.iter().any(|i| self.is_back_edge(i))
+            || self
+                .code
+                .iter()
+                .any(|i| matches!(i, Inst::Interp { .. } | Inst::SysSet(..)))
+        {
+            return;
+        }
+        let mut get: [Option<Val>; Cell::COUNT] = [None; Cell::COUNT];
+        for (i, inst) in self.code.iter().enumerate() {
+            if let Inst::Get(c) = inst {
+                get[c.index()] = Some(Val(i as u32));
+            }
+        }
+        // The carried cells some back edge changes.
+        let mut changed = 0u64;
+        for inst in &self.code {
+            if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (self.is_back_edge(inst), inst) {
+                for &(c, v) in &e.wb {
+                    if get[c.index()].is_some_and(|g| g != v) {
+                        changed |= 1 << c.index();
+                    }
+                }
+            }
+        }
+        self.looped = true;
+        if changed == 0 {
+            return;
+        }
+        let extend = |wb: &mut Writeback| {
+            let mut have = 0u64;
+            for &(c, _) in wb.iter() {
+                have |= 1 << c.index();
+            }
+            for (i, g) in get.iter().enumerate() {
+                if let Some(g) = *g {
+                    if (changed & !have) >> i & 1 == 1 {
+                        wb.push((Cell::from_index(i), g));
+                    }
+                }
+            }
+        };
+        for inst in &mut self.code {
+            match inst {
+                Inst::Load(m) | Inst::Store(m, _) | Inst::Atomic(_, m, ..) => extend(&mut m.sync.wb),
+                Inst::CheckSp(_, s) | Inst::CheckAlign(.., s) => extend(&mut s.wb),
+                Inst::ExitIf(.., e) | Inst::CheckExit(_, e) | Inst::Exit(_, e) => extend(&mut e.wb),
+                _ => {}
+            }
+        }
+    }
+
     /// A readable listing (for `--trace-blocks` and golden tests).
     pub fn dump(&self) -> String {
         use std::fmt::Write;
         let mut s = format!("block {:#x} mode {:#x}\n", self.pc, self.mode.bits());
+        if self.looped {
+            s.push_str("  (loop: read cells stay in host registers across iterations)\n");
+        }
         for (i, inst) in self.code.iter().enumerate() {
             match inst {
                 Inst::Start(u16::MAX) => {}
@@ -796,6 +882,7 @@ impl Builder {
                 insns: Vec::with_capacity(MAX_BLOCK_INSNS),
                 // Typical blocks need a few hundred: growing by doubling copied them.
                 code: Vec::with_capacity(512),
+                looped: false,
             },
             cur: [None; Cell::COUNT],
             dirty: 0,
@@ -1002,6 +1089,7 @@ impl Builder {
             self.finish_with(Target::Direct(pc), 0);
         }
         self.block.optimise();
+        self.block.close_loop();
         self.block
     }
 }

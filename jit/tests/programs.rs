@@ -216,6 +216,78 @@ fn counted_loops_chain() {
 /// is hot, the code run once never is, and the results (including a
 /// cold block rewriting an instruction ahead of it) are the
 /// interpreter's.
+/// A loop of one block that rotates registers (a three-register and a
+/// two-register cycle, which the back edge's moves must break), walks a
+/// pointer and accumulates: the JIT keeps the registers it reads in host
+/// registers across iterations (`Block::close_loop`). Once it runs to
+/// the end; then with the walking load running off the end of RAM on the
+/// sixth iteration, where the fault must see every register (including
+/// those the loop changed in earlier iterations and not yet in this one)
+/// as the interpreter does; then in budget slices that end mid-loop.
+#[test]
+fn self_loops_keep_registers_in_host_registers() {
+    use asm::*;
+    for (name, start) in [("to the end", DATA), ("load faults in iteration 6", STACK_TOP - 5 * 8)] {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        a.mov64(11, start)
+            .i(movz(X, 0, 1, 0))
+            .i(movz(X, 1, 2, 0))
+            .i(movz(X, 2, 3, 0))
+            .i(movz(X, 5, 5, 0))
+            .i(movz(X, 6, 6, 0))
+            .i(movz(X, 3, 40, 0))
+            .b("loop")
+            .label("loop")
+            .i(mov(X, 9, 0))
+            .i(mov(X, 0, 1))
+            .i(add(X, 7, 7, 0))
+            .i(ldst_post(Ls::LdrX, 8, 11, 8))
+            .i(mov(X, 1, 2))
+            .i(mov(X, 2, 9))
+            .i(eor(X, 7, 7, 8))
+            .i(mov(X, 10, 5))
+            .i(mov(X, 5, 6))
+            .i(mov(X, 6, 10))
+            .i(subs_imm(X, 3, 3, 1))
+            .b_cond(cond::NE, "loop");
+        epilogue(&mut a);
+        let mut m = Machine::from_asm(&a);
+        m.random_data(7);
+        let b = run_named(&m, name);
+        if start == DATA {
+            assert_completed(&b);
+            // 40 rotations of three registers, 40 swaps of two.
+            assert_eq!(&b.interp.cpu.x[..3], &[2, 3, 1], "{name}");
+            assert_eq!((b.interp.cpu.x[5], b.interp.cpu.x[6]), (5, 6), "{name}");
+            for slice in [1, 3, 7, 12, 13, 25, 100] {
+                let mut jit = new_jit();
+                let mut j = m.clone();
+                let (total, ev, _) = run_sliced(&mut jit, &mut j, slice);
+                let d = b.interp.diff(&j);
+                assert!(
+                    d.is_empty() && (total, &ev) == (b.result.0, &b.result.1),
+                    "slices of {slice}: retired {total} ({ev:?}), interpreter {:?}\n  {}",
+                    b.result,
+                    d.join("\n  ")
+                );
+            }
+        } else {
+            let (_, elr, far) = assert_faulted(&b);
+            assert_eq!(far, STACK_TOP, "{name}");
+            assert_eq!(
+                elr,
+                CODE + 4 * a
+                    .words
+                    .iter()
+                    .position(|&w| w == ldst_post(Ls::LdrX, 8, 11, 8))
+                    .unwrap() as u64
+            );
+            assert_eq!(b.interp.cpu.x[3], 40 - 5, "{name}");
+        }
+    }
+}
+
 #[test]
 fn cold_blocks_run_on_the_interpreter_first() {
     use asm::*;

@@ -135,6 +135,8 @@ enum Slow<'a> {
         raw: u32,
         helper: usize,
     },
+    /// A conditional back edge of a looped block.
+    BackEdge { label: DynamicLabel, exit: &'a Exit },
     Exit {
         label: DynamicLabel,
         target: Target,
@@ -207,6 +209,10 @@ struct Gen<'a> {
     cc_in_dl: Vec<bool>,
     /// Helper-operation indices of `QCall`/`Call` instructions.
     ops: Vec<u32>,
+    /// A looped block's loop head (after the carried cells are loaded).
+    loop_head: Option<DynamicLabel>,
+    /// A looped block's `Get`s: each cell's place across iterations.
+    carried: Vec<(Cell, Val)>,
 }
 
 /// For each condition, bit `nzcv` (0..16) of the mask says whether it
@@ -428,16 +434,9 @@ impl<'a> Gen<'a> {
         let d = Val(i as u32);
         match block.code[i] {
             Inst::Start(_) | Inst::Const(_) => {}
-            Inst::Get(c) => {
-                let off = self.cell_off(c);
-                let r = self.dst(d);
-                if c == Cell::Nzcv {
-                    dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off]);
-                } else {
-                    dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbp + off]);
-                }
-                self.store(d, r);
-            }
+            // A looped block loaded it before its loop head.
+            Inst::Get(_) if self.loop_head.is_some() => {}
+            Inst::Get(c) => self.get_cell(d, c),
             Inst::Bin(op, a, b) => self.bin(d, op, a, b),
             Inst::Un(op, a) => self.un(d, op, a),
             Inst::Adc(a, b, c, w) if self.loc[c.0 as usize] == Loc::Imm(0) => {
@@ -931,6 +930,7 @@ impl<'a> Gen<'a> {
             }
             Inst::ExitIf(c, target, ref e) => {
                 let label = self.a.new_dynamic_label();
+                let back = self.loop_head.is_some() && target == block.pc;
                 if self.fused[c.0 as usize] {
                     self.cond_to_cf(c);
                     dynasm!(self.a ; .arch x64 ; jc =>label);
@@ -942,11 +942,15 @@ impl<'a> Gen<'a> {
                         ; jnz =>label
                     );
                 }
-                self.slow.push(Slow::Exit {
-                    label,
-                    target: Target::Direct(target),
-                    exit: e,
-                    resume: None,
+                self.slow.push(if back {
+                    Slow::BackEdge { label, exit: e }
+                } else {
+                    Slow::Exit {
+                        label,
+                        target: Target::Direct(target),
+                        exit: e,
+                        resume: None,
+                    }
                 });
             }
             Inst::CheckExit(pc, ref e) => {
@@ -964,9 +968,120 @@ impl<'a> Gen<'a> {
                     resume: Some(pc),
                 });
             }
+            Inst::Exit(Target::Direct(t), ref e) if self.loop_head.is_some() && t == block.pc => self.back_edge(e),
             Inst::Exit(target, ref e) => self.exit_code(target, e, None),
         }
         Ok(())
+    }
+
+    /// `d = ` guest cell `c`.
+    fn get_cell(&mut self, d: Val, c: Cell) {
+        let off = self.cell_off(c);
+        let r = self.dst(d);
+        if c == Cell::Nzcv {
+            dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off]);
+        } else {
+            dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbp + off]);
+        }
+        self.store(d, r);
+    }
+
+    /// A looped block's back edge: stores the cells the block does not
+    /// read, moves the new values of the carried ones into their places
+    /// and, budget permitting, runs the next iteration (else leaves for
+    /// the dispatcher at the block's start with every carried cell
+    /// written back).
+    fn back_edge(&mut self, e: &Exit) {
+        let mut moves = Vec::with_capacity(e.wb.len());
+        let mut stores = Vec::with_capacity(e.wb.len());
+        for &(c, v) in &e.wb {
+            match self.carried.iter().find(|&&(k, _)| k == c) {
+                Some(&(_, g)) => moves.push((self.loc[g.0 as usize], self.loc[v.0 as usize])),
+                None => stores.push((c, v)),
+            }
+        }
+        // Stores first: their values may sit where carried cells move to.
+        self.writeback(&stores);
+        self.add_icount(e.retired, false);
+        self.parallel_move(moves);
+        let head = self.loop_head.expect("a looped block has a loop head");
+        let budget = self.env.ctx_budget;
+        let insns = self.block.insns.len() as i32;
+        dynasm!(self.a
+            ; .arch x64
+            ; sub QWORD [rbx + budget], insns
+            ; jge =>head
+            ; add QWORD [rbx + budget], insns
+        );
+        let all = self.carried.clone();
+        self.writeback(&all);
+        self.mov_imm(RAX, self.block.pc);
+        let pc_off = self.env.cpu_pc;
+        dynasm!(self.a
+            ; .arch x64
+            ; mov QWORD [rbp + pc_off], rax
+            ; mov eax, exit::BUDGET as i32
+            ; ret
+        );
+    }
+
+    /// Performs the moves `(to, from)` as if all at once (a destination
+    /// may be another move's source), breaking cycles through `rax`.
+    fn parallel_move(&mut self, mut moves: Vec<(Loc, Loc)>) {
+        moves.retain(|(to, from)| to != from);
+        while !moves.is_empty() {
+            let ready = moves
+                .iter()
+                .position(|&(to, _)| !moves.iter().any(|&(_, from)| from == to));
+            if let Some(k) = ready {
+                let (to, from) = moves.swap_remove(k);
+                self.move_loc(to, from);
+            } else {
+                // Only cycles are left: park one destination's old value.
+                let (to, _) = moves[0];
+                self.move_loc(Loc::Reg(RAX), to);
+                for m in &mut moves {
+                    if m.1 == to {
+                        m.1 = Loc::Reg(RAX);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `to = from` between places (`rcx` is the scratch for memory to
+    /// memory).
+    fn move_loc(&mut self, to: Loc, from: Loc) {
+        let src = match from {
+            Loc::Reg(r) => r,
+            Loc::Slot(s) => {
+                let off = self.slot_off(s);
+                let r = match to {
+                    Loc::Reg(r) => r,
+                    _ => RCX,
+                };
+                dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rsp + off]);
+                r
+            }
+            Loc::Imm(c) => {
+                let r = match to {
+                    Loc::Reg(r) => r,
+                    _ => RCX,
+                };
+                self.mov_imm(r, c);
+                r
+            }
+            Loc::None => unreachable!("a move from a value with no place"),
+        };
+        match to {
+            Loc::Reg(r) if r != src => dynasm!(self.a ; .arch x64 ; mov Rq(r), Rq(src)),
+            Loc::Reg(_) => {}
+            Loc::Slot(s) => {
+                let off = self.slot_off(s);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rsp + off], Rq(src));
+            }
+            Loc::Imm(_) | Loc::None => unreachable!("a move to a place that is not one"),
+        }
     }
 
     /// After the arithmetic instruction `i` (flags still in EFLAGS):
@@ -1375,6 +1490,21 @@ impl<'a> Gen<'a> {
     fn bin_direct(&mut self, d: Val, op: BinOp, a: Val, b: Val) -> bool {
         let r = self.dst(d);
         match op {
+            // A three-operand add (the first operand lives on): one LEA
+            // instead of a copy and an add.
+            BinOp::Add if matches!(self.loc[a.0 as usize], Loc::Reg(ra) if ra != r) => {
+                let Loc::Reg(ra) = self.loc[a.0 as usize] else {
+                    unreachable!()
+                };
+                match (self.imm32(b), self.loc[b.0 as usize]) {
+                    (Some(k), _) => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(ra) + k]),
+                    (_, Loc::Reg(rb)) => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(ra) + Rq(rb)]),
+                    _ => {
+                        self.load(RCX, b);
+                        dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(ra) + rcx]);
+                    }
+                }
+            }
             BinOp::Add | BinOp::Sub | BinOp::And | BinOp::Or | BinOp::Xor | BinOp::Mul => {
                 self.load(r, a);
                 let src = match (self.imm32(b), self.loc[b.0 as usize]) {
@@ -1786,6 +1916,10 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 self.exit_code(target, exit, resume);
             }
+            Slow::BackEdge { label, exit } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.back_edge(exit);
+            }
         }
     }
 }
@@ -1854,6 +1988,19 @@ impl Backend for X64 {
             last_use[i] = i;
             Block::uses(inst, |v| last_use[v.0 as usize] = i);
         }
+        // A looped block's `Get`s hold their cells from before the loop
+        // head to the last back edge (see `Block::close_loop`).
+        let mut pinned = vec![false; n];
+        let mut carried = Vec::new();
+        if let Some(last_back) = block.code.iter().rposition(|i| block.looped && block.is_back_edge(i)) {
+            for (i, inst) in block.code.iter().enumerate() {
+                if let Inst::Get(c) = *inst {
+                    pinned[i] = true;
+                    last_use[i] = last_use[i].max(last_back);
+                    carried.push((c, Val(i as u32)));
+                }
+            }
+        }
         // Linear register allocation.
         let mut loc = vec![Loc::None; n];
         let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
@@ -1875,6 +2022,17 @@ impl Backend for X64 {
                 next_q += 1;
             }
         }
+        for &(_, g) in &carried {
+            let g = g.0 as usize;
+            loc[g] = if let Some(r) = free.pop() {
+                Loc::Reg(r)
+            } else if let Some(s) = free_slots.pop() {
+                Loc::Slot(s)
+            } else {
+                return Err(CompileError::TooManySpills(SPILL_SLOTS));
+            };
+            expiring.push((last_use[g] + 1).min(n).max(g + 1), g);
+        }
         // Values whose register passed to the result of their last use.
         let mut handed = vec![false; n];
         for (i, inst) in block.code.iter().enumerate() {
@@ -1889,7 +2047,7 @@ impl Backend for X64 {
                     _ => {}
                 }
             }
-            if !defines {
+            if !defines || pinned[i] {
                 continue;
             }
             if let Inst::Const(c) = inst {
@@ -1984,7 +2142,8 @@ impl Backend for X64 {
         for (v, l) in loc.iter().enumerate() {
             if let Loc::Reg(r) = *l {
                 if caller_saved(r) {
-                    for m in &mut live_cs[(v + 1).min(n)..last_use[v].max(v + 1).min(n)] {
+                    let born = if pinned[v] { 0 } else { v + 1 };
+                    for m in &mut live_cs[born.min(n)..last_use[v].max(v + 1).min(n)] {
                         *m |= 1 << r;
                     }
                 }
@@ -2006,6 +2165,8 @@ impl Backend for X64 {
             ops,
             cc_from,
             cc_in_dl: vec![false; n],
+            loop_head: None,
+            carried,
         };
         // Entry: the budget check (bounded exit latency). Taking the
         // block's instructions first and giving them back on the exit path
@@ -2017,6 +2178,15 @@ impl Backend for X64 {
             ; sub QWORD [rbx + budget], insns
             ; jl =>budget_label
         );
+        if block.looped {
+            for k in 0..g.carried.len() {
+                let (c, v) = g.carried[k];
+                g.get_cell(v, c);
+            }
+            let head = g.a.new_dynamic_label();
+            dynasm!(g.a ; .arch x64 ; =>head);
+            g.loop_head = Some(head);
+        }
         for i in 0..n {
             g.inst(i)?;
         }
