@@ -908,6 +908,12 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
                 s.translate_ns as f64 / 1e9,
                 s.translate_ns as f64 / 1e7 / secs.max(1e-9)
             );
+            let [chain, plain, budget, exception, stop, indirect] = s.exits;
+            eprintln!(
+                "preboard: jit: returns to the dispatcher: {chain} unchained exits, {plain} after block-ending \
+                 instructions, {budget} budget or requested, {exception} exceptions, {stop} stops, \
+                 {indirect} jump-cache misses"
+            );
         }
         None => eprintln!("preboard: engine: interpreter"),
     }

@@ -55,12 +55,44 @@ pub const QSLOTS: usize = 512;
 /// Entries in the per-core jump cache. A booting kernel and its user
 /// programs jump between thousands of blocks, and every miss is a trip
 /// through the dispatcher; flushing costs only the entries filled since the
-/// last flush (`JitCtx::jc_filled`).
+/// last flush (`JitCtx::jc_live`).
 pub const JUMP_CACHE_ENTRIES: usize = 8192;
 
-/// Filled entries remembered for a cheap flush; beyond this many the flush
-/// clears the whole cache.
-const JC_FILLED_MAX: usize = 256;
+/// Words of a bitmap over the jump cache's slots.
+const JC_WORDS: usize = JUMP_CACHE_ENTRIES / 64;
+
+/// Slots per 4 KiB page in the jump cache: a page's blocks can only be in
+/// the `JC_PAGE_SLOTS` slots from `jc_index(page)`.
+const JC_PAGE_SLOTS: usize = 4096 / 4;
+
+/// Fast-path slots per 2 MiB region: an entry filled from a block of up
+/// to 2 MiB is in the `REGION_SLOTS` slots of its region.
+const REGION_SLOTS: usize = (2 << 20) / 4096;
+
+/// Records in bit `i` of `big` and `huge` how large the translation
+/// `meta` is (see `JitCtx::big`).
+fn set_size_bits(big: &mut [u64], huge: &mut [u64], i: usize, meta: Option<TlbEntry>) {
+    let (w, bit) = (i / 64, 1u64 << (i % 64));
+    big[w] &= !bit;
+    huge[w] &= !bit;
+    match meta.map(|t| t.size_bits) {
+        Some(0..=12) => {}
+        Some(13..=21) => big[w] |= bit,
+        _ => huge[w] |= bit,
+    }
+}
+
+/// Calls `f` with the index of every set bit of `words`, the first word
+/// being bit `64 * first`.
+fn each_bit(words: &[u64], first: usize, mut f: impl FnMut(usize)) {
+    for (w, &word) in words.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            f((first + w) * 64 + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+    }
+}
 
 /// The jump-cache slot of `va`; generated code computes the same (see
 /// `Env::ctx_jc`).
@@ -105,9 +137,19 @@ pub struct JitCtx {
     jump_cache: [JcEntry; JUMP_CACHE_ENTRIES],
     jc_generation: u64,
     // Not touched by generated code:
-    /// Slots filled since the last flush, while there are few.
-    jc_filled: Vec<u16>,
-    jc_overflow: bool,
+    /// Filled jump-cache slots.
+    jc_live: [u64; JC_WORDS],
+    /// Filled slots whose fetch translation is larger than a page (up to
+    /// 2 MiB): a TLBI by VA may remove them from other pages' slots.
+    jc_big: [u64; JC_WORDS],
+    /// Filled slots whose fetch translation is larger than 2 MiB or not
+    /// known (the MMU was off).
+    jc_huge: [u64; JC_WORDS],
+    /// Per slot, the core-TLB entry its block's fetch went through, so
+    /// TLB maintenance drops only the entries whose translation it
+    /// removes (Linux's TLBIs by page and address-space switches emptied
+    /// the whole cache, about 30 dispatcher trips each).
+    jc_meta: Box<[Option<TlbEntry>]>,
     cpu: *mut Cpu,
     bus: Option<NonNull<dyn Bus>>,
     shared: *mut Shared,
@@ -122,9 +164,12 @@ pub struct JitCtx {
     /// the fast-path entries it touches (`JitCtx::sync_tlb`).
     meta: [[Option<TlbEntry>; FAST_TLB_ENTRIES]; MMU_INDICES],
     /// Fast-path entries (bits indexed over all MMU indices) filled from
-    /// a block larger than 4 KiB or from an unknown translation: a TLBI
-    /// by VA may remove them from any slot.
+    /// a block larger than 4 KiB, up to 2 MiB: a TLBI by VA may remove
+    /// them from the slots of the other pages of its 2 MiB region.
     big: [u64; MMU_INDICES * FAST_TLB_ENTRIES / 64],
+    /// Fast-path entries filled from a larger block or an unknown
+    /// translation: a TLBI by VA may remove them from any slot.
+    huge: [u64; MMU_INDICES * FAST_TLB_ENTRIES / 64],
     /// The core and bus the fast-path entries were made for: host
     /// pointers from another bus (a rebuilt machine) must never be used.
     owner: (usize, usize),
@@ -147,8 +192,10 @@ impl JitCtx {
             qslots: [0; QSLOTS],
             jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
             jc_generation: 0,
-            jc_filled: Vec::with_capacity(JC_FILLED_MAX),
-            jc_overflow: false,
+            jc_live: [0; JC_WORDS],
+            jc_big: [0; JC_WORDS],
+            jc_huge: [0; JC_WORDS],
+            jc_meta: vec![None; JUMP_CACHE_ENTRIES].into_boxed_slice(),
             cpu: std::ptr::null_mut(),
             bus: None,
             shared: std::ptr::null_mut(),
@@ -158,6 +205,7 @@ impl JitCtx {
             tlb_pan: false,
             meta: [[None; FAST_TLB_ENTRIES]; MMU_INDICES],
             big: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
+            huge: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
             owner: (0, 0),
         })
     }
@@ -167,13 +215,15 @@ impl JitCtx {
             t.fill(EMPTY);
         }
         self.big.fill(0);
+        self.huge.fill(0);
         self.flush_jump_cache();
     }
 
-    /// Brings the fast-path TLB up to `tlb`'s epoch: drops just the
-    /// entries the journaled changes touch, or everything when the
-    /// journal has lost track. The jump cache goes in any case (a block
-    /// found by virtual address may now be another).
+    /// Brings the fast-path TLB and the jump cache up to `tlb`'s epoch:
+    /// drops just the entries the journaled changes touch (a jump-cache
+    /// entry goes with the translation of its block's address: the block
+    /// found by that address may now be another), or everything when the
+    /// journal has lost track.
     fn sync_tlb(&mut self, tlb: &cpu_aarch64::mmu::tlb::Tlb) {
         let Some(changes) = tlb.changes_since(self.tlb_epoch) else {
             self.flush_tlb();
@@ -189,29 +239,65 @@ impl JitCtx {
                 }
                 Change::Op(op) if op.page().is_some() => {
                     // By VA: a 4 KiB entry can only be in the address's
-                    // slot; larger (or unknown) ones are in `big`.
-                    let slot = (op.page().unwrap_or(0) >> 12) as usize & (FAST_TLB_ENTRIES - 1);
+                    // slot, one from a block of up to 2 MiB only in the
+                    // slots of that block's pages (`big`), larger or
+                    // unknown ones anywhere (`huge`). Linux's TLBIs by
+                    // page came to a tenth of the boot when every block
+                    // entry was checked for each.
+                    let page = op.page().unwrap_or(0);
+                    let slot = (page >> 12) as usize & (FAST_TLB_ENTRIES - 1);
+                    let region = slot & !(REGION_SLOTS - 1);
+                    let window = region / 64..(region + REGION_SLOTS) / 64;
+                    let (big, huge) = (self.big, self.huge);
                     for m in 0..MMU_INDICES {
                         self.drop_if(m * FAST_TLB_ENTRIES + slot, &ch);
+                        let base = m * FAST_TLB_ENTRIES / 64;
+                        let words = base + window.start..base + window.end;
+                        each_bit(&big[words.clone()], words.start, |i| {
+                            // Only entries of the same 2 MiB region (the
+                            // slots alias every 4 MiB): checked on the tag
+                            // before the translation it came from.
+                            let e = &self.tlb[i / FAST_TLB_ENTRIES][i % FAST_TLB_ENTRIES];
+                            if (e.read.min(e.write) ^ page) >> 21 == 0 {
+                                self.drop_if(i, &ch)
+                            }
+                        });
                     }
-                    for w in 0..self.big.len() {
-                        let mut bits = self.big[w];
-                        while bits != 0 {
-                            let b = bits.trailing_zeros() as usize;
-                            bits &= bits - 1;
-                            self.drop_if(w * 64 + b, &ch);
+                    each_bit(&huge, 0, |i| self.drop_if(i, &ch));
+                    let first = jc_index(page) & !(JC_PAGE_SLOTS - 1);
+                    let words = first / 64..(first + JC_PAGE_SLOTS) / 64;
+                    let (live, big, huge) = (self.jc_live, self.jc_big, self.jc_huge);
+                    each_bit(&live[words.clone()], words.start, |i| self.jc_drop_if(i, &ch));
+                    // Blocks of other pages in the same 2 MiB region.
+                    each_bit(&big, 0, |i| {
+                        if (self.jump_cache[i].va ^ page) >> 21 == 0 {
+                            self.jc_drop_if(i, &ch)
                         }
-                    }
+                    });
+                    each_bit(&huge, 0, |i| self.jc_drop_if(i, &ch));
                 }
                 _ => {
                     for i in 0..MMU_INDICES * FAST_TLB_ENTRIES {
                         self.drop_if(i, &ch);
                     }
+                    let live = self.jc_live;
+                    each_bit(&live, 0, |i| self.jc_drop_if(i, &ch));
                 }
             }
         }
-        self.flush_jump_cache();
         self.tlb_epoch = tlb.epoch;
+    }
+
+    /// Empties jump-cache slot `i` if `ch` removes the translation its
+    /// block was fetched through.
+    fn jc_drop_if(&mut self, i: usize, ch: &Change) {
+        if self.jc_meta[i].as_ref().is_none_or(|t| ch.removes(t)) {
+            self.jump_cache[i] = JC_EMPTY;
+            self.jc_meta[i] = None;
+            self.jc_live[i / 64] &= !(1 << (i % 64));
+            self.jc_big[i / 64] &= !(1 << (i % 64));
+            self.jc_huge[i / 64] &= !(1 << (i % 64));
+        }
     }
 
     /// Empties fast-path entry `i` (index over all MMU indices) if `ch`
@@ -226,30 +312,27 @@ impl JitCtx {
             *e = EMPTY;
             self.meta[m][slot] = None;
             self.big[i / 64] &= !(1 << (i % 64));
+            self.huge[i / 64] &= !(1 << (i % 64));
         }
     }
 
     fn flush_jump_cache(&mut self) {
-        if self.jc_overflow {
-            self.jump_cache.fill(JC_EMPTY);
-        } else {
-            for &i in &self.jc_filled {
-                self.jump_cache[usize::from(i)] = JC_EMPTY;
-            }
-        }
-        self.jc_filled.clear();
-        self.jc_overflow = false;
+        let live = std::mem::replace(&mut self.jc_live, [0; JC_WORDS]);
+        each_bit(&live, 0, |i| {
+            self.jump_cache[i] = JC_EMPTY;
+            self.jc_meta[i] = None;
+        });
+        self.jc_big = [0; JC_WORDS];
+        self.jc_huge = [0; JC_WORDS];
     }
 
-    fn remember(&mut self, va: u64, mode: u32, entry: usize) {
+    /// Caches the block at `entry` for `(va, mode)`, fetched through the
+    /// core-TLB entry `meta` (`None`: not known).
+    fn remember(&mut self, va: u64, mode: u32, entry: usize, meta: Option<TlbEntry>) {
         let i = jc_index(va);
-        if !self.jc_overflow {
-            if self.jc_filled.len() == JC_FILLED_MAX {
-                self.jc_overflow = true;
-            } else {
-                self.jc_filled.push(i as u16);
-            }
-        }
+        self.jc_live[i / 64] |= 1 << (i % 64);
+        set_size_bits(&mut self.jc_big, &mut self.jc_huge, i, meta);
+        self.jc_meta[i] = meta;
         self.jump_cache[i] = JcEntry {
             va,
             mode: u64::from(mode),
@@ -340,6 +423,11 @@ pub struct Stats {
     /// Host time spent translating (decode, IR, optimisation, code
     /// generation, placing), in nanoseconds.
     pub translate_ns: u64,
+    /// Why generated code returned to the dispatcher, indexed by exit
+    /// code: an unchained direct exit, a plain exit (after an
+    /// instruction that ends its block), the budget or a requested exit,
+    /// an exception, a stop, an indirect branch the jump cache missed.
+    pub exits: [u64; 6],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -615,11 +703,7 @@ fn fill_entry(
     // (when the MMU is on): that entry says which TLBIs remove this one.
     let meta = cpu.tlb.peek(va);
     let i = mode * FAST_TLB_ENTRIES + slot;
-    if meta.is_none_or(|t| t.size_bits > 12) {
-        ctx.big[i / 64] |= 1 << (i % 64);
-    } else {
-        ctx.big[i / 64] &= !(1 << (i % 64));
-    }
+    set_size_bits(&mut ctx.big, &mut ctx.huge, i, meta);
     ctx.meta[mode][slot] = meta;
     let e = &mut ctx.tlb[mode][slot];
     if e.read != vpage && e.write != vpage {
@@ -1271,7 +1355,10 @@ impl Jit {
                 c.jc_generation = self.shared.generation;
             }
             if !at_breakpoint {
-                c.remember(key.va, key.mode, entry);
+                // `boundary` translated the PC through the core's TLB (when
+                // the MMU is on): that entry says which TLB maintenance
+                // drops this one.
+                c.remember(key.va, key.mode, entry, cpu.tlb.peek(key.va));
             }
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.cpu = cpu;
@@ -1300,6 +1387,9 @@ impl Jit {
                 self.sync_external_writes(bus);
             }
             let c = unsafe_ctx(ctx);
+            if let Some(n) = self.shared.stats.exits.get_mut(code as usize) {
+                *n += 1;
+            }
             match code {
                 exit::CHAIN => {
                     let slot = c.exit_slot as usize;
@@ -1494,9 +1584,7 @@ mod tests {
             ..EMPTY
         };
         c.meta[1][slot] = meta;
-        if meta.is_none_or(|t| t.size_bits > 12) {
-            c.big[i / 64] |= 1 << (i % 64);
-        }
+        set_size_bits(&mut c.big, &mut c.huge, i, meta);
     }
 
     fn present(c: &JitCtx, va: u64) -> bool {
@@ -1555,5 +1643,67 @@ mod tests {
         tlb.regime_written(cpu_aarch64::sysreg::SysReg::TCR_EL1);
         c.sync_tlb(&tlb);
         assert!(!present(&c, g));
+    }
+
+    fn cached(c: &JitCtx, va: u64) -> bool {
+        c.jump_cache[jc_index(va)].va == va
+    }
+
+    /// The jump cache follows the same rule by the translation each
+    /// block was fetched through: a TLBI by VA drops the blocks of that
+    /// page and of a larger block containing it, a new ASID the
+    /// non-global ones, a TCR write everything; others stay.
+    #[test]
+    fn tlb_maintenance_drops_only_the_jump_cache_entries_it_removes() {
+        let mut c = JitCtx::new();
+        let mut tlb = Tlb::default();
+        c.tlb_epoch = tlb.epoch;
+        // Two blocks in a non-global page, one in a global page, one in
+        // a 2 MiB block (another page of it and another slot), one in a
+        // 1 GiB block and one fetched with the MMU off.
+        let (a1, a2, g, blk, gib, unknown) = (0x1040, 0x1ff0, 0x2000, 0x20_5008, 0x4012_3450, 0x9000);
+        let all = [a1, a2, g, blk, gib, unknown];
+        let fill_all = |c: &mut JitCtx| {
+            c.remember(a1, 1, 0x100, Some(entry(a1 & !0xfff, false, 12)));
+            c.remember(a2, 1, 0x200, Some(entry(a2 & !0xfff, false, 12)));
+            c.remember(g, 1, 0x300, Some(entry(g, true, 12)));
+            c.remember(blk, 1, 0x400, Some(entry(blk & !0xfff, false, 21)));
+            c.remember(gib, 1, 0x500, Some(entry(gib & !0xfff, true, 30)));
+            c.remember(unknown, 1, 0x600, None);
+        };
+        fill_all(&mut c);
+        assert!(all.iter().all(|&v| cached(&c, v)));
+        let vae1 = |va: u64| Tlbi::VaE1 {
+            is: false,
+            last: false,
+            va,
+            asid: 5,
+            vmid: 0,
+        };
+        // Another page: only the entry of unknown origin goes.
+        tlb.invalidate(&vae1(0x7000));
+        c.sync_tlb(&tlb);
+        assert_eq!(all.map(|v| cached(&c, v)), [true, true, true, true, true, false]);
+        // The page of a1 and a2.
+        tlb.invalidate(&vae1(0x1000));
+        c.sync_tlb(&tlb);
+        assert_eq!(all.map(|v| cached(&c, v)), [false, false, true, true, true, false]);
+        // Another page of the 2 MiB block, then of the 1 GiB block.
+        tlb.invalidate(&vae1(0x3f_f000));
+        c.sync_tlb(&tlb);
+        assert_eq!(all.map(|v| cached(&c, v)), [false, false, true, false, true, false]);
+        tlb.invalidate(&vae1(0x7fff_f000));
+        c.sync_tlb(&tlb);
+        assert_eq!(all.map(|v| cached(&c, v)), [false, false, true, false, false, false]);
+        // A new ASID: the global entries stay.
+        fill_all(&mut c);
+        tlb.regime_written(cpu_aarch64::sysreg::SysReg::TTBR0_EL1);
+        c.sync_tlb(&tlb);
+        assert_eq!(all.map(|v| cached(&c, v)), [false, false, true, false, true, false]);
+        // A TCR write: everything.
+        tlb.regime_written(cpu_aarch64::sysreg::SysReg::TCR_EL1);
+        c.sync_tlb(&tlb);
+        assert!(all.iter().all(|&v| !cached(&c, v)));
+        assert!(c.jc_live.iter().all(|&w| w == 0));
     }
 }
