@@ -12,6 +12,8 @@
 //!   blocks before breakpoints), watchpoints (exact byte ranges; the JIT
 //!   keeps watched pages out of its fast-path TLB so every access to them
 //!   takes the checked slow path), single steps and runs until a [`Stop`].
+//! - Devices: the list, the GIC's state and each device's own description
+//!   of its live state ([`Machine::device_views`]).
 //!
 //! Changing breakpoints or watchpoints flushes the JIT's translations and
 //! fast-path TLBs, so no block translated before the change runs after it.
@@ -292,6 +294,19 @@ impl Machine {
                 },
                 regions: d.regions().iter().map(|r| (r.base, r.size)).collect(),
             })
+            .collect()
+    }
+
+    /// Each device's live state as it describes itself
+    /// ([`soc::device::Device::inspect`]: virtio queues, flash command
+    /// state), by instance name in bus order; devices that do not describe
+    /// themselves are left out. Nothing changes: devices are read shared,
+    /// guest RAM with plain reads.
+    pub fn device_views(&self) -> Vec<(String, soc::device::DeviceView)> {
+        let ram = self.bus.ram();
+        self.bus
+            .devices()
+            .filter_map(|d| d.inspect(ram).map(|v| (d.name().to_string(), v)))
             .collect()
     }
 

@@ -40,6 +40,17 @@ pub struct AccessInfo {
 #[error("device rejected the access")]
 pub struct AccessRejected;
 
+/// A device's live state as it describes itself to an inspector (the GUI's
+/// Devices panel), from [`Device::inspect`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceView {
+    /// A virtio-mmio transport and its queues.
+    Virtio(crate::virtio::VirtioView),
+    /// A CFI flash bank.
+    Flash(crate::pflash::FlashView),
+}
+
 /// A memory-mapped device.
 pub trait Device: Send {
     /// Instance name used in logs and errors, e.g. `uart0`.
@@ -77,6 +88,16 @@ pub trait Device: Send {
     /// instead of reporting a deadlock. The default is `false`.
     fn can_produce_input(&self) -> bool {
         false
+    }
+
+    /// The device's live state for an inspector, or `None` for devices
+    /// that do not describe themselves (the default). Reading it changes
+    /// nothing: the device is borrowed shared, and `mem` (for state the
+    /// driver keeps in guest RAM, such as a virtqueue's available index)
+    /// only through plain reads.
+    fn inspect(&self, mem: &GuestRam) -> Option<DeviceView> {
+        let _ = mem;
+        None
     }
 
     /// Writes the device's state (registers, FIFOs, queue positions; not

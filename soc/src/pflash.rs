@@ -209,12 +209,16 @@ pub enum PflashError {
     },
 }
 
-/// Command-state of the bank.
+/// Command state of a bank (offsets are from the bank's base).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub enum Mode {
+    /// Reads see the array.
     ReadArray,
+    /// Reads see the identifier codes (0x90).
     ReadId,
+    /// Reads see the CFI query table (0x98).
     Query,
+    /// Reads see the status register.
     Status,
     /// 0x40/0x10 seen: the next write is data.
     ProgramSetup,
@@ -228,6 +232,35 @@ enum Mode {
     BufferData(u64, usize),
     /// All data in: the next write must be 0xD0.
     BufferConfirm,
+}
+
+/// Where a bank's programs and erases go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlashStore {
+    /// Only to memory: lost at exit (no image, or a restored snapshot).
+    Memory,
+    /// Also to this file.
+    File(PathBuf),
+    /// Nowhere: the bank is read-only (this image, if it still has it),
+    /// programs and erases fail.
+    ReadOnly(Option<PathBuf>),
+}
+
+/// What an inspector sees of a flash bank ([`Device::inspect`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlashView {
+    /// Bank size in bytes.
+    pub size: u64,
+    /// The command state machine.
+    pub mode: Mode,
+    /// The status register as each device reports it ([`sr`] bits).
+    pub status: u8,
+    /// Bytes collected for a buffered program, not yet programmed.
+    pub buffered: usize,
+    /// Where writes go.
+    pub store: FlashStore,
+    /// Written to the file since its last sync to disk.
+    pub unsynced: bool,
 }
 
 /// The open backing file.
@@ -728,6 +761,22 @@ impl Device for Pflash {
             .ok_or(AccessRejected)?;
         self.write_cycle(info.offset, info.size, value);
         Ok(())
+    }
+
+    fn inspect(&self, _mem: &crate::ram::GuestRam) -> Option<crate::device::DeviceView> {
+        let store = match (&self.backing, self.read_only) {
+            (b, true) => FlashStore::ReadOnly(b.as_ref().map(|b| b.path.clone())),
+            (None, false) => FlashStore::Memory,
+            (Some(b), false) => FlashStore::File(b.path.clone()),
+        };
+        Some(crate::device::DeviceView::Flash(FlashView {
+            size: self.size,
+            mode: self.mode,
+            status: self.status(),
+            buffered: self.buffer.len(),
+            store,
+            unsynced: self.backing.as_ref().is_some_and(|b| b.dirty),
+        }))
     }
 
     /// The array (only its programmed pages), the command state and the
@@ -1408,5 +1457,87 @@ mod tests {
         b.write(acc(0x200, 4), 0).unwrap();
         drop(b);
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    fn view(f: &Pflash) -> FlashView {
+        let ram = crate::ram::GuestRam::new();
+        match f.inspect(&ram) {
+            Some(crate::device::DeviceView::Flash(v)) => v,
+            other => panic!("a flash bank describes itself as flash: {other:?}"),
+        }
+    }
+
+    /// The view follows the command state machine of the module docs
+    /// through a buffered program (0xE8, count, data, 0xD0) and a bad
+    /// erase confirm (SR.4|SR.5 = 0x30, plus SR.7 ready).
+    #[test]
+    fn inspector_view_follows_the_command_state() {
+        let mut f = mem_flash();
+        let v = view(&f);
+        assert_eq!(
+            v,
+            FlashView {
+                size: SIZE,
+                mode: Mode::ReadArray,
+                status: 0x80,
+                buffered: 0,
+                store: FlashStore::Memory,
+                unsynced: false,
+            }
+        );
+        let block = SECTOR_SIZE + 0x40;
+        cmd(&mut f, block, 0xe8);
+        assert_eq!(view(&f).mode, Mode::BufferCount(SECTOR_SIZE));
+        // 4 words per device: 16 bytes of the bank.
+        cmd(&mut f, block, 3);
+        assert_eq!(view(&f).mode, Mode::BufferData(SECTOR_SIZE, 16));
+        f.write(acc(block, 8), 0x0102_0304_0506_0708).unwrap();
+        let v = view(&f);
+        assert_eq!((v.mode, v.buffered), (Mode::BufferData(SECTOR_SIZE, 8), 8));
+        f.write(acc(block + 8, 8), 0).unwrap();
+        let v = view(&f);
+        assert_eq!((v.mode, v.buffered), (Mode::BufferConfirm, 16));
+        cmd(&mut f, block, 0xd0);
+        let v = view(&f);
+        assert_eq!((v.mode, v.buffered, v.status), (Mode::Status, 0, 0x80));
+        // Inspecting read nothing through the bus: the array is programmed.
+        cmd(&mut f, 0, 0xff);
+        assert_eq!(f.read(acc(block, 8)).unwrap(), 0x0102_0304_0506_0708);
+
+        cmd(&mut f, 0, 0x20);
+        assert_eq!(view(&f).mode, Mode::EraseSetup(0));
+        cmd(&mut f, 0, 0xff);
+        let v = view(&f);
+        assert_eq!((v.mode, v.status), (Mode::Status, 0xb0));
+        cmd(&mut f, 0, 0x50);
+        assert_eq!(view(&f).status, 0x80);
+    }
+
+    /// Where writes go: a writable image (unsynced after a program, synced
+    /// by an erase, as the module docs say), a read-only one, and a
+    /// restored snapshot (memory only).
+    #[test]
+    fn inspector_view_names_the_backing_file() {
+        let dir = TempDir::new("view");
+        let path = dir.file("vars.fd", &[0xff; 64]);
+        let mut f = Pflash::new("flash1", 0, SIZE, Some(&FlashImage::writable(&path))).unwrap();
+        assert_eq!(view(&f).store, FlashStore::File(path.clone()));
+        assert!(!view(&f).unsynced);
+        cmd(&mut f, 0, 0x40);
+        wr(&mut f, 0, 0x1234_5678);
+        assert!(view(&f).unsynced, "a program writes without syncing");
+        cmd(&mut f, 0, 0x20);
+        cmd(&mut f, 0, 0xd0);
+        assert!(!view(&f).unsynced, "an erase syncs");
+
+        let ro = Pflash::new("flash0", 0, SIZE, Some(&FlashImage::read_only(&path))).unwrap();
+        assert_eq!(view(&ro).store, FlashStore::ReadOnly(Some(path.clone())));
+
+        let mut w = StateWriter::new();
+        f.save_state(&mut w).unwrap();
+        let bytes = w.into_bytes();
+        let mut g = Pflash::new("flash1", 0, SIZE, Some(&FlashImage::writable(&path))).unwrap();
+        g.restore_state(&mut StateReader::new("flash1", &bytes)).unwrap();
+        assert_eq!(view(&g).store, FlashStore::Memory);
     }
 }

@@ -364,6 +364,46 @@ fn gic_view_of_the_board() {
     assert_eq!(v.cpus.len(), 2);
 }
 
+/// Devices describe themselves: virt's two flash banks (in memory, read
+/// array, ready status) and its 32 virtio-mmio slots, the rng in the first
+/// (attached) and the rest empty; nothing the guest did set a queue up.
+#[test]
+fn device_views_of_the_board() {
+    use soc::device::DeviceView;
+    let mut board = crate::resolve_board("virt").unwrap();
+    board.set_cpu_count(1).unwrap();
+    let mut cfg = MachineConfig::headless(board, "loop.bin", vec![0; 16]);
+    cfg.attach.rng = true;
+    let m = Machine::new(cfg).unwrap();
+    let views = m.device_views();
+    let flash: Vec<_> = views
+        .iter()
+        .filter_map(|(n, v)| match v {
+            DeviceView::Flash(f) => Some((n.as_str(), f.mode, f.status, f.store.clone())),
+            _ => None,
+        })
+        .collect();
+    let store = soc::pflash::FlashStore::Memory;
+    let ra = soc::pflash::Mode::ReadArray;
+    assert_eq!(
+        flash,
+        [("flash0", ra, 0x80, store.clone()), ("flash1", ra, 0x80, store)]
+    );
+    let virtio: Vec<_> = views
+        .iter()
+        .filter_map(|(_, v)| match v {
+            DeviceView::Virtio(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(virtio.len(), 32);
+    let ids: Vec<u32> = virtio.iter().map(|v| v.device_id).filter(|&id| id != 0).collect();
+    assert_eq!(ids, [soc::virtio::device_id::RNG]);
+    let rng = virtio.iter().find(|v| v.device_id != 0).unwrap();
+    assert_eq!(rng.status, 0);
+    assert!(rng.queues.iter().all(|q| !q.ready && q.driver_avail_idx.is_none()));
+}
+
 /// A walk through hand-built tables (4 KiB granule, 39-bit VAs: the walk
 /// starts at level 1) reports each descriptor where the architecture puts
 /// it and ends in the 2 MiB block it maps; an address whose level 2 entry

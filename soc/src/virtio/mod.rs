@@ -40,9 +40,9 @@ pub(crate) mod testing;
 pub use blk::{BlkConfig, VirtioBlk};
 pub use console::{ConsoleInput, VirtioConsole};
 pub use net::{MacAddr, NetBackend, NicConfig, VirtioNet};
-pub use queue::{DescChain, Queue, QueueError};
+pub use queue::{DescChain, Queue, QueueError, QueueView};
 pub use rng::VirtioRng;
-pub use transport::{MmioParams, VirtioMmio};
+pub use transport::{MmioParams, VirtioMmio, VirtioView};
 
 /// Device IDs (VIRTIO 1.2 section 5).
 pub mod device_id {
@@ -54,6 +54,19 @@ pub mod device_id {
     pub const CONSOLE: u32 = 3;
     /// Entropy source.
     pub const RNG: u32 = 4;
+
+    /// The device type's name (as VIRTIO 1.2 section 5 titles it), or
+    /// `None` for IDs Preboard does not implement; 0 is an empty slot.
+    pub fn name(id: u32) -> Option<&'static str> {
+        Some(match id {
+            0 => "empty slot",
+            NET => "network",
+            BLOCK => "block",
+            CONSOLE => "console",
+            RNG => "entropy",
+            _ => return None,
+        })
+    }
 }
 
 /// Device-independent feature bits (VIRTIO 1.2 section 6).
@@ -83,6 +96,22 @@ pub mod status {
     pub const DEVICE_NEEDS_RESET: u32 = 0x40;
     /// The driver has given up on the device.
     pub const FAILED: u32 = 0x80;
+
+    /// The names of the bits set in `status`, lowest first.
+    pub fn names(status: u32) -> Vec<&'static str> {
+        [
+            (ACKNOWLEDGE, "ACKNOWLEDGE"),
+            (DRIVER, "DRIVER"),
+            (DRIVER_OK, "DRIVER_OK"),
+            (FEATURES_OK, "FEATURES_OK"),
+            (DEVICE_NEEDS_RESET, "DEVICE_NEEDS_RESET"),
+            (FAILED, "FAILED"),
+        ]
+        .into_iter()
+        .filter(|&(bit, _)| status & bit != 0)
+        .map(|(_, name)| name)
+        .collect()
+    }
 }
 
 /// InterruptStatus bits.

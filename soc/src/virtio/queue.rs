@@ -361,6 +361,52 @@ impl DescChain {
     }
 }
 
+/// What an inspector sees of one queue ([`Queue::view`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueView {
+    /// QueueNumMax.
+    pub max_size: u16,
+    /// QueueNum.
+    pub size: u16,
+    /// QueueReady (modern) / QueuePFN != 0 (legacy).
+    pub ready: bool,
+    /// Descriptor table (guest physical).
+    pub desc_table: u64,
+    /// Available ring (guest physical).
+    pub avail_ring: u64,
+    /// Used ring (guest physical).
+    pub used_ring: u64,
+    /// The available ring's `idx` as the driver last wrote it, `None`
+    /// while the queue is not ready or its ring is not in RAM.
+    pub driver_avail_idx: Option<u16>,
+    /// The next available-ring index the device will consume (all before
+    /// it have been seen).
+    pub next_avail: u16,
+    /// The used ring's `idx`: chains the device has returned.
+    pub used_idx: u16,
+    /// VIRTIO_F_RING_EVENT_IDX in effect.
+    pub event_idx: bool,
+    /// VIRTIO_F_RING_INDIRECT_DESC in effect.
+    pub indirect: bool,
+    /// Notified by the driver, not yet handed to the device (the
+    /// transport's; the device waits for DRIVER_OK).
+    pub notified: bool,
+}
+
+impl QueueView {
+    /// Chains the device has taken and not yet returned (requests in
+    /// flight): every chain popped is returned through the used ring once.
+    pub fn in_flight(&self) -> u16 {
+        self.next_avail.wrapping_sub(self.used_idx)
+    }
+
+    /// Chains the driver has made available that the device has not taken
+    /// yet, if the driver's index is known.
+    pub fn waiting(&self) -> Option<u16> {
+        self.driver_avail_idx.map(|a| a.wrapping_sub(self.next_avail))
+    }
+}
+
 /// One raw descriptor.
 #[derive(Clone, Copy)]
 struct Desc {
@@ -529,6 +575,31 @@ impl Queue {
     /// The device's used index (the next used element it will write).
     pub fn next_used(&self) -> u16 {
         self.next_used
+    }
+
+    /// The queue as an inspector shows it. The driver's available index
+    /// is read from guest RAM with a plain read (nothing is consumed or
+    /// written), and only while the queue is ready and its ring is in RAM.
+    pub fn view(&self, mem: &GuestRam) -> QueueView {
+        let avail_idx = if self.ready && self.check_layout(mem).is_ok() {
+            self.read_avail_u16(mem, 2).ok()
+        } else {
+            None
+        };
+        QueueView {
+            max_size: self.max_size,
+            size: self.size,
+            ready: self.ready,
+            desc_table: self.desc_table,
+            avail_ring: self.avail_ring,
+            used_ring: self.used_ring,
+            driver_avail_idx: avail_idx,
+            next_avail: self.next_avail,
+            used_idx: self.next_used,
+            event_idx: self.event_idx,
+            indirect: self.indirect,
+            notified: false,
+        }
     }
 
     /// Checks the queue size and that the three areas are aligned and
