@@ -33,7 +33,9 @@
 use crate::bus::{AccessKind, Bus, PhysAddr, Requester};
 use crate::exception::Fault;
 
+pub mod descriptor;
 pub mod tlb;
+pub use descriptor::{decode_descriptor, Descriptor};
 pub use tlb::{Tlb, TlbEntry, Tlbi};
 
 /// Translation granule.
@@ -199,6 +201,9 @@ pub struct WalkStep {
 pub struct DebugWalk {
     /// The regime of the core's current EL.
     pub kind: RegimeKind,
+    /// Its registers and where the walk started (`None` when stage 1 is
+    /// off): what [`DebugWalk::decoded`] needs to read the descriptors.
+    pub regime: Option<(Regime, WalkStart)>,
     /// The descriptors read, from the start level on.
     pub steps: Vec<WalkStep>,
     /// The final translation (`None` when stage 1 is off or the walk faulted).
@@ -383,16 +388,26 @@ pub fn top_byte_ignored(tcr: u64, va: u64) -> bool {
     tbi(RegimeKind::El10, tcr, va)
 }
 
-/// Walks the stage 1 tables of regime `r` for `va`. `data` selects whether
-/// top-byte-ignore applies (it does for data accesses only here). Faults
-/// carry the level of the descriptor that caused them (0 for a VA outside
-/// the ranges or a TTBR beyond the output size).
-pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result<Translation, Fault> {
-    let va = if data && r.tbi(va) {
-        crate::isa::sext(va, 56)
-    } else {
-        va
-    };
+/// Where a walk of one address starts: the TTBR half, its granule and
+/// the level of the first table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkStart {
+    /// The upper (TTBR1) range of the EL1&0 regime.
+    pub upper: bool,
+    /// Walks of this range are disabled (TCR_EL1.EPDx).
+    pub epd: bool,
+    /// The range's granule.
+    pub granule: Granule,
+    /// The TTBR of the range.
+    pub ttbr: u64,
+    /// VA bits translated (64 - TxSZ, TxSZ clamped to 16..=39).
+    pub in_bits: u32,
+    /// The level of the first table (0..=3).
+    pub start_level: u32,
+}
+
+/// Where the walk of `va` (after top-byte-ignore) in regime `r` starts.
+pub fn walk_start(r: &Regime, va: u64) -> WalkStart {
     let two_ranges = r.kind == RegimeKind::El10;
     let upper = two_ranges && va >> 63 == 1;
     let (tsz, epd, granule, ttbr) = if upper {
@@ -411,20 +426,50 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
     // of granule; 4 KiB is the common one.
     let granule = granule.unwrap_or(Granule::K4);
     // T0SZ/T1SZ outside 16..=39 are clamped as the architecture permits.
-    let tsz = tsz.clamp(16, 39) as u32;
-    let in_bits = 64 - tsz;
+    let in_bits = 64 - tsz.clamp(16, 39) as u32;
+    let g = granule.bits();
+    // Levels needed for in_bits: ceil((in_bits - g) / stride).
+    let levels = (in_bits - g).div_ceil(g - 3);
+    WalkStart {
+        upper,
+        epd: epd == 1,
+        granule,
+        ttbr,
+        in_bits,
+        start_level: 4 - levels,
+    }
+}
+
+/// Walks the stage 1 tables of regime `r` for `va`. `data` selects whether
+/// top-byte-ignore applies (it does for data accesses only here). Faults
+/// carry the level of the descriptor that caused them (0 for a VA outside
+/// the ranges or a TTBR beyond the output size).
+pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result<Translation, Fault> {
+    let va = if data && r.tbi(va) {
+        crate::isa::sext(va, 56)
+    } else {
+        va
+    };
+    let two_ranges = r.kind == RegimeKind::El10;
+    let WalkStart {
+        upper,
+        epd,
+        granule,
+        ttbr,
+        in_bits,
+        start_level,
+    } = walk_start(r, va);
+    let tsz = 64 - in_bits;
     // The VA must be all-zeros (TTBR0) or all-ones (TTBR1) above in_bits;
     // regimes with one range have only the all-zeros one.
     let top = va >> in_bits;
     let expect = if upper { (1u64 << tsz) - 1 } else { 0 };
-    if top != expect || epd == 1 {
+    if top != expect || epd {
         return Err(Fault::Translation(0));
     }
     let g = granule.bits();
     let stride = g - 3;
-    // Levels needed for in_bits: ceil((in_bits - g) / stride).
-    let levels = (in_bits - g).div_ceil(stride);
-    let start_level = 4 - levels;
+    let levels = 4 - start_level;
     // Table base: TTBR BADDR, aligned to the size of the first table.
     let first_bits = in_bits - g - (levels - 1) * stride; // index bits at the start level
     let table_align = (first_bits + 3).max(6);
@@ -944,6 +989,7 @@ impl Cpu {
         let Some(ctx) = self.context(kind) else {
             return DebugWalk {
                 kind,
+                regime: None,
                 steps: Vec::new(),
                 translation: None,
                 result: self.flat(va, AccessType::Read, kind).map(|r| PhysAddr(r.pa)),
@@ -971,6 +1017,7 @@ impl Cpu {
         let t = walk(&r, key, true, &mut rec);
         DebugWalk {
             kind: ctx.kind,
+            regime: Some((r, walk_start(&r, key))),
             steps: rec.2,
             translation: t.ok(),
             result: t.map(|t| PhysAddr(t.pa(key))),
