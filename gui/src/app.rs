@@ -10,6 +10,8 @@ use eframe::egui::{self, Color32, RichText, Ui};
 use egui_dock::{DockArea, DockState, NodeIndex, TabViewer};
 use serde::{Deserialize, Serialize};
 use soc::chardev::Capture;
+use soc::device::DeviceView;
+use soc::pflash::{FlashStore, FlashView, Mode as FlashMode};
 use std::sync::Arc;
 
 /// The panels.
@@ -66,12 +68,25 @@ pub struct State {
     mem_space: Space,
     mem_follow: Option<String>,
     mem_edit: String,
+    /// The byte being edited in the hex view.
+    hex_edit: Option<HexEdit>,
     walk_addr: String,
     vector_lanes: Lanes,
     all_irqs: bool,
     /// The stop the disassembly last centred the PC for.
     scrolled_at_stop: u64,
     error: Option<String>,
+}
+
+/// Inline editing of one byte of the hex view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HexEdit {
+    /// The byte's address (in the memory window's space).
+    addr: u64,
+    /// The first hex digit typed, waiting for the second.
+    high: Option<u8>,
+    /// The editor has had keyboard focus (losing it ends the edit).
+    armed: bool,
 }
 
 struct ConsoleState {
@@ -96,14 +111,18 @@ pub struct Inspector {
 }
 
 /// The layout a first start gets (later starts get the one saved).
+/// At 1280x800: the Cores column as wide as its register grid, the
+/// memory rows' hex bytes unclipped beside the disassembly, and the
+/// consoles, statistics and devices below both, wide enough for every
+/// tab title and the device tables.
 pub fn default_layout(consoles: usize) -> DockState<Tab> {
     let mut dock = DockState::new(vec![Tab::Disassembly]);
     let surface = dock.main_surface_mut();
-    let [centre, _left] = surface.split_left(NodeIndex::root(), 0.36, vec![Tab::Cores]);
-    let [centre, _right] = surface.split_right(centre, 0.5, vec![Tab::Memory, Tab::DeviceTree]);
+    let [rest, _left] = surface.split_left(NodeIndex::root(), 0.3, vec![Tab::Cores]);
     let mut bottom: Vec<Tab> = (0..consoles).map(Tab::Console).collect();
     bottom.extend([Tab::Stats, Tab::Devices]);
-    surface.split_below(centre, 0.62, bottom);
+    let [top, _bottom] = surface.split_below(rest, 0.6, bottom);
+    surface.split_right(top, 0.45, vec![Tab::Memory, Tab::DeviceTree]);
     dock
 }
 
@@ -149,6 +168,7 @@ impl Inspector {
                 mem_space: Space::Virtual,
                 mem_follow: Some("PC".into()),
                 mem_edit: String::new(),
+                hex_edit: None,
                 walk_addr: String::new(),
                 vector_lanes: Lanes::D,
                 all_irqs: false,
@@ -589,6 +609,7 @@ impl State {
     }
 
     fn memory(&mut self, ui: &mut Ui) {
+        let panel_w = ui.available_width();
         ui.horizontal(|ui| {
             let l = ui.label("Address:");
             let r = ui
@@ -654,14 +675,20 @@ impl State {
                 }
             }
         });
+        ui.label(RichText::new("Click a byte and type two hex digits to change it (Esc cancels)").weak());
         ui.separator();
+        let focus_id = egui::Id::new("hex-editor");
+        let mut clicked: Option<u64> = None;
+        let mut clicked_elsewhere = false;
         // Vertical only: rows are clipped at the panel's edge (widen it to
         // see more), so no horizontal offset changes what is drawn.
-        egui::ScrollArea::vertical()
+        let hex = egui::ScrollArea::vertical()
             .id_salt("hex")
-            .max_height(ui.available_height() * 0.6)
+            .max_height(ui.available_height() * 0.45)
             .auto_shrink([false; 2])
             .show(ui, |ui| {
+                let font = egui::TextStyle::Monospace.resolve(ui.style());
+                let cw = ui.fonts(|f| f.glyph_width(&font, '0'));
                 for (addr, row) in &self.view.memory {
                     let text = match row {
                         Some(b) => {
@@ -674,10 +701,70 @@ impl State {
                         }
                         None => format!("{addr:016x}: (not readable)"),
                     };
-                    ui.add(egui::Label::new(RichText::new(text).monospace()).extend());
+                    let r = ui.add(egui::Label::new(RichText::new(text).monospace()).extend());
+                    let Some(bytes) = row else { continue };
+                    // Byte k's two digits are at column 18 + 3k of the row
+                    // (`ADDR: ` is 18 columns; the gap between the halves
+                    // is one column, like the gaps between bytes).
+                    for (k, &byte) in bytes.iter().enumerate() {
+                        let a = addr.wrapping_add(k as u64);
+                        let x = r.rect.min.x + (18 + 3 * k) as f32 * cw;
+                        let cell = egui::Rect::from_min_size(
+                            egui::pos2(x, r.rect.min.y),
+                            egui::vec2(2.0 * cw, r.rect.height()),
+                        );
+                        let c = ui.interact(cell, egui::Id::new(("hex-byte", a)), egui::Sense::click());
+                        c.widget_info(|| {
+                            egui::WidgetInfo::labeled(egui::WidgetType::Button, true, format!("byte {a:#x}"))
+                        });
+                        if c.clicked() {
+                            clicked = Some(a);
+                        }
+                        let Some(e) = self.hex_edit.filter(|e| e.addr == a) else {
+                            continue;
+                        };
+                        clicked_elsewhere |= c.clicked_elsewhere();
+                        let shown = match e.high {
+                            Some(h) => format!("{h:x}_"),
+                            None => format!("{byte:02x}"),
+                        };
+                        let p = ui.painter();
+                        p.rect_filled(cell.expand(1.0), 2.0, ui.visuals().selection.bg_fill);
+                        p.text(
+                            cell.left_top(),
+                            egui::Align2::LEFT_TOP,
+                            shown,
+                            font.clone(),
+                            ui.visuals().selection.stroke.color,
+                        );
+                    }
                 }
             });
+        // The editor's keyboard focus lives on the whole hex view (always
+        // drawn, so focus and the accessibility tree never name a widget
+        // that is missing, and its key filter survives moving between
+        // bytes); the byte cells only take clicks.
+        let editor = ui.interact(hex.inner_rect, focus_id, egui::Sense::focusable_noninteractive());
+        editor.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Other, true, "hex editor"));
+        if let Some(a) = clicked {
+            self.hex_edit = Some(HexEdit {
+                addr: a,
+                high: None,
+                armed: false,
+            });
+            ui.memory_mut(|m| m.request_focus(focus_id));
+        } else if clicked_elsewhere {
+            self.hex_edit = None;
+        }
+        self.hex_keys(ui, focus_id);
         ui.separator();
+        // The hex rows may be wider than the panel: wrap what follows at
+        // the panel's own width, not theirs.
+        let rect = egui::Rect::from_min_size(ui.cursor().min, egui::vec2(panel_w, ui.available_height()));
+        ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| self.walk_section(ui));
+    }
+
+    fn walk_section(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
             let l = ui.label("Translation walk of:");
             let r = ui
@@ -700,6 +787,90 @@ impl State {
             None => {
                 ui.label(RichText::new("Enter a virtual address to see each table level").weak());
             }
+        }
+    }
+
+    /// Typing into the byte being edited: two hex digits write it and
+    /// move on; Tab and the arrows move, Escape and Enter stop.
+    fn hex_keys(&mut self, ui: &mut Ui, focus_id: egui::Id) {
+        let Some(mut e) = self.hex_edit else { return };
+        let focused = ui.memory(|m| m.has_focus(focus_id));
+        if !focused {
+            // Focus went elsewhere (or the byte left the window).
+            if e.armed {
+                self.hex_edit = None;
+            }
+            return;
+        }
+        e.armed = true;
+        // Keep Tab, the arrows and Escape for the editor, not for moving
+        // keyboard focus between widgets.
+        ui.memory_mut(|m| {
+            m.set_focus_lock_filter(
+                focus_id,
+                egui::EventFilter {
+                    tab: true,
+                    horizontal_arrows: true,
+                    vertical_arrows: true,
+                    escape: true,
+                },
+            )
+        });
+        let space = self.interest.memory.map_or(self.mem_space, |m| m.space);
+        let mut writes = Vec::new();
+        let mut stop = false;
+        for ev in ui.input(|i| i.events.clone()) {
+            match ev {
+                egui::Event::Text(t) => {
+                    for d in t.chars().filter_map(|c| c.to_digit(16)) {
+                        match e.high.take() {
+                            None => e.high = Some(d as u8),
+                            Some(h) => {
+                                writes.push((e.addr, h << 4 | d as u8));
+                                e.addr = e.addr.wrapping_add(1);
+                            }
+                        }
+                    }
+                }
+                egui::Event::Key {
+                    key,
+                    pressed: true,
+                    modifiers,
+                    ..
+                } => {
+                    let step: i64 = match key {
+                        egui::Key::Tab if modifiers.shift => -1,
+                        egui::Key::Tab | egui::Key::ArrowRight => 1,
+                        egui::Key::ArrowLeft => -1,
+                        egui::Key::ArrowDown => 16,
+                        egui::Key::ArrowUp => -16,
+                        egui::Key::Escape | egui::Key::Enter => {
+                            stop = true;
+                            0
+                        }
+                        _ => 0,
+                    };
+                    if step != 0 {
+                        e.high = None;
+                        e.addr = e.addr.wrapping_add_signed(step);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (addr, b) in writes {
+            self.host.send(Command::WriteMemory {
+                core: self.interest.core,
+                addr,
+                space,
+                bytes: vec![b],
+            });
+        }
+        if stop {
+            ui.memory_mut(|m| m.surrender_focus(focus_id));
+            self.hex_edit = None;
+        } else {
+            self.hex_edit = Some(e);
         }
     }
 
@@ -784,21 +955,9 @@ impl State {
     }
 
     fn devices(&mut self, ui: &mut Ui) {
-        egui::ScrollArea::vertical().auto_shrink([false; 2]).show(ui, |ui| {
-            egui::CollapsingHeader::new("Memory-mapped devices")
-                .default_open(true)
-                .show(ui, |ui| {
-                    egui::Grid::new("devices").striped(true).show(ui, |ui| {
-                        for d in self.view.devices.iter() {
-                            ui.label(RichText::new(&d.name).monospace());
-                            let regions: Vec<String> =
-                                d.regions.iter().map(|(b, s)| format!("{b:#x}+{s:#x}")).collect();
-                            ui.label(RichText::new(regions.join(" ")).monospace());
-                            ui.label(d.compatible.join(", "));
-                            ui.end_row();
-                        }
-                    });
-                });
+        // Live state first (the device list is long: 32 virtio slots on
+        // virt); both directions, since the tables are wider than a column.
+        egui::ScrollArea::both().auto_shrink([false; 2]).show(ui, |ui| {
             egui::CollapsingHeader::new("Interrupt controller")
                 .default_open(true)
                 .show(ui, |ui| {
@@ -847,6 +1006,21 @@ impl State {
                         }
                     });
                 });
+            egui::CollapsingHeader::new("Virtio devices")
+                .default_open(true)
+                .show(ui, |ui| virtio_views(ui, &self.view.device_views));
+            egui::CollapsingHeader::new("Flash").default_open(true).show(ui, |ui| {
+                let mut any = false;
+                for (name, v) in &self.view.device_views {
+                    if let DeviceView::Flash(f) = v {
+                        any = true;
+                        ui.label(RichText::new(flash_summary(name, f)).monospace());
+                    }
+                }
+                if !any {
+                    ui.label("the board has no flash");
+                }
+            });
             egui::CollapsingHeader::new("Generic timers")
                 .default_open(true)
                 .show(ui, |ui| {
@@ -882,6 +1056,20 @@ impl State {
                             ui.label(RichText::new(text).monospace());
                         }
                     }
+                });
+            egui::CollapsingHeader::new("Memory-mapped devices")
+                .default_open(true)
+                .show(ui, |ui| {
+                    egui::Grid::new("devices").striped(true).show(ui, |ui| {
+                        for d in self.view.devices.iter() {
+                            ui.label(RichText::new(&d.name).monospace());
+                            let regions: Vec<String> =
+                                d.regions.iter().map(|(b, s)| format!("{b:#x}+{s:#x}")).collect();
+                            ui.label(RichText::new(regions.join(" ")).monospace());
+                            ui.label(d.compatible.join(", "));
+                            ui.end_row();
+                        }
+                    });
                 });
         });
     }
@@ -1009,6 +1197,134 @@ fn lanes(v: u128, l: Lanes) -> String {
         .join(" ")
 }
 
+/// Each attached virtio device (empty slots are only counted): type,
+/// status, features, then a row per queue.
+fn virtio_views(ui: &mut Ui, views: &[(String, DeviceView)]) {
+    let virtio: Vec<_> = views
+        .iter()
+        .filter_map(|(n, v)| match v {
+            DeviceView::Virtio(v) => Some((n, v)),
+            _ => None,
+        })
+        .collect();
+    let empty = virtio.iter().filter(|(_, v)| v.device_id == 0).count();
+    for (name, v) in virtio.iter().filter(|(_, v)| v.device_id != 0) {
+        let kind =
+            soc::virtio::device_id::name(v.device_id).map_or_else(|| format!("device {}", v.device_id), str::to_string);
+        let status = soc::virtio::status::names(v.status);
+        let status = if status.is_empty() {
+            "0 (reset)".to_string()
+        } else {
+            status.join("|")
+        };
+        ui.label(
+            RichText::new(format!(
+                "{name} · {kind} · {} · status {status}",
+                if v.legacy { "legacy" } else { "modern" }
+            ))
+            .monospace()
+            .strong(),
+        );
+        ui.label(
+            RichText::new(format!(
+                "  features {:#x} of {:#x} offered · interrupt status {:#x}",
+                v.negotiated, v.offered, v.interrupt_status
+            ))
+            .monospace(),
+        );
+        egui::Grid::new(("virtqueues", name.as_str()))
+            .striped(true)
+            .show(ui, |ui| {
+                for h in [
+                    "queue",
+                    "ready",
+                    "size",
+                    "desc",
+                    "avail",
+                    "used",
+                    "avail idx",
+                    "seen",
+                    "used idx",
+                    "in flight",
+                ] {
+                    ui.label(RichText::new(h).strong());
+                }
+                ui.end_row();
+                for (i, q) in v.queues.iter().enumerate() {
+                    let mono = |s: String| RichText::new(s).monospace();
+                    ui.label(mono(i.to_string()));
+                    ui.label(match (q.ready, q.notified) {
+                        (false, _) => "no",
+                        (true, false) => "yes",
+                        (true, true) => "yes, notified",
+                    });
+                    ui.label(mono(format!("{}/{}", q.size, q.max_size)));
+                    for a in [q.desc_table, q.avail_ring, q.used_ring] {
+                        ui.label(mono(if q.ready { format!("{a:#x}") } else { "·".into() }));
+                    }
+                    ui.label(mono(q.driver_avail_idx.map_or("·".into(), |i| i.to_string())));
+                    ui.label(mono(q.next_avail.to_string()));
+                    ui.label(mono(q.used_idx.to_string()));
+                    let n = q.in_flight();
+                    let t = mono(n.to_string());
+                    ui.label(if n > 0 { t.color(CHANGED) } else { t });
+                    ui.end_row();
+                }
+            });
+    }
+    if virtio.len() == empty {
+        ui.label(format!("no virtio device attached ({empty} empty virtio-mmio slots)"));
+    } else if empty > 0 {
+        ui.label(RichText::new(format!("{empty} empty virtio-mmio slots")).weak());
+    }
+}
+
+/// One line for a flash bank: command state, status register, where
+/// writes go.
+fn flash_summary(name: &str, f: &FlashView) -> String {
+    let mode = match f.mode {
+        FlashMode::ReadArray => "read array".to_string(),
+        FlashMode::ReadId => "read identifier".into(),
+        FlashMode::Query => "CFI query".into(),
+        FlashMode::Status => "read status".into(),
+        FlashMode::ProgramSetup => "program: waiting for data".into(),
+        FlashMode::EraseSetup(b) => format!("erase block {b:#x}: waiting for confirm"),
+        FlashMode::LockSetup => "lock setup: waiting for confirm".into(),
+        FlashMode::BufferCount(b) => format!("buffered program, block {b:#x}: waiting for count"),
+        FlashMode::BufferData(b, left) => {
+            format!(
+                "buffered program, block {b:#x}: {} bytes in, {left} to come",
+                f.buffered
+            )
+        }
+        FlashMode::BufferConfirm => format!("buffered program: {} bytes in, waiting for confirm", f.buffered),
+    };
+    let errors: Vec<&str> = [
+        (soc::pflash::sr::ERASE_ERROR, "erase error"),
+        (soc::pflash::sr::PROGRAM_ERROR, "program error"),
+        (soc::pflash::sr::BLOCK_LOCKED, "locked"),
+    ]
+    .into_iter()
+    .filter(|&(bit, _)| f.status & bit != 0)
+    .map(|(_, n)| n)
+    .collect();
+    let status = match errors.is_empty() {
+        true => format!("SR {:#04x}", f.status),
+        false => format!("SR {:#04x} ({})", f.status, errors.join(", ")),
+    };
+    let store = match &f.store {
+        FlashStore::Memory => "writes kept in memory".to_string(),
+        FlashStore::File(p) => format!(
+            "writes go to {}{}",
+            p.display(),
+            if f.unsynced { " (not synced yet)" } else { "" }
+        ),
+        FlashStore::ReadOnly(Some(p)) => format!("read-only image {}", p.display()),
+        FlashStore::ReadOnly(None) => "read-only".into(),
+    };
+    format!("{name} · {} MiB · {mode} · {status} · {store}", f.size >> 20)
+}
+
 /// `ADDR: b0 b1 …` (hex bytes).
 fn parse_write(s: &str, symbols: &Symbols) -> Option<(u64, Vec<u8>)> {
     let (addr, bytes) = s.split_once(':')?;
@@ -1022,7 +1338,6 @@ fn parse_write(s: &str, symbols: &Symbols) -> Option<(u64, Vec<u8>)> {
 }
 
 fn walk_view(ui: &mut Ui, va: u64, w: &DebugWalk) {
-    use cpu_aarch64::exception::Fault;
     ui.label(RichText::new(format!("{va:#x} in the {:?} regime", w.kind)).monospace());
     if w.steps.is_empty() {
         match w.result {
@@ -1031,52 +1346,46 @@ fn walk_view(ui: &mut Ui, va: u64, w: &DebugWalk) {
         };
         return;
     }
-    // The level of the last step: the leaf's, or the faulting one's.
-    let last = match (&w.translation, w.result) {
-        (Some(t), _) => Some(t.level),
-        (
-            None,
-            Err(
-                Fault::Translation(l)
-                | Fault::AccessFlag(l)
-                | Fault::AddressSize(l)
-                | Fault::Permission(l)
-                | Fault::WalkExternal(l),
-            ),
-        ) => Some(l),
-        _ => None,
-    };
-    let first = last.map(|l| i32::from(l) + 1 - w.steps.len() as i32);
-    egui::Grid::new("walk").striped(true).show(ui, |ui| {
-        ui.label("level");
-        ui.label("descriptor at");
-        ui.label("value");
-        ui.label("kind");
-        ui.end_row();
-        for (k, s) in w.steps.iter().enumerate() {
-            let level = first.map_or("?".into(), |f| (f + k as i32).to_string());
-            let is_last = k + 1 == w.steps.len();
-            let kind = match (s.desc & 1, s.desc >> 1 & 1, is_last) {
-                (0, _, _) => "invalid",
-                (_, 1, false) => "table",
-                (_, 1, true) => "page",
-                (_, _, _) => "block",
-            };
-            ui.label(RichText::new(level).monospace());
-            ui.label(RichText::new(format!("{:#x}", s.desc_pa)).monospace());
-            ui.label(RichText::new(format!("{:016x}", s.desc)).monospace());
-            ui.label(kind);
-            ui.end_row();
+    if let Some((r, start)) = &w.regime {
+        ui.label(
+            RichText::new(format!(
+                "{} KiB granule · {}-bit VAs from TTBR{} {:#x} · MAIR {:#018x}",
+                (1u64 << start.granule.bits()) >> 10,
+                start.in_bits,
+                u8::from(start.upper),
+                if start.upper { r.ttbr1 } else { r.ttbr0 },
+                r.mair
+            ))
+            .monospace(),
+        );
+    }
+    // One line per level, its decoded fields wrapped below it across the
+    // panel's width (a grid column would be squeezed to a sliver).
+    for (s, (level, d)) in w.steps.iter().zip(w.decoded()) {
+        ui.label(
+            RichText::new(format!(
+                "level {level}  {:016x} at {:#x}  {}",
+                s.desc,
+                s.desc_pa,
+                d.kind()
+            ))
+            .monospace()
+            .strong(),
+        );
+        let attrs = d.attributes(w.kind);
+        if !attrs.is_empty() {
+            ui.indent(("walk", level), |ui| {
+                ui.add(egui::Label::new(RichText::new(attrs.join(" · ")).monospace()).wrap());
+            });
         }
-    });
+    }
     match (&w.translation, w.result) {
         (Some(t), Ok(pa)) => ui.label(
             RichText::new(format!(
-                "→ {:#x} ({} KiB {}, attr {:#04x}, {:?})",
+                "→ {:#x} ({} KiB {}, {:?})",
                 pa.0,
                 (1u64 << t.size_bits) >> 10,
                 if t.level == 3 { "page" } else { "block" },
-                t.attr,
                 t.perms
             ))
             .monospace(),
@@ -1155,6 +1464,25 @@ mod tests {
         assert_eq!(parse_write("0x10: de ad", &s), Some((0x10, vec![0xde, 0xad])));
         assert_eq!(parse_write("0x10:", &s), None);
         assert_eq!(parse_write("0x10: zz", &s), None);
+    }
+
+    /// The SR bits as the pflash module documents them: 0xB0 is ready
+    /// with both error bits (a command sequence error).
+    #[test]
+    fn flash_lines_name_state_status_and_store() {
+        let v = FlashView {
+            size: 64 << 20,
+            mode: FlashMode::BufferData(0x40000, 8),
+            status: 0xb0,
+            buffered: 8,
+            store: FlashStore::File("vars.fd".into()),
+            unsynced: true,
+        };
+        assert_eq!(
+            flash_summary("flash1", &v),
+            "flash1 · 64 MiB · buffered program, block 0x40000: 8 bytes in, 8 to come · \
+             SR 0xb0 (erase error, program error) · writes go to vars.fd (not synced yet)"
+        );
     }
 
     /// ECMA-48: CSI is ESC [, parameters and intermediates, then a final

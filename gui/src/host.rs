@@ -211,6 +211,9 @@ pub struct View {
     pub devices: Arc<Vec<DeviceInfo>>,
     /// The interrupt controller.
     pub gic: Option<soc::gic::GicView>,
+    /// Each device's own description of its state (virtio queues, flash),
+    /// by instance name.
+    pub device_views: Vec<(String, soc::device::DeviceView)>,
     /// Machine builds so far (1 + resets).
     pub builds: u64,
     /// The last command that failed, and why.
@@ -238,6 +241,7 @@ impl View {
             dtb: Arc::default(),
             devices: Arc::default(),
             gic: None,
+            device_views: Vec::new(),
             builds: 0,
             error: None,
         }
@@ -551,6 +555,7 @@ fn fill(m: &mut Machine, v: &mut View) {
     v.cores = (0..m.core_count()).filter_map(|c| core_view(m, c)).collect();
     v.stats = m.exec_stats();
     v.gic = m.gic_view();
+    v.device_views = m.device_views();
     v.breakpoints = m
         .breakpoints()
         .into_iter()

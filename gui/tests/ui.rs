@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/prebuilt/hello.elf");
+const DEVICES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/prebuilt/devices.elf");
+const MMU: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/prebuilt/mmu.elf");
 
 /// How long a test waits for the machine thread.
 const WAIT: Duration = Duration::from_secs(30);
@@ -38,10 +40,46 @@ struct Rig {
     uart: Capture,
 }
 
+/// What a rig runs and how its window is drawn.
+struct Setup {
+    engine: &'static str,
+    /// The firmware ELF.
+    elf: &'static str,
+    attach: Attachments,
+    /// Logical window size.
+    size: [f32; 2],
+    pixels_per_point: f32,
+}
+
+impl Setup {
+    /// hello.elf on `engine`, no attachments, 1280x800 at 1 pixel per point.
+    fn hello(engine: &'static str) -> Setup {
+        Setup {
+            engine,
+            elf: HELLO,
+            attach: Attachments::default(),
+            size: [1280.0, 800.0],
+            pixels_per_point: 1.0,
+        }
+    }
+}
+
 /// The virt board with hello.elf, deterministic time, the interpreter
 /// (the same instruction counts and output on every run), paused.
 fn rig(engine: &'static str) -> Rig {
-    let image = std::fs::read(HELLO).expect("firmware/prebuilt/hello.elf");
+    rig_with(Setup::hello(engine))
+}
+
+/// The virt board as `setup` says, deterministic time, paused.
+fn rig_with(setup: Setup) -> Rig {
+    let Setup {
+        engine,
+        elf,
+        attach,
+        size,
+        pixels_per_point,
+    } = setup;
+    let image = std::fs::read(elf).unwrap_or_else(|e| panic!("{elf}: {e}"));
     let entry = goblin::elf::Elf::parse(&image).expect("an ELF file").entry;
     let uart = Capture::new();
     let semihosting = Capture::new();
@@ -60,7 +98,7 @@ fn rig(engine: &'static str) -> Rig {
             console: Box::new(std::io::sink()),
             serial: vec![Box::new(u.clone()) as Box<dyn CharBackend>],
             semihost_console: s.writer(),
-            attach: Attachments::default(),
+            attach: attach.clone(),
         };
         let mut m = Machine::with_time(cfg, TimeMode::deterministic()).map_err(|e| e.to_string())?;
         if engine == "jit" {
@@ -83,7 +121,8 @@ fn rig(engine: &'static str) -> Rig {
     ];
     let inspector = Inspector::new(handle, consoles, Some(&image), None);
     let harness = Harness::builder()
-        .with_size([1280.0, 800.0])
+        .with_size(size)
+        .with_pixels_per_point(pixels_per_point)
         .build_state(|ctx, app: &mut Inspector| app.ui(ctx), inspector);
     let mut r = Rig {
         harness,
@@ -286,6 +325,10 @@ fn running_to_the_end_fills_the_console_and_the_other_panels_draw() {
     // The demo firmware enables no interrupt: the GIC reports its
     // distributor off.
     assert!(r.shows("GICv2 · distributor Group 0 off · Group 1 off"));
+    // Nothing attached to virt's 32 virtio-mmio slots; hello runs from RAM
+    // and leaves both (image-less) flash banks reading their array.
+    assert!(r.shows("no virtio device attached (32 empty virtio-mmio slots)"));
+    assert!(r.shows("flash1 · 64 MiB · read array · SR 0x80 · writes kept in memory"));
     r.snapshot("devices_and_device_tree");
     // (No snapshot of Stats: its rate plot depends on host time.)
     r.harness.state_mut().show_tab(Tab::Stats);
@@ -332,4 +375,190 @@ fn memory_panel_reads_the_image_and_shows_the_walk() {
     r.settle();
     let text = format!("stage 1 translation is off: flat mapping to {:#x}", r.entry);
     assert!(r.shows(&text), "{text}");
+}
+
+impl Rig {
+    /// The byte at `addr` in the memory window (read by the machine
+    /// thread through `Machine::read_memory`).
+    fn byte(&self, addr: u64) -> u8 {
+        let v = self.harness.state().view();
+        let (row, bytes) = v
+            .memory
+            .iter()
+            .find(|(a, _)| *a <= addr && addr < a + 16)
+            .unwrap_or_else(|| panic!("{addr:#x} is not in the memory window"));
+        bytes.expect("a readable row")[(addr - row) as usize]
+    }
+
+    /// Runs to the first instruction of `symbol` (a breakpoint there,
+    /// removed once hit).
+    fn run_to(&mut self, symbol: &str) -> u64 {
+        self.run_to_nth(symbol, 1)
+    }
+
+    /// Runs until the `n`th time `symbol` is reached.
+    fn run_to_nth(&mut self, symbol: &str, n: usize) -> u64 {
+        let at = gui::code::Symbols::from_image(&self.image)
+            .lookup(symbol)
+            .unwrap_or_else(|| panic!("no symbol {symbol}"));
+        self.harness.state().host().send(Command::ToggleBreakpoint(at));
+        self.settle();
+        for _ in 0..n {
+            self.harness.get_by_label("Run").click();
+            self.wait_paused();
+            assert_eq!(
+                self.harness.state().view().last_stop,
+                Some(boards::control::Stop::Breakpoint { core: 0, pc: at })
+            );
+        }
+        self.harness.state().host().send(Command::ToggleBreakpoint(at));
+        self.settle();
+        at
+    }
+}
+
+/// Inline hex editing: click a byte, two hex digits write it (through
+/// the same control interface as every other write) and move to the next
+/// byte; Escape drops a half-typed byte; Tab moves on without writing.
+#[test]
+fn hex_view_edits_bytes_in_place() {
+    let mut r = rig("interp");
+    // The memory window follows the PC: the entry's row is shown.
+    let e = r.entry;
+    let (b1, b2, b4) = (r.byte(e + 1), r.byte(e + 2), r.byte(e + 4));
+    assert!(
+        b1 != 0xa5 && b2 != 0x5a,
+        "the test needs bytes that differ from what it types"
+    );
+
+    r.harness.get_by_label(&format!("byte {:#x}", e + 1)).click();
+    r.settle();
+    r.harness.get_by_label(&format!("byte {:#x}", e + 1)).type_text("a5");
+    r.settle();
+    assert_eq!(r.byte(e + 1), 0xa5);
+    // The editor moved to e + 2: one digit, then Escape, writes nothing.
+    r.harness.get_by_label(&format!("byte {:#x}", e + 2)).type_text("5");
+    r.settle();
+    r.harness.key_press(egui::Key::Escape);
+    r.settle();
+    r.harness.get_by_label(&format!("byte {:#x}", e + 2)).type_text("a");
+    r.settle();
+    assert_eq!(
+        r.byte(e + 2),
+        b2,
+        "Escape dropped the half-typed byte and ended editing"
+    );
+
+    r.harness.get_by_label(&format!("byte {:#x}", e + 4)).click();
+    r.settle();
+    r.harness.key_press(egui::Key::Tab);
+    r.settle();
+    r.harness.get_by_label(&format!("byte {:#x}", e + 5)).type_text("3C");
+    r.settle();
+    assert_eq!(r.byte(e + 4), b4, "Tab moved on without writing");
+    assert_eq!(r.byte(e + 5), 0x3c);
+    assert_eq!(r.byte(e + 1), 0xa5);
+    // The disassembly reads the same memory: the first word changed.
+    let word = u32::from_le_bytes([r.byte(e), 0xa5, r.byte(e + 2), r.byte(e + 3)]);
+    assert!(r.line(e).contains(&format!("{word:08x}")), "{}", r.line(e));
+}
+
+/// The Devices panel against devices.elf (firmware/devices/main.c) with a
+/// virtio-blk disk, stopped at the second `blk_request`: the driver set
+/// queue 0 up with QSIZE 8 entries at its `desc`, `avail` and `used`
+/// arrays and made one request (blk-read-sector0), which the device took
+/// and returned. The flash banks are untouched so far (read array).
+#[test]
+fn devices_panel_shows_virtio_queues_and_flash() {
+    let dir = std::env::temp_dir().join(format!("preboard-gui-devices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let disk = dir.join("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let mut setup = Setup::hello("interp");
+    setup.elf = DEVICES;
+    setup.attach.drives.push(soc::virtio::BlkConfig {
+        path: disk,
+        read_only: false,
+        serial: Some("pb-devices-0001".into()),
+        discard: false,
+    });
+    let mut r = rig_with(setup);
+    r.uart.send(b"Preboard devices: UART RX through the GIC\n");
+    r.run_to_nth("blk_request", 2);
+    r.harness.state_mut().show_tab(Tab::Devices);
+    r.settle();
+    let syms = gui::code::Symbols::from_image(&r.image);
+    let sym = |n: &str| syms.lookup(n).unwrap_or_else(|| panic!("no symbol {n}"));
+    let v = r.harness.state().view();
+    let blk = v
+        .device_views
+        .iter()
+        .find_map(|(n, d)| match d {
+            soc::device::DeviceView::Virtio(v) if v.device_id == 2 => Some((n.clone(), v.clone())),
+            _ => None,
+        })
+        .expect("a virtio-blk view");
+    let q = blk.1.queues[0];
+    assert!(q.ready);
+    assert_eq!(q.size, 8);
+    assert_eq!(
+        (q.desc_table, q.avail_ring, q.used_ring),
+        (sym("desc"), sym("avail"), sym("used"))
+    );
+    assert_eq!(
+        (q.driver_avail_idx, q.next_avail, q.used_idx, q.in_flight()),
+        (Some(1), 1, 1, 0)
+    );
+    let status = "ACKNOWLEDGE|DRIVER|DRIVER_OK|FEATURES_OK";
+    assert!(r.shows(&format!("{} · block · modern · status {status}", blk.0)));
+    assert!(r.shows("flash0 · 64 MiB · read array · SR 0x80 · writes kept in memory"));
+    assert!(r.shows(&format!("{:#x}", sym("avail"))), "the queue row shows the ring");
+    r.snapshot("devices_virtio_and_flash");
+    r.harness.state().host().send(Command::Quit);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The page-table walk view decodes every level: mmu.elf
+/// (firmware/mmu/README.md) maps RAM at 0x40000000 with level-2 blocks of
+/// attribute index 1, MAIR_EL1 = 0x0444ff00 (index 1: 0xff, Normal
+/// write-back); in its first configuration (4 KiB granule, 39-bit VAs)
+/// the walk starts at level 1 with a table descriptor. `load_reads` runs
+/// with the MMU on (from translation_cases, after mmu_on).
+#[test]
+fn walk_view_decodes_each_level() {
+    let mut setup = Setup::hello("interp");
+    setup.elf = MMU;
+    let mut r = rig_with(setup);
+    r.run_to("load_reads");
+    let walk = r.harness.get_by_role_and_label(Role::TextInput, "Translation walk of:");
+    walk.click();
+    walk.type_text("0x40000000");
+    r.harness.run_steps(1);
+    r.harness.get_by_label("Walk").click();
+    r.settle();
+    let v = r.harness.state().view();
+    let w = match &v.walk {
+        Some((_, Ok(w))) => w.clone(),
+        other => panic!("no walk: {other:?}"),
+    };
+    let kinds: Vec<(u32, &str)> = w.decoded().iter().map(|(l, d)| (*l, d.kind())).collect();
+    assert_eq!(kinds, [(1, "table"), (2, "block")]);
+    let regime = text(&r.harness.get_by_label_contains("39-bit VAs from TTBR0"));
+    assert!(regime.starts_with("4 KiB granule"), "{regime}");
+    assert!(regime.ends_with("MAIR 0x000000000444ff00"), "{regime}");
+    let leaf = text(&r.harness.get_by_label_contains("OA 0x40000000"));
+    assert!(leaf.contains("AttrIndx 1: 0xff Normal WB RA WA"), "{leaf}");
+    assert!(leaf.contains("AF"), "{leaf}");
+    r.snapshot("walk_levels");
+}
+
+/// HiDPI: the paused window at 2 pixels per point (a 2560x1600 image of
+/// the 1280x800 logical window the other snapshots use at 1).
+#[test]
+fn hidpi_window_draws_at_two_pixels_per_point() {
+    let mut setup = Setup::hello("interp");
+    setup.pixels_per_point = 2.0;
+    let mut r = rig_with(setup);
+    assert!(r.shows(&format!("{:016x}", r.entry)), "the Cores panel shows the PC");
+    r.snapshot("paused_at_entry_hidpi");
 }
