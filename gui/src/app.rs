@@ -866,7 +866,14 @@ impl State {
                 bytes: vec![b],
             });
         }
-        if stop {
+        // Moving out of the window (or the window moving away, following
+        // a register) ends the edit: no typing into bytes nobody sees.
+        let shown = self
+            .view
+            .memory
+            .iter()
+            .any(|(a, row)| row.is_some() && e.addr.wrapping_sub(*a) < 16);
+        if stop || !shown {
             ui.memory_mut(|m| m.surrender_focus(focus_id));
             self.hex_edit = None;
         } else {
