@@ -419,7 +419,8 @@ impl Rig {
 
 /// Inline hex editing: click a byte, two hex digits write it (through
 /// the same control interface as every other write) and move to the next
-/// byte; Escape drops a half-typed byte; Tab moves on without writing.
+/// byte; Escape drops a half-typed byte; Tab moves on without writing;
+/// moving out of the memory window ends the edit.
 #[test]
 fn hex_view_edits_bytes_in_place() {
     let mut r = rig("interp");
@@ -458,6 +459,25 @@ fn hex_view_edits_bytes_in_place() {
     assert_eq!(r.byte(e + 4), b4, "Tab moved on without writing");
     assert_eq!(r.byte(e + 5), 0x3c);
     assert_eq!(r.byte(e + 1), 0xa5);
+    // Up from the window's first row (the entry's: the window starts at
+    // the PC's 16-byte row) leaves the window: the edit ends there.
+    assert_eq!(r.harness.state().view().memory[0].0, e & !15);
+    r.harness.get_by_label(&format!("byte {:#x}", e + 3)).click();
+    r.settle();
+    r.harness.key_press(egui::Key::ArrowUp);
+    r.settle();
+    // Were the edit still on, Down would bring it back to e + 3.
+    r.harness.key_press(egui::Key::ArrowDown);
+    r.settle();
+    let b3 = r.byte(e + 3);
+    assert_ne!(b3, 0x0f);
+    r.harness.get_by_label(&format!("byte {:#x}", e + 3)).type_text("0f");
+    r.settle();
+    assert_eq!(
+        r.byte(e + 3),
+        b3,
+        "typing after the edit left the window writes nothing"
+    );
     // The disassembly reads the same memory: the first word changed.
     let word = u32::from_le_bytes([r.byte(e), 0xa5, r.byte(e + 2), r.byte(e + 3)]);
     assert!(r.line(e).contains(&format!("{word:08x}")), "{}", r.line(e));
