@@ -17,7 +17,8 @@ use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
 use cpu_aarch64::mmu::tlb::{Change, TlbEntry};
-use cpu_aarch64::sysreg::SysReg;
+use cpu_aarch64::mmu::MemType;
+use cpu_aarch64::sysreg::{sctlr, SysReg};
 use cpu_aarch64::Cpu;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::mem::offset_of;
@@ -38,7 +39,7 @@ struct FastEntry {
     write: u64,
     addend: u64,
     /// Physical page, to drop write entries when a page gets code; bit 0
-    /// is `tlb_entry::ZVA_OK`.
+    /// is `tlb_entry::ZVA_OK`, bit 1 `tlb_entry::UNALIGNED_OK`.
     pa: u64,
 }
 
@@ -673,6 +674,22 @@ fn after_writes(ctx: &mut JitCtx, shared: &mut Shared, smc: Vec<u64>, device_wri
     }
 }
 
+/// The physical address to fill a fast-path entry for after a slow
+/// access of `size` bytes at `va` succeeded, `single` being the one bus
+/// access it made (if it made exactly one): an aligned access's own, or
+/// for an unaligned one inside a page (made byte by byte) the address the
+/// core's TLB translated it through (none with the MMU off, where data is
+/// Device memory and unaligned accesses fault).
+fn fill_target(cpu: &Cpu, va: u64, size: u8, single: Option<PhysAddr>) -> Option<PhysAddr> {
+    if va & (u64::from(size) - 1) == 0 {
+        return single;
+    }
+    if (va & 0xfff) + u64::from(size) > 0x1000 {
+        return None;
+    }
+    cpu.tlb.peek(va).map(|t| PhysAddr(t.pa_page | (va & 0xfff)))
+}
+
 fn fill(ctx: &mut JitCtx, cpu: &Cpu, bus: &mut dyn Bus, va: u64, pa: PhysAddr, write: bool, code: bool) -> bool {
     fill_entry(ctx, cpu, bus, va, pa, write, code, false)
 }
@@ -715,7 +732,16 @@ fn fill_entry(
     } else {
         0
     };
-    e.pa = page | u64::from(ok);
+    // Unaligned accesses fault on Device memory (and with the MMU off,
+    // where data is Device, `meta` is `None`) or with SCTLR_ELx.A set; a
+    // change of either drops the whole fast TLB.
+    let normal = meta.is_some_and(|t| MemType::from_attr(t.attr) == MemType::Normal);
+    let unaligned = if normal && cpu.sctlr_current() & sctlr::A == 0 {
+        crate::backend::tlb_entry::UNALIGNED_OK
+    } else {
+        0
+    };
+    e.pa = page | u64::from(ok | unaligned);
     if write {
         e.write = vpage;
     } else {
@@ -734,9 +760,8 @@ extern "sysv64" fn helper_load(ctx: *mut JitCtx) -> u64 {
     match cpu.load_for(&mut w, pc, raw, va, size, acc) {
         Ok(v) => {
             ctx.status = 0;
-            let single = w.single;
-            let aligned = va & (u64::from(size) - 1) == 0;
-            if let (Some(pa), true, false, false) = (single, aligned, acc.unprivileged, cpu.debug.watches_page(va)) {
+            let single = fill_target(cpu, va, size, w.single);
+            if let (Some(pa), false, false) = (single, acc.unprivileged, cpu.debug.watches_page(va)) {
                 if fill(ctx, cpu, bus, va, pa, false, false) {
                     shared.stats.tlb_fills += 1;
                 }
@@ -762,8 +787,8 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
     let (smc, device, single) = (std::mem::take(&mut w.smc), w.device_write, w.single);
     match r {
         Ok(()) => {
-            let aligned = va & (u64::from(size) - 1) == 0;
-            if let (Some(pa), true, false, false) = (single, aligned, acc.unprivileged, cpu.debug.watches_page(va)) {
+            let single = fill_target(cpu, va, size, single);
+            if let (Some(pa), false, false) = (single, acc.unprivileged, cpu.debug.watches_page(va)) {
                 let code = shared.code_pages.contains(&(pa.0 >> 12));
                 if fill(ctx, cpu, bus, va, pa, true, code || !smc.is_empty()) {
                     shared.stats.tlb_fills += 1;

@@ -974,6 +974,104 @@ fn lse_atomics_off_the_fast_path() {
     }
 }
 
+/// Turns the MMU on for `m`: 4 KiB granule, 39-bit VAs, RAM mapped
+/// flat as Normal memory by a 1 GiB block, and again as Device-nGnRnE at
+/// `RAM_BASE + DEVICE_ALIAS`. The tables go in the last pages below the
+/// stack (after `random_data`).
+fn mmu_on(m: &mut Machine, strict_alignment: bool) {
+    const L1: u64 = STACK_TOP - 0x4000;
+    // Block descriptor: AF, inner shareable, AttrIndx, valid block.
+    let block = |pa: u64, attr: u64| pa | 1 << 10 | 3 << 8 | attr << 2 | 0b01;
+    let mut table = vec![0u64; 512];
+    table[(RAM_BASE >> 30) as usize] = block(RAM_BASE, 0);
+    table[((RAM_BASE + DEVICE_ALIAS) >> 30) as usize] = block(RAM_BASE, 1);
+    m.write_u64s(L1, &table);
+    let sys = &mut m.cpu.sys;
+    // Attr0 Normal write-back, Attr1 Device-nGnRnE.
+    sys.set(SysReg::MAIR_EL1, 0xff);
+    // T0SZ 25, inner/outer write-back, inner shareable, TG0 4 KiB, EPD1,
+    // IPS 48 bits.
+    sys.set(SysReg::TCR_EL1, 25 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 23 | 5 << 32);
+    sys.set(SysReg::TTBR0_EL1, L1);
+    let sctlr = sys.get(SysReg::SCTLR_EL1) | 1 | 1 << 2 | 1 << 12;
+    sys.set(SysReg::SCTLR_EL1, if strict_alignment { sctlr | 2 } else { sctlr & !2 });
+}
+
+/// Where [`mmu_on`] maps RAM a second time, as Device memory.
+const DEVICE_ALIAS: u64 = 0x4000_0000;
+
+/// With the MMU on, plain loads and stores that are not aligned to their
+/// size work on Normal memory (inside a page natively, next to the
+/// fast-path entry, and across pages through the helper), and are
+/// alignment faults on Device memory and with SCTLR_EL1.A set; ordered
+/// accesses fault whatever the memory. The JIT must agree with the
+/// interpreter in every case, and run the in-page Normal ones without
+/// leaving generated code.
+#[test]
+fn unaligned_accesses_with_the_mmu_on() {
+    use asm::*;
+    let page_end = (DATA | 0xfff) + 1;
+    // (address, access, in one page).
+    let cases: Vec<(u64, u32, bool)> = vec![
+        (DATA + 0x101, ldst(Ls::LdrX, 1, 2, 0), true),
+        (DATA + 0x104, ldst(Ls::LdrX, 1, 2, 0), true),
+        (DATA + 0x102, ldst(Ls::LdrW, 1, 2, 0), true),
+        (DATA + 0x101, ldst(Ls::Ldrh, 1, 2, 0), true),
+        (DATA + 0x103, ldst(Ls::LdrshX, 1, 2, 0), true),
+        (DATA + 0x105, ldst(Ls::StrX, 1, 2, 0), true),
+        (DATA + 0x101, ldst(Ls::StrW, 1, 2, 0), true),
+        (DATA + 0x103, ldst(Ls::Strh, 1, 2, 0), true),
+        (DATA + 0x104, ldp(X, 1, 3, 2, 0), true),
+        (DATA + 0x102, stp(W, 1, 3, 2, 0), true),
+        (page_end - 3, ldst(Ls::LdrX, 1, 2, 0), false),
+        (page_end - 5, ldst(Ls::StrX, 1, 2, 0), false),
+        (page_end - 2, ldst(Ls::LdrW, 1, 2, 0), false),
+    ];
+    for (addr, access, in_page) in cases {
+        let name = cpu_aarch64::disasm::disassemble(access, 0);
+        for (memory, alias, strict) in [("normal", 0, false), ("device", DEVICE_ALIAS, false), ("A=1", 0, true)] {
+            let mut a = Asm::new(CODE);
+            prologue(&mut a);
+            // Warm the page's read and write entries with aligned accesses,
+            // then make the access ten times in a loop.
+            a.mov64(2, addr + alias)
+                .mov64(4, (addr & !0xfff) + alias)
+                .i(movz(X, 9, 10, 0))
+                .i(movz(X, 1, 0x1234, 0))
+                .i(movk(X, 1, 0x5678, 3))
+                .i(movz(X, 3, 0x4321, 1))
+                .i(ldst(Ls::LdrX, 5, 4, 8))
+                .i(ldst(Ls::StrX, 5, 4, 16))
+                .b("loop")
+                .label("loop")
+                .i(access)
+                .i(add(X, 6, 6, 1))
+                .i(add_imm(X, 1, 1, 0x35))
+                .i(subs_imm(X, 9, 9, 1))
+                .b_cond(cond::NE, "loop");
+            epilogue(&mut a);
+            let mut m = Machine::from_asm(&a);
+            m.random_data(addr);
+            mmu_on(&mut m, strict);
+            let b = run_named(&m, &format!("{name} at {addr:#x}, {memory}"));
+            if memory == "normal" {
+                assert_completed(&b);
+                if in_page {
+                    assert!(
+                        b.stats.slow_accesses <= 4,
+                        "{name} at {addr:#x} left the fast path: {:?}",
+                        b.stats
+                    );
+                }
+            } else {
+                let (esr, _, far) = assert_faulted(&b);
+                assert_eq!((esr >> 26, esr & 0x3f), (0x25, 0x21), "{name} at {addr:#x}, {memory}");
+                assert_eq!(far, addr + alias, "{name}, {memory}");
+            }
+        }
+    }
+}
+
 #[test]
 fn dc_zva_with_the_mmu_off_is_an_alignment_fault() {
     use asm::*;

@@ -119,6 +119,10 @@ pub mod tlb_entry {
     /// Bit 0 of [`PA`]: a DC ZVA ran on this page through the interpreter
     /// (Normal memory, writable), so generated code may zero blocks of it.
     pub const ZVA_OK: u8 = 1;
+    /// Bit 1 of [`PA`]: the page is Normal memory and alignment checking
+    /// (SCTLR_ELx.A) is off, so a plain access that is not aligned to its
+    /// size but stays inside the page may use the entry too.
+    pub const UNALIGNED_OK: u8 = 2;
     /// Size of an entry (log2).
     pub const SHIFT: u32 = 5;
 }

@@ -1842,6 +1842,80 @@ impl<'a> Gen<'a> {
         self.add_icount(sync.retired, true);
     }
 
+    /// At the top of a load's (`value` `None`) or store's slow path,
+    /// right after its fast-path probe missed (`rcx` at the entry, the
+    /// address where `tlb_probe` left it): an access that missed only for
+    /// being unaligned, inside one page whose entry allows that
+    /// (`tlb_entry::UNALIGNED_OK`), is made here and goes back to `back`;
+    /// anything else falls through to the helper. Linux's string and
+    /// unaligned-access helpers made these a tenth of its boot when each
+    /// went through the interpreter byte by byte.
+    fn unaligned_in_page(&mut self, mem: &Mem, value: Option<Val>, back: DynamicLabel) {
+        if mem.size == 1 || mem.acc.unprivileged || mem.acc.ordered || mem.acc.atomic {
+            return;
+        }
+        let ra = match self.loc[mem.addr.0 as usize] {
+            Loc::Reg(r) => r,
+            _ => RAX,
+        };
+        let last = i32::from(mem.size) - 1;
+        let tag = if value.is_some() {
+            tlb_entry::WRITE
+        } else {
+            tlb_entry::READ
+        };
+        let (pa, ok, add) = (tlb_entry::PA, tlb_entry::UNALIGNED_OK as i8, tlb_entry::ADDEND);
+        let helper = self.a.new_dynamic_label();
+        // The entry is the first byte's page's: the last byte's page
+        // matching its tag means both are that page.
+        dynasm!(self.a
+            ; .arch x64
+            ; test Rq(ra), last
+            ; jz =>helper
+            ; lea rdx, [Rq(ra) + last]
+            ; and rdx, -4096
+            ; cmp rdx, QWORD [rcx + tag]
+            ; jne =>helper
+            ; test BYTE [rcx + pa], ok
+            ; jz =>helper
+        );
+        let index = if ra == RAX {
+            dynasm!(self.a ; .arch x64 ; add rax, QWORD [rcx + add]);
+            None
+        } else {
+            dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rcx + add]);
+            Some(ra)
+        };
+        match value {
+            None => match (index, mem.size) {
+                (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
+                (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
+                (None, _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
+                (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax + Rq(x)]),
+                (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax + Rq(x)]),
+                (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax + Rq(x)]),
+            },
+            Some(v) => {
+                let rv = match self.loc[v.0 as usize] {
+                    Loc::Reg(r) => r,
+                    _ => {
+                        self.load(RCX, v);
+                        RCX
+                    }
+                };
+                match (index, mem.size) {
+                    (None, 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax], Rw(rv)),
+                    (None, 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], Rd(rv)),
+                    (None, _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], Rq(rv)),
+                    (Some(x), 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax + Rq(x)], Rw(rv)),
+                    (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax + Rq(x)], Rd(rv)),
+                    (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax + Rq(x)], Rq(rv)),
+                }
+            }
+        }
+        dynasm!(self.a ; .arch x64 ; jmp =>back ; =>helper);
+    }
+
     fn emit_slow(&mut self, s: Slow<'a>) {
         match s {
             Slow::Load {
@@ -1853,6 +1927,7 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
+                self.unaligned_in_page(mem, None, back);
                 let info = info(raw, mem);
                 self.faulting_call(at, &mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
@@ -1867,6 +1942,7 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
+                self.unaligned_in_page(mem, Some(value), back);
                 let info = info(raw, mem);
                 let f = self.env.helper_store;
                 self.faulting_call(at, &mem.sync, mem.addr, Some(value), pc, info, f, false);
