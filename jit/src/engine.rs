@@ -70,6 +70,12 @@ const JC_PAGE_SLOTS: usize = 4096 / 4;
 /// to 2 MiB is in the `REGION_SLOTS` slots of its region.
 const REGION_SLOTS: usize = (2 << 20) / 4096;
 
+/// The key of `JitCtx::regions` for MMU index `m` and the 2 MiB region
+/// of `va`.
+fn region_key(m: usize, va: u64) -> u64 {
+    (va >> 21) << 2 | m as u64
+}
+
 /// Records in bit `i` of `big` and `huge` how large the translation
 /// `meta` is (see `JitCtx::big`).
 fn set_size_bits(big: &mut [u64], huge: &mut [u64], i: usize, meta: Option<TlbEntry>) {
@@ -171,6 +177,13 @@ pub struct JitCtx {
     /// Fast-path entries filled from a larger block or an unknown
     /// translation: a TLBI by VA may remove them from any slot.
     huge: [u64; MMU_INDICES * FAST_TLB_ENTRIES / 64],
+    /// The `big` entries by MMU index and 2 MiB region (`region_key`):
+    /// bit `slot % REGION_SLOTS` for each slot filled from a block of that
+    /// region (bits of slots refilled since may be stale). A TLBI by VA
+    /// checks only its region's: the kernel's linear map fills most of
+    /// the fast TLB from 2 MiB blocks, and scanning them all for every
+    /// TLBI by page was a tenth of the boot.
+    regions: FxHashMap<u64, [u64; REGION_SLOTS / 64]>,
     /// The core and bus the fast-path entries were made for: host
     /// pointers from another bus (a rebuilt machine) must never be used.
     owner: (usize, usize),
@@ -207,6 +220,7 @@ impl JitCtx {
             meta: [[None; FAST_TLB_ENTRIES]; MMU_INDICES],
             big: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
             huge: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
+            regions: FxHashMap::default(),
             owner: (0, 0),
         })
     }
@@ -217,6 +231,7 @@ impl JitCtx {
         }
         self.big.fill(0);
         self.huge.fill(0);
+        self.regions.clear();
         self.flush_jump_cache();
     }
 
@@ -247,23 +262,23 @@ impl JitCtx {
                     // entry was checked for each.
                     let page = op.page().unwrap_or(0);
                     let slot = (page >> 12) as usize & (FAST_TLB_ENTRIES - 1);
-                    let region = slot & !(REGION_SLOTS - 1);
-                    let window = region / 64..(region + REGION_SLOTS) / 64;
-                    let (big, huge) = (self.big, self.huge);
+                    let first = slot & !(REGION_SLOTS - 1);
                     for m in 0..MMU_INDICES {
                         self.drop_if(m * FAST_TLB_ENTRIES + slot, &ch);
-                        let base = m * FAST_TLB_ENTRIES / 64;
-                        let words = base + window.start..base + window.end;
-                        each_bit(&big[words.clone()], words.start, |i| {
-                            // Only entries of the same 2 MiB region (the
-                            // slots alias every 4 MiB): checked on the tag
-                            // before the translation it came from.
-                            let e = &self.tlb[i / FAST_TLB_ENTRIES][i % FAST_TLB_ENTRIES];
-                            if (e.read.min(e.write) ^ page) >> 21 == 0 {
+                        let Some(bits) = self.regions.get(&region_key(m, page)).copied() else {
+                            continue;
+                        };
+                        each_bit(&bits, 0, |b| {
+                            let i = m * FAST_TLB_ENTRIES + first + b;
+                            // Still an entry of this region (the slot may
+                            // have been refilled since)?
+                            let e = &self.tlb[m][first + b];
+                            if self.big[i / 64] >> (i % 64) & 1 == 1 && (e.read.min(e.write) ^ page) >> 21 == 0 {
                                 self.drop_if(i, &ch)
                             }
                         });
                     }
+                    let huge = self.huge;
                     each_bit(&huge, 0, |i| self.drop_if(i, &ch));
                     let first = jc_index(page) & !(JC_PAGE_SLOTS - 1);
                     let words = first / 64..(first + JC_PAGE_SLOTS) / 64;
@@ -721,6 +736,10 @@ fn fill_entry(
     let meta = cpu.tlb.peek(va);
     let i = mode * FAST_TLB_ENTRIES + slot;
     set_size_bits(&mut ctx.big, &mut ctx.huge, i, meta);
+    if ctx.big[i / 64] >> (i % 64) & 1 == 1 {
+        let bits = ctx.regions.entry(region_key(mode, vpage)).or_default();
+        bits[(slot % REGION_SLOTS) / 64] |= 1 << (slot % 64);
+    }
     ctx.meta[mode][slot] = meta;
     let e = &mut ctx.tlb[mode][slot];
     if e.read != vpage && e.write != vpage {
@@ -1610,6 +1629,9 @@ mod tests {
         };
         c.meta[1][slot] = meta;
         set_size_bits(&mut c.big, &mut c.huge, i, meta);
+        if c.big[i / 64] >> (i % 64) & 1 == 1 {
+            c.regions.entry(region_key(1, va)).or_default()[(slot % REGION_SLOTS) / 64] |= 1 << (slot % 64);
+        }
     }
 
     fn present(c: &JitCtx, va: u64) -> bool {

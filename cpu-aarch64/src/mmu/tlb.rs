@@ -289,8 +289,11 @@ impl Tlb {
     /// Applies a resolved TLBI (as [`Cpu::tlbi`] fills it in) to this TLB.
     pub fn invalidate(&mut self, op: &Tlbi) {
         self.bump(Change::Op(*op));
+        // By VA, most entries fail on the address: test that inline first
+        // (Linux issues a TLBI by page every few thousand instructions).
+        let page = op.page();
         for e in self.entries.iter_mut() {
-            if e.valid() && op.matches(e) {
+            if e.valid() && page.is_none_or(|va| e.covers(va)) && op.matches(e) {
                 *e = TlbEntry::EMPTY;
             }
         }
