@@ -7,10 +7,12 @@
 //! the same guest page (whose translation cannot differ). Every page that
 //! holds translated code is recorded; a guest store to it (through the
 //! slow path, since such pages never get a write entry in the fast-path
-//! TLB), a DMA write reported by the bus, or IC IVAU/IALLU invalidate its
-//! blocks. Interrupts are checked by the dispatcher: a block exits after a
-//! store that reached a device, after anything that can unmask or change
-//! the mode, and when the budget checked at every block entry runs out.
+//! TLB) or a DMA write reported by the bus invalidates its blocks (so IC
+//! IVAU/IALLU have nothing left to do). Interrupts are checked by the
+//! dispatcher: a block exits after a store that reached a device, after a
+//! DAIF write when an interrupt line is asserted, after anything that can
+//! change the mode, and when the budget checked at every block entry runs
+//! out.
 
 use crate::backend::{exit, x64, Backend, Compiled, Env};
 use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
@@ -841,6 +843,15 @@ extern "sysv64" fn helper_check_sp(ctx: *mut JitCtx) -> u64 {
     u64::from(cpu.check_sp_alignment_for(bus, pc, raw as u32, sp).is_err())
 }
 
+/// After generated code wrote DAIF: whether an interrupt line (physical
+/// or virtual) is asserted, so the block leaves for the dispatcher to
+/// take it if it is now unmasked.
+extern "sysv64" fn helper_irq(ctx: *mut JitCtx) -> u64 {
+    // SAFETY: called only by generated code with its context.
+    let (_, cpu, _, _) = unsafe { parts(ctx) };
+    u64::from(cpu.interrupt_lines() != 0)
+}
+
 extern "sysv64" fn helper_interp(ctx: *mut JitCtx) -> u64 {
     interp_one(ctx, false, false)
 }
@@ -1028,6 +1039,7 @@ pub(crate) fn listing_env() -> Env {
     env.helper_qcall = 0x6000;
     env.helper_call = 0x7000;
     env.helper_check_align = 0x8000;
+    env.helper_irq = 0xb000;
     // Listings do not depend on the host's features.
     env.host_fma = true;
     env
@@ -1064,6 +1076,7 @@ fn real_env() -> Env {
         helper_qcall: helper_qcall as *const () as usize,
         helper_call: helper_call as *const () as usize,
         helper_check_align: helper_check_align as *const () as usize,
+        helper_irq: helper_irq as *const () as usize,
         helper_load: helper_load as *const () as usize,
         helper_store: helper_store as *const () as usize,
         helper_check_sp: helper_check_sp as *const () as usize,

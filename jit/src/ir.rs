@@ -202,6 +202,10 @@ pub enum Inst {
     /// block for the next instruction at `pc` when the store asked for an
     /// exit (see the engine's budget protocol).
     CheckExit(u64, Exit),
+    /// After a write that may unmask interrupts (MSR DAIF, DAIFClr):
+    /// leaves the block for the next instruction at `pc` when an interrupt
+    /// line is asserted, so the dispatcher can take it.
+    IrqCheck(u64, Exit),
     /// Leaves the block (always the last instruction).
     Exit(Target, Exit),
 }
@@ -272,6 +276,13 @@ pub struct Mode {
     /// HCR_EL2.TID2 below EL2): kernels read it in every cache
     /// maintenance loop.
     pub ctr: bool,
+    /// Cache maintenance by VA to the point of unification or coherency
+    /// (DC CVAU, CVAC, CIVAC, CVAP, IC IVAU) does not trap here
+    /// (SCTLR_EL1.UCI at EL0, HCR_EL2.TPU/TPC below EL2), so it does
+    /// nothing: no caches are modelled, and stores to translated code
+    /// are seen without it. Linux runs these loops over every page it
+    /// makes executable.
+    pub cmo: bool,
 }
 
 impl Mode {
@@ -282,7 +293,16 @@ impl Mode {
             sp: cpu.pstate.sp,
             fp: cpu.fp_trap().is_none(),
             ctr: Self::ctr_readable(cpu),
+            cmo: Self::cmo_untrapped(cpu),
         }
+    }
+
+    fn cmo_untrapped(cpu: &cpu_aarch64::Cpu) -> bool {
+        use cpu_aarch64::sysreg::{hcr, sctlr, SysReg};
+        let el = cpu.pstate.el;
+        let trapped = el <= 1 && cpu.sys.hcr() & (hcr::TPU | hcr::TPC) != 0;
+        let uci = el > 0 || cpu.sys.get(SysReg::SCTLR_EL1) & sctlr::UCI != 0;
+        uci && !trapped
     }
 
     fn ctr_readable(cpu: &cpu_aarch64::Cpu) -> bool {
@@ -311,7 +331,11 @@ impl Mode {
 
     /// Packed form (for keys and logs).
     pub fn bits(self) -> u32 {
-        u32::from(self.el) | u32::from(self.sp) << 2 | u32::from(self.ctr) << 3 | u32::from(self.fp) << 4
+        u32::from(self.el)
+            | u32::from(self.sp) << 2
+            | u32::from(self.ctr) << 3
+            | u32::from(self.fp) << 4
+            | u32::from(self.cmo) << 5
     }
 }
 
@@ -382,7 +406,7 @@ impl Block {
                 f(*c);
                 wb(&e.wb, &mut f)
             }
-            Inst::CheckExit(_, e) => wb(&e.wb, &mut f),
+            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => wb(&e.wb, &mut f),
             Inst::Exit(t, e) => {
                 if let Target::Indirect(v, _) = t {
                     f(*v)
@@ -424,6 +448,7 @@ impl Block {
                     | Inst::Interp { .. }
                     | Inst::ExitIf(..)
                     | Inst::CheckExit(..)
+                    | Inst::IrqCheck(..)
                     | Inst::Exit(..)
                     | Inst::SetQ(..)
                     | Inst::SysSet(..)
@@ -443,6 +468,7 @@ impl Block {
                 | Inst::Interp { .. }
                 | Inst::ExitIf(..)
                 | Inst::CheckExit(..)
+                | Inst::IrqCheck(..)
                 | Inst::Exit(..)
                 | Inst::SetQ(..)
                 | Inst::SysSet(..)
@@ -499,7 +525,7 @@ impl Block {
                 *c = f(*c);
                 wb(&mut e.wb)
             }
-            Inst::CheckExit(_, e) => wb(&mut e.wb),
+            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => wb(&mut e.wb),
             Inst::Exit(t, e) => {
                 if let Target::Indirect(v, _) = t {
                     *v = f(*v)
@@ -782,7 +808,9 @@ impl Block {
             match inst {
                 Inst::Load(m) | Inst::Store(m, _) | Inst::Atomic(_, m, ..) => extend(&mut m.sync.wb),
                 Inst::CheckSp(_, s) | Inst::CheckAlign(.., s) => extend(&mut s.wb),
-                Inst::ExitIf(.., e) | Inst::CheckExit(_, e) | Inst::Exit(_, e) => extend(&mut e.wb),
+                Inst::ExitIf(.., e) | Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) | Inst::Exit(_, e) => {
+                    extend(&mut e.wb)
+                }
                 _ => {}
             }
         }
@@ -869,6 +897,8 @@ pub struct Builder {
     side_exit: bool,
     /// The instruction stores to memory.
     stored: bool,
+    /// The instruction may unmask an interrupt ([`Inst::IrqCheck`]).
+    irq_check: bool,
     finished: bool,
 }
 
@@ -897,6 +927,7 @@ impl Builder {
             exited: false,
             side_exit: false,
             stored: false,
+            irq_check: false,
             finished: false,
         }
     }
@@ -968,8 +999,8 @@ impl Builder {
             SysReg::DCZID_EL0 if el >= 1 && !write => table,
             // UNDEFINED while SP_EL0 is the selected stack pointer.
             SysReg::SP_EL0 if el == 1 && sp => Plain::At(SysLoc::SpEl0),
-            // Writes may unmask an interrupt: the block must end.
-            SysReg::DAIF if el == 1 && !write => Plain::At(SysLoc::Daif),
+            // A write may unmask an interrupt (see `write_sysreg`).
+            SysReg::DAIF if el == 1 => Plain::At(SysLoc::Daif),
             _ => return None,
         })
     }
@@ -1011,6 +1042,7 @@ impl Builder {
         self.exited = false;
         self.side_exit = false;
         self.stored = false;
+        self.irq_check = false;
         self.push(Inst::Start(self.insn));
         let r = match cpu_aarch64::isa::decode(raw) {
             Some(op) => cpu_aarch64::sem::translate(self, op, raw),
@@ -1059,6 +1091,12 @@ impl Builder {
             self.retired += 1;
             if self.side_exit || self.ends {
                 self.finish_with(Target::Direct(pc + 4), 0);
+            } else if self.irq_check {
+                let e = Exit {
+                    wb: Self::writeback(&self.cur, self.dirty),
+                    retired: self.retired,
+                };
+                self.push(Inst::IrqCheck(pc + 4, e));
             } else if self.stored {
                 let e = Exit {
                     wb: Self::writeback(&self.cur, self.dirty),
@@ -1240,6 +1278,7 @@ impl Emitter for Builder {
             }
             Some(Plain::At(loc)) => {
                 self.push(Inst::SysSet(loc, v));
+                self.irq_check = loc == SysLoc::Daif;
                 Ok(())
             }
             None => {
@@ -1253,12 +1292,21 @@ impl Emitter for Builder {
     }
     fn write_pstate_field(&mut self, op1: u32, op2: u32, crm: u32) -> Result<(), Unsupported> {
         // DAIFSet at EL1: masking more can make no interrupt deliverable,
-        // so the block goes on (DAIFClr, SPSel and PAN end it).
+        // so the block goes on; after DAIFClr it leaves if an interrupt
+        // line is asserted (SPSel and PAN end it).
         if (op1, op2) == (3, 6) && self.block.mode.el == 1 {
             let d = self.push(Inst::SysGet(SysLoc::Daif));
             let k = self.imm(u64::from(crm & 0xf) << 6);
             let v = self.bin(BinOp::Or, d, k);
             self.push(Inst::SysSet(SysLoc::Daif, v));
+            return Ok(());
+        }
+        if (op1, op2) == (3, 7) && self.block.mode.el == 1 {
+            let d = self.push(Inst::SysGet(SysLoc::Daif));
+            let k = self.imm(!(u64::from(crm & 0xf) << 6));
+            let v = self.bin(BinOp::And, d, k);
+            self.push(Inst::SysSet(SysLoc::Daif, v));
+            self.irq_check = true;
             return Ok(());
         }
         self.ends = true;
@@ -1281,10 +1329,15 @@ impl Emitter for Builder {
             self.push(Inst::Atomic(AtomicKind::ZeroBlock, mem, addr, addr));
             return Ok(());
         }
+        // Maintenance by VA to PoU/PoC where it does not trap: nothing
+        // to do (see `Mode::cmo`).
+        let (_, op1, crn, crm, op2) = id.fields();
+        if self.block.mode.cmo && (op1, crn, op2) == (3, 7, 1) && matches!(crm, 5 | 10 | 11 | 12 | 14) {
+            return Ok(());
+        }
         // Data-cache maintenance (DC ZVA, DC C*/I*) changes no mode and no
         // translation: the block goes on after the interpreter ran it (its
         // writes are watched like any other). IC, TLBI and AT end it.
-        let (_, op1, crn, crm, op2) = id.fields();
         let dc = crn == 7 && (op1 == 0 || op1 == 3) && SYS_DC.contains(&(crm, op2));
         if !dc {
             self.ends = true;

@@ -27,6 +27,7 @@ const EL1: Mode = Mode {
     sp: true,
     fp: true,
     ctr: true,
+    cmo: true,
 };
 
 fn golden_path(name: &str) -> PathBuf {

@@ -884,6 +884,79 @@ fn plain_system_registers_run_in_place() {
     assert!(b.stats.interp_calls < 20, "{:?}", b.stats);
 }
 
+/// MSR DAIF and DAIFClr at EL1, and cache maintenance by VA (DC CVAU,
+/// CVAC, CIVAC, IC IVAU) where nothing traps it, run in generated code.
+/// With an interrupt line asserted, the unmasking write is the last
+/// instruction before the interrupt is taken (at the vector's HVC, which
+/// ends the run), exactly where the interpreter takes it; with the
+/// interrupt still masked, or none asserted, the block goes on.
+#[test]
+fn daif_writes_and_cache_maintenance_run_in_place() {
+    use asm::*;
+    const DC_CVAU: u32 = 0xd50b_7b20;
+    const DC_CVAC: u32 = 0xd50b_7a20;
+    const DC_CIVAC: u32 = 0xd50b_7e20;
+    const IC_IVAU: u32 = 0xd50b_7520;
+    // (name, the unmasking write, IRQ asserted, FIQ asserted).
+    let cases = [
+        ("msr daif, x2; no interrupt", msr(sysreg::DAIF, 2), false, false),
+        ("msr daif, x2; IRQ", msr(sysreg::DAIF, 2), true, false),
+        ("msr daifclr, #2; IRQ", msr_imm(3, 7, 2), true, false),
+        ("msr daifclr, #2; FIQ still masked", msr_imm(3, 7, 2), false, true),
+        ("msr daifclr, #1; FIQ", msr_imm(3, 7, 1), false, true),
+    ];
+    for (name, unmask, irq, fiq) in cases {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        a.i(movz(X, 9, 20, 0))
+            .i(movz(X, 1, 0x3c0, 0))
+            .mov64(3, DATA + 0x40)
+            .i(movz(X, 2, 0x300, 0)); // D and A stay masked
+                                      // A loop of maintenance, masking and unmasking with nothing
+                                      // deliverable (the lines are asserted after it).
+        a.label("loop")
+            .i(msr(sysreg::DAIF, 1))
+            .i(DC_CVAU | 3)
+            .i(IC_IVAU | 3)
+            .i(DC_CVAC | 3)
+            .i(DC_CIVAC | 3)
+            .i(mrs(6, sysreg::DAIF))
+            .i(msr_imm(3, 6, 0xf))
+            .i(add(X, 7, 7, 6))
+            .i(subs_imm(X, 9, 9, 1))
+            .b_cond(cond::NE, "loop");
+        // The lines are asserted from the start, masked until here.
+        a.b("block")
+            .label("block")
+            .i(add_imm(X, 5, 5, 1))
+            .i(unmask)
+            .i(add_imm(X, 5, 5, 1))
+            .i(add_imm(X, 5, 5, 1));
+        epilogue(&mut a);
+        let mut m = Machine::from_asm(&a);
+        // IRQ and FIQ from the current EL with SP_ELx: end the run there.
+        m.load(VECTORS + 0x280, &[hvc(1)]);
+        m.load(VECTORS + 0x300, &[hvc(2)]);
+        m.cpu.pstate.daif = 0xf;
+        m.cpu.irq.set(cpu_aarch64::irq::IRQ, irq);
+        m.cpu.irq.set(cpu_aarch64::irq::FIQ, fiq);
+        let b = run_named(&m, name);
+        let taken = (irq && unmask != msr_imm(3, 7, 1)) || (fiq && unmask == msr_imm(3, 7, 1));
+        let cpu = &b.interp.cpu;
+        assert_eq!(cpu.x[5], if taken { 1 } else { 3 }, "{name}");
+        assert_eq!(cpu.x[7], 20 * 0x3c0, "{name}");
+        if taken {
+            assert_eq!(
+                cpu.sys.get(SysReg::ELR_EL1),
+                CODE + 4 * a.words.iter().position(|&w| w == unmask).unwrap() as u64 + 4,
+                "{name}"
+            );
+        }
+        // Only the vector's HVC went to the interpreter.
+        assert!(b.stats.interp_calls <= 1, "{name}: {:?}", b.stats);
+    }
+}
+
 #[test]
 fn sp_el0_is_undefined_while_selected() {
     use asm::*;

@@ -77,6 +77,8 @@ pub struct Env {
     /// SIMD&FP alignment check (args: addr, -, pc, raw | size << 32 |
     /// write << 40); returns the status.
     pub helper_check_align: usize,
+    /// Whether an interrupt line is asserted (no args); returns 0 or 1.
+    pub helper_irq: usize,
     /// `extern "sysv64" fn(*mut JitCtx) -> u64`: load slow path
     /// (args: va, -, pc, info); value returned, status in `status`.
     pub helper_load: usize,

@@ -968,6 +968,21 @@ impl<'a> Gen<'a> {
                     resume: Some(pc),
                 });
             }
+            Inst::IrqCheck(pc, ref e) => {
+                let label = self.a.new_dynamic_label();
+                self.call_inline(i, self.env.helper_irq);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test rax, rax
+                    ; jnz =>label
+                );
+                self.slow.push(Slow::Exit {
+                    label,
+                    target: Target::Direct(pc),
+                    exit: e,
+                    resume: Some(pc),
+                });
+            }
             Inst::Exit(Target::Direct(t), ref e) if self.loop_head.is_some() && t == block.pc => self.back_edge(e),
             Inst::Exit(target, ref e) => self.exit_code(target, e, None),
         }
