@@ -759,7 +759,8 @@ impl Block {
     /// interpreter fallbacks and the other exits stay precise.
     ///
     /// Only blocks without [`Inst::Interp`] (which forgets cached cells)
-    /// or [`Inst::SysSet`] qualify.
+    /// or [`Inst::SysSet`], reading at most [`MAX_LOOP_CELLS`] cells,
+    /// qualify.
     pub fn close_loop(&mut self) {
         if self.insns.is_empty()
             || !self.code.iter().any(|i| self.is_back_edge(i))
@@ -775,6 +776,13 @@ impl Block {
             if let Inst::Get(c) = inst {
                 get[c.index()] = Some(Val(i as u32));
             }
+        }
+        // Each carried cell pins a host register for the whole block: with
+        // more, the rest of a long block spilled (the Linux boot ran 4%
+        // more host instructions with no limit than with this one; 3 and 8
+        // were worse too).
+        if get.iter().flatten().count() > MAX_LOOP_CELLS {
+            return;
         }
         // The carried cells some back edge changes.
         let mut changed = 0u64;
@@ -871,6 +879,10 @@ enum Plain {
 /// Why the builder stopped an instruction: it needs the interpreter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unsupported;
+
+/// Most guest registers a block may read to run as a loop
+/// ([`Block::close_loop`]).
+pub const MAX_LOOP_CELLS: usize = 6;
 
 /// Longest block, in guest instructions.
 pub const MAX_BLOCK_INSNS: usize = 64;
