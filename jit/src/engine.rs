@@ -1665,13 +1665,6 @@ mod tests {
         fill(&mut c, g, Some(entry(g, true, 12)));
         fill(&mut c, blk, Some(entry(blk, false, 21)));
         fill(&mut c, unknown, None);
-        let vae1 = |va: u64| Tlbi::VaE1 {
-            is: false,
-            last: false,
-            va,
-            asid: 5,
-            vmid: 0,
-        };
 
         // Another page: only the entry of unknown origin goes.
         tlb.invalidate(&vae1(0x7000));
@@ -1705,6 +1698,17 @@ mod tests {
         assert!(!present(&c, g));
     }
 
+    /// TLBI VAE1 of `va` in ASID 5 (the entries' context).
+    fn vae1(va: u64) -> Tlbi {
+        Tlbi::VaE1 {
+            is: false,
+            last: false,
+            va,
+            asid: 5,
+            vmid: 0,
+        }
+    }
+
     fn cached(c: &JitCtx, va: u64) -> bool {
         c.jump_cache[jc_index(va)].va == va
     }
@@ -1733,13 +1737,6 @@ mod tests {
         };
         fill_all(&mut c);
         assert!(all.iter().all(|&v| cached(&c, v)));
-        let vae1 = |va: u64| Tlbi::VaE1 {
-            is: false,
-            last: false,
-            va,
-            asid: 5,
-            vmid: 0,
-        };
         // Another page: only the entry of unknown origin goes.
         tlb.invalidate(&vae1(0x7000));
         c.sync_tlb(&tlb);

@@ -565,16 +565,8 @@ impl<'a> Gen<'a> {
                 if mem.acc.unprivileged {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
-                    match (self.tlb_probe(mem, false, label), mem.size) {
-                        (None, 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
-                        (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
-                        (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
-                        (None, _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
-                        (Some(x), 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax + Rq(x)]),
-                        (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax + Rq(x)]),
-                        (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax + Rq(x)]),
-                        (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax + Rq(x)]),
-                    }
+                    let index = self.tlb_probe(mem, false, label);
+                    self.host_load(index, mem.size);
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
                 self.store(d, RAX);
@@ -595,24 +587,7 @@ impl<'a> Gen<'a> {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
                     let index = self.tlb_probe(mem, true, label);
-                    // The value straight from its register when it has one.
-                    let rv = match self.loc[value.0 as usize] {
-                        Loc::Reg(r) => r,
-                        _ => {
-                            self.load(RCX, value);
-                            RCX
-                        }
-                    };
-                    match (index, mem.size) {
-                        (None, 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], Rb(rv)),
-                        (None, 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax], Rw(rv)),
-                        (None, 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], Rd(rv)),
-                        (None, _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], Rq(rv)),
-                        (Some(x), 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax + Rq(x)], Rb(rv)),
-                        (Some(x), 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax + Rq(x)], Rw(rv)),
-                        (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax + Rq(x)], Rd(rv)),
-                        (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax + Rq(x)], Rq(rv)),
-                    }
+                    self.host_store(index, mem.size, value);
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
                 self.slow.push(Slow::Store {
@@ -1902,33 +1877,48 @@ impl<'a> Gen<'a> {
             Some(ra)
         };
         match value {
-            None => match (index, mem.size) {
-                (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
-                (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
-                (None, _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
-                (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax + Rq(x)]),
-                (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax + Rq(x)]),
-                (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax + Rq(x)]),
-            },
-            Some(v) => {
-                let rv = match self.loc[v.0 as usize] {
-                    Loc::Reg(r) => r,
-                    _ => {
-                        self.load(RCX, v);
-                        RCX
-                    }
-                };
-                match (index, mem.size) {
-                    (None, 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax], Rw(rv)),
-                    (None, 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], Rd(rv)),
-                    (None, _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], Rq(rv)),
-                    (Some(x), 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax + Rq(x)], Rw(rv)),
-                    (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax + Rq(x)], Rd(rv)),
-                    (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax + Rq(x)], Rq(rv)),
-                }
-            }
+            None => self.host_load(index, mem.size),
+            Some(v) => self.host_store(index, mem.size, v),
         }
         dynasm!(self.a ; .arch x64 ; jmp =>back ; =>helper);
+    }
+
+    /// `rax` = the `size`-byte value (zero-extended) at host address
+    /// `rax` (plus `index` when `Some`), as `tlb_probe` leaves them.
+    fn host_load(&mut self, index: Option<u8>, size: u8) {
+        match (index, size) {
+            (None, 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
+            (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
+            (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
+            (None, _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
+            (Some(x), 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax + Rq(x)]),
+            (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax + Rq(x)]),
+            (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax + Rq(x)]),
+            (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax + Rq(x)]),
+        }
+    }
+
+    /// Stores the low `size` bytes of `value` at host address `rax` (plus
+    /// `index`); clobbers `rcx` when the value has no register.
+    fn host_store(&mut self, index: Option<u8>, size: u8, value: Val) {
+        // The value straight from its register when it has one.
+        let rv = match self.loc[value.0 as usize] {
+            Loc::Reg(r) => r,
+            _ => {
+                self.load(RCX, value);
+                RCX
+            }
+        };
+        match (index, size) {
+            (None, 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], Rb(rv)),
+            (None, 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax], Rw(rv)),
+            (None, 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax], Rd(rv)),
+            (None, _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax], Rq(rv)),
+            (Some(x), 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax + Rq(x)], Rb(rv)),
+            (Some(x), 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax + Rq(x)], Rw(rv)),
+            (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov DWORD [rax + Rq(x)], Rd(rv)),
+            (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov QWORD [rax + Rq(x)], Rq(rv)),
+        }
     }
 
     fn emit_slow(&mut self, s: Slow<'a>) {
