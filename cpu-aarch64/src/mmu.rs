@@ -59,6 +59,18 @@ impl Granule {
         }
     }
 
+    /// log2 of what one descriptor at `level` (0-3) maps: its block or
+    /// page size, and the shift of the address bits that index its table.
+    pub fn level_shift(self, level: u32) -> u32 {
+        self.bits() + (3 - level) * (self.bits() - 3)
+    }
+
+    /// Whether a block descriptor may appear at `level`: level 2 always,
+    /// level 1 only with 4 KiB granules (no FEAT_LPA2).
+    pub fn block_allowed(self, level: u32) -> bool {
+        level == 2 || (level == 1 && self == Granule::K4)
+    }
+
     /// TCR_ELx.TG0 encoding.
     fn from_tg0(tg: u64) -> Option<Self> {
         match tg {
@@ -489,7 +501,7 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
     let (mut ap_no_el0, mut ap_ro, mut uxn_t, mut pxn_t, mut ns_t) = (false, false, false, false, false);
     let mut level = start_level;
     loop {
-        let shift = g + (3 - level) * stride;
+        let shift = granule.level_shift(level);
         let idx_bits = if level == start_level { first_bits } else { stride };
         let idx = (va >> shift) & ((1u64 << idx_bits) - 1);
         let mut addr = table + idx * 8;
@@ -523,9 +535,7 @@ pub fn walk(r: &Regime, va: u64, data: bool, mem: &mut dyn DescReader) -> Result
             level += 1;
             continue;
         } else {
-            // Blocks: level 1 only with 4 KiB granules, level 2 always.
-            let ok = level == 2 || (level == 1 && granule == Granule::K4);
-            if !ok {
+            if !granule.block_allowed(level) {
                 return Err(Fault::Translation(level as u8));
             }
         }

@@ -318,6 +318,21 @@ impl JitCtx {
         }
     }
 
+    /// Records that MMU index `m`'s fast-path entry for `vpage` was
+    /// filled from the core-TLB entry `meta` (`None`: not known), for
+    /// `sync_tlb`: its translation, its size class and, for a block of up
+    /// to 2 MiB, its region.
+    fn set_origin(&mut self, m: usize, vpage: u64, meta: Option<TlbEntry>) {
+        let slot = (vpage >> 12) as usize & (FAST_TLB_ENTRIES - 1);
+        let i = m * FAST_TLB_ENTRIES + slot;
+        self.meta[m][slot] = meta;
+        set_size_bits(&mut self.big, &mut self.huge, i, meta);
+        if self.big[i / 64] >> (i % 64) & 1 == 1 {
+            let bits = self.regions.entry(region_key(m, vpage)).or_default();
+            bits[(slot % REGION_SLOTS) / 64] |= 1 << (slot % 64);
+        }
+    }
+
     /// Empties fast-path entry `i` (index over all MMU indices) if `ch`
     /// removes the translation it was filled from.
     fn drop_if(&mut self, i: usize, ch: &Change) {
@@ -736,13 +751,7 @@ fn fill_entry(
     // The access that led here translated `va` through the core's TLB
     // (when the MMU is on): that entry says which TLBIs remove this one.
     let meta = cpu.tlb.peek(va);
-    let i = mode * FAST_TLB_ENTRIES + slot;
-    set_size_bits(&mut ctx.big, &mut ctx.huge, i, meta);
-    if ctx.big[i / 64] >> (i % 64) & 1 == 1 {
-        let bits = ctx.regions.entry(region_key(mode, vpage)).or_default();
-        bits[(slot % REGION_SLOTS) / 64] |= 1 << (slot % 64);
-    }
-    ctx.meta[mode][slot] = meta;
+    ctx.set_origin(mode, vpage, meta);
     let e = &mut ctx.tlb[mode][slot];
     if e.read != vpage && e.write != vpage {
         *e = EMPTY;
@@ -1635,16 +1644,11 @@ mod tests {
     /// Fills the EL1 fast entry of `va` from `meta` as `fill_entry` does.
     fn fill(c: &mut JitCtx, va: u64, meta: Option<TlbEntry>) {
         let slot = (va >> 12) as usize & (FAST_TLB_ENTRIES - 1);
-        let i = FAST_TLB_ENTRIES + slot;
         c.tlb[1][slot] = FastEntry {
             read: va & !0xfff,
             ..EMPTY
         };
-        c.meta[1][slot] = meta;
-        set_size_bits(&mut c.big, &mut c.huge, i, meta);
-        if c.big[i / 64] >> (i % 64) & 1 == 1 {
-            c.regions.entry(region_key(1, va)).or_default()[(slot % REGION_SLOTS) / 64] |= 1 << (slot % 64);
-        }
+        c.set_origin(1, va & !0xfff, meta);
     }
 
     fn present(c: &JitCtx, va: u64) -> bool {

@@ -266,11 +266,10 @@ pub fn decode_descriptor(desc: u64, level: u32, granule: Granule, kind: RegimeKi
             pxn_table: bit(59),
         });
     }
-    let block_ok = level == 2 || (level == 1 && granule == Granule::K4);
-    if level > 3 || (level == 3 && !is_table_or_page) || (level < 3 && !block_ok) {
+    if level > 3 || (level == 3 && !is_table_or_page) || (level < 3 && !granule.block_allowed(level)) {
         return Descriptor::Reserved;
     }
-    let size_bits = g + (3 - level) * (g - 3);
+    let size_bits = granule.level_shift(level);
     let ap = (desc >> 6 & 3) as u8;
     let read_only = ap & 2 != 0;
     let rw = |ro: bool| if ro { Access::ReadOnly } else { Access::ReadWrite };
