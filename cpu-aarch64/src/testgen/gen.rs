@@ -81,6 +81,9 @@ pub fn class_of(row: &Row) -> RowClass {
     }
 }
 
+/// The immediate of the A64 semihosting trap, `HLT #0xf000`.
+const SEMIHOSTING_HLT: u32 = 0xf000;
+
 /// A known divergence between our interpreter and QEMU that is kept out
 /// of the random cases until it is fixed: words for which `matches` is
 /// true are not generated. Every entry names the bug.
@@ -621,6 +624,11 @@ impl Generator {
                 // EL0. (Not SSBS/DIT/...: QEMU's cortex-a76 has SSBS.)
                 let (op1, op2) = [(3, 6), (3, 7), (0, 5)][rng.below(3) as usize];
                 enc::with_field(row, enc::with_field(row, raw, "op1", op1), "op2", op2)
+            } else if op_is(row, "HLT") && enc::field(row, raw, "imm16") == Some(SEMIHOSTING_HLT) {
+                // QEMU user mode takes HLT #0xf000 as a semihosting call
+                // (without -semihosting) and aborts on the unknown
+                // operation in X0 instead of raising SIGILL.
+                enc::with_field(row, raw, "imm16", SEMIHOSTING_HLT ^ 1)
             } else {
                 raw
             }
