@@ -890,7 +890,7 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
             eprintln!(
                 "preboard: jit: {} blocks ({} instructions, {} native, {} via the interpreter), \
                  {} dispatches, {} chained exits, {} slow memory accesses, {} TLB fills, {} interpreter calls, \
-                 {} SIMD&FP helper calls, {} blocks invalidated, {} cache flushes, \
+                 {} SIMD&FP helper calls, {} blocks invalidated ({} used again unchanged), {} cache flushes, \
                  {} instructions of cold blocks interpreted; translation {:.3} s ({:.1}% of the run)",
                 s.blocks,
                 s.insns,
@@ -903,6 +903,7 @@ fn print_stats(machine: &Machine, n: u64, secs: f64) {
                 s.interp_calls,
                 s.helper_calls,
                 s.invalidated,
+                s.revived,
                 s.flushes,
                 s.cold_insns,
                 s.translate_ns as f64 / 1e9,

@@ -58,7 +58,7 @@ pub const QSLOTS: usize = 512;
 /// Entries in the per-core jump cache. A booting kernel and its user
 /// programs jump between thousands of blocks, and every miss is a trip
 /// through the dispatcher; flushing costs only the entries filled since the
-/// last flush (`JitCtx::jc_live`).
+/// last flush (`Classes::live`).
 pub const JUMP_CACHE_ENTRIES: usize = 8192;
 
 /// Words of a bitmap over the jump cache's slots.
@@ -80,14 +80,62 @@ fn region_key(m: usize, va: u64) -> u64 {
 
 /// Records in bit `i` of `big` and `huge` how large the translation
 /// `meta` is (see `JitCtx::big`).
-fn set_size_bits(big: &mut [u64], huge: &mut [u64], i: usize, meta: Option<TlbEntry>) {
-    let (w, bit) = (i / 64, 1u64 << (i % 64));
-    big[w] &= !bit;
-    huge[w] &= !bit;
-    match meta.map(|t| t.size_bits) {
-        Some(0..=12) => {}
-        Some(13..=21) => big[w] |= bit,
-        _ => huge[w] |= bit,
+/// Words of a bitmap over the fast-path entries of every MMU index.
+const TLB_WORDS: usize = MMU_INDICES * FAST_TLB_ENTRIES / 64;
+
+/// Which slots of a cache of translations (the fast-path TLB over all MMU
+/// indices, or the jump cache) are filled, and from what kind of core-TLB
+/// entry, as bitmaps: TLB maintenance visits only the slots it may empty.
+#[derive(Clone, Copy)]
+struct Classes<const W: usize> {
+    /// Filled.
+    live: [u64; W],
+    /// Filled from a block larger than a page, up to 2 MiB: a TLBI by VA
+    /// may remove them from the slots of the other pages of that block.
+    big: [u64; W],
+    /// Filled from a larger block or an unknown translation (the MMU was
+    /// off): a TLBI by VA may remove them from any slot.
+    huge: [u64; W],
+    /// Filled from a non-global or unknown translation: what a TTBR write
+    /// removes. Linux writes TTBR0 on every switch to a user process, and
+    /// visiting all 4096 fast-path entries each time was ~4% of its boot.
+    local: [u64; W],
+}
+
+impl<const W: usize> Classes<W> {
+    const NONE: Self = Classes {
+        live: [0; W],
+        big: [0; W],
+        huge: [0; W],
+        local: [0; W],
+    };
+
+    /// Slot `i` is now filled from `meta` (`None`: not known).
+    fn set(&mut self, i: usize, meta: Option<&TlbEntry>) {
+        self.clear(i);
+        let (w, bit) = (i / 64, 1u64 << (i % 64));
+        self.live[w] |= bit;
+        match meta.map(|t| t.size_bits) {
+            Some(0..=12) => {}
+            Some(13..=21) => self.big[w] |= bit,
+            _ => self.huge[w] |= bit,
+        }
+        if meta.is_none_or(|t| Change::Context.removes(t)) {
+            self.local[w] |= bit;
+        }
+    }
+
+    /// Slot `i` is empty.
+    fn clear(&mut self, i: usize) {
+        let (w, bit) = (i / 64, !(1u64 << (i % 64)));
+        self.live[w] &= bit;
+        self.big[w] &= bit;
+        self.huge[w] &= bit;
+        self.local[w] &= bit;
+    }
+
+    fn is_big(&self, i: usize) -> bool {
+        self.big[i / 64] >> (i % 64) & 1 == 1
     }
 }
 
@@ -146,14 +194,8 @@ pub struct JitCtx {
     jump_cache: [JcEntry; JUMP_CACHE_ENTRIES],
     jc_generation: u64,
     // Not touched by generated code:
-    /// Filled jump-cache slots.
-    jc_live: [u64; JC_WORDS],
-    /// Filled slots whose fetch translation is larger than a page (up to
-    /// 2 MiB): a TLBI by VA may remove them from other pages' slots.
-    jc_big: [u64; JC_WORDS],
-    /// Filled slots whose fetch translation is larger than 2 MiB or not
-    /// known (the MMU was off).
-    jc_huge: [u64; JC_WORDS],
+    /// The jump-cache slots by the translation of their block's fetch.
+    jc: Classes<JC_WORDS>,
     /// Per slot, the core-TLB entry its block's fetch went through, so
     /// TLB maintenance drops only the entries whose translation it
     /// removes (Linux's TLBIs by page and address-space switches emptied
@@ -172,13 +214,9 @@ pub struct JitCtx {
     /// not known, e.g. the MMU was off), so TLB maintenance drops only
     /// the fast-path entries it touches (`JitCtx::sync_tlb`).
     meta: [[Option<TlbEntry>; FAST_TLB_ENTRIES]; MMU_INDICES],
-    /// Fast-path entries (bits indexed over all MMU indices) filled from
-    /// a block larger than 4 KiB, up to 2 MiB: a TLBI by VA may remove
-    /// them from the slots of the other pages of its 2 MiB region.
-    big: [u64; MMU_INDICES * FAST_TLB_ENTRIES / 64],
-    /// Fast-path entries filled from a larger block or an unknown
-    /// translation: a TLBI by VA may remove them from any slot.
-    huge: [u64; MMU_INDICES * FAST_TLB_ENTRIES / 64],
+    /// The fast-path entries (bits indexed over all MMU indices) by the
+    /// translation they were filled from.
+    classes: Classes<TLB_WORDS>,
     /// The `big` entries by MMU index and 2 MiB region (`region_key`):
     /// bit `slot % REGION_SLOTS` for each slot filled from a block of that
     /// region (bits of slots refilled since may be stale). A TLBI by VA
@@ -208,9 +246,7 @@ impl JitCtx {
             qslots: [0; QSLOTS],
             jump_cache: [JC_EMPTY; JUMP_CACHE_ENTRIES],
             jc_generation: 0,
-            jc_live: [0; JC_WORDS],
-            jc_big: [0; JC_WORDS],
-            jc_huge: [0; JC_WORDS],
+            jc: Classes::NONE,
             jc_meta: vec![None; JUMP_CACHE_ENTRIES].into_boxed_slice(),
             cpu: std::ptr::null_mut(),
             bus: None,
@@ -220,8 +256,7 @@ impl JitCtx {
             tlb_epoch: u64::MAX,
             tlb_pan: false,
             meta: [[None; FAST_TLB_ENTRIES]; MMU_INDICES],
-            big: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
-            huge: [0; MMU_INDICES * FAST_TLB_ENTRIES / 64],
+            classes: Classes::NONE,
             regions: FxHashMap::default(),
             owner: (0, 0),
         })
@@ -231,8 +266,7 @@ impl JitCtx {
         for t in self.tlb.iter_mut() {
             t.fill(EMPTY);
         }
-        self.big.fill(0);
-        self.huge.fill(0);
+        self.classes = Classes::NONE;
         self.regions.clear();
         self.flush_jump_cache();
     }
@@ -275,16 +309,16 @@ impl JitCtx {
                             // Still an entry of this region (the slot may
                             // have been refilled since)?
                             let e = &self.tlb[m][first + b];
-                            if self.big[i / 64] >> (i % 64) & 1 == 1 && (e.read.min(e.write) ^ page) >> 21 == 0 {
+                            if self.classes.is_big(i) && (e.read.min(e.write) ^ page) >> 21 == 0 {
                                 self.drop_if(i, &ch)
                             }
                         });
                     }
-                    let huge = self.huge;
+                    let huge = self.classes.huge;
                     each_bit(&huge, 0, |i| self.drop_if(i, &ch));
                     let first = jc_index(page) & !(JC_PAGE_SLOTS - 1);
                     let words = first / 64..(first + JC_PAGE_SLOTS) / 64;
-                    let (live, big, huge) = (self.jc_live, self.jc_big, self.jc_huge);
+                    let Classes { live, big, huge, .. } = self.jc;
                     each_bit(&live[words.clone()], words.start, |i| self.jc_drop_if(i, &ch));
                     // Blocks of other pages in the same 2 MiB region.
                     each_bit(&big, 0, |i| {
@@ -294,12 +328,15 @@ impl JitCtx {
                     });
                     each_bit(&huge, 0, |i| self.jc_drop_if(i, &ch));
                 }
-                _ => {
-                    for i in 0..MMU_INDICES * FAST_TLB_ENTRIES {
-                        self.drop_if(i, &ch);
-                    }
-                    let live = self.jc_live;
-                    each_bit(&live, 0, |i| self.jc_drop_if(i, &ch));
+                Change::Context => {
+                    let (tlb, jc) = (self.classes.local, self.jc.local);
+                    each_bit(&tlb, 0, |i| self.drop_if(i, &ch));
+                    each_bit(&jc, 0, |i| self.jc_drop_if(i, &ch));
+                }
+                Change::Op(_) => {
+                    let (tlb, jc) = (self.classes.live, self.jc.live);
+                    each_bit(&tlb, 0, |i| self.drop_if(i, &ch));
+                    each_bit(&jc, 0, |i| self.jc_drop_if(i, &ch));
                 }
             }
         }
@@ -312,9 +349,7 @@ impl JitCtx {
         if self.jc_meta[i].as_ref().is_none_or(|t| ch.removes(t)) {
             self.jump_cache[i] = JC_EMPTY;
             self.jc_meta[i] = None;
-            self.jc_live[i / 64] &= !(1 << (i % 64));
-            self.jc_big[i / 64] &= !(1 << (i % 64));
-            self.jc_huge[i / 64] &= !(1 << (i % 64));
+            self.jc.clear(i);
         }
     }
 
@@ -326,8 +361,8 @@ impl JitCtx {
         let slot = (vpage >> 12) as usize & (FAST_TLB_ENTRIES - 1);
         let i = m * FAST_TLB_ENTRIES + slot;
         self.meta[m][slot] = meta;
-        set_size_bits(&mut self.big, &mut self.huge, i, meta);
-        if self.big[i / 64] >> (i % 64) & 1 == 1 {
+        self.classes.set(i, meta.as_ref());
+        if self.classes.is_big(i) {
             let bits = self.regions.entry(region_key(m, vpage)).or_default();
             bits[(slot % REGION_SLOTS) / 64] |= 1 << (slot % 64);
         }
@@ -339,32 +374,29 @@ impl JitCtx {
         let (m, slot) = (i / FAST_TLB_ENTRIES, i % FAST_TLB_ENTRIES);
         let e = &mut self.tlb[m][slot];
         if e.read == NO_TAG && e.write == NO_TAG {
+            self.classes.clear(i);
             return;
         }
         if self.meta[m][slot].as_ref().is_none_or(|t| ch.removes(t)) {
             *e = EMPTY;
             self.meta[m][slot] = None;
-            self.big[i / 64] &= !(1 << (i % 64));
-            self.huge[i / 64] &= !(1 << (i % 64));
+            self.classes.clear(i);
         }
     }
 
     fn flush_jump_cache(&mut self) {
-        let live = std::mem::replace(&mut self.jc_live, [0; JC_WORDS]);
+        let live = std::mem::replace(&mut self.jc, Classes::NONE).live;
         each_bit(&live, 0, |i| {
             self.jump_cache[i] = JC_EMPTY;
             self.jc_meta[i] = None;
         });
-        self.jc_big = [0; JC_WORDS];
-        self.jc_huge = [0; JC_WORDS];
     }
 
     /// Caches the block at `entry` for `(va, mode)`, fetched through the
     /// core-TLB entry `meta` (`None`: not known).
     fn remember(&mut self, va: u64, mode: u32, entry: usize, meta: Option<TlbEntry>) {
         let i = jc_index(va);
-        self.jc_live[i / 64] |= 1 << (i % 64);
-        set_size_bits(&mut self.jc_big, &mut self.jc_huge, i, meta);
+        self.jc.set(i, meta.as_ref());
         self.jc_meta[i] = meta;
         self.jump_cache[i] = JcEntry {
             va,
@@ -448,6 +480,8 @@ pub struct Stats {
     pub helper_calls: u64,
     /// Blocks invalidated by writes to their code.
     pub invalidated: u64,
+    /// Invalidated blocks used again, their code unchanged.
+    pub revived: u64,
     /// Whole-cache flushes.
     pub flushes: u64,
     /// Instructions the interpreter ran because their block was not hot
@@ -463,6 +497,9 @@ pub struct Stats {
     pub exits: [u64; 6],
 }
 
+/// In a [`Shared::map`] value: not a block id but a count of cold entries.
+const COLD: u32 = 1 << 31;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
     va: u64,
@@ -475,6 +512,9 @@ struct BlockRec {
     entry: usize,
     /// Guest instructions (the most it can retire).
     len: u64,
+    /// Their words, to revive the block if its page is written but they
+    /// stay the same.
+    words: Box<[u32]>,
     /// Exits `(slot, stub, target)` in absolute addresses.
     exits: Vec<(usize, usize, u64)>,
     /// Slots of other blocks patched to jump here.
@@ -554,10 +594,18 @@ impl Drop for CodeCache {
 struct Shared {
     cache: CodeCache,
     blocks: Vec<BlockRec>,
+    /// Per key the id of its block, or with [`COLD`] set how many times
+    /// the dispatcher came to it before it had one
+    /// ([`JitConfig::hot_threshold`]): one lookup for both, as a booting
+    /// kernel reaches most of its code cold (two probes of tables this
+    /// size cost 2% of its boot in cache misses).
     map: FxHashMap<Key, u32>,
-    /// Dispatcher entries of blocks not translated yet
-    /// ([`JitConfig::hot_threshold`]).
-    cold: FxHashMap<Key, u32>,
+    /// The last block dropped for each key since the last flush: its code
+    /// is still in the cache. Most blocks dropped for a store to their page
+    /// come back unchanged (Linux patches a few instructions or writes
+    /// data next to code; 5000 of the 28000 blocks its boot translated
+    /// were such copies).
+    dead: FxHashMap<Key, u32>,
     by_page: FxHashMap<u64, Vec<u32>>,
     slot_owner: FxHashMap<usize, u32>,
     code_pages: FxHashSet<u64>,
@@ -590,7 +638,9 @@ impl Shared {
         self.generation += 1;
         let key = b.key;
         let incoming = std::mem::take(&mut b.incoming);
-        self.map.remove(&key);
+        // Hot once, hot again: translated as soon as it is entered.
+        self.map.insert(key, COLD | !COLD);
+        self.dead.insert(key, id);
         for (slot, stub) in incoming {
             self.cache.write_slot(slot, stub);
         }
@@ -600,7 +650,7 @@ impl Shared {
     fn flush(&mut self) {
         self.blocks.clear();
         self.map.clear();
-        self.cold.clear();
+        self.dead.clear();
         self.by_page.clear();
         self.slot_owner.clear();
         self.code_pages.clear();
@@ -1138,7 +1188,7 @@ impl Jit {
                 cache,
                 blocks: Vec::new(),
                 map: FxHashMap::default(),
-                cold: FxHashMap::default(),
+                dead: FxHashMap::default(),
                 by_page: FxHashMap::default(),
                 slot_owner: FxHashMap::default(),
                 code_pages: FxHashSet::default(),
@@ -1205,6 +1255,14 @@ impl Jit {
     }
 
     fn translate(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, key: Key, mode: Mode) -> Option<u32> {
+        if let Some(id) = self.shared.dead.remove(&key) {
+            if self.unchanged(cpu, bus, id) {
+                self.shared.stats.revived += 1;
+                self.shared.blocks[id as usize].valid = true;
+                self.register(id);
+                return Some(id);
+            }
+        }
         let mut b = Builder::new(key.va, mode);
         while !b.finished() {
             // A breakpoint is checked at block entry only: a block ends
@@ -1279,10 +1337,19 @@ impl Jit {
             key,
             entry,
             len: block.insns.len() as u64,
+            words: block.insns.iter().map(|&(_, w)| w).collect(),
             exits,
             incoming: Vec::new(),
             valid: true,
         });
+        self.register(id);
+        Some(id)
+    }
+
+    /// Makes valid block `id` the one found for its key and watches its
+    /// page for stores.
+    fn register(&mut self, id: u32) {
+        let key = self.shared.blocks[id as usize].key;
         self.shared.map.insert(key, id);
         let page = key.pa >> 12;
         self.shared.by_page.entry(page).or_default().push(id);
@@ -1291,7 +1358,19 @@ impl Jit {
                 c.drop_writes(page << 12);
             }
         }
-        Some(id)
+    }
+
+    /// Whether dropped block `id` is still what translating its key now
+    /// would give: the same words in memory and no breakpoint inside it
+    /// (a block ends before one). The code depends on nothing else: the
+    /// key holds the mode.
+    fn unchanged(&self, cpu: &Cpu, bus: &mut dyn Bus, id: u32) -> bool {
+        let b = &self.shared.blocks[id as usize];
+        b.words.iter().enumerate().all(|(i, &w)| {
+            let off = 4 * i as u64;
+            (i == 0 || !cpu.debug.is_breakpoint(b.key.va.wrapping_add(off)))
+                && bus.fetch(cpu.id, PhysAddr(b.key.pa + off)).is_ok_and(|v| v == w)
+        })
     }
 
     fn trace(&self, block: &Block, compiled: &Compiled, entry: usize) {
@@ -1367,14 +1446,11 @@ impl Jit {
                 pa: pa.0,
                 mode: mode.bits(),
             };
-            let id = match self.shared.map.get(&key) {
-                Some(&id) => id,
-                None if self.config.hot_threshold > 0 && {
-                    let n = self.shared.cold.entry(key).or_insert(0);
-                    *n += 1;
-                    *n <= self.config.hot_threshold
-                } =>
-                {
+            let v = self.shared.map.entry(key).or_insert(COLD);
+            let id = match *v {
+                id if id & COLD == 0 => id,
+                n if n & !COLD < self.config.hot_threshold.min(!COLD) => {
+                    *v += 1;
                     pending_chain = None;
                     let left = budget - (cpu.icount - start);
                     if let Some(e) = self.interp_cold(cpu, bus, &mut stuck, left) {
@@ -1382,7 +1458,7 @@ impl Jit {
                     }
                     continue;
                 }
-                None => match self.translate_timed(cpu, bus, key, mode) {
+                _ => match self.translate_timed(cpu, bus, key, mode) {
                     Some(id) => id,
                     None => {
                         // Let the interpreter run (or fault on) this one.
@@ -1678,9 +1754,27 @@ mod tests {
         tlb.invalidate(&vae1(0x3f_f000));
         c.sync_tlb(&tlb);
         assert_eq!([a, g, blk].map(|v| present(&c, v)), [true, true, false]);
-        // A new ASID: the global entry stays.
+        // A new ASID: the global entry stays; the one of unknown origin goes.
         fill(&mut c, blk, Some(entry(blk, false, 21)));
+        fill(&mut c, unknown, None);
         tlb.regime_written(cpu_aarch64::sysreg::SysReg::TTBR0_EL1);
+        c.sync_tlb(&tlb);
+        assert_eq!(
+            [a, g, blk, unknown].map(|v| present(&c, v)),
+            [false, true, false, false]
+        );
+        // By ASID: that ASID's non-global entries, wherever they are.
+        fill(&mut c, a, Some(entry(a, false, 12)));
+        fill(&mut c, blk, Some(entry(blk, false, 21)));
+        let asid = |asid| Tlbi::AsidE1 {
+            is: false,
+            asid,
+            vmid: 0,
+        };
+        tlb.invalidate(&asid(6));
+        c.sync_tlb(&tlb);
+        assert_eq!([a, g, blk].map(|v| present(&c, v)), [true, true, true]);
+        tlb.invalidate(&asid(5));
         c.sync_tlb(&tlb);
         assert_eq!([a, g, blk].map(|v| present(&c, v)), [false, true, false]);
         // The page itself.
@@ -1765,6 +1859,6 @@ mod tests {
         tlb.regime_written(cpu_aarch64::sysreg::SysReg::TCR_EL1);
         c.sync_tlb(&tlb);
         assert!(all.iter().all(|&v| !cached(&c, v)));
-        assert!(c.jc_live.iter().all(|&w| w == 0));
+        assert!(c.jc.live.iter().all(|&w| w == 0));
     }
 }

@@ -1421,6 +1421,48 @@ fn code_loaded_by_the_host_after_invalidate_phys() {
     assert_eq!(i.cpu.x[1], 3 + 2 * 10 + 2 * 11);
 }
 
+#[test]
+fn blocks_dropped_for_a_store_to_their_page_come_back_unchanged() {
+    use asm::*;
+    // A loop that stores a data word into its own code page every
+    // iteration, as Linux writes data next to code or patches a few
+    // instructions of a page: its blocks are dropped each time and come
+    // back without a new translation while their words stay the same,
+    // unless a breakpoint now falls inside one (it must end before it).
+    let mut a = Asm::new(CODE);
+    a.adr(11, "data").label("start").i(movz(X, 9, 8, 0));
+    a.label("loop")
+        .bl("f")
+        .i(ldst(Ls::StrW, 9, 11, 0))
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    a.i(hvc(0)).b("start");
+    a.label("f").i(add_imm(X, 0, 0, 1)).i(add_imm(X, 1, 1, 2)).i(ret());
+    a.label("data").i(0);
+    let f = a.addr("f");
+    let m = Machine::from_asm(&a);
+    let mut jit = new_jit();
+    let (mut i, mut j) = (m.clone(), m.clone());
+    let want = i.cpu.run(&mut i.bus, BUDGET);
+    let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+    compare("", &m, &i, &j, &want, &got);
+    assert_eq!(want.1, StepEvent::FirmwareCall);
+    let s = jit.stats();
+    assert!(s.invalidated >= 8 * 2, "{s:?}");
+    // All but those dropped by the last store are entered again.
+    assert!(s.revived + s.blocks >= s.invalidated, "{s:?}");
+    assert!(s.blocks <= 6, "{s:?}");
+    // A breakpoint inside `f`'s dropped block: it is translated again,
+    // ending before the breakpoint, and the run stops there.
+    for c in [&mut i.cpu, &mut j.cpu] {
+        c.debug.set_breakpoints(vec![f + 4]);
+    }
+    let want = i.cpu.run(&mut i.bus, BUDGET);
+    let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+    compare("breakpoint", &m, &i, &j, &want, &got);
+    assert_eq!((want.1, i.cpu.pc), (StepEvent::Debug, f + 4));
+}
+
 // ---------------------------------------------------------------------------
 // Pages, devices, budgets
 
