@@ -1453,7 +1453,7 @@ impl Jit {
                     *v += 1;
                     pending_chain = None;
                     let left = budget - (cpu.icount - start);
-                    if let Some(e) = self.interp_cold(cpu, bus, &mut stuck, left) {
+                    if let Some(e) = self.interp_cold(cpu, bus, &mut stuck, left, pa) {
                         return (cpu.icount - start, e);
                     }
                     continue;
@@ -1581,23 +1581,40 @@ impl Jit {
         r
     }
 
-    /// One instruction on the interpreter (watched like generated code's
-    /// stores); `Some` when the run must stop.
     /// Runs code that is not hot yet on the interpreter, up to the end of
     /// its basic block (a taken branch or an exception) and at most `left`
-    /// instructions, then back to the dispatcher.
+    /// instructions, then back to the dispatcher. The caller has done the
+    /// first instruction's [`Cpu::boundary`]: it is at `first`.
     fn interp_cold(
         &mut self,
         cpu: &mut Cpu,
         bus: &mut dyn Bus,
         stuck: &mut StuckDetector,
         left: u64,
+        first: PhysAddr,
     ) -> Option<StepEvent> {
         let mut w = Watch::new(bus, &self.shared.code_pages);
         let mut ev = None;
-        for _ in 0..left.min(crate::ir::MAX_BLOCK_INSNS as u64) {
-            let pc = cpu.pc;
-            match cpu.step(&mut w) {
+        let mut pa = first;
+        let n = left.min(crate::ir::MAX_BLOCK_INSNS as u64);
+        for i in 1..=n {
+            let (pc, el, epoch) = (cpu.pc, cpu.pstate.el, cpu.tlb.epoch);
+            let mut r = cpu.step_at(&mut w, pa);
+            if r.is_ok() {
+                self.shared.stats.cold_insns += 1;
+                if i == n || cpu.pc != pc.wrapping_add(4) || !w.smc.is_empty() {
+                    break;
+                }
+                // Straight on in the same page with the same translations:
+                // the next word's address is known.
+                r = if cpu.pc & 0xfff != 0 && cpu.pstate.el == el && cpu.tlb.epoch == epoch {
+                    cpu.boundary_next(pa)
+                } else {
+                    cpu.boundary(&mut w)
+                }
+                .map(|next| pa = next);
+            }
+            match r {
                 Ok(()) => {}
                 Err(StopReason::Exception) => {
                     ev = stuck.exception_taken(cpu).map(StepEvent::Fatal);
@@ -1608,10 +1625,6 @@ impl Jit {
                     break;
                 }
             }
-            self.shared.stats.cold_insns += 1;
-            if cpu.pc != pc.wrapping_add(4) || !w.smc.is_empty() {
-                break;
-            }
         }
         let smc = std::mem::take(&mut w.smc);
         for page in smc {
@@ -1621,6 +1634,8 @@ impl Jit {
         ev
     }
 
+    /// One instruction on the interpreter (watched like generated code's
+    /// stores); `Some` when the run must stop.
     fn step_interp(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, stuck: &mut StuckDetector) -> Option<StepEvent> {
         let mut w = Watch::new(bus, &self.shared.code_pages);
         let r = cpu.step(&mut w);

@@ -1229,6 +1229,80 @@ fn exceptions_taken_and_returned_from_in_a_loop() {
     assert_eq!(b.interp.cpu.x[26], 100);
 }
 
+/// Code that is not hot yet runs on the interpreter a basic block at a
+/// time, fetching the next word of the same page without translating its
+/// address again; a write to TTBR0 (here, to tables that map the code's
+/// next page elsewhere, under another ASID) and a page boundary must each
+/// make it translate again, as every fetch of the interpreter does.
+#[test]
+fn cold_straight_line_code_follows_translation_changes() {
+    use asm::*;
+    const L1B: u64 = STACK_TOP - 0x7000;
+    const L2B: u64 = STACK_TOP - 0x6000;
+    const L3B: u64 = STACK_TOP - 0x5000;
+    const P1: u64 = CODE + 0x1000;
+    const Q: u64 = CODE + 0x8000;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(1, L1B | 2 << 48)
+        .mov64(2, STACK_TOP - 0x4000)
+        .i(movz(X, 0, 0, 0))
+        .i(movz(X, 9, 6, 0))
+        .b("loop");
+    // The last words of the first page and the first of the next: under
+    // tables B the next page is Q, which differs at +0 and +8.
+    a.pad_to(P1 - 16)
+        .label("loop")
+        .i(msr(sysreg::TTBR0_EL1, 1))
+        .i(add_imm(X, 0, 0, 1))
+        .i(add_imm(X, 0, 0, 1))
+        .i(add_imm(X, 0, 0, 1));
+    let next_page = |a: &mut Asm, first: u32, third: u32| {
+        a.i(add_imm(X, 0, 0, first))
+            .i(msr(sysreg::TTBR0_EL1, 2))
+            .i(add_imm(X, 0, 0, third))
+            .i(subs_imm(X, 9, 9, 1))
+            .b_cond(cond::NE, "loop");
+    };
+    next_page(&mut a, 1, 3);
+    epilogue(&mut a);
+    a.pad_to(Q);
+    next_page(&mut a, 100, 1000);
+    let mut m = Machine::from_asm(&a);
+    mmu_on(&mut m, false);
+    // Every entry not global (nG), or the core's TLB could rightly keep
+    // using one table's translation under the other's ASID. Tables A: RAM
+    // flat by a 1 GiB block; tables B: RAM flat by 4 KiB pages, but P1 ->
+    // Q.
+    const NG: u64 = 1 << 11;
+    m.write_u64s(
+        STACK_TOP - 0x4000 + 8 * (RAM_BASE >> 30),
+        &[RAM_BASE | NG | 1 << 10 | 3 << 8 | 0b01],
+    );
+    let table = |next: u64| next | 0b11;
+    let page = |pa: u64| pa | NG | 1 << 10 | 3 << 8 | 0b11;
+    let mut l1 = vec![0u64; 512];
+    l1[(RAM_BASE >> 30) as usize] = table(L2B);
+    let mut l2 = vec![0u64; 512];
+    l2[(RAM_BASE >> 21 & 511) as usize] = table(L3B);
+    let l3: Vec<u64> = (0..512u64)
+        .map(|i| RAM_BASE + (i << 12))
+        .map(|va| page(if va == P1 { Q } else { va }))
+        .collect();
+    m.write_u64s(L1B, &l1);
+    m.write_u64s(L2B, &l2);
+    m.write_u64s(L3B, &l3);
+    let mut jit = Jit::new(JitConfig {
+        hot_threshold: 2,
+        ..JitConfig::default()
+    })
+    .expect("JIT");
+    let b = run_both_with(&mut jit, &m, BUDGET);
+    assert_completed(&b);
+    assert_eq!(b.jit.cpu.x[0], 6 * (3 + 100 + 3));
+    assert!(b.stats.cold_insns >= 2 * 9, "{:?}", b.stats);
+}
+
 // ---------------------------------------------------------------------------
 // Self-modifying and newly loaded code
 

@@ -344,6 +344,7 @@ pub mod sysreg {
     pub const FPCR: Id = (3, 3, 4, 4, 0);
     pub const FPSR: Id = (3, 3, 4, 4, 1);
     pub const VBAR_EL1: Id = (3, 0, 12, 0, 0);
+    pub const TTBR0_EL1: Id = (3, 0, 2, 0, 0);
     pub const ESR_EL1: Id = (3, 0, 5, 2, 0);
     pub const ELR_EL1: Id = (3, 0, 4, 0, 1);
     pub const FAR_EL1: Id = (3, 0, 6, 0, 0);
