@@ -796,7 +796,7 @@ fn fill_entry(
         return false;
     }
     let vpage = va & !0xfff;
-    let mode = Mode::of(cpu).mmu_index();
+    let mode = Mode::mmu_index_at(cpu.pstate.el);
     let slot = (va >> 12) as usize & (FAST_TLB_ENTRIES - 1);
     // The access that led here translated `va` through the core's TLB
     // (when the MMU is on): that entry says which TLBIs remove this one.
@@ -1533,15 +1533,10 @@ impl Jit {
                 *n += 1;
             }
             match code {
-                exit::CHAIN => {
-                    let slot = c.exit_slot as usize;
-                    if let Some(&src) = self.shared.slot_owner.get(&slot) {
-                        let b = &self.shared.blocks[src as usize];
-                        if b.valid && b.key.va >> 12 == cpu.pc >> 12 && b.key.mode == Mode::of(cpu).bits() {
-                            pending_chain = Some((slot, cpu.pc));
-                        }
-                    }
-                }
+                // `chain` checks the slot can go to the block found next
+                // (only when there is one: most of these exits go to code
+                // that is not hot yet).
+                exit::CHAIN => pending_chain = Some((c.exit_slot as usize, cpu.pc)),
                 exit::PLAIN | exit::BUDGET => {}
                 exit::INDIRECT => cpu.pc = cpu.branch_target(cpu.pc),
                 exit::EXCEPTION => {

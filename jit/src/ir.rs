@@ -326,7 +326,12 @@ impl Mode {
     /// exception level (their permissions differ; each holds entries of
     /// the PSTATE.PAN they were filled under only).
     pub fn mmu_index(self) -> usize {
-        usize::from(self.el.min(3))
+        Self::mmu_index_at(self.el)
+    }
+
+    /// [`Mode::mmu_index`] of any mode at exception level `el`.
+    pub fn mmu_index_at(el: u8) -> usize {
+        usize::from(el.min(3))
     }
 
     /// Packed form (for keys and logs).

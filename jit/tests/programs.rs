@@ -2348,7 +2348,14 @@ fn random_programs() {
     // One engine and one pair of machines for all programs, as a machine
     // is reused after a reset; the code cache is flushed in between (the
     // RAM is rewritten behind the engine's back).
-    let mut jit = new_jit();
+    let mut hot = new_jit();
+    // A third of the programs start on the interpreter, as code that is not
+    // hot yet does outside the tests, and are translated midway.
+    let mut warming = Jit::new(JitConfig {
+        hot_threshold: 2,
+        ..JitConfig::default()
+    })
+    .expect("JIT");
     let mut slices = Rng::new(seed ^ 1);
     let mut completed = 0;
     let only = env_u64("PREBOARD_JIT_PROGRAM");
@@ -2362,6 +2369,7 @@ fn random_programs() {
         if only.is_some() {
             eprintln!("random program {k} (seed {s:#x}):\n{}", m.listing());
         }
+        let jit = if k % 3 == 2 { &mut warming } else { &mut hot };
         jit.flush();
         // Load the program into the long-lived machines (the engine's
         // fast-path entries point into their RAM; see
@@ -2378,7 +2386,7 @@ fn random_programs() {
             jit.run(0, &mut j.cpu, &mut j.bus, BUDGET)
         } else {
             let slice = 1 + slices.below(40);
-            let (total, ev, _) = run_sliced(&mut jit, &mut j, slice);
+            let (total, ev, _) = run_sliced(jit, &mut j, slice);
             (total, ev)
         };
         compare(&format!("random program {k} (seed {s:#x})"), &m, &i, &j, &want, &got);
