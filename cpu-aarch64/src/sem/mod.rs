@@ -343,6 +343,24 @@ impl<E: Emitter> IntVisitor for Translate<'_, E> {
             return self.undef();
         };
         let src = self.xzr(rn, w);
+        // The aliases compilers use most, as the one operation each is
+        // (the general form below takes a dozen; the JIT's code for a
+        // SXTW was eleven host instructions).
+        let bits = w.bits();
+        let alias = match opc {
+            // SXTB/SXTH/SXTW, UXTB/UXTH: the low imms+1 bits extended.
+            0 if immr == 0 => Some(self.e.un(UnOp::Sext(imms as u8 + 1), src)),
+            2 if immr == 0 => Some(self.e.un(UnOp::Zext(imms as u8 + 1), src)),
+            // ASR, LSR, LSL by an immediate.
+            0 if imms == bits - 1 => Some(self.shift(src, Shift::Asr, immr, w)),
+            2 if imms == bits - 1 => Some(self.shift(src, Shift::Lsr, immr, w)),
+            2 if imms + 1 == immr => Some(self.shift(src, Shift::Lsl, bits - immr, w)),
+            _ => None,
+        };
+        if let Some(r) = alias {
+            self.set_xzr(rd, r, w);
+            return Ok(());
+        }
         let dst = if opc == 1 { self.xzr(rd, w) } else { self.e.imm(0) };
         // bot = (dst AND NOT wmask) OR (ROR(src, R) AND wmask)
         let rotated = self.shift(src, Shift::Ror, immr, w);
