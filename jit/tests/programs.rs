@@ -297,11 +297,7 @@ fn cold_blocks_run_on_the_interpreter_first() {
     counted_loop(&mut a);
     epilogue(&mut a);
     let m = Machine::from_asm(&a);
-    let mut jit = Jit::new(JitConfig {
-        hot_threshold: 16,
-        ..JitConfig::default()
-    })
-    .expect("JIT");
+    let mut jit = jit_translating_after(16);
     let b = run_both_with(&mut jit, &m, BUDGET);
     assert_completed(&b);
     assert_eq!(b.jit.cpu.x[0], 500_500);
@@ -1292,11 +1288,7 @@ fn cold_straight_line_code_follows_translation_changes() {
     m.write_u64s(L1B, &l1);
     m.write_u64s(L2B, &l2);
     m.write_u64s(L3B, &l3);
-    let mut jit = Jit::new(JitConfig {
-        hot_threshold: 2,
-        ..JitConfig::default()
-    })
-    .expect("JIT");
+    let mut jit = jit_translating_after(2);
     let b = run_both_with(&mut jit, &m, BUDGET);
     assert_completed(&b);
     assert_eq!(b.jit.cpu.x[0], 6 * (3 + 100 + 3));
@@ -2351,11 +2343,7 @@ fn random_programs() {
     let mut hot = new_jit();
     // A third of the programs start on the interpreter, as code that is not
     // hot yet does outside the tests, and are translated midway.
-    let mut warming = Jit::new(JitConfig {
-        hot_threshold: 2,
-        ..JitConfig::default()
-    })
-    .expect("JIT");
+    let mut warming = jit_translating_after(2);
     let mut slices = Rng::new(seed ^ 1);
     let mut completed = 0;
     let only = env_u64("PREBOARD_JIT_PROGRAM");

@@ -323,8 +323,14 @@ impl Machine {
 /// about generated code; `cold_blocks_run_on_the_interpreter_first` covers
 /// the hotness threshold).
 pub fn new_jit() -> Jit {
+    jit_translating_after(0)
+}
+
+/// An engine that translates a block on its `n + 1`-th entry (the
+/// interpreter runs it before, as for code that is not hot yet).
+pub fn jit_translating_after(n: u32) -> Jit {
     Jit::new(JitConfig {
-        hot_threshold: 0,
+        hot_threshold: n,
         ..JitConfig::default()
     })
     .expect("JIT available on this host")
