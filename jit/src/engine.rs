@@ -78,8 +78,6 @@ fn region_key(m: usize, va: u64) -> u64 {
     (va >> 21) << 2 | m as u64
 }
 
-/// Records in bit `i` of `big` and `huge` how large the translation
-/// `meta` is (see `JitCtx::big`).
 /// Words of a bitmap over the fast-path entries of every MMU index.
 const TLB_WORDS: usize = MMU_INDICES * FAST_TLB_ENTRIES / 64;
 
