@@ -176,6 +176,14 @@ const JC_EMPTY: JcEntry = JcEntry {
 #[repr(C)]
 pub struct JitCtx {
     budget: i64,
+    /// The core's instruction count at which the budget reaches zero.
+    /// Generated code never counts instructions in `Cpu::icount` (a
+    /// read-modify-write per block whose latency chained every block to
+    /// the one before): the count is `limit - budget` at every block
+    /// boundary, and the backend makes `Cpu::icount` exact before each
+    /// helper it calls. Whatever changes `budget` meanwhile changes
+    /// `limit` alike (`request_exit`).
+    limit: u64,
     status: u64,
     exit_slot: u64,
     args: [u64; 8],
@@ -236,6 +244,7 @@ impl JitCtx {
     fn new() -> Box<Self> {
         Box::new(JitCtx {
             budget: 0,
+            limit: 0,
             status: 0,
             exit_slot: 0,
             args: [0; 8],
@@ -415,7 +424,10 @@ impl JitCtx {
 
     fn request_exit(&mut self) {
         self.exit_requested = true;
+        // The count stays `limit - budget` (see `limit`).
+        let d = self.budget.wrapping_add(1);
         self.budget = -1;
+        self.limit = self.limit.wrapping_sub(d as u64);
     }
 }
 
@@ -1120,6 +1132,7 @@ fn real_env() -> Env {
         cpu_daif: (offset_of!(Cpu, pstate) + offset_of!(cpu_aarch64::state::PState, daif)) as i32,
         cpu_icount: offset_of!(Cpu, icount) as i32,
         ctx_budget: offset_of!(JitCtx, budget) as i32,
+        ctx_limit: offset_of!(JitCtx, limit) as i32,
         ctx_status: offset_of!(JitCtx, status) as i32,
         ctx_exit_slot: offset_of!(JitCtx, exit_slot) as i32,
         ctx_args: offset_of!(JitCtx, args) as i32,
@@ -1156,13 +1169,13 @@ impl Jit {
             size: config.cache_size,
             source,
         })?;
-        let tramp = backend.trampoline();
+        let env = real_env();
+        let tramp = backend.trampoline(&env);
         let trampoline = cache.place(&tramp).ok_or(JitError::Cache {
             size: config.cache_size,
             source: std::io::Error::other("too small for the trampoline"),
         })?;
         cache.reserved = cache.used;
-        let env = real_env();
         let perf_map = if config.perf_map {
             let path = format!("/tmp/perf-{}.map", std::process::id());
             match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
@@ -1501,6 +1514,7 @@ impl Jit {
                 c.remember(key.va, key.mode, entry, cpu.tlb.peek(key.va));
             }
             c.budget = (budget - (cpu.icount - start)) as i64;
+            c.limit = cpu.icount.wrapping_add(c.budget as u64);
             c.cpu = cpu;
             c.sysregs = cpu.sys.as_mut_ptr();
             // SAFETY: erasing the borrow's lifetime for the duration of
@@ -1519,6 +1533,7 @@ impl Jit {
                 f(ctx, cpu, entry)
             };
             let c = unsafe_ctx(ctx);
+            cpu.icount = c.limit.wrapping_sub(c.budget as u64);
             c.bus = None;
             c.cpu = std::ptr::null_mut();
             c.sysregs = std::ptr::null_mut();

@@ -237,16 +237,16 @@ pub struct Mem {
 }
 
 /// The guest state at the start of an instruction that may leave the
-/// fast path: dirty cells to write back and the instructions retired since
-/// the count was last brought up to date.
+/// fast path: dirty cells to write back and the block's instructions
+/// retired before it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Sync {
     /// Index into [`Block::insns`] of the instruction.
     pub insn: u16,
     /// Dirty cells at its start.
     pub wb: Writeback,
-    /// Instructions retired (natively) before it since the last count
-    /// update.
+    /// Instructions of the block retired before it (natively or by the
+    /// interpreter).
     pub retired: u32,
 }
 
@@ -255,7 +255,7 @@ pub struct Sync {
 pub struct Exit {
     /// Dirty cells.
     pub wb: Writeback,
-    /// Instructions retired since the last count update.
+    /// Instructions of the block retired when it is left.
     pub retired: u32,
 }
 
@@ -1087,7 +1087,8 @@ impl Builder {
             });
             self.cur = [None; Cell::COUNT];
             self.dirty = 0;
-            self.retired = 0;
+            // The interpreter retires the instruction.
+            self.retired = u32::from(self.insn) + 1;
             if self.ends {
                 self.finish_with(Target::Direct(pc + 4), 0);
             } else {
@@ -1096,7 +1097,7 @@ impl Builder {
                     pc + 4,
                     Exit {
                         wb: Vec::new(),
-                        retired: 0,
+                        retired: self.retired,
                     },
                 ));
             }

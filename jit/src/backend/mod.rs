@@ -47,6 +47,8 @@ pub struct Env {
     pub cpu_icount: i32,
     /// `JitCtx::budget` (i64).
     pub ctx_budget: i32,
+    /// `JitCtx::limit` (u64): the instruction count is `limit - budget`.
+    pub ctx_limit: i32,
     /// `JitCtx::status` (u64).
     pub ctx_status: i32,
     /// `JitCtx::exit_slot` (u64).
@@ -167,8 +169,10 @@ pub enum CompileError {
 pub trait Backend {
     /// The entry trampoline: `extern "sysv64" fn(ctx, cpu, entry) -> u32`
     /// saving the callee-saved registers, setting up the frame and calling
-    /// `entry`; placed once at the start of the code cache.
-    fn trampoline(&self) -> Vec<u8>;
+    /// `entry`; placed once at the start of the code cache. The budget
+    /// may live in a register between entry and return (`env`'s
+    /// `ctx_budget` says where it is loaded from and stored back to).
+    fn trampoline(&self, env: &Env) -> Vec<u8>;
     /// Compiles `block`; `op_index` numbers the helper operations it
     /// passes to the engine's helpers.
     fn compile(

@@ -4,7 +4,16 @@
 //! - `rbx`: the engine context (`JitCtx`), `rbp`: the guest core (`Cpu`);
 //!   both callee-saved, so they survive helper calls.
 //! - `rax`, `rcx`, `rdx`: scratch (every operation computes into `rax`).
-//! - `rsi rdi r8-r11` (caller-saved) and `r12-r15` (callee-saved): IR
+//! - `r15`: the instruction budget (`JitCtx::budget`), kept in a register
+//!   from the trampoline's entry to its return, and in memory around
+//!   helper calls (which may end it). Each block entry takes the whole
+//!   block's instructions from it, and an exit that retires fewer gives
+//!   the rest back, so it also counts instructions: `Cpu::icount` is
+//!   `JitCtx::limit - budget` and is written only before helper calls.
+//!   (In memory, the budget and the count were two read-modify-writes
+//!   per block, whose store-forwarding latency chained every block, and
+//!   every loop iteration, to the one before.)
+//! - `rsi rdi r8-r11` (caller-saved) and `r12-r14` (callee-saved): IR
 //!   values, allocated linearly over the block; what does not fit lives in
 //!   the trampoline's spill area at `[rsp + 8 + 8 * slot]`.
 //!
@@ -31,7 +40,7 @@ const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
 /// Allocatable registers, caller-saved first.
-const POOL: [u8; 10] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+const POOL: [u8; 9] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
 /// Spill slots in the trampoline frame.
 const SPILL_SLOTS: usize = 240;
 /// Size of the trampoline's frame (spill area), a multiple of 16.
@@ -196,6 +205,8 @@ struct Gen<'a> {
     pushed: i32,
     slow: Vec<Slow<'a>>,
     exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
+    /// Returns the exit code in `eax` after a helper ended the block
+    /// (`Cpu::icount` is then as the helper left it).
     ret_label: DynamicLabel,
     exception_label: DynamicLabel,
     /// CondHolds evaluated by their single user (see `compile`).
@@ -306,17 +317,35 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn add_icount(&mut self, n: u32, sub: bool) {
-        if n == 0 {
-            return;
+    /// Leaving the block with `retired` of its instructions done: gives
+    /// the budget back the ones it took at the entry for the rest (flags
+    /// are kept).
+    fn refund(&mut self, retired: u32) {
+        let rest = self.block.insns.len() as i32 - retired as i32;
+        debug_assert!(rest >= 0, "an exit retires at most the block");
+        if rest != 0 {
+            dynasm!(self.a ; .arch x64 ; lea r15, [r15 + rest]);
         }
-        let off = self.env.cpu_icount;
-        let n = n as i32;
-        if sub {
-            dynasm!(self.a ; .arch x64 ; sub QWORD [rbp + off], n);
-        } else {
-            dynasm!(self.a ; .arch x64 ; add QWORD [rbp + off], n);
+    }
+
+    /// Before a helper call at an instruction with `retired` of the
+    /// block's before it: makes `Cpu::icount` exact for the helper
+    /// (`limit - budget`, less the instructions the entry took for the
+    /// rest). A helper that retires the instruction itself (the
+    /// interpreter) keeps `limit - budget` right for the block's count
+    /// after it. Clobbers `rax`.
+    fn exact_icount(&mut self, retired: u32) {
+        let rest = self.block.insns.len() as i32 - retired as i32;
+        let (limit, icount) = (self.env.ctx_limit, self.env.cpu_icount);
+        dynasm!(self.a
+            ; .arch x64
+            ; mov rax, QWORD [rbx + limit]
+            ; sub rax, r15
+        );
+        if rest != 0 {
+            dynasm!(self.a ; .arch x64 ; sub rax, rest);
         }
+        dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + icount], rax);
     }
 
     /// Caller-saved registers holding values live across instruction `at`.
@@ -353,11 +382,15 @@ impl<'a> Gen<'a> {
     }
 
     fn call_ctx_helper(&mut self, f: usize) {
+        // The helper sees the budget in the context, and may end it.
+        let budget = self.env.ctx_budget;
         dynasm!(self.a
             ; .arch x64
+            ; mov QWORD [rbx + budget], r15
             ; mov rdi, rbx
             ; mov rax, QWORD f as i64
             ; call rax
+            ; mov r15, QWORD [rbx + budget]
         );
     }
 
@@ -624,7 +657,7 @@ impl<'a> Gen<'a> {
             Inst::Interp { insn, ref sync, ends } => {
                 let (pc, raw) = self.block.insns[usize::from(insn)];
                 self.writeback(&sync.wb);
-                self.add_icount(sync.retired, false);
+                self.exact_icount(sync.retired);
                 self.mov_imm(RAX, pc);
                 self.set_arg(2, RAX);
                 self.mov_imm(RAX, u64::from(raw) | u64::from(ends) << 32);
@@ -930,10 +963,9 @@ impl<'a> Gen<'a> {
             }
             Inst::CheckExit(pc, ref e) => {
                 let label = self.a.new_dynamic_label();
-                let off = self.env.ctx_budget;
                 dynasm!(self.a
                     ; .arch x64
-                    ; cmp QWORD [rbx + off], 0
+                    ; test r15, r15
                     ; jl =>label
                 );
                 self.slow.push(Slow::Exit {
@@ -992,16 +1024,19 @@ impl<'a> Gen<'a> {
         }
         // Stores first: their values may sit where carried cells move to.
         self.writeback(&stores);
-        self.add_icount(e.retired, false);
+        debug_assert_eq!(
+            e.retired as usize,
+            self.block.insns.len(),
+            "a back edge retires the block"
+        );
         self.parallel_move(moves);
         let head = self.loop_head.expect("a looped block has a loop head");
-        let budget = self.env.ctx_budget;
         let insns = self.block.insns.len() as i32;
         dynasm!(self.a
             ; .arch x64
-            ; sub QWORD [rbx + budget], insns
+            ; sub r15, insns
             ; jge =>head
-            ; add QWORD [rbx + budget], insns
+            ; add r15, insns
         );
         let all = self.carried.clone();
         self.writeback(&all);
@@ -1726,7 +1761,7 @@ impl<'a> Gen<'a> {
     /// chaining slot (direct) or return (indirect).
     fn exit_code(&mut self, target: Target, e: &Exit, pc_override: Option<u64>) {
         self.writeback(&e.wb);
-        self.add_icount(e.retired, false);
+        self.refund(e.retired);
         let pc_off = self.env.cpu_pc;
         match (target, pc_override) {
             (_, Some(pc)) => {
@@ -1802,7 +1837,7 @@ impl<'a> Gen<'a> {
         status_in_ctx: bool,
     ) {
         self.writeback(&sync.wb);
-        self.add_icount(sync.retired, false);
+        self.exact_icount(sync.retired);
         self.load(RAX, a0);
         self.set_arg(0, RAX);
         if let Some(v) = a1 {
@@ -1829,7 +1864,6 @@ impl<'a> Gen<'a> {
                 ; jnz =>exc
             );
         }
-        self.add_icount(sync.retired, true);
     }
 
     /// At the top of a load's (`value` `None`) or store's slow path,
@@ -1977,7 +2011,7 @@ impl<'a> Gen<'a> {
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 self.writeback(&sync.wb);
-                self.add_icount(sync.retired, false);
+                self.exact_icount(sync.retired);
                 self.load(RAX, addr);
                 self.set_arg(0, RAX);
                 self.mov_imm(RAX, pc);
@@ -1986,7 +2020,8 @@ impl<'a> Gen<'a> {
                 self.mov_imm(RAX, u64::from(raw) | 1 << 32);
                 self.set_arg(3, RAX);
                 self.call_ctx_helper(helper);
-                dynasm!(self.a ; .arch x64 ; ret);
+                let ret = self.ret_label;
+                dynasm!(self.a ; .arch x64 ; jmp =>ret);
             }
             Slow::Exit {
                 label,
@@ -2029,8 +2064,9 @@ pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
 }
 
 impl Backend for X64 {
-    fn trampoline(&self) -> Vec<u8> {
+    fn trampoline(&self, env: &Env) -> Vec<u8> {
         let mut a = Asm::new(0);
+        let budget = env.ctx_budget;
         dynasm!(a
             ; .arch x64
             ; push rbx
@@ -2042,7 +2078,9 @@ impl Backend for X64 {
             ; sub rsp, FRAME
             ; mov rbx, rdi
             ; mov rbp, rsi
+            ; mov r15, QWORD [rbx + budget]
             ; call rdx
+            ; mov QWORD [rbx + budget], r15
             ; add rsp, FRAME
             ; pop r15
             ; pop r14
@@ -2253,10 +2291,9 @@ impl Backend for X64 {
         // block's instructions first and giving them back on the exit path
         // is one read-modify-write instead of a compare and a subtract.
         let insns = block.insns.len() as i32;
-        let budget = env.ctx_budget;
         dynasm!(g.a
             ; .arch x64
-            ; sub QWORD [rbx + budget], insns
+            ; sub r15, insns
             ; jl =>budget_label
         );
         if block.looped {
@@ -2294,11 +2331,12 @@ impl Backend for X64 {
         dynasm!(g.a
             ; .arch x64
             ; =>budget_label
-            ; add QWORD [rbx + budget], insns
+            ; add r15, insns
         );
         // Entered with nothing done: the PC is this block's.
         g.mov_imm(RAX, block.pc);
         let pc_off = env.cpu_pc;
+        let (icount, limit) = (env.cpu_icount, env.ctx_limit);
         dynasm!(g.a
             ; .arch x64
             ; mov QWORD [rbp + pc_off], rax
@@ -2307,6 +2345,10 @@ impl Backend for X64 {
             ; =>exception_label
             ; mov eax, exit::EXCEPTION as i32
             ; =>ret_label
+            // A helper ended the block: the count is as it left it.
+            ; mov rcx, QWORD [rbp + icount]
+            ; add rcx, r15
+            ; mov QWORD [rbx + limit], rcx
             ; ret
             ; .align 8
         );
