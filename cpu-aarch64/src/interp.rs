@@ -392,6 +392,10 @@ pub fn eval_bin(op: BinOp, a: u64, b: u64) -> u64 {
         BinOp::Crc32 { bytes, castagnoli } => crc32(a, b, bytes, castagnoli),
         BinOp::Eq => u64::from(a == b),
         BinOp::Ne => u64::from(a != b),
+        BinOp::SubCond { cond, w } => {
+            let (_, nzcv) = add_with_carry(a, !b, 1, w);
+            u64::from(condition_holds(u32::from(cond), nzcv))
+        }
     }
 }
 

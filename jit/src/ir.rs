@@ -595,7 +595,7 @@ impl Block {
                 BinOp::Asr(Width::W32) | BinOp::Ror(Width::W32) | BinOp::Crc32 { .. } => 32,
                 BinOp::UDiv(Width::W32) | BinOp::SDiv(Width::W32) => 32,
                 BinOp::UDiv(Width::W64) => b(x),
-                BinOp::Eq | BinOp::Ne => 1,
+                BinOp::Eq | BinOp::Ne | BinOp::SubCond { .. } => 1,
                 _ => 64,
             },
             Inst::Un(op, x) => match op {
@@ -954,6 +954,30 @@ impl Builder {
         Val(self.block.code.len() as u32 - 1)
     }
 
+    /// `(a, b, w)` when `nzcv` is the flags of `a - b` at width `w`, as
+    /// the shared semantics compute a compare or subtraction:
+    /// `AdcFlags(Adc(a, NOT b, 1, w))` (the NOT zero-extended at 32 bits).
+    fn compare_of(&self, nzcv: Val) -> Option<(Val, Val, Width)> {
+        let code = &self.block.code;
+        let Inst::AdcFlags(r) = code[nzcv.0 as usize] else {
+            return None;
+        };
+        let Inst::Adc(a, nb, c, w) = code[r.0 as usize] else {
+            return None;
+        };
+        if code[c.0 as usize] != Inst::Const(1) {
+            return None;
+        }
+        let not = match (&code[nb.0 as usize], w) {
+            (&Inst::Un(UnOp::Zext(32), y), Width::W32) => y,
+            _ => nb,
+        };
+        match code[not.0 as usize] {
+            Inst::Un(UnOp::Not, b) => Some((a, b, w)),
+            _ => None,
+        }
+    }
+
     fn writeback(cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
         // Called for every memory access and exit: only the set bits,
         // into a vector of the right size (a filtered collect over every
@@ -1194,7 +1218,13 @@ impl Emitter for Builder {
         self.push(Inst::LogicFlags(result, w))
     }
     fn cond_holds(&mut self, nzcv: Val, cond: u32) -> Val {
-        self.push(Inst::CondHolds(nzcv, cond))
+        // A test of a compare's flags is the compare itself (`SubCond`):
+        // the backend emits one host compare, and the flags value dies
+        // unless the guest state needs it.
+        match self.compare_of(nzcv) {
+            Some((a, b, w)) if cond < 14 => self.push(Inst::Bin(BinOp::SubCond { cond: cond as u8, w }, a, b)),
+            _ => self.push(Inst::CondHolds(nzcv, cond)),
+        }
     }
     fn select(&mut self, c: Val, a: Val, b: Val) -> Val {
         self.push(Inst::Select(c, a, b))

@@ -84,6 +84,16 @@ pub enum BinOp {
     Eq,
     /// 1 if the operands differ, else 0.
     Ne,
+    /// 1 if Arm condition `cond` (below 14) holds for the flags `a - b`
+    /// sets at the width (as `CMP a, b`), else 0. The semantics never
+    /// emit it: the JIT forms it from a compare and a test of its flags,
+    /// so that the test needs no NZCV value (one host compare).
+    SubCond {
+        /// The Arm condition (EQ = 0 .. LE = 13).
+        cond: u8,
+        /// Width of the subtraction.
+        w: Width,
+    },
 }
 
 /// One-operand operations on 64-bit containers.

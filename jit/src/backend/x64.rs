@@ -209,7 +209,7 @@ struct Gen<'a> {
     /// (`Cpu::icount` is then as the helper left it).
     ret_label: DynamicLabel,
     exception_label: DynamicLabel,
-    /// CondHolds evaluated by their single user (see `compile`).
+    /// Tests evaluated by their single user (see `compile`).
     fused: Vec<bool>,
     /// The memory slot of each 128-bit value.
     qslot: Vec<u16>,
@@ -232,6 +232,50 @@ fn cond_mask(cond: u32) -> u32 {
     (0..16u64)
         .filter(|n| cpu_aarch64::isa::condition_holds(cond, n << 28))
         .fold(0, |m, n| m | 1 << n)
+}
+
+/// An x86 condition (of `jcc`/`setcc`/`cmovcc`) a fused test leaves for
+/// its user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cc {
+    O,
+    No,
+    B,
+    Ae,
+    E,
+    Ne,
+    Be,
+    A,
+    S,
+    Ns,
+    L,
+    Ge,
+    Le,
+    G,
+}
+
+impl Cc {
+    /// After `cmp a, b`: Arm condition `cond` (below 14) of `CMP a, b`.
+    /// x86's carry is the borrow, the inverse of Arm's C; N, Z and V
+    /// agree.
+    fn of_compare(cond: u8) -> Cc {
+        match cond {
+            0 => Cc::E,
+            1 => Cc::Ne,
+            2 => Cc::Ae,
+            3 => Cc::B,
+            4 => Cc::S,
+            5 => Cc::Ns,
+            6 => Cc::O,
+            7 => Cc::No,
+            8 => Cc::A,
+            9 => Cc::Be,
+            10 => Cc::Ge,
+            11 => Cc::L,
+            12 => Cc::G,
+            _ => Cc::Le,
+        }
+    }
 }
 
 impl<'a> Gen<'a> {
@@ -470,6 +514,7 @@ impl<'a> Gen<'a> {
             // A looped block loaded it before its loop head.
             Inst::Get(_) if self.loop_head.is_some() => {}
             Inst::Get(c) => self.get_cell(d, c),
+            Inst::Bin(..) if self.fused[i] => {} // emitted by its user
             Inst::Bin(op, a, b) => self.bin(d, op, a, b),
             Inst::Un(op, a) => self.un(d, op, a),
             Inst::Adc(a, b, c, w) if self.loc[c.0 as usize] == Loc::Imm(0) => {
@@ -573,11 +618,11 @@ impl<'a> Gen<'a> {
                 self.store(d, RAX);
             }
             Inst::Select(c, x, y) if self.fused[c.0 as usize] => {
-                // The condition first: the moves after it keep CF.
-                self.cond_to_cf(c);
+                // The condition first: the moves after it keep the flags.
+                let cc = self.fused_cc(c);
                 self.load(RAX, y);
                 self.load(RCX, x);
-                dynasm!(self.a ; .arch x64 ; cmovc rax, rcx);
+                self.cmov_rax_rcx(cc);
                 self.store(d, RAX);
             }
             Inst::Select(c, x, y) => {
@@ -940,8 +985,8 @@ impl<'a> Gen<'a> {
                 let label = self.a.new_dynamic_label();
                 let back = self.loop_head.is_some() && target == block.pc;
                 if self.fused[c.0 as usize] {
-                    self.cond_to_cf(c);
-                    dynasm!(self.a ; .arch x64 ; jc =>label);
+                    let cc = self.fused_cc(c);
+                    self.jcc(cc, label);
                 } else {
                     self.load(RAX, c);
                     dynasm!(self.a
@@ -1500,6 +1545,117 @@ impl<'a> Gen<'a> {
         );
     }
 
+    /// `cmp a, b` at width `w` (clobbers `rax`/`rcx` only for operands
+    /// not in registers).
+    fn compare(&mut self, a: Val, b: Val, w: Width) {
+        let ra = match self.loc[a.0 as usize] {
+            Loc::Reg(r) => r,
+            _ => {
+                self.load(RAX, a);
+                RAX
+            }
+        };
+        match (w, self.loc[b.0 as usize]) {
+            (Width::W32, Loc::Imm(k)) => dynasm!(self.a ; .arch x64 ; cmp Rd(ra), k as u32 as i32),
+            (Width::W64, _) if self.imm32(b).is_some() => {
+                let k = self.imm32(b).unwrap_or_default();
+                dynasm!(self.a ; .arch x64 ; cmp Rq(ra), k);
+            }
+            (_, Loc::Reg(rb)) if w == Width::W32 => dynasm!(self.a ; .arch x64 ; cmp Rd(ra), Rd(rb)),
+            (_, Loc::Reg(rb)) => dynasm!(self.a ; .arch x64 ; cmp Rq(ra), Rq(rb)),
+            _ => {
+                self.load(RCX, b);
+                match w {
+                    Width::W32 => dynasm!(self.a ; .arch x64 ; cmp Rd(ra), ecx),
+                    Width::W64 => dynasm!(self.a ; .arch x64 ; cmp Rq(ra), rcx),
+                }
+            }
+        }
+    }
+
+    /// Evaluates the fused test `c` (a `CondHolds` or a compare) into the
+    /// host flags, for its user: the condition under which it holds.
+    fn fused_cc(&mut self, c: Val) -> Cc {
+        match self.block.code[c.0 as usize] {
+            Inst::Bin(BinOp::SubCond { cond, w }, a, b) => {
+                self.compare(a, b, w);
+                Cc::of_compare(cond)
+            }
+            Inst::Bin(op @ (BinOp::Eq | BinOp::Ne), a, b) => {
+                self.compare(a, b, Width::W64);
+                if op == BinOp::Eq {
+                    Cc::E
+                } else {
+                    Cc::Ne
+                }
+            }
+            _ => {
+                self.cond_to_cf(c);
+                Cc::B
+            }
+        }
+    }
+
+    fn jcc(&mut self, cc: Cc, l: DynamicLabel) {
+        match cc {
+            Cc::O => dynasm!(self.a ; .arch x64 ; jo =>l),
+            Cc::No => dynasm!(self.a ; .arch x64 ; jno =>l),
+            Cc::B => dynasm!(self.a ; .arch x64 ; jb =>l),
+            Cc::Ae => dynasm!(self.a ; .arch x64 ; jae =>l),
+            Cc::E => dynasm!(self.a ; .arch x64 ; je =>l),
+            Cc::Ne => dynasm!(self.a ; .arch x64 ; jne =>l),
+            Cc::Be => dynasm!(self.a ; .arch x64 ; jbe =>l),
+            Cc::A => dynasm!(self.a ; .arch x64 ; ja =>l),
+            Cc::S => dynasm!(self.a ; .arch x64 ; js =>l),
+            Cc::Ns => dynasm!(self.a ; .arch x64 ; jns =>l),
+            Cc::L => dynasm!(self.a ; .arch x64 ; jl =>l),
+            Cc::Ge => dynasm!(self.a ; .arch x64 ; jge =>l),
+            Cc::Le => dynasm!(self.a ; .arch x64 ; jle =>l),
+            Cc::G => dynasm!(self.a ; .arch x64 ; jg =>l),
+        }
+    }
+
+    /// `rax = rcx` if `cc` holds.
+    fn cmov_rax_rcx(&mut self, cc: Cc) {
+        match cc {
+            Cc::O => dynasm!(self.a ; .arch x64 ; cmovo rax, rcx),
+            Cc::No => dynasm!(self.a ; .arch x64 ; cmovno rax, rcx),
+            Cc::B => dynasm!(self.a ; .arch x64 ; cmovb rax, rcx),
+            Cc::Ae => dynasm!(self.a ; .arch x64 ; cmovae rax, rcx),
+            Cc::E => dynasm!(self.a ; .arch x64 ; cmove rax, rcx),
+            Cc::Ne => dynasm!(self.a ; .arch x64 ; cmovne rax, rcx),
+            Cc::Be => dynasm!(self.a ; .arch x64 ; cmovbe rax, rcx),
+            Cc::A => dynasm!(self.a ; .arch x64 ; cmova rax, rcx),
+            Cc::S => dynasm!(self.a ; .arch x64 ; cmovs rax, rcx),
+            Cc::Ns => dynasm!(self.a ; .arch x64 ; cmovns rax, rcx),
+            Cc::L => dynasm!(self.a ; .arch x64 ; cmovl rax, rcx),
+            Cc::Ge => dynasm!(self.a ; .arch x64 ; cmovge rax, rcx),
+            Cc::Le => dynasm!(self.a ; .arch x64 ; cmovle rax, rcx),
+            Cc::G => dynasm!(self.a ; .arch x64 ; cmovg rax, rcx),
+        }
+    }
+
+    /// `eax = 1` if `cc` holds, else 0.
+    fn set_eax(&mut self, cc: Cc) {
+        match cc {
+            Cc::O => dynasm!(self.a ; .arch x64 ; seto al),
+            Cc::No => dynasm!(self.a ; .arch x64 ; setno al),
+            Cc::B => dynasm!(self.a ; .arch x64 ; setb al),
+            Cc::Ae => dynasm!(self.a ; .arch x64 ; setae al),
+            Cc::E => dynasm!(self.a ; .arch x64 ; sete al),
+            Cc::Ne => dynasm!(self.a ; .arch x64 ; setne al),
+            Cc::Be => dynasm!(self.a ; .arch x64 ; setbe al),
+            Cc::A => dynasm!(self.a ; .arch x64 ; seta al),
+            Cc::S => dynasm!(self.a ; .arch x64 ; sets al),
+            Cc::Ns => dynasm!(self.a ; .arch x64 ; setns al),
+            Cc::L => dynasm!(self.a ; .arch x64 ; setl al),
+            Cc::Ge => dynasm!(self.a ; .arch x64 ; setge al),
+            Cc::Le => dynasm!(self.a ; .arch x64 ; setle al),
+            Cc::G => dynasm!(self.a ; .arch x64 ; setg al),
+        }
+        dynasm!(self.a ; .arch x64 ; movzx eax, al);
+    }
+
     /// The register an operation's result is computed in: its own
     /// register (never a second operand's; a Bin/Un's first operand's when
     /// that operand dies there), or `rax` for a spilled one.
@@ -1582,6 +1738,18 @@ impl<'a> Gen<'a> {
     }
 
     fn bin(&mut self, d: Val, op: BinOp, a: Val, b: Val) {
+        let compare = match op {
+            BinOp::SubCond { cond, w } => Some((Cc::of_compare(cond), w)),
+            BinOp::Eq => Some((Cc::E, Width::W64)),
+            BinOp::Ne => Some((Cc::Ne, Width::W64)),
+            _ => None,
+        };
+        if let Some((cc, w)) = compare {
+            self.compare(a, b, w);
+            self.set_eax(cc);
+            self.store(d, RAX);
+            return;
+        }
         if self.bin_direct(d, op, a, b) {
             return;
         }
@@ -1631,16 +1799,7 @@ impl<'a> Gen<'a> {
                     _ => dynasm!(self.a ; .arch x64 ; ror eax, cl),
                 }
             }
-            BinOp::Eq | BinOp::Ne => {
-                self.load(RCX, b);
-                dynasm!(self.a ; .arch x64 ; cmp rax, rcx);
-                if op == BinOp::Eq {
-                    dynasm!(self.a ; .arch x64 ; sete al);
-                } else {
-                    dynasm!(self.a ; .arch x64 ; setne al);
-                }
-                dynasm!(self.a ; .arch x64 ; movzx eax, al);
-            }
+            BinOp::Eq | BinOp::Ne | BinOp::SubCond { .. } => unreachable!("compares are emitted above"),
             BinOp::UDiv(_) | BinOp::SDiv(_) | BinOp::Crc32 { .. } => {
                 self.load(RCX, b);
                 self.pure(d, PureOp::Bin(op));
@@ -2204,16 +2363,20 @@ impl Backend for X64 {
             let free_at = (last_use[i] + 1).min(n);
             expiring.push(free_at.max(i + 1), i);
         }
-        // A CondHolds read only by the next instruction that emits code, an
-        // ExitIf or a Select, is evaluated into the carry flag by that
-        // user (saving the 0/1 value).
+        // A test (CondHolds, or a compare) read only by the next
+        // instruction that emits code, an ExitIf or a Select, is evaluated
+        // into the host flags by that user (saving the 0/1 value).
         let mut uses = vec![0u32; n];
         for inst in &block.code {
             Block::uses(inst, |v| uses[v.0 as usize] += 1);
         }
         let mut fused = vec![false; n];
         for (i, inst) in block.code.iter().enumerate() {
-            if !matches!(inst, Inst::CondHolds(..)) || uses[i] != 1 {
+            let test = matches!(
+                inst,
+                Inst::CondHolds(..) | Inst::Bin(BinOp::Eq | BinOp::Ne | BinOp::SubCond { .. }, ..)
+            );
+            if !test || uses[i] != 1 {
                 continue;
             }
             let next = block.code[i + 1..]
