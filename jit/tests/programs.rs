@@ -2405,3 +2405,43 @@ fn conditional_select_chain_in_one_block() {
         run_named(&m, &format!("NZCV {nzcv:#x}"));
     }
 }
+
+/// Straight-line blocks that keep more values live at once than the
+/// backend has host registers (18 guest registers loaded from memory, then
+/// long chains of operations mixing old and new values): the allocator
+/// moves some values to spill slots for their whole life, and none may
+/// share a slot or register with another while both are live.
+#[test]
+fn more_live_values_than_host_registers() {
+    use asm::*;
+    const N: u32 = 18;
+    let mut rng = Rng::new(0x5b111);
+    for round in 0..24 {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        for r in 0..N {
+            a.i(ldst(Ls::LdrX, r, 19, 8 * r));
+        }
+        // One block: the loads above, then these (under 64 instructions).
+        for _ in 0..36 {
+            let (d, n, m) = (
+                rng.below(u64::from(N)) as u32,
+                rng.below(u64::from(N)) as u32,
+                rng.below(u64::from(N)) as u32,
+            );
+            let w = match rng.below(5) {
+                0 => add(X, d, n, m),
+                1 => eor(X, d, n, m),
+                2 => mul(X, d, n, m),
+                3 => addsub_reg(X, true, false, d, n, m, Shift::Lsl, rng.below(64) as u32),
+                _ => madd(X, false, d, n, m, rng.below(u64::from(N)) as u32),
+            };
+            a.i(w);
+        }
+        epilogue(&mut a);
+        let mut m = Machine::from_asm(&a);
+        m.random_data(round);
+        let b = run_named(&m, &format!("round {round}"));
+        assert_completed(&b);
+    }
+}

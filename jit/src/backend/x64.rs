@@ -2282,7 +2282,10 @@ impl Backend for X64 {
         // Linear register allocation.
         let mut loc = vec![Loc::None; n];
         let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
-        let mut free_slots: Vec<u16> = (0..SPILL_SLOTS as u16).rev().collect();
+        // Slots given back (free from now on), then ones never used (free
+        // over the whole block).
+        let mut free_slots: Vec<u16> = Vec::new();
+        let mut fresh_slots = 0..SPILL_SLOTS as u16;
         let mut expiring = Expiring::new(n);
         let mut qslot = vec![u16::MAX; n];
         let mut next_q = 0usize;
@@ -2304,7 +2307,7 @@ impl Backend for X64 {
             let g = g.0 as usize;
             loc[g] = if let Some(r) = free.pop() {
                 Loc::Reg(r)
-            } else if let Some(s) = free_slots.pop() {
+            } else if let Some(s) = free_slots.pop().or_else(|| fresh_slots.next()) {
                 Loc::Slot(s)
             } else {
                 return Err(CompileError::TooManySpills(SPILL_SLOTS));
@@ -2313,6 +2316,8 @@ impl Backend for X64 {
         }
         // Values whose register passed to the result of their last use.
         let mut handed = vec![false; n];
+        // The value each register holds now (not the loop's carried ones).
+        let mut owner: [Option<usize>; 16] = [None; 16];
         for (i, inst) in block.code.iter().enumerate() {
             let defines = Block::defines_v(inst);
             // Values whose last use was an earlier instruction free
@@ -2320,7 +2325,10 @@ impl Backend for X64 {
             for v in expiring.at(i) {
                 match loc[v] {
                     Loc::Reg(_) if handed[v] => {}
-                    Loc::Reg(r) => free.push(r),
+                    Loc::Reg(r) => {
+                        free.push(r);
+                        owner[r as usize] = None;
+                    }
                     Loc::Slot(s) => free_slots.push(s),
                     _ => {}
                 }
@@ -2344,14 +2352,41 @@ impl Backend for X64 {
                 if let Loc::Reg(r) = loc[a] {
                     handed[a] = true;
                     loc[i] = Loc::Reg(r);
+                    if owner[r as usize] == Some(a) {
+                        owner[r as usize] = Some(i);
+                    }
                     let free_at = (last_use[i] + 1).min(n);
                     expiring.push(free_at.max(i + 1), i);
                     continue;
                 }
             }
+            // Out of registers: the value used last of those in registers
+            // and this one goes to memory, for its whole life (a value
+            // needed again only at the block's exits costs a store and a
+            // load there; a spilled temporary, a round trip through memory
+            // on the way to its next use).
+            let victim = if free.is_empty() {
+                owner
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(r, v)| v.map(|v| (r as u8, v)))
+                    .max_by_key(|&(_, v)| last_use[v])
+                    .filter(|&(_, v)| last_use[v] > last_use[i])
+            } else {
+                None
+            };
+            if let Some((r, v)) = victim {
+                // A slot free since before it was defined.
+                let Some(s) = fresh_slots.next() else {
+                    return Err(CompileError::TooManySpills(SPILL_SLOTS));
+                };
+                loc[v] = Loc::Slot(s);
+                free.push(r);
+            }
             loc[i] = if let Some(r) = free.pop() {
+                owner[r as usize] = Some(i);
                 Loc::Reg(r)
-            } else if let Some(s) = free_slots.pop() {
+            } else if let Some(s) = free_slots.pop().or_else(|| fresh_slots.next()) {
                 Loc::Slot(s)
             } else {
                 return Err(CompileError::TooManySpills(SPILL_SLOTS));
