@@ -1705,14 +1705,15 @@ fn fp_instructions_mixed_in() {
 
 /// Operand triples at the edges of the host-FPU shortcut's conditions, as
 /// double and single bit patterns: ordinary values, tiny, overflowing,
-/// cancelling and exactly-minimal results, denormal, infinite, quiet and
+/// cancelling, underflowing-to-zero and exactly-minimal results, denormal, infinite, quiet and
 /// signalling NaN operands, zeros of both signs.
 fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
     let d = |x: f64| x.to_bits();
     let dmin = f64::MIN_POSITIVE;
     let double_rows: [[u64; 3]; 16] = [
         [d(1.5), d(2.25), d(0.1)],
-        [d(1.0), d(1e-300), d(3.0)],
+        // The product underflows to zero (not exact: UFC and IXC).
+        [d(1e-200), d(1e-300), d(1e-150)],
         [d(dmin * 1.5), d(0.5), d(-dmin)],
         [d(1e308), d(10.0), d(-1e308)],
         [d(1.0), d(1.0), d(-1.0)],
@@ -1732,7 +1733,7 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
     let fmin = f32::MIN_POSITIVE;
     let single_rows: [[u64; 3]; 16] = [
         [f(1.5), f(2.25), f(0.1)],
-        [f(1.0), f(1e-30), f(3.0)],
+        [f(1e-20), f(1e-30), f(3.0)],
         [f(fmin * 1.5), f(0.5), f(-fmin)],
         [f(1e38), f(10.0), f(-1e38)],
         [f(1.0), f(1.0), f(-1.0)],
@@ -1896,22 +1897,29 @@ fn packed_fp_path_at_its_edges() {
     let str_q_post = |rt: u32, rn: u32| 0x3c81_0400 | rn << 5 | rt; // str qt, [xn], #16
     let mut a = Asm::new(CODE);
     prologue(&mut a);
-    a.mov64(21, OUT);
+    // Results from OUT, each operation's FPSR after them.
+    a.mov64(21, OUT).mov64(23, OUT + 0x8400);
     let mut loop_no = 0;
     for fpcr in [0u64, 1 << 24] {
         for fpsr in [0u64, 0x10] {
             a.mov64(2, fpcr)
                 .i(msr(sysreg::FPCR, 2))
-                .mov64(2, fpsr)
-                .i(msr(sysreg::FPSR, 2));
+                .mov64(10, fpsr)
+                .i(msr(sysreg::FPSR, 10));
             let label = format!("windows{loop_no}");
             loop_no += 1;
             a.mov64(22, DATA).mov64(9, 20).label(&label);
             for (k, rt) in [1, 2, 3].into_iter().enumerate() {
                 a.i(0x3dc0_0000 | (k as u32) << 10 | 22 << 5 | rt); // ldr qt, [x22, #16k]
             }
+            // Each operation's flags, then FPSR as configured again (the
+            // flags are sticky: a missing one would hide behind an earlier).
             for op in ops {
-                a.i(op).i(str_q_post(4, 21));
+                a.i(op)
+                    .i(str_q_post(4, 21))
+                    .i(mrs(3, sysreg::FPSR))
+                    .i(0xf800_8400 | 23 << 5 | 3) // str x3, [x23], #8
+                    .i(msr(sysreg::FPSR, 10));
             }
             a.i(add_imm(X, 22, 22, 16))
                 .i(subs_imm(X, 9, 9, 1))

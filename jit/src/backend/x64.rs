@@ -1211,16 +1211,37 @@ impl<'a> Gen<'a> {
     /// The FPCR/FPSR half of the host-FPU shortcut's conditions
     /// (`cpu_aarch64::fp::host`): on to `slow` unless FPSR.IXC is set and
     /// FPCR's FZ and RMode are clear. Clobbers rax.
-    fn fp_gate(&mut self, slow: DynamicLabel) {
+    ///
+    /// `exact`: the operation never raises Inexact (compares, minimum and
+    /// maximum), so FPSR.IXC does not matter.
+    fn fp_gate(&mut self, slow: DynamicLabel, exact: bool) {
         let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
+        dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rbx + sys]);
+        if !exact {
+            dynasm!(self.a
+                ; .arch x64
+                ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
+                ; jz =>slow
+            );
+        }
         dynasm!(self.a
             ; .arch x64
-            ; mov rax, QWORD [rbx + sys]
-            ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
-            ; jz =>slow
             ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
             ; jnz =>slow
         );
+    }
+
+    /// For a native FP result of zero (the range check failed): zero is
+    /// exact, so the host's result stands, when `op` cannot underflow to
+    /// it: sums, differences and square roots are zero only exactly, and
+    /// products when an operand is zero. `Some(operands whose zero makes
+    /// it exact)` (empty: always), `None` if `op` may underflow to zero.
+    fn exact_zero(op: FpOp) -> Option<&'static [usize]> {
+        match op {
+            FpOp::Add | FpOp::Sub | FpOp::AbsDiff | FpOp::Sqrt => Some(&[]),
+            FpOp::Mul | FpOp::MulX | FpOp::NegMul => Some(&[0, 1]),
+            _ => None,
+        }
     }
 
     /// The host-FPU shortcut of `cpu_aarch64::fp` (its `host.rs` states
@@ -1229,8 +1250,13 @@ impl<'a> Gen<'a> {
     /// (the helper call, which decides everything). Result in `rax` at
     /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
     fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
-        self.fp_gate(slow);
         use cpu_aarch64::sem::FpOp as F;
+        let exact = matches!(n.op, F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum);
+        self.fp_gate(slow, exact);
+        // Out of the range check: a zero result may still stand.
+        let zero = self.a.new_dynamic_label();
+        let zero_ok = Self::exact_zero(n.op);
+        let range_fail = if zero_ok.is_some() { zero } else { slow };
         if let F::FromInt { bits, .. } = n.op {
             // SCVTF rounds to nearest like the host; exact for zero.
             self.load(RAX, vs[0]);
@@ -1280,13 +1306,8 @@ impl<'a> Gen<'a> {
                 ; sub rcx, rdx
                 ; mov rdx, QWORD 0xffbf_ffff_ffff_ffffu64 as i64
                 ; cmp rcx, rdx
-                ; jae =>slow
+                ; jae =>range_fail
             );
-            match n.op {
-                F::AbsDiff => dynasm!(self.a ; .arch x64 ; btr rax, 63),
-                F::NegMul => dynasm!(self.a ; .arch x64 ; btc rax, 63),
-                _ => {}
-            }
         } else {
             match n.op {
                 F::Add => dynasm!(self.a ; .arch x64 ; addss xmm0, xmm1),
@@ -1306,15 +1327,43 @@ impl<'a> Gen<'a> {
                 ; lea ecx, [rax + rax]
                 ; sub ecx, 0x0100_0001
                 ; cmp ecx, 0xfdff_ffffu32 as i32
-                ; jae =>slow
+                ; jae =>range_fail
             );
-            match n.op {
-                F::AbsDiff => dynasm!(self.a ; .arch x64 ; and eax, 0x7fff_ffff),
-                F::NegMul => dynasm!(self.a ; .arch x64 ; xor eax, 0x8000_0000u32 as i32),
-                _ => {}
-            }
+        }
+        let fix = self.a.new_dynamic_label();
+        dynasm!(self.a ; .arch x64 ; =>fix);
+        match (n.op, n.double) {
+            (F::AbsDiff, true) => dynasm!(self.a ; .arch x64 ; btr rax, 63),
+            (F::NegMul, true) => dynasm!(self.a ; .arch x64 ; btc rax, 63),
+            (F::AbsDiff, false) => dynasm!(self.a ; .arch x64 ; and eax, 0x7fff_ffff),
+            (F::NegMul, false) => dynasm!(self.a ; .arch x64 ; xor eax, 0x8000_0000u32 as i32),
+            _ => {}
         }
         dynasm!(self.a ; .arch x64 ; jmp =>done);
+        if let Some(operands) = zero_ok {
+            // Off the fast path: a result of ±0 (else the helper), with a
+            // zero operand where the operation needs one.
+            dynasm!(self.a ; .arch x64 ; =>zero);
+            if n.double {
+                dynasm!(self.a ; .arch x64 ; lea rcx, [rax + rax] ; test rcx, rcx ; jnz =>slow);
+            } else {
+                dynasm!(self.a ; .arch x64 ; lea ecx, [rax + rax] ; test ecx, ecx ; jnz =>slow);
+            }
+            for (k, &o) in operands.iter().enumerate() {
+                self.load(RCX, vs[o]);
+                if n.double {
+                    dynasm!(self.a ; .arch x64 ; add rcx, rcx);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; add ecx, ecx);
+                }
+                if k + 1 < operands.len() {
+                    dynasm!(self.a ; .arch x64 ; jz =>fix);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; jnz =>slow);
+                }
+            }
+            dynasm!(self.a ; .arch x64 ; jmp =>fix);
+        }
     }
 
     /// The exact operations of the FP shortcut (operands in xmm0/xmm1,
@@ -1416,7 +1465,7 @@ impl<'a> Gen<'a> {
             return false;
         }
         if gated {
-            self.fp_gate(slow);
+            self.fp_gate(slow, false);
         }
         for (k, q) in qs.iter().enumerate() {
             let off = self.q_off(*q);
@@ -1468,6 +1517,30 @@ impl<'a> Gen<'a> {
             if op == FpOp::AbsDiff {
                 dynasm!(self.a ; .arch x64 ; andps xmm0, xmm7);
             }
+            // xmm6: the lanes whose zero result is exact (`exact_zero`):
+            // zero, and for a product, with a zero operand.
+            let zero_ok = Self::exact_zero(op);
+            if let Some(operands) = zero_ok {
+                if double {
+                    dynasm!(self.a ; .arch x64 ; xorpd xmm6, xmm6 ; cmpeqpd xmm6, xmm3);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; xorps xmm6, xmm6 ; cmpeqps xmm6, xmm3);
+                }
+                if !operands.is_empty() {
+                    // xmm5 = a == 0 | b == 0 (the operands, from their slots).
+                    dynasm!(self.a ; .arch x64 ; xorps xmm5, xmm5);
+                    for &o in operands {
+                        let off = self.q_off(qs[o]);
+                        dynasm!(self.a ; .arch x64 ; movdqu xmm4, [rbx + off]);
+                        if double {
+                            dynasm!(self.a ; .arch x64 ; xorpd xmm2, xmm2 ; cmpeqpd xmm4, xmm2 ; orpd xmm5, xmm4);
+                        } else {
+                            dynasm!(self.a ; .arch x64 ; xorps xmm2, xmm2 ; cmpeqps xmm4, xmm2 ; orps xmm5, xmm4);
+                        }
+                    }
+                    dynasm!(self.a ; .arch x64 ; andps xmm6, xmm5);
+                }
+            }
             if double {
                 dynasm!(self.a
                     ; .arch x64
@@ -1480,8 +1553,11 @@ impl<'a> Gen<'a> {
                     ; cmppd xmm4, xmm3, 1
                     ; cmppd xmm3, xmm5, 1
                     ; andpd xmm3, xmm4
-                    ; movmskpd eax, xmm3
                 );
+                if zero_ok.is_some() {
+                    dynasm!(self.a ; .arch x64 ; orpd xmm3, xmm6);
+                }
+                dynasm!(self.a ; .arch x64 ; movmskpd eax, xmm3);
             } else {
                 dynasm!(self.a
                     ; .arch x64
@@ -1494,8 +1570,11 @@ impl<'a> Gen<'a> {
                     ; cmpps xmm4, xmm3, 1
                     ; cmpps xmm3, xmm5, 1
                     ; andps xmm3, xmm4
-                    ; movmskps eax, xmm3
                 );
+                if zero_ok.is_some() {
+                    dynasm!(self.a ; .arch x64 ; orps xmm3, xmm6);
+                }
+                dynasm!(self.a ; .arch x64 ; movmskps eax, xmm3);
             }
             let want = (1i32 << lanes) - 1;
             dynasm!(self.a
