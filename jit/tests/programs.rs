@@ -1718,8 +1718,9 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
         [d(1e308), d(10.0), d(-1e308)],
         [d(1.0), d(1.0), d(-1.0)],
         [1, d(1.0), d(2.0)],
-        [d(f64::INFINITY), d(2.0), d(1.0)],
-        [0x7ff8_0000_0000_1234, d(1.0), d(2.0)],
+        // Zeros of both signs two apart: the same lane of two windows.
+        [d(f64::INFINITY), d(2.0), d(0.0)],
+        [0x7ff8_0000_0000_1234, d(-0.0), d(2.0)],
         [0x7ff0_0000_0000_0042, d(1.0), d(3.0)],
         [d(-4.0), d(0.0), d(1.0)],
         [d(3.0), d(f64::INFINITY), d(1.0)],
@@ -1742,7 +1743,7 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
         [0x7fc0_1234, f(1.0), f(2.0)],
         [0x7f80_0042, f(1.0), f(3.0)],
         [f(-4.0), f(0.0), f(1.0)],
-        [f(3.0), f(f32::INFINITY), f(1.0)],
+        [f(3.0), f(f32::INFINITY), f(-0.0)],
         [f(0.1), f(0.2), f(0.3)],
         [f(fmin), f(1.0), f(fmin)],
         [f(1.0 + f32::EPSILON), f(1.0 - f32::EPSILON / 2.0), f(-1.0)],
@@ -1847,26 +1848,13 @@ fn native_fp_path_at_its_edges() {
 }
 
 /// The packed lowering of vector FP (`backend::x64::packed_fp`) against the
-/// interpreter: .2d/.4s/.2s arithmetic, FMLA/FMLS (also by element),
-/// FSQRT/FNEG/FABS/FABD/FMULX, on windows sliding over the edge operands
-/// (so lanes mix ordinary and special values), with FZ and IXC on and off.
+/// interpreter (`packed_fp_edges`): .2d/.4s/.2s arithmetic, FMLA/FMLS
+/// (also by element), FSQRT/FNEG/FABS/FABD/FMULX.
 #[test]
 fn packed_fp_path_at_its_edges() {
-    use asm::*;
-    const OUT: u64 = DATA + 0x1000;
-    let (double_rows, single_rows) = fp_edge_rows();
-    let mut table: Vec<u64> = double_rows.concat();
-    table.truncate(24);
-    let singles: Vec<u64> = single_rows.concat();
-    table.extend(
-        singles
-            .chunks(2)
-            .take(24)
-            .map(|p| p[0] | p.get(1).copied().unwrap_or(0) << 32),
-    );
     let r = |w: u32| w | 2 << 16 | 1 << 5 | 4;
     let r1 = |w: u32| w | 1 << 5 | 4;
-    let ops: [u32; 26] = [
+    let ops = [
         r(0x4e60_d400),  // fadd .2d
         r(0x4e20_d400),  // fadd .4s
         r(0x4ee0_d400),  // fsub .2d
@@ -1894,6 +1882,54 @@ fn packed_fp_path_at_its_edges() {
         r(0x0e20_d400),  // fadd .2s
         r(0x0f80_1800),  // fmla .2s, v2.s[2]
     ];
+    packed_fp_edges(&ops);
+}
+
+/// The packed lowering of vector FMAX/FMIN(NM) (exact: no IXC needed; a
+/// NaN or equal pair of lanes goes to the helper) and single-precision
+/// FCVTZS/SCVTF (the host's "integer indefinite" goes to the helper) at
+/// the same edges, with the ordinary arithmetic of the test above.
+#[test]
+fn packed_fp_conversions_and_min_max_at_their_edges() {
+    let r = |w: u32| w | 2 << 16 | 1 << 5 | 4;
+    let r1 = |w: u32| w | 1 << 5 | 4;
+    packed_fp_edges(&[
+        r(0x4e20_f400),  // fmax .4s
+        r(0x4ea0_f400),  // fmin .4s
+        r(0x4e20_c400),  // fmaxnm .4s
+        r(0x4ea0_c400),  // fminnm .4s
+        r(0x4e60_f400),  // fmax .2d
+        r(0x4ee0_c400),  // fminnm .2d
+        r(0x0e20_c400),  // fmaxnm .2s
+        r1(0x4ea1_b800), // fcvtzs .4s
+        r1(0x4e21_d800), // scvtf .4s
+        r1(0x0ea1_b800), // fcvtzs .2s
+        r1(0x4ee1_b800), // fcvtzs .2d (the helper)
+        r(0x4e20_d400),  // fadd .4s
+    ]);
+}
+
+/// Runs each of `ops` (on v1, v2, v3 into v4) over windows sliding along
+/// the edge operands (`fp_edge_rows`, so lanes mix ordinary and special
+/// values) under FZ and IXC on and off, storing every result and the FPSR
+/// after each operation (reset after each: the flags are sticky, and a
+/// missing one would hide behind an earlier), and compares the JIT's run
+/// with the interpreter's. Both paths must have run: the helper for at
+/// least a quarter of the operations (FZ never stays packed) and at most
+/// seven eighths (ordinary windows under RN with IXC set stay packed).
+fn packed_fp_edges(ops: &[u32]) {
+    use asm::*;
+    const OUT: u64 = DATA + 0x1000;
+    let (double_rows, single_rows) = fp_edge_rows();
+    let mut table: Vec<u64> = double_rows.concat();
+    table.truncate(24);
+    let singles: Vec<u64> = single_rows.concat();
+    table.extend(
+        singles
+            .chunks(2)
+            .take(24)
+            .map(|p| p[0] | p.get(1).copied().unwrap_or(0) << 32),
+    );
     let str_q_post = |rt: u32, rn: u32| 0x3c81_0400 | rn << 5 | rt; // str qt, [xn], #16
     let mut a = Asm::new(CODE);
     prologue(&mut a);
@@ -1914,7 +1950,7 @@ fn packed_fp_path_at_its_edges() {
             }
             // Each operation's flags, then FPSR as configured again (the
             // flags are sticky: a missing one would hide behind an earlier).
-            for op in ops {
+            for &op in ops {
                 a.i(op)
                     .i(str_q_post(4, 21))
                     .i(mrs(3, sysreg::FPSR))

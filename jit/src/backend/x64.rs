@@ -1454,6 +1454,23 @@ impl<'a> Gen<'a> {
             FpSize::D => true,
             FpSize::H => return false,
         };
+        match op {
+            FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => {
+                return self.packed_min_max(op, double, lanes, qs, at, slow, done);
+            }
+            FpOp::ToInt {
+                signed: true,
+                bits: 32,
+                mode: Some(cpu_aarch64::sem::Rounding::Zero),
+                fbits: 0,
+            }
+            | FpOp::FromInt {
+                signed: true,
+                bits: 32,
+                fbits: 0,
+            } if !double => return self.packed_convert(op, lanes, qs, at, slow, done),
+            _ => {}
+        }
         let gated = match op {
             FpOp::Neg | FpOp::Abs => false,
             FpOp::Add | FpOp::Sub | FpOp::AbsDiff | FpOp::Mul | FpOp::MulX | FpOp::Div | FpOp::Sqrt => true,
@@ -1594,6 +1611,118 @@ impl<'a> Gen<'a> {
             ; movdqu [rbx + out], xmm0
             ; jmp =>done
         );
+        true
+    }
+
+    /// Stores xmm0 as instruction `at`'s 128-bit result (lanes beyond
+    /// `lane_bytes` zero) and goes on to `done`.
+    fn packed_result(&mut self, at: usize, lane_bytes: u32, done: DynamicLabel) {
+        if lane_bytes < 16 {
+            dynasm!(self.a ; .arch x64 ; movq xmm0, xmm0);
+        }
+        let out = self.q_off(QVal(at as u32));
+        dynasm!(self.a
+            ; .arch x64
+            ; movdqu [rbx + out], xmm0
+            ; jmp =>done
+        );
+    }
+
+    /// Packed FMAX/FMIN(NM): exact, so only FPCR matters (FZ would flush
+    /// denormal operands); a lane with a NaN or with equal operands
+    /// (where ±0 order and the host's choice of operand differ from Arm's)
+    /// sends the whole operation to the helper. `false` if not lowered.
+    #[allow(clippy::too_many_arguments)]
+    fn packed_min_max(
+        &mut self,
+        op: FpOp,
+        double: bool,
+        lanes: u8,
+        qs: &[QVal],
+        at: usize,
+        slow: DynamicLabel,
+        done: DynamicLabel,
+    ) -> bool {
+        let lane_bytes = u32::from(lanes) * if double { 8 } else { 4 };
+        if lanes == 0 || qs.len() != 2 || lane_bytes > 16 {
+            return false;
+        }
+        self.fp_gate(slow, true);
+        for (k, q) in qs.iter().enumerate() {
+            let off = self.q_off(*q);
+            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [rbx + off]);
+        }
+        let want = (1i32 << lanes) - 1;
+        let max = matches!(op, FpOp::Max | FpOp::MaxNum);
+        if double {
+            dynasm!(self.a
+                ; .arch x64
+                ; movapd xmm3, xmm0
+                ; cmpunordpd xmm3, xmm1
+                ; movapd xmm4, xmm0
+                ; cmpeqpd xmm4, xmm1
+                ; orpd xmm3, xmm4
+                ; movmskpd eax, xmm3
+            );
+        } else {
+            dynasm!(self.a
+                ; .arch x64
+                ; movaps xmm3, xmm0
+                ; cmpunordps xmm3, xmm1
+                ; movaps xmm4, xmm0
+                ; cmpeqps xmm4, xmm1
+                ; orps xmm3, xmm4
+                ; movmskps eax, xmm3
+            );
+        }
+        dynasm!(self.a ; .arch x64 ; test eax, want ; jnz =>slow);
+        match (double, max) {
+            (true, true) => dynasm!(self.a ; .arch x64 ; maxpd xmm0, xmm1),
+            (true, false) => dynasm!(self.a ; .arch x64 ; minpd xmm0, xmm1),
+            (false, true) => dynasm!(self.a ; .arch x64 ; maxps xmm0, xmm1),
+            (false, false) => dynasm!(self.a ; .arch x64 ; minps xmm0, xmm1),
+        }
+        self.packed_result(at, lane_bytes, done);
+        true
+    }
+
+    /// Packed single-precision FCVTZS and SCVTF (32-bit integers, no
+    /// fraction bits): behind the FP gate (either may be inexact); an
+    /// FCVTZS lane the host gives its "integer indefinite" (NaN, out of
+    /// range, or exactly -2^31) sends the whole operation to the helper.
+    /// `false` if not lowered.
+    fn packed_convert(
+        &mut self,
+        op: FpOp,
+        lanes: u8,
+        qs: &[QVal],
+        at: usize,
+        slow: DynamicLabel,
+        done: DynamicLabel,
+    ) -> bool {
+        let lane_bytes = u32::from(lanes) * 4;
+        if lanes == 0 || qs.len() != 1 || lane_bytes > 16 {
+            return false;
+        }
+        self.fp_gate(slow, false);
+        let off = self.q_off(qs[0]);
+        dynasm!(self.a ; .arch x64 ; movdqu xmm0, [rbx + off]);
+        if let FpOp::ToInt { .. } = op {
+            let want = (1i32 << lanes) - 1;
+            dynasm!(self.a
+                ; .arch x64
+                ; cvttps2dq xmm0, xmm0
+                ; pcmpeqd xmm3, xmm3
+                ; pslld xmm3, 31
+                ; pcmpeqd xmm3, xmm0
+                ; movmskps eax, xmm3
+                ; test eax, want
+                ; jnz =>slow
+            );
+        } else {
+            dynasm!(self.a ; .arch x64 ; cvtdq2ps xmm0, xmm0);
+        }
+        self.packed_result(at, lane_bytes, done);
         true
     }
 
