@@ -1755,7 +1755,7 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
 
 /// The inline host-FPU path (`backend::x64::native_fp`) and its fallback
 /// against the interpreter's soft-float: every lowered scalar operation
-/// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
+/// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), FCVT from single to double, SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
 /// conditions (tiny, overflowing and exactly-zero results; NaN, infinity
 /// and denormal operands), under FPCR values that forbid it (FZ, directed
 /// rounding) or do not matter (DN), with FPSR.IXC clear (set part way by
@@ -1770,7 +1770,7 @@ fn native_fp_path_at_its_edges() {
     // the single-precision form clears the type bit (22) of the double
     // encoding (`sized`), except for FMOV, which moves raw bits.
     let arith = |w: u32| (w, false, true);
-    let ops: [(u32, bool, bool); 24] = [
+    let ops: [(u32, bool, bool); 25] = [
         arith(0x1e60_2800 | 2 << 16 | 1 << 5 | 4),           // fadd
         arith(0x1e60_3800 | 2 << 16 | 1 << 5 | 4),           // fsub
         arith(0x1e60_0800 | 2 << 16 | 1 << 5 | 4),           // fmul
@@ -1785,6 +1785,7 @@ fn native_fp_path_at_its_edges() {
         arith(0x1f60_8000 | 2 << 16 | 3 << 10 | 1 << 5 | 4), // fnmsub
         arith(0x1e60_4800 | 2 << 16 | 1 << 5 | 4),           // fmax
         arith(0x1e60_5800 | 2 << 16 | 1 << 5 | 4),           // fmin
+        (0x1e22_c000 | 1 << 5 | 4, false, false),            // fcvt d4, s1
         arith(0x1e60_6800 | 2 << 16 | 1 << 5 | 4),           // fmaxnm
         arith(0x1e60_7800 | 2 << 16 | 1 << 5 | 4),           // fminnm
         (0x1e60_2000 | 2 << 16 | 1 << 5, false, true),       // fcmp d1, d2

@@ -79,6 +79,8 @@ impl NativeFp {
             F::Add | F::Sub | F::AbsDiff | F::Mul | F::MulX | F::NegMul | F::Div | F::Sqrt => true,
             F::MulAdd | F::MulSub | F::NegMulAdd | F::NegMulSub => fma,
             F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum => true,
+            // FCVT from single to double: exact.
+            F::Convert { to: FpSize::D } => size == FpSize::S,
             F::FromInt {
                 signed: true,
                 bits: 32 | 64,
@@ -1251,7 +1253,10 @@ impl<'a> Gen<'a> {
     /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
     fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
         use cpu_aarch64::sem::FpOp as F;
-        let exact = matches!(n.op, F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum);
+        let exact = matches!(
+            n.op,
+            F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum | F::Convert { .. }
+        );
         self.fp_gate(slow, exact);
         // Out of the range check: a zero result may still stand.
         let zero = self.a.new_dynamic_label();
@@ -1407,6 +1412,17 @@ impl<'a> Gen<'a> {
                         dynasm!(self.a ; .arch x64 ; ucomiss xmm0, xmm1 ; jp =>slow ; je =>slow ; minss xmm0, xmm1 ; movd eax, xmm0)
                     }
                 }
+            }
+            F::Convert { .. } => {
+                // Single to double (`NativeFp::of`): exact but for a NaN,
+                // which Arm quiets (or makes the default NaN) its own way.
+                dynasm!(self.a
+                    ; .arch x64
+                    ; ucomiss xmm0, xmm0
+                    ; jp =>slow
+                    ; cvtss2sd xmm0, xmm0
+                    ; movq rax, xmm0
+                );
             }
             F::ToInt { bits, .. } => {
                 // The host's "integer indefinite" (NaN, out of range, or
