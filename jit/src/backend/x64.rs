@@ -108,6 +108,29 @@ fn op_operands(op: FpOp) -> usize {
     }
 }
 
+/// A packed FP operation for the lowerings beside `Gen::packed_fp`:
+/// instruction `at`'s operation over `lanes` lanes of `qs`, going on to
+/// `done`, or to `slow` (the helper) when the shortcut does not apply.
+#[derive(Clone, Copy)]
+struct Packed<'q> {
+    op: FpOp,
+    double: bool,
+    lanes: u8,
+    qs: &'q [QVal],
+    at: usize,
+    slow: DynamicLabel,
+    done: DynamicLabel,
+}
+
+impl Packed<'_> {
+    /// The bytes of the lanes in use, if the operation reads `operands`
+    /// values and its lanes fit one register.
+    fn fits(&self, operands: usize) -> Option<u32> {
+        let lane_bytes = u32::from(self.lanes) * if self.double { 8 } else { 4 };
+        (self.lanes != 0 && self.qs.len() == operands && lane_bytes <= 16).then_some(lane_bytes)
+    }
+}
+
 /// Out-of-line code to emit after the block body.
 enum Slow<'a> {
     Load {
@@ -1470,10 +1493,17 @@ impl<'a> Gen<'a> {
             FpSize::D => true,
             FpSize::H => return false,
         };
+        let p = Packed {
+            op,
+            double,
+            lanes,
+            qs,
+            at,
+            slow,
+            done,
+        };
         match op {
-            FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => {
-                return self.packed_min_max(op, double, lanes, qs, at, slow, done);
-            }
+            FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => return self.packed_min_max(p),
             FpOp::ToInt {
                 signed: true,
                 bits: 32,
@@ -1484,7 +1514,7 @@ impl<'a> Gen<'a> {
                 signed: true,
                 bits: 32,
                 fbits: 0,
-            } if !double => return self.packed_convert(op, lanes, qs, at, slow, done),
+            } if !double => return self.packed_convert(p),
             _ => {}
         }
         let gated = match op {
@@ -1617,16 +1647,7 @@ impl<'a> Gen<'a> {
                 ; jne =>slow
             );
         }
-        if lane_bytes < 16 {
-            // Lanes beyond those in use are zero.
-            dynasm!(self.a ; .arch x64 ; movq xmm0, xmm0);
-        }
-        let out = self.q_off(QVal(at as u32));
-        dynasm!(self.a
-            ; .arch x64
-            ; movdqu [rbx + out], xmm0
-            ; jmp =>done
-        );
+        self.packed_result(at, lane_bytes, done);
         true
     }
 
@@ -1648,22 +1669,14 @@ impl<'a> Gen<'a> {
     /// denormal operands); a lane with a NaN or with equal operands
     /// (where ±0 order and the host's choice of operand differ from Arm's)
     /// sends the whole operation to the helper. `false` if not lowered.
-    #[allow(clippy::too_many_arguments)]
-    fn packed_min_max(
-        &mut self,
-        op: FpOp,
-        double: bool,
-        lanes: u8,
-        qs: &[QVal],
-        at: usize,
-        slow: DynamicLabel,
-        done: DynamicLabel,
-    ) -> bool {
-        let lane_bytes = u32::from(lanes) * if double { 8 } else { 4 };
-        if lanes == 0 || qs.len() != 2 || lane_bytes > 16 {
+    fn packed_min_max(&mut self, p: Packed) -> bool {
+        let Some(lane_bytes) = p.fits(2) else {
             return false;
-        }
-        self.fp_gate(slow, true);
+        };
+        let Packed {
+            op, double, lanes, qs, ..
+        } = p;
+        self.fp_gate(p.slow, true);
         for (k, q) in qs.iter().enumerate() {
             let off = self.q_off(*q);
             dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [rbx + off]);
@@ -1691,14 +1704,14 @@ impl<'a> Gen<'a> {
                 ; movmskps eax, xmm3
             );
         }
-        dynasm!(self.a ; .arch x64 ; test eax, want ; jnz =>slow);
+        dynasm!(self.a ; .arch x64 ; test eax, want ; jnz =>p.slow);
         match (double, max) {
             (true, true) => dynasm!(self.a ; .arch x64 ; maxpd xmm0, xmm1),
             (true, false) => dynasm!(self.a ; .arch x64 ; minpd xmm0, xmm1),
             (false, true) => dynasm!(self.a ; .arch x64 ; maxps xmm0, xmm1),
             (false, false) => dynasm!(self.a ; .arch x64 ; minps xmm0, xmm1),
         }
-        self.packed_result(at, lane_bytes, done);
+        self.packed_result(p.at, lane_bytes, p.done);
         true
     }
 
@@ -1707,20 +1720,12 @@ impl<'a> Gen<'a> {
     /// FCVTZS lane the host gives its "integer indefinite" (NaN, out of
     /// range, or exactly -2^31) sends the whole operation to the helper.
     /// `false` if not lowered.
-    fn packed_convert(
-        &mut self,
-        op: FpOp,
-        lanes: u8,
-        qs: &[QVal],
-        at: usize,
-        slow: DynamicLabel,
-        done: DynamicLabel,
-    ) -> bool {
-        let lane_bytes = u32::from(lanes) * 4;
-        if lanes == 0 || qs.len() != 1 || lane_bytes > 16 {
+    fn packed_convert(&mut self, p: Packed) -> bool {
+        let Some(lane_bytes) = p.fits(1) else {
             return false;
-        }
-        self.fp_gate(slow, false);
+        };
+        let Packed { op, lanes, qs, .. } = p;
+        self.fp_gate(p.slow, false);
         let off = self.q_off(qs[0]);
         dynasm!(self.a ; .arch x64 ; movdqu xmm0, [rbx + off]);
         if let FpOp::ToInt { .. } = op {
@@ -1733,12 +1738,12 @@ impl<'a> Gen<'a> {
                 ; pcmpeqd xmm3, xmm0
                 ; movmskps eax, xmm3
                 ; test eax, want
-                ; jnz =>slow
+                ; jnz =>p.slow
             );
         } else {
             dynasm!(self.a ; .arch x64 ; cvtdq2ps xmm0, xmm0);
         }
-        self.packed_result(at, lane_bytes, done);
+        self.packed_result(p.at, lane_bytes, p.done);
         true
     }
 
