@@ -1755,7 +1755,7 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
 
 /// The inline host-FPU path (`backend::x64::native_fp`) and its fallback
 /// against the interpreter's soft-float: every lowered scalar operation
-/// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), FCVT from single to double, SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
+/// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), FCVT between single and double, SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
 /// conditions (tiny, overflowing and exactly-zero results; NaN, infinity
 /// and denormal operands), under FPCR values that forbid it (FZ, directed
 /// rounding) or do not matter (DN), with FPSR.IXC clear (set part way by
@@ -1770,7 +1770,7 @@ fn native_fp_path_at_its_edges() {
     // the single-precision form clears the type bit (22) of the double
     // encoding (`sized`), except for FMOV, which moves raw bits.
     let arith = |w: u32| (w, false, true);
-    let ops: [(u32, bool, bool); 25] = [
+    let ops: [(u32, bool, bool); 26] = [
         arith(0x1e60_2800 | 2 << 16 | 1 << 5 | 4),           // fadd
         arith(0x1e60_3800 | 2 << 16 | 1 << 5 | 4),           // fsub
         arith(0x1e60_0800 | 2 << 16 | 1 << 5 | 4),           // fmul
@@ -1786,6 +1786,7 @@ fn native_fp_path_at_its_edges() {
         arith(0x1e60_4800 | 2 << 16 | 1 << 5 | 4),           // fmax
         arith(0x1e60_5800 | 2 << 16 | 1 << 5 | 4),           // fmin
         (0x1e22_c000 | 1 << 5 | 4, false, false),            // fcvt d4, s1
+        (0x1e62_4000 | 1 << 5 | 4, false, false),            // fcvt s4, d1
         arith(0x1e60_6800 | 2 << 16 | 1 << 5 | 4),           // fmaxnm
         arith(0x1e60_7800 | 2 << 16 | 1 << 5 | 4),           // fminnm
         (0x1e60_2000 | 2 << 16 | 1 << 5, false, true),       // fcmp d1, d2
@@ -1846,6 +1847,65 @@ fn native_fp_path_at_its_edges() {
     let ops_run = 8 * 2 * 16 * (ops.len() as u64 - 2);
     assert!(b.stats.helper_calls >= ops_run / 2, "{:?}", b.stats);
     assert!(b.stats.helper_calls <= ops_run - ops_run / 8, "{:?}", b.stats);
+}
+
+/// FCVT between double and single (`native_fp`'s conversions) on values
+/// that round, overflow, underflow to a denormal or to zero, sit at the
+/// single range's ends, or are NaNs, infinities and zeros, under each
+/// FPCR and with FPSR.IXC clear and set: the result and the FPSR after
+/// every conversion (FPSR reset before each: the flags are sticky).
+#[test]
+fn fp_conversions_between_sizes_at_their_edges() {
+    use asm::*;
+    const OUT: u64 = DATA + 0x1000;
+    let (double_rows, _) = fp_edge_rows();
+    let mut values: Vec<u64> = double_rows.concat();
+    values.extend(
+        [
+            1e39,
+            -1e39,
+            1e-39,
+            1e-50,
+            -1e-50,
+            f64::from(f32::MAX),
+            f64::from(f32::MIN_POSITIVE),
+            0.1,
+            1.5,
+        ]
+        .map(f64::to_bits),
+    );
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(21, OUT);
+    for (k, fpcr) in [0u64, 1 << 24, 1 << 22, 1 << 25].into_iter().enumerate() {
+        for fpsr in [0u64, 0x10] {
+            let label = format!("values{k}_{fpsr}");
+            a.mov64(2, fpcr)
+                .i(msr(sysreg::FPCR, 2))
+                .mov64(10, fpsr)
+                .mov64(22, DATA)
+                .mov64(9, values.len() as u64)
+                .label(&label)
+                .i(0xfc40_8441 | 22 << 5) // ldr d1, [x22], #8
+                .i(msr(sysreg::FPSR, 10))
+                .i(0x1e62_4000 | 1 << 5 | 4) // fcvt s4, d1
+                .i(0xfc00_8400 | 21 << 5 | 4) // str d4, [x21], #8
+                .i(mrs(3, sysreg::FPSR))
+                .i(0xf800_8400 | 21 << 5 | 3) // str x3, [x21], #8
+                .i(msr(sysreg::FPSR, 10))
+                .i(0x1e22_c000 | 4 << 5 | 5) // fcvt d5, s4
+                .i(0xfc00_8400 | 21 << 5 | 5) // str d5, [x21], #8
+                .i(mrs(3, sysreg::FPSR))
+                .i(0xf800_8400 | 21 << 5 | 3) // str x3, [x21], #8
+                .i(subs_imm(X, 9, 9, 1))
+                .b_cond(cond::NE, &label);
+        }
+    }
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.write_u64s(DATA, &values);
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
 }
 
 /// The packed lowering of vector FP (`backend::x64::packed_fp`) against the

@@ -79,8 +79,9 @@ impl NativeFp {
             F::Add | F::Sub | F::AbsDiff | F::Mul | F::MulX | F::NegMul | F::Div | F::Sqrt => true,
             F::MulAdd | F::MulSub | F::NegMulAdd | F::NegMulSub => fma,
             F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum => true,
-            // FCVT from single to double: exact.
+            // FCVT from single to double (exact) and back (rounded).
             F::Convert { to: FpSize::D } => size == FpSize::S,
+            F::Convert { to: FpSize::S } => size == FpSize::D,
             F::FromInt {
                 signed: true,
                 bits: 32 | 64,
@@ -1278,7 +1279,14 @@ impl<'a> Gen<'a> {
         use cpu_aarch64::sem::FpOp as F;
         let exact = matches!(
             n.op,
-            F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum | F::Convert { .. }
+            F::Compare { .. }
+                | F::Max
+                | F::Min
+                | F::MaxNum
+                | F::MinNum
+                | F::Convert {
+                    to: cpu_aarch64::sem::FpSize::D
+                }
         );
         self.fp_gate(slow, exact);
         // Out of the range check: a zero result may still stand.
@@ -1436,7 +1444,7 @@ impl<'a> Gen<'a> {
                     }
                 }
             }
-            F::Convert { .. } => {
+            F::Convert { to: FpSize::D } => {
                 // Single to double (`NativeFp::of`): exact but for a NaN,
                 // which Arm quiets (or makes the default NaN) its own way.
                 dynasm!(self.a
@@ -1445,6 +1453,21 @@ impl<'a> Gen<'a> {
                     ; jp =>slow
                     ; cvtss2sd xmm0, xmm0
                     ; movq rax, xmm0
+                );
+            }
+            F::Convert { .. } => {
+                // Double to single, rounded as the host does (RN, IXC
+                // already set: the gate), when the single result is finite
+                // and normal (else a NaN, an overflow or an underflow, for
+                // the helper): the range check of `native_fp`.
+                dynasm!(self.a
+                    ; .arch x64
+                    ; cvtsd2ss xmm0, xmm0
+                    ; movd eax, xmm0
+                    ; lea ecx, [rax + rax]
+                    ; sub ecx, 0x0100_0001
+                    ; cmp ecx, 0xfdff_ffffu32 as i32
+                    ; jae =>slow
                 );
             }
             F::ToInt { bits, .. } => {
