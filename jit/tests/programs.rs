@@ -1908,6 +1908,61 @@ fn fp_conversions_between_sizes_at_their_edges() {
     assert_completed(&b);
 }
 
+/// Scalar FCMEQ/FCMGE/FCMGT (`native_fp`'s compares to a mask), double
+/// and single, on the operand pairs of the edge rows (NaNs, infinities,
+/// zeros of both signs, denormals, equal values), under each
+/// FPCR and with FPSR.IXC clear and set: the mask and the FPSR after every
+/// compare (reset before each: the flags are sticky).
+#[test]
+fn fp_scalar_compares_at_their_edges() {
+    use asm::*;
+    const OUT: u64 = DATA + 0x1000;
+    let (double_rows, single_rows) = fp_edge_rows();
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.mov64(21, OUT);
+    for (k, fpcr) in [0u64, 1 << 24, 1 << 25].into_iter().enumerate() {
+        for fpsr in [0u64, 0x10] {
+            for (single, table) in [(false, DATA), (true, DATA + 0x400)] {
+                let label = format!("pairs{k}_{fpsr}_{single}");
+                let ty = if single { 0 } else { 1 << 22 };
+                let ldr = |rt: u32| {
+                    if single {
+                        0xbd40_0000 | 22 << 5 | rt
+                    } else {
+                        0xfd40_0000 | 22 << 5 | rt
+                    }
+                };
+                a.mov64(2, fpcr)
+                    .i(msr(sysreg::FPCR, 2))
+                    .mov64(10, fpsr)
+                    .mov64(22, table)
+                    .mov64(9, 16)
+                    .label(&label)
+                    .i(ldr(1))
+                    // The second value, 8 bytes on (the immediate scales by the size).
+                    .i(ldr(2) | if single { 2 } else { 1 } << 10);
+                for op in [0x5e20_e400u32, 0x7e20_e400, 0x7ea0_e400] {
+                    a.i(msr(sysreg::FPSR, 10))
+                        .i(op | ty | 2 << 16 | 1 << 5 | 4) // d4/s4 = cmp(1, 2)
+                        .i(0xfc00_8400 | 21 << 5 | 4) // str d4, [x21], #8
+                        .i(mrs(3, sysreg::FPSR))
+                        .i(0xf800_8400 | 21 << 5 | 3); // str x3, [x21], #8
+                }
+                a.i(add_imm(X, 22, 22, 24))
+                    .i(subs_imm(X, 9, 9, 1))
+                    .b_cond(cond::NE, &label);
+            }
+        }
+    }
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.write_u64s(DATA, &double_rows.concat());
+    m.write_u64s(DATA + 0x400, &single_rows.concat());
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+}
+
 /// The packed lowering of vector FP (`backend::x64::packed_fp`) against the
 /// interpreter (`packed_fp_edges`): .2d/.4s/.2s arithmetic, FMLA/FMLS
 /// (also by element), FSQRT/FNEG/FABS/FABD/FMULX.

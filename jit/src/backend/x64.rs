@@ -79,6 +79,7 @@ impl NativeFp {
             F::Add | F::Sub | F::AbsDiff | F::Mul | F::MulX | F::NegMul | F::Div | F::Sqrt => true,
             F::MulAdd | F::MulSub | F::NegMulAdd | F::NegMulSub => fma,
             F::Compare { .. } | F::Max | F::Min | F::MaxNum | F::MinNum => true,
+            F::CmpEq | F::CmpGe | F::CmpGt => true,
             // FCVT from single to double (exact) and back (rounded).
             F::Convert { to: FpSize::D } => size == FpSize::S,
             F::Convert { to: FpSize::S } => size == FpSize::D,
@@ -1280,6 +1281,9 @@ impl<'a> Gen<'a> {
         let exact = matches!(
             n.op,
             F::Compare { .. }
+                | F::CmpEq
+                | F::CmpGe
+                | F::CmpGt
                 | F::Max
                 | F::Min
                 | F::MaxNum
@@ -1442,6 +1446,28 @@ impl<'a> Gen<'a> {
                     (false, false) => {
                         dynasm!(self.a ; .arch x64 ; ucomiss xmm0, xmm1 ; jp =>slow ; je =>slow ; minss xmm0, xmm1 ; movd eax, xmm0)
                     }
+                }
+            }
+            F::CmpEq | F::CmpGe | F::CmpGt => {
+                // FCMEQ/FCMGE/FCMGT: a NaN (Invalid, or not, by the
+                // operation) for the helper; else all ones of the format
+                // when it holds.
+                if n.double {
+                    dynasm!(self.a ; .arch x64 ; ucomisd xmm0, xmm1);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; ucomiss xmm0, xmm1);
+                }
+                dynasm!(self.a ; .arch x64 ; jp =>slow);
+                match n.op {
+                    F::CmpEq => dynasm!(self.a ; .arch x64 ; sete al),
+                    F::CmpGe => dynasm!(self.a ; .arch x64 ; setae al),
+                    _ => dynasm!(self.a ; .arch x64 ; seta al),
+                }
+                dynasm!(self.a ; .arch x64 ; movzx eax, al);
+                if n.double {
+                    dynasm!(self.a ; .arch x64 ; neg rax);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; neg eax);
                 }
             }
             F::Convert { to: FpSize::D } => {
