@@ -1753,6 +1753,20 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
     (double_rows, single_rows)
 }
 
+/// Ends `a` and runs it on both engines with the edge rows
+/// (`fp_edge_rows`) at `DATA` (double) and `DATA + 0x400` (single), one
+/// value per 8 bytes; the run must complete.
+fn run_on_edge_rows(mut a: Asm) -> Both {
+    let (double_rows, single_rows) = fp_edge_rows();
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    m.write_u64s(DATA, &double_rows.concat());
+    m.write_u64s(DATA + 0x400, &single_rows.concat());
+    let b = run_both(&m, BUDGET);
+    assert_completed(&b);
+    b
+}
+
 /// The inline host-FPU path (`backend::x64::native_fp`) and its fallback
 /// against the interpreter's soft-float: every lowered scalar operation
 /// (arithmetic, FMA, FCMP, FMAX/FMIN(NM), FCVT between single and double, SCVTF, FCVTZS), single and double, on operands at the edges of the shortcut's
@@ -1765,7 +1779,6 @@ fn fp_edge_rows() -> ([[u64; 3]; 16], [[u64; 3]; 16]) {
 fn native_fp_path_at_its_edges() {
     use asm::*;
     const OUT: u64 = DATA + 0x1000;
-    let (double_rows, single_rows) = fp_edge_rows();
     // Operations on (n = 1, m = 2, a = 3) into d4, or into x5 (`true`);
     // the single-precision form clears the type bit (22) of the double
     // encoding (`sized`), except for FMOV, which moves raw bits.
@@ -1834,12 +1847,7 @@ fn native_fp_path_at_its_edges() {
             a.i(mrs(3, sysreg::FPSR)).i(str_x_post(3, 21));
         }
     }
-    epilogue(&mut a);
-    let mut m = Machine::from_asm(&a);
-    m.write_u64s(DATA, &double_rows.concat());
-    m.write_u64s(DATA + 0x400, &single_rows.concat());
-    let b = run_both(&m, BUDGET);
-    assert_completed(&b);
+    let b = run_on_edge_rows(a);
     // Both paths ran: of the FP operations (all but MRS and FMOV), those
     // under FZ or directed rounding (half) and at the edge rows need the
     // helper; at least an eighth of all (the ordinary rows under RN) must
@@ -1917,7 +1925,6 @@ fn fp_conversions_between_sizes_at_their_edges() {
 fn fp_scalar_compares_at_their_edges() {
     use asm::*;
     const OUT: u64 = DATA + 0x1000;
-    let (double_rows, single_rows) = fp_edge_rows();
     let mut a = Asm::new(CODE);
     prologue(&mut a);
     a.mov64(21, OUT);
@@ -1955,12 +1962,7 @@ fn fp_scalar_compares_at_their_edges() {
             }
         }
     }
-    epilogue(&mut a);
-    let mut m = Machine::from_asm(&a);
-    m.write_u64s(DATA, &double_rows.concat());
-    m.write_u64s(DATA + 0x400, &single_rows.concat());
-    let b = run_both(&m, BUDGET);
-    assert_completed(&b);
+    run_on_edge_rows(a);
 }
 
 /// The packed lowering of vector FP (`backend::x64::packed_fp`) against the
