@@ -1757,10 +1757,7 @@ mod tests {
         c.tlb[1][(va >> 12) as usize & (FAST_TLB_ENTRIES - 1)].read == va & !0xfff
     }
 
-    /// TLB maintenance drops exactly the fast-path entries whose
-    /// translations it removes: by VA (including a block's entries in
-    /// other slots, and entries of unknown origin), on a new ASID only the
-    /// non-global ones, and everything when the journal overflowed.
+    /// A flush leaves no fast-path entry filled, under any MMU index.
     #[test]
     fn a_flush_empties_every_filled_entry() {
         let mut c = JitCtx::new();
@@ -1785,6 +1782,10 @@ mod tests {
         }
     }
 
+    /// TLB maintenance drops exactly the fast-path entries whose
+    /// translations it removes: by VA (including a block's entries in
+    /// other slots, and entries of unknown origin), on a new ASID only the
+    /// non-global ones, and everything when the journal overflowed.
     #[test]
     fn tlb_maintenance_drops_only_what_it_removes() {
         let mut c = JitCtx::new();
