@@ -898,7 +898,8 @@ pub struct Builder {
     block: Block,
     cur: [Option<Val>; Cell::COUNT],
     dirty: u64,
-    /// Retired natively since the last count update.
+    /// The block's instructions retired so far (natively or by the
+    /// interpreter): `Sync::retired`, `Exit::retired`.
     retired: u32,
     // The instruction being translated.
     insn: u16,
