@@ -17,13 +17,42 @@
 //!   inexact result.
 //!
 //! Everything else returns `None` and the caller runs the soft-float. The
-//! JIT's inline lowering (`jit::backend::x64`) tests exactly these
-//! conditions; `tests` compares both paths on random and boundary operands.
+//! JIT's inline lowering (`jit::backend::x64`) tests these conditions,
+//! and goes further where [`never_inexact`] and [`exact_zero_operands`]
+//! say it may (no IXC needed; a zero result kept); `tests` compares the
+//! shortcut and those two statements with the soft-float on random and
+//! boundary operands.
 
 use crate::sem::{FpOp, FpSize};
 
 /// FPCR.FZ and FPCR.RMode: both must be zero.
 pub const FPCR_NATIVE_MASK: u64 = 1 << 24 | 3 << 22;
+
+/// The operations that never raise Inexact (FCMP/FCMPE, FCMEQ/FCMGE/
+/// FCMGT, FMAX/FMIN(NM), FCVT from single to double): with FZ clear and no
+/// NaN operand they raise nothing, so a native path for them needs no
+/// FPSR.IXC.
+pub fn never_inexact(op: FpOp, size: FpSize) -> bool {
+    match op {
+        FpOp::Compare { .. } | FpOp::CmpEq | FpOp::CmpGe | FpOp::CmpGt => true,
+        FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => true,
+        FpOp::Convert { to: FpSize::D } => size == FpSize::S,
+        _ => false,
+    }
+}
+
+/// When `op`'s result is ±0 (round to nearest, FZ clear): `Some(operands)`
+/// if that zero is then exact, raising nothing, as long as one of those
+/// operands is zero (any result, when empty). Sums, differences and square
+/// roots are zero only exactly; a product of non-zero operands may have
+/// underflowed to zero. `None` for the operations not stated here.
+pub fn exact_zero_operands(op: FpOp) -> Option<&'static [usize]> {
+    match op {
+        FpOp::Add | FpOp::Sub | FpOp::AbsDiff | FpOp::Sqrt => Some(&[]),
+        FpOp::Mul | FpOp::MulX | FpOp::NegMul => Some(&[0, 1]),
+        _ => None,
+    }
+}
 
 /// `op` on `args` natively, or `None` when the conditions above fail (the
 /// caller has checked FPSR.IXC).
@@ -279,6 +308,114 @@ mod tests {
         // The shortcut must actually be exercised by this test.
         assert!(taken * 4 > total, "only {taken} of {total} cases took the native path");
     }
+
+    /// `never_inexact`: the soft-float raises no IXC for those operations
+    /// (NaN operands aside: the JIT sends them to the soft-float).
+    #[test]
+    fn operations_stated_never_inexact_raise_no_inexact() {
+        let ops = [
+            FpOp::Compare { signaling: false },
+            FpOp::Compare { signaling: true },
+            FpOp::CmpEq,
+            FpOp::CmpGe,
+            FpOp::CmpGt,
+            FpOp::Max,
+            FpOp::Min,
+            FpOp::MaxNum,
+            FpOp::MinNum,
+            FpOp::Convert { to: FpSize::D },
+        ];
+        let mut rng = 0x0bad_cafe_f00d_1234u64;
+        let mut stated = 0;
+        for size in [FpSize::S, FpSize::D] {
+            for op in ops {
+                if !never_inexact(op, size) {
+                    continue;
+                }
+                stated += 1;
+                for k in 0..20_000 {
+                    let mut args = [operand(&mut rng, size), operand(&mut rng, size)];
+                    if k % 5 == 0 {
+                        args[1] = [args[0], 0, 1 << 63, 1 << 31][k % 4];
+                    }
+                    let mut flags = 0;
+                    soft_eval(op, size, &args, 0, &mut flags);
+                    assert_eq!(flags & IXC, 0, "{op:?} {size:?} {args:x?}: soft raised {flags:#x}");
+                }
+            }
+        }
+        // Every operation of the list for single, all but the conversion
+        // (already double) for double.
+        assert_eq!(stated, 19);
+    }
+
+    /// `exact_zero_operands`: where it says a zero result is exact, the
+    /// soft-float gives the host's ±0 and raises nothing.
+    #[test]
+    fn zero_results_stated_exact_are_the_host_ones_and_raise_nothing() {
+        let ops = [
+            FpOp::Add,
+            FpOp::Sub,
+            FpOp::AbsDiff,
+            FpOp::Sqrt,
+            FpOp::Mul,
+            FpOp::MulX,
+            FpOp::NegMul,
+        ];
+        let mut rng = 0x5eed_0000_2e20_0001u64;
+        let mut zeros = 0;
+        for size in [FpSize::S, FpSize::D] {
+            let sign = if size == FpSize::S { 1u64 << 31 } else { 1 << 63 };
+            for op in ops {
+                let need = exact_zero_operands(op).expect("stated for every operation here");
+                for k in 0..40_000 {
+                    let mut args = [operand(&mut rng, size), operand(&mut rng, size)];
+                    match k % 4 {
+                        // x - x, x + -x, and zeros of both signs.
+                        0 => args[1] = args[0],
+                        1 => args[1] = args[0] ^ sign,
+                        2 => args[k % 2] = [0, sign][k / 4 % 2],
+                        _ => {}
+                    }
+                    let mut flags = 0;
+                    let soft = soft_eval(op, size, &args, 0, &mut flags);
+                    let zero_operand = need.is_empty() || need.iter().any(|&i| args[i] & !sign == 0);
+                    if soft & !sign != 0 || !zero_operand {
+                        continue;
+                    }
+                    zeros += 1;
+                    let host = match size {
+                        FpSize::S => eval32_any(op, &args).map(|r| u64::from(r.to_bits())),
+                        _ => eval64_any(op, &args).map(f64::to_bits),
+                    };
+                    assert_eq!(host, Some(soft), "{op:?} {size:?} {args:x?}");
+                    assert_eq!(flags, 0, "{op:?} {size:?} {args:x?}: soft raised {flags:#x}");
+                }
+            }
+        }
+        assert!(zeros > 1000, "only {zeros} zero results");
+    }
+
+    /// The host's result of the `exact_zero_operands` operations, whatever
+    /// it is (no range check).
+    macro_rules! host_any {
+        ($name:ident, $t:ty, $bits:ty) => {
+            fn $name(op: FpOp, args: &[u64]) -> Option<$t> {
+                let arg = |i: usize| <$t>::from_bits(args[i] as $bits);
+                Some(match op {
+                    FpOp::Add => arg(0) + arg(1),
+                    FpOp::Sub => arg(0) - arg(1),
+                    FpOp::AbsDiff => (arg(0) - arg(1)).abs(),
+                    FpOp::Sqrt => arg(0).sqrt(),
+                    FpOp::Mul | FpOp::MulX => arg(0) * arg(1),
+                    FpOp::NegMul => -(arg(0) * arg(1)),
+                    _ => return None,
+                })
+            }
+        };
+    }
+    host_any!(eval32_any, f32, u32);
+    host_any!(eval64_any, f64, u64);
 
     #[test]
     fn declines_what_the_soft_float_must_decide() {

@@ -35,7 +35,7 @@ mod soft;
 #[cfg(test)]
 mod tests;
 
-pub use host::FPCR_NATIVE_MASK;
+pub use host::{exact_zero_operands, never_inexact, FPCR_NATIVE_MASK};
 
 use crate::sem::{FpOp, FpSize, Rounding};
 use soft::{Env, Fmt};

@@ -1239,8 +1239,8 @@ impl<'a> Gen<'a> {
     /// (`cpu_aarch64::fp::host`): on to `slow` unless FPSR.IXC is set and
     /// FPCR's FZ and RMode are clear. Clobbers rax.
     ///
-    /// `exact`: the operation never raises Inexact (compares, minimum and
-    /// maximum), so FPSR.IXC does not matter.
+    /// `exact`: the operation never raises Inexact
+    /// (`cpu_aarch64::fp::never_inexact`), so FPSR.IXC does not matter.
     fn fp_gate(&mut self, slow: DynamicLabel, exact: bool) {
         let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
         dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rbx + sys]);
@@ -1258,19 +1258,6 @@ impl<'a> Gen<'a> {
         );
     }
 
-    /// For a native FP result of zero (the range check failed): zero is
-    /// exact, so the host's result stands, when `op` cannot underflow to
-    /// it: sums, differences and square roots are zero only exactly, and
-    /// products when an operand is zero. `Some(operands whose zero makes
-    /// it exact)` (empty: always), `None` if `op` may underflow to zero.
-    fn exact_zero(op: FpOp) -> Option<&'static [usize]> {
-        match op {
-            FpOp::Add | FpOp::Sub | FpOp::AbsDiff | FpOp::Sqrt => Some(&[]),
-            FpOp::Mul | FpOp::MulX | FpOp::NegMul => Some(&[0, 1]),
-            _ => None,
-        }
-    }
-
     /// The host-FPU shortcut of `cpu_aarch64::fp` (its `host.rs` states
     /// the conditions) inline: FPSR.IXC set, FPCR.FZ and RMode clear, the
     /// SSE result finite and above the smallest normal, else on to `slow`
@@ -1278,24 +1265,11 @@ impl<'a> Gen<'a> {
     /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
     fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
         use cpu_aarch64::sem::FpOp as F;
-        let exact = matches!(
-            n.op,
-            F::Compare { .. }
-                | F::CmpEq
-                | F::CmpGe
-                | F::CmpGt
-                | F::Max
-                | F::Min
-                | F::MaxNum
-                | F::MinNum
-                | F::Convert {
-                    to: cpu_aarch64::sem::FpSize::D
-                }
-        );
-        self.fp_gate(slow, exact);
+        let size = if n.double { FpSize::D } else { FpSize::S };
+        self.fp_gate(slow, cpu_aarch64::fp::never_inexact(n.op, size));
         // Out of the range check: a zero result may still stand.
         let zero = self.a.new_dynamic_label();
-        let zero_ok = Self::exact_zero(n.op);
+        let zero_ok = cpu_aarch64::fp::exact_zero_operands(n.op);
         let range_fail = if zero_ok.is_some() { zero } else { slow };
         if let F::FromInt { bits, .. } = n.op {
             // SCVTF rounds to nearest like the host; exact for zero.
@@ -1631,7 +1605,7 @@ impl<'a> Gen<'a> {
             }
             // xmm6: the lanes whose zero result is exact (`exact_zero`):
             // zero, and for a product, with a zero operand.
-            let zero_ok = Self::exact_zero(op);
+            let zero_ok = cpu_aarch64::fp::exact_zero_operands(op);
             if let Some(operands) = zero_ok {
                 if double {
                     dynasm!(self.a ; .arch x64 ; xorpd xmm6, xmm6 ; cmpeqpd xmm6, xmm3);
@@ -1725,7 +1699,8 @@ impl<'a> Gen<'a> {
         let Packed {
             op, double, lanes, qs, ..
         } = p;
-        self.fp_gate(p.slow, true);
+        let size = if double { FpSize::D } else { FpSize::S };
+        self.fp_gate(p.slow, cpu_aarch64::fp::never_inexact(op, size));
         for (k, q) in qs.iter().enumerate() {
             let off = self.q_off(*q);
             dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [rbx + off]);
