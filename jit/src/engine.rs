@@ -15,7 +15,7 @@
 //! out.
 
 use crate::backend::{exit, x64, Backend, Compiled, Env};
-use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
+use crate::ir::{Block, Builder, HelperOp, Mode, Scratch, MMU_INDICES};
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
 use cpu_aarch64::mmu::tlb::{Change, TlbEntry};
@@ -149,6 +149,9 @@ fn each_bit(words: &[u64], first: usize, mut f: impl FnMut(usize)) {
     }
 }
 
+/// The most regions `JitCtx::jc_regions` tracks.
+const JC_REGIONS: usize = 256;
+
 /// The jump-cache slot of `va`; generated code computes the same (see
 /// `Env::ctx_jc`).
 fn jc_index(va: u64) -> usize {
@@ -160,17 +163,37 @@ fn jc_index(va: u64) -> usize {
 #[derive(Clone, Copy, Debug)]
 struct JcEntry {
     va: u64,
-    mode: u64,
+    /// `Mode::bits` (generated code compares this word).
+    mode: u32,
+    /// The rest is for the dispatcher, which enters a block it finds
+    /// here without probing the block map and the block records (their
+    /// cache misses were a third of its time in Linux's boot).
+    id: u32,
     entry: u64,
-    _pad: u64,
+    len: u64,
 }
+
+// Generated code reads `va`, `mode` and `entry` at these offsets (see
+// `Gen::jump_cache`) and indexes entries by shifting.
+const _: () =
+    assert!(std::mem::size_of::<JcEntry>() == 32 && offset_of!(JcEntry, mode) == 8 && offset_of!(JcEntry, entry) == 16);
 
 const JC_EMPTY: JcEntry = JcEntry {
     va: u64::MAX,
-    mode: u64::MAX,
+    mode: u32::MAX,
+    id: 0,
     entry: 0,
-    _pad: 0,
+    len: 0,
 };
+
+/// A translated block as the dispatcher enters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hot {
+    id: u32,
+    entry: usize,
+    /// Guest instructions (the most it can retire).
+    len: u64,
+}
 
 /// Per-core state generated code works with (offsets in [`Env`]).
 #[repr(C)]
@@ -207,6 +230,11 @@ pub struct JitCtx {
     /// removes (Linux's TLBIs by page and address-space switches emptied
     /// the whole cache, about 30 dispatcher trips each).
     jc_meta: Box<[Option<TlbEntry>]>,
+    /// The `big` jump-cache slots by 2 MiB region of their address, like
+    /// `regions` (bits of slots refilled since may be stale): scanning
+    /// every block of the kernel's 2 MiB text mappings for each TLBI by
+    /// page cost more than the dispatcher trips the jump cache saved.
+    jc_regions: FxHashMap<u64, [u64; JC_WORDS]>,
     cpu: *mut Cpu,
     bus: Option<NonNull<dyn Bus>>,
     shared: *mut Shared,
@@ -255,6 +283,7 @@ impl JitCtx {
             jc_generation: 0,
             jc: Classes::NONE,
             jc_meta: vec![None; JUMP_CACHE_ENTRIES].into_boxed_slice(),
+            jc_regions: FxHashMap::default(),
             cpu: std::ptr::null_mut(),
             bus: None,
             shared: std::ptr::null_mut(),
@@ -331,11 +360,13 @@ impl JitCtx {
                     let Classes { live, big, huge, .. } = self.jc;
                     each_bit(&live[words.clone()], words.start, |i| self.jc_drop_if(i, &ch));
                     // Blocks of other pages in the same 2 MiB region.
-                    each_bit(&big, 0, |i| {
-                        if (self.jump_cache[i].va ^ page) >> 21 == 0 {
-                            self.jc_drop_if(i, &ch)
-                        }
-                    });
+                    if let Some(bits) = self.jc_regions.get(&(page >> 21)).copied() {
+                        each_bit(&bits, 0, |i| {
+                            if big[i / 64] >> (i % 64) & 1 == 1 && (self.jump_cache[i].va ^ page) >> 21 == 0 {
+                                self.jc_drop_if(i, &ch)
+                            }
+                        });
+                    }
                     each_bit(&huge, 0, |i| self.jc_drop_if(i, &ch));
                 }
                 Change::Context => {
@@ -395,6 +426,7 @@ impl JitCtx {
     }
 
     fn flush_jump_cache(&mut self) {
+        self.jc_regions.clear();
         let live = std::mem::replace(&mut self.jc, Classes::NONE).live;
         each_bit(&live, 0, |i| {
             self.jump_cache[i] = JC_EMPTY;
@@ -402,18 +434,48 @@ impl JitCtx {
         });
     }
 
+    /// Empties the cache if blocks were dropped since it was last
+    /// emptied.
+    fn catch_up(&mut self, shared: &Shared) {
+        if self.jc_generation != shared.generation {
+            self.flush_jump_cache();
+            self.jc_generation = shared.generation;
+        }
+    }
+
     /// Caches the block at `entry` for `(va, mode)`, fetched through the
     /// core-TLB entry `meta` (`None`: not known).
-    fn remember(&mut self, va: u64, mode: u32, entry: usize, meta: Option<TlbEntry>) {
+    fn remember(&mut self, va: u64, mode: u32, b: Hot, meta: Option<TlbEntry>) {
         let i = jc_index(va);
         self.jc.set(i, meta.as_ref());
+        if self.jc.big[i / 64] >> (i % 64) & 1 == 1 {
+            if self.jc_regions.len() >= JC_REGIONS && !self.jc_regions.contains_key(&(va >> 21)) {
+                // Stale regions pile up (their bits are only checked):
+                // start again.
+                self.flush_jump_cache();
+                self.jc.set(i, meta.as_ref());
+            }
+            self.jc_regions.entry(va >> 21).or_insert([0; JC_WORDS])[i / 64] |= 1 << (i % 64);
+        }
         self.jc_meta[i] = meta;
         self.jump_cache[i] = JcEntry {
             va,
-            mode: u64::from(mode),
-            entry: entry as u64,
-            _pad: 0,
+            mode,
+            id: b.id,
+            entry: b.entry as u64,
+            len: b.len,
         };
+    }
+
+    /// The block the jump cache holds for `(va, mode)`: valid under the
+    /// current translations, like every entry generated code jumps to.
+    fn cached(&self, va: u64, mode: u32) -> Option<Hot> {
+        let e = &self.jump_cache[jc_index(va)];
+        (e.va == va && e.mode == mode).then_some(Hot {
+            id: e.id,
+            entry: e.entry as usize,
+            len: e.len,
+        })
     }
 
     /// Drops every write entry for physical page `pa_page`.
@@ -611,7 +673,9 @@ struct Shared {
     /// the dispatcher came to it before it had one
     /// ([`JitConfig::hot_threshold`]): one lookup for both, as a booting
     /// kernel reaches most of its code cold (two probes of tables this
-    /// size cost 2% of its boot in cache misses).
+    /// size cost 2% of its boot in cache misses). A table of counts by
+    /// hash, shared by the keys that collide, made a third more blocks
+    /// hot in that boot.
     map: FxHashMap<Key, u32>,
     /// The last block dropped for each key since the last flush: its code
     /// is still in the cache. Most blocks dropped for a store to their page
@@ -628,7 +692,9 @@ struct Shared {
     ops: Vec<HelperOp>,
     op_index: FxHashMap<HelperOp, u32>,
     /// Bumped whenever blocks are dropped: the cores' jump caches are
-    /// cleared before they next dispatch.
+    /// cleared before they next dispatch. (Dropping just the dead blocks'
+    /// entries saved 1.5% of the dispatcher trips in Linux's boot, and
+    /// cost more in TLB maintenance, which then found fuller caches.)
     generation: u64,
 }
 
@@ -1072,6 +1138,8 @@ pub struct Jit {
     trampoline: usize,
     /// `JitConfig::perf_map`'s file.
     perf_map: Option<std::io::BufWriter<std::fs::File>>,
+    /// The last translation's storage, for the next.
+    scratch: Scratch,
 }
 
 // SAFETY: the raw pointers inside (contexts, code cache) point into
@@ -1213,6 +1281,7 @@ impl Jit {
             }),
             ctxs: Vec::new(),
             trampoline,
+            scratch: Scratch::default(),
         })
     }
 
@@ -1277,7 +1346,7 @@ impl Jit {
                 return Some(id);
             }
         }
-        let mut b = Builder::new(key.va, mode);
+        let mut b = Builder::reusing(key.va, mode, std::mem::take(&mut self.scratch));
         while !b.finished() {
             // A breakpoint is checked at block entry only: a block ends
             // before one (it starts the next block).
@@ -1293,7 +1362,8 @@ impl Jit {
         if b.is_empty() {
             return None;
         }
-        let block = b.finish();
+        let (block, scratch) = b.finish_keeping();
+        self.scratch = scratch;
         let shared = &mut *self.shared;
         let mut intern = |op: HelperOp| {
             *shared.op_index.entry(op).or_insert_with(|| {
@@ -1356,6 +1426,7 @@ impl Jit {
             incoming: Vec::new(),
             valid: true,
         });
+        self.scratch.recycle(block);
         self.register(id);
         Some(id)
     }
@@ -1430,10 +1501,7 @@ impl Jit {
             if c.tlb_epoch != cpu.tlb.epoch {
                 c.sync_tlb(&cpu.tlb);
             }
-            if c.jc_generation != self.shared.generation {
-                c.flush_jump_cache();
-                c.jc_generation = self.shared.generation;
-            }
+            c.catch_up(&self.shared);
             let pa = match cpu.boundary(bus) {
                 Ok(pa) => pa,
                 Err(_) => {
@@ -1460,40 +1528,58 @@ impl Jit {
                 pa: pa.0,
                 mode: mode.bits(),
             };
-            let v = self.shared.map.entry(key).or_insert(COLD);
-            let id = match *v {
-                id if id & COLD == 0 => id,
-                n if n & !COLD < self.config.hot_threshold.min(!COLD) => {
-                    *v += 1;
-                    pending_chain = None;
-                    let left = budget - (cpu.icount - start);
-                    if let Some(e) = self.interp_cold(cpu, bus, &mut stuck, left, pa) {
-                        return (cpu.icount - start, e);
-                    }
-                    continue;
-                }
-                _ => match self.translate_timed(cpu, bus, key, mode) {
-                    Some(id) => id,
-                    None => {
-                        // Let the interpreter run (or fault on) this one.
-                        pending_chain = None;
-                        if let Some(e) = self.step_interp(cpu, bus, &mut stuck) {
-                            return (cpu.icount - start, e);
+            // The jump cache first: most blocks entered from here ran
+            // recently (after a budget exit, or after cold code).
+            let (hot, found) = match c.cached(key.va, key.mode) {
+                Some(h) => (h, true),
+                None => {
+                    let v = self.shared.map.entry(key).or_insert(COLD);
+                    let id = match *v {
+                        id if id & COLD == 0 => id,
+                        n if n & !COLD < self.config.hot_threshold.min(!COLD) => {
+                            *v += 1;
+                            pending_chain = None;
+                            let left = budget - (cpu.icount - start);
+                            if let Some(e) = self.interp_cold(cpu, bus, &mut stuck, left, pa) {
+                                return (cpu.icount - start, e);
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                },
+                        _ => match self.translate_timed(cpu, bus, key, mode) {
+                            Some(id) => id,
+                            None => {
+                                // Let the interpreter run (or fault on) this one.
+                                pending_chain = None;
+                                if let Some(e) = self.step_interp(cpu, bus, &mut stuck) {
+                                    return (cpu.icount - start, e);
+                                }
+                                continue;
+                            }
+                        },
+                    };
+                    let b = &self.shared.blocks[id as usize];
+                    let hot = Hot {
+                        id,
+                        entry: b.entry,
+                        len: b.len,
+                    };
+                    (hot, false)
+                }
             };
+            debug_assert!({
+                let b = &self.shared.blocks[hot.id as usize];
+                b.valid && b.key == key && b.entry == hot.entry
+            });
             // A block at a breakpoint is only entered from here (never
             // chained to or found in the jump cache by generated code), so
             // the check above sees every entry.
             let at_breakpoint = cpu.debug.is_breakpoint(key.va);
             if let Some((slot, target)) = pending_chain.take() {
                 if !at_breakpoint {
-                    self.chain(slot, target, id);
+                    self.chain(slot, target, hot.id);
                 }
             }
-            if budget - (cpu.icount - start) < self.shared.blocks[id as usize].len {
+            if budget - (cpu.icount - start) < hot.len {
                 // Fewer instructions left than the block may retire: the
                 // interpreter runs the rest exactly (block entries check
                 // the same condition, so chained blocks never overshoot).
@@ -1502,19 +1588,16 @@ impl Jit {
                 }
                 continue;
             }
-            let entry = self.shared.blocks[id as usize].entry;
+            let entry = hot.entry;
             self.shared.stats.dispatches += 1;
             let c = unsafe_ctx(ctx);
-            if c.jc_generation != self.shared.generation {
-                // Translating this block flushed the cache.
-                c.flush_jump_cache();
-                c.jc_generation = self.shared.generation;
-            }
-            if !at_breakpoint {
+            // Translating this block may have dropped others.
+            c.catch_up(&self.shared);
+            if !at_breakpoint && !found {
                 // `boundary` translated the PC through the core's TLB (when
                 // the MMU is on): that entry says which TLB maintenance
                 // drops this one.
-                c.remember(key.va, key.mode, entry, cpu.tlb.peek(key.va));
+                c.remember(key.va, key.mode, hot, cpu.tlb.peek(key.va));
             }
             c.budget = (budget - (cpu.icount - start)) as i64;
             c.limit = cpu.icount.wrapping_add(c.budget as u64);
@@ -1859,7 +1942,15 @@ mod tests {
     }
 
     fn cached(c: &JitCtx, va: u64) -> bool {
-        c.jump_cache[jc_index(va)].va == va
+        c.cached(va, 1).is_some()
+    }
+
+    fn hot(entry: usize) -> Hot {
+        Hot {
+            id: entry as u32 >> 8,
+            entry,
+            len: 1,
+        }
     }
 
     /// The jump cache follows the same rule by the translation each
@@ -1877,12 +1968,12 @@ mod tests {
         let (a1, a2, g, blk, gib, unknown) = (0x1040, 0x1ff0, 0x2000, 0x20_5008, 0x4012_3450, 0x9000);
         let all = [a1, a2, g, blk, gib, unknown];
         let fill_all = |c: &mut JitCtx| {
-            c.remember(a1, 1, 0x100, Some(entry(a1 & !0xfff, false, 12)));
-            c.remember(a2, 1, 0x200, Some(entry(a2 & !0xfff, false, 12)));
-            c.remember(g, 1, 0x300, Some(entry(g, true, 12)));
-            c.remember(blk, 1, 0x400, Some(entry(blk & !0xfff, false, 21)));
-            c.remember(gib, 1, 0x500, Some(entry(gib & !0xfff, true, 30)));
-            c.remember(unknown, 1, 0x600, None);
+            c.remember(a1, 1, hot(0x100), Some(entry(a1 & !0xfff, false, 12)));
+            c.remember(a2, 1, hot(0x200), Some(entry(a2 & !0xfff, false, 12)));
+            c.remember(g, 1, hot(0x300), Some(entry(g, true, 12)));
+            c.remember(blk, 1, hot(0x400), Some(entry(blk & !0xfff, false, 21)));
+            c.remember(gib, 1, hot(0x500), Some(entry(gib & !0xfff, true, 30)));
+            c.remember(unknown, 1, hot(0x600), None);
         };
         fill_all(&mut c);
         assert!(all.iter().all(|&v| cached(&c, v)));

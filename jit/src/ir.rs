@@ -651,11 +651,24 @@ impl Block {
     /// [`Inst::Start`] no-ops so value numbers stay stable; the backends
     /// skip them.
     pub fn optimise(&mut self) {
+        self.optimise_in(&mut Scratch::default());
+    }
+
+    /// [`Block::optimise`] with tables from `scratch`.
+    fn optimise_in(&mut self, scratch: &mut Scratch) {
         let n = self.code.len();
-        let mut alias: Vec<Val> = (0..n as u32).map(Val).collect();
-        let mut bits = vec![64u32; n];
-        let mut seen: rustc_hash::FxHashMap<Inst, Val> =
-            rustc_hash::FxHashMap::with_capacity_and_hasher(n, Default::default());
+        let Scratch {
+            alias,
+            bits,
+            seen,
+            live,
+            ..
+        } = scratch;
+        alias.clear();
+        alias.extend((0..n as u32).map(Val));
+        bits.clear();
+        bits.resize(n, 64);
+        seen.clear();
         for i in 0..n {
             // Taken out and put back below: only earlier instructions are
             // read meanwhile (cloning each one cost its write-backs' copies).
@@ -708,7 +721,7 @@ impl Block {
                 }
             }
             if alias[i].0 as usize == i {
-                if let Some(v) = Self::identity(&self.code, &bits, &inst) {
+                if let Some(v) = Self::identity(&self.code, bits, &inst) {
                     alias[i] = v;
                 } else if Self::is_pure(&inst) {
                     match seen.get(&inst) {
@@ -719,11 +732,12 @@ impl Block {
                     }
                 }
             }
-            bits[i] = Self::bits_of(&self.code, &bits, &inst);
+            bits[i] = Self::bits_of(&self.code, bits, &inst);
             self.code[i] = inst;
         }
         // Dead-code elimination, backwards.
-        let mut live = vec![false; n];
+        live.clear();
+        live.resize(n, false);
         for i in (0..n).rev() {
             if Self::has_effect(&self.code[i]) {
                 live[i] = true;
@@ -892,10 +906,33 @@ pub const MAX_LOOP_CELLS: usize = 6;
 /// Longest block, in guest instructions.
 pub const MAX_BLOCK_INSNS: usize = 64;
 
+/// Storage one translation leaves for the next: a new block's IR and the
+/// optimiser's tables reuse it instead of allocating (a fresh set for
+/// every block was a fifth of the translation time, in the allocator).
+#[derive(Default)]
+pub struct Scratch {
+    block: Option<Block>,
+    alias: Vec<Val>,
+    bits: Vec<u32>,
+    seen: rustc_hash::FxHashMap<Inst, Val>,
+    live: Vec<bool>,
+}
+
+impl Scratch {
+    /// Takes back a block the last [`Builder::finish_keeping`] returned,
+    /// once it is no longer needed, for the next builder's IR.
+    pub fn recycle(&mut self, mut block: Block) {
+        block.insns.clear();
+        block.code.clear();
+        self.block = Some(block);
+    }
+}
+
 /// Builds a [`Block`] from the semantics of one instruction after another
 /// (see the module docs).
 pub struct Builder {
     block: Block,
+    scratch: Scratch,
     cur: [Option<Val>; Cell::COUNT],
     dirty: u64,
     /// The block's instructions retired so far (natively or by the
@@ -923,8 +960,19 @@ pub struct Builder {
 impl Builder {
     /// A builder for a block at `pc` in `mode`.
     pub fn new(pc: u64, mode: Mode) -> Self {
-        Builder {
-            block: Block {
+        Self::reusing(pc, mode, Scratch::default())
+    }
+
+    /// A builder for a block at `pc` in `mode`, in `scratch`'s storage.
+    pub fn reusing(pc: u64, mode: Mode, mut scratch: Scratch) -> Self {
+        let block = match scratch.block.take() {
+            Some(b) => Block {
+                pc,
+                mode,
+                looped: false,
+                ..b
+            },
+            None => Block {
                 pc,
                 mode,
                 insns: Vec::with_capacity(MAX_BLOCK_INSNS),
@@ -932,6 +980,11 @@ impl Builder {
                 code: Vec::with_capacity(512),
                 looped: false,
             },
+        };
+        debug_assert!(block.insns.is_empty() && block.code.is_empty());
+        Builder {
+            block,
+            scratch,
             cur: [None; Cell::COUNT],
             dirty: 0,
             retired: 0,
@@ -1164,14 +1217,20 @@ impl Builder {
 
     /// Ends the block before the next instruction (e.g. it could not be
     /// fetched) and returns it.
-    pub fn finish(mut self) -> Block {
+    pub fn finish(self) -> Block {
+        self.finish_keeping().0
+    }
+
+    /// [`Builder::finish`], also giving back the storage for the next
+    /// builder.
+    pub fn finish_keeping(mut self) -> (Block, Scratch) {
         if !self.finished {
             let pc = self.block.pc + 4 * self.block.insns.len() as u64;
             self.finish_with(Target::Direct(pc), 0);
         }
-        self.block.optimise();
+        self.block.optimise_in(&mut self.scratch);
         self.block.close_loop();
-        self.block
+        (self.block, self.scratch)
     }
 }
 

@@ -264,7 +264,7 @@ pub fn pure_op(a: u64, b: u64, op: u64) -> u64 {
 pub fn host_backend() -> Option<Box<dyn Backend>> {
     #[cfg(target_arch = "x86_64")]
     {
-        Some(Box::new(x64::X64))
+        Some(Box::new(x64::X64::default()))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

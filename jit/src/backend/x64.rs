@@ -32,7 +32,37 @@ use cpu_aarch64::sem::{AtomicOp, BinOp, FpOp, FpSize, QOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// The x86-64 backend.
-pub struct X64;
+#[derive(Default)]
+pub struct X64 {
+    /// The last compilation's tables, for the next.
+    tables: std::cell::RefCell<Tables>,
+}
+
+/// Per-value and per-instruction tables of one compilation, kept for the
+/// next (allocating them for every block was a visible share of
+/// translation).
+#[derive(Default)]
+struct Tables {
+    last_use: Vec<usize>,
+    pinned: Vec<bool>,
+    loc: Vec<Loc>,
+    qslot: Vec<u16>,
+    ops: Vec<u32>,
+    handed: Vec<bool>,
+    uses: Vec<u32>,
+    fused: Vec<bool>,
+    cc_from: Vec<Option<usize>>,
+    cc_in_dl: Vec<bool>,
+    live_cs: Vec<u16>,
+    carried: Vec<(Cell, Val)>,
+    expiring: Expiring,
+}
+
+/// `v` as `n` copies of `x`, in its storage.
+fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
+    v.clear();
+    v.resize(n, x);
+}
 
 type Asm = VecAssembler<X64Relocation>;
 
@@ -185,6 +215,7 @@ enum Slow<'a> {
 /// Per instruction, the values whose place frees before it: FIFO lists
 /// threaded through one array (a vector per instruction cost an allocation
 /// per value).
+#[derive(Default)]
 struct Expiring {
     head: Vec<usize>,
     tail: Vec<usize>,
@@ -194,13 +225,11 @@ struct Expiring {
 impl Expiring {
     const NONE: usize = usize::MAX;
 
-    /// Lists for instructions `0..=n` of values `0..n`.
-    fn new(n: usize) -> Self {
-        Expiring {
-            head: vec![Self::NONE; n + 1],
-            tail: vec![Self::NONE; n + 1],
-            next: vec![Self::NONE; n],
-        }
+    /// Empty lists for instructions `0..=n` of values `0..n`.
+    fn reset(&mut self, n: usize) {
+        reset(&mut self.head, n + 1, Self::NONE);
+        reset(&mut self.tail, n + 1, Self::NONE);
+        reset(&mut self.next, n, Self::NONE);
     }
 
     /// Appends value `v` (at most once) to instruction `at`'s list.
@@ -2512,17 +2541,31 @@ impl Backend for X64 {
         op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
     ) -> Result<Compiled, CompileError> {
         let n = block.code.len();
-        let mut last_use = vec![0usize; n];
-        let mut def = vec![usize::MAX; n];
+        let mut tables = self.tables.take();
+        let Tables {
+            last_use,
+            pinned,
+            loc,
+            qslot,
+            ops,
+            handed,
+            uses,
+            fused,
+            cc_from,
+            cc_in_dl,
+            live_cs,
+            carried,
+            expiring,
+        } = &mut tables;
+        reset(last_use, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
-            def[i] = i;
             last_use[i] = i;
             Block::uses(inst, |v| last_use[v.0 as usize] = i);
         }
         // A looped block's `Get`s hold their cells from before the loop
         // head to the last back edge (see `Block::close_loop`).
-        let mut pinned = vec![false; n];
-        let mut carried = Vec::new();
+        reset(pinned, n, false);
+        carried.clear();
         if let Some(last_back) = block.code.iter().rposition(|i| block.looped && block.is_back_edge(i)) {
             for (i, inst) in block.code.iter().enumerate() {
                 if let Inst::Get(c) = *inst {
@@ -2533,16 +2576,16 @@ impl Backend for X64 {
             }
         }
         // Linear register allocation.
-        let mut loc = vec![Loc::None; n];
+        reset(loc, n, Loc::None);
         let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
         // Slots given back (free from now on), then ones never used (free
         // over the whole block).
         let mut free_slots: Vec<u16> = Vec::new();
         let mut fresh_slots = 0..SPILL_SLOTS as u16;
-        let mut expiring = Expiring::new(n);
-        let mut qslot = vec![u16::MAX; n];
+        expiring.reset(n);
+        reset(qslot, n, u16::MAX);
         let mut next_q = 0usize;
-        let mut ops = vec![0u32; n];
+        reset(ops, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
             match inst {
                 Inst::QCall(op, _) | Inst::Call(op, _) => ops[i] = op_index(*op),
@@ -2556,7 +2599,7 @@ impl Backend for X64 {
                 next_q += 1;
             }
         }
-        for &(_, g) in &carried {
+        for &(_, g) in carried.iter() {
             let g = g.0 as usize;
             loc[g] = if let Some(r) = free.pop() {
                 Loc::Reg(r)
@@ -2568,7 +2611,7 @@ impl Backend for X64 {
             expiring.push((last_use[g] + 1).min(n).max(g + 1), g);
         }
         // Values whose register passed to the result of their last use.
-        let mut handed = vec![false; n];
+        reset(handed, n, false);
         // The value each register holds now (not the loop's carried ones).
         let mut owner: [Option<usize>; 16] = [None; 16];
         for (i, inst) in block.code.iter().enumerate() {
@@ -2654,11 +2697,11 @@ impl Backend for X64 {
         // A test (CondHolds, or a compare) read only by the next
         // instruction that emits code, an ExitIf or a Select, is evaluated
         // into the host flags by that user (saving the 0/1 value).
-        let mut uses = vec![0u32; n];
+        reset(uses, n, 0);
         for inst in &block.code {
             Block::uses(inst, |v| uses[v.0 as usize] += 1);
         }
-        let mut fused = vec![false; n];
+        reset(fused, n, false);
         for (i, inst) in block.code.iter().enumerate() {
             let test = matches!(
                 inst,
@@ -2683,7 +2726,7 @@ impl Backend for X64 {
                 .position(|x| !matches!(x, Inst::Start(_) | Inst::Const(_)))
                 .map(|k| from + k)
         };
-        let mut cc_from = vec![None; n];
+        reset(cc_from, n, None);
         for (i, inst) in block.code.iter().enumerate() {
             if !matches!(inst, Inst::Adc(..) | Inst::SubC(..) | Inst::SubCImm(..)) {
                 continue;
@@ -2708,7 +2751,7 @@ impl Backend for X64 {
         let budget_label = a.new_dynamic_label();
         // A register holds one value at a time, so these intervals are
         // disjoint per register: linear in the block's length.
-        let mut live_cs = vec![0u16; n];
+        reset(live_cs, n, 0);
         for (v, l) in loc.iter().enumerate() {
             if let Loc::Reg(r) = *l {
                 if caller_saved(r) {
@@ -2719,24 +2762,25 @@ impl Backend for X64 {
                 }
             }
         }
+        reset(cc_in_dl, n, false);
         let mut g = Gen {
             a,
             env,
             block,
-            live_cs,
-            loc,
+            live_cs: std::mem::take(live_cs),
+            loc: std::mem::take(loc),
             pushed: 0,
             slow: Vec::new(),
             exits: Vec::new(),
             ret_label,
             exception_label,
-            fused,
-            qslot,
-            ops,
-            cc_from,
-            cc_in_dl: vec![false; n],
+            fused: std::mem::take(fused),
+            qslot: std::mem::take(qslot),
+            ops: std::mem::take(ops),
+            cc_from: std::mem::take(cc_from),
+            cc_in_dl: std::mem::take(cc_in_dl),
             loop_head: None,
-            carried,
+            carried: std::mem::take(carried),
         };
         // Entry: the budget check (bounded exit latency). Taking the
         // block's instructions first and giving them back on the exit path
@@ -2822,6 +2866,15 @@ impl Backend for X64 {
             });
         }
         let code = g.a.finalize().map_err(|e| CompileError::Assembler(format!("{e:?}")))?;
+        tables.live_cs = g.live_cs;
+        tables.loc = g.loc;
+        tables.fused = g.fused;
+        tables.qslot = g.qslot;
+        tables.ops = g.ops;
+        tables.cc_from = g.cc_from;
+        tables.cc_in_dl = g.cc_in_dl;
+        tables.carried = g.carried;
+        self.tables.replace(tables);
         Ok(Compiled { code, exits: sites })
     }
 
