@@ -184,6 +184,14 @@ pub enum Inst {
     QImm(u128),
     /// Lane `idx` (`esize` bytes) of a 128-bit value, zero-extended.
     QLane(QVal, u8, u8),
+    /// Lane `idx` (`esize` bytes) of V`r` as it is now, zero-extended:
+    /// `QLane(GetQ(r), ..)` without the copy (the builder's form when V`r`
+    /// cannot change in between).
+    QRegLane(u8, u8, u8),
+    /// Writes V`r` with the low `esize` bytes of the value, zero-extended:
+    /// `SetQ(r, QWithLane(QImm(0), esize, 0, v))`, what every scalar
+    /// SIMD&FP result and load does.
+    SetQZext(u8, Val, u8),
     /// The 128-bit value with lane `idx` (`esize` bytes) replaced.
     QWithLane(QVal, u8, u8, Val),
     /// A 128-bit operation through a helper: `HelperOp::Q`,
@@ -418,8 +426,8 @@ impl Block {
                 }
                 wb(&e.wb, &mut f)
             }
-            Inst::GetQ(_) | Inst::QImm(_) | Inst::SysGet(_) => {}
-            Inst::SysSet(_, v) => f(*v),
+            Inst::GetQ(_) | Inst::QImm(_) | Inst::SysGet(_) | Inst::QRegLane(..) => {}
+            Inst::SysSet(_, v) | Inst::SetQZext(_, v, _) => f(*v),
             Inst::SetQ(_, q) | Inst::QLane(q, ..) => f(q.val()),
             Inst::QWithLane(q, _, _, v) => {
                 f(q.val());
@@ -456,6 +464,7 @@ impl Block {
                     | Inst::IrqCheck(..)
                     | Inst::Exit(..)
                     | Inst::SetQ(..)
+                    | Inst::SetQZext(..)
                     | Inst::SysSet(..)
                     | Inst::CheckAlign(..)
             )
@@ -476,6 +485,7 @@ impl Block {
                 | Inst::IrqCheck(..)
                 | Inst::Exit(..)
                 | Inst::SetQ(..)
+                | Inst::SetQZext(..)
                 | Inst::SysSet(..)
                 | Inst::Call(..)
                 | Inst::QCall(HelperOp::FpLanes(..), _)
@@ -537,9 +547,15 @@ impl Block {
                 }
                 wb(&mut e.wb)
             }
-            Inst::GetQ(_) | Inst::QImm(_) | Inst::SetQ(..) | Inst::QLane(..) | Inst::QCall(..) | Inst::SysGet(_) => {}
+            Inst::GetQ(_)
+            | Inst::QImm(_)
+            | Inst::SetQ(..)
+            | Inst::QLane(..)
+            | Inst::QRegLane(..)
+            | Inst::QCall(..)
+            | Inst::SysGet(_) => {}
             Inst::SysSet(_, v) => *v = f(*v),
-            Inst::QWithLane(_, _, _, v) => *v = f(*v),
+            Inst::QWithLane(_, _, _, v) | Inst::SetQZext(_, v, _) => *v = f(*v),
             Inst::Call(_, vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
             Inst::CheckAlign(v, _, _, s) => {
                 *v = f(*v);
@@ -579,7 +595,7 @@ impl Block {
             Inst::Select(_, x, y) => b(x).max(b(y)),
             Inst::Adc(.., Width::W32) | Inst::SubC(_, _, Width::W32) | Inst::SubCImm(_, _, Width::W32) => 32,
             Inst::Load(m) | Inst::Atomic(_, m, ..) => (8 * u32::from(m.size)).min(64),
-            Inst::QLane(_, esize, _) => 8 * u32::from(*esize),
+            Inst::QLane(_, esize, _) | Inst::QRegLane(_, esize, _) => 8 * u32::from(*esize),
             Inst::Bin(op, x, y) => match op {
                 BinOp::And => b(x).min(b(y)),
                 BinOp::Or | BinOp::Xor => b(x).max(b(y)),
@@ -1489,12 +1505,33 @@ impl Emitter for Builder {
         QVal(self.push(Inst::GetQ(r as u8)).0)
     }
     fn set_q(&mut self, r: u32, q: QVal) {
+        let code = &self.block.code;
+        if let Inst::QWithLane(z, esize, 0, v) = code[q.0 as usize] {
+            if matches!(code[z.0 as usize], Inst::QImm(0)) {
+                // The copies become dead code.
+                self.push(Inst::SetQZext(r as u8, v, esize));
+                return;
+            }
+        }
         self.push(Inst::SetQ(r as u8, q));
     }
     fn q_imm(&mut self, v: u128) -> QVal {
         QVal(self.push(Inst::QImm(v)).0)
     }
     fn q_lane(&mut self, q: QVal, esize: u8, idx: u8) -> Val {
+        let at = q.0 as usize;
+        if let Inst::GetQ(r) = self.block.code[at] {
+            // Read in place if nothing since could have written V`r`
+            // (the copy then becomes dead code).
+            let writes_v = |i: &Inst| match i {
+                Inst::SetQ(w, _) | Inst::SetQZext(w, ..) => *w == r,
+                Inst::Interp { .. } | Inst::Atomic(..) | Inst::Call(..) | Inst::QCall(..) => true,
+                _ => false,
+            };
+            if !self.block.code[at + 1..].iter().any(writes_v) {
+                return self.push(Inst::QRegLane(r, esize, idx));
+            }
+        }
         self.push(Inst::QLane(q, esize, idx))
     }
     fn q_with_lane(&mut self, q: QVal, esize: u8, idx: u8, v: Val) -> QVal {
@@ -1528,5 +1565,57 @@ impl Emitter for Builder {
             self.push(Inst::QCall(HelperOp::FpLanes(op, size, lanes), args.to_vec()))
                 .0,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> Builder {
+        let mode = Mode {
+            el: 1,
+            sp: true,
+            fp: true,
+            ctr: true,
+            cmo: true,
+        };
+        Builder::new(0x4000_0000, mode)
+    }
+
+    /// A lane of a V register is read in place only while nothing could
+    /// have written the register since it was read; a scalar result is
+    /// written zero-extended in one step.
+    #[test]
+    fn lanes_are_read_in_place_only_while_the_register_is_unchanged() {
+        let mut b = builder();
+        let q = b.get_q(3);
+        let x = b.q_lane(q, 8, 1);
+        assert_eq!(b.block.code[x.0 as usize], Inst::QRegLane(3, 8, 1));
+        // A write to another register does not matter; to V3 it does.
+        let zero = b.q_imm(0);
+        b.set_q(4, zero);
+        let y = b.q_lane(q, 4, 0);
+        assert_eq!(b.block.code[y.0 as usize], Inst::QRegLane(3, 4, 0));
+        let one = b.q_imm(1);
+        b.set_q(3, one);
+        let z = b.q_lane(q, 4, 0);
+        assert_eq!(b.block.code[z.0 as usize], Inst::QLane(q, 4, 0));
+        // So does anything run outside the IR (a helper, the interpreter).
+        let q = b.get_q(5);
+        b.fp(FpOp::Add, FpSize::D, &[x, y]);
+        let w = b.q_lane(q, 8, 0);
+        assert_eq!(b.block.code[w.0 as usize], Inst::QLane(q, 8, 0));
+        // A zero-extended scalar; any other insertion stays as it was.
+        let z0 = b.q_imm(0);
+        let s = b.q_with_lane(z0, 4, 0, x);
+        b.set_q(6, s);
+        assert_eq!(b.block.code.last(), Some(&Inst::SetQZext(6, x, 4)));
+        let s = b.q_with_lane(z0, 4, 1, x);
+        b.set_q(6, s);
+        assert_eq!(b.block.code.last(), Some(&Inst::SetQ(6, s)));
+        let s = b.q_with_lane(one, 8, 0, x);
+        b.set_q(6, s);
+        assert_eq!(b.block.code.last(), Some(&Inst::SetQ(6, s)));
     }
 }

@@ -924,6 +924,29 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, r);
             }
+            Inst::QRegLane(reg, esize, idx) => {
+                let off = self.env.cpu_v + 16 * i32::from(reg) + i32::from(esize) * i32::from(idx);
+                let r = self.dst(d);
+                match esize {
+                    1 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [rbp + off]),
+                    2 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), WORD [rbp + off]),
+                    4 => dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off]),
+                    _ => dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbp + off]),
+                }
+                self.store(d, r);
+            }
+            Inst::SetQZext(reg, v, esize) => {
+                let dst = self.env.cpu_v + 16 * i32::from(reg);
+                self.load(RAX, v);
+                // movd/movq clear the rest of xmm0.
+                match esize {
+                    1 => dynasm!(self.a ; .arch x64 ; movzx eax, al ; movd xmm0, eax),
+                    2 => dynasm!(self.a ; .arch x64 ; movzx eax, ax ; movd xmm0, eax),
+                    4 => dynasm!(self.a ; .arch x64 ; movd xmm0, eax),
+                    _ => dynasm!(self.a ; .arch x64 ; movq xmm0, rax),
+                }
+                dynasm!(self.a ; .arch x64 ; movdqu [rbp + dst], xmm0);
+            }
             Inst::QWithLane(q, esize, idx, v) => {
                 let src = self.q_off(q);
                 let dst = self.q_off(QVal(i as u32));
