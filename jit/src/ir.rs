@@ -192,6 +192,10 @@ pub enum Inst {
     /// `SetQ(r, QWithLane(QImm(0), esize, 0, v))`, what every scalar
     /// SIMD&FP result and load does.
     SetQZext(u8, Val, u8),
+    /// Writes V`r` with the first value as its low and the second as its
+    /// high 64 bits: `SetQ(r, QWithLane(QWithLane(QImm(0), 8, 0, lo), 8,
+    /// 1, hi))`, a 128-bit load.
+    SetQPair(u8, Val, Val),
     /// The 128-bit value with lane `idx` (`esize` bytes) replaced.
     QWithLane(QVal, u8, u8, Val),
     /// A 128-bit operation through a helper: `HelperOp::Q`,
@@ -428,6 +432,10 @@ impl Block {
             }
             Inst::GetQ(_) | Inst::QImm(_) | Inst::SysGet(_) | Inst::QRegLane(..) => {}
             Inst::SysSet(_, v) | Inst::SetQZext(_, v, _) => f(*v),
+            Inst::SetQPair(_, lo, hi) => {
+                f(*lo);
+                f(*hi)
+            }
             Inst::SetQ(_, q) | Inst::QLane(q, ..) => f(q.val()),
             Inst::QWithLane(q, _, _, v) => {
                 f(q.val());
@@ -465,6 +473,7 @@ impl Block {
                     | Inst::Exit(..)
                     | Inst::SetQ(..)
                     | Inst::SetQZext(..)
+                    | Inst::SetQPair(..)
                     | Inst::SysSet(..)
                     | Inst::CheckAlign(..)
             )
@@ -486,6 +495,7 @@ impl Block {
                 | Inst::Exit(..)
                 | Inst::SetQ(..)
                 | Inst::SetQZext(..)
+                | Inst::SetQPair(..)
                 | Inst::SysSet(..)
                 | Inst::Call(..)
                 | Inst::QCall(HelperOp::FpLanes(..), _)
@@ -556,6 +566,10 @@ impl Block {
             | Inst::SysGet(_) => {}
             Inst::SysSet(_, v) => *v = f(*v),
             Inst::QWithLane(_, _, _, v) | Inst::SetQZext(_, v, _) => *v = f(*v),
+            Inst::SetQPair(_, lo, hi) => {
+                *lo = f(*lo);
+                *hi = f(*hi)
+            }
             Inst::Call(_, vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
             Inst::CheckAlign(v, _, _, s) => {
                 *v = f(*v);
@@ -1505,13 +1519,23 @@ impl Emitter for Builder {
         QVal(self.push(Inst::GetQ(r as u8)).0)
     }
     fn set_q(&mut self, r: u32, q: QVal) {
+        // The copies become dead code.
         let code = &self.block.code;
-        if let Inst::QWithLane(z, esize, 0, v) = code[q.0 as usize] {
-            if matches!(code[z.0 as usize], Inst::QImm(0)) {
-                // The copies become dead code.
+        let zero = |z: QVal| matches!(code[z.0 as usize], Inst::QImm(0));
+        match code[q.0 as usize] {
+            Inst::QWithLane(z, esize, 0, v) if zero(z) => {
                 self.push(Inst::SetQZext(r as u8, v, esize));
                 return;
             }
+            Inst::QWithLane(low, 8, 1, hi) => {
+                if let Inst::QWithLane(z, 8, 0, lo) = code[low.0 as usize] {
+                    if zero(z) {
+                        self.push(Inst::SetQPair(r as u8, lo, hi));
+                        return;
+                    }
+                }
+            }
+            _ => {}
         }
         self.push(Inst::SetQ(r as u8, q));
     }
@@ -1524,7 +1548,7 @@ impl Emitter for Builder {
             // Read in place if nothing since could have written V`r`
             // (the copy then becomes dead code).
             let writes_v = |i: &Inst| match i {
-                Inst::SetQ(w, _) | Inst::SetQZext(w, ..) => *w == r,
+                Inst::SetQ(w, _) | Inst::SetQZext(w, ..) | Inst::SetQPair(w, ..) => *w == r,
                 Inst::Interp { .. } | Inst::Atomic(..) | Inst::Call(..) | Inst::QCall(..) => true,
                 _ => false,
             };
@@ -1617,5 +1641,23 @@ mod tests {
         let s = b.q_with_lane(one, 8, 0, x);
         b.set_q(6, s);
         assert_eq!(b.block.code.last(), Some(&Inst::SetQ(6, s)));
+        // Both halves: one write of each.
+        let lo = b.q_with_lane(z0, 8, 0, x);
+        let s = b.q_with_lane(lo, 8, 1, y);
+        b.set_q(7, s);
+        assert_eq!(b.block.code.last(), Some(&Inst::SetQPair(7, x, y)));
+        let lo = b.q_with_lane(one, 8, 0, x);
+        let s = b.q_with_lane(lo, 8, 1, y);
+        b.set_q(7, s);
+        assert_eq!(b.block.code.last(), Some(&Inst::SetQ(7, s)));
+        // And such a write of V3 keeps a later lane read of it from the
+        // copy.
+        let q = b.get_q(3);
+        let lo = b.q_with_lane(z0, 8, 0, x);
+        let s = b.q_with_lane(lo, 8, 1, y);
+        b.set_q(3, s);
+        assert_eq!(b.block.code.last(), Some(&Inst::SetQPair(3, x, y)));
+        let v = b.q_lane(q, 8, 0);
+        assert_eq!(b.block.code[v.0 as usize], Inst::QLane(q, 8, 0));
     }
 }

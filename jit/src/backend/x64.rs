@@ -947,6 +947,13 @@ impl<'a> Gen<'a> {
                 }
                 dynasm!(self.a ; .arch x64 ; movdqu [rbp + dst], xmm0);
             }
+            Inst::SetQPair(reg, lo, hi) => {
+                let dst = self.env.cpu_v + 16 * i32::from(reg);
+                self.load(RAX, lo);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst], rax);
+                self.load(RAX, hi);
+                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst + 8], rax);
+            }
             Inst::QWithLane(q, esize, idx, v) => {
                 let src = self.q_off(q);
                 let dst = self.q_off(QVal(i as u32));
