@@ -1064,7 +1064,12 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
         assert!(p >= base && i < QSLOTS, "128-bit operand outside the slots");
         i
     };
-    let q = |k: usize| ctx.qslots[slot(a[k])];
+    // An operand may also be a V register of this core, read in place.
+    let vregs = cpu.v.as_ptr() as u64;
+    let q = |k: usize| match (a[k].wrapping_sub(vregs) / 16) as usize {
+        j if a[k] >= vregs && j < cpu.v.len() && a[k] % 16 == vregs % 16 => cpu.v[j],
+        _ => ctx.qslots[slot(a[k])],
+    };
     // args[0] = op index | operand count << 32.
     let r = match shared.ops.get(a[0] as u32 as usize) {
         Some(HelperOp::Q(op)) => cpu_aarch64::simd::eval_q(*op, q(1), q(2)),

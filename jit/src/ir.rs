@@ -450,6 +450,16 @@ impl Block {
         }
     }
 
+    /// Whether the instruction may write V`r` (conservatively: anything
+    /// run outside the IR may). A read of V`r` may move past the others.
+    pub fn may_write_v(inst: &Inst, r: u8) -> bool {
+        match inst {
+            Inst::SetQ(w, _) | Inst::SetQZext(w, ..) | Inst::SetQPair(w, ..) => *w == r,
+            Inst::Interp { .. } | Inst::Atomic(..) | Inst::Call(..) | Inst::QCall(..) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the instruction defines a 128-bit value.
     pub fn defines_q(inst: &Inst) -> bool {
         matches!(
@@ -1547,12 +1557,7 @@ impl Emitter for Builder {
         if let Inst::GetQ(r) = self.block.code[at] {
             // Read in place if nothing since could have written V`r`
             // (the copy then becomes dead code).
-            let writes_v = |i: &Inst| match i {
-                Inst::SetQ(w, _) | Inst::SetQZext(w, ..) | Inst::SetQPair(w, ..) => *w == r,
-                Inst::Interp { .. } | Inst::Atomic(..) | Inst::Call(..) | Inst::QCall(..) => true,
-                _ => false,
-            };
-            if !self.block.code[at + 1..].iter().any(writes_v) {
+            if !self.block.code[at + 1..].iter().any(|i| Block::may_write_v(i, r)) {
                 return self.push(Inst::QRegLane(r, esize, idx));
             }
         }

@@ -56,6 +56,7 @@ struct Tables {
     live_cs: Vec<u16>,
     carried: Vec<(Cell, Val)>,
     expiring: Expiring,
+    q_reg: Vec<u8>,
 }
 
 /// `v` as `n` copies of `x`, in its storage.
@@ -280,7 +281,15 @@ struct Gen<'a> {
     loop_head: Option<DynamicLabel>,
     /// A looped block's `Get`s: each cell's place across iterations.
     carried: Vec<(Cell, Val)>,
+    /// Per `GetQ`: the V register it is read from in place, or
+    /// `NO_Q_REG` (copied to its slot).
+    q_reg: Vec<u8>,
 }
+
+/// In `Gen::q_reg`: the value has a slot.
+const NO_Q_REG: u8 = u8::MAX;
+const RBX: u8 = 3;
+const RBP: u8 = 5;
 
 /// For each condition, bit `nzcv` (0..16) of the mask says whether it
 /// holds.
@@ -888,6 +897,7 @@ impl<'a> Gen<'a> {
                     }
                 }
             }
+            Inst::GetQ(_) if self.q_reg[i] != NO_Q_REG => {}
             Inst::GetQ(r) => {
                 let src = self.env.cpu_v + 16 * i32::from(r);
                 let dst = self.q_off(QVal(i as u32));
@@ -899,10 +909,10 @@ impl<'a> Gen<'a> {
             }
             Inst::SetQ(r, q) => {
                 let dst = self.env.cpu_v + 16 * i32::from(r);
-                let src = self.q_off(q);
+                let (base, src) = self.q_src(q);
                 dynasm!(self.a
                     ; .arch x64
-                    ; movdqu xmm0, [rbx + src]
+                    ; movdqu xmm0, [Rq(base) + src]
                     ; movdqu [rbp + dst], xmm0
                 );
             }
@@ -914,13 +924,14 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + dst + 8], rax);
             }
             Inst::QLane(q, esize, idx) => {
-                let off = self.q_off(q) + i32::from(esize) * i32::from(idx);
+                let (base, off) = self.q_src(q);
+                let off = off + i32::from(esize) * i32::from(idx);
                 let r = self.dst(d);
                 match esize {
-                    1 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [rbx + off]),
-                    2 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), WORD [rbx + off]),
-                    4 => dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbx + off]),
-                    _ => dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbx + off]),
+                    1 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [Rq(base) + off]),
+                    2 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), WORD [Rq(base) + off]),
+                    4 => dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [Rq(base) + off]),
+                    _ => dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [Rq(base) + off]),
                 }
                 self.store(d, r);
             }
@@ -955,13 +966,13 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst + 8], rax);
             }
             Inst::QWithLane(q, esize, idx, v) => {
-                let src = self.q_off(q);
+                let (base, src) = self.q_src(q);
                 let dst = self.q_off(QVal(i as u32));
                 let off = dst + i32::from(esize) * i32::from(idx);
                 self.load(RAX, v);
                 dynasm!(self.a
                     ; .arch x64
-                    ; movdqu xmm0, [rbx + src]
+                    ; movdqu xmm0, [Rq(base) + src]
                     ; movdqu [rbx + dst], xmm0
                 );
                 match esize {
@@ -973,12 +984,12 @@ impl<'a> Gen<'a> {
             }
             Inst::QCall(HelperOp::Q(op), ref qs) if qs.len() == 2 => {
                 // Bitwise whole-register operations: SSE2 directly.
-                let (a, b) = (self.q_off(qs[0]), self.q_off(qs[1]));
+                let ((ra, a), (rb, b)) = (self.q_src(qs[0]), self.q_src(qs[1]));
                 let out = self.q_off(QVal(i as u32));
                 dynasm!(self.a
                     ; .arch x64
-                    ; movdqu xmm0, [rbx + a]
-                    ; movdqu xmm1, [rbx + b]
+                    ; movdqu xmm0, [Rq(ra) + a]
+                    ; movdqu xmm1, [Rq(rb) + b]
                 );
                 match op {
                     QOp::And => dynasm!(self.a ; .arch x64 ; pand xmm0, xmm1),
@@ -1002,8 +1013,8 @@ impl<'a> Gen<'a> {
                 self.mov_imm(RAX, u64::from(self.ops[i]) | (qs.len() as u64) << 32);
                 self.set_arg(0, RAX);
                 for (k, q) in qs.iter().enumerate() {
-                    let off = self.q_off(*q);
-                    dynasm!(self.a ; .arch x64 ; lea rax, [rbx + off]);
+                    let (base, off) = self.q_src(*q);
+                    dynasm!(self.a ; .arch x64 ; lea rax, [Rq(base) + off]);
                     self.set_arg(1 + k as i32, RAX);
                 }
                 let out = self.q_off(QVal(i as u32));
@@ -1292,6 +1303,15 @@ impl<'a> Gen<'a> {
     /// Offset from the context of 128-bit value `q`'s slot.
     fn q_off(&self, q: QVal) -> i32 {
         self.env.ctx_qslots + 16 * i32::from(self.qslot[q.0 as usize])
+    }
+
+    /// Where 128-bit operand `q` is: `[base + off]`, its slot or the V
+    /// register it is read from in place.
+    fn q_src(&self, q: QVal) -> (u8, i32) {
+        match self.q_reg[q.0 as usize] {
+            NO_Q_REG => (RBX, self.q_off(q)),
+            r => (RBP, self.env.cpu_v + 16 * i32::from(r)),
+        }
     }
 
     /// The FPCR/FPSR half of the host-FPU shortcut's conditions
@@ -1613,8 +1633,8 @@ impl<'a> Gen<'a> {
             self.fp_gate(slow, false);
         }
         for (k, q) in qs.iter().enumerate() {
-            let off = self.q_off(*q);
-            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [rbx + off]);
+            let (base, off) = self.q_src(*q);
+            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
         }
         // xmm7: all ones, then the sign mask (FNEG) or the magnitude mask.
         dynasm!(self.a ; .arch x64 ; pcmpeqd xmm7, xmm7);
@@ -1675,8 +1695,8 @@ impl<'a> Gen<'a> {
                     // xmm5 = a == 0 | b == 0 (the operands, from their slots).
                     dynasm!(self.a ; .arch x64 ; xorps xmm5, xmm5);
                     for &o in operands {
-                        let off = self.q_off(qs[o]);
-                        dynasm!(self.a ; .arch x64 ; movdqu xmm4, [rbx + off]);
+                        let (base, off) = self.q_src(qs[o]);
+                        dynasm!(self.a ; .arch x64 ; movdqu xmm4, [Rq(base) + off]);
                         if double {
                             dynasm!(self.a ; .arch x64 ; xorpd xmm2, xmm2 ; cmpeqpd xmm4, xmm2 ; orpd xmm5, xmm4);
                         } else {
@@ -1761,8 +1781,8 @@ impl<'a> Gen<'a> {
         let size = if double { FpSize::D } else { FpSize::S };
         self.fp_gate(p.slow, cpu_aarch64::fp::never_inexact(op, size));
         for (k, q) in qs.iter().enumerate() {
-            let off = self.q_off(*q);
-            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [rbx + off]);
+            let (base, off) = self.q_src(*q);
+            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
         }
         let want = (1i32 << lanes) - 1;
         let max = matches!(op, FpOp::Max | FpOp::MaxNum);
@@ -1809,8 +1829,8 @@ impl<'a> Gen<'a> {
         };
         let Packed { op, lanes, qs, .. } = p;
         self.fp_gate(p.slow, false);
-        let off = self.q_off(qs[0]);
-        dynasm!(self.a ; .arch x64 ; movdqu xmm0, [rbx + off]);
+        let (base, off) = self.q_src(qs[0]);
+        dynasm!(self.a ; .arch x64 ; movdqu xmm0, [Rq(base) + off]);
         if let FpOp::ToInt { .. } = op {
             let want = (1i32 << lanes) - 1;
             dynasm!(self.a
@@ -2586,6 +2606,7 @@ impl Backend for X64 {
             live_cs,
             carried,
             expiring,
+            q_reg,
         } = &mut tables;
         reset(last_use, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
@@ -2616,12 +2637,24 @@ impl Backend for X64 {
         reset(qslot, n, u16::MAX);
         let mut next_q = 0usize;
         reset(ops, n, 0);
+        // A V register read whose register cannot change before the
+        // value's last use is used where it is (no copy, no slot; the
+        // 128-bit helper takes operands in V registers too).
+        reset(q_reg, n, NO_Q_REG);
+        for (i, inst) in block.code.iter().enumerate() {
+            if let Inst::GetQ(r) = *inst {
+                let span = &block.code[i + 1..last_use[i].max(i + 1)];
+                if !span.iter().any(|x| Block::may_write_v(x, r)) {
+                    q_reg[i] = r;
+                }
+            }
+        }
         for (i, inst) in block.code.iter().enumerate() {
             match inst {
                 Inst::QCall(op, _) | Inst::Call(op, _) => ops[i] = op_index(*op),
                 _ => {}
             }
-            if Block::defines_q(inst) {
+            if Block::defines_q(inst) && q_reg[i] == NO_Q_REG {
                 if next_q >= env.qslots {
                     return Err(CompileError::TooManySpills(env.qslots));
                 }
@@ -2811,6 +2844,7 @@ impl Backend for X64 {
             cc_in_dl: std::mem::take(cc_in_dl),
             loop_head: None,
             carried: std::mem::take(carried),
+            q_reg: std::mem::take(q_reg),
         };
         // Entry: the budget check (bounded exit latency). Taking the
         // block's instructions first and giving them back on the exit path
@@ -2904,6 +2938,7 @@ impl Backend for X64 {
         tables.cc_from = g.cc_from;
         tables.cc_in_dl = g.cc_in_dl;
         tables.carried = g.carried;
+        tables.q_reg = g.q_reg;
         self.tables.replace(tables);
         Ok(Compiled { code, exits: sites })
     }
