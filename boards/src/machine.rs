@@ -908,9 +908,9 @@ impl Machine {
     ///
     /// Cores take turns of [`QUANTUM`] instructions on this thread
     /// ([`SOLO_QUANTUM`] while only one core is powered on and no pause
-    /// can be requested). Between
-    /// turns the machine forwards each core's timer outputs to the
-    /// interrupt controller, so an interrupt is seen at most one turn late;
+    /// can be requested). Between turns the machine forwards each core's
+    /// timer outputs to the interrupt controller, so an interrupt is seen
+    /// at most one turn late;
     /// a turn also ends early at WFI/WFE, firmware calls and semihosting.
     /// When every running core sleeps, the host thread sleeps until the
     /// earliest armed timer deadline instead of spinning (in deterministic

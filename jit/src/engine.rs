@@ -231,9 +231,11 @@ pub struct JitCtx {
     /// the whole cache, about 30 dispatcher trips each).
     jc_meta: Box<[Option<TlbEntry>]>,
     /// The `big` jump-cache slots by 2 MiB region of their address, like
-    /// `regions` (bits of slots refilled since may be stale): scanning
-    /// every block of the kernel's 2 MiB text mappings for each TLBI by
-    /// page cost more than the dispatcher trips the jump cache saved.
+    /// `regions` (bits of slots refilled since may be stale), so a TLBI
+    /// by page checks only its own region's: the kernel's text is mapped
+    /// with 2 MiB blocks, and scanning all of them for every TLBI cost in
+    /// proportion to how full the cache was (111 M host instructions of
+    /// Linux's boot in a trial that kept it fuller).
     jc_regions: FxHashMap<u64, [u64; JC_WORDS]>,
     cpu: *mut Cpu,
     bus: Option<NonNull<dyn Bus>>,
