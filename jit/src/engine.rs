@@ -1104,8 +1104,11 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
         }
         other => panic!("not a 128-bit helper operation: {other:?}"),
     };
-    let out = slot(a[7]);
-    ctx.qslots[out] = r;
+    // The result goes to a slot or straight to a V register of this core.
+    match (a[7].wrapping_sub(vregs) / 16) as usize {
+        j if a[7] >= vregs && j < cpu.v.len() && a[7] % 16 == vregs % 16 => cpu.v[j] = r,
+        _ => ctx.qslots[slot(a[7])] = r,
+    }
     0
 }
 

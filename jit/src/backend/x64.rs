@@ -57,6 +57,7 @@ struct Tables {
     carried: Vec<(Cell, Val)>,
     expiring: Expiring,
     q_reg: Vec<u8>,
+    q_out: Vec<u8>,
 }
 
 /// `v` as `n` copies of `x`, in its storage.
@@ -284,6 +285,10 @@ struct Gen<'a> {
     /// Per `GetQ`: the V register it is read from in place, or
     /// `NO_Q_REG` (copied to its slot).
     q_reg: Vec<u8>,
+    /// Per 128-bit operation: the V register it writes its result to
+    /// directly (its only use, the next `SetQ`, then does nothing), or
+    /// `NO_Q_REG` (its slot).
+    q_out: Vec<u8>,
 }
 
 /// In `Gen::q_reg`: the value has a slot.
@@ -907,6 +912,7 @@ impl<'a> Gen<'a> {
                     ; movdqu [rbx + dst], xmm0
                 );
             }
+            Inst::SetQ(r, q) if self.q_out[q.0 as usize] == r => {}
             Inst::SetQ(r, q) => {
                 let dst = self.env.cpu_v + 16 * i32::from(r);
                 let (base, src) = self.q_src(q);
@@ -985,7 +991,7 @@ impl<'a> Gen<'a> {
             Inst::QCall(HelperOp::Q(op), ref qs) if qs.len() == 2 => {
                 // Bitwise whole-register operations: SSE2 directly.
                 let ((ra, a), (rb, b)) = (self.q_src(qs[0]), self.q_src(qs[1]));
-                let out = self.q_off(QVal(i as u32));
+                let (ro, out) = self.q_dst(i);
                 dynasm!(self.a
                     ; .arch x64
                     ; movdqu xmm0, [Rq(ra) + a]
@@ -999,7 +1005,7 @@ impl<'a> Gen<'a> {
                     QOp::Bic => dynasm!(self.a ; .arch x64 ; pandn xmm1, xmm0 ; movdqa xmm0, xmm1),
                     QOp::Orn => dynasm!(self.a ; .arch x64 ; pcmpeqd xmm7, xmm7 ; pxor xmm1, xmm7 ; por xmm0, xmm1),
                 }
-                dynasm!(self.a ; .arch x64 ; movdqu [rbx + out], xmm0);
+                dynasm!(self.a ; .arch x64 ; movdqu [Rq(ro) + out], xmm0);
             }
             Inst::QCall(op, ref qs) => {
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
@@ -1017,8 +1023,8 @@ impl<'a> Gen<'a> {
                     dynasm!(self.a ; .arch x64 ; lea rax, [Rq(base) + off]);
                     self.set_arg(1 + k as i32, RAX);
                 }
-                let out = self.q_off(QVal(i as u32));
-                dynasm!(self.a ; .arch x64 ; lea rax, [rbx + out]);
+                let (ro, out) = self.q_dst(i);
+                dynasm!(self.a ; .arch x64 ; lea rax, [Rq(ro) + out]);
                 self.set_arg(7, RAX);
                 self.call_inline(i, self.env.helper_qcall);
                 if packed {
@@ -1303,6 +1309,14 @@ impl<'a> Gen<'a> {
     /// Offset from the context of 128-bit value `q`'s slot.
     fn q_off(&self, q: QVal) -> i32 {
         self.env.ctx_qslots + 16 * i32::from(self.qslot[q.0 as usize])
+    }
+
+    /// Where instruction `at`'s 128-bit result goes: `[base + off]`.
+    fn q_dst(&self, at: usize) -> (u8, i32) {
+        match self.q_out[at] {
+            NO_Q_REG => (RBX, self.q_off(QVal(at as u32))),
+            r => (RBP, self.env.cpu_v + 16 * i32::from(r)),
+        }
     }
 
     /// Where 128-bit operand `q` is: `[base + off]`, its slot or the V
@@ -1759,10 +1773,10 @@ impl<'a> Gen<'a> {
         if lane_bytes < 16 {
             dynasm!(self.a ; .arch x64 ; movq xmm0, xmm0);
         }
-        let out = self.q_off(QVal(at as u32));
+        let (ro, out) = self.q_dst(at);
         dynasm!(self.a
             ; .arch x64
-            ; movdqu [rbx + out], xmm0
+            ; movdqu [Rq(ro) + out], xmm0
             ; jmp =>done
         );
     }
@@ -2607,6 +2621,7 @@ impl Backend for X64 {
             carried,
             expiring,
             q_reg,
+            q_out,
         } = &mut tables;
         reset(last_use, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
@@ -2649,12 +2664,35 @@ impl Backend for X64 {
                 }
             }
         }
+        // A 128-bit operation whose only use is the V register write right
+        // after it (nothing in between emits code) writes that register
+        // itself. Every lowering reads all operands before it writes the
+        // result, and no value read from that register in place is needed
+        // afterwards: the write would have been inside its span above.
+        reset(q_out, n, NO_Q_REG);
+        for (i, inst) in block.code.iter().enumerate() {
+            if !matches!(inst, Inst::QCall(..)) {
+                continue;
+            }
+            let j = last_use[i];
+            let Inst::SetQ(r, q) = block.code[j] else {
+                continue;
+            };
+            if q.0 as usize == i
+                && block.code[i + 1..j]
+                    .iter()
+                    .all(|x| matches!(x, Inst::Start(_) | Inst::Const(_)))
+            {
+                debug_assert!(!(0..i).any(|g| q_reg[g] == r && last_use[g] > i));
+                q_out[i] = r;
+            }
+        }
         for (i, inst) in block.code.iter().enumerate() {
             match inst {
                 Inst::QCall(op, _) | Inst::Call(op, _) => ops[i] = op_index(*op),
                 _ => {}
             }
-            if Block::defines_q(inst) && q_reg[i] == NO_Q_REG {
+            if Block::defines_q(inst) && q_reg[i] == NO_Q_REG && q_out[i] == NO_Q_REG {
                 if next_q >= env.qslots {
                     return Err(CompileError::TooManySpills(env.qslots));
                 }
@@ -2845,6 +2883,7 @@ impl Backend for X64 {
             loop_head: None,
             carried: std::mem::take(carried),
             q_reg: std::mem::take(q_reg),
+            q_out: std::mem::take(q_out),
         };
         // Entry: the budget check (bounded exit latency). Taking the
         // block's instructions first and giving them back on the exit path
@@ -2939,6 +2978,7 @@ impl Backend for X64 {
         tables.cc_in_dl = g.cc_in_dl;
         tables.carried = g.carried;
         tables.q_reg = g.q_reg;
+        tables.q_out = g.q_out;
         self.tables.replace(tables);
         Ok(Compiled { code, exits: sites })
     }
