@@ -450,7 +450,7 @@ impl JitCtx {
     fn remember(&mut self, va: u64, mode: u32, b: Hot, meta: Option<TlbEntry>) {
         let i = jc_index(va);
         self.jc.set(i, meta.as_ref());
-        if self.jc.big[i / 64] >> (i % 64) & 1 == 1 {
+        if self.jc.is_big(i) {
             if self.jc_regions.len() >= JC_REGIONS && !self.jc_regions.contains_key(&(va >> 21)) {
                 // Stale regions pile up (their bits are only checked):
                 // start again.
@@ -1066,11 +1066,16 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
         assert!(p >= base && i < QSLOTS, "128-bit operand outside the slots");
         i
     };
-    // An operand may also be a V register of this core, read in place.
-    let vregs = cpu.v.as_ptr() as u64;
-    let q = |k: usize| match (a[k].wrapping_sub(vregs) / 16) as usize {
-        j if a[k] >= vregs && j < cpu.v.len() && a[k] % 16 == vregs % 16 => cpu.v[j],
-        _ => ctx.qslots[slot(a[k])],
+    // An operand or the result may also be a V register of this core,
+    // read or written in place.
+    let (vregs, nv) = (cpu.v.as_ptr() as u64, cpu.v.len());
+    let vreg = |p: u64| -> Option<usize> {
+        let j = (p.wrapping_sub(vregs) / 16) as usize;
+        (p >= vregs && j < nv && p % 16 == vregs % 16).then_some(j)
+    };
+    let q = |k: usize| match vreg(a[k]) {
+        Some(j) => cpu.v[j],
+        None => ctx.qslots[slot(a[k])],
     };
     // args[0] = op index | operand count << 32.
     let r = match shared.ops.get(a[0] as u32 as usize) {
@@ -1104,10 +1109,9 @@ extern "sysv64" fn helper_qcall(ctx: *mut JitCtx) -> u64 {
         }
         other => panic!("not a 128-bit helper operation: {other:?}"),
     };
-    // The result goes to a slot or straight to a V register of this core.
-    match (a[7].wrapping_sub(vregs) / 16) as usize {
-        j if a[7] >= vregs && j < cpu.v.len() && a[7] % 16 == vregs % 16 => cpu.v[j] = r,
-        _ => ctx.qslots[slot(a[7])] = r,
+    match vreg(a[7]) {
+        Some(j) => cpu.v[j] = r,
+        None => ctx.qslots[slot(a[7])] = r,
     }
     0
 }

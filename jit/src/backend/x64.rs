@@ -904,7 +904,7 @@ impl<'a> Gen<'a> {
             }
             Inst::GetQ(_) if self.q_reg[i] != NO_Q_REG => {}
             Inst::GetQ(r) => {
-                let src = self.env.cpu_v + 16 * i32::from(r);
+                let src = self.v_off(r);
                 let dst = self.q_off(QVal(i as u32));
                 dynasm!(self.a
                     ; .arch x64
@@ -914,7 +914,7 @@ impl<'a> Gen<'a> {
             }
             Inst::SetQ(r, q) if self.q_out[q.0 as usize] == r => {}
             Inst::SetQ(r, q) => {
-                let dst = self.env.cpu_v + 16 * i32::from(r);
+                let dst = self.v_off(r);
                 let (base, src) = self.q_src(q);
                 dynasm!(self.a
                     ; .arch x64
@@ -942,7 +942,9 @@ impl<'a> Gen<'a> {
                 self.store(d, r);
             }
             Inst::QRegLane(reg, esize, idx) => {
-                let off = self.env.cpu_v + 16 * i32::from(reg) + i32::from(esize) * i32::from(idx);
+                // Not through `lane_load`: dynasm encodes a dynamic `rbp`
+                // base with a SIB byte, four bytes longer.
+                let off = self.v_off(reg) + i32::from(esize) * i32::from(idx);
                 let r = self.dst(d);
                 match esize {
                     1 => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [rbp + off]),
@@ -953,7 +955,7 @@ impl<'a> Gen<'a> {
                 self.store(d, r);
             }
             Inst::SetQZext(reg, v, esize) => {
-                let dst = self.env.cpu_v + 16 * i32::from(reg);
+                let dst = self.v_off(reg);
                 self.load(RAX, v);
                 // movd/movq clear the rest of xmm0.
                 match esize {
@@ -965,7 +967,7 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; movdqu [rbp + dst], xmm0);
             }
             Inst::SetQPair(reg, lo, hi) => {
-                let dst = self.env.cpu_v + 16 * i32::from(reg);
+                let dst = self.v_off(reg);
                 self.load(RAX, lo);
                 dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst], rax);
                 self.load(RAX, hi);
@@ -1315,8 +1317,13 @@ impl<'a> Gen<'a> {
     fn q_dst(&self, at: usize) -> (u8, i32) {
         match self.q_out[at] {
             NO_Q_REG => (RBX, self.q_off(QVal(at as u32))),
-            r => (RBP, self.env.cpu_v + 16 * i32::from(r)),
+            r => (RBP, self.v_off(r)),
         }
+    }
+
+    /// The offset of V`r` from the core (`rbp`).
+    fn v_off(&self, r: u8) -> i32 {
+        self.env.cpu_v + 16 * i32::from(r)
     }
 
     /// Where 128-bit operand `q` is: `[base + off]`, its slot or the V
@@ -1324,7 +1331,7 @@ impl<'a> Gen<'a> {
     fn q_src(&self, q: QVal) -> (u8, i32) {
         match self.q_reg[q.0 as usize] {
             NO_Q_REG => (RBX, self.q_off(q)),
-            r => (RBP, self.env.cpu_v + 16 * i32::from(r)),
+            r => (RBP, self.v_off(r)),
         }
     }
 
