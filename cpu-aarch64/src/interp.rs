@@ -335,6 +335,18 @@ impl<B: Bus + ?Sized> Eval<'_, B> {
         Ok(())
     }
 
+    /// FPCR and FPSR belong to the SIMD&FP unit: an access traps while
+    /// CPACR/CPTR disable it (EC 0x07), as the FP instructions do.
+    fn check_fp_sysreg(&mut self, id: SysRegId) -> Result<(), StopReason> {
+        match SysReg::from_id(id) {
+            Some(SysReg::FPCR | SysReg::FPSR) => match self.cpu.fp_trap() {
+                None => Ok(()),
+                Some(el) => Err(self.fault_to(Exception::FpAccessTrap, el)),
+            },
+            _ => Ok(()),
+        }
+    }
+
     fn sysreg_result<T>(&mut self, r: Result<T, SysRegError>) -> Result<T, StopReason> {
         match r {
             Ok(v) => Ok(v),
@@ -676,6 +688,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
                 None => Err(self.fault(Exception::Undefined)),
             };
         }
+        self.check_fp_sysreg(id)?;
         // A virtual counter must see this very instruction's count.
         self.cpu.sys.time.observe(self.cpu.icount);
         let r = self.cpu.sys.read(id, &self.cpu.pstate, &self.cpu.sp_el);
@@ -690,6 +703,7 @@ impl<B: Bus + ?Sized> Emitter for Eval<'_, B> {
             }
             return Ok(());
         }
+        self.check_fp_sysreg(id)?;
         let cpu = &mut *self.cpu;
         cpu.sys.time.observe(cpu.icount);
         let r = cpu.sys.write(id, v, &mut cpu.pstate, &mut cpu.sp_el);

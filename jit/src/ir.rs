@@ -1136,6 +1136,9 @@ impl Builder {
             SysReg::SP_EL0 if el == 1 && sp => Plain::At(SysLoc::SpEl0),
             // A write may unmask an interrupt (see `write_sysreg`).
             SysReg::DAIF if el == 1 => Plain::At(SysLoc::Daif),
+            // No block depends on them: the FP code reads both at run
+            // time. A write keeps only the writable fields (`write_sysreg`).
+            SysReg::FPCR | SysReg::FPSR if el <= 1 && self.block.mode.fp => table,
             _ => return None,
         })
     }
@@ -1425,6 +1428,19 @@ impl Emitter for Builder {
                 Ok(())
             }
             Some(Plain::At(loc)) => {
+                use cpu_aarch64::sysreg::{fpcr, fpsr};
+                let writable = match loc {
+                    SysLoc::Table(SysReg::FPCR) => Some(fpcr::WRITABLE),
+                    SysLoc::Table(SysReg::FPSR) => Some(fpsr::WRITABLE),
+                    _ => None,
+                };
+                let v = match writable {
+                    Some(w) => {
+                        let m = self.imm(w);
+                        self.bin(BinOp::And, v, m)
+                    }
+                    None => v,
+                };
                 self.push(Inst::SysSet(loc, v));
                 self.irq_check = loc == SysLoc::Daif;
                 Ok(())

@@ -512,4 +512,26 @@ mod tests {
         assert!(cpu.step(&mut OneWord(0x1e22_2820)).is_err());
         assert_eq!(cpu.sys.get(SysReg::ESR_EL1) >> 26, 0x07);
     }
+
+    #[test]
+    fn fpcr_and_fpsr_accesses_trap_while_fp_is_disabled() {
+        // mrs x1, fpsr / msr fpsr, x1 / mrs x1, fpcr / msr fpcr, x1
+        for raw in [0xd53b_4421, 0xd51b_4421, 0xd53b_4401, 0xd51b_4401] {
+            let r = Regs {
+                x: [0, 0xffff_ffff_ffff_ffff, 0, 0],
+                fpsr: 0,
+                ..Default::default()
+            };
+            let mut cpu = core(0, &r);
+            cpu.sys.set(SysReg::CPACR_EL1, 0);
+            assert!(cpu.step(&mut OneWord(raw)).is_err(), "{raw:08x}");
+            assert_eq!(cpu.sys.get(SysReg::ESR_EL1) >> 26, 0x07, "{raw:08x}");
+            assert_eq!(cpu.x[1], u64::MAX, "{raw:08x} wrote x1");
+            // Enabled, the write keeps only the writable fields.
+            let out = exec(raw, 0, &r);
+            if raw == 0xd51b_4421 {
+                assert_eq!(out.fpsr, fpsr::WRITABLE);
+            }
+        }
+    }
 }

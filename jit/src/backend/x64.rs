@@ -132,6 +132,39 @@ impl NativeFp {
     }
 }
 
+/// Whether native code can tell if `op`'s result is inexact, so that it
+/// runs with FPSR.IXC clear too and sets the flag itself (`set_ixc_if`),
+/// by an error-free transformation: a sum's rounding error by TwoSum (six
+/// operations, exact), a product's by FMA (`a*b - p`, exact while the
+/// product is well above the underflow range: `PRODUCT_MIN`), a
+/// conversion's by converting back. Else the native path needs IXC set.
+fn detects_inexact(op: FpOp, fma: bool) -> bool {
+    match op {
+        FpOp::Add | FpOp::Sub | FpOp::AbsDiff => true,
+        FpOp::Mul | FpOp::MulX | FpOp::NegMul => fma,
+        FpOp::ToInt {
+            signed: true,
+            bits: 32 | 64,
+            mode: Some(cpu_aarch64::sem::Rounding::Zero),
+            fbits: 0,
+        } => true,
+        FpOp::FromInt {
+            signed: true,
+            bits: 32 | 64,
+            fbits: 0,
+        } => true,
+        FpOp::Convert { to: FpSize::S } => true,
+        _ => false,
+    }
+}
+
+/// The smallest native product magnitude, as (single, double) bits: the
+/// exact product's lowest bit then lies at or above the smallest
+/// denormal (2^-149: p >= 2^-101; 2^-1074: p >= 2^-968), so `a*b - p` is
+/// representable and FMA computes it exactly (with margin: 2^-100 and
+/// 2^-960).
+const PRODUCT_MIN: (u32, u64) = (27 << 23, 63 << 52);
+
 /// How many 128-bit operands an `FpLanes` operation takes (of those
 /// `packed_fp` lowers).
 fn op_operands(op: FpOp) -> usize {
@@ -167,6 +200,15 @@ impl Packed<'_> {
 
 /// Out-of-line code to emit after the block body.
 enum Slow<'a> {
+    /// The FP operation of instruction `at` for when FPSR.IXC is clear
+    /// (`detects_inexact`), out of the hot path: on to `slow` or, with
+    /// its result, `done`.
+    FpDetect {
+        at: usize,
+        label: DynamicLabel,
+        slow: DynamicLabel,
+        done: DynamicLabel,
+    },
     Load {
         at: usize,
         label: DynamicLabel,
@@ -289,6 +331,10 @@ struct Gen<'a> {
     /// directly (its only use, the next `SetQ`, then does nothing), or
     /// `NO_Q_REG` (its slot).
     q_out: Vec<u8>,
+    /// Emitting the out-of-line copy of an FP operation that runs while
+    /// FPSR.IXC is clear and finds out itself whether it is inexact
+    /// (`Slow::FpDetect`).
+    detecting: bool,
 }
 
 /// In `Gen::q_reg`: the value has a slot.
@@ -1052,7 +1098,7 @@ impl<'a> Gen<'a> {
                 };
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
                 if let Some(n) = native {
-                    self.native_fp(n, vs, slow, done);
+                    self.native_fp(n, vs, i, slow, done);
                     dynasm!(self.a ; .arch x64 ; =>slow);
                 }
                 self.mov_imm(RAX, u64::from(self.ops[i]) | (vs.len() as u64) << 32);
@@ -1336,26 +1382,51 @@ impl<'a> Gen<'a> {
     }
 
     /// The FPCR/FPSR half of the host-FPU shortcut's conditions
-    /// (`cpu_aarch64::fp::host`): on to `slow` unless FPSR.IXC is set and
-    /// FPCR's FZ and RMode are clear. Clobbers rax.
-    ///
-    /// `exact`: the operation never raises Inexact
-    /// (`cpu_aarch64::fp::never_inexact`), so FPSR.IXC does not matter.
-    fn fp_gate(&mut self, slow: DynamicLabel, exact: bool) {
-        let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
-        dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rbx + sys]);
-        if !exact {
-            dynasm!(self.a
-                ; .arch x64
-                ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
-                ; jz =>slow
-            );
+    /// (`cpu_aarch64::fp::host`): on to `slow` unless FPCR's FZ and RMode
+    /// are clear, then on to `ixc_clear` (if any) unless FPSR.IXC is set.
+    /// Emits nothing in the out-of-line copy (`detecting`), which runs
+    /// only after the gate. Clobbers rax.
+    fn fp_gate(&mut self, slow: DynamicLabel, ixc_clear: Option<DynamicLabel>) {
+        if self.detecting {
+            return;
         }
+        let (sys, fpsr, fpcr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr, self.env.sysreg_fpcr);
         dynasm!(self.a
             ; .arch x64
+            ; mov rax, QWORD [rbx + sys]
             ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
             ; jnz =>slow
         );
+        if let Some(to) = ixc_clear {
+            dynasm!(self.a
+                ; .arch x64
+                ; test BYTE [rax + fpsr], cpu_aarch64::fp::IXC as i8
+                ; jz =>to
+            );
+        }
+    }
+
+    /// Where the native path of instruction `at` (`op`) goes while
+    /// FPSR.IXC is clear: nowhere special if it never raises Inexact
+    /// (`cpu_aarch64::fp::never_inexact`); to an out-of-line copy that
+    /// finds out (`detects_inexact`, `Slow::FpDetect`); else to `slow`.
+    fn ixc_gate(
+        &mut self,
+        op: FpOp,
+        size: FpSize,
+        at: usize,
+        slow: DynamicLabel,
+        done: DynamicLabel,
+    ) -> Option<DynamicLabel> {
+        if self.detecting || cpu_aarch64::fp::never_inexact(op, size) {
+            return None;
+        }
+        if !detects_inexact(op, self.env.host_fma) {
+            return Some(slow);
+        }
+        let label = self.a.new_dynamic_label();
+        self.slow.push(Slow::FpDetect { at, label, slow, done });
+        Some(label)
     }
 
     /// The host-FPU shortcut of `cpu_aarch64::fp` (its `host.rs` states
@@ -1363,10 +1434,12 @@ impl<'a> Gen<'a> {
     /// SSE result finite and above the smallest normal, else on to `slow`
     /// (the helper call, which decides everything). Result in `rax` at
     /// `done`. Clobbers rax, rcx, rdx, xmm0-xmm2.
-    fn native_fp(&mut self, n: NativeFp, vs: &[Val], slow: DynamicLabel, done: DynamicLabel) {
+    fn native_fp(&mut self, n: NativeFp, vs: &[Val], at: usize, slow: DynamicLabel, done: DynamicLabel) {
         use cpu_aarch64::sem::FpOp as F;
         let size = if n.double { FpSize::D } else { FpSize::S };
-        self.fp_gate(slow, cpu_aarch64::fp::never_inexact(n.op, size));
+        let detect = self.detecting;
+        let ixc = self.ixc_gate(n.op, size, at, slow, done);
+        self.fp_gate(slow, ixc);
         // Out of the range check: a zero result may still stand.
         let zero = self.a.new_dynamic_label();
         let zero_ok = cpu_aarch64::fp::exact_zero_operands(n.op);
@@ -1374,11 +1447,29 @@ impl<'a> Gen<'a> {
         if let F::FromInt { bits, .. } = n.op {
             // SCVTF rounds to nearest like the host; exact for zero.
             self.load(RAX, vs[0]);
+            dynasm!(self.a ; .arch x64 ; movq xmm3, rax);
             match (n.double, bits == 64) {
                 (true, true) => dynasm!(self.a ; .arch x64 ; cvtsi2sd xmm0, rax ; movq rax, xmm0),
                 (true, false) => dynasm!(self.a ; .arch x64 ; cvtsi2sd xmm0, eax ; movq rax, xmm0),
                 (false, true) => dynasm!(self.a ; .arch x64 ; cvtsi2ss xmm0, rax ; movd eax, xmm0),
                 (false, false) => dynasm!(self.a ; .arch x64 ; cvtsi2ss xmm0, eax ; movd eax, xmm0),
+            }
+            // Inexact unless it converts back to the integer (a rounding
+            // up to 2^63 or 2^31 converts back to the indefinite value).
+            // A 32-bit integer always fits a double.
+            if !n.double || bits == 64 {
+                self.set_ixc_if(|me, inexact| {
+                    match (n.double, bits == 64) {
+                        (true, _) => dynasm!(me.a ; .arch x64 ; cvttsd2si rcx, xmm0 ; movq rdx, xmm3 ; cmp rcx, rdx),
+                        (false, true) => {
+                            dynasm!(me.a ; .arch x64 ; cvttss2si rcx, xmm0 ; movq rdx, xmm3 ; cmp rcx, rdx)
+                        }
+                        (false, false) => {
+                            dynasm!(me.a ; .arch x64 ; cvttss2si ecx, xmm0 ; movd edx, xmm3 ; cmp ecx, edx)
+                        }
+                    }
+                    dynasm!(me.a ; .arch x64 ; jne =>inexact);
+                });
             }
             dynasm!(self.a ; .arch x64 ; jmp =>done);
             return;
@@ -1396,6 +1487,7 @@ impl<'a> Gen<'a> {
             dynasm!(self.a ; .arch x64 ; jmp =>done);
             return;
         }
+        let product = detect && matches!(n.op, F::Mul | F::MulX | F::NegMul);
         // FMA arguments are (addend, n, m): xmm0 = ±(xmm1 * xmm2) ± xmm0.
         if n.double {
             match n.op {
@@ -1411,14 +1503,21 @@ impl<'a> Gen<'a> {
                 _ => unreachable!("NativeFp::of admits only these"),
             }
             // |r| << 1 in (MIN_POSITIVE << 1, INFINITY << 1), as one
-            // unsigned compare.
+            // unsigned compare (PRODUCT_MIN for a product whose
+            // inexactness is detected).
+            let lo = if product {
+                PRODUCT_MIN.1
+            } else {
+                f64::MIN_POSITIVE.to_bits()
+            };
+            let lo = (lo << 1) + 1;
             dynasm!(self.a
                 ; .arch x64
                 ; movq rax, xmm0
                 ; lea rcx, [rax + rax]
-                ; mov rdx, QWORD 0x0020_0000_0000_0001
+                ; mov rdx, QWORD lo as i64
                 ; sub rcx, rdx
-                ; mov rdx, QWORD 0xffbf_ffff_ffff_ffffu64 as i64
+                ; mov rdx, QWORD ((f64::INFINITY.to_bits() << 1) - lo) as i64
                 ; cmp rcx, rdx
                 ; jae =>range_fail
             );
@@ -1435,14 +1534,43 @@ impl<'a> Gen<'a> {
                 F::NegMulSub => dynasm!(self.a ; .arch x64 ; vfmsub231ss xmm0, xmm1, xmm2),
                 _ => unreachable!("NativeFp::of admits only these"),
             }
+            let lo = if product {
+                PRODUCT_MIN.0
+            } else {
+                f32::MIN_POSITIVE.to_bits()
+            };
+            let lo = (lo << 1) + 1;
             dynasm!(self.a
                 ; .arch x64
                 ; movd eax, xmm0
                 ; lea ecx, [rax + rax]
-                ; sub ecx, 0x0100_0001
-                ; cmp ecx, 0xfdff_ffffu32 as i32
+                ; sub ecx, lo as i32
+                ; cmp ecx, ((f32::INFINITY.to_bits() << 1) - lo) as i32
                 ; jae =>range_fail
             );
+        }
+        if detect {
+            // Operands again in xmm1 and xmm2, the result in xmm0.
+            let double = n.double;
+            self.set_ixc_if(|me, inexact| {
+                for (k, v) in vs.iter().enumerate().take(2) {
+                    me.load(RDX, *v);
+                    let x = 1 + k as u8;
+                    if double {
+                        dynasm!(me.a ; .arch x64 ; movq Rx(x), rdx);
+                    } else {
+                        dynasm!(me.a ; .arch x64 ; movd Rx(x), edx);
+                    }
+                }
+                me.rounding_error(n.op, double, false);
+                dynasm!(me.a ; .arch x64 ; xorps xmm6, xmm6);
+                if double {
+                    dynasm!(me.a ; .arch x64 ; ucomisd xmm5, xmm6);
+                } else {
+                    dynasm!(me.a ; .arch x64 ; ucomiss xmm5, xmm6);
+                }
+                dynasm!(me.a ; .arch x64 ; jne =>inexact ; jp =>inexact);
+            });
         }
         let fix = self.a.new_dynamic_label();
         dynasm!(self.a ; .arch x64 ; =>fix);
@@ -1477,6 +1605,78 @@ impl<'a> Gen<'a> {
                 }
             }
             dynasm!(self.a ; .arch x64 ; jmp =>fix);
+        }
+    }
+
+    /// In the out-of-line copy (`detecting`, FPSR.IXC clear): sets
+    /// FPSR.IXC when `check` finds the result inexact. `check` emits code
+    /// that jumps to its label if so, and may clobber rcx, rdx and
+    /// xmm1-xmm7 (not rax or xmm0). Emits nothing in the hot path.
+    fn set_ixc_if(&mut self, check: impl FnOnce(&mut Self, DynamicLabel)) {
+        if !self.detecting {
+            return;
+        }
+        let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
+        let ixc = cpu_aarch64::fp::IXC as i8;
+        let (inexact, skip) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
+        check(self, inexact);
+        dynasm!(self.a
+            ; .arch x64
+            ; jmp =>skip
+            ; =>inexact
+            ; mov rcx, QWORD [rbx + sys]
+            ; or BYTE [rcx + fpsr], ixc
+            ; =>skip
+        );
+    }
+
+    /// xmm5 = the rounding error of `op` (`detects_inexact`: a sum,
+    /// difference or product) whose rounded result is in xmm0 and
+    /// operands in xmm1 and xmm2; zero (in every lane, `packed`) exactly
+    /// when the result is exact. Clobbers xmm2-xmm4.
+    fn rounding_error(&mut self, op: FpOp, double: bool, packed: bool) {
+        match op {
+            FpOp::Mul | FpOp::MulX | FpOp::NegMul => {
+                // xmm5 = xmm1 * xmm2 - xmm5 (vfmsub231{sd,ss,pd,ps}
+                // xmm5, xmm1, xmm2: VEX.LIG.66.0F38.W{1,0} {BB,BB,BA,BA}
+                // /r), as bytes (see MulAdd in `packed_fp`).
+                dynasm!(self.a ; .arch x64 ; movaps xmm5, xmm0);
+                let w = if double { 0xf1 } else { 0x71 };
+                let opcode = if packed { 0xba } else { 0xbb };
+                for b in [0xc4, 0xe2, w, opcode, 0xea] {
+                    self.a.push(b);
+                }
+            }
+            _ => {
+                // TwoSum of a and b' (b, or -b for a difference): bv = s - a,
+                // av = s - bv, error = (a - av) + (b' - bv); for a
+                // difference b' - bv = -(b + bv).
+                let sub = matches!(op, FpOp::Sub | FpOp::AbsDiff);
+                macro_rules! twosum {
+                    ($add:ident, $subi:ident) => {{
+                        dynasm!(self.a
+                            ; .arch x64
+                            ; movaps xmm3, xmm0
+                            ; $subi xmm3, xmm1
+                            ; movaps xmm4, xmm0
+                            ; $subi xmm4, xmm3
+                            ; movaps xmm5, xmm1
+                            ; $subi xmm5, xmm4
+                        );
+                        if sub {
+                            dynasm!(self.a ; .arch x64 ; $add xmm2, xmm3 ; $subi xmm5, xmm2);
+                        } else {
+                            dynasm!(self.a ; .arch x64 ; $subi xmm2, xmm3 ; $add xmm5, xmm2);
+                        }
+                    }};
+                }
+                match (double, packed) {
+                    (true, false) => twosum!(addsd, subsd),
+                    (false, false) => twosum!(addss, subss),
+                    (true, true) => twosum!(addpd, subpd),
+                    (false, true) => twosum!(addps, subps),
+                }
+            }
         }
     }
 
@@ -1562,6 +1762,7 @@ impl<'a> Gen<'a> {
                 // the helper): the range check of `native_fp`.
                 dynasm!(self.a
                     ; .arch x64
+                    ; movapd xmm1, xmm0
                     ; cvtsd2ss xmm0, xmm0
                     ; movd eax, xmm0
                     ; lea ecx, [rax + rax]
@@ -1569,6 +1770,10 @@ impl<'a> Gen<'a> {
                     ; cmp ecx, 0xfdff_ffffu32 as i32
                     ; jae =>slow
                 );
+                // Inexact unless it converts back to the double.
+                self.set_ixc_if(|me, inexact| {
+                    dynasm!(me.a ; .arch x64 ; cvtss2sd xmm2, xmm0 ; ucomisd xmm2, xmm1 ; jne =>inexact);
+                });
             }
             F::ToInt { bits, .. } => {
                 // The host's "integer indefinite" (NaN, out of range, or
@@ -1589,6 +1794,17 @@ impl<'a> Gen<'a> {
                 } else {
                     dynasm!(self.a ; .arch x64 ; cmp eax, i32::MIN ; je =>slow);
                 }
+                // Inexact unless the integer converts back to the operand
+                // (exactly: a truncated float is a float).
+                self.set_ixc_if(|me, inexact| {
+                    match (n.double, bits == 64) {
+                        (true, true) => dynasm!(me.a ; .arch x64 ; cvtsi2sd xmm1, rax ; ucomisd xmm1, xmm0),
+                        (true, false) => dynasm!(me.a ; .arch x64 ; cvtsi2sd xmm1, eax ; ucomisd xmm1, xmm0),
+                        (false, true) => dynasm!(me.a ; .arch x64 ; cvtsi2ss xmm1, rax ; ucomiss xmm1, xmm0),
+                        (false, false) => dynasm!(me.a ; .arch x64 ; cvtsi2ss xmm1, eax ; ucomiss xmm1, xmm0),
+                    }
+                    dynasm!(me.a ; .arch x64 ; jne =>inexact);
+                });
             }
             _ => return false,
         }
@@ -1650,8 +1866,15 @@ impl<'a> Gen<'a> {
         if lanes == 0 || qs.len() != op_operands(op) || lane_bytes > 16 {
             return false;
         }
+        let detect = self.detecting;
+        let product = detect && matches!(op, FpOp::Mul | FpOp::MulX);
         if gated {
-            self.fp_gate(slow, false);
+            // (FABD's packed result is already |a - b|: no TwoSum on it.)
+            let ixc = match op {
+                FpOp::AbsDiff => Some(slow),
+                _ => self.ixc_gate(op, size, at, slow, done),
+            };
+            self.fp_gate(slow, ixc);
         }
         for (k, q) in qs.iter().enumerate() {
             let (base, off) = self.q_src(*q);
@@ -1728,9 +1951,14 @@ impl<'a> Gen<'a> {
                 }
             }
             if double {
+                let lo = if product {
+                    PRODUCT_MIN.1
+                } else {
+                    f64::MIN_POSITIVE.to_bits()
+                };
                 dynasm!(self.a
                     ; .arch x64
-                    ; mov rax, QWORD f64::MIN_POSITIVE.to_bits() as i64
+                    ; mov rax, QWORD lo as i64
                     ; movq xmm4, rax
                     ; punpcklqdq xmm4, xmm4
                     ; mov rax, QWORD f64::INFINITY.to_bits() as i64
@@ -1745,9 +1973,14 @@ impl<'a> Gen<'a> {
                 }
                 dynasm!(self.a ; .arch x64 ; movmskpd eax, xmm3);
             } else {
+                let lo = if product {
+                    PRODUCT_MIN.0
+                } else {
+                    f32::MIN_POSITIVE.to_bits()
+                };
                 dynasm!(self.a
                     ; .arch x64
-                    ; mov eax, f32::MIN_POSITIVE.to_bits() as i32
+                    ; mov eax, lo as i32
                     ; movd xmm4, eax
                     ; pshufd xmm4, xmm4, 0
                     ; mov eax, f32::INFINITY.to_bits() as i32
@@ -1770,8 +2003,30 @@ impl<'a> Gen<'a> {
                 ; jne =>slow
             );
         }
+        if detect {
+            self.set_ixc_if(|me, inexact| {
+                for (k, q) in qs.iter().enumerate() {
+                    let (base, off) = me.q_src(*q);
+                    dynasm!(me.a ; .arch x64 ; movdqu Rx(1 + k as u8), [Rq(base) + off]);
+                }
+                me.rounding_error(op, double, true);
+                dynasm!(me.a ; .arch x64 ; xorps xmm6, xmm6);
+                me.lanes_differ(double, lanes, inexact);
+            });
+        }
         self.packed_result(at, lane_bytes, done);
         true
+    }
+
+    /// Jumps to `to` if any of the first `lanes` lanes of xmm5 and xmm6
+    /// compare unequal (or unordered) as floats; clobbers eax and xmm5.
+    fn lanes_differ(&mut self, double: bool, lanes: u8, to: DynamicLabel) {
+        if double {
+            dynasm!(self.a ; .arch x64 ; cmpneqpd xmm5, xmm6 ; movmskpd eax, xmm5);
+        } else {
+            dynasm!(self.a ; .arch x64 ; cmpneqps xmm5, xmm6 ; movmskps eax, xmm5);
+        }
+        dynasm!(self.a ; .arch x64 ; test eax, (1i32 << lanes) - 1 ; jnz =>to);
     }
 
     /// Stores xmm0 as instruction `at`'s 128-bit result (lanes beyond
@@ -1800,7 +2055,8 @@ impl<'a> Gen<'a> {
             op, double, lanes, qs, ..
         } = p;
         let size = if double { FpSize::D } else { FpSize::S };
-        self.fp_gate(p.slow, cpu_aarch64::fp::never_inexact(op, size));
+        let ixc = self.ixc_gate(op, size, p.at, p.slow, p.done);
+        self.fp_gate(p.slow, ixc);
         for (k, q) in qs.iter().enumerate() {
             let (base, off) = self.q_src(*q);
             dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
@@ -1849,9 +2105,13 @@ impl<'a> Gen<'a> {
             return false;
         };
         let Packed { op, lanes, qs, .. } = p;
-        self.fp_gate(p.slow, false);
+        let ixc = self.ixc_gate(op, FpSize::S, p.at, p.slow, p.done);
+        self.fp_gate(p.slow, ixc);
         let (base, off) = self.q_src(qs[0]);
-        dynasm!(self.a ; .arch x64 ; movdqu xmm0, [Rq(base) + off]);
+        dynasm!(self.a ; .arch x64 ; movdqu xmm0, [Rq(base) + off] ; movaps xmm6, xmm0);
+        // Inexact unless every lane converts back (exactly: a truncated
+        // float is a float; a sum rounded up to 2^31 converts back to
+        // the indefinite value).
         if let FpOp::ToInt { .. } = op {
             let want = (1i32 << lanes) - 1;
             dynasm!(self.a
@@ -1864,8 +2124,23 @@ impl<'a> Gen<'a> {
                 ; test eax, want
                 ; jnz =>p.slow
             );
+            self.set_ixc_if(|me, inexact| {
+                dynasm!(me.a ; .arch x64 ; cvtdq2ps xmm5, xmm0);
+                me.lanes_differ(false, lanes, inexact);
+            });
         } else {
             dynasm!(self.a ; .arch x64 ; cvtdq2ps xmm0, xmm0);
+            self.set_ixc_if(|me, inexact| {
+                dynasm!(me.a
+                    ; .arch x64
+                    ; cvttps2dq xmm5, xmm0
+                    ; pcmpeqd xmm5, xmm6
+                    ; movmskps eax, xmm5
+                    ; not eax
+                    ; test eax, (1i32 << lanes) - 1
+                    ; jnz =>inexact
+                );
+            });
         }
         self.packed_result(p.at, lane_bytes, p.done);
         true
@@ -2548,6 +2823,25 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 self.back_edge(exit);
             }
+            Slow::FpDetect { at, label, slow, done } => {
+                dynasm!(self.a ; .arch x64 ; =>label);
+                self.detecting = true;
+                let block: &'a Block = self.block;
+                match block.code[at] {
+                    Inst::Call(HelperOp::Fp(fop, size), ref vs) => {
+                        if let Some(n) = NativeFp::of(fop, size, self.env.host_fma) {
+                            self.native_fp(n, vs, at, slow, done);
+                        }
+                    }
+                    Inst::QCall(HelperOp::FpLanes(fop, size, lanes), ref qs) => {
+                        self.packed_fp(fop, size, lanes, qs, at, slow, done);
+                    }
+                    _ => unreachable!("only FP operations detect Inexact"),
+                }
+                // Every path above ends in a jump; this one never runs.
+                dynasm!(self.a ; .arch x64 ; jmp =>slow);
+                self.detecting = false;
+            }
         }
     }
 }
@@ -2891,6 +3185,7 @@ impl Backend for X64 {
             carried: std::mem::take(carried),
             q_reg: std::mem::take(q_reg),
             q_out: std::mem::take(q_out),
+            detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
         // block's instructions first and giving them back on the exit path
