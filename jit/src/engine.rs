@@ -1203,6 +1203,7 @@ pub(crate) fn listing_env() -> Env {
     env.helper_irq = 0xb000;
     // Listings do not depend on the host's features.
     env.host_fma = true;
+    env.host_sse41 = true;
     env
 }
 
@@ -1211,6 +1212,13 @@ pub(crate) fn listing_env() -> Env {
 fn host_has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+fn host_has_sse41() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("sse4.1");
     #[cfg(not(target_arch = "x86_64"))]
     return false;
 }
@@ -1250,6 +1258,7 @@ fn real_env() -> Env {
         sysreg_fpsr: 8 * SysReg::FPSR as i32,
         sysreg_fpcr: 8 * SysReg::FPCR as i32,
         host_fma: host_has_fma(),
+        host_sse41: host_has_sse41(),
     }
 }
 

@@ -201,8 +201,8 @@ fn loop_body() {
 
 /// Scalar FP between native integer instructions: FADD inline on SSE
 /// behind the host-FPU checks (helper call when they fail), SCVTF and
-/// FCMP through the FP helper, FCMP's NZCV read by CSINC, and MRS FPSR on
-/// the interpreter.
+/// FCMP through the FP helper, FCMP's NZCV read by CSINC, and MRS FPSR
+/// read inline from the system-register table.
 #[test]
 fn fp_scalar() {
     use asm::*;
@@ -216,6 +216,22 @@ fn fp_scalar() {
                 .i(csinc(X, 1, ZR, ZR, cond::LE))
                 .i(mrs(2, sysreg::FPSR))
                 .i(ret());
+        }),
+    );
+}
+
+/// 128-bit work: FMLA by element (the element duplicated by a chain of
+/// lane inserts built in xmm0 and stored once, then one packed FMA behind
+/// the host-FPU checks, the helper when they fail),
+/// EXT from 64-bit halves, and ORR (MOV) writing its V register directly.
+#[test]
+fn simd_by_element() {
+    check(
+        "simd_by_element",
+        &block(|a| {
+            // fmla v0.4s, v5.4s, v3.s[1]; ext v5.16b, v1.16b, v2.16b, #4;
+            // mov v1.16b, v2.16b; ret
+            a.i(0x4fa3_10a0).i(0x6e02_2025).i(0x4ea2_1c41).i(0xd65f_03c0);
         }),
     );
 }

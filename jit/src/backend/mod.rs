@@ -108,6 +108,8 @@ pub struct Env {
     pub sysreg_fpcr: i32,
     /// The host has FMA3 (fused multiply-add lowers inline).
     pub host_fma: bool,
+    /// The host has SSE4.1 (lane inserts `pinsrb/d/q`).
+    pub host_sse41: bool,
 }
 
 /// Byte offsets inside one fast-path TLB entry.

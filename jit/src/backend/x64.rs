@@ -328,8 +328,8 @@ struct Gen<'a> {
     /// `NO_Q_REG` (copied to its slot).
     q_reg: Vec<u8>,
     /// Per 128-bit operation: the V register it writes its result to
-    /// directly (its only use, the next `SetQ`, then does nothing), or
-    /// `NO_Q_REG` (its slot).
+    /// directly (its only use, the next `SetQ`, then does nothing),
+    /// `IN_XMM0`, or `NO_Q_REG` (its slot).
     q_out: Vec<u8>,
     /// Emitting the out-of-line copy of an FP operation that runs while
     /// FPSR.IXC is clear and finds out itself whether it is inexact
@@ -339,6 +339,9 @@ struct Gen<'a> {
 
 /// In `Gen::q_reg`: the value has a slot.
 const NO_Q_REG: u8 = u8::MAX;
+/// In `Gen::q_out`: the value stays in xmm0 for its only use, the next
+/// instruction (a lane insert), and has no slot.
+const IN_XMM0: u8 = u8::MAX - 1;
 const RBX: u8 = 3;
 const RBP: u8 = 5;
 
@@ -968,6 +971,7 @@ impl<'a> Gen<'a> {
                     ; movdqu [rbp + dst], xmm0
                 );
             }
+            Inst::QImm(_) if self.q_out[i] == IN_XMM0 => dynasm!(self.a ; .arch x64 ; pxor xmm0, xmm0),
             Inst::QImm(v) => {
                 let dst = self.q_off(QVal(i as u32));
                 self.mov_imm(RAX, v as u64);
@@ -1018,6 +1022,28 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst], rax);
                 self.load(RAX, hi);
                 dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst + 8], rax);
+            }
+            Inst::QWithLane(q, esize, idx, v) if self.env.host_sse41 => {
+                // A chain of lane inserts (DUP, INS, by-element operands)
+                // builds the value in xmm0 and stores it once: a 16-byte
+                // load of a slot just written in part cannot be forwarded
+                // from the store, and stalls.
+                if self.q_out[q.0 as usize] != IN_XMM0 {
+                    let (base, src) = self.q_src(q);
+                    dynasm!(self.a ; .arch x64 ; movdqu xmm0, [Rq(base) + src]);
+                }
+                self.load(RAX, v);
+                let idx = idx as i8;
+                match esize {
+                    1 => dynasm!(self.a ; .arch x64 ; pinsrb xmm0, eax, idx),
+                    2 => dynasm!(self.a ; .arch x64 ; pinsrw xmm0, eax, idx),
+                    4 => dynasm!(self.a ; .arch x64 ; pinsrd xmm0, eax, idx),
+                    _ => dynasm!(self.a ; .arch x64 ; pinsrq xmm0, rax, idx),
+                }
+                if self.q_out[i] != IN_XMM0 {
+                    let dst = self.q_off(QVal(i as u32));
+                    dynasm!(self.a ; .arch x64 ; movdqu [rbx + dst], xmm0);
+                }
             }
             Inst::QWithLane(q, esize, idx, v) => {
                 let (base, src) = self.q_src(q);
@@ -1363,6 +1389,7 @@ impl<'a> Gen<'a> {
     fn q_dst(&self, at: usize) -> (u8, i32) {
         match self.q_out[at] {
             NO_Q_REG => (RBX, self.q_off(QVal(at as u32))),
+            IN_XMM0 => unreachable!("only lane inserts and zeros stay in xmm0"),
             r => (RBP, self.v_off(r)),
         }
     }
@@ -2986,6 +3013,18 @@ impl Backend for X64 {
             {
                 debug_assert!(!(0..i).any(|g| q_reg[g] == r && last_use[g] > i));
                 q_out[i] = r;
+            }
+        }
+        // A zero or a lane insert whose only use is the lane insert right
+        // after it stays in xmm0 (see the `QWithLane` lowering).
+        if env.host_sse41 {
+            for i in 0..n.saturating_sub(1) {
+                let chained = matches!(block.code[i], Inst::QImm(0) | Inst::QWithLane(..))
+                    && last_use[i] == i + 1
+                    && matches!(block.code[i + 1], Inst::QWithLane(q, ..) if q.0 as usize == i);
+                if chained {
+                    q_out[i] = IN_XMM0;
+                }
             }
         }
         for (i, inst) in block.code.iter().enumerate() {
