@@ -973,11 +973,17 @@ impl<'a> Gen<'a> {
             }
             Inst::QImm(_) if self.q_out[i] == IN_XMM0 => dynasm!(self.a ; .arch x64 ; pxor xmm0, xmm0),
             Inst::QImm(v) => {
+                // One 16-byte store (see `SetQPair`).
                 let dst = self.q_off(QVal(i as u32));
-                self.mov_imm(RAX, v as u64);
-                dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + dst], rax);
-                self.mov_imm(RAX, (v >> 64) as u64);
-                dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + dst + 8], rax);
+                if v == 0 {
+                    dynasm!(self.a ; .arch x64 ; pxor xmm0, xmm0);
+                } else {
+                    self.mov_imm(RAX, v as u64);
+                    dynasm!(self.a ; .arch x64 ; movq xmm0, rax);
+                    self.mov_imm(RAX, (v >> 64) as u64);
+                    dynasm!(self.a ; .arch x64 ; movq xmm1, rax ; punpcklqdq xmm0, xmm1);
+                }
+                dynasm!(self.a ; .arch x64 ; movdqu [rbx + dst], xmm0);
             }
             Inst::QLane(q, esize, idx) => {
                 let (base, off) = self.q_src(q);
@@ -1017,11 +1023,18 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; movdqu [rbp + dst], xmm0);
             }
             Inst::SetQPair(reg, lo, hi) => {
+                // One 16-byte store: a later 16-byte load of the register
+                // cannot be forwarded from two 8-byte stores, and stalls.
                 let dst = self.v_off(reg);
                 self.load(RAX, lo);
-                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst], rax);
+                dynasm!(self.a ; .arch x64 ; movq xmm0, rax);
                 self.load(RAX, hi);
-                dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + dst + 8], rax);
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movq xmm1, rax
+                    ; punpcklqdq xmm0, xmm1
+                    ; movdqu [rbp + dst], xmm0
+                );
             }
             Inst::QWithLane(q, esize, idx, v) if self.env.host_sse41 => {
                 // A chain of lane inserts (DUP, INS, by-element operands)
