@@ -1204,6 +1204,7 @@ pub(crate) fn listing_env() -> Env {
     // Listings do not depend on the host's features.
     env.host_fma = true;
     env.host_sse41 = true;
+    env.host_f16c = true;
     env
 }
 
@@ -1219,6 +1220,13 @@ fn host_has_fma() -> bool {
 fn host_has_sse41() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("sse4.1");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+fn host_has_f16c() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("f16c");
     #[cfg(not(target_arch = "x86_64"))]
     return false;
 }
@@ -1259,6 +1267,7 @@ fn real_env() -> Env {
         sysreg_fpcr: 8 * SysReg::FPCR as i32,
         host_fma: host_has_fma(),
         host_sse41: host_has_sse41(),
+        host_f16c: host_has_f16c(),
     }
 }
 

@@ -110,6 +110,8 @@ pub struct Env {
     pub host_fma: bool,
     /// The host has SSE4.1 (lane inserts `pinsrb/d/q`).
     pub host_sse41: bool,
+    /// The host has F16C (half-precision conversions inline).
+    pub host_f16c: bool,
 }
 
 /// Byte offsets inside one fast-path TLB entry.

@@ -153,7 +153,10 @@ fn detects_inexact(op: FpOp, fma: bool) -> bool {
             bits: 32 | 64,
             fbits: 0,
         } => true,
-        FpOp::Convert { to: FpSize::S } => true,
+        // Double to single, single to half.
+        FpOp::Convert {
+            to: FpSize::S | FpSize::H,
+        } => true,
         _ => false,
     }
 }
@@ -1131,13 +1134,12 @@ impl<'a> Gen<'a> {
                 self.store(d, r);
             }
             Inst::Call(op, ref vs) => {
-                let native = match op {
-                    HelperOp::Fp(fop, size) => NativeFp::of(fop, size, self.env.host_fma),
-                    _ => None,
-                };
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
-                if let Some(n) = native {
-                    self.native_fp(n, vs, i, slow, done);
+                let native = match op {
+                    HelperOp::Fp(fop, size) => self.native_scalar(fop, size, vs, i, slow, done),
+                    _ => false,
+                };
+                if native {
                     dynasm!(self.a ; .arch x64 ; =>slow);
                 }
                 self.mov_imm(RAX, u64::from(self.ops[i]) | (vs.len() as u64) << 32);
@@ -1147,7 +1149,7 @@ impl<'a> Gen<'a> {
                     self.set_arg(1 + k as i32, RAX);
                 }
                 self.call_inline(i, self.env.helper_call);
-                if native.is_some() {
+                if native {
                     dynasm!(self.a ; .arch x64 ; =>done);
                 }
                 self.store(d, RAX);
@@ -1646,6 +1648,129 @@ impl<'a> Gen<'a> {
             }
             dynasm!(self.a ; .arch x64 ; jmp =>fix);
         }
+    }
+
+    /// The native path of scalar FP operation `op` (instruction `at`),
+    /// if it has one: the result in rax at `done`, else on to `slow`.
+    /// `false` if nothing was emitted.
+    fn native_scalar(
+        &mut self,
+        op: FpOp,
+        size: FpSize,
+        vs: &[Val],
+        at: usize,
+        slow: DynamicLabel,
+        done: DynamicLabel,
+    ) -> bool {
+        if let Some(n) = NativeFp::of(op, size, self.env.host_fma) {
+            self.native_fp(n, vs, at, slow, done);
+            return true;
+        }
+        match (op, size) {
+            (FpOp::Convert { to: FpSize::S }, FpSize::H) | (FpOp::Convert { to: FpSize::H }, FpSize::S)
+                if self.env.host_f16c =>
+            {
+                self.native_half(size == FpSize::H, vs[0], at, slow, done);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// FCVT between half and single precision with F16C, with FPCR.AHP
+    /// clear too (the IEEE half format): half to single is exact but for
+    /// an infinity or a NaN (exponent 31, also the top of the other
+    /// format); single to half rounds to nearest like the host when the
+    /// half result is finite and normal (else a NaN, an overflow or an
+    /// underflow for the helper), Inexact unless it converts back.
+    fn native_half(&mut self, from_half: bool, v: Val, at: usize, slow: DynamicLabel, done: DynamicLabel) {
+        use cpu_aarch64::sysreg::fpcr;
+        let size = if from_half { FpSize::H } else { FpSize::S };
+        // Half to single never raises Inexact.
+        let ixc = match from_half {
+            true => None,
+            false => self.ixc_gate(FpOp::Convert { to: FpSize::H }, size, at, slow, done),
+        };
+        if !self.detecting {
+            let fpcr_off = self.env.sysreg_fpcr;
+            dynasm!(self.a
+                ; .arch x64
+                ; mov rax, QWORD [rbx + self.env.ctx_sysregs]
+                ; test DWORD [rax + fpcr_off], (cpu_aarch64::fp::FPCR_NATIVE_MASK | fpcr::AHP) as i32
+                ; jnz =>slow
+            );
+            if let Some(to) = ixc {
+                let fpsr_off = self.env.sysreg_fpsr;
+                dynasm!(self.a
+                    ; .arch x64
+                    ; test BYTE [rax + fpsr_off], cpu_aarch64::fp::IXC as i8
+                    ; jz =>to
+                );
+            }
+        }
+        self.load(RAX, v);
+        if from_half {
+            // vcvtph2ps xmm0, xmm0 (VEX.128.66.0F38.W0 13 /r).
+            dynasm!(self.a
+                ; .arch x64
+                ; movzx eax, ax
+                ; mov ecx, eax
+                ; and ecx, 0x7fff
+                ; cmp ecx, 0x7c00
+                ; ja =>slow
+                ; movd xmm0, eax
+            );
+            for b in [0xc4, 0xe2, 0x79, 0x13, 0xc0] {
+                self.a.push(b);
+            }
+            dynasm!(self.a ; .arch x64 ; movd eax, xmm0 ; jmp =>done);
+            return;
+        }
+        let special = self.a.new_dynamic_label();
+        // vcvtps2ph xmm1, xmm0, 0 (VEX.128.66.0F3A.W0 1D /r ib; round to
+        // nearest even).
+        dynasm!(self.a ; .arch x64 ; movd xmm0, eax);
+        for b in [0xc4, 0xe3, 0x79, 0x1d, 0xc1, 0x00] {
+            self.a.push(b);
+        }
+        dynasm!(self.a
+            ; .arch x64
+            ; movd eax, xmm1
+            ; movzx eax, ax
+            ; lea ecx, [rax - 0x400]
+            ; and ecx, 0x7c00
+            ; cmp ecx, 0x7800
+            ; jae =>special
+        );
+        self.set_ixc_if(|me, inexact| {
+            // vcvtph2ps xmm2, xmm1
+            for b in [0xc4, 0xe2, 0x79, 0x13, 0xd1] {
+                me.a.push(b);
+            }
+            dynasm!(me.a ; .arch x64 ; ucomiss xmm2, xmm0 ; jne =>inexact);
+        });
+        // An infinite result: exact from an infinity, else an overflow
+        // (Overflow and Inexact, whatever FPSR.IXC was). Zeros and
+        // denormals (Arm detects tininess before rounding, x86 after)
+        // and NaNs go to the helper.
+        let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
+        let flags = (cpu_aarch64::fp::OFC | cpu_aarch64::fp::IXC) as i8;
+        dynasm!(self.a
+            ; .arch x64
+            ; jmp =>done
+            ; =>special
+            ; mov ecx, eax
+            ; and ecx, 0x7fff
+            ; cmp ecx, 0x7c00
+            ; jne =>slow
+            ; movd ecx, xmm0
+            ; and ecx, 0x7fff_ffff
+            ; cmp ecx, 0x7f80_0000
+            ; je =>done
+            ; mov rcx, QWORD [rbx + sys]
+            ; or BYTE [rcx + fpsr], flags
+            ; jmp =>done
+        );
     }
 
     /// In the out-of-line copy (`detecting`, FPSR.IXC clear): sets
@@ -2869,9 +2994,7 @@ impl<'a> Gen<'a> {
                 let block: &'a Block = self.block;
                 match block.code[at] {
                     Inst::Call(HelperOp::Fp(fop, size), ref vs) => {
-                        if let Some(n) = NativeFp::of(fop, size, self.env.host_fma) {
-                            self.native_fp(n, vs, at, slow, done);
-                        }
+                        self.native_scalar(fop, size, vs, at, slow, done);
                     }
                     Inst::QCall(HelperOp::FpLanes(fop, size, lanes), ref qs) => {
                         self.packed_fp(fop, size, lanes, qs, at, slow, done);
