@@ -2027,6 +2027,42 @@ fn packed_fp_conversions_and_min_max_at_their_edges() {
     ]);
 }
 
+/// The packed FRINT and integer conversions with SSE4.1 (every rounding
+/// but ties away, which stays on the helper; out-of-range integers
+/// saturating inline with Invalid Operation; fixed point) at the same
+/// edges.
+#[test]
+fn packed_fp_rounding_and_integer_conversions_at_their_edges() {
+    let r1 = |w: u32| (w - 0x20) | 1 << 5 | 4;
+    packed_fp_edges(&[
+        r1(0x4e21_8820), // frintn .4s
+        r1(0x4e21_9820), // frintm .4s
+        r1(0x4ea1_8820), // frintp .4s
+        r1(0x4ea1_9820), // frintz .4s
+        r1(0x6e21_8820), // frinta .4s (the helper)
+        r1(0x6e21_9820), // frintx .4s
+        r1(0x6ea1_9820), // frinti .4s
+        r1(0x4e61_8820), // frintn .2d
+        r1(0x6e61_9820), // frintx .2d
+        r1(0x0e21_9820), // frintm .2s
+        r1(0x4e21_a820), // fcvtns .4s
+        r1(0x4e21_b820), // fcvtms .4s
+        r1(0x4ea1_a820), // fcvtps .4s
+        r1(0x6e21_a820), // fcvtnu .4s
+        r1(0x6e21_b820), // fcvtmu .4s
+        r1(0x6ea1_a820), // fcvtpu .4s
+        r1(0x6ea1_b820), // fcvtzu .4s
+        r1(0x4e21_c820), // fcvtas .4s (the helper)
+        r1(0x2ea1_b820), // fcvtzu .2s
+        r1(0x6e21_d820), // ucvtf .4s
+        r1(0x4f36_fc20), // fcvtzs .4s, #10
+        r1(0x6f3d_fc20), // fcvtzu .4s, #3
+        r1(0x4f30_e420), // scvtf .4s, #16
+        r1(0x6f3f_e420), // ucvtf .4s, #1
+        r1(0x2f20_e420), // ucvtf .2s, #32
+    ]);
+}
+
 /// Runs each of `ops` (on v1, v2, v3 into v4) over windows sliding along
 /// the edge operands (`fp_edge_rows`, so lanes mix ordinary and special
 /// values) under FZ and IXC on and off, storing every result and the FPSR

@@ -142,17 +142,9 @@ fn detects_inexact(op: FpOp, fma: bool) -> bool {
     match op {
         FpOp::Add | FpOp::Sub | FpOp::AbsDiff => true,
         FpOp::Mul | FpOp::MulX | FpOp::NegMul => fma,
-        FpOp::ToInt {
-            signed: true,
-            bits: 32 | 64,
-            mode: Some(cpu_aarch64::sem::Rounding::Zero),
-            fbits: 0,
-        } => true,
-        FpOp::FromInt {
-            signed: true,
-            bits: 32 | 64,
-            fbits: 0,
-        } => true,
+        // (Of the conversions and FRINTX, each native path lowers only
+        // some forms.)
+        FpOp::ToInt { .. } | FpOp::FromInt { .. } | FpOp::RoundInt { exact: true, .. } => true,
         // Double to single, single to half.
         FpOp::Convert {
             to: FpSize::S | FpSize::H,
@@ -2008,6 +2000,11 @@ impl<'a> Gen<'a> {
         };
         match op {
             FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => return self.packed_min_max(p),
+            FpOp::RoundInt { .. } | FpOp::ToInt { bits: 32, .. } | FpOp::FromInt { bits: 32, .. }
+                if self.env.host_sse41 =>
+            {
+                return self.packed_int_convert(p)
+            }
             FpOp::ToInt {
                 signed: true,
                 bits: 32,
@@ -2257,6 +2254,241 @@ impl<'a> Gen<'a> {
             (false, false) => dynasm!(self.a ; .arch x64 ; minps xmm0, xmm1),
         }
         self.packed_result(p.at, lane_bytes, p.done);
+        true
+    }
+
+    /// Packed FRINT[NMPZIX] (single and double) and conversions between
+    /// single precision and 32-bit integers, signed or unsigned, fixed
+    /// point too (FCVT[NMPZ][SU], [SU]CVTF), with SSE4.1, behind the FP
+    /// gate; a NaN lane (FRINT) and the ties-away modes go to the helper.
+    /// An integer out of range saturates with Invalid Operation as Arm's
+    /// does (NaN gives 0). Inexact (out of line, FPSR.IXC clear): a lane
+    /// in range whose rounded value differs from the operand (FRINTX and
+    /// the conversions to integers), or whose integer does not convert
+    /// back (SCVTF) or whose two exact halves do not add exactly (UCVTF).
+    /// `false` if not lowered.
+    fn packed_int_convert(&mut self, p: Packed) -> bool {
+        use cpu_aarch64::sem::Rounding as R;
+        let Some(lane_bytes) = p.fits(1) else {
+            return false;
+        };
+        let Packed {
+            op,
+            double,
+            lanes,
+            qs,
+            at,
+            slow,
+            done,
+        } = p;
+        let want = (1i32 << lanes) - 1;
+        // roundps/roundpd immediates; the gate makes FPCR's mode RN.
+        let imm = |m: Option<R>| match m {
+            None | Some(R::TieEven) => Some(0i8),
+            Some(R::NegInf) => Some(1),
+            Some(R::PosInf) => Some(2),
+            Some(R::Zero) => Some(3),
+            _ => None,
+        };
+        let (mode, fbits) = match op {
+            FpOp::RoundInt { mode, .. } => (mode, 0),
+            FpOp::ToInt { mode, fbits, .. } if !double => (mode, fbits),
+            FpOp::FromInt { fbits, .. } if !double => (None, fbits),
+            _ => return false,
+        };
+        let Some(k) = imm(mode) else {
+            return false;
+        };
+        let size = if double { FpSize::D } else { FpSize::S };
+        let ixc = self.ixc_gate(op, size, at, slow, done);
+        self.fp_gate(slow, ixc);
+        let (base, off) = self.q_src(qs[0]);
+        dynasm!(self.a ; .arch x64 ; movdqu xmm6, [Rq(base) + off]);
+        // A power of two in every lane of xmm7 (single precision).
+        let splat = |me: &mut Self, x: u32| {
+            dynasm!(me.a ; .arch x64 ; mov eax, x as i32 ; movd xmm7, eax ; pshufd xmm7, xmm7, 0);
+        };
+        match op {
+            FpOp::RoundInt { exact, .. } => {
+                if double {
+                    dynasm!(self.a ; .arch x64 ; movapd xmm5, xmm6 ; cmpunordpd xmm5, xmm6 ; movmskpd eax, xmm5);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; movaps xmm5, xmm6 ; cmpunordps xmm5, xmm6 ; movmskps eax, xmm5);
+                }
+                dynasm!(self.a ; .arch x64 ; test eax, want ; jnz =>slow);
+                if double {
+                    dynasm!(self.a ; .arch x64 ; roundpd xmm0, xmm6, k);
+                } else {
+                    dynasm!(self.a ; .arch x64 ; roundps xmm0, xmm6, k);
+                }
+                if exact {
+                    self.set_ixc_if(|me, inexact| {
+                        dynasm!(me.a ; .arch x64 ; movaps xmm5, xmm0);
+                        me.lanes_differ(double, lanes, inexact);
+                    });
+                }
+            }
+            FpOp::FromInt { signed, .. } => {
+                if signed {
+                    dynasm!(self.a ; .arch x64 ; cvtdq2ps xmm0, xmm6);
+                    self.set_ixc_if(|me, inexact| {
+                        dynasm!(me.a
+                            ; .arch x64
+                            ; cvttps2dq xmm5, xmm0
+                            ; pcmpeqd xmm5, xmm6
+                            ; movmskps eax, xmm5
+                            ; not eax
+                            ; test eax, want
+                            ; jnz =>inexact
+                        );
+                    });
+                } else {
+                    // (x >> 16) * 2^16 + (x & 0xffff): both exact, one
+                    // rounding in the sum.
+                    splat(self, 0x4780_0000);
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; movdqa xmm1, xmm6
+                        ; psrld xmm1, 16
+                        ; cvtdq2ps xmm1, xmm1
+                        ; mulps xmm1, xmm7
+                        ; movdqa xmm2, xmm6
+                        ; pslld xmm2, 16
+                        ; psrld xmm2, 16
+                        ; cvtdq2ps xmm2, xmm2
+                        ; movaps xmm0, xmm1
+                        ; addps xmm0, xmm2
+                    );
+                    self.set_ixc_if(|me, inexact| {
+                        me.rounding_error(FpOp::Add, false, true);
+                        dynasm!(me.a ; .arch x64 ; xorps xmm6, xmm6);
+                        me.lanes_differ(false, lanes, inexact);
+                    });
+                }
+                if fbits > 0 {
+                    // Exact: the result stays normal.
+                    splat(self, (127 - fbits as u32) << 23);
+                    dynasm!(self.a ; .arch x64 ; mulps xmm0, xmm7);
+                }
+            }
+            FpOp::ToInt { signed, .. } => {
+                if fbits > 0 {
+                    // Exact but for an overflow to infinity, which then
+                    // saturates like the value itself.
+                    splat(self, (127 + fbits as u32) << 23);
+                    dynasm!(self.a ; .arch x64 ; mulps xmm6, xmm7);
+                }
+                // xmm0: the rounded operand r; xmm1: its integer; xmm2:
+                // the lanes out of range (or NaN), Invalid Operation.
+                dynasm!(self.a ; .arch x64 ; roundps xmm0, xmm6, k);
+                let (special, join) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
+                if signed {
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; cvttps2dq xmm1, xmm0
+                        ; pcmpeqd xmm2, xmm2
+                        ; pslld xmm2, 31
+                        ; pcmpeqd xmm2, xmm1
+                        ; movmskps eax, xmm2
+                        ; test eax, want
+                        ; jnz =>special
+                        ; pxor xmm2, xmm2
+                        ; =>join
+                    );
+                } else {
+                    // r >= 2^31 converts as r - 2^31 with the top bit set.
+                    splat(self, 0x4f00_0000);
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; movaps xmm2, xmm7
+                        ; cmpleps xmm2, xmm0
+                        ; andps xmm7, xmm2
+                        ; movaps xmm1, xmm0
+                        ; subps xmm1, xmm7
+                        ; cvttps2dq xmm1, xmm1
+                        ; pslld xmm2, 31
+                        ; pxor xmm1, xmm2
+                        // In range: 0 <= r < 2^32 (NaN fails).
+                        ; xorps xmm2, xmm2
+                        ; cmpleps xmm2, xmm0
+                        ; mov eax, 0x4f80_0000u32 as i32
+                        ; movd xmm7, eax
+                        ; pshufd xmm7, xmm7, 0
+                        ; movaps xmm3, xmm0
+                        ; cmpltps xmm3, xmm7
+                        ; andps xmm2, xmm3
+                        ; movmskps eax, xmm2
+                        ; not eax
+                        ; test eax, want
+                        ; jnz =>special
+                        ; pxor xmm2, xmm2
+                        ; =>join
+                    );
+                }
+                let ioc = cpu_aarch64::fp::IOC as i8;
+                let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
+                self.set_ixc_if(|me, inexact| {
+                    // In range and not the operand.
+                    dynasm!(me.a
+                        ; .arch x64
+                        ; movaps xmm5, xmm0
+                        ; cmpneqps xmm5, xmm6
+                        ; pandn xmm2, xmm5
+                        ; movmskps eax, xmm2
+                        ; test eax, want
+                        ; jnz =>inexact
+                    );
+                });
+                dynasm!(self.a ; .arch x64 ; movdqa xmm0, xmm1);
+                self.packed_result(at, lane_bytes, done);
+                // Saturation: xmm1 fixed, xmm2 = the lanes that raise
+                // Invalid Operation, then back to `join`.
+                dynasm!(self.a ; .arch x64 ; =>special);
+                if signed {
+                    // Indefinite lanes: r > 0 gives the maximum, NaN 0;
+                    // exactly -2^31 is in range.
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; xorps xmm3, xmm3
+                        ; cmpltps xmm3, xmm0
+                        ; andps xmm3, xmm2
+                        ; pxor xmm1, xmm3
+                        ; movaps xmm4, xmm0
+                        ; cmpunordps xmm4, xmm0
+                        ; pandn xmm4, xmm1
+                        ; movdqa xmm1, xmm4
+                        ; mov eax, 0xcf00_0000u32 as i32
+                        ; movd xmm5, eax
+                        ; pshufd xmm5, xmm5, 0
+                        ; cmpeqps xmm5, xmm0
+                        ; pandn xmm5, xmm2
+                        ; movdqa xmm2, xmm5
+                    );
+                } else {
+                    // Out of range: r >= 2^32 gives all ones, the rest 0.
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; pand xmm1, xmm2
+                        ; cmpleps xmm7, xmm0
+                        ; por xmm1, xmm7
+                        ; pcmpeqd xmm3, xmm3
+                        ; pxor xmm2, xmm3
+                    );
+                }
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movmskps eax, xmm2
+                    ; test eax, want
+                    ; jz =>join
+                    ; mov rax, QWORD [rbx + sys]
+                    ; or BYTE [rax + fpsr], ioc
+                    ; jmp =>join
+                );
+                return true;
+            }
+            _ => unreachable!("filtered above"),
+        }
+        self.packed_result(at, lane_bytes, done);
         true
     }
 
