@@ -235,3 +235,16 @@ fn simd_by_element() {
         }),
     );
 }
+
+/// Scaled-register addressing: the shift folds into the address's `lea`
+/// (no code of its own), then the inline TLB probe.
+#[test]
+fn scaled_index_load() {
+    check(
+        "scaled_index_load",
+        &block(|a| {
+            // ldr w0, [x3, x0, lsl #2]; ldr x1, [x2, w1, uxtw #3]; ret
+            a.i(0xb860_7860).i(0xf861_5841).i(0xd65f_03c0);
+        }),
+    );
+}

@@ -58,6 +58,7 @@ struct Tables {
     expiring: Expiring,
     q_reg: Vec<u8>,
     q_out: Vec<u8>,
+    scaled: Vec<u8>,
 }
 
 /// `v` as `n` copies of `x`, in its storage.
@@ -330,6 +331,9 @@ struct Gen<'a> {
     /// FPSR.IXC is clear and finds out itself whether it is inexact
     /// (`Slow::FpDetect`).
     detecting: bool,
+    /// Per value: the shift (1 to 3) of a shift left folded into its only
+    /// use, an add, as a scaled index; else 0.
+    scaled: Vec<u8>,
 }
 
 /// In `Gen::q_reg`: the value has a slot.
@@ -629,6 +633,11 @@ impl<'a> Gen<'a> {
             Inst::Get(_) if self.loop_head.is_some() => {}
             Inst::Get(c) => self.get_cell(d, c),
             Inst::Bin(..) if self.fused[i] => {} // emitted by its user
+            Inst::Bin(BinOp::Shl, ..) if self.scaled[i] != 0 => {}
+            Inst::Bin(BinOp::Add, a, b) if self.scaled[a.0 as usize] != 0 || self.scaled[b.0 as usize] != 0 => {
+                let (base, index) = if self.scaled[b.0 as usize] != 0 { (a, b) } else { (b, a) };
+                self.scaled_add(d, base, index);
+            }
             Inst::Bin(op, a, b) => self.bin(d, op, a, b),
             Inst::Un(op, a) => self.un(d, op, a),
             Inst::Adc(a, b, c, w) if self.loc[c.0 as usize] == Loc::Imm(0) => {
@@ -2762,6 +2771,35 @@ impl<'a> Gen<'a> {
         true
     }
 
+    /// `d = base + (x << k)` for `index` = the folded `Shl(x, k)`: one
+    /// `lea`.
+    fn scaled_add(&mut self, d: Val, base: Val, index: Val) {
+        let Inst::Bin(BinOp::Shl, x, _) = self.block.code[index.0 as usize] else {
+            unreachable!("only shifts are folded");
+        };
+        let r = self.dst(d);
+        let rb = match self.loc[base.0 as usize] {
+            Loc::Reg(rb) => rb,
+            _ => {
+                self.load(RAX, base);
+                RAX
+            }
+        };
+        let rx = match self.loc[x.0 as usize] {
+            Loc::Reg(rx) => rx,
+            _ => {
+                self.load(RCX, x);
+                RCX
+            }
+        };
+        match self.scaled[index.0 as usize] {
+            1 => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(rb) + Rq(rx) * 2]),
+            2 => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(rb) + Rq(rx) * 4]),
+            _ => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(rb) + Rq(rx) * 8]),
+        }
+        self.store(d, r);
+    }
+
     fn bin(&mut self, d: Val, op: BinOp, a: Val, b: Val) {
         let compare = match op {
             BinOp::SubCond { cond, w } => Some((Cc::of_compare(cond), w)),
@@ -3318,11 +3356,36 @@ impl Backend for X64 {
             expiring,
             q_reg,
             q_out,
+            scaled,
         } = &mut tables;
         reset(last_use, n, 0);
+        reset(uses, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
             last_use[i] = i;
-            Block::uses(inst, |v| last_use[v.0 as usize] = i);
+            Block::uses(inst, |v| {
+                last_use[v.0 as usize] = i;
+                uses[v.0 as usize] += 1;
+            });
+        }
+        // A shift left by 1 to 3 whose only use is an add is the add's
+        // scaled index (`lea`): no code, no place of its own; its operand
+        // lives on to the add. (Scaled-register addressing, LDR Wt,
+        // [Xn, Xm, LSL #2], is an add of a shift.)
+        reset(scaled, n, 0);
+        for (i, inst) in block.code.iter().enumerate() {
+            let Inst::Bin(BinOp::Shl, x, k) = *inst else {
+                continue;
+            };
+            let Inst::Const(k @ 1..=3) = block.code[k.0 as usize] else {
+                continue;
+            };
+            let j = last_use[i];
+            let by_add =
+                matches!(block.code[j], Inst::Bin(BinOp::Add, p, q) if (p.0 as usize == i) != (q.0 as usize == i));
+            if uses[i] == 1 && j > i && by_add {
+                scaled[i] = k as u8;
+                last_use[x.0 as usize] = last_use[x.0 as usize].max(j);
+            }
         }
         // A looped block's `Get`s hold their cells from before the loop
         // head to the last back edge (see `Block::close_loop`).
@@ -3438,7 +3501,7 @@ impl Backend for X64 {
                     _ => {}
                 }
             }
-            if !defines || pinned[i] {
+            if !defines || pinned[i] || scaled[i] != 0 {
                 continue;
             }
             if let Inst::Const(c) = inst {
@@ -3506,10 +3569,6 @@ impl Backend for X64 {
         // A test (CondHolds, or a compare) read only by the next
         // instruction that emits code, an ExitIf or a Select, is evaluated
         // into the host flags by that user (saving the 0/1 value).
-        reset(uses, n, 0);
-        for inst in &block.code {
-            Block::uses(inst, |v| uses[v.0 as usize] += 1);
-        }
         reset(fused, n, false);
         for (i, inst) in block.code.iter().enumerate() {
             let test = matches!(
@@ -3592,6 +3651,7 @@ impl Backend for X64 {
             carried: std::mem::take(carried),
             q_reg: std::mem::take(q_reg),
             q_out: std::mem::take(q_out),
+            scaled: std::mem::take(scaled),
             detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
@@ -3688,6 +3748,7 @@ impl Backend for X64 {
         tables.carried = g.carried;
         tables.q_reg = g.q_reg;
         tables.q_out = g.q_out;
+        tables.scaled = g.scaled;
         self.tables.replace(tables);
         Ok(Compiled { code, exits: sites })
     }
