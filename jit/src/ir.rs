@@ -1072,6 +1072,21 @@ impl Builder {
         }
     }
 
+    /// Whether a register cell holds the result of the arithmetic whose
+    /// flags are `nzcv` (`AdcFlags`).
+    fn result_kept(&self, nzcv: Val) -> bool {
+        let Inst::AdcFlags(r) = self.block.code[nzcv.0 as usize] else {
+            return false;
+        };
+        // (A 32-bit result is written zero-extended.)
+        let code = &self.block.code;
+        let holds = |v: Val| v == r || code[v.0 as usize] == Inst::Un(UnOp::Zext(32), r);
+        self.cur
+            .iter()
+            .enumerate()
+            .any(|(i, c)| c.is_some_and(holds) && Cell::from_index(i) != Cell::Nzcv)
+    }
+
     fn writeback(cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
         // Called for every memory access and exit: only the set bits,
         // into a vector of the right size (a filtered collect over every
@@ -1325,6 +1340,16 @@ impl Emitter for Builder {
         // the backend emits one host compare, and the flags value dies
         // unless the guest state needs it.
         match self.compare_of(nzcv) {
+            Some((_, _, _)) if cond < 2 && self.result_kept(nzcv) => {
+                // EQ/NE after a SUBS whose result a register holds: test
+                // the result, live anyway, and let the operands die.
+                let Inst::AdcFlags(r) = self.block.code[nzcv.0 as usize] else {
+                    unreachable!("compare_of matched AdcFlags");
+                };
+                let zero = self.imm(0);
+                let op = if cond == 0 { BinOp::Eq } else { BinOp::Ne };
+                self.push(Inst::Bin(op, r, zero))
+            }
             Some((a, b, w)) if cond < 14 => self.push(Inst::Bin(BinOp::SubCond { cond: cond as u8, w }, a, b)),
             _ => self.push(Inst::CondHolds(nzcv, cond)),
         }

@@ -61,6 +61,18 @@ struct Tables {
     scaled: Vec<u8>,
 }
 
+/// Whether instruction `i` is a compare: a subtraction whose only use is
+/// its flags (`AdcFlags`, emitted with it), so it needs no place and
+/// emits a `cmp`.
+fn flags_only(block: &Block, uses: &[u32], i: usize) -> bool {
+    let cmp = match block.code[i] {
+        Inst::SubC(..) => true,
+        Inst::SubCImm(_, k, _) => k < 1 << 31,
+        _ => false,
+    };
+    cmp && uses[i] == 1 && block.code.get(i + 1) == Some(&Inst::AdcFlags(Val(i as u32)))
+}
+
 /// `v` as `n` copies of `x`, in its storage.
 fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
     v.clear();
@@ -334,6 +346,8 @@ struct Gen<'a> {
     /// Per value: the shift (1 to 3) of a shift left folded into its only
     /// use, an add, as a scaled index; else 0.
     scaled: Vec<u8>,
+    /// Per value: how many instructions read it.
+    uses: Vec<u32>,
 }
 
 /// In `Gen::q_reg`: the value has a slot.
@@ -681,6 +695,25 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, RAX);
                 self.adc_flags(i, false);
+            }
+            Inst::SubC(a, b, w) if flags_only(self.block, &self.uses, i) => {
+                // Only the flags are used (CMP): no result.
+                self.compare(a, b, w);
+                self.adc_flags(i, true);
+            }
+            Inst::SubCImm(a, k, w) if flags_only(self.block, &self.uses, i) => {
+                let ra = match self.loc[a.0 as usize] {
+                    Loc::Reg(ra) => ra,
+                    _ => {
+                        self.load(RAX, a);
+                        RAX
+                    }
+                };
+                match w {
+                    Width::W32 => dynasm!(self.a ; .arch x64 ; cmp Rd(ra), k as i32),
+                    Width::W64 => dynasm!(self.a ; .arch x64 ; cmp Rq(ra), k as i32),
+                }
+                self.adc_flags(i, true);
             }
             Inst::SubC(a, b, w) => {
                 let r = self.dst(d);
@@ -3501,7 +3534,7 @@ impl Backend for X64 {
                     _ => {}
                 }
             }
-            if !defines || pinned[i] || scaled[i] != 0 {
+            if !defines || pinned[i] || scaled[i] != 0 || flags_only(block, uses, i) {
                 continue;
             }
             if let Inst::Const(c) = inst {
@@ -3652,6 +3685,7 @@ impl Backend for X64 {
             q_reg: std::mem::take(q_reg),
             q_out: std::mem::take(q_out),
             scaled: std::mem::take(scaled),
+            uses: std::mem::take(uses),
             detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
@@ -3749,6 +3783,7 @@ impl Backend for X64 {
         tables.q_reg = g.q_reg;
         tables.q_out = g.q_out;
         tables.scaled = g.scaled;
+        tables.uses = g.uses;
         self.tables.replace(tables);
         Ok(Compiled { code, exits: sites })
     }
