@@ -589,9 +589,10 @@ struct BlockRec {
     entry: usize,
     /// Guest instructions (the most it can retire).
     len: u64,
-    /// Their words, to revive the block if its page is written but they
-    /// stay the same.
-    words: Box<[u32]>,
+    /// Their addresses and words (not always consecutive: the block may
+    /// follow a branch in its page), to revive the block if its page is
+    /// written but they stay the same.
+    words: Box<[(u64, u32)]>,
     /// Exits `(slot, stub, target)` in absolute addresses.
     exits: Vec<(usize, usize, u64)>,
     /// Slots of other blocks patched to jump here.
@@ -1389,10 +1390,12 @@ impl Jit {
         while !b.finished() {
             // A breakpoint is checked at block entry only: a block ends
             // before one (it starts the next block).
-            if !b.is_empty() && cpu.debug.is_breakpoint(key.va.wrapping_add(4 * b.len() as u64)) {
+            let va = b.next_pc();
+            if !b.is_empty() && cpu.debug.is_breakpoint(va) {
                 break;
             }
-            let pa = key.pa + 4 * b.len() as u64;
+            // In the block's page (`Builder::branch` follows no further).
+            let pa = key.pa.wrapping_add(va.wrapping_sub(key.va));
             match bus.fetch(cpu.id, PhysAddr(pa)) {
                 Ok(w) => b.add(w),
                 Err(_) => break,
@@ -1460,7 +1463,7 @@ impl Jit {
             key,
             entry,
             len: block.insns.len() as u64,
-            words: block.insns.iter().map(|&(_, w)| w).collect(),
+            words: block.insns.clone().into_boxed_slice(),
             exits,
             incoming: Vec::new(),
             valid: true,
@@ -1490,10 +1493,9 @@ impl Jit {
     /// key holds the mode.
     fn unchanged(&self, cpu: &Cpu, bus: &mut dyn Bus, id: u32) -> bool {
         let b = &self.shared.blocks[id as usize];
-        b.words.iter().enumerate().all(|(i, &w)| {
-            let off = 4 * i as u64;
-            (i == 0 || !cpu.debug.is_breakpoint(b.key.va.wrapping_add(off)))
-                && bus.fetch(cpu.id, PhysAddr(b.key.pa + off)).is_ok_and(|v| v == w)
+        b.words.iter().enumerate().all(|(i, &(va, w))| {
+            let pa = b.key.pa.wrapping_add(va.wrapping_sub(b.key.va));
+            (i == 0 || !cpu.debug.is_breakpoint(va)) && bus.fetch(cpu.id, PhysAddr(pa)).is_ok_and(|v| v == w)
         })
     }
 

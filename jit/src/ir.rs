@@ -946,6 +946,9 @@ pub const MAX_LOOP_CELLS: usize = 6;
 /// Longest block, in guest instructions.
 pub const MAX_BLOCK_INSNS: usize = 64;
 
+/// How many unconditional branches a block may follow (`Builder::branch`).
+const MAX_FOLLOWS: u8 = 4;
+
 /// Storage one translation leaves for the next: a new block's IR and the
 /// optimiser's tables reuse it instead of allocating (a fresh set for
 /// every block was a fifth of the translation time, in the allocator).
@@ -981,6 +984,11 @@ pub struct Builder {
     // The instruction being translated.
     insn: u16,
     insn_pc: u64,
+    /// Where the next instruction is: after this one, or the target of a
+    /// B the block follows (`branch`).
+    next_pc: u64,
+    /// How many B instructions the block has followed.
+    follows: u8,
     start_cur: [Option<Val>; Cell::COUNT],
     start_dirty: u64,
     start_len: usize,
@@ -1030,6 +1038,8 @@ impl Builder {
             retired: 0,
             insn: 0,
             insn_pc: pc,
+            next_pc: pc,
+            follows: 0,
             start_cur: [None; Cell::COUNT],
             start_dirty: 0,
             start_len: 0,
@@ -1179,11 +1189,17 @@ impl Builder {
         self.block.insns.is_empty()
     }
 
-    /// Adds the instruction `raw` at the next address: runs its semantics
-    /// (or records it for the interpreter).
+    /// The address of the next instruction to add.
+    pub fn next_pc(&self) -> u64 {
+        self.next_pc
+    }
+
+    /// Adds the instruction `raw` at the next address (`next_pc`): runs
+    /// its semantics (or records it for the interpreter).
     pub fn add(&mut self, raw: u32) {
         assert!(!self.finished, "block already ended");
-        let pc = self.block.pc + 4 * self.block.insns.len() as u64;
+        let pc = self.next_pc;
+        self.next_pc = pc + 4;
         self.insn = self.block.insns.len() as u16;
         self.insn_pc = pc;
         self.block.insns.push((pc, raw));
@@ -1259,8 +1275,8 @@ impl Builder {
                 self.push(Inst::CheckExit(pc + 4, e));
             }
         }
-        if !self.finished && (self.len() >= MAX_BLOCK_INSNS || (pc + 4) & 0xfff == 0) {
-            self.finish_with(Target::Direct(pc + 4), 0);
+        if !self.finished && (self.len() >= MAX_BLOCK_INSNS || self.next_pc & 0xfff == 0) {
+            self.finish_with(Target::Direct(self.next_pc), 0);
         }
     }
 
@@ -1283,8 +1299,7 @@ impl Builder {
     /// builder.
     pub fn finish_keeping(mut self) -> (Block, Scratch) {
         if !self.finished {
-            let pc = self.block.pc + 4 * self.block.insns.len() as u64;
-            self.finish_with(Target::Direct(pc), 0);
+            self.finish_with(Target::Direct(self.next_pc), 0);
         }
         self.block.optimise_in(&mut self.scratch);
         self.block.close_loop();
@@ -1418,6 +1433,22 @@ impl Emitter for Builder {
     }
 
     fn branch(&mut self, target: u64) {
+        // A B to elsewhere in the block's page, not yet in the block,
+        // goes on translating there: a loop whose test is at the top and
+        // whose B closes it becomes one block from the B's target (then a
+        // loop, `close_loop`), and the chain exit is saved.
+        let raw = self.block.insns.last().map_or(0, |&(_, w)| w);
+        let follow = raw & 0xfc00_0000 == 0x1400_0000
+            && self.follows < MAX_FOLLOWS
+            && target != self.block.pc
+            && target >> 12 == self.block.pc >> 12
+            && self.len() + 1 < MAX_BLOCK_INSNS
+            && !self.block.insns.iter().any(|&(p, _)| p == target);
+        if follow {
+            self.follows += 1;
+            self.next_pc = target;
+            return;
+        }
         let e = self.exit_state();
         self.push(Inst::Exit(Target::Direct(target), e));
         self.exited = true;

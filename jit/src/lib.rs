@@ -20,10 +20,12 @@ pub use engine::{Jit, JitConfig, JitError, Stats, DEFAULT_HOT_THRESHOLD};
 pub fn block_listing(words: &[u32], pc: u64, mode: ir::Mode) -> Option<String> {
     let backend = backend::host_backend()?;
     let mut b = ir::Builder::new(pc, mode);
-    for &w in words {
-        if b.finished() {
+    // By address, as the engine fetches: a block may follow a branch.
+    while !b.finished() {
+        let i = b.next_pc().wrapping_sub(pc) / 4;
+        let Some(&w) = usize::try_from(i).ok().and_then(|i| words.get(i)) else {
             break;
-        }
+        };
         b.add(w);
     }
     let block = b.finish();

@@ -248,3 +248,24 @@ fn scaled_index_load() {
         }),
     );
 }
+
+/// A B forward in the page is followed: the block from the loop body
+/// goes on at the test the B leads to, whose conditional branch back to
+/// the body makes it one looped block.
+#[test]
+fn loop_through_a_branch() {
+    use asm::*;
+    check(
+        "loop_through_a_branch",
+        &block(|a| {
+            // body: add x1, x1, #1; add x0, x0, x1; b test; ret;
+            // test: cmp x1, x9; b.lo body
+            a.i(add_imm(X, 1, 1, 1))
+                .i(add(X, 0, 0, 1))
+                .i(b_off(false, 8))
+                .i(ret())
+                .i(cmp(X, 1, 9))
+                .i(b_cond_off(cond::CC, -20));
+        }),
+    );
+}

@@ -1529,6 +1529,61 @@ fn blocks_dropped_for_a_store_to_their_page_come_back_unchanged() {
     assert_eq!((want.1, i.cpu.pc), (StepEvent::Debug, f + 4));
 }
 
+/// A block follows a B to elsewhere in its page (`Builder::branch`): a
+/// loop with its test at the top and a B at the bottom runs as one looped
+/// block from the B's target. Then the same loop stores into its own code
+/// page every iteration, so its block is dropped and revived each time;
+/// a breakpoint at the followed target (inside the block, not at its
+/// start) must stop a revived block there, as the interpreter stops.
+#[test]
+fn blocks_follow_a_branch_in_their_page() {
+    use asm::*;
+    for store in [false, true] {
+        let mut a = Asm::new(CODE);
+        a.adr(11, "data")
+            .i(movz(X, 0, 0, 0))
+            .i(movz(X, 1, 0, 0))
+            .i(movz(X, 9, 1000, 0));
+        a.label("top").i(cmp(X, 1, 9)).b_cond(cond::CS, "out");
+        a.label("body").i(add_imm(X, 1, 1, 1)).i(add(X, 0, 0, 1));
+        if store {
+            a.i(ldst(Ls::StrW, 1, 11, 0));
+        }
+        a.b("top");
+        a.label("out").i(hvc(0));
+        a.label("data").i(0);
+        let (top, body) = (a.addr("top"), a.addr("body"));
+        let m = Machine::from_asm(&a);
+        let mut jit = new_jit();
+        let (mut i, mut j) = (m.clone(), m.clone());
+        let want = i.cpu.run(&mut i.bus, BUDGET);
+        let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+        compare("", &m, &i, &j, &want, &got);
+        assert_eq!((want.1, i.cpu.x[0]), (StepEvent::FirmwareCall, 500_500));
+        let s = jit.stats();
+        if !store {
+            // The blocks from CODE (through `top`), from `body` (through
+            // `top` again: one looped block) and from `out`: no block of
+            // its own for `top`, no trips between two blocks.
+            assert!(s.blocks == 3 && s.chains == 2, "{s:?}");
+            continue;
+        }
+        assert!(s.revived > 100, "{s:?}");
+        // Into the loop body again, with a breakpoint at `top`: inside the
+        // block from `body` (dropped by its last store), which must not
+        // come back as it was but end before the breakpoint.
+        for mm in [&mut i, &mut j] {
+            mm.cpu.pc = body;
+            mm.cpu.x[1] = 0;
+            mm.cpu.debug.set_breakpoints(vec![top]);
+        }
+        let want = i.cpu.run(&mut i.bus, BUDGET);
+        let got = jit.run(0, &mut j.cpu, &mut j.bus, BUDGET);
+        compare("breakpoint at top", &m, &i, &j, &want, &got);
+        assert_eq!((want.1, i.cpu.pc, i.cpu.x[1]), (StepEvent::Debug, top, 1));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Pages, devices, budgets
 
