@@ -732,6 +732,24 @@ impl Block {
             if let Some(c) = folded {
                 inst = Inst::Const(c);
             }
+            // A 32-bit arithmetic operation or compare reads only the low
+            // halves of its operands: a zero-extension feeding it is not
+            // needed (and dies unless something else reads it).
+            let low = |code: &[Inst], v: &mut Val| {
+                if let Inst::Un(UnOp::Zext(32), x) = code[v.0 as usize] {
+                    *v = x;
+                }
+            };
+            match &mut inst {
+                Inst::Adc(a, b, _, Width::W32)
+                | Inst::SubC(a, b, Width::W32)
+                | Inst::Bin(BinOp::SubCond { w: Width::W32, .. }, a, b) => {
+                    low(&self.code, a);
+                    low(&self.code, b);
+                }
+                Inst::SubCImm(a, _, Width::W32) => low(&self.code, a),
+                _ => {}
+            }
             // a + NOT b + 1 is a subtraction: x86 has one with the same N,
             // Z, V and the inverted carry (see `SubC`).
             if let Inst::Adc(a, b, c, w) = inst {

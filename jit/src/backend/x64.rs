@@ -3541,12 +3541,15 @@ impl Backend for X64 {
                 loc[i] = Loc::Imm(*c);
                 continue;
             }
-            // A unary or binary operation whose first operand dies here
-            // computes in that operand's register (`bin`/`un` load the
-            // first operand into the result's register before reading the
-            // second, which then lives elsewhere): no copy.
+            // A unary, binary or flag-setting arithmetic operation whose
+            // first operand dies here computes in that operand's register
+            // (their lowerings load the first operand into the result's
+            // register before reading the others, which then live
+            // elsewhere): no copy.
             let first = match inst {
-                Inst::Bin(_, a, _) | Inst::Un(_, a) => Some(a.0 as usize),
+                Inst::Bin(_, a, _) | Inst::Un(_, a) | Inst::Adc(a, ..) | Inst::SubC(a, ..) | Inst::SubCImm(a, ..) => {
+                    Some(a.0 as usize)
+                }
                 _ => None,
             };
             if let Some(a) = first.filter(|&a| last_use[a] == i && !handed[a]) {
