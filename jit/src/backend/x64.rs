@@ -598,17 +598,31 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Offset from the context of this block's fast TLB.
+    fn tlb_base(&self) -> i32 {
+        let entries = self.env.tlb_entries as i32;
+        self.env.ctx_tlb + (self.block.mode.mmu_index() as i32) * (entries << tlb_entry::SHIFT)
+    }
+
+    /// After `tlb_probe` (hit or miss): rcx = the address of the entry
+    /// it probed (it leaves the entry's offset in the table there).
+    fn tlb_entry(&mut self) {
+        let base = self.tlb_base();
+        dynasm!(self.a ; .arch x64 ; lea rcx, [rbx + rcx + base]);
+    }
+
     /// The inline TLB probe for `mem`: on a hit execution falls through
     /// with the host address in `rax` (`None`) or `rax + index register`
     /// (`Some(index)`, the guest address's own register, saving an add);
-    /// on a miss it jumps to `miss`.
+    /// on a miss it jumps to `miss`. Either way rcx holds the entry's
+    /// offset in the table (`tlb_entry` makes it its address).
     fn tlb_probe(&mut self, mem: &Mem, write: bool, miss: DynamicLabel) -> Option<u8> {
         let entries = self.env.tlb_entries as i32;
-        let base = self.env.ctx_tlb + (self.block.mode.mmu_index() as i32) * (entries << tlb_entry::SHIFT);
+        let base = self.tlb_base();
         let index_mask = (entries - 1) << tlb_entry::SHIFT;
         let tag_mask = -4096i32 | (i32::from(mem.size) - 1);
-        let tag = if write { tlb_entry::WRITE } else { tlb_entry::READ };
-        let add = tlb_entry::ADDEND;
+        let tag = base + if write { tlb_entry::WRITE } else { tlb_entry::READ };
+        let add = base + tlb_entry::ADDEND;
         let ra = match self.loc[mem.addr.0 as usize] {
             Loc::Reg(r) => r,
             _ => {
@@ -621,17 +635,16 @@ impl<'a> Gen<'a> {
             ; mov rcx, Rq(ra)
             ; shr rcx, (12 - tlb_entry::SHIFT) as i8
             ; and ecx, index_mask
-            ; lea rcx, [rbx + rcx + base]
             ; mov rdx, tag_mask
             ; and rdx, Rq(ra)
-            ; cmp rdx, QWORD [rcx + tag]
+            ; cmp rdx, QWORD [rbx + rcx + tag]
             ; jne =>miss
         );
         if ra == RAX {
-            dynasm!(self.a ; .arch x64 ; add rax, QWORD [rcx + add]);
+            dynasm!(self.a ; .arch x64 ; add rax, QWORD [rbx + rcx + add]);
             None
         } else {
-            dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rcx + add]);
+            dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rbx + rcx + add]);
             Some(ra)
         }
     }
@@ -881,7 +894,8 @@ impl<'a> Gen<'a> {
                     dynasm!(self.a ; .arch x64 ; add rax, Rq(x));
                 }
                 if kind == AtomicKind::ZeroBlock {
-                    // rcx: the fast-path entry (tlb_probe).
+                    // rcx: the fast-path entry.
+                    self.tlb_entry();
                     let (pa, ok) = (tlb_entry::PA, tlb_entry::ZVA_OK as i8);
                     dynasm!(self.a
                         ; .arch x64
@@ -3145,6 +3159,8 @@ impl<'a> Gen<'a> {
         };
         let (pa, ok, add) = (tlb_entry::PA, tlb_entry::UNALIGNED_OK as i8, tlb_entry::ADDEND);
         let helper = self.a.new_dynamic_label();
+        // rcx: the entry the fast path missed.
+        self.tlb_entry();
         // The entry is the first byte's page's: the last byte's page
         // matching its tag means both are that page.
         dynasm!(self.a
