@@ -809,14 +809,17 @@ impl<'a> Gen<'a> {
                 let (pc, raw) = self.block.insns[usize::from(mem.sync.insn)];
                 let label = self.a.new_dynamic_label();
                 let back = self.a.new_dynamic_label();
+                // Straight into the result's register; the slow paths
+                // put it there too before coming back.
                 if mem.acc.unprivileged {
                     dynasm!(self.a ; .arch x64 ; jmp =>label);
                 } else {
                     let index = self.tlb_probe(mem, false, label);
-                    self.host_load(index, mem.size);
+                    let r = self.dst(d);
+                    self.host_load(index, mem.size, r);
+                    self.store(d, r);
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
-                self.store(d, RAX);
                 self.slow.push(Slow::Load {
                     at: i,
                     label,
@@ -3143,7 +3146,8 @@ impl<'a> Gen<'a> {
     /// anything else falls through to the helper. Linux's string and
     /// unaligned-access helpers made these a tenth of its boot when each
     /// went through the interpreter byte by byte.
-    fn unaligned_in_page(&mut self, mem: &Mem, value: Option<Val>, back: DynamicLabel) {
+    /// `access`: the value stored (`Ok`), or the load's result (`Err`).
+    fn unaligned_in_page(&mut self, mem: &Mem, access: Result<Val, Val>, back: DynamicLabel) {
         if mem.size == 1 || mem.acc.unprivileged || mem.acc.ordered || mem.acc.atomic {
             return;
         }
@@ -3152,7 +3156,7 @@ impl<'a> Gen<'a> {
             _ => RAX,
         };
         let last = i32::from(mem.size) - 1;
-        let tag = if value.is_some() {
+        let tag = if access.is_ok() {
             tlb_entry::WRITE
         } else {
             tlb_entry::READ
@@ -3181,25 +3185,30 @@ impl<'a> Gen<'a> {
             dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rcx + add]);
             Some(ra)
         };
-        match value {
-            None => self.host_load(index, mem.size),
-            Some(v) => self.host_store(index, mem.size, v),
+        match access {
+            Err(d) => {
+                self.host_load(index, mem.size, RAX);
+                self.store(d, RAX);
+            }
+            Ok(v) => self.host_store(index, mem.size, v),
         }
         dynasm!(self.a ; .arch x64 ; jmp =>back ; =>helper);
     }
 
     /// `rax` = the `size`-byte value (zero-extended) at host address
     /// `rax` (plus `index` when `Some`), as `tlb_probe` leaves them.
-    fn host_load(&mut self, index: Option<u8>, size: u8) {
+    /// Loads `size` bytes, zero-extended, from host address `rax` (plus
+    /// `index`) into `r`.
+    fn host_load(&mut self, index: Option<u8>, size: u8, r: u8) {
         match (index, size) {
-            (None, 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax]),
-            (None, 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax]),
-            (None, 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax]),
-            (None, _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax]),
-            (Some(x), 1) => dynasm!(self.a ; .arch x64 ; movzx eax, BYTE [rax + Rq(x)]),
-            (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx eax, WORD [rax + Rq(x)]),
-            (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rax + Rq(x)]),
-            (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rax + Rq(x)]),
+            (None, 1) => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [rax]),
+            (None, 2) => dynasm!(self.a ; .arch x64 ; movzx Rd(r), WORD [rax]),
+            (None, 4) => dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rax]),
+            (None, _) => dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rax]),
+            (Some(x), 1) => dynasm!(self.a ; .arch x64 ; movzx Rd(r), BYTE [rax + Rq(x)]),
+            (Some(x), 2) => dynasm!(self.a ; .arch x64 ; movzx Rd(r), WORD [rax + Rq(x)]),
+            (Some(x), 4) => dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rax + Rq(x)]),
+            (Some(x), _) => dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rax + Rq(x)]),
         }
     }
 
@@ -3237,9 +3246,10 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.unaligned_in_page(mem, None, back);
+                self.unaligned_in_page(mem, Err(Val(at as u32)), back);
                 let info = info(raw, mem);
                 self.faulting_call(at, &mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
+                self.store(Val(at as u32), RAX);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::Store {
@@ -3252,7 +3262,7 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.unaligned_in_page(mem, Some(value), back);
+                self.unaligned_in_page(mem, Ok(value), back);
                 let info = info(raw, mem);
                 let f = self.env.helper_store;
                 self.faulting_call(at, &mem.sync, mem.addr, Some(value), pc, info, f, false);
