@@ -667,6 +667,21 @@ impl<'a> Gen<'a> {
             }
             Inst::Bin(op, a, b) => self.bin(d, op, a, b),
             Inst::Un(op, a) => self.un(d, op, a),
+            Inst::Adc(a, b, c, w) if self.loc[c.0 as usize] == Loc::Imm(0) && self.add_by_lea(i, a, b) => {
+                // An add whose flags nobody reads, from a register that
+                // lives on: one LEA (a 32-bit one zero-extends), no copy.
+                let (r, Loc::Reg(ra)) = (self.dst(d), self.loc[a.0 as usize]) else {
+                    unreachable!("add_by_lea checked the operand");
+                };
+                match (w, self.imm32(b), self.loc[b.0 as usize]) {
+                    (Width::W64, Some(k), _) => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(ra) + k]),
+                    (Width::W32, Some(k), _) => dynasm!(self.a ; .arch x64 ; lea Rd(r), [Rq(ra) + k]),
+                    (Width::W64, None, Loc::Reg(rb)) => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(ra) + Rq(rb)]),
+                    (_, None, Loc::Reg(rb)) => dynasm!(self.a ; .arch x64 ; lea Rd(r), [Rq(ra) + Rq(rb)]),
+                    _ => unreachable!("add_by_lea checked the operand"),
+                }
+                self.store(d, r);
+            }
             Inst::Adc(a, b, c, w) if self.loc[c.0 as usize] == Loc::Imm(0) => {
                 // A plain add: x86's carry and overflow are Arm's C and V.
                 let r = self.dst(d);
@@ -2819,6 +2834,21 @@ impl<'a> Gen<'a> {
         }
         self.store(d, r);
         true
+    }
+
+    /// Whether the add (with carry 0) at `i` can be one LEA: no flags
+    /// wanted from it (its `AdcFlags` dead, no fused condition), its first
+    /// operand in another register than the result, the second a 32-bit
+    /// immediate or in a register.
+    fn add_by_lea(&self, i: usize, a: Val, b: Val) -> bool {
+        let flags_dead = match self.block.code.get(i + 1) {
+            Some(Inst::AdcFlags(src)) if src.0 as usize == i => self.loc[i + 1] == Loc::None,
+            _ => true,
+        };
+        let d = self.loc[i];
+        let a_ok = matches!(self.loc[a.0 as usize], Loc::Reg(_)) && self.loc[a.0 as usize] != d;
+        let b_ok = self.imm32(b).is_some() || matches!(self.loc[b.0 as usize], Loc::Reg(_));
+        flags_dead && self.cc_from[i].is_none() && a_ok && b_ok
     }
 
     /// `d = base + (x << k)` for `index` = the folded `Shl(x, k)`: one
