@@ -478,13 +478,7 @@ impl<'a> Gen<'a> {
     fn writeback(&mut self, wb: &Writeback) {
         for &(cell, v) in wb {
             let off = self.cell_off(cell);
-            let r = match self.loc[v.0 as usize] {
-                Loc::Reg(r) => r,
-                _ => {
-                    self.load(RAX, v);
-                    RAX
-                }
-            };
+            let r = self.reg_or(v, RAX);
             if cell == Cell::Nzcv {
                 dynasm!(self.a ; .arch x64 ; mov DWORD [rbp + off], Rd(r));
             } else {
@@ -730,13 +724,7 @@ impl<'a> Gen<'a> {
                 self.adc_flags(i, true);
             }
             Inst::SubCImm(a, k, w) if flags_only(self.block, &self.uses, i) => {
-                let ra = match self.loc[a.0 as usize] {
-                    Loc::Reg(ra) => ra,
-                    _ => {
-                        self.load(RAX, a);
-                        RAX
-                    }
-                };
+                let ra = self.reg_or(a, RAX);
                 match w {
                     Width::W32 => dynasm!(self.a ; .arch x64 ; cmp Rd(ra), k as i32),
                     Width::W64 => dynasm!(self.a ; .arch x64 ; cmp Rq(ra), k as i32),
@@ -746,13 +734,7 @@ impl<'a> Gen<'a> {
             Inst::SubC(a, b, w) => {
                 let r = self.dst(d);
                 self.load(r, a);
-                let rb = match self.loc[b.0 as usize] {
-                    Loc::Reg(rb) => rb,
-                    _ => {
-                        self.load(RCX, b);
-                        RCX
-                    }
-                };
+                let rb = self.reg_or(b, RCX);
                 match w {
                     Width::W64 => dynasm!(self.a ; .arch x64 ; sub Rq(r), Rq(rb)),
                     Width::W32 => dynasm!(self.a ; .arch x64 ; sub Rd(r), Rd(rb)),
@@ -2647,13 +2629,7 @@ impl<'a> Gen<'a> {
     /// `cmp a, b` at width `w` (clobbers `rax`/`rcx` only for operands
     /// not in registers).
     fn compare(&mut self, a: Val, b: Val, w: Width) {
-        let ra = match self.loc[a.0 as usize] {
-            Loc::Reg(r) => r,
-            _ => {
-                self.load(RAX, a);
-                RAX
-            }
-        };
+        let ra = self.reg_or(a, RAX);
         match (w, self.loc[b.0 as usize]) {
             (Width::W32, Loc::Imm(k)) => dynasm!(self.a ; .arch x64 ; cmp Rd(ra), k as u32 as i32),
             (Width::W64, _) if self.imm32(b).is_some() => {
@@ -2851,6 +2827,17 @@ impl<'a> Gen<'a> {
         flags_dead && self.cc_from[i].is_none() && a_ok && b_ok
     }
 
+    /// The register holding `v`, or `scratch` loaded with it.
+    fn reg_or(&mut self, v: Val, scratch: u8) -> u8 {
+        match self.loc[v.0 as usize] {
+            Loc::Reg(r) => r,
+            _ => {
+                self.load(scratch, v);
+                scratch
+            }
+        }
+    }
+
     /// `d = base + (x << k)` for `index` = the folded `Shl(x, k)`: one
     /// `lea`.
     fn scaled_add(&mut self, d: Val, base: Val, index: Val) {
@@ -2858,20 +2845,8 @@ impl<'a> Gen<'a> {
             unreachable!("only shifts are folded");
         };
         let r = self.dst(d);
-        let rb = match self.loc[base.0 as usize] {
-            Loc::Reg(rb) => rb,
-            _ => {
-                self.load(RAX, base);
-                RAX
-            }
-        };
-        let rx = match self.loc[x.0 as usize] {
-            Loc::Reg(rx) => rx,
-            _ => {
-                self.load(RCX, x);
-                RCX
-            }
-        };
+        let rb = self.reg_or(base, RAX);
+        let rx = self.reg_or(x, RCX);
         match self.scaled[index.0 as usize] {
             1 => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(rb) + Rq(rx) * 2]),
             2 => dynasm!(self.a ; .arch x64 ; lea Rq(r), [Rq(rb) + Rq(rx) * 4]),
@@ -3246,13 +3221,7 @@ impl<'a> Gen<'a> {
     /// `index`); clobbers `rcx` when the value has no register.
     fn host_store(&mut self, index: Option<u8>, size: u8, value: Val) {
         // The value straight from its register when it has one.
-        let rv = match self.loc[value.0 as usize] {
-            Loc::Reg(r) => r,
-            _ => {
-                self.load(RCX, value);
-                RCX
-            }
-        };
+        let rv = self.reg_or(value, RCX);
         match (index, size) {
             (None, 1) => dynasm!(self.a ; .arch x64 ; mov BYTE [rax], Rb(rv)),
             (None, 2) => dynasm!(self.a ; .arch x64 ; mov WORD [rax], Rw(rv)),
