@@ -2236,6 +2236,23 @@ impl<'a> Gen<'a> {
         true
     }
 
+    /// Packed SCVTF (32-bit integers in xmm6, single results in xmm0),
+    /// FPSR.IXC clear: Inexact unless every lane in use converts back.
+    fn scvtf_inexact(&mut self, lanes: u8) {
+        let want = (1i32 << lanes) - 1;
+        self.set_ixc_if(|me, inexact| {
+            dynasm!(me.a
+                ; .arch x64
+                ; cvttps2dq xmm5, xmm0
+                ; pcmpeqd xmm5, xmm6
+                ; movmskps eax, xmm5
+                ; not eax
+                ; test eax, want
+                ; jnz =>inexact
+            );
+        });
+    }
+
     /// Jumps to `to` if any of the first `lanes` lanes of xmm5 and xmm6
     /// compare unequal (or unordered) as floats; clobbers eax and xmm5.
     fn lanes_differ(&mut self, double: bool, lanes: u8, to: DynamicLabel) {
@@ -2387,17 +2404,7 @@ impl<'a> Gen<'a> {
             FpOp::FromInt { signed, .. } => {
                 if signed {
                     dynasm!(self.a ; .arch x64 ; cvtdq2ps xmm0, xmm6);
-                    self.set_ixc_if(|me, inexact| {
-                        dynasm!(me.a
-                            ; .arch x64
-                            ; cvttps2dq xmm5, xmm0
-                            ; pcmpeqd xmm5, xmm6
-                            ; movmskps eax, xmm5
-                            ; not eax
-                            ; test eax, want
-                            ; jnz =>inexact
-                        );
-                    });
+                    self.scvtf_inexact(lanes);
                 } else {
                     // (x >> 16) * 2^16 + (x & 0xffff): both exact, one
                     // rounding in the sum.
@@ -2583,17 +2590,7 @@ impl<'a> Gen<'a> {
             });
         } else {
             dynasm!(self.a ; .arch x64 ; cvtdq2ps xmm0, xmm0);
-            self.set_ixc_if(|me, inexact| {
-                dynasm!(me.a
-                    ; .arch x64
-                    ; cvttps2dq xmm5, xmm0
-                    ; pcmpeqd xmm5, xmm6
-                    ; movmskps eax, xmm5
-                    ; not eax
-                    ; test eax, (1i32 << lanes) - 1
-                    ; jnz =>inexact
-                );
-            });
+            self.scvtf_inexact(lanes);
         }
         self.packed_result(p.at, lane_bytes, p.done);
         true
