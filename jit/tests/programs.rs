@@ -2059,7 +2059,9 @@ fn packed_fp_path_at_its_edges() {
 }
 
 /// The packed lowering of vector FMAX/FMIN(NM) (exact: no IXC needed; a
-/// NaN or equal pair of lanes goes to the helper) and single-precision
+/// NaN or equal pair of lanes goes to the helper), of the compares
+/// FCMEQ/FCMGE/FCMGT/FACGE/FACGT (a NaN lane goes to the helper) and
+/// single-precision
 /// FCVTZS/SCVTF (the host's "integer indefinite" goes to the helper) at
 /// the same edges, with the ordinary arithmetic of the test above.
 #[test]
@@ -2074,6 +2076,14 @@ fn packed_fp_conversions_and_min_max_at_their_edges() {
         r(0x4e60_f400),  // fmax .2d
         r(0x4ee0_c400),  // fminnm .2d
         r(0x0e20_c400),  // fmaxnm .2s
+        r(0x4e20_e400),  // fcmeq .4s
+        r(0x6e20_e400),  // fcmge .4s
+        r(0x6ea0_e400),  // fcmgt .4s
+        r(0x6e20_ec00),  // facge .4s
+        r(0x6ea0_ec00),  // facgt .4s
+        r(0x4e60_e400),  // fcmeq .2d
+        r(0x6ee0_ec00),  // facgt .2d
+        r(0x2ea0_e400),  // fcmgt .2s
         r1(0x4ea1_b800), // fcvtzs .4s
         r1(0x4e21_d800), // scvtf .4s
         r1(0x0ea1_b800), // fcvtzs .2s

@@ -2056,6 +2056,7 @@ impl<'a> Gen<'a> {
         };
         match op {
             FpOp::Max | FpOp::Min | FpOp::MaxNum | FpOp::MinNum => return self.packed_min_max(p),
+            FpOp::CmpEq | FpOp::CmpGe | FpOp::CmpGt | FpOp::AbsCmpGe | FpOp::AbsCmpGt => return self.packed_compare(p),
             FpOp::RoundInt { .. } | FpOp::ToInt { bits: 32, .. } | FpOp::FromInt { bits: 32, .. }
                 if self.env.host_sse41 =>
             {
@@ -2326,6 +2327,54 @@ impl<'a> Gen<'a> {
             (false, true) => dynasm!(self.a ; .arch x64 ; maxps xmm0, xmm1),
             (false, false) => dynasm!(self.a ; .arch x64 ; minps xmm0, xmm1),
         }
+        self.packed_result(p.at, lane_bytes, p.done);
+        true
+    }
+
+    /// Packed FCMEQ/FCMGE/FCMGT/FACGE/FACGT (register forms): exact, so
+    /// only FPCR matters (FZ would flush denormal operands); a lane with
+    /// a NaN (Invalid Operation, by the operation and the NaN's kind)
+    /// sends the whole operation to the helper. Each lane is all ones
+    /// where the comparison holds. `false` if not lowered.
+    fn packed_compare(&mut self, p: Packed) -> bool {
+        let Some(lane_bytes) = p.fits(2) else {
+            return false;
+        };
+        let Packed {
+            op, double, lanes, qs, ..
+        } = p;
+        let size = if double { FpSize::D } else { FpSize::S };
+        let ixc = self.ixc_gate(op, size, p.at, p.slow, p.done);
+        self.fp_gate(p.slow, ixc);
+        for (k, q) in qs.iter().enumerate() {
+            let (base, off) = self.q_src(*q);
+            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
+        }
+        if double {
+            dynasm!(self.a ; .arch x64 ; movapd xmm3, xmm0 ; cmpunordpd xmm3, xmm1 ; movmskpd eax, xmm3);
+        } else {
+            dynasm!(self.a ; .arch x64 ; movaps xmm3, xmm0 ; cmpunordps xmm3, xmm1 ; movmskps eax, xmm3);
+        }
+        dynasm!(self.a ; .arch x64 ; test eax, (1i32 << lanes) - 1 ; jnz =>p.slow);
+        if matches!(op, FpOp::AbsCmpGe | FpOp::AbsCmpGt) {
+            dynasm!(self.a ; .arch x64 ; pcmpeqd xmm7, xmm7);
+            if double {
+                dynasm!(self.a ; .arch x64 ; psrlq xmm7, 1);
+            } else {
+                dynasm!(self.a ; .arch x64 ; psrld xmm7, 1);
+            }
+            dynasm!(self.a ; .arch x64 ; andps xmm0, xmm7 ; andps xmm1, xmm7);
+        }
+        // a >= b as b <= a, a > b as b < a: the result in xmm1.
+        match (op, double) {
+            (FpOp::CmpEq, true) => dynasm!(self.a ; .arch x64 ; cmpeqpd xmm1, xmm0),
+            (FpOp::CmpEq, false) => dynasm!(self.a ; .arch x64 ; cmpeqps xmm1, xmm0),
+            (FpOp::CmpGe | FpOp::AbsCmpGe, true) => dynasm!(self.a ; .arch x64 ; cmplepd xmm1, xmm0),
+            (FpOp::CmpGe | FpOp::AbsCmpGe, false) => dynasm!(self.a ; .arch x64 ; cmpleps xmm1, xmm0),
+            (_, true) => dynasm!(self.a ; .arch x64 ; cmpltpd xmm1, xmm0),
+            (_, false) => dynasm!(self.a ; .arch x64 ; cmpltps xmm1, xmm0),
+        }
+        dynasm!(self.a ; .arch x64 ; movaps xmm0, xmm1);
         self.packed_result(p.at, lane_bytes, p.done);
         true
     }
