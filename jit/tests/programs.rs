@@ -2054,6 +2054,11 @@ fn packed_fp_path_at_its_edges() {
         r(0x4fc0_1800),  // fmla .2d, v2.d[1]
         r(0x0e20_d400),  // fadd .2s
         r(0x0f80_1800),  // fmla .2s, v2.s[2]
+        r(0x4e20_fc00),  // frecps .4s
+        r(0x4ea0_fc00),  // frsqrts .4s
+        r(0x4e60_fc00),  // frecps .2d
+        r(0x4ee0_fc00),  // frsqrts .2d
+        r(0x0e20_fc00),  // frecps .2s
     ];
     packed_fp_edges(&ops);
 }

@@ -2078,7 +2078,7 @@ impl<'a> Gen<'a> {
         let gated = match op {
             FpOp::Neg | FpOp::Abs => false,
             FpOp::Add | FpOp::Sub | FpOp::AbsDiff | FpOp::Mul | FpOp::MulX | FpOp::Div | FpOp::Sqrt => true,
-            FpOp::MulAdd if self.env.host_fma => true,
+            FpOp::MulAdd | FpOp::RecipStep | FpOp::RSqrtStep if self.env.host_fma => true,
             _ => return false,
         };
         let lane_bytes = u32::from(lanes) * if double { 8 } else { 4 };
@@ -2135,6 +2135,26 @@ impl<'a> Gen<'a> {
                 }
             }
             (FpOp::MulAdd, false) => dynasm!(self.a ; .arch x64 ; vfmadd231ps xmm0, xmm1, xmm2),
+            // FRECPS 2 - a*b, FRSQRTS (3 - a*b) / 2, rounded once (the
+            // halving is exact while the result is normal, as checked):
+            // vfnmadd213p{s,d} xmm0, xmm1, xmm2 (VEX.128.66.0F38.W{0,1}
+            // AC /r: xmm0 = -(xmm0 * xmm1) + xmm2), as bytes.
+            (FpOp::RecipStep | FpOp::RSqrtStep, _) => {
+                let rsqrt = op == FpOp::RSqrtStep;
+                let k = if rsqrt { 3.0 } else { 2.0 };
+                self.splat_fp(2, k, double);
+                for b in [0xc4, 0xe2, if double { 0xf1 } else { 0x71 }, 0xac, 0xc2] {
+                    self.a.push(b);
+                }
+                if rsqrt {
+                    self.splat_fp(2, 0.5, double);
+                    if double {
+                        dynasm!(self.a ; .arch x64 ; mulpd xmm0, xmm2);
+                    } else {
+                        dynasm!(self.a ; .arch x64 ; mulps xmm0, xmm2);
+                    }
+                }
+            }
             _ => unreachable!("filtered above"),
         }
         if gated {
@@ -2235,6 +2255,17 @@ impl<'a> Gen<'a> {
         }
         self.packed_result(at, lane_bytes, done);
         true
+    }
+
+    /// `x` in every lane of `xmm{r}` (single or `double`); clobbers rax.
+    fn splat_fp(&mut self, r: u8, x: f64, double: bool) {
+        if double {
+            self.mov_imm(RAX, x.to_bits());
+            dynasm!(self.a ; .arch x64 ; movq Rx(r), rax ; punpcklqdq Rx(r), Rx(r));
+        } else {
+            self.mov_imm(RAX, u64::from((x as f32).to_bits()));
+            dynasm!(self.a ; .arch x64 ; movd Rx(r), eax ; pshufd Rx(r), Rx(r), 0);
+        }
     }
 
     /// Packed SCVTF (32-bit integers in xmm6, single results in xmm0),
