@@ -2318,40 +2318,9 @@ impl<'a> Gen<'a> {
         let Some(lane_bytes) = p.fits(2) else {
             return false;
         };
-        let Packed {
-            op, double, lanes, qs, ..
-        } = p;
-        let size = if double { FpSize::D } else { FpSize::S };
-        let ixc = self.ixc_gate(op, size, p.at, p.slow, p.done);
-        self.fp_gate(p.slow, ixc);
-        for (k, q) in qs.iter().enumerate() {
-            let (base, off) = self.q_src(*q);
-            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
-        }
-        let want = (1i32 << lanes) - 1;
+        let (op, double) = (p.op, p.double);
+        self.packed_exact_operands(&p, true);
         let max = matches!(op, FpOp::Max | FpOp::MaxNum);
-        if double {
-            dynasm!(self.a
-                ; .arch x64
-                ; movapd xmm3, xmm0
-                ; cmpunordpd xmm3, xmm1
-                ; movapd xmm4, xmm0
-                ; cmpeqpd xmm4, xmm1
-                ; orpd xmm3, xmm4
-                ; movmskpd eax, xmm3
-            );
-        } else {
-            dynasm!(self.a
-                ; .arch x64
-                ; movaps xmm3, xmm0
-                ; cmpunordps xmm3, xmm1
-                ; movaps xmm4, xmm0
-                ; cmpeqps xmm4, xmm1
-                ; orps xmm3, xmm4
-                ; movmskps eax, xmm3
-            );
-        }
-        dynasm!(self.a ; .arch x64 ; test eax, want ; jnz =>p.slow);
         match (double, max) {
             (true, true) => dynasm!(self.a ; .arch x64 ; maxpd xmm0, xmm1),
             (true, false) => dynasm!(self.a ; .arch x64 ; minpd xmm0, xmm1),
@@ -2360,6 +2329,34 @@ impl<'a> Gen<'a> {
         }
         self.packed_result(p.at, lane_bytes, p.done);
         true
+    }
+
+    /// For an exact two-operand packed operation (`never_inexact`): the FP
+    /// gate, the operands in xmm0 and xmm1, and on to the helper if a lane
+    /// in use holds a NaN, or (`equal`) an equal pair. Clobbers xmm3,
+    /// xmm4 and rax.
+    fn packed_exact_operands(&mut self, p: &Packed, equal: bool) {
+        let size = if p.double { FpSize::D } else { FpSize::S };
+        let ixc = self.ixc_gate(p.op, size, p.at, p.slow, p.done);
+        self.fp_gate(p.slow, ixc);
+        for (k, q) in p.qs.iter().enumerate() {
+            let (base, off) = self.q_src(*q);
+            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
+        }
+        if p.double {
+            dynasm!(self.a ; .arch x64 ; movapd xmm3, xmm0 ; cmpunordpd xmm3, xmm1);
+            if equal {
+                dynasm!(self.a ; .arch x64 ; movapd xmm4, xmm0 ; cmpeqpd xmm4, xmm1 ; orpd xmm3, xmm4);
+            }
+            dynasm!(self.a ; .arch x64 ; movmskpd eax, xmm3);
+        } else {
+            dynasm!(self.a ; .arch x64 ; movaps xmm3, xmm0 ; cmpunordps xmm3, xmm1);
+            if equal {
+                dynasm!(self.a ; .arch x64 ; movaps xmm4, xmm0 ; cmpeqps xmm4, xmm1 ; orps xmm3, xmm4);
+            }
+            dynasm!(self.a ; .arch x64 ; movmskps eax, xmm3);
+        }
+        dynasm!(self.a ; .arch x64 ; test eax, (1i32 << p.lanes) - 1 ; jnz =>p.slow);
     }
 
     /// Packed FCMEQ/FCMGE/FCMGT/FACGE/FACGT (register forms): exact, so
@@ -2371,22 +2368,8 @@ impl<'a> Gen<'a> {
         let Some(lane_bytes) = p.fits(2) else {
             return false;
         };
-        let Packed {
-            op, double, lanes, qs, ..
-        } = p;
-        let size = if double { FpSize::D } else { FpSize::S };
-        let ixc = self.ixc_gate(op, size, p.at, p.slow, p.done);
-        self.fp_gate(p.slow, ixc);
-        for (k, q) in qs.iter().enumerate() {
-            let (base, off) = self.q_src(*q);
-            dynasm!(self.a ; .arch x64 ; movdqu Rx(k as u8), [Rq(base) + off]);
-        }
-        if double {
-            dynasm!(self.a ; .arch x64 ; movapd xmm3, xmm0 ; cmpunordpd xmm3, xmm1 ; movmskpd eax, xmm3);
-        } else {
-            dynasm!(self.a ; .arch x64 ; movaps xmm3, xmm0 ; cmpunordps xmm3, xmm1 ; movmskps eax, xmm3);
-        }
-        dynasm!(self.a ; .arch x64 ; test eax, (1i32 << lanes) - 1 ; jnz =>p.slow);
+        let (op, double) = (p.op, p.double);
+        self.packed_exact_operands(&p, false);
         if matches!(op, FpOp::AbsCmpGe | FpOp::AbsCmpGt) {
             dynasm!(self.a ; .arch x64 ; pcmpeqd xmm7, xmm7);
             if double {
