@@ -617,13 +617,7 @@ impl<'a> Gen<'a> {
         let tag_mask = -4096i32 | (i32::from(mem.size) - 1);
         let tag = base + if write { tlb_entry::WRITE } else { tlb_entry::READ };
         let add = base + tlb_entry::ADDEND;
-        let ra = match self.loc[mem.addr.0 as usize] {
-            Loc::Reg(r) => r,
-            _ => {
-                self.load(RAX, mem.addr);
-                RAX
-            }
-        };
+        let ra = self.reg_or(mem.addr, RAX);
         dynasm!(self.a
             ; .arch x64
             ; mov rcx, Rq(ra)
@@ -1477,6 +1471,12 @@ impl<'a> Gen<'a> {
     /// Emits nothing in the out-of-line copy (`detecting`), which runs
     /// only after the gate. Clobbers rax.
     fn fp_gate(&mut self, slow: DynamicLabel, ixc_clear: Option<DynamicLabel>) {
+        self.fp_gate_fpcr(slow, ixc_clear, cpu_aarch64::fp::FPCR_NATIVE_MASK);
+    }
+
+    /// `fp_gate` with the FPCR bits that must be clear (`fpcr_clear`: the
+    /// native mask and any the operation adds).
+    fn fp_gate_fpcr(&mut self, slow: DynamicLabel, ixc_clear: Option<DynamicLabel>, fpcr_clear: u64) {
         if self.detecting {
             return;
         }
@@ -1484,7 +1484,7 @@ impl<'a> Gen<'a> {
         dynasm!(self.a
             ; .arch x64
             ; mov rax, QWORD [rbx + sys]
-            ; test DWORD [rax + fpcr], cpu_aarch64::fp::FPCR_NATIVE_MASK as i32
+            ; test DWORD [rax + fpcr], fpcr_clear as i32
             ; jnz =>slow
         );
         if let Some(to) = ixc_clear {
@@ -1739,23 +1739,7 @@ impl<'a> Gen<'a> {
             true => None,
             false => self.ixc_gate(FpOp::Convert { to: FpSize::H }, size, at, slow, done),
         };
-        if !self.detecting {
-            let fpcr_off = self.env.sysreg_fpcr;
-            dynasm!(self.a
-                ; .arch x64
-                ; mov rax, QWORD [rbx + self.env.ctx_sysregs]
-                ; test DWORD [rax + fpcr_off], (cpu_aarch64::fp::FPCR_NATIVE_MASK | fpcr::AHP) as i32
-                ; jnz =>slow
-            );
-            if let Some(to) = ixc {
-                let fpsr_off = self.env.sysreg_fpsr;
-                dynasm!(self.a
-                    ; .arch x64
-                    ; test BYTE [rax + fpsr_off], cpu_aarch64::fp::IXC as i8
-                    ; jz =>to
-                );
-            }
-        }
+        self.fp_gate_fpcr(slow, ixc, cpu_aarch64::fp::FPCR_NATIVE_MASK | fpcr::AHP);
         self.load(RAX, v);
         if from_half {
             // vcvtph2ps xmm0, xmm0 (VEX.128.66.0F38.W0 13 /r).
@@ -1801,8 +1785,6 @@ impl<'a> Gen<'a> {
         // (Overflow and Inexact, whatever FPSR.IXC was). Zeros and
         // denormals (Arm detects tininess before rounding, x86 after)
         // and NaNs go to the helper.
-        let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
-        let flags = (cpu_aarch64::fp::OFC | cpu_aarch64::fp::IXC) as i8;
         dynasm!(self.a
             ; .arch x64
             ; jmp =>done
@@ -1815,9 +1797,18 @@ impl<'a> Gen<'a> {
             ; and ecx, 0x7fff_ffff
             ; cmp ecx, 0x7f80_0000
             ; je =>done
+        );
+        self.or_fpsr(cpu_aarch64::fp::OFC | cpu_aarch64::fp::IXC);
+        dynasm!(self.a ; .arch x64 ; jmp =>done);
+    }
+
+    /// ORs cumulative exception `flags` into FPSR; clobbers rcx.
+    fn or_fpsr(&mut self, flags: u32) {
+        let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
+        dynasm!(self.a
+            ; .arch x64
             ; mov rcx, QWORD [rbx + sys]
-            ; or BYTE [rcx + fpsr], flags
-            ; jmp =>done
+            ; or BYTE [rcx + fpsr], flags as i8
         );
     }
 
@@ -1829,18 +1820,11 @@ impl<'a> Gen<'a> {
         if !self.detecting {
             return;
         }
-        let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
-        let ixc = cpu_aarch64::fp::IXC as i8;
         let (inexact, skip) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
         check(self, inexact);
-        dynasm!(self.a
-            ; .arch x64
-            ; jmp =>skip
-            ; =>inexact
-            ; mov rcx, QWORD [rbx + sys]
-            ; or BYTE [rcx + fpsr], ixc
-            ; =>skip
-        );
+        dynasm!(self.a ; .arch x64 ; jmp =>skip ; =>inexact);
+        self.or_fpsr(cpu_aarch64::fp::IXC);
+        dynasm!(self.a ; .arch x64 ; =>skip);
     }
 
     /// xmm5 = the rounding error of `op` (`detects_inexact`: a sum,
@@ -2440,10 +2424,6 @@ impl<'a> Gen<'a> {
         self.fp_gate(slow, ixc);
         let (base, off) = self.q_src(qs[0]);
         dynasm!(self.a ; .arch x64 ; movdqu xmm6, [Rq(base) + off]);
-        // A power of two in every lane of xmm7 (single precision).
-        let splat = |me: &mut Self, x: u32| {
-            dynasm!(me.a ; .arch x64 ; mov eax, x as i32 ; movd xmm7, eax ; pshufd xmm7, xmm7, 0);
-        };
         match op {
             FpOp::RoundInt { exact, .. } => {
                 if double {
@@ -2471,7 +2451,7 @@ impl<'a> Gen<'a> {
                 } else {
                     // (x >> 16) * 2^16 + (x & 0xffff): both exact, one
                     // rounding in the sum.
-                    splat(self, 0x4780_0000);
+                    self.splat_fp(7, 65536.0, false);
                     dynasm!(self.a
                         ; .arch x64
                         ; movdqa xmm1, xmm6
@@ -2493,7 +2473,7 @@ impl<'a> Gen<'a> {
                 }
                 if fbits > 0 {
                     // Exact: the result stays normal.
-                    splat(self, (127 - fbits as u32) << 23);
+                    self.splat_fp(7, (-f64::from(fbits)).exp2(), false);
                     dynasm!(self.a ; .arch x64 ; mulps xmm0, xmm7);
                 }
             }
@@ -2501,7 +2481,7 @@ impl<'a> Gen<'a> {
                 if fbits > 0 {
                     // Exact but for an overflow to infinity, which then
                     // saturates like the value itself.
-                    splat(self, (127 + fbits as u32) << 23);
+                    self.splat_fp(7, f64::from(fbits).exp2(), false);
                     dynasm!(self.a ; .arch x64 ; mulps xmm6, xmm7);
                 }
                 // xmm0: the rounded operand r; xmm1: its integer; xmm2:
@@ -2523,7 +2503,7 @@ impl<'a> Gen<'a> {
                     );
                 } else {
                     // r >= 2^31 converts as r - 2^31 with the top bit set.
-                    splat(self, 0x4f00_0000);
+                    self.splat_fp(7, 2f64.powi(31), false);
                     dynasm!(self.a
                         ; .arch x64
                         ; movaps xmm2, xmm7
@@ -2551,8 +2531,6 @@ impl<'a> Gen<'a> {
                         ; =>join
                     );
                 }
-                let ioc = cpu_aarch64::fp::IOC as i8;
-                let (sys, fpsr) = (self.env.ctx_sysregs, self.env.sysreg_fpsr);
                 self.set_ixc_if(|me, inexact| {
                     // In range and not the operand.
                     dynasm!(me.a
@@ -2606,10 +2584,9 @@ impl<'a> Gen<'a> {
                     ; movmskps eax, xmm2
                     ; test eax, want
                     ; jz =>join
-                    ; mov rax, QWORD [rbx + sys]
-                    ; or BYTE [rax + fpsr], ioc
-                    ; jmp =>join
                 );
+                self.or_fpsr(cpu_aarch64::fp::IOC);
+                dynasm!(self.a ; .arch x64 ; jmp =>join);
                 return true;
             }
             _ => unreachable!("filtered above"),
