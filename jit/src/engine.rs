@@ -55,6 +55,10 @@ const EMPTY: FastEntry = FastEntry {
 /// 128-bit value slots per block.
 pub const QSLOTS: usize = 512;
 
+/// Addend guesses per core (`JitCtx::guess`), shared by the memory
+/// accesses at guest PCs 16 KiB apart.
+pub const GUESS_SLOTS: usize = 4096;
+
 /// Entries in the per-core jump cache. A booting kernel and its user
 /// programs jump between thousands of blocks, and every miss is a trip
 /// through the dispatcher; flushing costs only the entries filled since the
@@ -209,6 +213,9 @@ pub struct JitCtx {
     limit: u64,
     status: u64,
     exit_slot: u64,
+    /// Per memory-access instruction, the TLB addend it used last
+    /// (`Env::ctx_guess`).
+    guess: [u64; GUESS_SLOTS],
     args: [u64; 8],
     /// `cpu.sys`'s values while a block runs (FPCR/FPSR tests of the
     /// native FP path, plain MRS/MSR).
@@ -277,6 +284,7 @@ impl JitCtx {
             limit: 0,
             status: 0,
             exit_slot: 0,
+            guess: [0; GUESS_SLOTS],
             args: [0; 8],
             sysregs: std::ptr::null_mut(),
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
@@ -1244,6 +1252,8 @@ fn real_env() -> Env {
         ctx_limit: offset_of!(JitCtx, limit) as i32,
         ctx_status: offset_of!(JitCtx, status) as i32,
         ctx_exit_slot: offset_of!(JitCtx, exit_slot) as i32,
+        ctx_guess: offset_of!(JitCtx, guess) as i32,
+        guess_slots: GUESS_SLOTS,
         ctx_args: offset_of!(JitCtx, args) as i32,
         ctx_tlb: offset_of!(JitCtx, tlb) as i32,
         tlb_entries: FAST_TLB_ENTRIES,

@@ -811,6 +811,52 @@ impl Block {
         }
     }
 
+    /// Per value, into `fed`: whether it depends on a load's result, in
+    /// this iteration or, through the cells a looped block carries, an
+    /// earlier one.
+    pub fn load_fed(&self, fed: &mut Vec<bool>) {
+        fed.clear();
+        fed.resize(self.code.len(), false);
+        // Carried cells a back edge sets from a load-fed value.
+        let mut carried = 0u64;
+        loop {
+            for (i, inst) in self.code.iter().enumerate() {
+                fed[i] = match inst {
+                    Inst::Load(..) | Inst::Atomic(..) => true,
+                    Inst::Get(c) => self.looped && carried >> c.index() & 1 == 1,
+                    // The write-backs these read are not operands.
+                    Inst::Store(..)
+                    | Inst::CheckSp(..)
+                    | Inst::Interp { .. }
+                    | Inst::ExitIf(..)
+                    | Inst::CheckExit(..)
+                    | Inst::IrqCheck(..)
+                    | Inst::Exit(..)
+                    | Inst::CheckAlign(..) => false,
+                    _ => {
+                        let mut any = false;
+                        Self::uses(inst, |v| any |= fed[v.0 as usize]);
+                        any
+                    }
+                };
+            }
+            let mut now = carried;
+            for inst in &self.code {
+                if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (self.is_back_edge(inst), inst) {
+                    for &(c, v) in &e.wb {
+                        if fed[v.0 as usize] {
+                            now |= 1 << c.index();
+                        }
+                    }
+                }
+            }
+            if !self.looped || now == carried {
+                return;
+            }
+            carried = now;
+        }
+    }
+
     /// Whether exit `inst` is a back edge: a direct branch to the block's
     /// own start (the mode cannot change inside a block that qualifies).
     pub fn is_back_edge(&self, inst: &Inst) -> bool {

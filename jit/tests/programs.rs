@@ -1135,6 +1135,71 @@ fn unaligned_accesses_with_the_mmu_on() {
     }
 }
 
+/// A load whose address comes from a load takes its host address from
+/// the addend its instruction used last, checked against the TLB entry's.
+/// Here a list's nodes are reached through two mappings of RAM (each with
+/// its own addend) in an irregular order, so the guess is wrong at some
+/// steps and right at others; the sums and the stores through either
+/// mapping must be the interpreter's, and a pointer to an unmapped address
+/// must fault precisely.
+#[test]
+fn pointer_chasing_through_two_mappings() {
+    use asm::*;
+    const NODES: u64 = 40;
+    const ALIAS: u64 = 0x4000_0000;
+    let node = |k: u64| DATA + k * 0x1c8;
+    for bad in [None, Some(29)] {
+        let mut a = Asm::new(CODE);
+        prologue(&mut a);
+        a.mov64(1, node(0))
+            .i(movz(X, 3, 0, 0))
+            .i(movz(X, 9, 200, 0))
+            .b("loop")
+            .label("loop")
+            .i(ldst(Ls::LdrX, 2, 1, 8))
+            .i(add(X, 3, 3, 2))
+            .i(ldst(Ls::StrX, 3, 1, 16))
+            .i(ldst(Ls::LdrX, 1, 1, 0))
+            .i(subs_imm(X, 9, 9, 1))
+            .b_cond(cond::NE, "loop");
+        epilogue(&mut a);
+        let mut m = Machine::from_asm(&a);
+        let mut want = 0u64;
+        let mut at = 0;
+        for _ in 0..200 {
+            want = want.wrapping_add(at * at + 7);
+            at = (at + 1) % NODES;
+        }
+        for k in 0..NODES {
+            let next = (k + 1) % NODES;
+            let alias = if next % 3 == 0 || next % 7 == 0 { ALIAS } else { 0 };
+            let ptr = match bad {
+                Some(b) if b == k => RAM_BASE + 2 * ALIAS,
+                _ => node(next) + alias,
+            };
+            m.write_u64s(node(k), &[ptr, k * k + 7, 0]);
+        }
+        mmu_on(&mut m, false);
+        // The alias as Normal memory (attribute 0), like the flat map.
+        m.write_u64s(
+            STACK_TOP - 0x4000 + 8 * ((RAM_BASE + ALIAS) >> 30),
+            &[RAM_BASE | 1 << 10 | 3 << 8 | 0b01],
+        );
+        let b = run_named(&m, &format!("bad node {bad:?}"));
+        match bad {
+            None => {
+                assert_completed(&b);
+                assert_eq!(b.jit.cpu.x[3], want);
+            }
+            Some(_) => {
+                let (esr, _, far) = assert_faulted(&b);
+                assert_eq!(esr >> 26, 0x25, "a data abort");
+                assert_eq!(far, RAM_BASE + 2 * ALIAS + 8);
+            }
+        }
+    }
+}
+
 #[test]
 fn dc_zva_with_the_mmu_off_is_an_alignment_fault() {
     use asm::*;

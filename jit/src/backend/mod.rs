@@ -53,6 +53,11 @@ pub struct Env {
     pub ctx_status: i32,
     /// `JitCtx::exit_slot` (u64).
     pub ctx_exit_slot: i32,
+    /// `JitCtx::guess`: per memory-access instruction (by `pc >> 2`
+    /// modulo `guess_slots`), the TLB addend it used last.
+    pub ctx_guess: i32,
+    /// Slots in `ctx_guess`.
+    pub guess_slots: usize,
     /// `JitCtx::args` ([u64; 8]).
     pub ctx_args: i32,
     /// `JitCtx::tlb` (the fast-path TLBs).
