@@ -125,20 +125,25 @@ median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[
 bench_workload() {
 	local w="$1" e name
 	local elf=firmware/prebuilt/bench-$w-timed.elf expected=firmware/bench-$w/qemu-virt.expected
-	local -A wall start cpu all
+	local -A wall start cpu all idles
 	rm -f "$tmp"/cpu.* "$tmp/insns" "$tmp/kernels"
+	# Runs take turns between engines, so that a change in the machine's
+	# load during the benchmark weighs on every engine alike (on a shared
+	# host, one engine's five runs in a row could all land in a slow spell).
+	for _ in $(seq "$runs"); do
+		for e in "${ENGINES[@]}"; do
+			name=${e%%|*}
+			read -r -a cmd <<<"${e#*|}"
+			all[$name]="${all[$name]:-} $(run_one "$name" "$elf" "$expected" "${cmd[@]}")"
+			idles[$name]="${idles[$name]:-} $(run_one "$name" "$idle" "" "${cmd[@]}")"
+		done
+	done
 	for e in "${ENGINES[@]}"; do
 		name=${e%%|*}
-		read -r -a cmd <<<"${e#*|}"
-		local times=() idles=()
-		for _ in $(seq "$runs"); do
-			times+=("$(run_one "$name" "$elf" "$expected" "${cmd[@]}")")
-			idles+=("$(run_one "$name" "$idle" "" "${cmd[@]}")")
-		done
-		all[$name]="${times[*]}"
-		wall[$name]=$(echo "${times[*]}" | median)
+		all[$name]="${all[$name]# }"
+		wall[$name]=$(echo "${all[$name]}" | median)
 		cpu[$name]=$(median <"$tmp/cpu.$name")
-		start[$name]=$(echo "${idles[*]}" | median)
+		start[$name]=$(echo "${idles[$name]# }" | median)
 	done
 
 	local insns

@@ -709,6 +709,12 @@ impl Block {
         bits.clear();
         bits.resize(n, 64);
         seen.clear();
+        // Which values anything reads (for the flags of an ADD).
+        live.clear();
+        live.resize(n, false);
+        for inst in &self.code {
+            Self::uses(inst, |v| live[v.0 as usize] = true);
+        }
         for i in 0..n {
             // Taken out and put back below: only earlier instructions are
             // read meanwhile (cloning each one cost its write-backs' copies).
@@ -732,24 +738,6 @@ impl Block {
             if let Some(c) = folded {
                 inst = Inst::Const(c);
             }
-            // A 32-bit arithmetic operation or compare reads only the low
-            // halves of its operands: a zero-extension feeding it is not
-            // needed (and dies unless something else reads it).
-            let low = |code: &[Inst], v: &mut Val| {
-                if let Inst::Un(UnOp::Zext(32), x) = code[v.0 as usize] {
-                    *v = x;
-                }
-            };
-            match &mut inst {
-                Inst::Adc(a, b, _, Width::W32)
-                | Inst::SubC(a, b, Width::W32)
-                | Inst::Bin(BinOp::SubCond { w: Width::W32, .. }, a, b) => {
-                    low(&self.code, a);
-                    low(&self.code, b);
-                }
-                Inst::SubCImm(a, _, Width::W32) => low(&self.code, a),
-                _ => {}
-            }
             // a + NOT b + 1 is a subtraction: x86 has one with the same N,
             // Z, V and the inverted carry (see `SubC`).
             if let Inst::Adc(a, b, c, w) = inst {
@@ -768,6 +756,33 @@ impl Block {
                     } else if let Some(x) = not_of(b) {
                         inst = Inst::SubC(a, alias[x.0 as usize], w);
                     }
+                }
+            }
+            // A 32-bit arithmetic operation or compare reads only the low
+            // halves of its operands: a zero-extension feeding it is not
+            // needed (and dies unless something else reads it).
+            let low = |code: &[Inst], v: &mut Val| {
+                if let Inst::Un(UnOp::Zext(32), x) = code[v.0 as usize] {
+                    *v = x;
+                }
+            };
+            match &mut inst {
+                Inst::Adc(a, b, _, Width::W32)
+                | Inst::SubC(a, b, Width::W32)
+                | Inst::Bin(BinOp::SubCond { w: Width::W32, .. }, a, b) => {
+                    low(&self.code, a);
+                    low(&self.code, b);
+                }
+                Inst::SubCImm(a, _, Width::W32) => low(&self.code, a),
+                _ => {}
+            }
+            // A 64-bit ADD (no flags read) is the plain add an address
+            // computation uses: one form, so the two are one value.
+            if let Inst::Adc(a, b, c, Width::W64) = inst {
+                let flags_read = matches!(self.code.get(i + 1), Some(Inst::AdcFlags(f)) if f.0 as usize == i)
+                    && live[i + 1];
+                if konst(&self.code, c) == Some(0) && !flags_read {
+                    inst = Inst::Bin(BinOp::Add, a, b);
                 }
             }
             if let Inst::Select(c, a, b) = &inst {
