@@ -779,8 +779,8 @@ impl Block {
             // A 64-bit ADD (no flags read) is the plain add an address
             // computation uses: one form, so the two are one value.
             if let Inst::Adc(a, b, c, Width::W64) = inst {
-                let flags_read = matches!(self.code.get(i + 1), Some(Inst::AdcFlags(f)) if f.0 as usize == i)
-                    && live[i + 1];
+                let flags_read =
+                    matches!(self.code.get(i + 1), Some(Inst::AdcFlags(f)) if f.0 as usize == i) && live[i + 1];
                 if konst(&self.code, c) == Some(0) && !flags_read {
                     inst = Inst::Bin(BinOp::Add, a, b);
                 }
@@ -921,6 +921,21 @@ impl Block {
         // were worse too).
         if get.iter().flatten().count() > MAX_LOOP_CELLS {
             return;
+        }
+        // A loop that sets NZCV but does not read it carries it too (from
+        // the dead read at value 0, see `Builder::reusing`): a back edge
+        // then keeps the flags in a host register instead of storing them,
+        // and a backend may keep them there in its own form until an exit.
+        if get[Cell::Nzcv.index()].is_none()
+            && get.iter().flatten().count() < MAX_LOOP_CELLS
+            && self.code.first() == Some(&Inst::Start(u16::MAX))
+            && self.code.iter().any(|i| {
+                matches!((self.is_back_edge(i), i), (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e))
+                    if e.wb.iter().any(|&(c, _)| c == Cell::Nzcv))
+            })
+        {
+            self.code[0] = Inst::Get(Cell::Nzcv);
+            get[Cell::Nzcv.index()] = Some(Val(0));
         }
         // The carried cells some back edge changes.
         let mut changed = 0u64;
@@ -1109,6 +1124,10 @@ impl Builder {
             },
         };
         debug_assert!(block.insns.is_empty() && block.code.is_empty());
+        let mut block = block;
+        // A read of NZCV nobody uses (dead code unless `close_loop`
+        // revives it): value 0, before everything.
+        block.code.push(Inst::Get(Cell::Nzcv));
         Builder {
             block,
             scratch,

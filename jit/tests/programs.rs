@@ -1200,6 +1200,83 @@ fn pointer_chasing_through_two_mappings() {
     }
 }
 
+/// A loop that sets NZCV without reading it carries the flags in a host
+/// register, in the form the host's flag reads leave them, and makes the
+/// architectural form only where it leaves. Each flag-setting kind, in a
+/// loop that runs out (then reads NZCV) and in one whose load faults in a
+/// later iteration before the flags are set again (NZCV must be the
+/// previous iteration's), and in budget slices that cut it anywhere.
+#[test]
+fn carried_flags_leave_loops_exact() {
+    use asm::*;
+    const VALUES: [u64; 12] = [
+        0,
+        1,
+        u64::MAX,
+        0x8000_0000_0000_0000,
+        0x7fff_ffff_ffff_ffff,
+        0x8000_0000,
+        0x7fff_ffff,
+        0xffff_ffff,
+        2,
+        0x1234_5678_9abc_def0,
+        0xffff_ffff_0000_0000,
+        0x1_0000_0000,
+    ];
+    let ops: Vec<(&str, u32)> = vec![
+        ("adds x", adds(X, 3, 3, 2)),
+        ("subs x", subs(X, 3, 3, 2)),
+        ("cmp x", cmp(X, 2, 3)),
+        ("cmn w", cmn(W, 2, 3)),
+        ("subs w imm", subs_imm(W, 3, 2, 1)),
+        ("ands x", ands(X, 4, 2, 3)),
+        ("adcs x", adc(X, false, true, 3, 3, 2)),
+        ("sbcs w", adc(W, true, true, 3, 3, 2)),
+    ];
+    let node = |k: u64| DATA + 16 * k;
+    for (name, op) in ops {
+        for fault in [false, true] {
+            let mut a = Asm::new(CODE);
+            prologue(&mut a);
+            a.mov64(1, node(0))
+                .mov64(3, 0x7fff_ffff_ffff_fff0)
+                .i(movz(X, 9, if fault { 100 } else { 11 }, 0))
+                .b("loop")
+                .label("loop")
+                .i(ldst(Ls::LdrX, 2, 1, 8))
+                .i(op)
+                .i(ldst(Ls::LdrX, 1, 1, 0))
+                .i(sub_imm(X, 9, 9, 1))
+                .cbnz(X, 9, "loop")
+                .i(mrs(20, sysreg::NZCV));
+            epilogue(&mut a);
+            let mut m = Machine::from_asm(&a);
+            for (k, &v) in VALUES.iter().enumerate() {
+                let k = k as u64;
+                let next = if fault && k == 7 { UNMAPPED } else { node(k + 1) };
+                m.write_u64s(node(k), &[next, v]);
+            }
+            let label = format!("{name}, fault {fault}");
+            let b = run_named(&m, &label);
+            if fault {
+                let (_, _, far) = assert_faulted(&b);
+                assert_eq!(far, UNMAPPED + 8, "{label}");
+            } else {
+                assert_completed(&b);
+            }
+            for slice in [1, 3, 7] {
+                let mut jit = new_jit();
+                let mut i = m.clone();
+                let want = i.cpu.run(&mut i.bus, BUDGET);
+                let mut j = m.clone();
+                let got = run_sliced(&mut jit, &mut j, slice);
+                assert_eq!((got.0, got.1), want, "{label}, slices of {slice}");
+                compare(&label, &m, &i, &j, &want, &want);
+            }
+        }
+    }
+}
+
 #[test]
 fn dc_zva_with_the_mmu_off_is_an_alignment_fault() {
     use asm::*;

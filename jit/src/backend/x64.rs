@@ -60,6 +60,8 @@ struct Tables {
     q_out: Vec<u8>,
     scaled: Vec<u8>,
     fed: Vec<bool>,
+    raw: Vec<u8>,
+    joins: Vec<u32>,
 }
 
 /// Whether instruction `i` is a compare: a subtraction whose only use is
@@ -75,6 +77,146 @@ fn flags_only(block: &Block, uses: &[u32], i: usize) -> bool {
 }
 
 /// `v` as `n` copies of `x`, in its storage.
+/// For the `Get` at `g` of cell `c` of a looped block, before its life
+/// is stretched to the last back edge: when every back edge hands `c` the
+/// same value `v` and nothing reads `g` after `v` is made (at `v` only as
+/// what its lowering reads before writing its result), `v` can take `g`'s
+/// register (`joins[v] = g`) and the back edges need no move.
+fn join_carried(block: &Block, uses: &[u32], scaled: &[u8], last_use: &[usize], joins: &mut [u32], c: Cell, g: usize) {
+    let mut v = None;
+    for inst in &block.code {
+        if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (block.is_back_edge(inst), inst) {
+            let Some(&(_, x)) = e.wb.iter().find(|&&(k, _)| k == c) else {
+                return;
+            };
+            if v.is_some_and(|v| v != x) || x.0 as usize == g {
+                return;
+            }
+            v = Some(x);
+        }
+    }
+    let Some(v) = v.map(|v| v.0 as usize) else { return };
+    let g_val = Val(g as u32);
+    let only_first = |a: Val, rest: &[Val]| a == g_val && !rest.contains(&g_val);
+    let ok = match block.code[v] {
+        Inst::Load(_) | Inst::AdcFlags(_) => last_use[g] <= v,
+        Inst::Bin(_, a, b) | Inst::SubC(a, b, _) => last_use[g] < v || last_use[g] == v && only_first(a, &[b]),
+        Inst::Un(_, a) | Inst::SubCImm(a, ..) => last_use[g] <= v && (last_use[g] < v || a == g_val),
+        Inst::Adc(a, b, k, _) => last_use[g] < v || last_use[g] == v && only_first(a, &[b, k]),
+        _ => false,
+    };
+    if ok && scaled[v] == 0 && !flags_only(block, uses, v) && joins[v] == u32::MAX {
+        joins[v] = g as u32;
+    }
+}
+
+/// In `Gen::raw`: the flags of an add (x86 CF is Arm's C).
+const RAW_ADD: u8 = 1;
+/// In `Gen::raw`: the flags of a subtraction (x86 CF is a borrow, NOT C).
+const RAW_SUB: u8 = 2;
+
+/// Which NZCV values stay in their raw form: bits 15 (SF), 14 (ZF), 8
+/// (CF) and 0 (OF) of a register, as `lahf; seto al` leave them, two
+/// instructions instead of eight. The architectural form is made only
+/// where one is written back (`Gen::writeback`), which is at exits and
+/// before helper calls. So: the flags of an `Adc`/`SubC`/`SubCImm` that
+/// nothing reads but write-backs of NZCV, and the NZCV a looped block
+/// carries (`Block::close_loop`) when every back edge hands it raw flags
+/// of one kind (the loop loads it in that form).
+fn raw_flags(block: &Block, raw: &mut Vec<u8>) {
+    let n = block.code.len();
+    reset(raw, n, 0);
+    for (i, inst) in block.code.iter().enumerate() {
+        if let Inst::AdcFlags(src) = *inst {
+            raw[i] = match block.code[src.0 as usize] {
+                Inst::Adc(..) => RAW_ADD,
+                Inst::SubC(..) | Inst::SubCImm(..) => RAW_SUB,
+                _ => 0,
+            };
+        }
+    }
+    let get = (0..n).find(|&i| block.looped && block.code[i] == Inst::Get(Cell::Nzcv));
+    let mut get_plain = false;
+    for inst in &block.code {
+        let mut plain = |v: Val| {
+            raw[v.0 as usize] = 0;
+            get_plain |= Some(v.0 as usize) == get;
+        };
+        let wb = match inst {
+            Inst::Load(m) => {
+                plain(m.addr);
+                &m.sync.wb
+            }
+            Inst::Store(m, v) => {
+                plain(m.addr);
+                plain(*v);
+                &m.sync.wb
+            }
+            Inst::Atomic(_, m, a, b) => {
+                plain(m.addr);
+                plain(*a);
+                plain(*b);
+                &m.sync.wb
+            }
+            Inst::CheckSp(v, s) | Inst::CheckAlign(v, _, _, s) => {
+                plain(*v);
+                &s.wb
+            }
+            Inst::Interp { sync, .. } => &sync.wb,
+            Inst::ExitIf(c, _, e) => {
+                plain(*c);
+                &e.wb
+            }
+            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => &e.wb,
+            Inst::Exit(t, e) => {
+                if let Target::Indirect(v, _) = t {
+                    plain(*v);
+                }
+                &e.wb
+            }
+            _ => {
+                Block::uses(inst, plain);
+                continue;
+            }
+        };
+        for &(c, v) in wb {
+            if c != Cell::Nzcv {
+                plain(v);
+            }
+        }
+    }
+    let Some(g) = get else { return };
+    // What the back edges hand the carried NZCV.
+    let mut kinds = 0u8;
+    for inst in &block.code {
+        if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (block.is_back_edge(inst), inst) {
+            for &(c, v) in &e.wb {
+                if c == Cell::Nzcv && v.0 as usize != g {
+                    kinds |= 1 << raw[v.0 as usize];
+                }
+            }
+        }
+    }
+    raw[g] = match kinds {
+        _ if get_plain => 0,
+        k if k == 1 << RAW_ADD => RAW_ADD,
+        k if k == 1 << RAW_SUB => RAW_SUB,
+        _ => 0,
+    };
+    if raw[g] == 0 {
+        // The back edges' moves must hand it the architectural form.
+        for inst in &block.code {
+            if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (block.is_back_edge(inst), inst) {
+                for &(c, v) in &e.wb {
+                    if c == Cell::Nzcv {
+                        raw[v.0 as usize] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
     v.clear();
     v.resize(n, x);
@@ -360,6 +502,9 @@ struct Gen<'a> {
     uses: Vec<u32>,
     /// Per value: whether it depends on a load ([`Block::load_fed`]).
     fed: Vec<bool>,
+    /// Per value: [`RAW_ADD`] or [`RAW_SUB`] for an NZCV value kept as
+    /// LAHF and SETO leave the x86 flags ([`raw_flags`]), else 0.
+    raw: Vec<u8>,
 }
 
 /// In `Gen::q_reg`: the value has a slot.
@@ -487,11 +632,26 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Stores the cells of `wb` (clobbers `rax`, and `rcx` and the flags
+    /// for NZCV in raw form).
     fn writeback(&mut self, wb: &Writeback) {
         for &(cell, v) in wb {
             let off = self.cell_off(cell);
             let r = self.reg_or(v, RAX);
-            if cell == Cell::Nzcv {
+            if cell == Cell::Nzcv && self.raw[v.0 as usize] != 0 {
+                // See `flags_to_nzcv`.
+                dynasm!(self.a
+                    ; .arch x64
+                    ; movzx ecx, Rw(r)
+                    ; and ecx, 0xC101
+                    ; imul eax, ecx, 0x1021_0000
+                    ; and eax, 0xF000_0000u32 as i32
+                );
+                if self.raw[v.0 as usize] == RAW_SUB {
+                    dynasm!(self.a ; .arch x64 ; xor eax, 0x2000_0000);
+                }
+                dynasm!(self.a ; .arch x64 ; mov DWORD [rbp + off], eax);
+            } else if cell == Cell::Nzcv {
                 dynasm!(self.a ; .arch x64 ; mov DWORD [rbp + off], Rd(r));
             } else {
                 dynasm!(self.a ; .arch x64 ; mov QWORD [rbp + off], Rq(r));
@@ -1326,7 +1486,28 @@ impl<'a> Gen<'a> {
     fn get_cell(&mut self, d: Val, c: Cell) {
         let off = self.cell_off(c);
         let r = self.dst(d);
-        if c == Cell::Nzcv {
+        if c == Cell::Nzcv && self.raw[d.0 as usize] != 0 {
+            // NZCV (bits 31:28) to the raw form: N, Z to bits 15, 14, C
+            // (a borrow for RAW_SUB) to bit 8, V to bit 0.
+            dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rbp + off]);
+            if self.raw[d.0 as usize] == RAW_SUB {
+                dynasm!(self.a ; .arch x64 ; xor eax, 0x2000_0000);
+            }
+            dynasm!(self.a
+                ; .arch x64
+                ; mov ecx, eax
+                ; shr ecx, 16
+                ; and ecx, 0xC000
+                ; mov edx, eax
+                ; shr edx, 21
+                ; and edx, 0x100
+                ; or ecx, edx
+                ; shr eax, 28
+                ; and eax, 1
+                ; or eax, ecx
+                ; mov Rd(r), eax
+            );
+        } else if c == Cell::Nzcv {
             dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off]);
         } else {
             dynasm!(self.a ; .arch x64 ; mov Rq(r), QWORD [rbp + off]);
@@ -1450,7 +1631,14 @@ impl<'a> Gen<'a> {
             }
         }
         if let Some(Inst::AdcFlags(src)) = self.block.code.get(i + 1) {
-            if src.0 as usize == i && self.loc[i + 1] != Loc::None {
+            if src.0 as usize == i && self.loc[i + 1] != Loc::None && self.raw[i + 1] != 0 {
+                dynasm!(self.a
+                    ; .arch x64
+                    ; lahf
+                    ; seto al
+                );
+                self.store(Val(i as u32 + 1), RAX);
+            } else if src.0 as usize == i && self.loc[i + 1] != Loc::None {
                 self.flags_to_nzcv(true);
                 if borrow {
                     dynasm!(self.a ; .arch x64 ; xor eax, 0x2000_0000);
@@ -3515,8 +3703,11 @@ impl Backend for X64 {
             q_out,
             scaled,
             fed,
+            raw,
+            joins,
         } = &mut tables;
         block.load_fed(fed);
+        raw_flags(block, raw);
         reset(last_use, n, 0);
         reset(uses, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
@@ -3550,9 +3741,11 @@ impl Backend for X64 {
         // head to the last back edge (see `Block::close_loop`).
         reset(pinned, n, false);
         carried.clear();
+        reset(joins, n, u32::MAX);
         if let Some(last_back) = block.code.iter().rposition(|i| block.looped && block.is_back_edge(i)) {
             for (i, inst) in block.code.iter().enumerate() {
                 if let Inst::Get(c) = *inst {
+                    join_carried(block, uses, scaled, last_use, joins, c, i);
                     pinned[i] = true;
                     last_use[i] = last_use[i].max(last_back);
                     carried.push((c, Val(i as u32)));
@@ -3667,15 +3860,29 @@ impl Backend for X64 {
                 loc[i] = Loc::Imm(*c);
                 continue;
             }
+            // The new value of a carried cell, in the cell's own place
+            // (`join_carried`): the back edge moves nothing.
+            if let Some(g) = Some(joins[i] as usize).filter(|&g| g != u32::MAX as usize) {
+                if let Loc::Reg(r) = loc[g] {
+                    handed[g] = true;
+                    loc[i] = Loc::Reg(r);
+                    let free_at = (last_use[i] + 1).min(n);
+                    expiring.push(free_at.max(i + 1), i);
+                    continue;
+                }
+            }
             // A unary, binary or flag-setting arithmetic operation whose
             // first operand dies here computes in that operand's register
             // (their lowerings load the first operand into the result's
             // register before reading the others, which then live
             // elsewhere): no copy.
+            // So does a load whose address dies there (it is read before
+            // the result is written, on the fast and slow paths alike).
             let first = match inst {
                 Inst::Bin(_, a, _) | Inst::Un(_, a) | Inst::Adc(a, ..) | Inst::SubC(a, ..) | Inst::SubCImm(a, ..) => {
                     Some(a.0 as usize)
                 }
+                Inst::Load(m) => Some(m.addr.0 as usize),
                 _ => None,
             };
             if let Some(a) = first.filter(|&a| last_use[a] == i && !handed[a]) {
@@ -3816,6 +4023,7 @@ impl Backend for X64 {
             scaled: std::mem::take(scaled),
             uses: std::mem::take(uses),
             fed: std::mem::take(fed),
+            raw: std::mem::take(raw),
             detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
@@ -3915,6 +4123,7 @@ impl Backend for X64 {
         tables.scaled = g.scaled;
         tables.uses = g.uses;
         tables.fed = g.fed;
+        tables.raw = g.raw;
         self.tables.replace(tables);
         Ok(Compiled { code, exits: sites })
     }
