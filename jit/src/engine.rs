@@ -216,6 +216,8 @@ pub struct JitCtx {
     /// Per memory-access instruction, the TLB addend it used last
     /// (`Env::ctx_guess`).
     guess: [u64; GUESS_SLOTS],
+    /// The backend's shared routines (`Env::ctx_thunks`).
+    thunks: [u64; crate::backend::THUNKS],
     args: [u64; 8],
     /// `cpu.sys`'s values while a block runs (FPCR/FPSR tests of the
     /// native FP path, plain MRS/MSR).
@@ -285,6 +287,7 @@ impl JitCtx {
             status: 0,
             exit_slot: 0,
             guess: [0; GUESS_SLOTS],
+            thunks: [0; crate::backend::THUNKS],
             args: [0; 8],
             sysregs: std::ptr::null_mut(),
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
@@ -1166,6 +1169,8 @@ pub struct Jit {
     shared: Box<Shared>,
     ctxs: Vec<Box<JitCtx>>,
     trampoline: usize,
+    /// Where the backend's thunks were placed (`JitCtx::thunks`).
+    thunks: [u64; crate::backend::THUNKS],
     /// `JitConfig::perf_map`'s file.
     perf_map: Option<std::io::BufWriter<std::fs::File>>,
     /// The last translation's storage, for the next.
@@ -1254,6 +1259,7 @@ fn real_env() -> Env {
         ctx_exit_slot: offset_of!(JitCtx, exit_slot) as i32,
         ctx_guess: offset_of!(JitCtx, guess) as i32,
         guess_slots: GUESS_SLOTS,
+        ctx_thunks: offset_of!(JitCtx, thunks) as i32,
         ctx_args: offset_of!(JitCtx, args) as i32,
         ctx_tlb: offset_of!(JitCtx, tlb) as i32,
         tlb_entries: FAST_TLB_ENTRIES,
@@ -1296,6 +1302,13 @@ impl Jit {
             size: config.cache_size,
             source: std::io::Error::other("too small for the trampoline"),
         })?;
+        let mut thunks = [0u64; crate::backend::THUNKS];
+        for (i, code) in backend.thunks(&env).iter().enumerate() {
+            thunks[i] = cache.place(code).ok_or(JitError::Cache {
+                size: config.cache_size,
+                source: std::io::Error::other("too small for the trampoline"),
+            })? as u64;
+        }
         cache.reserved = cache.used;
         let perf_map = if config.perf_map {
             let path = format!("/tmp/perf-{}.map", std::process::id());
@@ -1331,6 +1344,7 @@ impl Jit {
             }),
             ctxs: Vec::new(),
             trampoline,
+            thunks,
             scratch: Scratch::default(),
         })
     }
@@ -1371,7 +1385,9 @@ impl Jit {
 
     fn ctx(&mut self, core: usize) -> *mut JitCtx {
         while self.ctxs.len() <= core {
-            self.ctxs.push(JitCtx::new());
+            let mut ctx = JitCtx::new();
+            ctx.thunks = self.thunks;
+            self.ctxs.push(ctx);
         }
         &mut *self.ctxs[core]
     }

@@ -58,6 +58,8 @@ pub struct Env {
     pub ctx_guess: i32,
     /// Slots in `ctx_guess`.
     pub guess_slots: usize,
+    /// `JitCtx::thunks`: the addresses of [`Backend::thunks`], in order.
+    pub ctx_thunks: i32,
     /// `JitCtx::args` ([u64; 8]).
     pub ctx_args: i32,
     /// `JitCtx::tlb` (the fast-path TLBs).
@@ -174,6 +176,9 @@ pub enum CompileError {
     Assembler(String),
 }
 
+/// Room for [`Backend::thunks`] in every core's context.
+pub const THUNKS: usize = 3;
+
 /// A code generator for one host architecture.
 pub trait Backend {
     /// The entry trampoline: `extern "sysv64" fn(ctx, cpu, entry) -> u32`
@@ -182,6 +187,10 @@ pub trait Backend {
     /// may live in a register between entry and return (`env`'s
     /// `ctx_budget` says where it is loaded from and stored back to).
     fn trampoline(&self, env: &Env) -> Vec<u8>;
+    /// Shared out-of-line routines that blocks call through
+    /// `Env::ctx_thunks` (at most [`THUNKS`]), placed once after the
+    /// trampoline.
+    fn thunks(&self, env: &Env) -> Vec<Vec<u8>>;
     /// Compiles `block`; `op_index` numbers the helper operations it
     /// passes to the engine's helpers.
     fn compile(

@@ -369,7 +369,6 @@ enum Slow<'a> {
         raw: u32,
     },
     Store {
-        at: usize,
         label: DynamicLabel,
         back: DynamicLabel,
         mem: &'a Mem,
@@ -378,7 +377,6 @@ enum Slow<'a> {
         raw: u32,
     },
     CheckSp {
-        at: usize,
         label: DynamicLabel,
         back: DynamicLabel,
         sp: Val,
@@ -502,6 +500,9 @@ struct Gen<'a> {
     uses: Vec<u32>,
     /// Per value: whether it depends on a load ([`Block::load_fed`]).
     fed: Vec<bool>,
+    /// Slow-path helper calls' records `(label, [pc, info, helper,
+    /// rest])`, emitted after the code (`faulting_call`).
+    records: Vec<(DynamicLabel, [u64; 4])>,
     /// Per value: [`RAW_ADD`] or [`RAW_SUB`] for an NZCV value kept as
     /// LAHF and SETO leave the x86 flags ([`raw_flags`]), else 0.
     raw: Vec<u8>,
@@ -1039,7 +1040,6 @@ impl<'a> Gen<'a> {
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
                 self.slow.push(Slow::Store {
-                    at: i,
                     label,
                     back,
                     mem,
@@ -1060,7 +1060,6 @@ impl<'a> Gen<'a> {
                     ; =>back
                 );
                 self.slow.push(Slow::CheckSp {
-                    at: i,
                     label,
                     back,
                     sp,
@@ -1419,7 +1418,7 @@ impl<'a> Gen<'a> {
                 let (pc, raw) = self.block.insns[usize::from(sync.insn)];
                 let info = u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40;
                 let f = self.env.helper_check_align;
-                self.faulting_call(i, sync, addr, None, pc, info, f, false);
+                self.faulting_call(sync, addr, None, pc, info, f, false);
                 dynasm!(self.a ; .arch x64 ; =>done);
             }
             Inst::ExitIf(c, target, ref e) => {
@@ -3366,17 +3365,17 @@ impl<'a> Gen<'a> {
         );
     }
 
-    /// A helper call that may take an exception for the instruction at
-    /// IR index `at`: writes back the state of the instruction's start
-    /// (`sync`), brings the count up to date, passes `a0`, `a1`, the PC and
-    /// `info` (args 0-3), and leaves through the exception exit if the
+    /// A helper call that may take an exception: writes back the state of
+    /// the instruction's start (`sync`) and calls the helper through the
+    /// shared thunk (`X64::thunks`), which brings the count up to date,
+    /// passes `a0`, `a1`, the PC and `info` (args 0-3) and saves the
+    /// caller-saved registers; leaves through the exception exit if the
     /// helper reports a fault (in `JitCtx::status` when `status_in_ctx`,
     /// else as its return value). Any value the helper returns is in
     /// `rax` afterwards.
     #[allow(clippy::too_many_arguments)]
     fn faulting_call(
         &mut self,
-        at: usize,
         sync: &Sync,
         a0: Val,
         a1: Option<Val>,
@@ -3386,33 +3385,22 @@ impl<'a> Gen<'a> {
         status_in_ctx: bool,
     ) {
         self.writeback(&sync.wb);
-        self.exact_icount(sync.retired);
         self.load(RAX, a0);
-        self.set_arg(0, RAX);
         if let Some(v) = a1 {
-            self.load(RAX, v);
-            self.set_arg(1, RAX);
+            self.load(RCX, v);
         }
-        self.mov_imm(RAX, pc);
-        self.set_arg(2, RAX);
-        self.mov_imm(RAX, info);
-        self.set_arg(3, RAX);
-        self.call_inline(at, helper);
+        // The site's record goes after the block's code (`records`).
+        let rest = self.block.insns.len() as u64 - u64::from(sync.retired);
+        let record = self.a.new_dynamic_label();
+        self.records.push((record, [pc, info, helper as u64, rest]));
+        let thunk = self.env.ctx_thunks + if status_in_ctx { 0 } else { 8 };
         let exc = self.exception_label;
-        if status_in_ctx {
-            let status = self.env.ctx_status;
-            dynasm!(self.a
-                ; .arch x64
-                ; cmp QWORD [rbx + status], 0
-                ; jne =>exc
-            );
-        } else {
-            dynasm!(self.a
-                ; .arch x64
-                ; test rax, rax
-                ; jnz =>exc
-            );
-        }
+        dynasm!(self.a
+            ; .arch x64
+            ; lea rdx, [=>record]
+            ; call QWORD [rbx + thunk]
+            ; jne =>exc
+        );
     }
 
     /// At the top of a load's (`value` `None`) or store's slow path,
@@ -3534,12 +3522,11 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 self.unaligned_in_page(mem, Err(Val(at as u32)), back);
                 let info = info(raw, mem);
-                self.faulting_call(at, &mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
+                self.faulting_call(&mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
                 self.store(Val(at as u32), RAX);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::Store {
-                at,
                 label,
                 back,
                 mem,
@@ -3551,11 +3538,10 @@ impl<'a> Gen<'a> {
                 self.unaligned_in_page(mem, Ok(value), back);
                 let info = info(raw, mem);
                 let f = self.env.helper_store;
-                self.faulting_call(at, &mem.sync, mem.addr, Some(value), pc, info, f, false);
+                self.faulting_call(&mem.sync, mem.addr, Some(value), pc, info, f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::CheckSp {
-                at,
                 label,
                 back,
                 sp,
@@ -3565,7 +3551,7 @@ impl<'a> Gen<'a> {
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 let f = self.env.helper_check_sp;
-                self.faulting_call(at, sync, sp, None, pc, u64::from(raw), f, false);
+                self.faulting_call(sync, sp, None, pc, u64::from(raw), f, false);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::InterpExit {
@@ -3647,6 +3633,37 @@ pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
     )
 }
 
+/// Thunk 2: the rest of a direct exit's stub until the exit is chained.
+/// Jumped to with `rcx` = the exit's slot, `rax` = the target PC and
+/// `edx` = the block's mode: notes the slot for the engine to patch, sets
+/// the PC and goes on to the block the jump cache holds for it in that
+/// mode, else returns `exit::CHAIN` to the dispatcher.
+fn chain_thunk(env: &Env) -> Vec<u8> {
+    let mut a = Asm::new(0);
+    let (slot_off, pc_off) = (env.ctx_exit_slot, env.cpu_pc);
+    let mask = (env.jc_entries - 1) as i32;
+    let base = env.ctx_jc;
+    dynasm!(a
+        ; .arch x64
+        ; mov QWORD [rbx + slot_off], rcx
+        ; mov QWORD [rbp + pc_off], rax
+        ; mov rcx, rax
+        ; shr rcx, 2
+        ; and ecx, mask
+        ; shl ecx, 5
+        ; lea rcx, [rbx + rcx + base]
+        ; cmp rax, QWORD [rcx]
+        ; jne >miss
+        ; cmp DWORD [rcx + 8], edx
+        ; jne >miss
+        ; jmp QWORD [rcx + 16]
+        ; miss:
+        ; mov eax, exit::CHAIN as i32
+        ; ret
+    );
+    a.finalize().expect("thunk assembles")
+}
+
 impl Backend for X64 {
     fn trampoline(&self, env: &Env) -> Vec<u8> {
         let mut a = Asm::new(0);
@@ -3675,6 +3692,69 @@ impl Backend for X64 {
             ; ret
         );
         a.finalize().expect("trampoline assembles")
+    }
+
+    /// The helper call of a slow path (`Gen::faulting_call`), shared: 0
+    /// leaves with ZF clear if the helper set `JitCtx::status`, 1 if it
+    /// returned non-zero. Entered by `call` with the helper's first two
+    /// arguments in `rax` and `rcx` and `rdx` pointing at the site's
+    /// record `(pc, info, helper, rest)` (see `Gen::faulting_call`); saves
+    /// the caller-saved registers that hold values, makes `Cpu::icount`
+    /// exact (`limit - budget - rest`) and returns the helper's result in
+    /// `rax`.
+    fn thunks(&self, env: &Env) -> Vec<Vec<u8>> {
+        let (args, limit, icount, budget, status) = (
+            env.ctx_args,
+            env.ctx_limit,
+            env.cpu_icount,
+            env.ctx_budget,
+            env.ctx_status,
+        );
+        (0..2)
+            .map(|kind| {
+                let mut a = Asm::new(0);
+                dynasm!(a
+                    ; .arch x64
+                    ; push rsi
+                    ; push rdi
+                    ; push r8
+                    ; push r9
+                    ; push r10
+                    ; push r11
+                    // 16-byte aligned for the helper (entered at 8 mod 16).
+                    ; sub rsp, 8
+                    ; mov QWORD [rbx + args], rax
+                    ; mov QWORD [rbx + args + 8], rcx
+                    ; mov rax, QWORD [rdx]
+                    ; mov QWORD [rbx + args + 16], rax
+                    ; mov rax, QWORD [rdx + 8]
+                    ; mov QWORD [rbx + args + 24], rax
+                    ; mov rax, QWORD [rbx + limit]
+                    ; sub rax, r15
+                    ; sub rax, QWORD [rdx + 24]
+                    ; mov QWORD [rbp + icount], rax
+                    ; mov QWORD [rbx + budget], r15
+                    ; mov rdi, rbx
+                    ; call QWORD [rdx + 16]
+                    ; mov r15, QWORD [rbx + budget]
+                    ; add rsp, 8
+                    ; pop r11
+                    ; pop r10
+                    ; pop r9
+                    ; pop r8
+                    ; pop rdi
+                    ; pop rsi
+                );
+                if kind == 0 {
+                    dynasm!(a ; .arch x64 ; cmp QWORD [rbx + status], 0);
+                } else {
+                    dynasm!(a ; .arch x64 ; test rax, rax);
+                }
+                dynasm!(a ; .arch x64 ; ret);
+                a.finalize().expect("thunk assembles")
+            })
+            .chain(std::iter::once(chain_thunk(env)))
+            .collect()
     }
 
     fn compile(
@@ -4024,6 +4104,7 @@ impl Backend for X64 {
             uses: std::mem::take(uses),
             fed: std::mem::take(fed),
             raw: std::mem::take(raw),
+            records: Vec::new(),
             detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
@@ -4053,18 +4134,19 @@ impl Backend for X64 {
         }
         let mut stubs = Vec::new();
         let exits = std::mem::take(&mut g.exits);
-        let exit_slot_off = env.ctx_exit_slot;
         for &(slot, stub, target) in &exits {
             dynasm!(g.a
                 ; .arch x64
                 ; =>stub
-                ; lea rax, [=>slot]
-                ; mov QWORD [rbx + exit_slot_off], rax
+                ; lea rcx, [=>slot]
             );
             g.mov_imm(RAX, target);
-            let pc_off = env.cpu_pc;
-            dynasm!(g.a ; .arch x64 ; mov QWORD [rbp + pc_off], rax);
-            g.jump_cache(exit::CHAIN);
+            let (mode, thunk) = (block.mode.bits() as i32, env.ctx_thunks + 16);
+            dynasm!(g.a
+                ; .arch x64
+                ; mov edx, mode
+                ; jmp QWORD [rbx + thunk]
+            );
             stubs.push((slot, stub, target));
         }
         dynasm!(g.a
@@ -4093,6 +4175,9 @@ impl Backend for X64 {
         );
         for &(slot, _, _) in &stubs {
             dynasm!(g.a ; .arch x64 ; =>slot ; .u64 0);
+        }
+        for (label, [pc, info, helper, rest]) in std::mem::take(&mut g.records) {
+            dynasm!(g.a ; .arch x64 ; =>label ; .u64 pc ; .u64 info ; .u64 helper ; .u64 rest);
         }
         let labels_sites: Vec<(DynamicLabel, DynamicLabel, u64)> = stubs;
         let resolve = |a: &Asm, l: DynamicLabel| -> Result<usize, CompileError> {
