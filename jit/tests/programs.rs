@@ -511,6 +511,47 @@ fn conditions_after_cmp_and_cmn() {
     );
 }
 
+/// A branch right after its compare tests the host flags the compare
+/// left; with an operation between them that sets host flags of its own
+/// (EOR, a shift, an add), it must compare again. Every condition, for
+/// every pair of edge values, at both widths and after SUBS.
+#[test]
+fn conditions_with_an_operation_between_compare_and_branch() {
+    use asm::*;
+    let rows = edge_rows(&[0]);
+    let between = [eor(X, 3, 3, 1), lsl_imm(X, 4, 2, 3), add_imm(X, 5, 1, 7)];
+    let compares = [cmp(X, 1, 2), cmp(W, 1, 2), subs(X, 6, 1, 2), cmp_imm(W, 1, 1)];
+    for (k, &op) in compares.iter().enumerate() {
+        for &mid in &between {
+            let mut a = Asm::new(CODE);
+            prologue(&mut a);
+            a.mov64(21, DATA + 0x6000).mov64(9, rows.len() as u64);
+            a.label("loop")
+                .i(ldstp(Pair::X, true, 1, 1, 2, 19, 16))
+                .i(ldst_post(Ls::LdrX, 3, 19, 8))
+                .i(movz(X, 8, 0, 0));
+            for c in 0..16 {
+                let skip = format!("taken{c}");
+                a.i(lsl_imm(X, 8, 8, 1))
+                    .i(op)
+                    .i(mid)
+                    .b_cond(c, &skip)
+                    .i(add_imm(X, 8, 8, 1))
+                    .label(&skip);
+            }
+            a.i(ldstp(Pair::X, false, 1, 8, 3, 21, 16))
+                .i(subs_imm(X, 9, 9, 1))
+                .b_cond(cond::NE, "loop");
+            epilogue(&mut a);
+            let mut m = Machine::from_asm(&a);
+            let flat: Vec<u64> = rows.iter().flat_map(|&(x, y, f)| [x, y, f]).collect();
+            m.write_u64s(DATA, &flat);
+            let b = run_named(&m, &format!("compare {k}, operation {mid:#x}"));
+            assert_completed(&b);
+        }
+    }
+}
+
 #[test]
 fn conditions_after_adds_and_subs() {
     use asm::*;

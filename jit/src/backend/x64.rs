@@ -500,6 +500,8 @@ struct Gen<'a> {
     uses: Vec<u32>,
     /// Per value: whether it depends on a load ([`Block::load_fed`]).
     fed: Vec<bool>,
+    /// The SUB or CMP whose flags EFLAGS hold now (`keep_flags`).
+    flags_of: Option<usize>,
     /// Slow-path helper calls' records `(label, [pc, info, helper,
     /// rest])`, emitted after the code (`faulting_call`).
     records: Vec<(DynamicLabel, [u64; 4])>,
@@ -846,6 +848,15 @@ impl<'a> Gen<'a> {
     }
 
     fn inst(&mut self, i: usize) -> Result<(), CompileError> {
+        // EFLAGS outlive only instructions that emit nothing here.
+        let flags_of = self.flags_of.take();
+        if matches!(self.block.code[i], Inst::Start(_) | Inst::Const(_) | Inst::AdcFlags(_))
+            || matches!(self.block.code[i], Inst::Get(_)) && self.loop_head.is_some()
+            || matches!(self.block.code[i], Inst::Bin(..)) && self.fused[i]
+            || matches!(self.block.code[i], Inst::ExitIf(c, ..) if self.fused[c.0 as usize])
+        {
+            self.flags_of = flags_of;
+        }
         // The block outlives `self`'s borrow: instructions are read in
         // place (cloning each one cost allocations for its write-backs).
         let block: &'a Block = self.block;
@@ -924,6 +935,7 @@ impl<'a> Gen<'a> {
                 // Only the flags are used (CMP): no result.
                 self.compare(a, b, w);
                 self.adc_flags(i, true);
+                self.keep_flags(i);
             }
             Inst::SubCImm(a, k, w) if flags_only(self.block, &self.uses, i) => {
                 let ra = self.reg_or(a, RAX);
@@ -932,6 +944,7 @@ impl<'a> Gen<'a> {
                     Width::W64 => dynasm!(self.a ; .arch x64 ; cmp Rq(ra), k as i32),
                 }
                 self.adc_flags(i, true);
+                self.keep_flags(i);
             }
             Inst::SubC(a, b, w) => {
                 let r = self.dst(d);
@@ -943,6 +956,7 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, r);
                 self.adc_flags(i, true);
+                self.keep_flags(i);
             }
             Inst::SubCImm(a, k, w) => {
                 let r = self.dst(d);
@@ -960,6 +974,7 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, r);
                 self.adc_flags(i, true);
+                self.keep_flags(i);
             }
             Inst::AdcFlags(_) => {} // emitted with its Adc
             Inst::LogicFlags(v, w) => {
@@ -2921,14 +2936,57 @@ impl<'a> Gen<'a> {
 
     /// Evaluates the fused test `c` (a `CondHolds` or a compare) into the
     /// host flags, for its user: the condition under which it holds.
+    /// After the SUB or CMP at `i` and its `AdcFlags`: notes that EFLAGS
+    /// hold its flags, unless making NZCV clobbered them.
+    fn keep_flags(&mut self, i: usize) {
+        let nzcv_made = matches!(self.block.code.get(i + 1), Some(Inst::AdcFlags(s)) if s.0 as usize == i)
+            && self.loc[i + 1] != Loc::None
+            && self.raw[i + 1] == 0;
+        if !nzcv_made {
+            self.flags_of = Some(i);
+        }
+    }
+
+    /// Whether EFLAGS still hold the flags of `cmp a, b` at width `w`
+    /// (`keep_flags`), so a fused test of them needs no compare.
+    fn flags_hold(&self, a: Val, b: Val, w: Width) -> bool {
+        let Some(j) = self.flags_of else { return false };
+        let konst = |v: Val| match self.block.code[v.0 as usize] {
+            Inst::Const(k) => Some(k),
+            _ => None,
+        };
+        match self.block.code[j] {
+            Inst::SubC(x, y, wj) => (x, y, wj) == (a, b, w),
+            Inst::SubCImm(x, k, wj) => (x, wj) == (a, w) && konst(b) == Some(k),
+            _ => false,
+        }
+    }
+
     fn fused_cc(&mut self, c: Val) -> Cc {
         match self.block.code[c.0 as usize] {
             Inst::Bin(BinOp::SubCond { cond, w }, a, b) => {
-                self.compare(a, b, w);
+                if !self.flags_hold(a, b, w) {
+                    self.compare(a, b, w);
+                }
                 Cc::of_compare(cond)
             }
+            // ZF of the SUB that made `a` (at either width: a 32-bit
+            // result is zero-extended).
+            Inst::Bin(op @ (BinOp::Eq | BinOp::Ne), a, b)
+                if self.flags_of == Some(a.0 as usize)
+                    && matches!(self.block.code[b.0 as usize], Inst::Const(0))
+                    && matches!(self.block.code[a.0 as usize], Inst::SubC(..) | Inst::SubCImm(..)) =>
+            {
+                if op == BinOp::Eq {
+                    Cc::E
+                } else {
+                    Cc::Ne
+                }
+            }
             Inst::Bin(op @ (BinOp::Eq | BinOp::Ne), a, b) => {
-                self.compare(a, b, Width::W64);
+                if !self.flags_hold(a, b, Width::W64) {
+                    self.compare(a, b, Width::W64);
+                }
                 if op == BinOp::Eq {
                     Cc::E
                 } else {
@@ -4105,6 +4163,7 @@ impl Backend for X64 {
             fed: std::mem::take(fed),
             raw: std::mem::take(raw),
             records: Vec::new(),
+            flags_of: None,
             detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
