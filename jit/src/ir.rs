@@ -839,15 +839,8 @@ impl Block {
                 fed[i] = match inst {
                     Inst::Load(..) | Inst::Atomic(..) => true,
                     Inst::Get(c) => self.looped && carried >> c.index() & 1 == 1,
-                    // The write-backs these read are not operands.
-                    Inst::Store(..)
-                    | Inst::CheckSp(..)
-                    | Inst::Interp { .. }
-                    | Inst::ExitIf(..)
-                    | Inst::CheckExit(..)
-                    | Inst::IrqCheck(..)
-                    | Inst::Exit(..)
-                    | Inst::CheckAlign(..) => false,
+                    // (The write-backs the others read are not operands.)
+                    _ if !Self::defines_v(inst) => false,
                     _ => {
                         let mut any = false;
                         Self::uses(inst, |v| any |= fed[v.0 as usize]);

@@ -431,7 +431,10 @@ const EDGES: [u64; 14] = [
 /// A loop over `(a, b, nzcv_in)` rows at `DATA`: X1 = a, X2 = b, NZCV =
 /// nzcv_in, then `op` (result in X4, if any), then NZCV, the 16 `CSINC`
 /// results and the 16 `B.cond` outcomes are stored at `DATA + 0x6000`.
-fn flags_program(op: &[u32], rows: &[(u64, u64, u64)]) -> Machine {
+/// A program looping over `rows` of `(x1, x2, x3)` at `DATA` (the loop
+/// head loads one into those registers; `body` stores its results at
+/// `x21`, 16 bytes a row), ending with the last.
+fn rows_program(rows: &[(u64, u64, u64)], body: impl FnOnce(&mut Asm)) -> Machine {
     use asm::*;
     assert!(rows.len() <= 0x6000 / 24);
     let mut a = Asm::new(CODE);
@@ -439,8 +442,23 @@ fn flags_program(op: &[u32], rows: &[(u64, u64, u64)]) -> Machine {
     a.mov64(21, DATA + 0x6000).mov64(9, rows.len() as u64);
     a.label("loop")
         .i(ldstp(Pair::X, true, 1, 1, 2, 19, 16))
-        .i(ldst_post(Ls::LdrX, 3, 19, 8))
-        .i(movz(X, 4, 0, 0))
+        .i(ldst_post(Ls::LdrX, 3, 19, 8));
+    body(&mut a);
+    a.i(subs_imm(X, 9, 9, 1)).b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let mut m = Machine::from_asm(&a);
+    let flat: Vec<u64> = rows.iter().flat_map(|&(x, y, f)| [x, y, f]).collect();
+    m.write_u64s(DATA, &flat);
+    m
+}
+
+fn flags_program(op: &[u32], rows: &[(u64, u64, u64)]) -> Machine {
+    rows_program(rows, |a| flags_body(a, op))
+}
+
+fn flags_body(a: &mut Asm, op: &[u32]) {
+    use asm::*;
+    a.i(movz(X, 4, 0, 0))
         .i(msr(sysreg::NZCV, 3))
         .all(op.iter().copied())
         .i(mrs(5, sysreg::NZCV))
@@ -457,14 +475,7 @@ fn flags_program(op: &[u32], rows: &[(u64, u64, u64)]) -> Machine {
             .label(&skip);
     }
     a.i(ldstp(Pair::X, false, 1, 5, 6, 21, 16))
-        .i(ldstp(Pair::X, false, 1, 8, 4, 21, 16))
-        .i(subs_imm(X, 9, 9, 1))
-        .b_cond(cond::NE, "loop");
-    epilogue(&mut a);
-    let mut m = Machine::from_asm(&a);
-    let flat: Vec<u64> = rows.iter().flat_map(|&(x, y, f)| [x, y, f]).collect();
-    m.write_u64s(DATA, &flat);
-    m
+        .i(ldstp(Pair::X, false, 1, 8, 4, 21, 16));
 }
 
 fn edge_rows(nzcv_ins: &[u64]) -> Vec<(u64, u64, u64)> {
@@ -523,29 +534,19 @@ fn conditions_with_an_operation_between_compare_and_branch() {
     let compares = [cmp(X, 1, 2), cmp(W, 1, 2), subs(X, 6, 1, 2), cmp_imm(W, 1, 1)];
     for (k, &op) in compares.iter().enumerate() {
         for &mid in &between {
-            let mut a = Asm::new(CODE);
-            prologue(&mut a);
-            a.mov64(21, DATA + 0x6000).mov64(9, rows.len() as u64);
-            a.label("loop")
-                .i(ldstp(Pair::X, true, 1, 1, 2, 19, 16))
-                .i(ldst_post(Ls::LdrX, 3, 19, 8))
-                .i(movz(X, 8, 0, 0));
-            for c in 0..16 {
-                let skip = format!("taken{c}");
-                a.i(lsl_imm(X, 8, 8, 1))
-                    .i(op)
-                    .i(mid)
-                    .b_cond(c, &skip)
-                    .i(add_imm(X, 8, 8, 1))
-                    .label(&skip);
-            }
-            a.i(ldstp(Pair::X, false, 1, 8, 3, 21, 16))
-                .i(subs_imm(X, 9, 9, 1))
-                .b_cond(cond::NE, "loop");
-            epilogue(&mut a);
-            let mut m = Machine::from_asm(&a);
-            let flat: Vec<u64> = rows.iter().flat_map(|&(x, y, f)| [x, y, f]).collect();
-            m.write_u64s(DATA, &flat);
+            let m = rows_program(&rows, |a| {
+                a.i(movz(X, 8, 0, 0));
+                for c in 0..16 {
+                    let skip = format!("taken{c}");
+                    a.i(lsl_imm(X, 8, 8, 1))
+                        .i(op)
+                        .i(mid)
+                        .b_cond(c, &skip)
+                        .i(add_imm(X, 8, 8, 1))
+                        .label(&skip);
+                }
+                a.i(ldstp(Pair::X, false, 1, 8, 3, 21, 16));
+            });
             let b = run_named(&m, &format!("compare {k}, operation {mid:#x}"));
             assert_completed(&b);
         }

@@ -3401,19 +3401,11 @@ impl<'a> Gen<'a> {
     /// `miss` to the dispatcher. The cache only holds blocks valid under
     /// the current translations (the engine clears it when they change).
     fn jump_cache(&mut self, miss: u32) {
-        let mask = (self.env.jc_entries - 1) as i32;
-        let base = self.env.ctx_jc;
         let mode = self.block.mode.bits() as i32;
         let l_miss = self.a.new_dynamic_label();
+        jc_probe(&mut self.a, self.env, l_miss);
         dynasm!(self.a
             ; .arch x64
-            ; mov rcx, rax
-            ; shr rcx, 2
-            ; and ecx, mask
-            ; shl ecx, 5
-            ; lea rcx, [rbx + rcx + base]
-            ; cmp rax, QWORD [rcx]
-            ; jne =>l_miss
             ; cmp DWORD [rcx + 8], mode
             ; jne =>l_miss
             ; jmp QWORD [rcx + 16]
@@ -3699,27 +3691,40 @@ pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
 fn chain_thunk(env: &Env) -> Vec<u8> {
     let mut a = Asm::new(0);
     let (slot_off, pc_off) = (env.ctx_exit_slot, env.cpu_pc);
-    let mask = (env.jc_entries - 1) as i32;
-    let base = env.ctx_jc;
+    let miss = a.new_dynamic_label();
     dynasm!(a
         ; .arch x64
         ; mov QWORD [rbx + slot_off], rcx
         ; mov QWORD [rbp + pc_off], rax
+    );
+    jc_probe(&mut a, env, miss);
+    dynasm!(a
+        ; .arch x64
+        ; cmp DWORD [rcx + 8], edx
+        ; jne =>miss
+        ; jmp QWORD [rcx + 16]
+        ; =>miss
+        ; mov eax, exit::CHAIN as i32
+        ; ret
+    );
+    a.finalize().expect("thunk assembles")
+}
+
+/// The jump-cache probe for the PC in `rax`: `rcx` = its entry, and on to
+/// `miss` unless the entry is for that PC (the caller checks the mode).
+fn jc_probe(a: &mut Asm, env: &Env, miss: DynamicLabel) {
+    let mask = (env.jc_entries - 1) as i32;
+    let base = env.ctx_jc;
+    dynasm!(a
+        ; .arch x64
         ; mov rcx, rax
         ; shr rcx, 2
         ; and ecx, mask
         ; shl ecx, 5
         ; lea rcx, [rbx + rcx + base]
         ; cmp rax, QWORD [rcx]
-        ; jne >miss
-        ; cmp DWORD [rcx + 8], edx
-        ; jne >miss
-        ; jmp QWORD [rcx + 16]
-        ; miss:
-        ; mov eax, exit::CHAIN as i32
-        ; ret
+        ; jne =>miss
     );
-    a.finalize().expect("thunk assembles")
 }
 
 impl Backend for X64 {
