@@ -218,6 +218,9 @@ pub struct JitCtx {
     guess: [u64; GUESS_SLOTS],
     /// The backend's shared routines (`Env::ctx_thunks`).
     thunks: [u64; crate::backend::THUNKS],
+    /// `Env::ctx_raw_nzcv`: NZCV >> 28 in the raw form of an add's
+    /// flags (entries 0-15) and of a subtraction's (16-31).
+    raw_nzcv: [u16; 32],
     args: [u64; 8],
     /// `cpu.sys`'s values while a block runs (FPCR/FPSR tests of the
     /// native FP path, plain MRS/MSR).
@@ -288,6 +291,7 @@ impl JitCtx {
             exit_slot: 0,
             guess: [0; GUESS_SLOTS],
             thunks: [0; crate::backend::THUNKS],
+            raw_nzcv: crate::backend::raw_nzcv_table(),
             args: [0; 8],
             sysregs: std::ptr::null_mut(),
             tlb: [[EMPTY; FAST_TLB_ENTRIES]; MMU_INDICES],
@@ -1260,6 +1264,7 @@ fn real_env() -> Env {
         ctx_guess: offset_of!(JitCtx, guess) as i32,
         guess_slots: GUESS_SLOTS,
         ctx_thunks: offset_of!(JitCtx, thunks) as i32,
+        ctx_raw_nzcv: offset_of!(JitCtx, raw_nzcv) as i32,
         ctx_args: offset_of!(JitCtx, args) as i32,
         ctx_tlb: offset_of!(JitCtx, tlb) as i32,
         tlb_entries: FAST_TLB_ENTRIES,

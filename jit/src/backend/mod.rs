@@ -60,6 +60,8 @@ pub struct Env {
     pub guess_slots: usize,
     /// `JitCtx::thunks`: the addresses of [`Backend::thunks`], in order.
     pub ctx_thunks: i32,
+    /// `JitCtx::raw_nzcv` ([`raw_nzcv_table`]).
+    pub ctx_raw_nzcv: i32,
     /// `JitCtx::args` ([u64; 8]).
     pub ctx_args: i32,
     /// `JitCtx::tlb` (the fast-path TLBs).
@@ -176,6 +178,21 @@ pub enum CompileError {
     Assembler(String),
 }
 
+/// NZCV (bits 31:28, shifted down) in the form x86's `lahf; seto al`
+/// leave flags in `ax`: N in bit 15 (SF), Z in 14 (ZF), C in 8 (CF), V
+/// in 0 (OF); entries 16-31 with CF a borrow (NOT C), as after a SUB.
+pub const fn raw_nzcv_table() -> [u16; 32] {
+    let mut t = [0u16; 32];
+    let mut i = 0;
+    while i < 32 {
+        let nzcv = i & 15;
+        let c = (nzcv >> 1 & 1) ^ (i >> 4);
+        t[i] = ((nzcv >> 3 & 1) << 15 | (nzcv >> 2 & 1) << 14 | c << 8 | (nzcv & 1)) as u16;
+        i += 1;
+    }
+    t
+}
+
 /// Room for [`Backend::thunks`] in every core's context.
 pub const THUNKS: usize = 3;
 
@@ -287,5 +304,27 @@ pub fn host_backend() -> Option<Box<dyn Backend>> {
     #[cfg(not(target_arch = "x86_64"))]
     {
         None
+    }
+}
+
+#[cfg(test)]
+mod raw_nzcv_tests {
+    /// The x86 backend's raw-to-NZCV conversion (`Gen::writeback`).
+    fn to_nzcv(raw: u16, sub: bool) -> u32 {
+        let nzcv = (u32::from(raw) & 0xc101).wrapping_mul(0x1021_0000) & 0xf000_0000;
+        if sub {
+            nzcv ^ 0x2000_0000
+        } else {
+            nzcv
+        }
+    }
+
+    #[test]
+    fn the_raw_nzcv_table_round_trips() {
+        let t = super::raw_nzcv_table();
+        for n in 0..16u32 {
+            assert_eq!(to_nzcv(t[n as usize], false), n << 28, "add kind, NZCV {n:#x}");
+            assert_eq!(to_nzcv(t[16 + n as usize], true), n << 28, "sub kind, NZCV {n:#x}");
+        }
     }
 }

@@ -1501,25 +1501,13 @@ impl<'a> Gen<'a> {
         let off = self.cell_off(c);
         let r = self.dst(d);
         if c == Cell::Nzcv && self.raw[d.0 as usize] != 0 {
-            // NZCV (bits 31:28) to the raw form: N, Z to bits 15, 14, C
-            // (a borrow for RAW_SUB) to bit 8, V to bit 0.
-            dynasm!(self.a ; .arch x64 ; mov eax, DWORD [rbp + off]);
-            if self.raw[d.0 as usize] == RAW_SUB {
-                dynasm!(self.a ; .arch x64 ; xor eax, 0x2000_0000);
-            }
+            // NZCV to the raw form, by table (`raw_nzcv_table`).
+            let table = self.env.ctx_raw_nzcv + if self.raw[d.0 as usize] == RAW_SUB { 32 } else { 0 };
             dynasm!(self.a
                 ; .arch x64
-                ; mov ecx, eax
-                ; shr ecx, 16
-                ; and ecx, 0xC000
-                ; mov edx, eax
-                ; shr edx, 21
-                ; and edx, 0x100
-                ; or ecx, edx
+                ; mov eax, DWORD [rbp + off]
                 ; shr eax, 28
-                ; and eax, 1
-                ; or eax, ecx
-                ; mov Rd(r), eax
+                ; movzx Rd(r), WORD [rbx + rax * 2 + table]
             );
         } else if c == Cell::Nzcv {
             dynasm!(self.a ; .arch x64 ; mov Rd(r), DWORD [rbp + off]);
