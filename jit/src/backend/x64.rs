@@ -3671,11 +3671,14 @@ pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
     )
 }
 
-/// Thunk 2: the rest of a direct exit's stub until the exit is chained.
-/// Jumped to with `rcx` = the exit's slot, `rax` = the target PC and
+/// Thunk 2: the lookup of a direct exit's stub until the exit is
+/// chained. Called with `rcx` = the exit's slot, `rax` = the target PC and
 /// `edx` = the block's mode: notes the slot for the engine to patch, sets
-/// the PC and goes on to the block the jump cache holds for it in that
-/// mode, else returns `exit::CHAIN` to the dispatcher.
+/// the PC and returns with `rcx` at the jump-cache entry of the block for
+/// that PC and mode (the stub jumps through it: an indirect jump per stub
+/// keeps its own prediction, where one shared by every stub missed on
+/// Linux's calls between pages), else returns `exit::CHAIN` to the
+/// dispatcher itself.
 fn chain_thunk(env: &Env) -> Vec<u8> {
     let mut a = Asm::new(0);
     let (slot_off, pc_off) = (env.ctx_exit_slot, env.cpu_pc);
@@ -3690,8 +3693,10 @@ fn chain_thunk(env: &Env) -> Vec<u8> {
         ; .arch x64
         ; cmp DWORD [rcx + 8], edx
         ; jne =>miss
-        ; jmp QWORD [rcx + 16]
+        ; ret
         ; =>miss
+        // Past the stub, back to the trampoline.
+        ; add rsp, 8
         ; mov eax, exit::CHAIN as i32
         ; ret
     );
@@ -4197,7 +4202,8 @@ impl Backend for X64 {
             dynasm!(g.a
                 ; .arch x64
                 ; mov edx, mode
-                ; jmp QWORD [rbx + thunk]
+                ; call QWORD [rbx + thunk]
+                ; jmp QWORD [rcx + 16]
             );
             stubs.push((slot, stub, target));
         }
