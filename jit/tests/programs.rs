@@ -1577,6 +1577,40 @@ fn smc_next_instructions_via(name: &str, store: u32) {
     assert_eq!((b.interp.cpu.x[0], b.interp.cpu.x[1]), (3, 21), "{name}");
 }
 
+/// A store pair whose first half rewrites the next instruction of the
+/// block and whose second half lands in the next page (data, no code):
+/// the first half's slow path must end the block although the second
+/// half takes the fast path.
+#[test]
+fn smc_through_the_first_half_of_a_pair_across_pages() {
+    use asm::*;
+    const PAGE_END: u64 = CODE + 0x2000;
+    let mut a = Asm::new(CODE);
+    prologue(&mut a);
+    a.i(movz(X, 0, 0, 0)).i(movz(X, 9, 3, 0)).mov64(11, PAGE_END - 8);
+    // The words at PAGE_END - 8: `add x0, x0, #1` (was #100), then the
+    // branch on (unchanged).
+    let branch = b_off(false, 0x1000 + 4);
+    // A store to the data page first, so the second half finds its
+    // fast-path entry.
+    a.mov64(12, u64::from(branch) << 32 | u64::from(add_imm(X, 0, 0, 1)))
+        .i(movz(X, 13, 0x55, 0))
+        .i(ldst(Ls::StrX, 13, 11, 16));
+    a.pad_to(PAGE_END - 8 - 4 * 2)
+        .label("loop")
+        .i(ldxr(X, 15, 11))
+        .i(stp(X, 12, 13, 11, 0))
+        .i(add_imm(X, 0, 0, 100))
+        .i(branch)
+        .pad_to(PAGE_END + 0x1000)
+        .i(subs_imm(X, 9, 9, 1))
+        .b_cond(cond::NE, "loop");
+    epilogue(&mut a);
+    let b = run_named(&Machine::from_asm(&a), "stp x12, x13 across pages");
+    assert_completed(&b);
+    assert_eq!(b.interp.cpu.x[0], 3);
+}
+
 #[test]
 fn smc_through_a_native_store_pair() {
     smc_next_instructions_via("stp w12, w14", asm::stp(W, 12, 14, 11, 0));

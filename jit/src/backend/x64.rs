@@ -369,6 +369,9 @@ enum Slow<'a> {
         raw: u32,
     },
     Store {
+        /// The exit of the `CheckExit` right after the store, tested here
+        /// only.
+        check: Option<DynamicLabel>,
         label: DynamicLabel,
         back: DynamicLabel,
         mem: &'a Mem,
@@ -502,6 +505,9 @@ struct Gen<'a> {
     fed: Vec<bool>,
     /// The SUB or CMP whose flags EFLAGS hold now (`keep_flags`).
     flags_of: Option<usize>,
+    /// A `CheckExit` (index) whose test a store's slow path makes, and
+    /// its exit label.
+    check_after: Option<(usize, DynamicLabel)>,
     /// Slow-path helper calls' records `(label, [pc, info, helper,
     /// rest])`, emitted after the code (`faulting_call`).
     records: Vec<(DynamicLabel, [u64; 4])>,
@@ -1054,7 +1060,27 @@ impl<'a> Gen<'a> {
                     self.host_store(index, mem.size, value);
                 }
                 dynasm!(self.a ; .arch x64 ; =>back);
+                // Only a helper call changes the budget: the exit check
+                // right after this store is made on its slow path alone,
+                // when it is the instruction's only access (for a pair,
+                // the first half's slow path may be the one that ends it).
+                let next =
+                    (i + 1..block.code.len()).find(|&j| !matches!(block.code[j], Inst::Start(_) | Inst::Const(_)));
+                let only = block.code[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|x| !matches!(x, Inst::Start(n) if *n != u16::MAX))
+                    .all(|x| !Block::has_effect(x));
+                let check = match next.map(|j| (j, &block.code[j])) {
+                    Some((j, Inst::CheckExit(..))) if only => {
+                        let l = self.a.new_dynamic_label();
+                        self.check_after = Some((j, l));
+                        Some(l)
+                    }
+                    _ => None,
+                };
                 self.slow.push(Slow::Store {
+                    check,
                     label,
                     back,
                     mem,
@@ -1462,12 +1488,18 @@ impl<'a> Gen<'a> {
                 });
             }
             Inst::CheckExit(pc, ref e) => {
-                let label = self.a.new_dynamic_label();
-                dynasm!(self.a
-                    ; .arch x64
-                    ; test r15, r15
-                    ; jl =>label
-                );
+                let label = match self.check_after.take() {
+                    Some((j, l)) if j == i => l,
+                    _ => {
+                        let label = self.a.new_dynamic_label();
+                        dynasm!(self.a
+                            ; .arch x64
+                            ; test r15, r15
+                            ; jl =>label
+                        );
+                        label
+                    }
+                };
                 self.slow.push(Slow::Exit {
                     label,
                     target: Target::Direct(pc),
@@ -3565,6 +3597,7 @@ impl<'a> Gen<'a> {
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::Store {
+                check,
                 label,
                 back,
                 mem,
@@ -3577,6 +3610,13 @@ impl<'a> Gen<'a> {
                 let info = info(raw, mem);
                 let f = self.env.helper_store;
                 self.faulting_call(&mem.sync, mem.addr, Some(value), pc, info, f, false);
+                if let Some(exit) = check {
+                    dynasm!(self.a
+                        ; .arch x64
+                        ; test r15, r15
+                        ; jl =>exit
+                    );
+                }
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::CheckSp {
@@ -4162,6 +4202,7 @@ impl Backend for X64 {
             raw: std::mem::take(raw),
             records: Vec::new(),
             flags_of: None,
+            check_after: None,
             detecting: false,
         };
         // Entry: the budget check (bounded exit latency). Taking the
