@@ -378,7 +378,15 @@ pub struct Block {
 impl Block {
     /// The values each instruction reads.
     pub fn uses(inst: &Inst, mut f: impl FnMut(Val)) {
-        let wb = |wb: &Writeback, f: &mut dyn FnMut(Val)| wb.iter().for_each(|&(_, v)| f(v));
+        if let Some(wb) = Self::operands(inst, &mut f) {
+            wb.iter().for_each(|&(_, v)| f(v));
+        }
+    }
+
+    /// The values `inst` reads as operands, and the write-back list it
+    /// reads besides (an exit's, or a possibly faulting instruction's
+    /// state at its start), if it has one.
+    pub fn operands(inst: &Inst, mut f: impl FnMut(Val)) -> Option<&Writeback> {
         match inst {
             Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
             Inst::Bin(_, a, b) => {
@@ -401,34 +409,34 @@ impl Block {
             }
             Inst::Load(m) => {
                 f(m.addr);
-                wb(&m.sync.wb, &mut f)
+                return Some(&m.sync.wb);
             }
             Inst::Store(m, v) => {
                 f(m.addr);
                 f(*v);
-                wb(&m.sync.wb, &mut f)
+                return Some(&m.sync.wb);
             }
             Inst::Atomic(_, m, a, b) => {
                 f(m.addr);
                 f(*a);
                 f(*b);
-                wb(&m.sync.wb, &mut f)
+                return Some(&m.sync.wb);
             }
-            Inst::CheckSp(v, s) => {
+            Inst::CheckSp(v, s) | Inst::CheckAlign(v, _, _, s) => {
                 f(*v);
-                wb(&s.wb, &mut f)
+                return Some(&s.wb);
             }
-            Inst::Interp { sync, .. } => wb(&sync.wb, &mut f),
+            Inst::Interp { sync, .. } => return Some(&sync.wb),
             Inst::ExitIf(c, _, e) => {
                 f(*c);
-                wb(&e.wb, &mut f)
+                return Some(&e.wb);
             }
-            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => wb(&e.wb, &mut f),
+            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => return Some(&e.wb),
             Inst::Exit(t, e) => {
                 if let Target::Indirect(v, _) = t {
                     f(*v)
                 }
-                wb(&e.wb, &mut f)
+                return Some(&e.wb);
             }
             Inst::GetQ(_) | Inst::QImm(_) | Inst::SysGet(_) | Inst::QRegLane(..) => {}
             Inst::SysSet(_, v) | Inst::SetQZext(_, v, _) => f(*v),
@@ -443,11 +451,8 @@ impl Block {
             }
             Inst::QCall(_, qs) => qs.iter().for_each(|q| f(q.val())),
             Inst::Call(_, vs) => vs.iter().for_each(|v| f(*v)),
-            Inst::CheckAlign(v, _, _, s) => {
-                f(*v);
-                wb(&s.wb, &mut f)
-            }
         }
+        None
     }
 
     /// Whether the instruction may write V`r` (conservatively: anything
@@ -849,13 +854,9 @@ impl Block {
                 };
             }
             let mut now = carried;
-            for inst in &self.code {
-                if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (self.is_back_edge(inst), inst) {
-                    for &(c, v) in &e.wb {
-                        if fed[v.0 as usize] {
-                            now |= 1 << c.index();
-                        }
-                    }
+            for &(c, v) in self.back_edges().flatten() {
+                if fed[v.0 as usize] {
+                    now |= 1 << c.index();
                 }
             }
             if !self.looped || now == carried {
@@ -863,6 +864,14 @@ impl Block {
             }
             carried = now;
         }
+    }
+
+    /// The write-backs of the block's back edges.
+    pub fn back_edges(&self) -> impl Iterator<Item = &Writeback> {
+        self.code.iter().filter_map(|inst| match inst {
+            Inst::ExitIf(_, _, e) | Inst::Exit(_, e) if self.is_back_edge(inst) => Some(&e.wb),
+            _ => None,
+        })
     }
 
     /// Whether exit `inst` is a back edge: a direct branch to the block's
@@ -922,23 +931,16 @@ impl Block {
         if get[Cell::Nzcv.index()].is_none()
             && get.iter().flatten().count() < MAX_LOOP_CELLS
             && self.code.first() == Some(&Inst::Start(u16::MAX))
-            && self.code.iter().any(|i| {
-                matches!((self.is_back_edge(i), i), (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e))
-                    if e.wb.iter().any(|&(c, _)| c == Cell::Nzcv))
-            })
+            && self.back_edges().flatten().any(|&(c, _)| c == Cell::Nzcv)
         {
             self.code[0] = Inst::Get(Cell::Nzcv);
             get[Cell::Nzcv.index()] = Some(Val(0));
         }
         // The carried cells some back edge changes.
         let mut changed = 0u64;
-        for inst in &self.code {
-            if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (self.is_back_edge(inst), inst) {
-                for &(c, v) in &e.wb {
-                    if get[c.index()].is_some_and(|g| g != v) {
-                        changed |= 1 << c.index();
-                    }
-                }
+        for &(c, v) in self.back_edges().flatten() {
+            if get[c.index()].is_some_and(|g| g != v) {
+                changed |= 1 << c.index();
             }
         }
         self.looped = true;

@@ -84,16 +84,14 @@ fn flags_only(block: &Block, uses: &[u32], i: usize) -> bool {
 /// register (`joins[v] = g`) and the back edges need no move.
 fn join_carried(block: &Block, uses: &[u32], scaled: &[u8], last_use: &[usize], joins: &mut [u32], c: Cell, g: usize) {
     let mut v = None;
-    for inst in &block.code {
-        if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (block.is_back_edge(inst), inst) {
-            let Some(&(_, x)) = e.wb.iter().find(|&&(k, _)| k == c) else {
-                return;
-            };
-            if v.is_some_and(|v| v != x) || x.0 as usize == g {
-                return;
-            }
-            v = Some(x);
+    for wb in block.back_edges() {
+        let Some(&(_, x)) = wb.iter().find(|&&(k, _)| k == c) else {
+            return;
+        };
+        if v.is_some_and(|v| v != x) || x.0 as usize == g {
+            return;
         }
+        v = Some(x);
     }
     let Some(v) = v.map(|v| v.0 as usize) else { return };
     let g_val = Val(g as u32);
@@ -142,59 +140,21 @@ fn raw_flags(block: &Block, raw: &mut Vec<u8>) {
             raw[v.0 as usize] = 0;
             get_plain |= Some(v.0 as usize) == get;
         };
-        let wb = match inst {
-            Inst::Load(m) => {
-                plain(m.addr);
-                &m.sync.wb
-            }
-            Inst::Store(m, v) => {
-                plain(m.addr);
-                plain(*v);
-                &m.sync.wb
-            }
-            Inst::Atomic(_, m, a, b) => {
-                plain(m.addr);
-                plain(*a);
-                plain(*b);
-                &m.sync.wb
-            }
-            Inst::CheckSp(v, s) | Inst::CheckAlign(v, _, _, s) => {
-                plain(*v);
-                &s.wb
-            }
-            Inst::Interp { sync, .. } => &sync.wb,
-            Inst::ExitIf(c, _, e) => {
-                plain(*c);
-                &e.wb
-            }
-            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => &e.wb,
-            Inst::Exit(t, e) => {
-                if let Target::Indirect(v, _) = t {
-                    plain(*v);
+        // Write-backs to other cells than NZCV read the value as it is.
+        if let Some(wb) = Block::operands(inst, &mut plain) {
+            for &(c, v) in wb {
+                if c != Cell::Nzcv {
+                    plain(v);
                 }
-                &e.wb
-            }
-            _ => {
-                Block::uses(inst, plain);
-                continue;
-            }
-        };
-        for &(c, v) in wb {
-            if c != Cell::Nzcv {
-                plain(v);
             }
         }
     }
     let Some(g) = get else { return };
     // What the back edges hand the carried NZCV.
     let mut kinds = 0u8;
-    for inst in &block.code {
-        if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (block.is_back_edge(inst), inst) {
-            for &(c, v) in &e.wb {
-                if c == Cell::Nzcv && v.0 as usize != g {
-                    kinds |= 1 << raw[v.0 as usize];
-                }
-            }
+    for &(c, v) in block.back_edges().flatten() {
+        if c == Cell::Nzcv && v.0 as usize != g {
+            kinds |= 1 << raw[v.0 as usize];
         }
     }
     raw[g] = match kinds {
@@ -205,13 +165,9 @@ fn raw_flags(block: &Block, raw: &mut Vec<u8>) {
     };
     if raw[g] == 0 {
         // The back edges' moves must hand it the architectural form.
-        for inst in &block.code {
-            if let (true, Inst::ExitIf(_, _, e) | Inst::Exit(_, e)) = (block.is_back_edge(inst), inst) {
-                for &(c, v) in &e.wb {
-                    if c == Cell::Nzcv {
-                        raw[v.0 as usize] = 0;
-                    }
-                }
+        for &(c, v) in block.back_edges().flatten() {
+            if c == Cell::Nzcv {
+                raw[v.0 as usize] = 0;
             }
         }
     }
