@@ -593,22 +593,6 @@ impl Block {
         }
     }
 
-    /// Whether two equal instructions compute the same value and one may
-    /// stand for the other. (`Adc` is left out: its flags are taken from
-    /// the host flags right after it, so it must stay next to its
-    /// `AdcFlags`.)
-    fn is_pure(inst: &Inst) -> bool {
-        matches!(
-            inst,
-            Inst::Const(_)
-                | Inst::Bin(..)
-                | Inst::Un(..)
-                | Inst::LogicFlags(..)
-                | Inst::CondHolds(..)
-                | Inst::Select(..)
-        )
-    }
-
     /// An upper bound on the significant bits of the value `inst`
     /// defines, given those of its operands.
     fn bits_of(code: &[Inst], bits: &[u32], inst: &Inst) -> u32 {
@@ -801,17 +785,13 @@ impl Block {
             if alias[i].0 as usize == i {
                 if let Some(v) = Self::identity(&self.code, bits, &inst) {
                     alias[i] = v;
-                } else if Self::is_pure(&inst) {
-                    match seen.get(&inst) {
-                        Some(&v) => alias[i] = v,
-                        None => {
-                            seen.insert(inst.clone(), Val(i as u32));
-                        }
-                    }
+                } else if let Some(key) = Pure::of(&inst) {
+                    alias[i] = *seen.entry(key).or_insert(Val(i as u32));
                 }
             }
             bits[i] = Self::bits_of(&self.code, bits, &inst);
-            self.code[i] = inst;
+            // The placeholder has nothing to drop.
+            std::mem::forget(std::mem::replace(&mut self.code[i], inst));
         }
         // Dead-code elimination, backwards.
         live.clear();
@@ -1046,8 +1026,39 @@ pub struct Scratch {
     block: Option<Block>,
     alias: Vec<Val>,
     bits: Vec<u32>,
-    seen: rustc_hash::FxHashMap<Inst, Val>,
+    seen: rustc_hash::FxHashMap<Pure, Val>,
     live: Vec<bool>,
+}
+
+/// A pure instruction as the optimiser's table of values computed so far
+/// keys it: [`Inst`] without its heap-owning kinds, so the table copies and
+/// empties without drop glue.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Pure {
+    Const(u64),
+    Bin(BinOp, Val, Val),
+    Un(UnOp, Val),
+    LogicFlags(Val, Width),
+    CondHolds(Val, u32),
+    Select(Val, Val, Val),
+}
+
+impl Pure {
+    /// The key of `inst` if two equal instructions compute the same value
+    /// and one may stand for the other. (`Adc` is left out: its flags are
+    /// taken from the host flags right after it, so it must stay next to
+    /// its `AdcFlags`.)
+    fn of(inst: &Inst) -> Option<Pure> {
+        Some(match *inst {
+            Inst::Const(k) => Pure::Const(k),
+            Inst::Bin(op, a, b) => Pure::Bin(op, a, b),
+            Inst::Un(op, a) => Pure::Un(op, a),
+            Inst::LogicFlags(a, w) => Pure::LogicFlags(a, w),
+            Inst::CondHolds(a, c) => Pure::CondHolds(a, c),
+            Inst::Select(c, a, b) => Pure::Select(c, a, b),
+            _ => return None,
+        })
+    }
 }
 
 impl Scratch {

@@ -62,6 +62,12 @@ struct Tables {
     fed: Vec<bool>,
     raw: Vec<u8>,
     joins: Vec<u32>,
+    free: Vec<u8>,
+    free_slots: Vec<u16>,
+    exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
+    records: Vec<(DynamicLabel, [u64; 4])>,
+    /// The assembler, its label and relocation tables emptied.
+    asm: Option<Asm>,
 }
 
 /// Whether instruction `i` is a compare: a subtraction whose only use is
@@ -3837,8 +3843,23 @@ impl Backend for X64 {
             fed,
             raw,
             joins,
+            free,
+            free_slots,
+            exits,
+            records,
+            asm,
         } = &mut tables;
-        block.load_fed(fed);
+        if block.mode.el == 0
+            || !block
+                .code
+                .iter()
+                .any(|i| matches!(i, Inst::Load(..) | Inst::Atomic(..)))
+        {
+            // Only the guess at EL1+ reads it (see `tlb_probe`).
+            reset(fed, n, false);
+        } else {
+            block.load_fed(fed);
+        }
         raw_flags(block, raw);
         reset(last_use, n, 0);
         reset(uses, n, 0);
@@ -3886,10 +3907,11 @@ impl Backend for X64 {
         }
         // Linear register allocation.
         reset(loc, n, Loc::None);
-        let mut free: Vec<u8> = POOL.iter().rev().copied().collect();
+        free.clear();
+        free.extend(POOL.iter().rev());
         // Slots given back (free from now on), then ones never used (free
         // over the whole block).
-        let mut free_slots: Vec<u16> = Vec::new();
+        free_slots.clear();
         let mut fresh_slots = 0..SPILL_SLOTS as u16;
         expiring.reset(n);
         reset(qslot, n, u16::MAX);
@@ -4114,7 +4136,10 @@ impl Backend for X64 {
         // Room for a typical block's code, labels and references up front
         // (growing the buffers by doubling was a visible share of
         // translation).
-        let mut a = Asm::new_with_capacity(0, 4096, 0, 0, 64, 0, 128);
+        let mut a = asm
+            .take()
+            .unwrap_or_else(|| Asm::new_with_capacity(0, 4096, 0, 0, 64, 0, 128));
+        a.reserve_ops(4096);
         let ret_label = a.new_dynamic_label();
         let exception_label = a.new_dynamic_label();
         let budget_label = a.new_dynamic_label();
@@ -4140,7 +4165,7 @@ impl Backend for X64 {
             loc: std::mem::take(loc),
             pushed: 0,
             slow: Vec::new(),
-            exits: Vec::new(),
+            exits: std::mem::take(exits),
             ret_label,
             exception_label,
             fused: std::mem::take(fused),
@@ -4156,7 +4181,7 @@ impl Backend for X64 {
             uses: std::mem::take(uses),
             fed: std::mem::take(fed),
             raw: std::mem::take(raw),
-            records: Vec::new(),
+            records: std::mem::take(records),
             flags_of: None,
             check_after: None,
             detecting: false,
@@ -4186,7 +4211,6 @@ impl Backend for X64 {
         for s in slow {
             g.emit_slow(s);
         }
-        let mut stubs = Vec::new();
         let exits = std::mem::take(&mut g.exits);
         for &(slot, stub, target) in &exits {
             dynasm!(g.a
@@ -4202,7 +4226,6 @@ impl Backend for X64 {
                 ; call QWORD [rbx + thunk]
                 ; jmp QWORD [rcx + 16]
             );
-            stubs.push((slot, stub, target));
         }
         dynasm!(g.a
             ; .arch x64
@@ -4228,28 +4251,35 @@ impl Backend for X64 {
             ; ret
             ; .align 8
         );
-        for &(slot, _, _) in &stubs {
+        for &(slot, _, _) in &exits {
             dynasm!(g.a ; .arch x64 ; =>slot ; .u64 0);
         }
-        for (label, [pc, info, helper, rest]) in std::mem::take(&mut g.records) {
+        let mut records = std::mem::take(&mut g.records);
+        for &(label, [pc, info, helper, rest]) in &records {
             dynasm!(g.a ; .arch x64 ; =>label ; .u64 pc ; .u64 info ; .u64 helper ; .u64 rest);
         }
-        let labels_sites: Vec<(DynamicLabel, DynamicLabel, u64)> = stubs;
+        records.clear();
         let resolve = |a: &Asm, l: DynamicLabel| -> Result<usize, CompileError> {
             a.labels()
                 .resolve_dynamic(l)
                 .map(|o| o.0)
                 .map_err(|e| CompileError::Assembler(e.to_string()))
         };
-        let mut sites = Vec::new();
-        for (slot, stub, target) in labels_sites {
+        let mut sites = Vec::with_capacity(exits.len());
+        for &(slot, stub, target) in &exits {
             sites.push(ExitSite {
                 slot: resolve(&g.a, slot)?,
                 stub: resolve(&g.a, stub)?,
                 target,
             });
         }
-        let code = g.a.finalize().map_err(|e| CompileError::Assembler(format!("{e:?}")))?;
+        let mut exits = exits;
+        exits.clear();
+        // `take` keeps the label and relocation tables for the next block.
+        let code = g.a.take().map_err(|e| CompileError::Assembler(format!("{e:?}")))?;
+        tables.asm = Some(g.a);
+        tables.exits = exits;
+        tables.records = records;
         tables.live_cs = g.live_cs;
         tables.loc = g.loc;
         tables.fused = g.fused;
