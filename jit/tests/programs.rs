@@ -183,6 +183,47 @@ fn counted_loop(a: &mut Asm) {
         .b_cond(cond::NE, "loop");
 }
 
+/// An add of two shifted registers whose shifts have no other use: the
+/// backend folds a shift of 1 to 3 into its add as a scaled `lea` index,
+/// and must fold only one of the two (folding both left the add without
+/// a base: the emulator panicked on a random sequence). Shifts from EXTR
+/// (a plain shift when the low register is XZR) and LSL, in both operand
+/// orders.
+#[test]
+fn an_add_of_two_short_shifts() {
+    use asm::*;
+    for (first, second_lsl) in [
+        (extr(X, 19, 5, 31, 63), 3),
+        (lsl_imm(X, 19, 5, 2), 1),
+        (lsl_imm(X, 19, 5, 3), 2),
+    ] {
+        for swap in [false, true] {
+            let mut a = Asm::new(CODE);
+            prologue(&mut a);
+            a.i(first);
+            let (rn, rm) = if swap { (8, 19) } else { (19, 8) };
+            // add x19, x<rn>, x<rm>, lsl #k: the other operand is a shift too.
+            a.i(addsub_reg(X, false, false, 19, rn, rm, Shift::Lsl, second_lsl));
+            if swap {
+                // With x8 as the shifted operand, x19 (the first shift) is
+                // the base.
+                a.i(addsub_reg(X, false, false, 20, 19, 19, Shift::Lsl, 1));
+            } else {
+                a.i(add_imm(X, 20, 19, 1));
+            }
+            a.i(movz(X, 19, 0, 0));
+            epilogue(&mut a);
+            // Inputs from outside the block (constants would fold).
+            let mut m = Machine::from_asm(&a);
+            m.cpu.x[5] = 0x1234_5678_9abc;
+            m.cpu.x[8] = 0x0777_0000_1111;
+            let b = run_named(&m, &format!("{first:#x} swap {swap}"));
+            assert_completed(&b);
+            assert_ne!(b.interp.cpu.x[20], 0);
+        }
+    }
+}
+
 #[test]
 fn counted_loops_chain() {
     use asm::*;

@@ -3883,8 +3883,12 @@ impl Backend for X64 {
                 continue;
             };
             let j = last_use[i];
-            let by_add =
-                matches!(block.code[j], Inst::Bin(BinOp::Add, p, q) if (p.0 as usize == i) != (q.0 as usize == i));
+            // One index per add: `x<<1 + y<<3` folds one shift, and the
+            // other keeps its place as the base (folding both left the
+            // base without one: a panic a random sequence found).
+            let by_add = matches!(block.code[j], Inst::Bin(BinOp::Add, p, q)
+                if (p.0 as usize == i) != (q.0 as usize == i)
+                    && scaled[if p.0 as usize == i { q } else { p }.0 as usize] == 0);
             if uses[i] == 1 && j > i && by_add {
                 scaled[i] = k as u8;
                 last_use[x.0 as usize] = last_use[x.0 as usize].max(j);
