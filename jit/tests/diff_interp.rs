@@ -49,7 +49,22 @@ fn jit_matches_interpreter_on_random_sequences() {
         let case = gen.case(s);
         let want = interp.run(&case);
         jit.flush();
-        let got = native.run_engine(&case, &mut |cpu, bus, budget| jit.run(0, cpu, bus, budget));
+        // A panic in the engine names its case too (it is rare enough
+        // that only the seed makes it reproducible).
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            native.run_engine(&case, &mut |cpu, bus, budget| jit.run(0, cpu, bus, budget))
+        }));
+        let got = match run {
+            Ok(got) => got,
+            Err(e) => {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|m| m.to_string()))
+                    .unwrap_or_default();
+                panic!("case seed {s:#x} panicked the JIT ({msg}):\n{}", case.listing());
+            }
+        };
         if want != got {
             failures.push(format!(
                 "case seed {s:#x}:\n{}interpreter: {want:?}\njit:         {got:?}\n",
