@@ -697,12 +697,15 @@ impl Block {
         alias.extend((0..n as u32).map(Val));
         bits.clear();
         bits.resize(n, 64);
-        seen.clear();
-        // Which values anything reads (for the flags of an ADD).
+        seen.start();
+        // Which values anything reads (for the flags of an ADD; only
+        // blocks with one need it).
         live.clear();
         live.resize(n, false);
-        for inst in &self.code {
-            Self::uses(inst, |v| live[v.0 as usize] = true);
+        if self.code.iter().any(|i| matches!(i, Inst::Adc(.., Width::W64))) {
+            for inst in &self.code {
+                Self::uses(inst, |v| live[v.0 as usize] = true);
+            }
         }
         for i in 0..n {
             // Taken out and put back below: only earlier instructions are
@@ -786,7 +789,10 @@ impl Block {
                 if let Some(v) = Self::identity(&self.code, bits, &inst) {
                     alias[i] = v;
                 } else if let Some(key) = Pure::of(&inst) {
-                    alias[i] = *seen.entry(key).or_insert(Val(i as u32));
+                    match seen.find(&self.code, &key) {
+                        Some(v) => alias[i] = v,
+                        None => seen.insert(&key, Val(i as u32)),
+                    }
                 }
             }
             bits[i] = Self::bits_of(&self.code, bits, &inst);
@@ -1026,8 +1032,55 @@ pub struct Scratch {
     block: Option<Block>,
     alias: Vec<Val>,
     bits: Vec<u32>,
-    seen: rustc_hash::FxHashMap<Pure, Val>,
+    seen: Seen,
     live: Vec<bool>,
+    /// Write-back lists of recycled blocks, for the next ones (one
+    /// allocation and one free for each memory access and exit otherwise).
+    wbs: Vec<Writeback>,
+}
+
+/// The optimiser's table of pure values computed so far in a block:
+/// direct-mapped by a hash of the instruction, holding the value that
+/// computed it (the instruction itself is read from the block, so an
+/// entry is 8 bytes). A collision forgets the older value: at worst a
+/// common subexpression is computed twice. Entries of earlier blocks are
+/// told apart by a generation number instead of being cleared. (A hash
+/// map was 5% of translation.)
+#[derive(Default)]
+struct Seen {
+    slots: Vec<(u32, Val)>,
+    generation: u32,
+}
+
+impl Seen {
+    const SLOTS: usize = 1024;
+
+    /// Empties the table for a new block.
+    fn start(&mut self) {
+        if self.slots.is_empty() || self.generation == u32::MAX {
+            self.slots.clear();
+            self.slots.resize(Self::SLOTS, (0, Val(0)));
+            self.generation = 0;
+        }
+        self.generation += 1;
+    }
+
+    fn slot(key: &Pure) -> usize {
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(key);
+        (h >> 32) as usize % Self::SLOTS
+    }
+
+    /// The value computing `key` in this block, from `code` (the block's
+    /// instructions so far).
+    fn find(&self, code: &[Inst], key: &Pure) -> Option<Val> {
+        let (g, v) = self.slots[Self::slot(key)];
+        (g == self.generation && Pure::of(&code[v.0 as usize]).as_ref() == Some(key)).then_some(v)
+    }
+
+    fn insert(&mut self, key: &Pure, v: Val) {
+        self.slots[Self::slot(key)] = (self.generation, v);
+    }
 }
 
 /// A pure instruction as the optimiser's table of values computed so far
@@ -1066,9 +1119,23 @@ impl Scratch {
     /// once it is no longer needed, for the next builder's IR.
     pub fn recycle(&mut self, mut block: Block) {
         block.insns.clear();
+        for inst in block.code.iter_mut() {
+            let wb = match inst {
+                Inst::Load(m) | Inst::Store(m, _) | Inst::Atomic(_, m, ..) => &mut m.sync.wb,
+                Inst::CheckSp(_, s) | Inst::CheckAlign(.., s) | Inst::Interp { sync: s, .. } => &mut s.wb,
+                Inst::ExitIf(.., e) | Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) | Inst::Exit(_, e) => &mut e.wb,
+                _ => continue,
+            };
+            if wb.capacity() != 0 && self.wbs.len() < Self::MAX_WBS {
+                self.wbs.push(std::mem::take(wb));
+            }
+        }
         block.code.clear();
         self.block = Some(block);
     }
+
+    /// The most write-back lists kept for reuse.
+    const MAX_WBS: usize = 1024;
 }
 
 /// Builds a [`Block`] from the semantics of one instruction after another
@@ -1201,11 +1268,13 @@ impl Builder {
             .any(|(i, c)| c.is_some_and(holds) && Cell::from_index(i) != Cell::Nzcv)
     }
 
-    fn writeback(cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
+    fn writeback(pool: &mut Vec<Writeback>, cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
         // Called for every memory access and exit: only the set bits,
         // into a vector of the right size (a filtered collect over every
         // cell was ~1 100 host instructions a call).
-        let mut wb = Vec::with_capacity(dirty.count_ones() as usize);
+        let mut wb = pool.pop().unwrap_or_default();
+        wb.clear();
+        wb.reserve(dirty.count_ones() as usize);
         let mut bits = dirty;
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
@@ -1215,17 +1284,17 @@ impl Builder {
         wb
     }
 
-    fn sync(&self) -> Sync {
+    fn sync(&mut self) -> Sync {
         Sync {
             insn: self.insn,
-            wb: Self::writeback(&self.start_cur, self.start_dirty),
+            wb: Self::writeback(&mut self.scratch.wbs, &self.start_cur, self.start_dirty),
             retired: self.retired,
         }
     }
 
-    fn exit_state(&self) -> Exit {
+    fn exit_state(&mut self) -> Exit {
         Exit {
-            wb: Self::writeback(&self.cur, self.dirty),
+            wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
             retired: self.retired + 1,
         }
     }
@@ -1333,7 +1402,7 @@ impl Builder {
             self.push(Inst::Start(self.insn));
             let sync = Sync {
                 insn: self.insn,
-                wb: Self::writeback(&self.cur, self.dirty),
+                wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
                 retired: self.retired,
             };
             self.push(Inst::Interp {
@@ -1367,13 +1436,13 @@ impl Builder {
                 self.finish_with(Target::Direct(pc + 4), 0);
             } else if self.irq_check {
                 let e = Exit {
-                    wb: Self::writeback(&self.cur, self.dirty),
+                    wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
                     retired: self.retired,
                 };
                 self.push(Inst::IrqCheck(pc + 4, e));
             } else if self.stored {
                 let e = Exit {
-                    wb: Self::writeback(&self.cur, self.dirty),
+                    wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
                     retired: self.retired,
                 };
                 self.push(Inst::CheckExit(pc + 4, e));
@@ -1386,7 +1455,7 @@ impl Builder {
 
     fn finish_with(&mut self, t: Target, extra: u32) {
         let e = Exit {
-            wb: Self::writeback(&self.cur, self.dirty),
+            wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
             retired: self.retired + extra,
         };
         self.push(Inst::Exit(t, e));
