@@ -817,6 +817,57 @@ impl Block {
         }
     }
 
+    /// Drops the dead instructions (a quarter of a booting kernel's IR)
+    /// and numbers the values again, so that a backend's passes see only
+    /// code that emits something. Order is kept (an `AdcFlags` stays right
+    /// after its `Adc`); value 0 stays even if dead (it is
+    /// [`Block::close_loop`]'s). `map` is scratch space.
+    pub fn compact(&mut self, map: &mut Vec<Val>) {
+        // The whole map first: a looped block's write-backs may name a
+        // `Get` further on (the backend loads them all before the loop).
+        map.clear();
+        let mut k = 0u32;
+        let mut first = None;
+        for (i, inst) in self.code.iter().enumerate() {
+            map.push(Val(k));
+            if i != 0 && matches!(inst, Inst::Start(u16::MAX)) {
+                first.get_or_insert(i);
+            } else {
+                k += 1;
+            }
+        }
+        let Some(first) = first else {
+            return;
+        };
+
+        let renumber = |inst: &mut Inst| {
+            Self::rewrite(inst, |v| map[v.0 as usize]);
+            let q = |q: &mut QVal| q.0 = map[q.0 as usize].0;
+            match inst {
+                Inst::SetQ(_, x) | Inst::QLane(x, ..) | Inst::QWithLane(x, ..) => q(x),
+                Inst::QCall(_, xs) => xs.iter_mut().for_each(q),
+                _ => {}
+            }
+        };
+        if self.looped {
+            // Only these name values further on: `close_loop` added the
+            // carried cells' `Get`s to write-backs before them.
+            self.code[..first].iter_mut().for_each(renumber);
+        }
+        let mut k = first;
+        for i in first..self.code.len() {
+            if matches!(self.code[i], Inst::Start(u16::MAX)) {
+                continue;
+            }
+            // From the first dropped instruction on, everything moves (to a
+            // dropped one's place) and its operands may have moved too.
+            self.code.swap(k, i);
+            renumber(&mut self.code[k]);
+            k += 1;
+        }
+        self.code.truncate(k);
+    }
+
     /// Per value, into `fed`: whether it depends on a load's result, in
     /// this iteration or, through the cells a looped block carries, an
     /// earlier one.
@@ -1476,6 +1527,7 @@ impl Builder {
         }
         self.block.optimise_in(&mut self.scratch);
         self.block.close_loop();
+        self.block.compact(&mut self.scratch.alias);
         (self.block, self.scratch)
     }
 }
