@@ -707,11 +707,37 @@ impl Block {
                 Self::uses(inst, |v| live[v.0 as usize] = true);
             }
         }
+        // Whether any value stands for another yet (until then operands
+        // need no renaming).
+        let mut aliased = false;
         for i in 0..n {
+            let foldable = matches!(
+                self.code[i],
+                Inst::Const(_)
+                    | Inst::Bin(..)
+                    | Inst::Un(..)
+                    | Inst::Adc(..)
+                    | Inst::SubC(..)
+                    | Inst::SubCImm(..)
+                    | Inst::CondHolds(..)
+                    | Inst::Select(..)
+                    | Inst::LogicFlags(..)
+            );
+            if !foldable {
+                // Nothing below applies (half of a kernel's IR: instruction
+                // starts, reads, memory accesses, exits).
+                if aliased {
+                    Self::rewrite(&mut self.code[i], |v| alias[v.0 as usize]);
+                }
+                bits[i] = Self::bits_of(&self.code, bits, &self.code[i]);
+                continue;
+            }
             // Taken out and put back below: only earlier instructions are
             // read meanwhile (cloning each one cost its write-backs' copies).
             let mut inst = std::mem::replace(&mut self.code[i], Inst::Start(u16::MAX));
-            Self::rewrite(&mut inst, |v| alias[v.0 as usize]);
+            if aliased {
+                Self::rewrite(&mut inst, |v| alias[v.0 as usize]);
+            }
             let konst = |code: &[Inst], v: Val| match code[v.0 as usize] {
                 Inst::Const(c) => Some(c),
                 _ => None,
@@ -795,6 +821,7 @@ impl Block {
                     }
                 }
             }
+            aliased |= alias[i].0 as usize != i;
             bits[i] = Self::bits_of(&self.code, bits, &inst);
             // The placeholder has nothing to drop.
             std::mem::forget(std::mem::replace(&mut self.code[i], inst));
