@@ -677,8 +677,8 @@ impl Block {
     /// so folding cannot disagree with it), algebraic identities, common
     /// subexpressions, then dead-code elimination, which also removes flag
     /// computations nobody reads. Dead instructions become
-    /// [`Inst::Start`] no-ops so value numbers stay stable; the backends
-    /// skip them.
+    /// [`Inst::Start`] no-ops so value numbers stay stable (the backends
+    /// skip them); [`Block::compact`] drops them.
     pub fn optimise(&mut self) {
         self.optimise_in(&mut Scratch::default());
     }
