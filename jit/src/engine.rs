@@ -1627,7 +1627,7 @@ impl Jit {
         eprintln!(
             "{}{}",
             block.dump(),
-            self.backend.disassemble(&compiled.code, entry as u64)
+            self.backend.disassemble(&compiled.code, compiled.text, entry as u64)
         );
     }
 

@@ -163,6 +163,9 @@ pub struct Compiled {
     /// Machine code, entered at offset 0; position independent apart from
     /// the slots, which the engine fills with absolute addresses.
     pub code: Vec<u8>,
+    /// Bytes of instructions at the start of `code`; the rest is data
+    /// (chaining slots, helper-call records).
+    pub text: usize,
     /// Direct exits.
     pub exits: Vec<ExitSite>,
 }
@@ -216,8 +219,9 @@ pub trait Backend {
         env: &Env,
         op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
     ) -> Result<Compiled, CompileError>;
-    /// Disassembles host code (for traces and golden tests).
-    fn disassemble(&self, code: &[u8], addr: u64) -> String;
+    /// Disassembles host code (for traces and golden tests): `text` bytes
+    /// of instructions, then data.
+    fn disassemble(&self, code: &[u8], text: usize, addr: u64) -> String;
 }
 
 /// Operations generated code hands to [`Env::helper_pure`] instead of

@@ -4253,8 +4253,10 @@ impl Backend for X64 {
             ; add rcx, r15
             ; mov QWORD [rbx + limit], rcx
             ; ret
-            ; .align 8
         );
+        // Data from here on: chaining slots, then helper-call records.
+        let text = g.a.offset().0;
+        dynasm!(g.a ; .arch x64 ; .align 8);
         for &(slot, _, _) in &exits {
             dynasm!(g.a ; .arch x64 ; =>slot ; .u64 0);
         }
@@ -4299,10 +4301,14 @@ impl Backend for X64 {
         tables.fed = g.fed;
         tables.raw = g.raw;
         self.tables.replace(tables);
-        Ok(Compiled { code, exits: sites })
+        Ok(Compiled {
+            code,
+            text,
+            exits: sites,
+        })
     }
 
-    fn disassemble(&self, code: &[u8], addr: u64) -> String {
+    fn disassemble(&self, code: &[u8], text: usize, addr: u64) -> String {
         use capstone::arch::BuildsCapstone;
         use std::fmt::Write;
         let Ok(cs) = capstone::Capstone::new()
@@ -4313,7 +4319,7 @@ impl Backend for X64 {
             return String::from("(capstone unavailable)\n");
         };
         let mut out = String::new();
-        match cs.disasm_all(code, addr) {
+        match cs.disasm_all(&code[..text.min(code.len())], addr) {
             Ok(insns) => {
                 for i in insns.iter() {
                     let _ = writeln!(
@@ -4328,6 +4334,14 @@ impl Backend for X64 {
             Err(e) => {
                 let _ = writeln!(out, "(disassembly failed: {e})");
             }
+        }
+        // The data after the alignment padding, as 64-bit words.
+        let data = (text + 7) & !7;
+        for (k, q) in code.get(data..).unwrap_or_default().chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..q.len()].copy_from_slice(q);
+            let at = addr + (data + 8 * k) as u64;
+            let _ = writeln!(out, "  {at:#06x}: .quad {:#x}", u64::from_le_bytes(b));
         }
         out
     }
