@@ -1493,6 +1493,8 @@ impl Jit {
     /// cannot be (its first instruction cannot be fetched, or the backend
     /// refused it): the caller runs one instruction on the interpreter.
     /// [`Jit::translate`], counting its host time in the statistics.
+    // Out of line, so profiles (callgrind's `--toggle-collect`) can
+    // single out translation by this frame.
     #[inline(never)]
     fn translate_timed(&mut self, cpu: &mut Cpu, bus: &mut dyn Bus, key: Key, mode: Mode) -> Option<u32> {
         let t = std::time::Instant::now();

@@ -847,8 +847,9 @@ impl Block {
     /// Drops the dead instructions (a quarter of a booting kernel's IR)
     /// and numbers the values again, so that a backend's passes see only
     /// code that emits something. Order is kept (an `AdcFlags` stays right
-    /// after its `Adc`); value 0 stays even if dead (it is
-    /// [`Block::close_loop`]'s). `map` is scratch space.
+    /// after its `Adc`). Value 0 stays even if dead: it is the placeholder
+    /// `Builder::reusing` puts there for [`Block::close_loop`], and
+    /// dropping it would renumber every block. `map` is scratch space.
     pub fn compact(&mut self, map: &mut Vec<Val>) {
         // The whole map first: a looped block's write-backs may name a
         // `Get` further on (the backend loads them all before the loop).
