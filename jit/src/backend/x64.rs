@@ -4168,7 +4168,8 @@ impl Backend for X64 {
             live_cs: std::mem::take(live_cs),
             loc: std::mem::take(loc),
             pushed: 0,
-            slow: Vec::new(),
+            // Room for a typical block's slow paths (growing it copied them).
+            slow: Vec::with_capacity(8),
             exits: std::mem::take(exits),
             ret_label,
             exception_label,
