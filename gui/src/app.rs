@@ -73,8 +73,9 @@ pub struct State {
     walk_addr: String,
     vector_lanes: Lanes,
     all_irqs: bool,
-    /// The stop the disassembly last centred the PC for.
-    scrolled_at_stop: u64,
+    /// The stop and code window (first address, lines) the disassembly
+    /// last centred the PC's line for.
+    scrolled_for: Option<(u64, Option<u64>, usize)>,
     error: Option<String>,
 }
 
@@ -172,7 +173,7 @@ impl Inspector {
                 walk_addr: String::new(),
                 vector_lanes: Lanes::D,
                 all_irqs: false,
-                scrolled_at_stop: u64::MAX,
+                scrolled_for: None,
                 error: None,
             },
         }
@@ -569,9 +570,17 @@ impl State {
         let follow = self.interest.code_at.is_none();
         // Centre the PC's line while running and once after each stop
         // (then the user may scroll away); no animation, so where it ends
-        // depends only on the PC.
-        let centre = follow && (self.running() || self.scrolled_at_stop != self.view.stops);
-        self.scrolled_at_stop = self.view.stops;
+        // depends only on the PC. "Once" means once the PC's line is shown
+        // in the window the machine sent for that stop: the window may
+        // arrive frames after the stop, and centring on an earlier one left
+        // the line off centre (a flaky UI snapshot).
+        let window = (
+            self.view.stops,
+            self.view.code.first().map(|c| c.0),
+            self.view.code.len(),
+        );
+        let centre = follow && (self.running() || self.scrolled_for != Some(window));
+        let mut centred = false;
         egui::ScrollArea::vertical()
             .animated(false)
             .auto_shrink([false; 2])
@@ -603,9 +612,13 @@ impl State {
                     }
                     if at_pc && centre {
                         r.scroll_to_me(Some(egui::Align::Center));
+                        centred = true;
                     }
                 }
             });
+        if centred {
+            self.scrolled_for = Some(window);
+        }
     }
 
     fn memory(&mut self, ui: &mut Ui) {
