@@ -1402,17 +1402,15 @@ impl Jit {
             source,
         })?;
         let env = real_env();
-        let tramp = backend.trampoline(&env);
-        let trampoline = cache.place(&tramp).ok_or(JitError::Cache {
+        let too_small = || JitError::Cache {
             size: config.cache_size,
-            source: std::io::Error::other("too small for the trampoline"),
-        })?;
+            source: std::io::Error::other("too small for the trampoline and thunks"),
+        };
+        let tramp = backend.trampoline(&env);
+        let trampoline = cache.place(&tramp).ok_or_else(too_small)?;
         let mut thunks = [0u64; crate::backend::THUNKS];
         for (i, code) in backend.thunks(&env).iter().enumerate() {
-            thunks[i] = cache.place(code).ok_or(JitError::Cache {
-                size: config.cache_size,
-                source: std::io::Error::other("too small for the trampoline"),
-            })? as u64;
+            thunks[i] = cache.place(code).ok_or_else(too_small)? as u64;
         }
         cache.reserved = cache.used;
         let perf_map = if config.perf_map {

@@ -520,10 +520,9 @@ impl Block {
 
     /// Rewrites every value the instruction reads through `f`.
     fn rewrite(inst: &mut Inst, f: impl Fn(Val) -> Val) {
-        let wb = |wb: &mut Writeback| wb.iter_mut().for_each(|(_, v)| *v = f(*v));
         match inst {
             Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
-            Inst::Bin(_, a, b) => {
+            Inst::Bin(_, a, b) | Inst::SubC(a, b, _) => {
                 *a = f(*a);
                 *b = f(*b)
             }
@@ -532,45 +531,27 @@ impl Block {
             | Inst::LogicFlags(a, _)
             | Inst::CondHolds(a, _)
             | Inst::SubCImm(a, _, _) => *a = f(*a),
-            Inst::SubC(a, b, _) => {
-                *a = f(*a);
-                *b = f(*b)
-            }
             Inst::Adc(a, b, c, _) | Inst::Select(a, b, c) => {
                 *a = f(*a);
                 *b = f(*b);
                 *c = f(*c)
             }
-            Inst::Load(m) => {
-                m.addr = f(m.addr);
-                wb(&mut m.sync.wb)
-            }
+            Inst::Load(m) => m.addr = f(m.addr),
             Inst::Store(m, v) => {
                 m.addr = f(m.addr);
-                *v = f(*v);
-                wb(&mut m.sync.wb)
+                *v = f(*v)
             }
             Inst::Atomic(_, m, a, b) => {
                 m.addr = f(m.addr);
                 *a = f(*a);
-                *b = f(*b);
-                wb(&mut m.sync.wb)
+                *b = f(*b)
             }
-            Inst::CheckSp(v, s) => {
-                *v = f(*v);
-                wb(&mut s.wb)
-            }
-            Inst::Interp { sync, .. } => wb(&mut sync.wb),
-            Inst::ExitIf(c, _, e) => {
-                *c = f(*c);
-                wb(&mut e.wb)
-            }
-            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => wb(&mut e.wb),
-            Inst::Exit(t, e) => {
+            Inst::CheckSp(v, _) | Inst::CheckAlign(v, ..) | Inst::ExitIf(v, ..) => *v = f(*v),
+            Inst::Interp { .. } | Inst::CheckExit(..) | Inst::IrqCheck(..) => {}
+            Inst::Exit(t, _) => {
                 if let Target::Indirect(v, _) = t {
                     *v = f(*v)
                 }
-                wb(&mut e.wb)
             }
             Inst::GetQ(_)
             | Inst::QImm(_)
@@ -586,10 +567,20 @@ impl Block {
                 *hi = f(*hi)
             }
             Inst::Call(_, vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
-            Inst::CheckAlign(v, _, _, s) => {
-                *v = f(*v);
-                wb(&mut s.wb)
-            }
+        }
+        if let Some(wb) = Self::writeback_mut(inst) {
+            wb.iter_mut().for_each(|(_, v)| *v = f(*v));
+        }
+    }
+
+    /// The write-back list of `inst`, if it has one (the list
+    /// [`Block::operands`] returns).
+    fn writeback_mut(inst: &mut Inst) -> Option<&mut Writeback> {
+        match inst {
+            Inst::Load(m) | Inst::Store(m, _) | Inst::Atomic(_, m, ..) => Some(&mut m.sync.wb),
+            Inst::CheckSp(_, s) | Inst::CheckAlign(.., s) | Inst::Interp { sync: s, .. } => Some(&mut s.wb),
+            Inst::ExitIf(.., e) | Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) | Inst::Exit(_, e) => Some(&mut e.wb),
+            _ => None,
         }
     }
 
@@ -902,6 +893,9 @@ impl Block {
     pub fn load_fed(&self, fed: &mut Vec<bool>) {
         fed.clear();
         fed.resize(self.code.len(), false);
+        if !self.code.iter().any(|i| matches!(i, Inst::Load(..) | Inst::Atomic(..))) {
+            return;
+        }
         // Carried cells a back edge sets from a load-fed value.
         let mut carried = 0u64;
         loop {
@@ -1199,11 +1193,8 @@ impl Scratch {
     pub fn recycle(&mut self, mut block: Block) {
         block.insns.clear();
         for inst in block.code.iter_mut() {
-            let wb = match inst {
-                Inst::Load(m) | Inst::Store(m, _) | Inst::Atomic(_, m, ..) => &mut m.sync.wb,
-                Inst::CheckSp(_, s) | Inst::CheckAlign(.., s) | Inst::Interp { sync: s, .. } => &mut s.wb,
-                Inst::ExitIf(.., e) | Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) | Inst::Exit(_, e) => &mut e.wb,
-                _ => continue,
+            let Some(wb) = Block::writeback_mut(inst) else {
+                continue;
             };
             if wb.capacity() != 0 && self.wbs.len() < Self::MAX_WBS {
                 self.wbs.push(std::mem::take(wb));

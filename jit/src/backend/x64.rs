@@ -82,7 +82,6 @@ fn flags_only(block: &Block, uses: &[u32], i: usize) -> bool {
     cmp && uses[i] == 1 && block.code.get(i + 1) == Some(&Inst::AdcFlags(Val(i as u32)))
 }
 
-/// `v` as `n` copies of `x`, in its storage.
 /// For the `Get` at `g` of cell `c` of a looped block, before its life
 /// is stretched to the last back edge: when every back edge hands `c` the
 /// same value `v` and nothing reads `g` after `v` is made (at `v` only as
@@ -179,6 +178,7 @@ fn raw_flags(block: &Block, raw: &mut Vec<u8>) {
     }
 }
 
+/// `v` as `n` copies of `x`, in its storage.
 fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
     v.clear();
     v.resize(n, x);
@@ -2916,8 +2916,6 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// Evaluates the fused test `c` (a `CondHolds` or a compare) into the
-    /// host flags, for its user: the condition under which it holds.
     /// After the SUB or CMP at `i` and its `AdcFlags`: notes that EFLAGS
     /// hold its flags, unless making NZCV clobbered them.
     fn keep_flags(&mut self, i: usize) {
@@ -2944,6 +2942,8 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Evaluates the fused test `c` (a `CondHolds` or a compare) into the
+    /// host flags, for its user: the condition under which it holds.
     fn fused_cc(&mut self, c: Val) -> Cc {
         match self.block.code[c.0 as usize] {
             Inst::Bin(BinOp::SubCond { cond, w }, a, b) => {
@@ -3849,12 +3849,7 @@ impl Backend for X64 {
             records,
             asm,
         } = &mut tables;
-        if block.mode.el == 0
-            || !block
-                .code
-                .iter()
-                .any(|i| matches!(i, Inst::Load(..) | Inst::Atomic(..)))
-        {
+        if block.mode.el == 0 {
             // Only the guess at EL1+ reads it (see `tlb_probe`).
             reset(fed, n, false);
         } else {
