@@ -1089,6 +1089,31 @@ extern "sysv64" fn helper_store(ctx: *mut JitCtx) -> u64 {
     }
 }
 
+/// Before a slow path's helper: stores the guest registers its record
+/// lists (the state at the instruction's start) into the core.
+extern "sysv64" fn helper_sync(ctx: *mut JitCtx, frame: *const u64, record: *const u64) {
+    // SAFETY: called only by generated code with its context.
+    let (_, cpu, _, _) = unsafe { parts(ctx) };
+    // SAFETY: the slow-path thunk passes its stack pointer, below the
+    // registers it saved, its return address and the block's stack frame
+    // in the trampoline's (`SYNC_FRAME_WORDS` words, all live during this
+    // call), and the site's record in the code cache: its head, then as
+    // many words as the head's last says.
+    let (frame, record) = unsafe {
+        let head = std::slice::from_raw_parts(record, x64::RECORD_HEAD);
+        let len = x64::RECORD_HEAD + head[x64::RECORD_HEAD - 1] as usize;
+        (
+            std::slice::from_raw_parts(frame, x64::SYNC_FRAME_WORDS),
+            std::slice::from_raw_parts(record, len),
+        )
+    };
+    x64::sync_writes(record, frame, |cell, value| match cell {
+        0..=30 => cpu.x[usize::from(cell)] = value,
+        31..=34 => cpu.sp_el[usize::from(cell - 31)] = value,
+        _ => cpu.pstate.nzcv = value as u32,
+    });
+}
+
 /// A data access stopped by a watchpoint leaves through the exception
 /// exit with the PC at the instruction and the stop noted for the
 /// dispatcher.
@@ -1379,6 +1404,7 @@ fn real_env() -> Env {
         helper_irq: helper_irq as *const () as usize,
         helper_load: helper_load as *const () as usize,
         helper_store: helper_store as *const () as usize,
+        helper_sync: helper_sync as *const () as usize,
         helper_check_sp: helper_check_sp as *const () as usize,
         helper_interp: helper_interp as *const () as usize,
         helper_atomic: helper_atomic as *const () as usize,

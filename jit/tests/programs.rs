@@ -869,6 +869,26 @@ fn data_aborts_mid_block_are_precise() {
             0x0001_0000_0000_0000,
         ),
         ("hostile: just below RAM", vec![ldst(Ls::LdrX, 4, 14, 0)], RAM_BASE - 8),
+        (
+            // More dirty registers than host registers: the slow path's
+            // write-back list reads spilled values too.
+            "after fourteen dirty registers",
+            (15..19)
+                .chain(21..29)
+                .map(|r| add_imm(X, r, 1, r))
+                .chain([ldst(Ls::LdrX, 4, 10, 0)])
+                .collect(),
+            UNMAPPED,
+        ),
+        (
+            "unaligned store to unmapped after dirty registers",
+            (15..19)
+                .chain(21..29)
+                .map(|r| add_imm(X, r, 2, r))
+                .chain([ldst_unscaled(Ls::StrX, 3, 10, 3)])
+                .collect(),
+            UNMAPPED + 3,
+        ),
     ];
     for (name, access, far) in variants {
         let mut a = Asm::new(CODE);

@@ -95,6 +95,10 @@ pub struct Env {
     pub helper_load: usize,
     /// Store slow path (args: va, value, pc, info); returns the status.
     pub helper_store: usize,
+    /// `extern "sysv64" fn(*mut JitCtx, frame: *const u64, record: *const
+    /// u64)`: stores the guest registers a slow path's record lists
+    /// (backend-defined: `x64::sync_writes`) before its helper runs.
+    pub helper_sync: usize,
     /// SP alignment check (args: sp, -, pc, raw); returns the status.
     pub helper_check_sp: usize,
     /// Interpreter fallback (args: -, -, pc, raw | ends << 32); returns
@@ -197,7 +201,7 @@ pub const fn raw_nzcv_table() -> [u16; 32] {
 }
 
 /// Room for [`Backend::thunks`] in every core's context.
-pub const THUNKS: usize = 3;
+pub const THUNKS: usize = 9;
 
 /// A code generator for one host architecture.
 pub trait Backend {

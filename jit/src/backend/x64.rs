@@ -65,7 +65,8 @@ struct Tables {
     free: Vec<u8>,
     free_slots: Vec<u16>,
     exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
-    records: Vec<(DynamicLabel, [u64; 4])>,
+    records: Vec<(DynamicLabel, usize)>,
+    record_words: Vec<u64>,
     /// The assembler, its label and relocation tables emptied.
     asm: Option<Asm>,
 }
@@ -195,6 +196,41 @@ const POOL: [u8; 9] = [6, 7, 8, 9, 10, 11, 12, 13, 14];
 const SPILL_SLOTS: usize = 240;
 /// Size of the trampoline's frame (spill area), a multiple of 16.
 const FRAME: i32 = (SPILL_SLOTS as i32) * 8 + 16;
+
+/// Shared routines (`X64::thunks`, in `Env::ctx_thunks`): a slow path's
+/// helper call that leaves its status in `JitCtx::status` (loads) or
+/// returns it, the chaining lookup, then load and store slow paths of 2, 4
+/// and 8 bytes that first try an unaligned access inside a page.
+const THUNK_STATUS_CTX: usize = 0;
+const THUNK_STATUS_RET: usize = 1;
+const THUNK_CHAIN: usize = 2;
+const THUNK_LOAD_UNALIGNED: usize = 3;
+const THUNK_STORE_UNALIGNED: usize = 6;
+const _: () = assert!(THUNK_STORE_UNALIGNED + 3 == super::THUNKS);
+
+/// A slow path's record: `pc, info, helper, rest` (see `X64::thunks`),
+/// the offset of the block's fast TLB in the context, the number of
+/// words of its write-back list, then that list (`sync_writes`).
+pub const RECORD_HEAD: usize = 6;
+/// A write-back list entry: the cell (X0-X30, SP_EL0-3 from `SYNC_SP`,
+/// NZCV), bits 7:0; its form, 15:8; where the value is, 23:16; the
+/// register, 31:24, or the slot's offset from the stack pointer of the
+/// call, 63:32; an immediate value follows in the next word.
+const SYNC_SP: u64 = 31;
+const SYNC_NZCV: u64 = 35;
+const FORM_PLAIN: u64 = 0;
+const FORM_RAW_ADD: u64 = 1;
+const FORM_RAW_SUB: u64 = 2;
+const SRC_REG: u64 = 0;
+const SRC_SLOT: u64 = 1;
+const SRC_IMM: u64 = 2;
+/// Words pushed by the slow-path thunk below the return address, in push
+/// order reversed: r14 r13 r12 r11 r10 r9 r8 rdi rsi.
+const SAVED_REGS: [u8; 9] = [14, 13, 12, 11, 10, 9, 8, 7, 6];
+/// The words from the thunk's stack pointer that a write-back list may
+/// read: the saved registers, the return address, then the block's stack
+/// (its spill slots, in the trampoline's frame).
+pub const SYNC_FRAME_WORDS: usize = SAVED_REGS.len() + 2 + SPILL_SLOTS;
 
 fn caller_saved(r: u8) -> bool {
     (6..=11).contains(&r)
@@ -470,9 +506,10 @@ struct Gen<'a> {
     /// A `CheckExit` (index) whose test a store's slow path makes, and
     /// its exit label.
     check_after: Option<(usize, DynamicLabel)>,
-    /// Slow-path helper calls' records `(label, [pc, info, helper,
-    /// rest])`, emitted after the code (`faulting_call`).
-    records: Vec<(DynamicLabel, [u64; 4])>,
+    /// Slow-path helper calls' records `(label, first word)` in
+    /// `record_words`, emitted after the code (`faulting_call`).
+    records: Vec<(DynamicLabel, usize)>,
+    record_words: Vec<u64>,
     /// Per value: [`RAW_ADD`] or [`RAW_SUB`] for an NZCV value kept as
     /// LAHF and SETO leave the x86 flags ([`raw_flags`]), else 0.
     raw: Vec<u8>,
@@ -1421,7 +1458,7 @@ impl<'a> Gen<'a> {
                 let (pc, raw) = self.block.insns[usize::from(sync.insn)];
                 let info = u64::from(raw) | u64::from(size) << 32 | u64::from(write) << 40;
                 let f = self.env.helper_check_align;
-                self.faulting_call(sync, addr, None, pc, info, f, false);
+                self.faulting_call(sync, addr, None, pc, info, f, THUNK_STATUS_RET);
                 dynasm!(self.a ; .arch x64 ; =>done);
             }
             Inst::ExitIf(c, target, ref e) => {
@@ -3397,14 +3434,15 @@ impl<'a> Gen<'a> {
         );
     }
 
-    /// A helper call that may take an exception: writes back the state of
-    /// the instruction's start (`sync`) and calls the helper through the
-    /// shared thunk (`X64::thunks`), which brings the count up to date,
-    /// passes `a0`, `a1`, the PC and `info` (args 0-3) and saves the
-    /// caller-saved registers; leaves through the exception exit if the
-    /// helper reports a fault (in `JitCtx::status` when `status_in_ctx`,
-    /// else as its return value). Any value the helper returns is in
-    /// `rax` afterwards.
+    /// A helper call that may take an exception through shared thunk
+    /// `thunk` (`X64::thunks`), which writes back the state of the
+    /// instruction's start (`sync`, from the site's record), brings the
+    /// count up to date, passes `a0`, `a1`, the PC and `info` (args 0-3)
+    /// and saves the caller-saved registers; leaves through the exception
+    /// exit if the helper reports a fault (in `JitCtx::status` for the
+    /// load thunks, else as its return value). Any value the helper
+    /// returns is in `rax` afterwards. `tlb_base`: the fast TLB the
+    /// unaligned-access thunks look in.
     #[allow(clippy::too_many_arguments)]
     fn faulting_call(
         &mut self,
@@ -3414,18 +3452,46 @@ impl<'a> Gen<'a> {
         pc: u64,
         info: u64,
         helper: usize,
-        status_in_ctx: bool,
+        thunk: usize,
     ) {
-        self.writeback(&sync.wb);
         self.load(RAX, a0);
         if let Some(v) = a1 {
             self.load(RCX, v);
         }
-        // The site's record goes after the block's code (`records`).
+        // The site's record goes after the block's code (`records`): the
+        // thunk stores the dirty cells from its list, so a slow path is a
+        // few instructions, not a store per cell.
         let rest = self.block.insns.len() as u64 - u64::from(sync.retired);
         let record = self.a.new_dynamic_label();
-        self.records.push((record, [pc, info, helper as u64, rest]));
-        let thunk = self.env.ctx_thunks + if status_in_ctx { 0 } else { 8 };
+        let start = self.record_words.len();
+        let base = self.tlb_base() as u64;
+        self.record_words
+            .extend_from_slice(&[pc, info, helper as u64, rest, base, 0]);
+        for &(cell, v) in &sync.wb {
+            let cell_code = match cell {
+                Cell::X(r) => u64::from(r),
+                Cell::Sp => SYNC_SP + self.block.mode.sp_index() as u64,
+                Cell::Nzcv => SYNC_NZCV,
+            };
+            let form = match (cell, self.raw[v.0 as usize]) {
+                (Cell::Nzcv, RAW_ADD) => FORM_RAW_ADD,
+                (Cell::Nzcv, RAW_SUB) => FORM_RAW_SUB,
+                _ => FORM_PLAIN,
+            };
+            let head = cell_code | form << 8;
+            match self.loc[v.0 as usize] {
+                Loc::Reg(r) => self.record_words.push(head | SRC_REG << 16 | u64::from(r) << 24),
+                Loc::Slot(s) => {
+                    let off = self.slot_off(s) as u32;
+                    self.record_words.push(head | SRC_SLOT << 16 | u64::from(off) << 32);
+                }
+                Loc::Imm(c) => self.record_words.extend_from_slice(&[head | SRC_IMM << 16, c]),
+                Loc::None => unreachable!("value v{} used but never defined", v.0),
+            }
+        }
+        self.record_words[start + 5] = (self.record_words.len() - start - RECORD_HEAD) as u64;
+        self.records.push((record, start));
+        let thunk = self.env.ctx_thunks + 8 * thunk as i32;
         let exc = self.exception_label;
         dynasm!(self.a
             ; .arch x64
@@ -3435,61 +3501,23 @@ impl<'a> Gen<'a> {
         );
     }
 
-    /// At the top of a load's (`value` `None`) or store's slow path,
-    /// right after its fast-path probe missed (`rcx` at the entry, the
-    /// address where `tlb_probe` left it): an access that missed only for
-    /// being unaligned, inside one page whose entry allows that
-    /// (`tlb_entry::UNALIGNED_OK`), is made here and goes back to `back`;
-    /// anything else falls through to the helper. Linux's string and
-    /// unaligned-access helpers made these a tenth of its boot when each
-    /// went through the interpreter byte by byte.
-    /// `access`: the value stored (`Ok`), or the load's result (`Err`).
-    fn unaligned_in_page(&mut self, mem: &Mem, access: Result<Val, Val>, back: DynamicLabel) {
+    /// The thunk for a load's (`write` false) or store's slow path: one
+    /// that first makes an access that missed the fast path only for being
+    /// unaligned inside one page whose entry allows that
+    /// (`tlb_entry::UNALIGNED_OK`), where the access may be one. Linux's
+    /// string and unaligned-access helpers made these a tenth of its boot
+    /// when each went through the interpreter byte by byte.
+    fn access_thunk(mem: &Mem, write: bool) -> usize {
+        let plain = if write { THUNK_STATUS_RET } else { THUNK_STATUS_CTX };
         if mem.size == 1 || mem.acc.unprivileged || mem.acc.ordered || mem.acc.atomic {
-            return;
+            return plain;
         }
-        let ra = match self.loc[mem.addr.0 as usize] {
-            Loc::Reg(r) => r,
-            _ => RAX,
-        };
-        let last = i32::from(mem.size) - 1;
-        let tag = if access.is_ok() {
-            tlb_entry::WRITE
+        let size = mem.size.trailing_zeros() as usize - 1;
+        if write {
+            THUNK_STORE_UNALIGNED + size
         } else {
-            tlb_entry::READ
-        };
-        let (pa, ok, add) = (tlb_entry::PA, tlb_entry::UNALIGNED_OK as i8, tlb_entry::ADDEND);
-        let helper = self.a.new_dynamic_label();
-        // rcx: the entry the fast path missed.
-        self.tlb_entry();
-        // The entry is the first byte's page's: the last byte's page
-        // matching its tag means both are that page.
-        dynasm!(self.a
-            ; .arch x64
-            ; test Rq(ra), last
-            ; jz =>helper
-            ; lea rdx, [Rq(ra) + last]
-            ; and rdx, -4096
-            ; cmp rdx, QWORD [rcx + tag]
-            ; jne =>helper
-            ; test BYTE [rcx + pa], ok
-            ; jz =>helper
-        );
-        let index = if ra == RAX {
-            dynasm!(self.a ; .arch x64 ; add rax, QWORD [rcx + add]);
-            None
-        } else {
-            dynasm!(self.a ; .arch x64 ; mov rax, QWORD [rcx + add]);
-            Some(ra)
-        };
-        match access {
-            Err(d) => {
-                self.host_load(index, mem.size, RAX);
-                self.store(d, RAX);
-            }
-            Ok(v) => self.host_store(index, mem.size, v),
+            THUNK_LOAD_UNALIGNED + size
         }
-        dynasm!(self.a ; .arch x64 ; jmp =>back ; =>helper);
     }
 
     /// `rax` = the `size`-byte value (zero-extended) at host address
@@ -3552,9 +3580,9 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.unaligned_in_page(mem, Err(Val(at as u32)), back);
                 let info = info(raw, mem);
-                self.faulting_call(&mem.sync, mem.addr, None, pc, info, self.env.helper_load, true);
+                let (f, thunk) = (self.env.helper_load, Self::access_thunk(mem, false));
+                self.faulting_call(&mem.sync, mem.addr, None, pc, info, f, thunk);
                 self.store(Val(at as u32), RAX);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
@@ -3568,10 +3596,9 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.unaligned_in_page(mem, Ok(value), back);
                 let info = info(raw, mem);
-                let f = self.env.helper_store;
-                self.faulting_call(&mem.sync, mem.addr, Some(value), pc, info, f, false);
+                let (f, thunk) = (self.env.helper_store, Self::access_thunk(mem, true));
+                self.faulting_call(&mem.sync, mem.addr, Some(value), pc, info, f, thunk);
                 if let Some(exit) = check {
                     dynasm!(self.a
                         ; .arch x64
@@ -3591,7 +3618,7 @@ impl<'a> Gen<'a> {
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 let f = self.env.helper_check_sp;
-                self.faulting_call(sync, sp, None, pc, u64::from(raw), f, false);
+                self.faulting_call(sync, sp, None, pc, u64::from(raw), f, THUNK_STATUS_RET);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::InterpExit {
@@ -3660,6 +3687,48 @@ fn info(raw: u32, mem: &Mem) -> u64 {
         | u64::from(mem.acc.atomic) << 42
 }
 
+/// The guest registers a slow path's record writes back before its helper
+/// runs (`Gen::faulting_call`), with their values: `record` from its
+/// first word, `frame` from the thunk's stack pointer
+/// ([`SYNC_FRAME_WORDS`]). Calls `f(cell, value)` for each; `cell` is
+/// 0-30 for X0-X30, 31-34 for SP_EL0-3 and 35 for NZCV (its value in
+/// bits 31:28). A malformed record panics (an index out of range) rather
+/// than reading anything else.
+pub fn sync_writes(record: &[u64], frame: &[u64], mut f: impl FnMut(u8, u64)) {
+    let list = &record[RECORD_HEAD..RECORD_HEAD + record[RECORD_HEAD - 1] as usize];
+    let mut k = 0;
+    while k < list.len() {
+        let w = list[k];
+        k += 1;
+        let value = match w >> 16 & 0xff {
+            SRC_REG => {
+                let r = (w >> 24 & 0xff) as u8;
+                let at = SAVED_REGS.iter().position(|&x| x == r).expect("a saved register");
+                frame[at]
+            }
+            SRC_SLOT => frame[SAVED_REGS.len() + 1 + (w >> 32) as usize / 8],
+            _ => {
+                k += 1;
+                list[k - 1]
+            }
+        };
+        let value = match w >> 8 & 0xff {
+            // See `Gen::flags_to_nzcv`.
+            form @ (FORM_RAW_ADD | FORM_RAW_SUB) => {
+                let n = u64::from((value as u32 & 0xC101).wrapping_mul(0x1021_0000) & 0xF000_0000);
+                if form == FORM_RAW_SUB {
+                    n ^ 0x2000_0000
+                } else {
+                    n
+                }
+            }
+            _ if w & 0xff == SYNC_NZCV => value & 0xffff_ffff,
+            _ => value,
+        };
+        f((w & 0xff) as u8, value);
+    }
+}
+
 /// Decodes [`info`]: `(raw, size, access)`.
 pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
     (
@@ -3701,6 +3770,69 @@ fn chain_thunk(env: &Env) -> Vec<u8> {
         ; add rsp, 8
         ; mov eax, exit::CHAIN as i32
         ; ret
+    );
+    a.finalize().expect("thunk assembles")
+}
+
+/// A load's (`write` false) or store's slow path of `size` bytes (2, 4
+/// or 8), entered like the helper-call thunks with the address in `rax`,
+/// the value stored in `rcx` and the record in `rdx`: an access that
+/// missed the fast path only for being unaligned, inside one page whose
+/// fast-TLB entry allows that (`tlb_entry::UNALIGNED_OK`), is made here
+/// (a load's value in `rax`, ZF set); anything else goes on to the
+/// helper call. Linux's string and unaligned-access helpers made these a
+/// tenth of its boot when each went through the interpreter byte by byte.
+fn unaligned_thunk(env: &Env, size: i32, write: bool) -> Vec<u8> {
+    let mut a = Asm::new(0);
+    let (helper, helper_pop) = (a.new_dynamic_label(), a.new_dynamic_label());
+    let index_mask = (env.tlb_entries as i32 - 1) << tlb_entry::SHIFT;
+    let tag = if write { tlb_entry::WRITE } else { tlb_entry::READ };
+    let (pa, ok, add) = (tlb_entry::PA, tlb_entry::UNALIGNED_OK as i8, tlb_entry::ADDEND);
+    dynasm!(a
+        ; .arch x64
+        // Aligned: a miss.
+        ; test al, (size - 1) as i8
+        ; jz =>helper
+        ; push rsi
+        // Into the next page.
+        ; mov esi, eax
+        ; and esi, 0xfff
+        ; cmp esi, 4096 - size
+        ; ja =>helper_pop
+        // The page's entry (its offset from the context), its tag and
+        // whether it allows unaligned accesses.
+        ; mov rsi, rax
+        ; shr rsi, (12 - tlb_entry::SHIFT) as i8
+        ; and esi, index_mask
+        ; add rsi, QWORD [rdx + 32]
+        ; push rax
+        ; and rax, -4096
+        ; cmp rax, QWORD [rbx + rsi + tag]
+        ; pop rax
+        ; jne =>helper_pop
+        ; test BYTE [rbx + rsi + pa], ok
+        ; jz =>helper_pop
+        ; add rax, QWORD [rbx + rsi + add]
+        ; pop rsi
+    );
+    match (write, size) {
+        (false, 2) => dynasm!(a ; .arch x64 ; movzx eax, WORD [rax]),
+        (false, 4) => dynasm!(a ; .arch x64 ; mov eax, DWORD [rax]),
+        (false, _) => dynasm!(a ; .arch x64 ; mov rax, QWORD [rax]),
+        (true, 2) => dynasm!(a ; .arch x64 ; mov WORD [rax], cx),
+        (true, 4) => dynasm!(a ; .arch x64 ; mov DWORD [rax], ecx),
+        (true, _) => dynasm!(a ; .arch x64 ; mov QWORD [rax], rcx),
+    }
+    let thunk = env.ctx_thunks + 8 * if write { THUNK_STATUS_RET } else { THUNK_STATUS_CTX } as i32;
+    dynasm!(a
+        ; .arch x64
+        // No fault.
+        ; cmp eax, eax
+        ; ret
+        ; =>helper_pop
+        ; pop rsi
+        ; =>helper
+        ; jmp QWORD [rbx + thunk]
     );
     a.finalize().expect("thunk assembles")
 }
@@ -3752,14 +3884,16 @@ impl Backend for X64 {
         a.finalize().expect("trampoline assembles")
     }
 
-    /// The helper call of a slow path (`Gen::faulting_call`), shared: 0
-    /// leaves with ZF clear if the helper set `JitCtx::status`, 1 if it
-    /// returned non-zero. Entered by `call` with the helper's first two
-    /// arguments in `rax` and `rcx` and `rdx` pointing at the site's
-    /// record `(pc, info, helper, rest)` (see `Gen::faulting_call`); saves
-    /// the caller-saved registers that hold values, makes `Cpu::icount`
-    /// exact (`limit - budget - rest`) and returns the helper's result in
-    /// `rax`.
+    /// The helper call of a slow path (`Gen::faulting_call`), shared:
+    /// `THUNK_STATUS_CTX` leaves with ZF clear if the helper set
+    /// `JitCtx::status`, `THUNK_STATUS_RET` if it returned non-zero.
+    /// Entered by `call` with the helper's first two arguments in `rax`
+    /// and `rcx` and `rdx` pointing at the site's record (`RECORD_HEAD`):
+    /// saves the registers that may hold values, stores the record's
+    /// write-back list through `Env::helper_sync`, makes `Cpu::icount`
+    /// exact (`limit - budget - rest`), calls the helper and returns its
+    /// result in `rax`. Then the chaining thunk, and the unaligned-access
+    /// ones (`unaligned_thunk`).
     fn thunks(&self, env: &Env) -> Vec<Vec<u8>> {
         let (args, limit, icount, budget, status) = (
             env.ctx_args,
@@ -3768,51 +3902,57 @@ impl Backend for X64 {
             env.ctx_budget,
             env.ctx_status,
         );
-        (0..2)
-            .map(|kind| {
-                let mut a = Asm::new(0);
-                dynasm!(a
-                    ; .arch x64
-                    ; push rsi
-                    ; push rdi
-                    ; push r8
-                    ; push r9
-                    ; push r10
-                    ; push r11
-                    // 16-byte aligned for the helper (entered at 8 mod 16).
-                    ; sub rsp, 8
-                    ; mov QWORD [rbx + args], rax
-                    ; mov QWORD [rbx + args + 8], rcx
-                    ; mov rax, QWORD [rdx]
-                    ; mov QWORD [rbx + args + 16], rax
-                    ; mov rax, QWORD [rdx + 8]
-                    ; mov QWORD [rbx + args + 24], rax
-                    ; mov rax, QWORD [rbx + limit]
-                    ; sub rax, r15
-                    ; sub rax, QWORD [rdx + 24]
-                    ; mov QWORD [rbp + icount], rax
-                    ; mov QWORD [rbx + budget], r15
-                    ; mov rdi, rbx
-                    ; call QWORD [rdx + 16]
-                    ; mov r15, QWORD [rbx + budget]
-                    ; add rsp, 8
-                    ; pop r11
-                    ; pop r10
-                    ; pop r9
-                    ; pop r8
-                    ; pop rdi
-                    ; pop rsi
-                );
-                if kind == 0 {
-                    dynasm!(a ; .arch x64 ; cmp QWORD [rbx + status], 0);
-                } else {
-                    dynasm!(a ; .arch x64 ; test rax, rax);
-                }
-                dynasm!(a ; .arch x64 ; ret);
-                a.finalize().expect("thunk assembles")
-            })
-            .chain(std::iter::once(chain_thunk(env)))
-            .collect()
+        let call = |kind: usize| {
+            let mut a = Asm::new(0);
+            let no_sync = a.new_dynamic_label();
+            for &r in SAVED_REGS.iter().rev() {
+                dynasm!(a ; .arch x64 ; push Rq(r));
+            }
+            // Nine pushes: 16-byte aligned for the calls (entered at 8
+            // mod 16). r12 keeps the record across them.
+            dynasm!(a
+                ; .arch x64
+                ; mov QWORD [rbx + args], rax
+                ; mov QWORD [rbx + args + 8], rcx
+                ; mov r12, rdx
+                ; cmp QWORD [r12 + 8 * (RECORD_HEAD as i32 - 1)], 0
+                ; je =>no_sync
+                ; mov rdi, rbx
+                ; mov rsi, rsp
+                ; mov rax, QWORD env.helper_sync as i64
+                ; call rax
+                ; =>no_sync
+                ; mov rax, QWORD [r12]
+                ; mov QWORD [rbx + args + 16], rax
+                ; mov rax, QWORD [r12 + 8]
+                ; mov QWORD [rbx + args + 24], rax
+                ; mov rax, QWORD [rbx + limit]
+                ; sub rax, r15
+                ; sub rax, QWORD [r12 + 24]
+                ; mov QWORD [rbp + icount], rax
+                ; mov QWORD [rbx + budget], r15
+                ; mov rdi, rbx
+                ; call QWORD [r12 + 16]
+                ; mov r15, QWORD [rbx + budget]
+            );
+            for &r in &SAVED_REGS {
+                dynasm!(a ; .arch x64 ; pop Rq(r));
+            }
+            if kind == THUNK_STATUS_CTX {
+                dynasm!(a ; .arch x64 ; cmp QWORD [rbx + status], 0);
+            } else {
+                dynasm!(a ; .arch x64 ; test rax, rax);
+            }
+            dynasm!(a ; .arch x64 ; ret);
+            a.finalize().expect("thunk assembles")
+        };
+        let mut thunks = vec![call(THUNK_STATUS_CTX), call(THUNK_STATUS_RET), chain_thunk(env)];
+        for write in [false, true] {
+            for size in [2, 4, 8] {
+                thunks.push(unaligned_thunk(env, size, write));
+            }
+        }
+        thunks
     }
 
     fn compile(
@@ -3847,6 +3987,7 @@ impl Backend for X64 {
             free_slots,
             exits,
             records,
+            record_words,
             asm,
         } = &mut tables;
         if block.mode.el == 0 {
@@ -4182,6 +4323,7 @@ impl Backend for X64 {
             fed: std::mem::take(fed),
             raw: std::mem::take(raw),
             records: std::mem::take(records),
+            record_words: std::mem::take(record_words),
             flags_of: None,
             check_after: None,
             detecting: false,
@@ -4219,7 +4361,7 @@ impl Backend for X64 {
                 ; lea rcx, [=>slot]
             );
             g.mov_imm(RAX, target);
-            let (mode, thunk) = (block.mode.bits() as i32, env.ctx_thunks + 16);
+            let (mode, thunk) = (block.mode.bits() as i32, env.ctx_thunks + 8 * THUNK_CHAIN as i32);
             dynasm!(g.a
                 ; .arch x64
                 ; mov edx, mode
@@ -4257,10 +4399,14 @@ impl Backend for X64 {
             dynasm!(g.a ; .arch x64 ; =>slot ; .u64 0);
         }
         let mut records = std::mem::take(&mut g.records);
-        for &(label, [pc, info, helper, rest]) in &records {
-            dynasm!(g.a ; .arch x64 ; =>label ; .u64 pc ; .u64 info ; .u64 helper ; .u64 rest);
+        let mut record_words = std::mem::take(&mut g.record_words);
+        for (k, &(label, start)) in records.iter().enumerate() {
+            let end = records.get(k + 1).map_or(record_words.len(), |r| r.1);
+            dynasm!(g.a ; .arch x64 ; =>label);
+            g.a.extend(record_words[start..end].iter().flat_map(|w| w.to_le_bytes()));
         }
         records.clear();
+        record_words.clear();
         let resolve = |a: &Asm, l: DynamicLabel| -> Result<usize, CompileError> {
             a.labels()
                 .resolve_dynamic(l)
@@ -4282,6 +4428,7 @@ impl Backend for X64 {
         tables.asm = Some(g.a);
         tables.exits = exits;
         tables.records = records;
+        tables.record_words = record_words;
         tables.live_cs = g.live_cs;
         tables.loc = g.loc;
         tables.fused = g.fused;
@@ -4340,5 +4487,47 @@ impl Backend for X64 {
             let _ = writeln!(out, "  {at:#06x}: .quad {:#x}", u64::from_le_bytes(b));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_back_list_reads_registers_slots_and_immediates() {
+        // The thunk's stack: saved r14 .. rsi, the return address, then
+        // the block's stack (slot s at 8 + 8 s from its pointer).
+        let mut frame = vec![0u64; SYNC_FRAME_WORDS];
+        for (k, &r) in SAVED_REGS.iter().enumerate() {
+            frame[k] = 0x1000 + u64::from(r);
+        }
+        frame[SAVED_REGS.len() + 1 + 3] = 0x5107;
+        // LAHF/SETO form: SF (bit 15), ZF (14), CF (8), OF (0).
+        frame[0] = 0x8000 | 0x0100;
+        let words = [
+            SRC_REG << 16 | 6 << 24,       // X0 = rsi
+            5 | SRC_SLOT << 16 | 24 << 32, // X5 = slot at +24
+            (SYNC_SP + 1) | SRC_IMM << 16, // SP_EL1 = imm
+            0xdead_beef,
+            SYNC_NZCV | FORM_RAW_SUB << 8 | SRC_REG << 16 | 14 << 24, // from r14
+            30 | SRC_REG << 16 | 11 << 24,                            // X30 = r11
+        ];
+        let mut record = vec![1, 2, 3, 4, 5, words.len() as u64];
+        record.extend_from_slice(&words);
+        let mut got = Vec::new();
+        sync_writes(&record, &frame, |c, v| got.push((c, v)));
+        assert_eq!(
+            got,
+            [
+                (0, 0x1006),
+                (5, 0x5107),
+                (32, 0xdead_beef),
+                // N and C from the host flags; a subtraction's carry is
+                // the inverse of x86's borrow.
+                (35, 0x8000_0000),
+                (30, 0x100b),
+            ]
+        );
     }
 }
