@@ -102,8 +102,91 @@ pub enum SysLoc {
     Daif,
 }
 
+/// Entries `start..start + len` of one of a block's side tables
+/// ([`Lists`]): the variable-length parts of instructions live there, so
+/// an [`Inst`] is plain data (no drop, no allocation per list).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct List<T> {
+    start: u32,
+    len: u32,
+    of: std::marker::PhantomData<T>,
+}
+
+impl<T> List<T> {
+    /// The empty list.
+    pub const EMPTY: List<T> = List {
+        start: 0,
+        len: 0,
+        of: std::marker::PhantomData,
+    };
+
+    /// Number of entries.
+    pub fn len(self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+
+    /// The list of the entries of `table` from `start` on.
+    fn since(table: &[T], start: usize) -> List<T> {
+        List {
+            start: start as u32,
+            len: (table.len() - start) as u32,
+            of: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for List<T> {
+    // The entries are in the block ([`Block::dump`] shows them).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}]", self.len)
+    }
+}
+
 /// Values to store back to guest state: `(cell, value)`.
-pub type Writeback = Vec<(Cell, Val)>;
+pub type Writeback = List<(Cell, Val)>;
+
+/// A block's side tables (see [`List`]).
+#[derive(Clone, Debug, Default)]
+pub struct Lists {
+    /// Write-back entries.
+    pub wbs: Vec<(Cell, Val)>,
+    /// Operands of [`Inst::Call`].
+    pub args: Vec<Val>,
+    /// Operands of [`Inst::QCall`].
+    pub qargs: Vec<QVal>,
+}
+
+impl Lists {
+    /// A write-back list's entries.
+    pub fn wb(&self, l: Writeback) -> &[(Cell, Val)] {
+        &self.wbs[l.range()]
+    }
+
+    /// A call's operands.
+    pub fn args(&self, l: List<Val>) -> &[Val] {
+        &self.args[l.range()]
+    }
+
+    /// A 128-bit call's operands.
+    pub fn qargs(&self, l: List<QVal>) -> &[QVal] {
+        &self.qargs[l.range()]
+    }
+
+    fn clear(&mut self) {
+        self.wbs.clear();
+        self.args.clear();
+        self.qargs.clear();
+    }
+}
 
 /// Where a block exit goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,7 +199,7 @@ pub enum Target {
 
 /// One IR instruction. Those that define a value define [`Val`] = their
 /// index.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Inst {
     /// Marks the start of guest instruction `insn` (an index into
     /// [`Block::insns`]); defines nothing.
@@ -201,10 +284,10 @@ pub enum Inst {
     /// A 128-bit operation through a helper: `HelperOp::Q`,
     /// `HelperOp::Crypto` (three operands) or `HelperOp::Table` (the
     /// operands are the table registers, then index and fallback).
-    QCall(HelperOp, Vec<QVal>),
+    QCall(HelperOp, List<QVal>),
     /// A scalar operation through a helper (`HelperOp::Fp`, `Sat`) that
     /// reads or accumulates FPCR/FPSR.
-    Call(HelperOp, Vec<Val>),
+    Call(HelperOp, List<Val>),
     /// The alignment (and translation) check of a SIMD&FP access of
     /// `size` bytes at the address: may fault like the access would.
     CheckAlign(Val, u8, bool, Sync),
@@ -236,7 +319,7 @@ pub enum AtomicKind {
 }
 
 /// A memory access.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Mem {
     /// The virtual address.
     pub addr: Val,
@@ -251,7 +334,7 @@ pub struct Mem {
 /// The guest state at the start of an instruction that may leave the
 /// fast path: dirty cells to write back and the block's instructions
 /// retired before it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Sync {
     /// Index into [`Block::insns`] of the instruction.
     pub insn: u16,
@@ -263,7 +346,7 @@ pub struct Sync {
 }
 
 /// State written back when the block is left.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Exit {
     /// Dirty cells.
     pub wb: Writeback,
@@ -370,23 +453,34 @@ pub struct Block {
     pub insns: Vec<(u64, u32)>,
     /// The IR; the last instruction is an [`Inst::Exit`].
     pub code: Vec<Inst>,
+    /// The instructions' write-back lists and call operands.
+    pub lists: Lists,
     /// The block branches back to its own start and backends may run it
     /// as a loop (see [`Block::close_loop`]).
     pub looped: bool,
 }
 
 impl Block {
-    /// The values each instruction reads.
-    pub fn uses(inst: &Inst, mut f: impl FnMut(Val)) {
-        if let Some(wb) = Self::operands(inst, &mut f) {
+    /// The values instruction `inst` (of this block) reads.
+    pub fn uses(&self, inst: &Inst, f: impl FnMut(Val)) {
+        Self::uses_in(&self.lists, inst, f)
+    }
+
+    fn uses_in(lists: &Lists, inst: &Inst, mut f: impl FnMut(Val)) {
+        if let Some(wb) = Self::operands_in(lists, inst, &mut f) {
             wb.iter().for_each(|&(_, v)| f(v));
         }
     }
 
-    /// The values `inst` reads as operands, and the write-back list it
-    /// reads besides (an exit's, or a possibly faulting instruction's
-    /// state at its start), if it has one.
-    pub fn operands(inst: &Inst, mut f: impl FnMut(Val)) -> Option<&Writeback> {
+    /// The values `inst` (of this block) reads as operands, and the
+    /// write-back list it reads besides (an exit's, or a possibly faulting
+    /// instruction's state at its start), if it has one.
+    pub fn operands(&self, inst: &Inst, f: impl FnMut(Val)) -> Option<&[(Cell, Val)]> {
+        Self::operands_in(&self.lists, inst, f)
+    }
+
+    fn operands_in<'l>(lists: &'l Lists, inst: &Inst, mut f: impl FnMut(Val)) -> Option<&'l [(Cell, Val)]> {
+        let wb = |w: &Writeback| Some(lists.wb(*w));
         match inst {
             Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
             Inst::Bin(_, a, b) => {
@@ -409,34 +503,34 @@ impl Block {
             }
             Inst::Load(m) => {
                 f(m.addr);
-                return Some(&m.sync.wb);
+                return wb(&m.sync.wb);
             }
             Inst::Store(m, v) => {
                 f(m.addr);
                 f(*v);
-                return Some(&m.sync.wb);
+                return wb(&m.sync.wb);
             }
             Inst::Atomic(_, m, a, b) => {
                 f(m.addr);
                 f(*a);
                 f(*b);
-                return Some(&m.sync.wb);
+                return wb(&m.sync.wb);
             }
             Inst::CheckSp(v, s) | Inst::CheckAlign(v, _, _, s) => {
                 f(*v);
-                return Some(&s.wb);
+                return wb(&s.wb);
             }
-            Inst::Interp { sync, .. } => return Some(&sync.wb),
+            Inst::Interp { sync, .. } => return wb(&sync.wb),
             Inst::ExitIf(c, _, e) => {
                 f(*c);
-                return Some(&e.wb);
+                return wb(&e.wb);
             }
-            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => return Some(&e.wb),
+            Inst::CheckExit(_, e) | Inst::IrqCheck(_, e) => return wb(&e.wb),
             Inst::Exit(t, e) => {
                 if let Target::Indirect(v, _) = t {
                     f(*v)
                 }
-                return Some(&e.wb);
+                return wb(&e.wb);
             }
             Inst::GetQ(_) | Inst::QImm(_) | Inst::SysGet(_) | Inst::QRegLane(..) => {}
             Inst::SysSet(_, v) | Inst::SetQZext(_, v, _) => f(*v),
@@ -449,8 +543,8 @@ impl Block {
                 f(q.val());
                 f(*v)
             }
-            Inst::QCall(_, qs) => qs.iter().for_each(|q| f(q.val())),
-            Inst::Call(_, vs) => vs.iter().for_each(|v| f(*v)),
+            Inst::QCall(_, qs) => lists.qargs(*qs).iter().for_each(|q| f(q.val())),
+            Inst::Call(_, vs) => lists.args(*vs).iter().for_each(|v| f(*v)),
         }
         None
     }
@@ -518,8 +612,9 @@ impl Block {
         )
     }
 
-    /// Rewrites every value the instruction reads through `f`.
-    fn rewrite(inst: &mut Inst, f: impl Fn(Val) -> Val) {
+    /// Rewrites every value the instruction reads through `f` (its lists
+    /// are its own: no two instructions share entries).
+    fn rewrite(lists: &mut Lists, inst: &mut Inst, f: impl Fn(Val) -> Val) {
         match inst {
             Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
             Inst::Bin(_, a, b) | Inst::SubC(a, b, _) => {
@@ -566,10 +661,10 @@ impl Block {
                 *lo = f(*lo);
                 *hi = f(*hi)
             }
-            Inst::Call(_, vs) => vs.iter_mut().for_each(|v| *v = f(*v)),
+            Inst::Call(_, vs) => lists.args[vs.range()].iter_mut().for_each(|v| *v = f(*v)),
         }
         if let Some(wb) = Self::writeback_mut(inst) {
-            wb.iter_mut().for_each(|(_, v)| *v = f(*v));
+            lists.wbs[wb.range()].iter_mut().for_each(|(_, v)| *v = f(*v));
         }
     }
 
@@ -695,7 +790,7 @@ impl Block {
         live.resize(n, false);
         if self.code.iter().any(|i| matches!(i, Inst::Adc(.., Width::W64))) {
             for inst in &self.code {
-                Self::uses(inst, |v| live[v.0 as usize] = true);
+                self.uses(inst, |v| live[v.0 as usize] = true);
             }
         }
         // Whether any value stands for another yet (until then operands
@@ -718,16 +813,15 @@ impl Block {
                 // Nothing below applies (half of a kernel's IR: instruction
                 // starts, reads, memory accesses, exits).
                 if aliased {
-                    Self::rewrite(&mut self.code[i], |v| alias[v.0 as usize]);
+                    Self::rewrite(&mut self.lists, &mut self.code[i], |v| alias[v.0 as usize]);
                 }
                 bits[i] = Self::bits_of(&self.code, bits, &self.code[i]);
                 continue;
             }
-            // Taken out and put back below: only earlier instructions are
-            // read meanwhile (cloning each one cost its write-backs' copies).
-            let mut inst = std::mem::replace(&mut self.code[i], Inst::Start(u16::MAX));
+            // Put back below: only earlier instructions are read meanwhile.
+            let mut inst = self.code[i];
             if aliased {
-                Self::rewrite(&mut inst, |v| alias[v.0 as usize]);
+                Self::rewrite(&mut self.lists, &mut inst, |v| alias[v.0 as usize]);
             }
             let konst = |code: &[Inst], v: Val| match code[v.0 as usize] {
                 Inst::Const(c) => Some(c),
@@ -814,8 +908,7 @@ impl Block {
             }
             aliased |= alias[i].0 as usize != i;
             bits[i] = Self::bits_of(&self.code, bits, &inst);
-            // The placeholder has nothing to drop.
-            std::mem::forget(std::mem::replace(&mut self.code[i], inst));
+            self.code[i] = inst;
         }
         // Dead-code elimination, backwards.
         live.clear();
@@ -825,7 +918,7 @@ impl Block {
                 live[i] = true;
             }
             if live[i] {
-                Self::uses(&self.code[i], |v| live[v.0 as usize] = true);
+                Self::uses_in(&self.lists, &self.code[i], |v| live[v.0 as usize] = true);
             }
         }
         for (i, inst) in self.code.iter_mut().enumerate() {
@@ -859,19 +952,20 @@ impl Block {
             return;
         };
 
-        let renumber = |inst: &mut Inst| {
-            Self::rewrite(inst, |v| map[v.0 as usize]);
+        let lists = &mut self.lists;
+        let mut renumber = |inst: &mut Inst| {
+            Self::rewrite(lists, inst, |v| map[v.0 as usize]);
             let q = |q: &mut QVal| q.0 = map[q.0 as usize].0;
             match inst {
                 Inst::SetQ(_, x) | Inst::QLane(x, ..) | Inst::QWithLane(x, ..) => q(x),
-                Inst::QCall(_, xs) => xs.iter_mut().for_each(q),
+                Inst::QCall(_, xs) => lists.qargs[xs.range()].iter_mut().for_each(q),
                 _ => {}
             }
         };
         if self.looped {
             // Only these name values further on: `close_loop` added the
             // carried cells' `Get`s to write-backs before them.
-            self.code[..first].iter_mut().for_each(renumber);
+            self.code[..first].iter_mut().for_each(&mut renumber);
         }
         let mut k = first;
         for i in first..self.code.len() {
@@ -907,7 +1001,7 @@ impl Block {
                     _ if !Self::defines_v(inst) => false,
                     _ => {
                         let mut any = false;
-                        Self::uses(inst, |v| any |= fed[v.0 as usize]);
+                        self.uses(inst, |v| any |= fed[v.0 as usize]);
                         any
                     }
                 };
@@ -926,11 +1020,16 @@ impl Block {
     }
 
     /// The write-backs of the block's back edges.
-    pub fn back_edges(&self) -> impl Iterator<Item = &Writeback> {
+    pub fn back_edges(&self) -> impl Iterator<Item = &[(Cell, Val)]> {
         self.code.iter().filter_map(|inst| match inst {
-            Inst::ExitIf(_, _, e) | Inst::Exit(_, e) if self.is_back_edge(inst) => Some(&e.wb),
+            Inst::ExitIf(_, _, e) | Inst::Exit(_, e) if self.is_back_edge(inst) => Some(self.lists.wb(e.wb)),
             _ => None,
         })
+    }
+
+    /// A write-back list's entries.
+    pub fn wb(&self, l: Writeback) -> &[(Cell, Val)] {
+        self.lists.wb(l)
     }
 
     /// Whether exit `inst` is a back edge: a direct branch to the block's
@@ -1006,18 +1105,27 @@ impl Block {
         if changed == 0 {
             return;
         }
-        let extend = |wb: &mut Writeback| {
+        // A list that needs more entries is copied to the end of the
+        // table with them.
+        let wbs = &mut self.lists.wbs;
+        let mut extend = |wb: &mut Writeback| {
             let mut have = 0u64;
-            for &(c, _) in wb.iter() {
+            for &(c, _) in &wbs[wb.range()] {
                 have |= 1 << c.index();
             }
+            if changed & !have == 0 {
+                return;
+            }
+            let start = wbs.len();
+            wbs.extend_from_within(wb.range());
             for (i, g) in get.iter().enumerate() {
                 if let Some(g) = *g {
                     if (changed & !have) >> i & 1 == 1 {
-                        wb.push((Cell::from_index(i), g));
+                        wbs.push((Cell::from_index(i), g));
                     }
                 }
             }
+            *wb = List::since(wbs, start);
         };
         for inst in &mut self.code {
             match inst {
@@ -1050,7 +1158,21 @@ impl Block {
                     );
                 }
                 _ => {
-                    let _ = writeln!(s, "  v{i} = {inst:?}");
+                    let _ = write!(s, "  v{i} = {inst:?}");
+                    // The lists' entries (their `Debug` shows only lengths).
+                    match inst {
+                        Inst::Call(_, a) => {
+                            let _ = write!(s, " {:?}", self.lists.args(*a));
+                        }
+                        Inst::QCall(_, a) => {
+                            let _ = write!(s, " {:?}", self.lists.qargs(*a));
+                        }
+                        _ => {}
+                    }
+                    if let Some(wb) = self.operands(inst, |_| {}) {
+                        let _ = write!(s, " wb {wb:?}");
+                    }
+                    s.push('\n');
                 }
             }
         }
@@ -1107,9 +1229,6 @@ pub struct Scratch {
     bits: Vec<u32>,
     seen: Seen,
     live: Vec<bool>,
-    /// Write-back lists of recycled blocks, for the next ones (one
-    /// allocation and one free for each memory access and exit otherwise).
-    wbs: Vec<Writeback>,
 }
 
 /// The optimiser's table of pure values computed so far in a block:
@@ -1192,20 +1311,10 @@ impl Scratch {
     /// once it is no longer needed, for the next builder's IR.
     pub fn recycle(&mut self, mut block: Block) {
         block.insns.clear();
-        for inst in block.code.iter_mut() {
-            let Some(wb) = Block::writeback_mut(inst) else {
-                continue;
-            };
-            if wb.capacity() != 0 && self.wbs.len() < Self::MAX_WBS {
-                self.wbs.push(std::mem::take(wb));
-            }
-        }
         block.code.clear();
+        block.lists.clear();
         self.block = Some(block);
     }
-
-    /// The most write-back lists kept for reuse.
-    const MAX_WBS: usize = 1024;
 }
 
 /// Builds a [`Block`] from the semantics of one instruction after another
@@ -1263,6 +1372,11 @@ impl Builder {
                 insns: Vec::with_capacity(MAX_BLOCK_INSNS),
                 // Typical blocks need a few hundred: growing by doubling copied them.
                 code: Vec::with_capacity(512),
+                lists: Lists {
+                    wbs: Vec::with_capacity(1024),
+                    args: Vec::new(),
+                    qargs: Vec::new(),
+                },
                 looped: false,
             },
         };
@@ -1338,35 +1452,47 @@ impl Builder {
             .any(|(i, c)| c.is_some_and(holds) && Cell::from_index(i) != Cell::Nzcv)
     }
 
-    fn writeback(pool: &mut Vec<Writeback>, cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
-        // Called for every memory access and exit: only the set bits,
-        // into a vector of the right size (a filtered collect over every
-        // cell was ~1 100 host instructions a call).
-        let mut wb = pool.pop().unwrap_or_default();
-        wb.clear();
-        wb.reserve(dirty.count_ones() as usize);
+    fn writeback(wbs: &mut Vec<(Cell, Val)>, cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
+        // Called for every memory access and exit: only the set bits (a
+        // filtered collect over every cell was ~1 100 host instructions a
+        // call).
+        let start = wbs.len();
         let mut bits = dirty;
         while bits != 0 {
             let i = bits.trailing_zeros() as usize;
             bits &= bits - 1;
-            wb.push((Cell::from_index(i), cur[i].expect("dirty cells hold a value")));
+            wbs.push((Cell::from_index(i), cur[i].expect("dirty cells hold a value")));
         }
-        wb
+        List::since(wbs, start)
     }
 
     fn sync(&mut self) -> Sync {
         Sync {
             insn: self.insn,
-            wb: Self::writeback(&mut self.scratch.wbs, &self.start_cur, self.start_dirty),
+            wb: Self::writeback(&mut self.block.lists.wbs, &self.start_cur, self.start_dirty),
             retired: self.retired,
         }
     }
 
     fn exit_state(&mut self) -> Exit {
         Exit {
-            wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
+            wb: Self::writeback(&mut self.block.lists.wbs, &self.cur, self.dirty),
             retired: self.retired + 1,
         }
+    }
+
+    /// A call's operands, in the block's table.
+    fn args(&mut self, vs: &[Val]) -> List<Val> {
+        let start = self.block.lists.args.len();
+        self.block.lists.args.extend_from_slice(vs);
+        List::since(&self.block.lists.args, start)
+    }
+
+    /// A 128-bit call's operands, in the block's table.
+    fn qargs(&mut self, qs: &[QVal]) -> List<QVal> {
+        let start = self.block.lists.qargs.len();
+        self.block.lists.qargs.extend_from_slice(qs);
+        List::since(&self.block.lists.qargs, start)
     }
 
     fn get(&mut self, c: Cell) -> Val {
@@ -1449,6 +1575,8 @@ impl Builder {
         self.start_cur = self.cur;
         self.start_dirty = self.dirty;
         self.start_len = self.block.code.len();
+        let lists = &self.block.lists;
+        let list_lens = (lists.wbs.len(), lists.args.len(), lists.qargs.len());
         self.unsupported = false;
         self.ends = false;
         self.exited = false;
@@ -1467,12 +1595,16 @@ impl Builder {
         if r.is_err() || self.unsupported {
             // Roll back and hand the whole instruction to the interpreter.
             self.block.code.truncate(self.start_len);
+            let lists = &mut self.block.lists;
+            lists.wbs.truncate(list_lens.0);
+            lists.args.truncate(list_lens.1);
+            lists.qargs.truncate(list_lens.2);
             self.cur = self.start_cur;
             self.dirty = self.start_dirty;
             self.push(Inst::Start(self.insn));
             let sync = Sync {
                 insn: self.insn,
-                wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
+                wb: Self::writeback(&mut self.block.lists.wbs, &self.cur, self.dirty),
                 retired: self.retired,
             };
             self.push(Inst::Interp {
@@ -1491,7 +1623,7 @@ impl Builder {
                 self.push(Inst::CheckExit(
                     pc + 4,
                     Exit {
-                        wb: Vec::new(),
+                        wb: List::EMPTY,
                         retired: self.retired,
                     },
                 ));
@@ -1506,13 +1638,13 @@ impl Builder {
                 self.finish_with(Target::Direct(pc + 4), 0);
             } else if self.irq_check {
                 let e = Exit {
-                    wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
+                    wb: Self::writeback(&mut self.block.lists.wbs, &self.cur, self.dirty),
                     retired: self.retired,
                 };
                 self.push(Inst::IrqCheck(pc + 4, e));
             } else if self.stored {
                 let e = Exit {
-                    wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
+                    wb: Self::writeback(&mut self.block.lists.wbs, &self.cur, self.dirty),
                     retired: self.retired,
                 };
                 self.push(Inst::CheckExit(pc + 4, e));
@@ -1525,7 +1657,7 @@ impl Builder {
 
     fn finish_with(&mut self, t: Target, extra: u32) {
         let e = Exit {
-            wb: Self::writeback(&mut self.scratch.wbs, &self.cur, self.dirty),
+            wb: Self::writeback(&mut self.block.lists.wbs, &self.cur, self.dirty),
             retired: self.retired + extra,
         };
         self.push(Inst::Exit(t, e));
@@ -1883,12 +2015,14 @@ impl Emitter for Builder {
         QVal(self.push(Inst::QWithLane(q, esize, idx, v)).0)
     }
     fn q_op(&mut self, op: QOp, a: QVal, b: QVal) -> QVal {
-        QVal(self.push(Inst::QCall(HelperOp::Q(op), vec![a, b])).0)
+        let qs = self.qargs(&[a, b]);
+        QVal(self.push(Inst::QCall(HelperOp::Q(op), qs)).0)
     }
     fn q_table(&mut self, table: &[QVal], idx: QVal, fallback: QVal) -> QVal {
-        let mut qs = table.to_vec();
-        qs.push(idx);
-        qs.push(fallback);
+        let start = self.block.lists.qargs.len();
+        self.block.lists.qargs.extend_from_slice(table);
+        self.block.lists.qargs.extend_from_slice(&[idx, fallback]);
+        let qs = List::since(&self.block.lists.qargs, start);
         QVal(self.push(Inst::QCall(HelperOp::Table(table.len() as u8), qs)).0)
     }
     fn check_alignment(&mut self, addr: Val, size: u8, write: bool) -> Result<(), Unsupported> {
@@ -1897,19 +2031,20 @@ impl Emitter for Builder {
         Ok(())
     }
     fn crypto(&mut self, op: CryptoOp, a: QVal, b: QVal, c: QVal) -> QVal {
-        QVal(self.push(Inst::QCall(HelperOp::Crypto(op), vec![a, b, c])).0)
+        let qs = self.qargs(&[a, b, c]);
+        QVal(self.push(Inst::QCall(HelperOp::Crypto(op), qs)).0)
     }
     fn fp(&mut self, op: FpOp, size: FpSize, args: &[Val]) -> Val {
-        self.push(Inst::Call(HelperOp::Fp(op, size), args.to_vec()))
+        let args = self.args(args);
+        self.push(Inst::Call(HelperOp::Fp(op, size), args))
     }
     fn sat(&mut self, op: SatOp, a: Val, b: Val) -> Val {
-        self.push(Inst::Call(HelperOp::Sat(op), vec![a, b]))
+        let args = self.args(&[a, b]);
+        self.push(Inst::Call(HelperOp::Sat(op), args))
     }
     fn fp_lanes(&mut self, op: FpOp, size: FpSize, lanes: u8, args: &[QVal]) -> QVal {
-        QVal(
-            self.push(Inst::QCall(HelperOp::FpLanes(op, size, lanes), args.to_vec()))
-                .0,
-        )
+        let qs = self.qargs(args);
+        QVal(self.push(Inst::QCall(HelperOp::FpLanes(op, size, lanes), qs)).0)
     }
 }
 

@@ -27,7 +27,7 @@
 #![allow(clippy::useless_conversion)]
 
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
-use crate::ir::{AtomicKind, Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, SysLoc, Target, Val, Writeback};
+use crate::ir::{AtomicKind, Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, SysLoc, Target, Val};
 use cpu_aarch64::sem::{AtomicOp, BinOp, FpOp, FpSize, QOp, UnOp, Width};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 
@@ -147,7 +147,7 @@ fn raw_flags(block: &Block, raw: &mut Vec<u8>) {
             get_plain |= Some(v.0 as usize) == get;
         };
         // Write-backs to other cells than NZCV read the value as it is.
-        if let Some(wb) = Block::operands(inst, &mut plain) {
+        if let Some(wb) = block.operands(inst, &mut plain) {
             for &(c, v) in wb {
                 if c != Cell::Nzcv {
                     plain(v);
@@ -642,7 +642,7 @@ impl<'a> Gen<'a> {
 
     /// Stores the cells of `wb` (clobbers `rax`, and `rcx` and the flags
     /// for NZCV in raw form).
-    fn writeback(&mut self, wb: &Writeback) {
+    fn writeback(&mut self, wb: &[(Cell, Val)]) {
         for &(cell, v) in wb {
             let off = self.cell_off(cell);
             let r = self.reg_or(v, RAX);
@@ -1110,7 +1110,7 @@ impl<'a> Gen<'a> {
             }
             Inst::Interp { insn, ref sync, ends } => {
                 let (pc, raw) = self.block.insns[usize::from(insn)];
-                self.writeback(&sync.wb);
+                self.writeback(block.wb(sync.wb));
                 self.exact_icount(sync.retired);
                 self.mov_imm(RAX, pc);
                 self.set_arg(2, RAX);
@@ -1366,8 +1366,9 @@ impl<'a> Gen<'a> {
                     _ => dynasm!(self.a ; .arch x64 ; mov QWORD [rbx + off], rax),
                 }
             }
-            Inst::QCall(HelperOp::Q(op), ref qs) if qs.len() == 2 => {
+            Inst::QCall(HelperOp::Q(op), qs) if qs.len() == 2 => {
                 // Bitwise whole-register operations: SSE2 directly.
+                let qs = block.lists.qargs(qs);
                 let ((ra, a), (rb, b)) = (self.q_src(qs[0]), self.q_src(qs[1]));
                 let (ro, out) = self.q_dst(i);
                 dynasm!(self.a
@@ -1385,7 +1386,8 @@ impl<'a> Gen<'a> {
                 }
                 dynasm!(self.a ; .arch x64 ; movdqu [Rq(ro) + out], xmm0);
             }
-            Inst::QCall(op, ref qs) => {
+            Inst::QCall(op, qs) => {
+                let qs = block.lists.qargs(qs);
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
                 let packed = match op {
                     HelperOp::FpLanes(fop, size, lanes) => self.packed_fp(fop, size, lanes, qs, i, slow, done),
@@ -1409,8 +1411,9 @@ impl<'a> Gen<'a> {
                     dynasm!(self.a ; .arch x64 ; =>done);
                 }
             }
-            Inst::Call(HelperOp::Fp(fop @ (FpOp::Abs | FpOp::Neg), size @ (FpSize::S | FpSize::D)), ref vs) => {
+            Inst::Call(HelperOp::Fp(fop @ (FpOp::Abs | FpOp::Neg), size @ (FpSize::S | FpSize::D)), vs) => {
                 // Bit operations: no FPCR dependence, no flags.
+                let vs = block.lists.args(vs);
                 let r = self.dst(d);
                 self.load(r, vs[0]);
                 match (fop, size) {
@@ -1421,7 +1424,8 @@ impl<'a> Gen<'a> {
                 }
                 self.store(d, r);
             }
-            Inst::Call(op, ref vs) => {
+            Inst::Call(op, vs) => {
+                let vs = block.lists.args(vs);
                 let (slow, done) = (self.a.new_dynamic_label(), self.a.new_dynamic_label());
                 let native = match op {
                     HelperOp::Fp(fop, size) => self.native_scalar(fop, size, vs, i, slow, done),
@@ -1451,7 +1455,7 @@ impl<'a> Gen<'a> {
                     addr,
                     size,
                     acc: Default::default(),
-                    sync: sync.clone(),
+                    sync: *sync,
                 };
                 self.tlb_probe(&mem, write, slow);
                 dynasm!(self.a ; .arch x64 ; jmp =>done ; =>slow);
@@ -1554,9 +1558,10 @@ impl<'a> Gen<'a> {
     /// the dispatcher at the block's start with every carried cell
     /// written back).
     fn back_edge(&mut self, e: &Exit) {
-        let mut moves = Vec::with_capacity(e.wb.len());
-        let mut stores = Vec::with_capacity(e.wb.len());
-        for &(c, v) in &e.wb {
+        let wb = self.block.wb(e.wb);
+        let mut moves = Vec::with_capacity(wb.len());
+        let mut stores = Vec::with_capacity(wb.len());
+        for &(c, v) in wb {
             match self.carried.iter().find(|&&(k, _)| k == c) {
                 Some(&(_, g)) => moves.push((self.loc[g.0 as usize], self.loc[v.0 as usize])),
                 None => stores.push((c, v)),
@@ -3385,7 +3390,7 @@ impl<'a> Gen<'a> {
     /// Leaves the block: write back, count, set the PC and jump through a
     /// chaining slot (direct) or return (indirect).
     fn exit_code(&mut self, target: Target, e: &Exit, pc_override: Option<u64>) {
-        self.writeback(&e.wb);
+        self.writeback(self.block.wb(e.wb));
         self.refund(e.retired);
         let pc_off = self.env.cpu_pc;
         match (target, pc_override) {
@@ -3467,7 +3472,8 @@ impl<'a> Gen<'a> {
         let base = self.tlb_base() as u64;
         self.record_words
             .extend_from_slice(&[pc, info, helper as u64, rest, base, 0]);
-        for &(cell, v) in &sync.wb {
+        let block = self.block;
+        for &(cell, v) in block.wb(sync.wb) {
             let cell_code = match cell {
                 Cell::X(r) => u64::from(r),
                 Cell::Sp => SYNC_SP + self.block.mode.sp_index() as u64,
@@ -3630,7 +3636,7 @@ impl<'a> Gen<'a> {
                 helper,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.writeback(&sync.wb);
+                self.writeback(self.block.wb(sync.wb));
                 self.exact_icount(sync.retired);
                 self.load(RAX, addr);
                 self.set_arg(0, RAX);
@@ -3661,11 +3667,11 @@ impl<'a> Gen<'a> {
                 self.detecting = true;
                 let block: &'a Block = self.block;
                 match block.code[at] {
-                    Inst::Call(HelperOp::Fp(fop, size), ref vs) => {
-                        self.native_scalar(fop, size, vs, at, slow, done);
+                    Inst::Call(HelperOp::Fp(fop, size), vs) => {
+                        self.native_scalar(fop, size, block.lists.args(vs), at, slow, done);
                     }
-                    Inst::QCall(HelperOp::FpLanes(fop, size, lanes), ref qs) => {
-                        self.packed_fp(fop, size, lanes, qs, at, slow, done);
+                    Inst::QCall(HelperOp::FpLanes(fop, size, lanes), qs) => {
+                        self.packed_fp(fop, size, lanes, block.lists.qargs(qs), at, slow, done);
                     }
                     _ => unreachable!("only FP operations detect Inexact"),
                 }
@@ -4001,7 +4007,7 @@ impl Backend for X64 {
         reset(uses, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
             last_use[i] = i;
-            Block::uses(inst, |v| {
+            block.uses(inst, |v| {
                 last_use[v.0 as usize] = i;
                 uses[v.0 as usize] += 1;
             });
