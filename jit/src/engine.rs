@@ -15,7 +15,7 @@
 //! out.
 
 use crate::backend::{exit, x64, Backend, Compiled, Env};
-use crate::ir::{Block, Builder, HelperOp, Mode, Scratch, MMU_INDICES};
+use crate::ir::{Block, Builder, HelperOp, Mode, MMU_INDICES};
 use cpu_aarch64::bus::{Bus, BusError, PhysAddr, Requester};
 use cpu_aarch64::interp::{StepEvent, StopReason, StuckDetector};
 use cpu_aarch64::mmu::tlb::{Change, TlbEntry};
@@ -610,10 +610,10 @@ struct BlockRec {
     len: u64,
     /// Their addresses and words (not always consecutive: the block may
     /// follow a branch in its page), to revive the block if its page is
-    /// written but they stay the same.
-    words: Box<[(u64, u32)]>,
-    /// Exits `(slot, stub, target)` in absolute addresses.
-    exits: Vec<(usize, usize, u64)>,
+    /// written but they stay the same: entries of [`Shared::words`].
+    words: std::ops::Range<usize>,
+    /// Its exits: entries of [`Shared::exit_sites`].
+    exits: std::ops::Range<usize>,
     /// Slots of other blocks patched to jump here.
     incoming: Vec<(usize, usize)>,
     valid: bool,
@@ -802,6 +802,12 @@ struct Shared {
     dead: FxHashMap<Key, u32>,
     by_page: FxHashMap<u64, Vec<u32>>,
     code_pages: FxHashSet<u64>,
+    /// The blocks' guest words ([`BlockRec::words`]) and exits `(slot,
+    /// stub, target)` in absolute addresses ([`BlockRec::exits`]), one
+    /// table each (a vector per block was two allocations per
+    /// translation), emptied with the cache.
+    words: Vec<(u64, u32)>,
+    exit_sites: Vec<(usize, usize, u64)>,
     stats: Stats,
     /// Helper operations by the index generated code passes (only grows:
     /// there are finitely many).
@@ -854,6 +860,8 @@ impl Shared {
 
     fn flush(&mut self) {
         self.blocks.clear();
+        self.words.clear();
+        self.exit_sites.clear();
         self.map.clear();
         self.dead.clear();
         self.by_page.clear();
@@ -1302,8 +1310,8 @@ pub struct Jit {
     thunks: [u64; crate::backend::THUNKS],
     /// `JitConfig::perf_map`'s file.
     perf_map: Option<std::io::BufWriter<std::fs::File>>,
-    /// The last translation's storage, for the next.
-    scratch: Scratch,
+    /// The IR builder, its storage kept from one translation to the next.
+    builder: Builder,
 }
 
 // SAFETY: the raw pointers inside (contexts, code cache) point into
@@ -1465,6 +1473,8 @@ impl Jit {
                 dead: FxHashMap::default(),
                 by_page: FxHashMap::default(),
                 code_pages: FxHashSet::default(),
+                words: Vec::new(),
+                exit_sites: Vec::new(),
                 stats: Stats::default(),
                 ops: Vec::new(),
                 op_index: FxHashMap::default(),
@@ -1473,7 +1483,7 @@ impl Jit {
             ctxs: Vec::new(),
             trampoline,
             thunks,
-            scratch: Scratch::default(),
+            builder: Builder::new(0, Mode::default()),
         })
     }
 
@@ -1543,7 +1553,8 @@ impl Jit {
                 return Some(id);
             }
         }
-        let mut b = Builder::reusing(key.va, mode, std::mem::take(&mut self.scratch));
+        let b = &mut self.builder;
+        b.restart(key.va, mode);
         while !b.finished() {
             // A breakpoint is checked at block entry only: a block ends
             // before one (it starts the next block).
@@ -1561,8 +1572,8 @@ impl Jit {
         if b.is_empty() {
             return None;
         }
-        let (block, scratch) = b.finish_keeping();
-        self.scratch = scratch;
+        b.complete();
+        let block = self.builder.block();
         let shared = &mut *self.shared;
         let mut intern = |op: HelperOp| {
             *shared.op_index.entry(op).or_insert_with(|| {
@@ -1570,7 +1581,7 @@ impl Jit {
                 shared.ops.len() as u32 - 1
             })
         };
-        let compiled = match self.backend.compile(&block, &self.env, &mut intern) {
+        let compiled = match self.backend.compile(block, &self.env, &mut intern) {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!("block at {:#x} not compiled: {e}", key.va);
@@ -1585,7 +1596,7 @@ impl Jit {
             }
         };
         if self.config.trace_blocks {
-            self.trace(&block, &compiled, entry);
+            self.trace(block, &compiled, entry);
         }
         if let Some(f) = &mut self.perf_map {
             use std::io::Write;
@@ -1599,13 +1610,12 @@ impl Jit {
             );
         }
         let id = self.shared.blocks.len() as u32;
-        let exits: Vec<(usize, usize, u64)> = compiled
-            .exits
-            .iter()
-            .map(|e| (entry + e.slot, entry + e.stub, e.target))
-            .collect();
-        for &(slot, stub, _) in &exits {
-            self.shared.cache.write_slot(slot, stub);
+        let shared = &mut *self.shared;
+        let exits = shared.exit_sites.len()..shared.exit_sites.len() + compiled.exits.len();
+        for e in &compiled.exits {
+            let (slot, stub) = (entry + e.slot, entry + e.stub);
+            shared.exit_sites.push((slot, stub, e.target));
+            shared.cache.write_slot(slot, stub);
         }
         debug_assert!(
             self.shared.blocks.last().is_none_or(|b| b.entry < entry),
@@ -1623,12 +1633,15 @@ impl Jit {
             key,
             entry,
             len: block.insns.len() as u64,
-            words: block.insns.clone().into_boxed_slice(),
+            words: {
+                let start = self.shared.words.len();
+                self.shared.words.extend_from_slice(&block.insns);
+                start..self.shared.words.len()
+            },
             exits,
             incoming: Vec::new(),
             valid: true,
         });
-        self.scratch.recycle(block);
         self.register(id);
         Some(id)
     }
@@ -1653,10 +1666,13 @@ impl Jit {
     /// key holds the mode.
     fn unchanged(&self, cpu: &Cpu, bus: &mut dyn Bus, id: u32) -> bool {
         let b = &self.shared.blocks[id as usize];
-        b.words.iter().enumerate().all(|(i, &(va, w))| {
-            let pa = b.key.pa.wrapping_add(va.wrapping_sub(b.key.va));
-            (i == 0 || !cpu.debug.is_breakpoint(va)) && bus.fetch(cpu.id, PhysAddr(pa)).is_ok_and(|v| v == w)
-        })
+        self.shared.words[b.words.clone()]
+            .iter()
+            .enumerate()
+            .all(|(i, &(va, w))| {
+                let pa = b.key.pa.wrapping_add(va.wrapping_sub(b.key.va));
+                (i == 0 || !cpu.debug.is_breakpoint(va)) && bus.fetch(cpu.id, PhysAddr(pa)).is_ok_and(|v| v == w)
+            })
     }
 
     fn trace(&self, block: &Block, compiled: &Compiled, entry: usize) {
@@ -1963,8 +1979,7 @@ impl Jit {
         if !src_ok {
             return;
         }
-        let stub = self.shared.blocks[src as usize]
-            .exits
+        let stub = self.shared.exit_sites[self.shared.blocks[src as usize].exits.clone()]
             .iter()
             .find(|e| e.0 == slot && e.2 == target)
             .map(|e| e.1);

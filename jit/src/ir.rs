@@ -356,7 +356,7 @@ pub struct Exit {
 
 /// The properties of the machine state that a block's code depends on
 /// (part of its key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mode {
     /// Exception level.
     pub el: u8,
@@ -1219,12 +1219,11 @@ pub const MAX_BLOCK_INSNS: usize = 64;
 /// How many unconditional branches a block may follow (`Builder::branch`).
 const MAX_FOLLOWS: u8 = 4;
 
-/// Storage one translation leaves for the next: a new block's IR and the
-/// optimiser's tables reuse it instead of allocating (a fresh set for
-/// every block was a fifth of the translation time, in the allocator).
+/// The optimiser's tables, kept for the next block with the builder
+/// (a fresh set for every block was a fifth of the translation time, in
+/// the allocator).
 #[derive(Default)]
-pub struct Scratch {
-    block: Option<Block>,
+struct Scratch {
     alias: Vec<Val>,
     bits: Vec<u32>,
     seen: Seen,
@@ -1306,17 +1305,6 @@ impl Pure {
     }
 }
 
-impl Scratch {
-    /// Takes back a block the last [`Builder::finish_keeping`] returned,
-    /// once it is no longer needed, for the next builder's IR.
-    pub fn recycle(&mut self, mut block: Block) {
-        block.insns.clear();
-        block.code.clear();
-        block.lists.clear();
-        self.block = Some(block);
-    }
-}
-
 /// Builds a [`Block`] from the semantics of one instruction after another
 /// (see the module docs).
 pub struct Builder {
@@ -1354,23 +1342,13 @@ pub struct Builder {
 impl Builder {
     /// A builder for a block at `pc` in `mode`.
     pub fn new(pc: u64, mode: Mode) -> Self {
-        Self::reusing(pc, mode, Scratch::default())
-    }
-
-    /// A builder for a block at `pc` in `mode`, in `scratch`'s storage.
-    pub fn reusing(pc: u64, mode: Mode, mut scratch: Scratch) -> Self {
-        let block = match scratch.block.take() {
-            Some(b) => Block {
-                pc,
-                mode,
-                looped: false,
-                ..b
-            },
-            None => Block {
+        let mut b = Builder {
+            block: Block {
                 pc,
                 mode,
                 insns: Vec::with_capacity(MAX_BLOCK_INSNS),
-                // Typical blocks need a few hundred: growing by doubling copied them.
+                // Typical blocks need a few hundred: growing by doubling
+                // copied them.
                 code: Vec::with_capacity(512),
                 lists: Lists {
                     wbs: Vec::with_capacity(1024),
@@ -1379,15 +1357,7 @@ impl Builder {
                 },
                 looped: false,
             },
-        };
-        debug_assert!(block.insns.is_empty() && block.code.is_empty());
-        let mut block = block;
-        // A read of NZCV nobody uses (dead code unless `close_loop`
-        // revives it): value 0, before everything.
-        block.code.push(Inst::Get(Cell::Nzcv));
-        Builder {
-            block,
-            scratch,
+            scratch: Scratch::default(),
             cur: [None; Cell::COUNT],
             dirty: 0,
             retired: 0,
@@ -1405,7 +1375,41 @@ impl Builder {
             stored: false,
             irq_check: false,
             finished: false,
-        }
+        };
+        b.restart(pc, mode);
+        b
+    }
+
+    /// Starts a new block at `pc` in `mode`, in the storage of the last
+    /// one (a builder is kept for the next block: allocating and moving
+    /// its tables for every block was a visible share of translation).
+    pub fn restart(&mut self, pc: u64, mode: Mode) {
+        let block = &mut self.block;
+        block.pc = pc;
+        block.mode = mode;
+        block.looped = false;
+        block.insns.clear();
+        block.code.clear();
+        block.lists.clear();
+        // A read of NZCV nobody uses (dead code unless `close_loop`
+        // revives it): value 0, before everything.
+        block.code.push(Inst::Get(Cell::Nzcv));
+        self.cur = [None; Cell::COUNT];
+        self.dirty = 0;
+        self.retired = 0;
+        self.insn = 0;
+        self.insn_pc = pc;
+        self.next_pc = pc;
+        self.follows = 0;
+        self.start_dirty = 0;
+        self.start_len = 0;
+        self.unsupported = false;
+        self.ends = false;
+        self.exited = false;
+        self.side_exit = false;
+        self.stored = false;
+        self.irq_check = false;
+        self.finished = false;
     }
 
     fn push(&mut self, i: Inst) -> Val {
@@ -1666,20 +1670,26 @@ impl Builder {
 
     /// Ends the block before the next instruction (e.g. it could not be
     /// fetched) and returns it.
-    pub fn finish(self) -> Block {
-        self.finish_keeping().0
+    pub fn finish(mut self) -> Block {
+        self.complete();
+        self.block
     }
 
-    /// [`Builder::finish`], also giving back the storage for the next
-    /// builder.
-    pub fn finish_keeping(mut self) -> (Block, Scratch) {
+    /// The block so far.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// [`Builder::finish`] in place: the block stays the builder's (until
+    /// [`Builder::restart`]).
+    pub fn complete(&mut self) -> &Block {
         if !self.finished {
             self.finish_with(Target::Direct(self.next_pc), 0);
         }
         self.block.optimise_in(&mut self.scratch);
         self.block.close_loop();
         self.block.compact(&mut self.scratch.alias);
-        (self.block, self.scratch)
+        &self.block
     }
 }
 

@@ -3968,7 +3968,9 @@ impl Backend for X64 {
         op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
     ) -> Result<Compiled, CompileError> {
         let n = block.code.len();
-        let mut tables = self.tables.take();
+        // Borrowed, not taken: moving the tables out and back copied them.
+        let mut guard = self.tables.borrow_mut();
+        let tables = &mut *guard;
         let Tables {
             last_use,
             pinned,
@@ -3995,7 +3997,7 @@ impl Backend for X64 {
             records,
             record_words,
             asm,
-        } = &mut tables;
+        } = tables;
         if block.mode.el == 0 {
             // Only the guess at EL1+ reads it (see `tlb_probe`).
             reset(fed, n, false);
@@ -4449,7 +4451,6 @@ impl Backend for X64 {
         tables.uses = g.uses;
         tables.fed = g.fed;
         tables.raw = g.raw;
-        self.tables.replace(tables);
         Ok(Compiled {
             code,
             text,
