@@ -762,9 +762,13 @@ impl Block {
     /// Constant folding (with the interpreter's own evaluation functions,
     /// so folding cannot disagree with it), algebraic identities, common
     /// subexpressions, then dead-code elimination, which also removes flag
-    /// computations nobody reads. Dead instructions become
-    /// [`Inst::Start`] no-ops so value numbers stay stable (the backends
-    /// skip them); [`Block::compact`] drops them.
+    /// computations nobody reads. The dead instructions (a quarter of a
+    /// booting kernel's IR) are dropped and the values numbered again, so
+    /// that a backend's passes see only code that emits something. Order is
+    /// kept (an `AdcFlags` stays right after its `Adc`). Value 0 stays,
+    /// as an [`Inst::Start`] no-op if dead: it is the placeholder
+    /// `Builder::restart` puts there for [`Block::close_loop`], and
+    /// dropping it would renumber every block.
     pub fn optimise(&mut self) {
         self.optimise_in(&mut Scratch::default());
     }
@@ -921,61 +925,34 @@ impl Block {
                 Self::uses_in(&self.lists, &self.code[i], |v| live[v.0 as usize] = true);
             }
         }
-        for (i, inst) in self.code.iter_mut().enumerate() {
-            if !live[i] {
-                *inst = Inst::Start(u16::MAX);
-            }
+        if !live[0] {
+            self.code[0] = Inst::Start(u16::MAX);
+            live[0] = true;
         }
-    }
-
-    /// Drops the dead instructions (a quarter of a booting kernel's IR)
-    /// and numbers the values again, so that a backend's passes see only
-    /// code that emits something. Order is kept (an `AdcFlags` stays right
-    /// after its `Adc`). Value 0 stays even if dead: it is the placeholder
-    /// `Builder::reusing` puts there for [`Block::close_loop`], and
-    /// dropping it would renumber every block. `map` is scratch space.
-    pub fn compact(&mut self, map: &mut Vec<Val>) {
-        // The whole map first: a looped block's write-backs may name a
-        // `Get` further on (the backend loads them all before the loop).
+        // Compaction, in one pass: an instruction reads only earlier
+        // values, whose new numbers are known by then.
+        let map = alias;
         map.clear();
-        let mut k = 0u32;
-        let mut first = None;
-        for (i, inst) in self.code.iter().enumerate() {
-            map.push(Val(k));
-            if i != 0 && matches!(inst, Inst::Start(u16::MAX)) {
-                first.get_or_insert(i);
-            } else {
-                k += 1;
-            }
-        }
-        let Some(first) = first else {
-            return;
-        };
-
-        let lists = &mut self.lists;
-        let mut renumber = |inst: &mut Inst| {
-            Self::rewrite(lists, inst, |v| map[v.0 as usize]);
-            let q = |q: &mut QVal| q.0 = map[q.0 as usize].0;
-            match inst {
-                Inst::SetQ(_, x) | Inst::QLane(x, ..) | Inst::QWithLane(x, ..) => q(x),
-                Inst::QCall(_, xs) => lists.qargs[xs.range()].iter_mut().for_each(q),
-                _ => {}
-            }
-        };
-        if self.looped {
-            // Only these name values further on: `close_loop` added the
-            // carried cells' `Get`s to write-backs before them.
-            self.code[..first].iter_mut().for_each(&mut renumber);
-        }
-        let mut k = first;
-        for i in first..self.code.len() {
-            if matches!(self.code[i], Inst::Start(u16::MAX)) {
+        let mut k = 0;
+        for i in 0..n {
+            if !live[i] {
+                // Nothing live reads it.
+                map.push(Val(u32::MAX));
                 continue;
             }
-            // From the first dropped instruction on, everything moves (to a
-            // dropped one's place) and its operands may have moved too.
-            self.code.swap(k, i);
-            renumber(&mut self.code[k]);
+            map.push(Val(k as u32));
+            // Until the first dropped instruction every number stays.
+            if k != i {
+                let mut inst = self.code[i];
+                Self::rewrite(&mut self.lists, &mut inst, |v| map[v.0 as usize]);
+                let q = |q: &mut QVal| q.0 = map[q.0 as usize].0;
+                match &mut inst {
+                    Inst::SetQ(_, x) | Inst::QLane(x, ..) | Inst::QWithLane(x, ..) => q(x),
+                    Inst::QCall(_, xs) => self.lists.qargs[xs.range()].iter_mut().for_each(q),
+                    _ => {}
+                }
+                self.code[k] = inst;
+            }
             k += 1;
         }
         self.code.truncate(k);
@@ -1688,7 +1665,6 @@ impl Builder {
         }
         self.block.optimise_in(&mut self.scratch);
         self.block.close_loop();
-        self.block.compact(&mut self.scratch.alias);
         &self.block
     }
 }
