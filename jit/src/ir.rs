@@ -455,6 +455,11 @@ pub struct Block {
     pub code: Vec<Inst>,
     /// The instructions' write-back lists and call operands.
     pub lists: Lists,
+    /// After optimisation, where each guest instruction's IR begins:
+    /// `(index into code, index into insns)`, in order. (Optimisation
+    /// takes the [`Inst::Start`] markers out of the code: a quarter of
+    /// what every backend pass walked.)
+    pub starts: Vec<(u32, u16)>,
     /// The block branches back to its own start and backends may run it
     /// as a loop (see [`Block::close_loop`]).
     pub looped: bool,
@@ -933,10 +938,16 @@ impl Block {
         // values, whose new numbers are known by then.
         let map = alias;
         map.clear();
+        self.starts.clear();
         let mut k = 0;
         for i in 0..n {
             if !live[i] {
                 // Nothing live reads it.
+                map.push(Val(u32::MAX));
+                continue;
+            }
+            if let (Inst::Start(insn), 1..) = (self.code[i], i) {
+                self.starts.push((k as u32, insn));
                 map.push(Val(u32::MAX));
                 continue;
             }
@@ -994,6 +1005,13 @@ impl Block {
             }
             carried = now;
         }
+    }
+
+    /// Where the IR of the guest instruction that instruction `i` belongs
+    /// to begins (after optimisation).
+    pub fn insn_start(&self, i: usize) -> usize {
+        let k = self.starts.partition_point(|&(at, _)| at as usize <= i);
+        k.checked_sub(1).map_or(0, |k| self.starts[k].0 as usize)
     }
 
     /// The write-backs of the block's back edges.
@@ -1123,17 +1141,24 @@ impl Block {
         if self.looped {
             s.push_str("  (loop: read cells stay in host registers across iterations)\n");
         }
+        let mut starts = self.starts.iter().peekable();
         for (i, inst) in self.code.iter().enumerate() {
+            // Guest instructions: from `starts` once optimised, else from
+            // the markers.
+            let insn = |s: &mut String, n: u16| {
+                let (pc, raw) = self.insns[usize::from(n)];
+                let _ = writeln!(
+                    s,
+                    "  ; {pc:#x}: {raw:08x}  {}",
+                    cpu_aarch64::disasm::disassemble(raw, pc)
+                );
+            };
+            while let Some(&(_, n)) = starts.next_if(|&&(at, _)| at as usize <= i) {
+                insn(&mut s, n);
+            }
             match inst {
                 Inst::Start(u16::MAX) => {}
-                Inst::Start(n) => {
-                    let (pc, raw) = self.insns[usize::from(*n)];
-                    let _ = writeln!(
-                        s,
-                        "  ; {pc:#x}: {raw:08x}  {}",
-                        cpu_aarch64::disasm::disassemble(raw, pc)
-                    );
-                }
+                Inst::Start(n) => insn(&mut s, *n),
                 _ => {
                     let _ = write!(s, "  v{i} = {inst:?}");
                     // The lists' entries (their `Debug` shows only lengths).
@@ -1332,6 +1357,7 @@ impl Builder {
                     args: Vec::new(),
                     qargs: Vec::new(),
                 },
+                starts: Vec::with_capacity(MAX_BLOCK_INSNS),
                 looped: false,
             },
             scratch: Scratch::default(),
@@ -1368,6 +1394,7 @@ impl Builder {
         block.insns.clear();
         block.code.clear();
         block.lists.clear();
+        block.starts.clear();
         // A read of NZCV nobody uses (dead code unless `close_loop`
         // revives it): value 0, before everything.
         block.code.push(Inst::Get(Cell::Nzcv));

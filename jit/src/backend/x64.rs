@@ -1065,11 +1065,7 @@ impl<'a> Gen<'a> {
                 // the first half's slow path may be the one that ends it).
                 let next =
                     (i + 1..block.code.len()).find(|&j| !matches!(block.code[j], Inst::Start(_) | Inst::Const(_)));
-                let only = block.code[..i]
-                    .iter()
-                    .rev()
-                    .take_while(|x| !matches!(x, Inst::Start(n) if *n != u16::MAX))
-                    .all(|x| !Block::has_effect(x));
+                let only = block.code[block.insn_start(i)..i].iter().all(|x| !Block::has_effect(x));
                 let check = match next.map(|j| (j, &block.code[j])) {
                     Some((j, Inst::CheckExit(..))) if only => {
                         let l = self.a.new_dynamic_label();
