@@ -940,8 +940,8 @@ impl Block {
         map.clear();
         self.starts.clear();
         let mut k = 0;
-        for i in 0..n {
-            if !live[i] {
+        for (i, &is_live) in live.iter().enumerate() {
+            if !is_live {
                 // Nothing live reads it.
                 map.push(Val(u32::MAX));
                 continue;
