@@ -1473,8 +1473,9 @@ impl Jit {
                 dead: FxHashMap::default(),
                 by_page: FxHashMap::default(),
                 code_pages: FxHashSet::default(),
-                words: Vec::new(),
-                exit_sites: Vec::new(),
+                // A booting kernel's worth, so they rarely grow (a copy).
+                words: Vec::with_capacity(1 << 17),
+                exit_sites: Vec::with_capacity(1 << 16),
                 stats: Stats::default(),
                 ops: Vec::new(),
                 op_index: FxHashMap::default(),

@@ -937,21 +937,21 @@ impl Block {
         // Compaction, in one pass: an instruction reads only earlier
         // values, whose new numbers are known by then.
         let map = alias;
-        map.clear();
+        // (Overwritten in place: an entry is read only after it is set.)
         self.starts.clear();
         let mut k = 0;
         for (i, &is_live) in live.iter().enumerate() {
             if !is_live {
                 // Nothing live reads it.
-                map.push(Val(u32::MAX));
+                map[i] = Val(u32::MAX);
                 continue;
             }
             if let (Inst::Start(insn), 1..) = (self.code[i], i) {
                 self.starts.push((k as u32, insn));
-                map.push(Val(u32::MAX));
+                map[i] = Val(u32::MAX);
                 continue;
             }
-            map.push(Val(k as u32));
+            map[i] = Val(k as u32);
             // Until the first dropped instruction every number stays.
             if k != i {
                 let mut inst = self.code[i];
