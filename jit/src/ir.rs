@@ -263,8 +263,9 @@ pub enum Inst {
     GetQ(u8),
     /// Writes V`r`.
     SetQ(u8, QVal),
-    /// A 128-bit constant.
-    QImm(u128),
+    /// A 128-bit constant, low half first (two words: a `u128` would
+    /// align every instruction to 16 bytes).
+    QImm([u64; 2]),
     /// Lane `idx` (`esize` bytes) of a 128-bit value, zero-extended.
     QLane(QVal, u8, u8),
     /// Lane `idx` (`esize` bytes) of V`r` as it is now, zero-extended:
@@ -1992,7 +1993,7 @@ impl Emitter for Builder {
     fn set_q(&mut self, r: u32, q: QVal) {
         // The copies become dead code.
         let code = &self.block.code;
-        let zero = |z: QVal| matches!(code[z.0 as usize], Inst::QImm(0));
+        let zero = |z: QVal| matches!(code[z.0 as usize], Inst::QImm([0, 0]));
         match code[q.0 as usize] {
             Inst::QWithLane(z, esize, 0, v) if zero(z) => {
                 self.push(Inst::SetQZext(r as u8, v, esize));
@@ -2011,7 +2012,7 @@ impl Emitter for Builder {
         self.push(Inst::SetQ(r as u8, q));
     }
     fn q_imm(&mut self, v: u128) -> QVal {
-        QVal(self.push(Inst::QImm(v)).0)
+        QVal(self.push(Inst::QImm([v as u64, (v >> 64) as u64])).0)
     }
     fn q_lane(&mut self, q: QVal, esize: u8, idx: u8) -> Val {
         let at = q.0 as usize;

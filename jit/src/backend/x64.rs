@@ -1259,7 +1259,8 @@ impl<'a> Gen<'a> {
                 );
             }
             Inst::QImm(_) if self.q_out[i] == IN_XMM0 => dynasm!(self.a ; .arch x64 ; pxor xmm0, xmm0),
-            Inst::QImm(v) => {
+            Inst::QImm([lo, hi]) => {
+                let v = u128::from(lo) | u128::from(hi) << 64;
                 // One 16-byte store (see `SetQPair`).
                 let dst = self.q_off(QVal(i as u32));
                 if v == 0 {
@@ -4100,7 +4101,7 @@ impl Backend for X64 {
         // after it stays in xmm0 (see the `QWithLane` lowering).
         if env.host_sse41 {
             for i in 0..n.saturating_sub(1) {
-                let chained = matches!(block.code[i], Inst::QImm(0) | Inst::QWithLane(..))
+                let chained = matches!(block.code[i], Inst::QImm([0, 0]) | Inst::QWithLane(..))
                     && last_use[i] == i + 1
                     && matches!(block.code[i + 1], Inst::QWithLane(q, ..) if q.0 as usize == i);
                 if chained {
