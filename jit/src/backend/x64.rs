@@ -3995,22 +3995,42 @@ impl Backend for X64 {
             record_words,
             asm,
         } = tables;
-        if block.mode.el == 0 {
-            // Only the guess at EL1+ reads it (see `tlb_probe`).
-            reset(fed, n, false);
-        } else {
+        // Only the guess at EL1+ reads it (see `tlb_probe`). A looped
+        // block's needs the fixed point over its carried cells
+        // (`Block::load_fed`); any other's comes with the uses below (what
+        // `load_fed` computes too, without a pass of its own).
+        let fed_here = block.mode.el != 0 && !block.looped;
+        if block.mode.el != 0 && block.looped {
             block.load_fed(fed);
+        } else {
+            reset(fed, n, false);
         }
         raw_flags(block, raw);
         reset(last_use, n, 0);
         reset(uses, n, 0);
         for (i, inst) in block.code.iter().enumerate() {
             last_use[i] = i;
+            let mut any = false;
             block.uses(inst, |v| {
                 last_use[v.0 as usize] = i;
                 uses[v.0 as usize] += 1;
+                any |= fed[v.0 as usize];
             });
+            if fed_here {
+                fed[i] = match inst {
+                    Inst::Load(..) | Inst::Atomic(..) => true,
+                    // (The write-backs the others read are not operands.)
+                    _ => any && Block::defines_v(inst) && !matches!(inst, Inst::Get(_)),
+                };
+            }
         }
+        debug_assert!(
+            !fed_here || {
+                let mut all = Vec::new();
+                block.load_fed(&mut all);
+                all == *fed
+            }
+        );
         // A shift left by 1 to 3 whose only use is an add is the add's
         // scaled index (`lea`): no code, no place of its own; its operand
         // lives on to the add. (Scaled-register addressing, LDR Wt,
