@@ -1408,13 +1408,18 @@ impl Builder {
         self.follows = 0;
         self.start_dirty = 0;
         self.start_len = 0;
+        self.clear_insn_flags();
+        self.finished = false;
+    }
+
+    /// What the semantics of the next instruction will report.
+    fn clear_insn_flags(&mut self) {
         self.unsupported = false;
         self.ends = false;
         self.exited = false;
         self.side_exit = false;
         self.stored = false;
         self.irq_check = false;
-        self.finished = false;
     }
 
     fn push(&mut self, i: Inst) -> Val {
@@ -1586,12 +1591,7 @@ impl Builder {
         self.start_len = self.block.code.len();
         let lists = &self.block.lists;
         let list_lens = (lists.wbs.len(), lists.args.len(), lists.qargs.len());
-        self.unsupported = false;
-        self.ends = false;
-        self.exited = false;
-        self.side_exit = false;
-        self.stored = false;
-        self.irq_check = false;
+        self.clear_insn_flags();
         self.push(Inst::Start(self.insn));
         let r = match cpu_aarch64::isa::decode(raw) {
             Some(op) => cpu_aarch64::sem::translate(self, op, raw),
