@@ -467,7 +467,6 @@ struct Gen<'a> {
     /// Returns the exit code in `eax` after a helper ended the block
     /// (`Cpu::icount` is then as the helper left it).
     ret_label: DynamicLabel,
-    exception_label: DynamicLabel,
     /// Tests evaluated by their single user (see `compile`).
     fused: Vec<bool>,
     /// The memory slot of each 128-bit value.
@@ -3440,11 +3439,11 @@ impl<'a> Gen<'a> {
     /// `thunk` (`X64::thunks`), which writes back the state of the
     /// instruction's start (`sync`, from the site's record), brings the
     /// count up to date, passes `a0`, `a1`, the PC and `info` (args 0-3)
-    /// and saves the caller-saved registers; leaves through the exception
-    /// exit if the helper reports a fault (in `JitCtx::status` for the
-    /// load thunks, else as its return value). Any value the helper
-    /// returns is in `rax` afterwards. `tlb_base`: the fast TLB the
-    /// unaligned-access thunks look in.
+    /// and saves the caller-saved registers; if the helper reports a
+    /// fault (in `JitCtx::status` for the load thunks, else as its return
+    /// value) the thunk leaves the block itself. Any value the helper
+    /// returns is in `rax` afterwards. The record also holds the block's
+    /// fast TLB, where the unaligned-access thunks look.
     #[allow(clippy::too_many_arguments)]
     fn faulting_call(
         &mut self,
@@ -3456,6 +3455,8 @@ impl<'a> Gen<'a> {
         helper: usize,
         thunk: usize,
     ) {
+        // A fault leaves from the thunk, straight to the trampoline.
+        debug_assert_eq!(self.pushed, 0, "no pushes around a faulting call");
         self.load(RAX, a0);
         if let Some(v) = a1 {
             self.load(RCX, v);
@@ -3495,12 +3496,10 @@ impl<'a> Gen<'a> {
         self.record_words[start + 5] = (self.record_words.len() - start - RECORD_HEAD) as u64;
         self.records.push((record, start));
         let thunk = self.env.ctx_thunks + 8 * thunk as i32;
-        let exc = self.exception_label;
         dynasm!(self.a
             ; .arch x64
             ; lea rdx, [=>record]
             ; call QWORD [rbx + thunk]
-            ; jne =>exc
         );
     }
 
@@ -3782,7 +3781,7 @@ fn chain_thunk(env: &Env) -> Vec<u8> {
 /// the value stored in `rcx` and the record in `rdx`: an access that
 /// missed the fast path only for being unaligned, inside one page whose
 /// fast-TLB entry allows that (`tlb_entry::UNALIGNED_OK`), is made here
-/// (a load's value in `rax`, ZF set); anything else goes on to the
+/// (a load's value in `rax`); anything else goes on to the
 /// helper call. Linux's string and unaligned-access helpers made these a
 /// tenth of its boot when each went through the interpreter byte by byte.
 fn unaligned_thunk(env: &Env, size: i32, write: bool) -> Vec<u8> {
@@ -3829,8 +3828,6 @@ fn unaligned_thunk(env: &Env, size: i32, write: bool) -> Vec<u8> {
     let thunk = env.ctx_thunks + 8 * if write { THUNK_STATUS_RET } else { THUNK_STATUS_CTX } as i32;
     dynasm!(a
         ; .arch x64
-        // No fault.
-        ; cmp eax, eax
         ; ret
         ; =>helper_pop
         ; pop rsi
@@ -3888,8 +3885,9 @@ impl Backend for X64 {
     }
 
     /// The helper call of a slow path (`Gen::faulting_call`), shared:
-    /// `THUNK_STATUS_CTX` leaves with ZF clear if the helper set
-    /// `JitCtx::status`, `THUNK_STATUS_RET` if it returned non-zero.
+    /// `THUNK_STATUS_CTX` takes the exception exit if the helper set
+    /// `JitCtx::status`, `THUNK_STATUS_RET` if it returned non-zero (for
+    /// any block: the exit depends on nothing of the block's).
     /// Entered by `call` with the helper's first two arguments in `rax`
     /// and `rcx` and `rdx` pointing at the site's record (`RECORD_HEAD`):
     /// saves the registers that may hold values, stores the record's
@@ -3938,15 +3936,33 @@ impl Backend for X64 {
                 ; call QWORD [r12 + 16]
                 ; mov r15, QWORD [rbx + budget]
             );
-            for &r in &SAVED_REGS {
-                dynasm!(a ; .arch x64 ; pop Rq(r));
-            }
+            let fault = a.new_dynamic_label();
             if kind == THUNK_STATUS_CTX {
                 dynasm!(a ; .arch x64 ; cmp QWORD [rbx + status], 0);
             } else {
                 dynasm!(a ; .arch x64 ; test rax, rax);
             }
-            dynasm!(a ; .arch x64 ; ret);
+            dynasm!(a ; .arch x64 ; jne =>fault);
+            for &r in &SAVED_REGS {
+                dynasm!(a ; .arch x64 ; pop Rq(r));
+            }
+            // A fault leaves the block from here, for every block alike:
+            // past the saved registers and the return into the block, to
+            // the trampoline with the count as the helper left it (what a
+            // block's own exit after a helper does). The registers need
+            // no restoring: the trampoline restores its caller's.
+            let frame = 8 * (SAVED_REGS.len() as i32 + 1);
+            dynasm!(a
+                ; .arch x64
+                ; ret
+                ; =>fault
+                ; add rsp, frame
+                ; mov eax, exit::EXCEPTION as i32
+                ; mov rcx, QWORD [rbp + icount]
+                ; add rcx, r15
+                ; mov QWORD [rbx + limit], rcx
+                ; ret
+            );
             a.finalize().expect("thunk assembles")
         };
         let mut thunks = vec![call(THUNK_STATUS_CTX), call(THUNK_STATUS_RET), chain_thunk(env)];
@@ -4306,7 +4322,6 @@ impl Backend for X64 {
             .unwrap_or_else(|| Asm::new_with_capacity(0, 4096, 0, 0, 64, 0, 128));
         a.reserve_ops(4096);
         let ret_label = a.new_dynamic_label();
-        let exception_label = a.new_dynamic_label();
         let budget_label = a.new_dynamic_label();
         // A register holds one value at a time, so these intervals are
         // disjoint per register: linear in the block's length.
@@ -4333,7 +4348,6 @@ impl Backend for X64 {
             slow: Vec::with_capacity(8),
             exits: std::mem::take(exits),
             ret_label,
-            exception_label,
             fused: std::mem::take(fused),
             qslot: std::mem::take(qslot),
             ops: std::mem::take(ops),
@@ -4408,8 +4422,6 @@ impl Backend for X64 {
             ; mov QWORD [rbp + pc_off], rax
             ; mov eax, exit::BUDGET as i32
             ; ret
-            ; =>exception_label
-            ; mov eax, exit::EXCEPTION as i32
             ; =>ret_label
             // A helper ended the block: the count is as it left it.
             ; mov rcx, QWORD [rbp + icount]
