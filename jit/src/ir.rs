@@ -134,6 +134,16 @@ impl<T> List<T> {
         self.start as usize..(self.start + self.len) as usize
     }
 
+    /// Appends `xs` to `table`: their list.
+    fn append(table: &mut Vec<T>, xs: &[T]) -> List<T>
+    where
+        T: Copy,
+    {
+        let start = table.len();
+        table.extend_from_slice(xs);
+        List::since(table, start)
+    }
+
     /// The list of the entries of `table` from `start` on.
     fn since(table: &[T], start: usize) -> List<T> {
         List {
@@ -1278,8 +1288,8 @@ impl Seen {
 }
 
 /// A pure instruction as the optimiser's table of values computed so far
-/// keys it: [`Inst`] without its heap-owning kinds, so the table copies and
-/// empties without drop glue.
+/// keys it: the kinds of [`Inst`] that compute a value from their operands
+/// alone (smaller to hash and compare than a whole instruction).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Pure {
     Const(u64),
@@ -1497,16 +1507,12 @@ impl Builder {
 
     /// A call's operands, in the block's table.
     fn args(&mut self, vs: &[Val]) -> List<Val> {
-        let start = self.block.lists.args.len();
-        self.block.lists.args.extend_from_slice(vs);
-        List::since(&self.block.lists.args, start)
+        List::append(&mut self.block.lists.args, vs)
     }
 
     /// A 128-bit call's operands, in the block's table.
     fn qargs(&mut self, qs: &[QVal]) -> List<QVal> {
-        let start = self.block.lists.qargs.len();
-        self.block.lists.qargs.extend_from_slice(qs);
-        List::since(&self.block.lists.qargs, start)
+        List::append(&mut self.block.lists.qargs, qs)
     }
 
     fn get(&mut self, c: Cell) -> Val {
@@ -2033,10 +2039,12 @@ impl Emitter for Builder {
         QVal(self.push(Inst::QCall(HelperOp::Q(op), qs)).0)
     }
     fn q_table(&mut self, table: &[QVal], idx: QVal, fallback: QVal) -> QVal {
-        let start = self.block.lists.qargs.len();
-        self.block.lists.qargs.extend_from_slice(table);
-        self.block.lists.qargs.extend_from_slice(&[idx, fallback]);
-        let qs = List::since(&self.block.lists.qargs, start);
+        // TBL/TBX read one to four table registers.
+        let n = table.len();
+        let mut all = [QVal(0); 6];
+        all[..n].copy_from_slice(table);
+        all[n..n + 2].copy_from_slice(&[idx, fallback]);
+        let qs = self.qargs(&all[..n + 2]);
         QVal(self.push(Inst::QCall(HelperOp::Table(table.len() as u8), qs)).0)
     }
     fn check_alignment(&mut self, addr: Val, size: u8, write: bool) -> Result<(), Unsupported> {

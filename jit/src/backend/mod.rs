@@ -315,17 +315,21 @@ pub fn host_backend() -> Option<Box<dyn Backend>> {
     }
 }
 
+/// NZCV (bits 31:28) from its raw form ([`raw_nzcv_table`]), `sub` for
+/// a borrow in CF: what the x86 backend's generated code computes with one
+/// multiply (`Gen::writeback`), for its slow paths' records.
+pub fn nzcv_of_raw(raw: u16, sub: bool) -> u32 {
+    let nzcv = (u32::from(raw) & 0xc101).wrapping_mul(0x1021_0000) & 0xf000_0000;
+    if sub {
+        nzcv ^ 0x2000_0000
+    } else {
+        nzcv
+    }
+}
+
 #[cfg(test)]
 mod raw_nzcv_tests {
-    /// The x86 backend's raw-to-NZCV conversion (`Gen::writeback`).
-    fn to_nzcv(raw: u16, sub: bool) -> u32 {
-        let nzcv = (u32::from(raw) & 0xc101).wrapping_mul(0x1021_0000) & 0xf000_0000;
-        if sub {
-            nzcv ^ 0x2000_0000
-        } else {
-            nzcv
-        }
-    }
+    use super::nzcv_of_raw as to_nzcv;
 
     #[test]
     fn the_raw_nzcv_table_round_trips() {

@@ -212,6 +212,8 @@ const _: () = assert!(THUNK_STORE_UNALIGNED + 3 == super::THUNKS);
 /// the offset of the block's fast TLB in the context, the number of
 /// words of its write-back list, then that list (`sync_writes`).
 pub const RECORD_HEAD: usize = 6;
+/// The word of a record holding the fast TLB's offset.
+const RECORD_TLB: i32 = 4;
 /// A write-back list entry: the cell (X0-X30, SP_EL0-3 from `SYNC_SP`,
 /// NZCV), bits 7:0; its form, 15:8; where the value is, 23:16; the
 /// register, 31:24, or the slot's offset from the stack pointer of the
@@ -3493,7 +3495,7 @@ impl<'a> Gen<'a> {
                 Loc::None => unreachable!("value v{} used but never defined", v.0),
             }
         }
-        self.record_words[start + 5] = (self.record_words.len() - start - RECORD_HEAD) as u64;
+        self.record_words[start + RECORD_HEAD - 1] = (self.record_words.len() - start - RECORD_HEAD) as u64;
         self.records.push((record, start));
         let thunk = self.env.ctx_thunks + 8 * thunk as i32;
         dynasm!(self.a
@@ -3715,15 +3717,7 @@ pub fn sync_writes(record: &[u64], frame: &[u64], mut f: impl FnMut(u8, u64)) {
             }
         };
         let value = match w >> 8 & 0xff {
-            // See `Gen::flags_to_nzcv`.
-            form @ (FORM_RAW_ADD | FORM_RAW_SUB) => {
-                let n = u64::from((value as u32 & 0xC101).wrapping_mul(0x1021_0000) & 0xF000_0000);
-                if form == FORM_RAW_SUB {
-                    n ^ 0x2000_0000
-                } else {
-                    n
-                }
-            }
+            form @ (FORM_RAW_ADD | FORM_RAW_SUB) => u64::from(super::nzcv_of_raw(value as u16, form == FORM_RAW_SUB)),
             _ if w & 0xff == SYNC_NZCV => value & 0xffff_ffff,
             _ => value,
         };
@@ -3806,7 +3800,7 @@ fn unaligned_thunk(env: &Env, size: i32, write: bool) -> Vec<u8> {
         ; mov rsi, rax
         ; shr rsi, (12 - tlb_entry::SHIFT) as i8
         ; and esi, index_mask
-        ; add rsi, QWORD [rdx + 32]
+        ; add rsi, QWORD [rdx + 8 * RECORD_TLB]
         ; push rax
         ; and rax, -4096
         ; cmp rax, QWORD [rbx + rsi + tag]
