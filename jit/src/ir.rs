@@ -1089,7 +1089,7 @@ impl Block {
             return;
         }
         // A loop that sets NZCV but does not read it carries it too (from
-        // the dead read at value 0, see `Builder::reusing`): a back edge
+        // the dead read at value 0, see `Builder::restart`): a back edge
         // then keeps the flags in a host register instead of storing them,
         // and a backend may keep them there in its own form until an exit.
         if get[Cell::Nzcv.index()].is_none()
