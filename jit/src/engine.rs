@@ -1312,6 +1312,8 @@ pub struct Jit {
     perf_map: Option<std::io::BufWriter<std::fs::File>>,
     /// The IR builder, its storage kept from one translation to the next.
     builder: Builder,
+    /// The last block's code, its storage kept likewise.
+    compiled: Compiled,
 }
 
 // SAFETY: the raw pointers inside (contexts, code cache) point into
@@ -1485,6 +1487,7 @@ impl Jit {
             trampoline,
             thunks,
             builder: Builder::new(0, Mode::default()),
+            compiled: Compiled::default(),
         })
     }
 
@@ -1582,13 +1585,14 @@ impl Jit {
                 shared.ops.len() as u32 - 1
             })
         };
-        let compiled = match self.backend.compile(block, &self.env, &mut intern) {
-            Ok(c) => c,
+        match self.backend.compile(block, &self.env, &mut intern, &mut self.compiled) {
+            Ok(()) => {}
             Err(e) => {
                 tracing::debug!("block at {:#x} not compiled: {e}", key.va);
                 return None;
             }
         };
+        let compiled = &self.compiled;
         let entry = match self.shared.cache.place(&compiled.code) {
             Some(a) => a,
             None => {
@@ -1597,7 +1601,7 @@ impl Jit {
             }
         };
         if self.config.trace_blocks {
-            self.trace(block, &compiled, entry);
+            self.trace(block, compiled, entry);
         }
         if let Some(f) = &mut self.perf_map {
             use std::io::Write;

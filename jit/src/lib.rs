@@ -35,8 +35,9 @@ pub fn block_listing(words: &[u32], pc: u64, mode: ir::Mode) -> Option<String> {
         ops.push(op);
         ops.len() as u32 - 1
     };
-    let text = match backend.compile(&block, &env, &mut intern) {
-        Ok(c) => backend.disassemble(&c.code, c.text, 0),
+    let mut c = backend::Compiled::default();
+    let text = match backend.compile(&block, &env, &mut intern, &mut c) {
+        Ok(()) => backend.disassemble(&c.code, c.text, 0),
         Err(e) => format!("(not compiled: {e})\n"),
     };
     Some(format!("{}{}", block.dump(), text))

@@ -5,6 +5,7 @@
 
 use crate::ir::Block;
 
+pub mod codebuf;
 #[cfg(target_arch = "x86_64")]
 pub mod x64;
 
@@ -162,7 +163,7 @@ pub struct ExitSite {
 }
 
 /// The code for one block.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Compiled {
     /// Machine code, entered at offset 0; position independent apart from
     /// the slots, which the engine fills with absolute addresses.
@@ -215,14 +216,17 @@ pub trait Backend {
     /// `Env::ctx_thunks` (at most [`THUNKS`]), placed once after the
     /// trampoline.
     fn thunks(&self, env: &Env) -> Vec<Vec<u8>>;
-    /// Compiles `block`; `op_index` numbers the helper operations it
-    /// passes to the engine's helpers.
+    /// Compiles `block` into `out`, replacing its contents (its vectors
+    /// are reused, so a caller keeping one `Compiled` allocates nothing
+    /// per block); `op_index` numbers the helper operations it passes to
+    /// the engine's helpers.
     fn compile(
         &self,
         block: &Block,
         env: &Env,
         op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
-    ) -> Result<Compiled, CompileError>;
+        out: &mut Compiled,
+    ) -> Result<(), CompileError>;
     /// Disassembles host code (for traces and golden tests): `text` bytes
     /// of instructions, then data.
     fn disassemble(&self, code: &[u8], text: usize, addr: u64) -> String;

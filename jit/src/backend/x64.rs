@@ -26,10 +26,11 @@
 // into itself.
 #![allow(clippy::useless_conversion)]
 
+use super::codebuf::CodeBuf;
 use super::{exit, tlb_entry, Backend, CompileError, Compiled, Env, ExitSite, PureOp};
 use crate::ir::{AtomicKind, Block, Cell, Exit, HelperOp, Inst, Mem, QVal, Sync, SysLoc, Target, Val};
 use cpu_aarch64::sem::{AtomicOp, BinOp, FpOp, FpSize, QOp, UnOp, Width};
-use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi};
 
 /// The x86-64 backend.
 #[derive(Default)]
@@ -67,8 +68,10 @@ struct Tables {
     exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
     records: Vec<(DynamicLabel, usize)>,
     record_words: Vec<u64>,
-    /// The assembler, its label and relocation tables emptied.
-    asm: Option<Asm>,
+    /// The assembler, its code, label and relocation tables emptied.
+    asm: Asm,
+    /// Slow paths waiting for the end of the block.
+    slow: Vec<Slow>,
 }
 
 /// Whether instruction `i` is a compare: a subtraction whose only use is
@@ -185,7 +188,7 @@ fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
     v.resize(n, x);
 }
 
-type Asm = VecAssembler<X64Relocation>;
+type Asm = CodeBuf<X64Relocation>;
 
 const RAX: u8 = 0;
 const RCX: u8 = 1;
@@ -350,7 +353,7 @@ impl Packed<'_> {
 }
 
 /// Out-of-line code to emit after the block body.
-enum Slow<'a> {
+enum Slow {
     /// The FP operation of instruction `at` for when FPSR.IXC is clear
     /// (`detects_inexact`), out of the hot path: on to `slow` or, with
     /// its result, `done`.
@@ -364,7 +367,7 @@ enum Slow<'a> {
         at: usize,
         label: DynamicLabel,
         back: DynamicLabel,
-        mem: &'a Mem,
+        mem: Mem,
         pc: u64,
         raw: u32,
     },
@@ -374,7 +377,7 @@ enum Slow<'a> {
         check: Option<DynamicLabel>,
         label: DynamicLabel,
         back: DynamicLabel,
-        mem: &'a Mem,
+        mem: Mem,
         value: Val,
         pc: u64,
         raw: u32,
@@ -383,7 +386,7 @@ enum Slow<'a> {
         label: DynamicLabel,
         back: DynamicLabel,
         sp: Val,
-        sync: &'a Sync,
+        sync: Sync,
         pc: u64,
         raw: u32,
     },
@@ -391,7 +394,7 @@ enum Slow<'a> {
     /// `sync`'s state, then the block returns to the dispatcher.
     InterpExit {
         label: DynamicLabel,
-        sync: &'a Sync,
+        sync: Sync,
         addr: Val,
         pc: u64,
         raw: u32,
@@ -407,11 +410,11 @@ enum Slow<'a> {
         add: i32,
     },
     /// A conditional back edge of a looped block.
-    BackEdge { label: DynamicLabel, exit: &'a Exit },
+    BackEdge { label: DynamicLabel, exit: Exit },
     Exit {
         label: DynamicLabel,
         target: Target,
-        exit: &'a Exit,
+        exit: Exit,
         /// A requested exit resuming at this PC (not chained).
         resume: Option<u64>,
     },
@@ -464,7 +467,7 @@ struct Gen<'a> {
     live_cs: Vec<u16>,
     /// Bytes pushed on the stack right now (slot addressing adds this).
     pushed: i32,
-    slow: Vec<Slow<'a>>,
+    slow: Vec<Slow>,
     exits: Vec<(DynamicLabel, DynamicLabel, u64)>,
     /// Returns the exit code in `eax` after a helper ended the block
     /// (`Cpu::icount` is then as the helper left it).
@@ -1044,7 +1047,7 @@ impl<'a> Gen<'a> {
                     at: i,
                     label,
                     back,
-                    mem,
+                    mem: *mem,
                     pc,
                     raw,
                 });
@@ -1079,7 +1082,7 @@ impl<'a> Gen<'a> {
                     check,
                     label,
                     back,
-                    mem,
+                    mem: *mem,
                     value,
                     pc,
                     raw,
@@ -1100,7 +1103,7 @@ impl<'a> Gen<'a> {
                     label,
                     back,
                     sp,
-                    sync,
+                    sync: *sync,
                     pc,
                     raw,
                 });
@@ -1149,7 +1152,7 @@ impl<'a> Gen<'a> {
                     self.slow.push(Slow::InterpExit {
                         label,
                         addr: mem.addr,
-                        sync: &mem.sync,
+                        sync: mem.sync,
                         pc,
                         raw,
                         helper: self.env.helper_zva,
@@ -1185,7 +1188,7 @@ impl<'a> Gen<'a> {
                 self.slow.push(Slow::InterpExit {
                     label,
                     addr: mem.addr,
-                    sync: &mem.sync,
+                    sync: mem.sync,
                     pc,
                     raw,
                     helper: self.env.helper_atomic,
@@ -1478,12 +1481,12 @@ impl<'a> Gen<'a> {
                     );
                 }
                 self.slow.push(if back {
-                    Slow::BackEdge { label, exit: e }
+                    Slow::BackEdge { label, exit: *e }
                 } else {
                     Slow::Exit {
                         label,
                         target: Target::Direct(target),
-                        exit: e,
+                        exit: *e,
                         resume: None,
                     }
                 });
@@ -1504,7 +1507,7 @@ impl<'a> Gen<'a> {
                 self.slow.push(Slow::Exit {
                     label,
                     target: Target::Direct(pc),
-                    exit: e,
+                    exit: *e,
                     resume: Some(pc),
                 });
             }
@@ -1519,7 +1522,7 @@ impl<'a> Gen<'a> {
                 self.slow.push(Slow::Exit {
                     label,
                     target: Target::Direct(pc),
-                    exit: e,
+                    exit: *e,
                     resume: Some(pc),
                 });
             }
@@ -3558,7 +3561,7 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn emit_slow(&mut self, s: Slow<'a>) {
+    fn emit_slow(&mut self, s: Slow) {
         match s {
             Slow::Guess {
                 label,
@@ -3584,8 +3587,8 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                let info = info(raw, mem);
-                let (f, thunk) = (self.env.helper_load, Self::access_thunk(mem, false));
+                let info = info(raw, &mem);
+                let (f, thunk) = (self.env.helper_load, Self::access_thunk(&mem, false));
                 self.faulting_call(&mem.sync, mem.addr, None, pc, info, f, thunk);
                 self.store(Val(at as u32), RAX);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
@@ -3600,8 +3603,8 @@ impl<'a> Gen<'a> {
                 raw,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                let info = info(raw, mem);
-                let (f, thunk) = (self.env.helper_store, Self::access_thunk(mem, true));
+                let info = info(raw, &mem);
+                let (f, thunk) = (self.env.helper_store, Self::access_thunk(&mem, true));
                 self.faulting_call(&mem.sync, mem.addr, Some(value), pc, info, f, thunk);
                 if let Some(exit) = check {
                     dynasm!(self.a
@@ -3622,7 +3625,7 @@ impl<'a> Gen<'a> {
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
                 let f = self.env.helper_check_sp;
-                self.faulting_call(sync, sp, None, pc, u64::from(raw), f, THUNK_STATUS_RET);
+                self.faulting_call(&sync, sp, None, pc, u64::from(raw), f, THUNK_STATUS_RET);
                 dynasm!(self.a ; .arch x64 ; jmp =>back);
             }
             Slow::InterpExit {
@@ -3654,11 +3657,11 @@ impl<'a> Gen<'a> {
                 resume,
             } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.exit_code(target, exit, resume);
+                self.exit_code(target, &exit, resume);
             }
             Slow::BackEdge { label, exit } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
-                self.back_edge(exit);
+                self.back_edge(&exit);
             }
             Slow::FpDetect { at, label, slow, done } => {
                 dynasm!(self.a ; .arch x64 ; =>label);
@@ -3747,7 +3750,7 @@ pub fn decode_info(info: u64) -> (u32, u8, cpu_aarch64::sem::MemAccess) {
 /// Linux's calls between pages), else returns `exit::CHAIN` to the
 /// dispatcher itself.
 fn chain_thunk(env: &Env) -> Vec<u8> {
-    let mut a = Asm::new(0);
+    let mut a = Asm::default();
     let (slot_off, pc_off) = (env.ctx_exit_slot, env.cpu_pc);
     let miss = a.new_dynamic_label();
     dynasm!(a
@@ -3779,7 +3782,7 @@ fn chain_thunk(env: &Env) -> Vec<u8> {
 /// helper call. Linux's string and unaligned-access helpers made these a
 /// tenth of its boot when each went through the interpreter byte by byte.
 fn unaligned_thunk(env: &Env, size: i32, write: bool) -> Vec<u8> {
-    let mut a = Asm::new(0);
+    let mut a = Asm::default();
     let (helper, helper_pop) = (a.new_dynamic_label(), a.new_dynamic_label());
     let index_mask = (env.tlb_entries as i32 - 1) << tlb_entry::SHIFT;
     let tag = if write { tlb_entry::WRITE } else { tlb_entry::READ };
@@ -3850,7 +3853,7 @@ fn jc_probe(a: &mut Asm, env: &Env, miss: DynamicLabel) {
 
 impl Backend for X64 {
     fn trampoline(&self, env: &Env) -> Vec<u8> {
-        let mut a = Asm::new(0);
+        let mut a = Asm::default();
         let budget = env.ctx_budget;
         dynasm!(a
             ; .arch x64
@@ -3898,7 +3901,7 @@ impl Backend for X64 {
             env.ctx_status,
         );
         let call = |kind: usize| {
-            let mut a = Asm::new(0);
+            let mut a = Asm::default();
             let no_sync = a.new_dynamic_label();
             for &r in SAVED_REGS.iter().rev() {
                 dynasm!(a ; .arch x64 ; push Rq(r));
@@ -3973,7 +3976,8 @@ impl Backend for X64 {
         block: &Block,
         env: &Env,
         op_index: &mut dyn FnMut(crate::ir::HelperOp) -> u32,
-    ) -> Result<Compiled, CompileError> {
+        out: &mut Compiled,
+    ) -> Result<(), CompileError> {
         let n = block.code.len();
         // Borrowed, not taken: moving the tables out and back copied them.
         let mut guard = self.tables.borrow_mut();
@@ -4004,6 +4008,7 @@ impl Backend for X64 {
             records,
             record_words,
             asm,
+            slow,
         } = tables;
         // Only the guess at EL1+ reads it (see `tlb_probe`). A looped
         // block's needs the fixed point over its carried cells
@@ -4308,13 +4313,9 @@ impl Backend for X64 {
                 }
             }
         }
-        // Room for a typical block's code, labels and references up front
-        // (growing the buffers by doubling was a visible share of
-        // translation).
-        let mut a = asm
-            .take()
-            .unwrap_or_else(|| Asm::new_with_capacity(0, 4096, 0, 0, 64, 0, 128));
-        a.reserve_ops(4096);
+        // Kept with its storage: the buffers grow to the largest block.
+        let mut a = std::mem::take(asm);
+        a.clear();
         let ret_label = a.new_dynamic_label();
         let budget_label = a.new_dynamic_label();
         // A register holds one value at a time, so these intervals are
@@ -4338,8 +4339,7 @@ impl Backend for X64 {
             live_cs: std::mem::take(live_cs),
             loc: std::mem::take(loc),
             pushed: 0,
-            // Room for a typical block's slow paths (growing it copied them).
-            slow: Vec::with_capacity(8),
+            slow: std::mem::take(slow),
             exits: std::mem::take(exits),
             ret_label,
             fused: std::mem::take(fused),
@@ -4382,8 +4382,8 @@ impl Backend for X64 {
         for i in 0..n {
             g.inst(i)?;
         }
-        let slow = std::mem::take(&mut g.slow);
-        for s in slow {
+        let mut slow = std::mem::take(&mut g.slow);
+        for s in slow.drain(..) {
             g.emit_slow(s);
         }
         let exits = std::mem::take(&mut g.exits);
@@ -4439,14 +4439,11 @@ impl Backend for X64 {
         records.clear();
         record_words.clear();
         let resolve = |a: &Asm, l: DynamicLabel| -> Result<usize, CompileError> {
-            a.labels()
-                .resolve_dynamic(l)
-                .map(|o| o.0)
-                .map_err(|e| CompileError::Assembler(e.to_string()))
+            a.resolve(l).map_err(|e| CompileError::Assembler(e.to_string()))
         };
-        let mut sites = Vec::with_capacity(exits.len());
+        out.exits.clear();
         for &(slot, stub, target) in &exits {
-            sites.push(ExitSite {
+            out.exits.push(ExitSite {
                 slot: resolve(&g.a, slot)?,
                 stub: resolve(&g.a, stub)?,
                 target,
@@ -4454,9 +4451,11 @@ impl Backend for X64 {
         }
         let mut exits = exits;
         exits.clear();
-        // `take` keeps the label and relocation tables for the next block.
-        let code = g.a.take().map_err(|e| CompileError::Assembler(format!("{e:?}")))?;
-        tables.asm = Some(g.a);
+        g.a.swap_out(&mut out.code)
+            .map_err(|e| CompileError::Assembler(format!("{e:?}")))?;
+        out.text = text;
+        tables.asm = g.a;
+        tables.slow = slow;
         tables.exits = exits;
         tables.records = records;
         tables.record_words = record_words;
@@ -4474,11 +4473,7 @@ impl Backend for X64 {
         tables.uses = g.uses;
         tables.fed = g.fed;
         tables.raw = g.raw;
-        Ok(Compiled {
-            code,
-            text,
-            exits: sites,
-        })
+        Ok(())
     }
 
     fn disassemble(&self, code: &[u8], text: usize, addr: u64) -> String {

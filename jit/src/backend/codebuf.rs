@@ -1,0 +1,233 @@
+//! A reusable assembling buffer for `dynasm!`.
+//!
+//! dynasmrt's `VecAssembler` hands its byte vector out on `take` and has
+//! no way to get one back, so every block allocated (and later freed) a
+//! fresh code buffer, and its relocation registry decodes and resolves
+//! each reference through several layers. Blocks only use dynamic labels,
+//! so this buffer keeps just those, resolves them in one loop, and lends
+//! its bytes out by swapping vectors: nothing is allocated per block once
+//! the buffers have grown.
+
+use dynasmrt::components::{LabelRegistry, PatchLoc};
+use dynasmrt::relocations::Relocation;
+use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, LabelKind, TargetKind};
+
+/// Assembles into a byte vector kept across uses; dynamic labels only
+/// (a local or global label is an error at [`CodeBuf::commit`]).
+#[derive(Debug)]
+pub struct CodeBuf<R: Relocation> {
+    ops: Vec<u8>,
+    labels: LabelRegistry,
+    relocs: Vec<(PatchLoc<R>, DynamicLabel)>,
+    error: Option<DynasmError>,
+}
+
+impl<R: Relocation> Default for CodeBuf<R> {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl<R: Relocation> CodeBuf<R> {
+    /// An empty buffer with room for `bytes` of code.
+    pub fn with_capacity(bytes: usize) -> Self {
+        CodeBuf {
+            ops: Vec::with_capacity(bytes),
+            labels: LabelRegistry::new(),
+            relocs: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Empties the buffer, its labels and references, keeping their
+    /// storage.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+        self.labels.clear();
+        self.relocs.clear();
+        self.error = None;
+    }
+
+    /// A new dynamic label, not yet placed.
+    pub fn new_dynamic_label(&mut self) -> DynamicLabel {
+        self.labels.new_dynamic_label()
+    }
+
+    /// Where `label` was placed.
+    pub fn resolve(&self, label: DynamicLabel) -> Result<usize, DynasmError> {
+        self.labels.resolve_dynamic(label).map(|o| o.0)
+    }
+
+    /// Patches every reference emitted so far with its label's offset (the
+    /// code is position independent: references are relative), or the
+    /// first error met while assembling.
+    pub fn commit(&mut self) -> Result<(), DynasmError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        for (loc, label) in self.relocs.drain(..) {
+            let target = self.labels.resolve_dynamic(label)?;
+            let field = self
+                .ops
+                .get_mut(loc.range(0))
+                .ok_or(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(label)))?;
+            loc.patch(field, 0, target.0)
+                .map_err(|_| DynasmError::ImpossibleRelocation(TargetKind::Dynamic(label)))?;
+        }
+        Ok(())
+    }
+
+    /// Commits, then exchanges the code for `out`'s contents (cleared):
+    /// the caller gets the bytes and this buffer keeps `out`'s storage.
+    pub fn swap_out(&mut self, out: &mut Vec<u8>) -> Result<(), DynasmError> {
+        self.commit()?;
+        out.clear();
+        std::mem::swap(&mut self.ops, out);
+        self.labels.clear();
+        Ok(())
+    }
+
+    /// Commits and returns the code, for one-off routines.
+    pub fn finalize(mut self) -> Result<Vec<u8>, DynasmError> {
+        self.commit()?;
+        Ok(self.ops)
+    }
+
+    fn unsupported(&mut self, label: LabelKind) {
+        self.error.get_or_insert(DynasmError::UnknownLabel(label));
+    }
+}
+
+impl<R: Relocation> Extend<u8> for CodeBuf<R> {
+    fn extend<T: IntoIterator<Item = u8>>(&mut self, iter: T) {
+        self.ops.extend(iter)
+    }
+}
+
+impl<'a, R: Relocation> Extend<&'a u8> for CodeBuf<R> {
+    fn extend<T: IntoIterator<Item = &'a u8>>(&mut self, iter: T) {
+        self.ops.extend(iter)
+    }
+}
+
+impl<R: Relocation> DynasmApi for CodeBuf<R> {
+    fn offset(&self) -> AssemblyOffset {
+        AssemblyOffset(self.ops.len())
+    }
+    fn push(&mut self, byte: u8) {
+        self.ops.push(byte);
+    }
+    fn align(&mut self, alignment: usize, with: u8) {
+        let pad = (alignment - self.ops.len() % alignment) % alignment;
+        self.ops.resize(self.ops.len() + pad, with);
+    }
+}
+
+impl<R: Relocation> DynasmLabelApi for CodeBuf<R> {
+    type Relocation = R;
+
+    fn local_label(&mut self, name: &'static str) {
+        self.unsupported(LabelKind::Local(name));
+    }
+    fn global_label(&mut self, name: &'static str) {
+        self.unsupported(LabelKind::Global(name));
+    }
+    fn dynamic_label(&mut self, id: DynamicLabel) {
+        let at = self.offset();
+        if let Err(e) = self.labels.define_dynamic(id, at) {
+            self.error.get_or_insert(e);
+        }
+    }
+    fn forward_relocation(&mut self, name: &'static str, _: isize, _: u8, _: u8, _: R) {
+        self.unsupported(LabelKind::Local(name));
+    }
+    fn backward_relocation(&mut self, name: &'static str, _: isize, _: u8, _: u8, _: R) {
+        self.unsupported(LabelKind::Local(name));
+    }
+    fn global_relocation(&mut self, name: &'static str, _: isize, _: u8, _: u8, _: R) {
+        self.unsupported(LabelKind::Global(name));
+    }
+    fn dynamic_relocation(
+        &mut self,
+        id: DynamicLabel,
+        target_offset: isize,
+        field_offset: u8,
+        ref_offset: u8,
+        kind: R,
+    ) {
+        let at = self.offset();
+        self.relocs
+            .push((PatchLoc::new(at, target_offset, field_offset, ref_offset, kind), id));
+    }
+    fn value_relocation(&mut self, value: usize, field_offset: u8, ref_offset: u8, kind: R) {
+        let loc = PatchLoc::new(self.offset(), 0, field_offset, ref_offset, kind);
+        let ok = match self.ops.get_mut(loc.range(0)) {
+            Some(field) => loc.patch(field, 0, value).is_ok(),
+            None => false,
+        };
+        if !ok {
+            self.error
+                .get_or_insert(DynasmError::ImpossibleRelocation(TargetKind::Value(value)));
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use dynasmrt::{dynasm, x64::X64Relocation};
+
+    type Buf = CodeBuf<X64Relocation>;
+
+    #[test]
+    fn forward_and_backward_references_resolve_and_the_buffer_is_reused() {
+        let mut a = Buf::default();
+        let mut out = Vec::new();
+        for round in 0..2 {
+            a.clear();
+            let (top, end) = (a.new_dynamic_label(), a.new_dynamic_label());
+            dynasm!(a
+                ; .arch x64
+                ; =>top
+                ; jmp BYTE =>end   // rel8 forward: eb 02
+                ; jmp BYTE =>top   // rel8 backward: eb fc
+                ; =>end
+                ; jmp DWORD =>top  // rel32 backward: e9 f7 ff ff ff
+            );
+            a.swap_out(&mut out).unwrap();
+            assert_eq!(
+                out,
+                [0xeb, 0x02, 0xeb, 0xfc, 0xe9, 0xf7, 0xff, 0xff, 0xff],
+                "round {round}"
+            );
+            assert_eq!(
+                a.resolve(end).unwrap_or(usize::MAX),
+                usize::MAX,
+                "labels cleared by swap_out"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unplaced_label_or_a_far_short_jump_is_an_error_not_a_panic() {
+        let mut a = Buf::default();
+        let nowhere = a.new_dynamic_label();
+        dynasm!(a ; .arch x64 ; jmp =>nowhere);
+        assert!(matches!(a.commit(), Err(DynasmError::UnknownLabel(_))));
+
+        let mut a = Buf::default();
+        let far = a.new_dynamic_label();
+        dynasm!(a ; .arch x64 ; jmp BYTE =>far);
+        a.extend(std::iter::repeat_n(0x90u8, 300));
+        dynasm!(a ; .arch x64 ; =>far);
+        assert!(matches!(a.commit(), Err(DynasmError::ImpossibleRelocation(_))));
+    }
+
+    #[test]
+    fn a_label_placed_twice_is_reported() {
+        let mut a = Buf::default();
+        let l = a.new_dynamic_label();
+        dynasm!(a ; .arch x64 ; =>l ; nop ; =>l);
+        assert!(matches!(a.commit(), Err(DynasmError::DuplicateLabel(_))));
+    }
+}
