@@ -9,32 +9,45 @@
 //! the buffers have grown.
 
 use dynasmrt::components::{LabelRegistry, PatchLoc};
-use dynasmrt::relocations::Relocation;
+use dynasmrt::relocations::{Relocation, RelocationKind};
 use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, LabelKind, TargetKind};
 
 /// Assembles into a byte vector kept across uses; dynamic labels only
 /// (a local or global label is an error at [`CodeBuf::commit`]).
 #[derive(Debug)]
-pub struct CodeBuf<R: Relocation> {
+pub struct CodeBuf<R: Relocation + Copy> {
     ops: Vec<u8>,
     labels: LabelRegistry,
-    relocs: Vec<(PatchLoc<R>, DynamicLabel)>,
+    refs: Vec<Ref<R>>,
     error: Option<DynasmError>,
 }
 
-impl<R: Relocation> Default for CodeBuf<R> {
+/// A reference to a dynamic label: the field ending `field` bytes before
+/// `at` gets the label's offset plus `add`, relative to `at - rel` for a
+/// relative kind (dynasmrt's `PatchLoc`, packed).
+#[derive(Clone, Copy, Debug)]
+struct Ref<R> {
+    at: u32,
+    label: DynamicLabel,
+    add: i32,
+    field: u8,
+    rel: u8,
+    kind: R,
+}
+
+impl<R: Relocation + Copy> Default for CodeBuf<R> {
     fn default() -> Self {
         Self::with_capacity(0)
     }
 }
 
-impl<R: Relocation> CodeBuf<R> {
+impl<R: Relocation + Copy> CodeBuf<R> {
     /// An empty buffer with room for `bytes` of code.
     pub fn with_capacity(bytes: usize) -> Self {
         CodeBuf {
             ops: Vec::with_capacity(bytes),
             labels: LabelRegistry::new(),
-            relocs: Vec::new(),
+            refs: Vec::new(),
             error: None,
         }
     }
@@ -44,7 +57,7 @@ impl<R: Relocation> CodeBuf<R> {
     pub fn clear(&mut self) {
         self.ops.clear();
         self.labels.clear();
-        self.relocs.clear();
+        self.refs.clear();
         self.error = None;
     }
 
@@ -65,16 +78,30 @@ impl<R: Relocation> CodeBuf<R> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        for (loc, label) in self.relocs.drain(..) {
-            let target = self.labels.resolve_dynamic(label)?;
-            let field = self
-                .ops
-                .get_mut(loc.range(0))
-                .ok_or(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(label)))?;
-            loc.patch(field, 0, target.0)
-                .map_err(|_| DynasmError::ImpossibleRelocation(TargetKind::Dynamic(label)))?;
-        }
-        Ok(())
+        let result = self.refs.iter().try_for_each(|r| {
+            let target = self.labels.resolve_dynamic(r.label)?.0;
+            let impossible = || DynasmError::ImpossibleRelocation(TargetKind::Dynamic(r.label));
+            let (at, size) = (r.at as usize, r.kind.size());
+            let start = at.checked_sub(usize::from(r.field)).ok_or_else(impossible)?;
+            let field = self.ops.get_mut(start..start + size).ok_or_else(impossible)?;
+            let value = match r.kind.kind() {
+                // Every jump and RIP-relative operand: no base address
+                // involved, the field is the distance.
+                RelocationKind::Relative => {
+                    (target as isize).wrapping_sub(at as isize - isize::from(r.rel)) + r.add as isize
+                }
+                _ => PatchLoc::new(AssemblyOffset(at), r.add as isize, r.field, r.rel, r.kind).value(target, 0),
+            };
+            // The common rel32 and rel8 fields inline; others by dynasmrt.
+            match (size, field) {
+                (4, f) => f.copy_from_slice(&i32::try_from(value).map_err(|_| impossible())?.to_le_bytes()),
+                (1, [b]) => *b = i8::try_from(value).map_err(|_| impossible())? as u8,
+                (_, f) => r.kind.write_value(f, value).map_err(|_| impossible())?,
+            }
+            Ok(())
+        });
+        self.refs.clear();
+        result
     }
 
     /// Commits, then exchanges the code for `out`'s contents (cleared):
@@ -98,19 +125,19 @@ impl<R: Relocation> CodeBuf<R> {
     }
 }
 
-impl<R: Relocation> Extend<u8> for CodeBuf<R> {
+impl<R: Relocation + Copy> Extend<u8> for CodeBuf<R> {
     fn extend<T: IntoIterator<Item = u8>>(&mut self, iter: T) {
         self.ops.extend(iter)
     }
 }
 
-impl<'a, R: Relocation> Extend<&'a u8> for CodeBuf<R> {
+impl<'a, R: Relocation + Copy> Extend<&'a u8> for CodeBuf<R> {
     fn extend<T: IntoIterator<Item = &'a u8>>(&mut self, iter: T) {
         self.ops.extend(iter)
     }
 }
 
-impl<R: Relocation> DynasmApi for CodeBuf<R> {
+impl<R: Relocation + Copy> DynasmApi for CodeBuf<R> {
     fn offset(&self) -> AssemblyOffset {
         AssemblyOffset(self.ops.len())
     }
@@ -123,7 +150,7 @@ impl<R: Relocation> DynasmApi for CodeBuf<R> {
     }
 }
 
-impl<R: Relocation> DynasmLabelApi for CodeBuf<R> {
+impl<R: Relocation + Copy> DynasmLabelApi for CodeBuf<R> {
     type Relocation = R;
 
     fn local_label(&mut self, name: &'static str) {
@@ -155,9 +182,22 @@ impl<R: Relocation> DynasmLabelApi for CodeBuf<R> {
         ref_offset: u8,
         kind: R,
     ) {
-        let at = self.offset();
-        self.relocs
-            .push((PatchLoc::new(at, target_offset, field_offset, ref_offset, kind), id));
+        // Offsets past 4 GiB or addends past 2 GiB do not occur in a
+        // block; reported rather than truncated.
+        match (u32::try_from(self.ops.len()), i32::try_from(target_offset)) {
+            (Ok(at), Ok(add)) => self.refs.push(Ref {
+                at,
+                label: id,
+                add,
+                field: field_offset,
+                rel: ref_offset,
+                kind,
+            }),
+            _ => {
+                self.error
+                    .get_or_insert(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(id)));
+            }
+        }
     }
     fn value_relocation(&mut self, value: usize, field_offset: u8, ref_offset: u8, kind: R) {
         let loc = PatchLoc::new(self.offset(), 0, field_offset, ref_offset, kind);
@@ -206,6 +246,41 @@ mod tests {
                 "labels cleared by swap_out"
             );
         }
+    }
+
+    /// The same code through dynasmrt's own `VecAssembler`, the
+    /// reference for every kind of reference a block uses.
+    #[test]
+    fn references_are_patched_as_dynasmrts_own_assembler_patches_them() {
+        macro_rules! code {
+            ($a:expr) => {{
+                let a = &mut $a;
+                let (l0, l1, l2) = (a.new_dynamic_label(), a.new_dynamic_label(), a.new_dynamic_label());
+                dynasm!(a
+                    ; .arch x64
+                    ; =>l0
+                    ; jne =>l1
+                    ; jmp BYTE =>l1
+                    ; lea rcx, [=>l2]
+                    ; cmp DWORD [=>l2], 7          // field followed by an immediate
+                    ; call =>l0
+                    ; =>l1
+                    ; jb =>l0
+                    ; ret
+                    ; .align 8
+                    ; =>l2
+                    ; .u64 0
+                    ; .u64 0
+                );
+            }};
+        }
+        let mut ours = Buf::default();
+        code!(ours);
+        let mut out = Vec::new();
+        ours.swap_out(&mut out).unwrap();
+        let mut theirs = dynasmrt::VecAssembler::<X64Relocation>::new(0);
+        code!(theirs);
+        assert_eq!(out, theirs.finalize().unwrap());
     }
 
     #[test]
