@@ -211,9 +211,9 @@ pub enum Target {
 /// index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Inst {
-    /// Marks the start of guest instruction `insn` (an index into
-    /// [`Block::insns`]); defines nothing.
-    Start(u16),
+    /// Nothing: defines no value, emits no code (what value 0 becomes when
+    /// nothing reads it, see [`Builder::restart`]).
+    Nop,
     /// A constant.
     Const(u64),
     /// Reads guest state.
@@ -466,10 +466,9 @@ pub struct Block {
     pub code: Vec<Inst>,
     /// The instructions' write-back lists and call operands.
     pub lists: Lists,
-    /// After optimisation, where each guest instruction's IR begins:
-    /// `(index into code, index into insns)`, in order. (Optimisation
-    /// takes the [`Inst::Start`] markers out of the code: a quarter of
-    /// what every backend pass walked.)
+    /// Where each guest instruction's IR begins: `(index into code, index
+    /// into insns)`, in order (a table, not markers in the code: those were
+    /// a quarter of what every pass walked).
     pub starts: Vec<(u32, u16)>,
     /// The block branches back to its own start and backends may run it
     /// as a loop (see [`Block::close_loop`]).
@@ -498,7 +497,7 @@ impl Block {
     fn operands_in<'l>(lists: &'l Lists, inst: &Inst, mut f: impl FnMut(Val)) -> Option<&'l [(Cell, Val)]> {
         let wb = |w: &Writeback| Some(lists.wb(*w));
         match inst {
-            Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
+            Inst::Nop | Inst::Const(_) | Inst::Get(_) => {}
             Inst::Bin(_, a, b) => {
                 f(*a);
                 f(*b)
@@ -588,7 +587,7 @@ impl Block {
         !Self::defines_q(inst)
             && !matches!(
                 inst,
-                Inst::Start(_)
+                Inst::Nop
                     | Inst::Store(..)
                     | Inst::CheckSp(..)
                     | Inst::Interp { .. }
@@ -608,7 +607,7 @@ impl Block {
     pub fn has_effect(inst: &Inst) -> bool {
         matches!(
             inst,
-            Inst::Start(_)
+            Inst::Nop
                 | Inst::Load(_)
                 | Inst::Store(..)
                 | Inst::Atomic(..)
@@ -632,7 +631,7 @@ impl Block {
     /// are its own: no two instructions share entries).
     fn rewrite(lists: &mut Lists, inst: &mut Inst, f: impl Fn(Val) -> Val) {
         match inst {
-            Inst::Start(_) | Inst::Const(_) | Inst::Get(_) => {}
+            Inst::Nop | Inst::Const(_) | Inst::Get(_) => {}
             Inst::Bin(_, a, b) | Inst::SubC(a, b, _) => {
                 *a = f(*a);
                 *b = f(*b)
@@ -942,23 +941,24 @@ impl Block {
             }
         }
         if !live[0] {
-            self.code[0] = Inst::Start(u16::MAX);
+            self.code[0] = Inst::Nop;
             live[0] = true;
         }
         // Compaction, in one pass: an instruction reads only earlier
         // values, whose new numbers are known by then.
         let map = alias;
         // (Overwritten in place: an entry is read only after it is set.)
-        self.starts.clear();
         let mut k = 0;
+        let mut s = 0;
         for (i, &is_live) in live.iter().enumerate() {
+            // A guest instruction's IR now begins at its first live
+            // instruction.
+            while let Some(start) = self.starts.get_mut(s).filter(|st| st.0 as usize <= i) {
+                start.0 = k as u32;
+                s += 1;
+            }
             if !is_live {
                 // Nothing live reads it.
-                map[i] = Val(u32::MAX);
-                continue;
-            }
-            if let (Inst::Start(insn), 1..) = (self.code[i], i) {
-                self.starts.push((k as u32, insn));
                 map[i] = Val(u32::MAX);
                 continue;
             }
@@ -976,6 +976,9 @@ impl Block {
                 self.code[k] = inst;
             }
             k += 1;
+        }
+        for start in &mut self.starts[s..] {
+            start.0 = k as u32;
         }
         self.code.truncate(k);
     }
@@ -1094,7 +1097,7 @@ impl Block {
         // and a backend may keep them there in its own form until an exit.
         if get[Cell::Nzcv.index()].is_none()
             && get.iter().flatten().count() < MAX_LOOP_CELLS
-            && self.code.first() == Some(&Inst::Start(u16::MAX))
+            && self.code.first() == Some(&Inst::Nop)
             && self.back_edges().flatten().any(|&(c, _)| c == Cell::Nzcv)
         {
             self.code[0] = Inst::Get(Cell::Nzcv);
@@ -1154,8 +1157,6 @@ impl Block {
         }
         let mut starts = self.starts.iter().peekable();
         for (i, inst) in self.code.iter().enumerate() {
-            // Guest instructions: from `starts` once optimised, else from
-            // the markers.
             let insn = |s: &mut String, n: u16| {
                 let (pc, raw) = self.insns[usize::from(n)];
                 let _ = writeln!(
@@ -1168,8 +1169,7 @@ impl Block {
                 insn(&mut s, n);
             }
             match inst {
-                Inst::Start(u16::MAX) => {}
-                Inst::Start(n) => insn(&mut s, *n),
+                Inst::Nop => {}
                 _ => {
                     let _ = write!(s, "  v{i} = {inst:?}");
                     // The lists' entries (their `Debug` shows only lengths).
@@ -1629,7 +1629,7 @@ impl Builder {
         let lists = &self.block.lists;
         let list_lens = (lists.wbs.len(), lists.args.len(), lists.qargs.len());
         self.clear_insn_flags();
-        self.push(Inst::Start(self.insn));
+        self.block.starts.push((self.start_len as u32, self.insn));
         let r = match cpu_aarch64::isa::decode(raw) {
             Some(op) => cpu_aarch64::sem::translate(self, op, raw),
             None => {
@@ -1652,7 +1652,6 @@ impl Builder {
                 self.cur[i] = self.start_cur[i];
             }
             self.dirty = self.start_dirty;
-            self.push(Inst::Start(self.insn));
             let sync = Sync {
                 insn: self.insn,
                 wb: Self::writeback(&mut self.block.lists.wbs, &self.cur, self.dirty),

@@ -859,7 +859,7 @@ impl<'a> Gen<'a> {
     fn inst(&mut self, i: usize) -> Result<(), CompileError> {
         // EFLAGS outlive only instructions that emit nothing here.
         let flags_of = self.flags_of.take();
-        if matches!(self.block.code[i], Inst::Start(_) | Inst::Const(_) | Inst::AdcFlags(_))
+        if matches!(self.block.code[i], Inst::Nop | Inst::Const(_) | Inst::AdcFlags(_))
             || matches!(self.block.code[i], Inst::Get(_)) && self.loop_head.is_some()
             || matches!(self.block.code[i], Inst::Bin(..)) && self.fused[i]
             || matches!(self.block.code[i], Inst::ExitIf(c, ..) if self.fused[c.0 as usize])
@@ -871,7 +871,7 @@ impl<'a> Gen<'a> {
         let block: &'a Block = self.block;
         let d = Val(i as u32);
         match block.code[i] {
-            Inst::Start(_) | Inst::Const(_) => {}
+            Inst::Nop | Inst::Const(_) => {}
             // A looped block loaded it before its loop head.
             Inst::Get(_) if self.loop_head.is_some() => {}
             Inst::Get(c) => self.get_cell(d, c),
@@ -1067,8 +1067,7 @@ impl<'a> Gen<'a> {
                 // right after this store is made on its slow path alone,
                 // when it is the instruction's only access (for a pair,
                 // the first half's slow path may be the one that ends it).
-                let next =
-                    (i + 1..block.code.len()).find(|&j| !matches!(block.code[j], Inst::Start(_) | Inst::Const(_)));
+                let next = (i + 1..block.code.len()).find(|&j| !matches!(block.code[j], Inst::Nop | Inst::Const(_)));
                 let only = block.code[block.insn_start(i)..i].iter().all(|x| !Block::has_effect(x));
                 let check = match next.map(|j| (j, &block.code[j])) {
                     Some((j, Inst::CheckExit(..))) if only => {
@@ -4126,7 +4125,7 @@ impl Backend for X64 {
             if q.0 as usize == i
                 && block.code[i + 1..j]
                     .iter()
-                    .all(|x| matches!(x, Inst::Start(_) | Inst::Const(_)))
+                    .all(|x| matches!(x, Inst::Nop | Inst::Const(_)))
             {
                 debug_assert!(!(0..i).any(|g| q_reg[g] == r && last_use[g] > i));
                 q_out[i] = r;
@@ -4283,7 +4282,7 @@ impl Backend for X64 {
             }
             let next = block.code[i + 1..]
                 .iter()
-                .position(|x| !matches!(x, Inst::Start(_) | Inst::Const(_)))
+                .position(|x| !matches!(x, Inst::Nop | Inst::Const(_)))
                 .map(|k| &block.code[i + 1 + k]);
             fused[i] = match next {
                 Some(Inst::ExitIf(c, ..)) => c.0 as usize == i,
@@ -4294,7 +4293,7 @@ impl Backend for X64 {
         let next_code = |from: usize| {
             block.code[from..]
                 .iter()
-                .position(|x| !matches!(x, Inst::Start(_) | Inst::Const(_)))
+                .position(|x| !matches!(x, Inst::Nop | Inst::Const(_)))
                 .map(|k| from + k)
         };
         reset(cc_from, n, None);
