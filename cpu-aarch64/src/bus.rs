@@ -66,6 +66,22 @@ pub trait Bus {
         self.read(req, pa, 4).map(|v| v as u32)
     }
 
+    /// Fetches instruction words from `pa` (4-byte aligned) on into `out`:
+    /// returns how many of the first it filled, 0 when the word at `pa`
+    /// cannot be fetched. A bus may fill fewer than asked for any reason
+    /// (the caller fetches the rest from where it stopped); the default
+    /// fetches one word, so nothing is read ahead from a device. RAM can
+    /// be copied at once.
+    fn fetch_run(&mut self, cpu: usize, pa: PhysAddr, out: &mut [u32]) -> usize {
+        match (out.first_mut(), self.fetch(cpu, pa)) {
+            (Some(w), Ok(v)) => {
+                *w = v;
+                1
+            }
+            _ => 0,
+        }
+    }
+
     /// A host pointer to the 4 KiB page of RAM at page-aligned `pa`, valid
     /// for reads and writes of the whole page for as long as the bus lives;
     /// `None` for anything else (MMIO, holes, partial pages). Engines use

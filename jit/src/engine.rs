@@ -84,6 +84,10 @@ fn region_key(m: usize, va: u64) -> u64 {
 
 /// Words of a bitmap over the fast-path entries of every MMU index.
 const TLB_WORDS: usize = MMU_INDICES * FAST_TLB_ENTRIES / 64;
+/// Instruction words a translation fetches at once.
+const FETCH_WINDOW: usize = 16;
+/// Words of `JitCtx::write_pages`.
+const WRITE_PAGE_WORDS: usize = 64;
 
 /// Which slots of a cache of translations (the fast-path TLB over all MMU
 /// indices, or the jump cache) are filled, and from what kind of core-TLB
@@ -265,6 +269,10 @@ pub struct JitCtx {
     /// The fast-path entries (bits indexed over all MMU indices) by the
     /// translation they were filled from.
     classes: Classes<TLB_WORDS>,
+    /// Physical pages that may have a write entry since the last flush, as
+    /// a filter (bit `page % 4096`): a page becoming code rarely has one,
+    /// and visiting every filled entry for each was 3% of translation.
+    write_pages: [u64; WRITE_PAGE_WORDS],
     /// The `big` entries by MMU index and 2 MiB region (`region_key`):
     /// bit `slot % REGION_SLOTS` for each slot filled from a block of that
     /// region (bits of slots refilled since may be stale). A TLBI by VA
@@ -310,6 +318,7 @@ impl JitCtx {
             tlb_pan: false,
             meta: [[None; FAST_TLB_ENTRIES]; MMU_INDICES],
             classes: Classes::NONE,
+            write_pages: [0; WRITE_PAGE_WORDS],
             regions: FxHashMap::default(),
             owner: (0, 0),
         })
@@ -323,6 +332,7 @@ impl JitCtx {
         each_bit(&live, 0, |i| {
             self.tlb[i / FAST_TLB_ENTRIES][i % FAST_TLB_ENTRIES] = EMPTY
         });
+        self.write_pages = [0; WRITE_PAGE_WORDS];
         self.regions.clear();
         self.flush_jump_cache();
     }
@@ -497,6 +507,9 @@ impl JitCtx {
 
     /// Drops every write entry for physical page `pa_page`.
     fn drop_writes(&mut self, pa_page: u64) {
+        if !self.may_write(pa_page) {
+            return;
+        }
         // Only the filled entries (every fill goes through `set_origin`):
         // all 4096 for each new code page were 4% of translation.
         let live = self.classes.live;
@@ -506,6 +519,18 @@ impl JitCtx {
                 e.write = NO_TAG;
             }
         });
+    }
+
+    /// Bit of physical page `pa_page` (an address) in `write_pages`.
+    fn write_page_bit(pa_page: u64) -> (usize, u64) {
+        let k = (pa_page >> 12) as usize % (64 * WRITE_PAGE_WORDS);
+        (k / 64, 1 << (k % 64))
+    }
+
+    /// Whether a write entry for `pa_page` may exist.
+    fn may_write(&self, pa_page: u64) -> bool {
+        let (w, bit) = Self::write_page_bit(pa_page);
+        self.write_pages[w] & bit != 0
     }
 
     fn request_exit(&mut self) {
@@ -925,6 +950,9 @@ impl Bus for Watch<'_> {
     fn fetch(&mut self, cpu: usize, pa: PhysAddr) -> Result<u32, BusError> {
         self.inner.fetch(cpu, pa)
     }
+    fn fetch_run(&mut self, cpu: usize, pa: PhysAddr, out: &mut [u32]) -> usize {
+        self.inner.fetch_run(cpu, pa, out)
+    }
     fn gic_sysreg_read(&mut self, cpu: usize, id: cpu_aarch64::sem::SysRegId, el: u8) -> Option<u64> {
         self.inner.gic_sysreg_read(cpu, id, el)
     }
@@ -1036,6 +1064,8 @@ fn fill_entry(
     e.pa = page | u64::from(ok | unaligned);
     if write {
         e.write = vpage;
+        let (w, bit) = JitCtx::write_page_bit(page);
+        ctx.write_pages[w] |= bit;
     } else {
         e.read = vpage;
     }
@@ -1559,6 +1589,10 @@ impl Jit {
         }
         let b = &mut self.builder;
         b.restart(key.va, mode);
+        // Words fetched ahead, from `window_pa` on (one bus call for most
+        // blocks instead of one per instruction).
+        let mut window = [0u32; FETCH_WINDOW];
+        let (mut window_pa, mut window_len) = (0u64, 0usize);
         while !b.finished() {
             // A breakpoint is checked at block entry only: a block ends
             // before one (it starts the next block).
@@ -1568,10 +1602,20 @@ impl Jit {
             }
             // In the block's page (`Builder::branch` follows no further).
             let pa = key.pa.wrapping_add(va.wrapping_sub(key.va));
-            match bus.fetch(cpu.id, PhysAddr(pa)) {
-                Ok(w) => b.add(w),
-                Err(_) => break,
-            }
+            let ahead = pa.wrapping_sub(window_pa) / 4;
+            let w = if pa >= window_pa && pa % 4 == 0 && ahead < window_len as u64 {
+                window[ahead as usize]
+            } else {
+                let to_page_end = (0x1000 - (pa & 0xfff)) as usize / 4;
+                let want = FETCH_WINDOW.min(to_page_end.max(1));
+                window_len = bus.fetch_run(cpu.id, PhysAddr(pa), &mut window[..want]);
+                window_pa = pa;
+                if window_len == 0 {
+                    break;
+                }
+                window[0]
+            };
+            b.add(w);
         }
         if b.is_empty() {
             return None;

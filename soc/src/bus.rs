@@ -322,6 +322,24 @@ impl Bus for SystemBus {
         }
     }
 
+    fn fetch_run(&mut self, cpu: usize, pa: PhysAddr, out: &mut [u32]) -> usize {
+        // All in RAM: one copy of what fetching word by word reads.
+        // Anything else one word at a time (no device read ahead).
+        if let Ok(bytes) = self.ram.slice(pa.0, 4 * out.len()) {
+            for (w, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            return out.len();
+        }
+        match (out.first_mut(), self.fetch(cpu, pa)) {
+            (Some(w), Ok(v)) => {
+                *w = v;
+                1
+            }
+            _ => 0,
+        }
+    }
+
     #[inline]
     fn read(&mut self, req: Requester, pa: PhysAddr, size: u8) -> Result<u64, BusError> {
         if let Some(v) = self.ram.read_fast(pa.0, size) {
@@ -459,6 +477,31 @@ mod tests {
         assert_eq!(b.ram().read_u8(0x4000_0017).unwrap(), 0x11);
         b.ram_mut().write_bytes(0x4000_0020, &[1, 2]).unwrap();
         assert_eq!(b.read(data(0), PhysAddr(0x4000_0020), 2).unwrap(), 0x0201);
+    }
+
+    #[test]
+    fn fetch_runs_copy_ram_and_read_nothing_ahead_from_devices() {
+        let mut b = bus();
+        for k in 0..8u64 {
+            b.write(data(0), PhysAddr(0x4000_0100 + 4 * k), 4, 0xd503_2000 + k)
+                .unwrap();
+        }
+        let mut out = [0u32; 8];
+        assert_eq!(b.fetch_run(0, PhysAddr(0x4000_0100), &mut out), 8);
+        for (k, &w) in out.iter().enumerate() {
+            assert_eq!(w, b.fetch(0, PhysAddr(0x4000_0100 + 4 * k as u64)).unwrap());
+        }
+        // Past the end of RAM: word by word, up to the last one there.
+        assert_eq!(b.fetch_run(0, PhysAddr(0x4000_fff8), &mut out), 1);
+        assert_eq!(b.fetch_run(0, PhysAddr(0x4000_fffc), &mut out), 1);
+        assert_eq!(b.fetch_run(0, PhysAddr(0x4001_0000), &mut out), 0);
+        assert_eq!(b.fetch_run(0, PhysAddr(0x4000_0000), &mut []), 0);
+        // A device: one read, the word asked for.
+        let (p, log) = Probe::boxed("probe", &[(0x900_0000, 0x1000)]);
+        b.add_device(p).unwrap();
+        assert_eq!(b.fetch_run(0, PhysAddr(0x900_0010), &mut out), 1);
+        assert_eq!(out[0], 0xa5a5_a510);
+        assert_eq!(log.lock().unwrap().len(), 1);
     }
 
     #[test]
