@@ -86,6 +86,39 @@ fn region_key(m: usize, va: u64) -> u64 {
 const TLB_WORDS: usize = MMU_INDICES * FAST_TLB_ENTRIES / 64;
 /// Instruction words a translation fetches at once.
 const FETCH_WINDOW: usize = 16;
+
+/// Instruction words fetched ahead within one page: one bus call for
+/// most blocks instead of one per instruction (`Bus::fetch_run`).
+struct FetchWindow {
+    words: [u32; FETCH_WINDOW],
+    /// Physical address of `words[0]`.
+    pa: u64,
+    len: usize,
+}
+
+impl FetchWindow {
+    fn new() -> Self {
+        FetchWindow {
+            words: [0; FETCH_WINDOW],
+            pa: 0,
+            len: 0,
+        }
+    }
+
+    /// The word at `pa`, or `None` if it cannot be fetched.
+    fn word(&mut self, bus: &mut dyn Bus, cpu: usize, pa: u64) -> Option<u32> {
+        let ahead = pa.wrapping_sub(self.pa) / 4;
+        if pa >= self.pa && pa % 4 == 0 && ahead < self.len as u64 {
+            return Some(self.words[ahead as usize]);
+        }
+        // Up to the end of the page: the next may not be mapped alike.
+        let to_page_end = (0x1000 - (pa & 0xfff)) as usize / 4;
+        let want = FETCH_WINDOW.min(to_page_end.max(1));
+        self.len = bus.fetch_run(cpu, PhysAddr(pa), &mut self.words[..want]);
+        self.pa = pa;
+        (self.len > 0).then_some(self.words[0])
+    }
+}
 /// Words of `JitCtx::write_pages`.
 const WRITE_PAGE_WORDS: usize = 64;
 
@@ -1589,10 +1622,7 @@ impl Jit {
         }
         let b = &mut self.builder;
         b.restart(key.va, mode);
-        // Words fetched ahead, from `window_pa` on (one bus call for most
-        // blocks instead of one per instruction).
-        let mut window = [0u32; FETCH_WINDOW];
-        let (mut window_pa, mut window_len) = (0u64, 0usize);
+        let mut window = FetchWindow::new();
         while !b.finished() {
             // A breakpoint is checked at block entry only: a block ends
             // before one (it starts the next block).
@@ -1602,20 +1632,10 @@ impl Jit {
             }
             // In the block's page (`Builder::branch` follows no further).
             let pa = key.pa.wrapping_add(va.wrapping_sub(key.va));
-            let ahead = pa.wrapping_sub(window_pa) / 4;
-            let w = if pa >= window_pa && pa % 4 == 0 && ahead < window_len as u64 {
-                window[ahead as usize]
-            } else {
-                let to_page_end = (0x1000 - (pa & 0xfff)) as usize / 4;
-                let want = FETCH_WINDOW.min(to_page_end.max(1));
-                window_len = bus.fetch_run(cpu.id, PhysAddr(pa), &mut window[..want]);
-                window_pa = pa;
-                if window_len == 0 {
-                    break;
-                }
-                window[0]
-            };
-            b.add(w);
+            match window.word(bus, cpu.id, pa) {
+                Some(w) => b.add(w),
+                None => break,
+            }
         }
         if b.is_empty() {
             return None;
@@ -1715,12 +1735,13 @@ impl Jit {
     /// key holds the mode.
     fn unchanged(&self, cpu: &Cpu, bus: &mut dyn Bus, id: u32) -> bool {
         let b = &self.shared.blocks[id as usize];
+        let mut window = FetchWindow::new();
         self.shared.words[b.words.clone()]
             .iter()
             .enumerate()
             .all(|(i, &(va, w))| {
                 let pa = b.key.pa.wrapping_add(va.wrapping_sub(b.key.va));
-                (i == 0 || !cpu.debug.is_breakpoint(va)) && bus.fetch(cpu.id, PhysAddr(pa)).is_ok_and(|v| v == w)
+                (i == 0 || !cpu.debug.is_breakpoint(va)) && window.word(bus, cpu.id, pa) == Some(w)
             })
     }
 
