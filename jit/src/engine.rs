@@ -84,6 +84,8 @@ fn region_key(m: usize, va: u64) -> u64 {
 
 /// Words of a bitmap over the fast-path entries of every MMU index.
 const TLB_WORDS: usize = MMU_INDICES * FAST_TLB_ENTRIES / 64;
+/// Words of `JitCtx::write_pages`.
+const WRITE_PAGE_WORDS: usize = 64;
 /// Instruction words a translation fetches at once.
 const FETCH_WINDOW: usize = 16;
 
@@ -119,8 +121,6 @@ impl FetchWindow {
         (self.len > 0).then_some(self.words[0])
     }
 }
-/// Words of `JitCtx::write_pages`.
-const WRITE_PAGE_WORDS: usize = 64;
 
 /// Which slots of a cache of translations (the fast-path TLB over all MMU
 /// indices, or the jump cache) are filled, and from what kind of core-TLB

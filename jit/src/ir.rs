@@ -607,8 +607,7 @@ impl Block {
     pub fn has_effect(inst: &Inst) -> bool {
         matches!(
             inst,
-            Inst::Nop
-                | Inst::Load(_)
+            Inst::Load(_)
                 | Inst::Store(..)
                 | Inst::Atomic(..)
                 | Inst::CheckSp(..)

@@ -22,9 +22,10 @@ pub struct CodeBuf<R: Relocation + Copy> {
     error: Option<DynasmError>,
 }
 
-/// A reference to a dynamic label: the field ending `field` bytes before
-/// `at` gets the label's offset plus `add`, relative to `at - rel` for a
-/// relative kind (dynasmrt's `PatchLoc`, packed).
+/// A reference to a dynamic label, emitted when the code was `at` bytes
+/// long: the field starting `field` bytes before `at` gets the label's
+/// offset plus `add`, relative to `at - rel` for a relative kind
+/// (dynasmrt's `PatchLoc`, packed).
 #[derive(Clone, Copy, Debug)]
 struct Ref<R> {
     at: u32,
