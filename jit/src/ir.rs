@@ -1317,6 +1317,17 @@ impl Pure {
     }
 }
 
+/// The indices of the set bits of `bits`, lowest first.
+fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            i
+        })
+    })
+}
+
 /// Builds a [`Block`] from the semantics of one instruction after another
 /// (see the module docs).
 pub struct Builder {
@@ -1482,37 +1493,36 @@ impl Builder {
     }
 
     fn writeback(wbs: &mut Vec<(Cell, Val)>, cur: &[Option<Val>; Cell::COUNT], dirty: u64) -> Writeback {
+        Self::writeback_of(wbs, dirty, |i| cur[i])
+    }
+
+    /// The write-back list of the cells in `dirty`, cell `i` holding
+    /// `value(i)`.
+    fn writeback_of(wbs: &mut Vec<(Cell, Val)>, dirty: u64, value: impl Fn(usize) -> Option<Val>) -> Writeback {
         // Called for every memory access and exit: only the set bits (a
         // filtered collect over every cell was ~1 100 host instructions a
         // call).
         let start = wbs.len();
-        let mut bits = dirty;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            wbs.push((Cell::from_index(i), cur[i].expect("dirty cells hold a value")));
+        for i in set_bits(dirty) {
+            wbs.push((Cell::from_index(i), value(i).expect("dirty cells hold a value")));
         }
         List::since(wbs, start)
     }
 
-    /// The state at the current instruction's start.
+    /// The state at the current instruction's start: a cell it changed
+    /// holds its logged value (`touched`).
     fn sync(&mut self) -> Sync {
-        let wbs = &mut self.block.lists.wbs;
-        let start = wbs.len();
-        let mut bits = self.start_dirty;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let v = if self.touched >> i & 1 != 0 {
-                self.start_cur[i]
+        let (cur, start_cur, touched) = (&self.cur, &self.start_cur, self.touched);
+        let wb = Self::writeback_of(&mut self.block.lists.wbs, self.start_dirty, |i| {
+            if touched >> i & 1 != 0 {
+                start_cur[i]
             } else {
-                self.cur[i]
-            };
-            wbs.push((Cell::from_index(i), v.expect("dirty cells hold a value")));
-        }
+                cur[i]
+            }
+        });
         Sync {
             insn: self.insn,
-            wb: List::since(wbs, start),
+            wb,
             retired: self.retired,
         }
     }
@@ -1644,10 +1654,7 @@ impl Builder {
             lists.wbs.truncate(list_lens.0);
             lists.args.truncate(list_lens.1);
             lists.qargs.truncate(list_lens.2);
-            let mut bits = self.touched;
-            while bits != 0 {
-                let i = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
+            for i in set_bits(self.touched) {
                 self.cur[i] = self.start_cur[i];
             }
             self.dirty = self.start_dirty;

@@ -38,21 +38,16 @@ struct Ref<R> {
 
 impl<R: Relocation + Copy> Default for CodeBuf<R> {
     fn default() -> Self {
-        Self::with_capacity(0)
-    }
-}
-
-impl<R: Relocation + Copy> CodeBuf<R> {
-    /// An empty buffer with room for `bytes` of code.
-    pub fn with_capacity(bytes: usize) -> Self {
         CodeBuf {
-            ops: Vec::with_capacity(bytes),
+            ops: Vec::new(),
             labels: LabelRegistry::new(),
             refs: Vec::new(),
             error: None,
         }
     }
+}
 
+impl<R: Relocation + Copy> CodeBuf<R> {
     /// Empties the buffer, its labels and references, keeping their
     /// storage.
     pub fn clear(&mut self) {
